@@ -1,0 +1,58 @@
+# Meridian CRM. `make run` and `make test` do all the set-up on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Development defaults; production sets these in its own environment.
+export DEBUG ?= 1
+export DJANGO_SETTINGS_MODULE := crm.settings
+# Resolved once per make invocation: DATABASE_URL if set, else local or embedded PostgreSQL.
+DBURL = $(shell $(BIN)/python scripts/devdb.py)
+
+.PHONY: install run test lint format migrate seed worker beat check-deploy clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py seed_demo
+
+run: install
+	@export DATABASE_URL="$(DBURL)"; \
+	$(BIN)/python manage.py migrate --noinput && \
+	$(BIN)/python manage.py seed_demo && \
+	echo "Serving on http://127.0.0.1:8000 (Ctrl-C stops)" && \
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	DATABASE_URL="$(DBURL)" $(BIN)/pytest $(PYTEST_ARGS)
+
+worker: install
+	DATABASE_URL="$(DBURL)" $(BIN)/celery -A crm worker --loglevel=info
+
+beat: install
+	DATABASE_URL="$(DBURL)" $(BIN)/celery -A crm beat --loglevel=info
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(50))') \
+	ALLOWED_HOSTS=crm.example.com DATABASE_URL="$(DBURL)" \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

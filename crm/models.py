@@ -1,0 +1,258 @@
+"""Kernel models: the tenant (Organization), its structure, its users and its exchange rates."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
+from crm.tenancy import TenantModel, org_id_of
+from crm.validators import validate_country, validate_currency, validate_timezone
+
+LANGUAGES = [
+    ("en", "English"),
+    ("sv", "Svenska"),
+    ("da", "Dansk"),
+    ("de", "Deutsch"),
+    ("nb", "Norsk"),
+    ("fi", "Suomi"),
+    ("zh-hans", "中文"),
+]
+
+
+class RulesOfEngagement(models.TextChoices):
+    GLOBAL_TEAM_OWNS = "global_team_owns", _("Global account team owns global groups")
+    HOME_COMPANY_OWNS = "home_company_owns", _("Home company owns")
+    FIRST_REGISTERED_OWNS = "first_registered_owns", _("First registered owns")
+
+
+class Organization(models.Model):
+    """The tenant. Not itself tenant-owned: it is what every tenant row points at."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    corporate_currency = models.CharField(
+        _("corporate currency"), max_length=3, validators=[validate_currency]
+    )
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        _("fiscal year starts in month"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+    )
+    rules_of_engagement = models.CharField(
+        _("rules of engagement"),
+        max_length=32,
+        choices=RulesOfEngagement.choices,
+        default=RulesOfEngagement.GLOBAL_TEAM_OWNS,
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fiscal_year_start_month__gte=1, fiscal_year_start_month__lte=12),
+                name="organization_fiscal_month_1_12",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Region(TenantModel):
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="region_org_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SalesCompany(TenantModel):
+    """A local sales company: one per country, with its own currency, language and time zone."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="sales_companies")
+    name = models.CharField(_("name"), max_length=200)
+    code = models.CharField(_("code"), max_length=10, help_text=_("Short code, e.g. SE."))
+    country = models.CharField(_("country"), max_length=2, validators=[validate_country])
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, default="en")
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_timezone]
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = _("sales companies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"], name="salescompany_org_code_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.region_id and self.region.organization_id != self.organization_id:
+            raise ValidationError({"region": _("The region belongs to another organization.")})
+
+
+class ExchangeRate(TenantModel):
+    """How many units of the corporate currency one unit of ``currency`` is worth, from a date."""
+
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    rate = models.DecimalField(
+        _("rate to corporate currency"),
+        max_digits=18,
+        decimal_places=8,
+        validators=[MinValueValidator(Decimal("0.00000001"))],
+    )
+    valid_from = models.DateField(_("valid from"))
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "currency", "valid_from"],
+                name="exchangerate_org_currency_date_uniq",
+            ),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchangerate_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.rate} from {self.valid_from:%Y-%m-%d}"
+
+
+class UserManager(BaseUserManager["User"]):
+    """Unscoped on purpose: authentication looks users up by e-mail before any organization is
+    known. Listings of users go through ``User.objects.for_org()`` or ``visible_to()``."""
+
+    use_in_migrations = True
+
+    def for_org(self, org: Organization | int) -> models.QuerySet[User]:
+        return super().get_queryset().filter(organization_id=org_id_of(org))
+
+    def unscoped(self) -> models.QuerySet[User]:
+        return super().get_queryset()
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("A user needs an e-mail address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        # There is no cross-tenant superuser: the most powerful account is an organization's admin.
+        extra.setdefault("role", Role.GLOBAL_ADMIN)
+        extra["is_staff"] = True
+        if isinstance(extra.get("organization"), int):
+            extra["organization_id"] = extra.pop("organization")
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser):
+    """A person of one organization. Logs in with e-mail; the role drives visibility."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    email = models.EmailField(_("e-mail"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=200)
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, default=Role.SALES_REP)
+    sales_company = models.ForeignKey(
+        SalesCompany, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="managers"
+    )
+    language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, blank=True)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_timezone]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(
+        _("admin site access"), default=False, help_text=_("Global admins only.")
+    )
+    date_joined = models.DateTimeField(_("joined"), default=dj_timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name", "organization"]
+
+    # No cross-tenant superuser exists; kept for code (admin, guardian) that reads the flag.
+    is_superuser = False
+
+    class Meta:
+        ordering = ["full_name"]
+        indexes = [models.Index(fields=["organization", "role"], name="user_org_role_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(role__in=sorted(COMPANY_ROLES)) | Q(sales_company__isnull=False),
+                name="user_company_role_has_company",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role=Role.REGIONAL_MANAGER) | Q(region__isnull=False),
+                name="user_regional_manager_has_region",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.role in COMPANY_ROLES and not self.sales_company_id:
+            errors["sales_company"] = _("A %(role)s must belong to a sales company.") % {
+                "role": self.get_role_display()
+            }
+        if self.role == Role.REGIONAL_MANAGER and not self.region_id:
+            errors["region"] = _("A regional manager needs a region.")
+        org_id = self.organization_id
+        if self.sales_company_id and self.sales_company.organization_id != org_id:
+            errors["sales_company"] = _("The sales company belongs to another organization.")
+        if self.region_id and self.region.organization_id != org_id:
+            errors["region"] = _("The region belongs to another organization.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def sees_whole_organization(self) -> bool:
+        return self.role in ORG_WIDE_ROLES
+
+    @property
+    def effective_language(self) -> str:
+        if self.language:
+            return self.language
+        return self.sales_company.language if self.sales_company_id else "en"
+
+    @property
+    def effective_timezone(self) -> str:
+        if self.timezone:
+            return self.timezone
+        return self.sales_company.timezone if self.sales_company_id else "UTC"
+
+    # Django admin asks these; only an organization's global admin may configure it there.
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return self.is_active and self.is_staff and self.role == Role.GLOBAL_ADMIN
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active and self.is_staff and self.role == Role.GLOBAL_ADMIN

@@ -1,0 +1,32 @@
+"""Reads of the kernel, always for an acting user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from crm.models import SalesCompany, User
+from crm.visibility import apply, scoped_company_ids, visible_companies
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    user: User
+    companies: list[SalesCompany]
+    colleagues: int
+    sees_whole_organization: bool
+
+
+def colleagues_visible_to(user: User) -> QuerySet[User]:
+    return apply(User.objects.unscoped(), user).filter(is_active=True)
+
+
+def home_summary(*, user: User) -> HomeSummary:
+    """Who the user is and the scope the visibility policy gives them."""
+    return HomeSummary(
+        user=user,
+        companies=list(visible_companies(user).select_related("region").order_by("name")),
+        colleagues=colleagues_visible_to(user).count(),
+        sees_whole_organization=scoped_company_ids(user) is None,
+    )

@@ -1,0 +1,25 @@
+"""Kernel tasks. Tasks take ids, carry the organization explicitly and run in its scope."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.mail import send_mass_mail
+
+from crm.models import User
+from crm.tenancy import org_scope
+
+
+@shared_task(acks_late=True)
+def send_notification(organization_id: int, user_ids: list[int], subject: str, body: str) -> int:
+    """E-mail the given active users of the organization; returns how many mails went out.
+
+    Users of another organization are ignored, whatever ids the caller passes.
+    """
+    with org_scope(organization_id):
+        emails = list(
+            User.objects.for_org(organization_id)
+            .filter(id__in=user_ids, is_active=True)
+            .order_by("id")
+            .values_list("email", flat=True)
+        )
+        return send_mass_mail([(subject, body, None, [email]) for email in emails])

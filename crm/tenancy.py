@@ -1,0 +1,162 @@
+"""The tenancy kernel: the abstract tenant model and its fail-closed, org-scoped manager.
+
+Wall one of two (the second is PostgreSQL row-level security). Every tenant-owned model
+inherits ``TenantModel``; its default manager refuses to build a query unless an organization is
+in scope. Scope comes from, in order of preference:
+
+* ``Model.objects.for_org(org)`` - explicit, for services, tasks and commands;
+* ``with org_scope(org):`` - set per request by ``OrganizationScopeMiddleware`` from the
+  authenticated user, so related managers (``account.contacts.all()``) and Django's own
+  uniqueness validation keep working inside a request;
+* ``Model.objects.unscoped()`` - the one explicit, greppable exit for code that really spans
+  organizations (migrations of data, the benchmark generator).
+
+Building a queryset without scope is allowed (Django builds form fields at import time);
+running it is not: see ``_OrganizationScopeGuard``. Django internals that must not be scoped
+(foreign-key access, deletion cascades, ``refresh_from_db``) use ``_base_manager``, which stays
+a plain manager on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Self
+
+from django.db import models
+from django.db.models import BooleanField, Expression, F
+
+if TYPE_CHECKING:
+    from crm.models import Organization, User
+
+_current_org_id: ContextVar[int | None] = ContextVar("meridian_current_org_id", default=None)
+
+
+class OrganizationScopeError(RuntimeError):
+    """A tenant table was queried with no organization in scope (or with the wrong one)."""
+
+
+def org_id_of(org: Organization | int) -> int:
+    org_id = org if isinstance(org, int) else org.pk
+    if not org_id:
+        raise OrganizationScopeError("An organization scope needs a saved organization.")
+    return int(org_id)
+
+
+def current_org_id() -> int | None:
+    return _current_org_id.get()
+
+
+@contextmanager
+def org_scope(org: Organization | int) -> Iterator[int]:
+    """Put one organization in scope for the tenant managers inside the block."""
+    token = _current_org_id.set(org_id_of(org))
+    try:
+        yield _current_org_id.get()  # type: ignore[misc]
+    finally:
+        _current_org_id.reset(token)
+
+
+class TenantQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> Self:
+        """The rows ``user`` may see, as one SQL query (see ``crm.visibility``)."""
+        from crm import visibility
+
+        return visibility.apply(self, user)
+
+
+class _OrganizationScopeGuard(Expression):
+    """``organization_id = <org in scope>``, decided when the SQL is compiled.
+
+    The default manager of a tenant model adds this guard when it is asked for a queryset with no
+    organization in scope. Building such a queryset is harmless (Django builds form fields and
+    filter sets at import time); compiling it to SQL - select, count, exists, update, delete or
+    as a subquery of another query - takes the organization in scope at that moment, and raises
+    if there is none. So nothing reaches the database unscoped.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: Any, label: str) -> None:
+        super().__init__(output_field=BooleanField())
+        self.column = column
+        self.label = label
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: list[Any]) -> None:
+        (self.column,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        org_id = current_org_id()
+        if org_id is None:
+            raise OrganizationScopeError(
+                f"{self.label} was queried with no organization in scope. "
+                "Use .for_org(org), `with org_scope(org)`, or, deliberately, .unscoped()."
+            )
+        column_sql, params = compiler.compile(self.column)
+        return f"{column_sql} = %s", [*params, org_id]
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """Fail-closed manager: no organization in scope, no query reaches the database."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        qs = super().get_queryset()
+        org_id = current_org_id()
+        if org_id is None:
+            return qs.filter(_OrganizationScopeGuard(F("organization_id"), self.model._meta.label))
+        return qs.filter(organization_id=org_id)
+
+    def for_org(self, org: Organization | int) -> TenantQuerySet:
+        org_id = org_id_of(org)
+        scoped = current_org_id()
+        if scoped is not None and scoped != org_id:
+            raise OrganizationScopeError(
+                f"{self.model._meta.label}: organization {org_id} asked for while "
+                f"organization {scoped} is in scope."
+            )
+        return super().get_queryset().filter(organization_id=org_id)
+
+    def unscoped(self) -> TenantQuerySet:
+        return super().get_queryset()
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned table: ``organization_id`` NOT NULL, fail-closed manager."""
+
+    organization = models.ForeignKey(
+        "crm.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        scoped = current_org_id()
+        if scoped is not None and self.organization_id != scoped:
+            raise OrganizationScopeError(
+                f"Refusing to write a {self._meta.label} of organization "
+                f"{self.organization_id} while organization {scoped} is in scope."
+            )
+        super().save(*args, **kwargs)
+
+    def _own_scope(self) -> AbstractContextManager[object]:
+        # Validation of a row runs in that row's organization: Django's uniqueness checks query
+        # the default manager, which would otherwise have no scope outside a request.
+        if current_org_id() is None and self.organization_id:
+            return org_scope(self.organization_id)
+        return nullcontext()
+
+    def validate_unique(self, exclude: Collection[str] | None = None) -> None:
+        with self._own_scope():
+            super().validate_unique(exclude=exclude)
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        with self._own_scope():
+            super().validate_constraints(exclude=exclude)

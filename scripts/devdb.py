@@ -1,0 +1,65 @@
+"""Print a DATABASE_URL for development, finding or making a PostgreSQL database.
+
+1. ``DATABASE_URL`` if it is set;
+2. else database ``meridian`` on a local PostgreSQL at 127.0.0.1:5432, created if missing;
+3. else an embedded PostgreSQL (the ``pgserver`` dev dependency) with its data in ``.pgdata``.
+
+Only the URL goes to stdout, so the Makefile can capture it; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+DB_NAME = os.environ.get("MERIDIAN_DB_NAME", "meridian")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def log(message: str) -> None:
+    print(f"devdb: {message}", file=sys.stderr)
+
+
+def local_server() -> str | None:
+    # The OS user first (peer-like trust set-ups), then the conventional superuser.
+    for user in (None, "postgres"):
+        params = {"host": "127.0.0.1", "port": 5432, "dbname": "postgres", "connect_timeout": 3}
+        if user:
+            params["user"] = user
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
+                ).fetchone()
+                if not exists:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+                    log(f"created database {DB_NAME} on 127.0.0.1:5432")
+                who = f"{user}@" if user else ""
+                return f"postgres://{who}127.0.0.1:5432/{DB_NAME}"
+        except psycopg.OperationalError:
+            continue
+    return None
+
+
+def embedded_server() -> str:
+    import pgserver  # dev dependency; only needed when no server answers
+
+    log("no PostgreSQL on 127.0.0.1:5432; starting an embedded one in .pgdata")
+    server = pgserver.get_server(ROOT / ".pgdata", cleanup_mode=None)
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+    return server.get_uri(DB_NAME)
+
+
+def main() -> None:
+    url = os.environ.get("DATABASE_URL") or local_server() or embedded_server()
+    print(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Shared fixtures: a small two-organization world with one user per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from crm.models import Organization, Region, SalesCompany, User
+from crm.roles import Role
+from tests.factories import (
+    OrganizationFactory,
+    RegionFactory,
+    SalesCompanyFactory,
+    UserFactory,
+)
+
+
+@dataclass
+class World:
+    org: Organization
+    other_org: Organization
+    nordics: Region
+    dach: Region
+    se: SalesCompany
+    dk: SalesCompany
+    de: SalesCompany
+    other_company: SalesCompany
+    admin: User
+    director: User
+    regional: User
+    manager_se: User
+    manager_de: User
+    rep_se: User
+    rep_dk: User
+    rep_de: User
+    marketing: User
+    marketing_se: User
+    stranger: User
+
+    def users(self) -> dict[str, User]:
+        return {name: value for name, value in vars(self).items() if isinstance(value, User)}
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    org = OrganizationFactory(name="Nordvik", slug="nordvik-test")
+    other = OrganizationFactory(name="Tellus", slug="tellus-test", corporate_currency="USD")
+    nordics = RegionFactory(organization=org, name="Nordics")
+    dach = RegionFactory(organization=org, name="DACH")
+    se = SalesCompanyFactory(organization=org, region=nordics, code="SE", name="Nordvik SE")
+    dk = SalesCompanyFactory(
+        organization=org, region=nordics, code="DK", country="DK", currency="DKK"
+    )
+    de = SalesCompanyFactory(organization=org, region=dach, code="DE", country="DE", currency="EUR")
+    other_company = SalesCompanyFactory(organization=other, code="SE", name="Tellus SE")
+
+    def user(role: Role, **kw: object) -> User:
+        return UserFactory(organization=kw.pop("organization", org), role=role, **kw)
+
+    return World(
+        org=org,
+        other_org=other,
+        nordics=nordics,
+        dach=dach,
+        se=se,
+        dk=dk,
+        de=de,
+        other_company=other_company,
+        admin=user(Role.GLOBAL_ADMIN, is_staff=True),
+        director=user(Role.GLOBAL_DIRECTOR),
+        regional=user(Role.REGIONAL_MANAGER, region=nordics),
+        manager_se=user(Role.COUNTRY_MANAGER, sales_company=se),
+        manager_de=user(Role.COUNTRY_MANAGER, sales_company=de),
+        rep_se=user(Role.SALES_REP, sales_company=se),
+        rep_dk=user(Role.SALES_REP, sales_company=dk),
+        rep_de=user(Role.SALES_REP, sales_company=de),
+        marketing=user(Role.MARKETING),
+        marketing_se=user(Role.MARKETING, sales_company=se),
+        stranger=user(Role.SALES_REP, organization=other, sales_company=other_company),
+    )

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404
+
+from crm.models import Organization, Region, SalesCompany, User
+from crm.visibility import apply, get_visible_or_404, visible_companies
+from tests.conftest import World
+
+pytestmark = pytest.mark.django_db
+
+
+def codes(user: User) -> set[str]:
+    return set(visible_companies(user).values_list("code", flat=True))
+
+
+def test_each_role_sees_exactly_its_sales_companies(world: World) -> None:
+    expected = {
+        "admin": {"SE", "DK", "DE"},
+        "director": {"SE", "DK", "DE"},
+        "regional": {"SE", "DK"},  # the Nordics region
+        "manager_se": {"SE"},
+        "manager_de": {"DE"},
+        "rep_se": {"SE"},
+        "rep_dk": {"DK"},
+        "rep_de": {"DE"},
+        "marketing": {"SE", "DK", "DE"},  # global marketing: no company of its own
+        "marketing_se": {"SE"},
+        "stranger": {"SE"},  # Tellus's own SE, nothing of Nordvik
+    }
+    assert set(expected) == set(world.users())
+    for name, user in world.users().items():
+        assert codes(user) == expected[name], name
+    assert set(visible_companies(world.stranger).values_list("name", flat=True)) == {"Tellus SE"}
+
+
+def test_visible_companies_is_one_query(world: World, django_assert_num_queries) -> None:
+    with django_assert_num_queries(1):
+        list(visible_companies(world.regional))
+
+
+def test_reference_data_is_visible_inside_the_organization_only(world: World) -> None:
+    regions = apply(Region.objects.unscoped(), world.rep_se)
+    assert set(regions.values_list("name", flat=True)) == {"Nordics", "DACH"}
+    colleagues = apply(User.objects.unscoped(), world.stranger)
+    assert list(colleagues) == [world.stranger]
+
+
+def test_fetch_helper_answers_404_for_missing_and_foreign_alike(world: World) -> None:
+    qs = SalesCompany.objects.unscoped()
+    assert get_visible_or_404(qs, world.rep_se, pk=world.se.pk) == world.se
+    with pytest.raises(Http404):
+        get_visible_or_404(qs, world.stranger, pk=world.se.pk)
+    with pytest.raises(Http404):
+        get_visible_or_404(qs, world.stranger, pk=10**9)
+
+
+def test_inactive_and_anonymous_users_see_nothing(world: World) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    world.rep_se.is_active = False
+    assert not apply(SalesCompany.objects.unscoped(), world.rep_se).exists()
+    assert not apply(SalesCompany.objects.unscoped(), AnonymousUser()).exists()
+    assert not visible_companies(world.rep_se).exists()
+
+
+def test_a_model_without_policy_is_not_visible_by_default(world: World) -> None:
+    with pytest.raises(ImproperlyConfigured, match="no visibility policy"):
+        apply(Organization.objects.all(), world.admin)
