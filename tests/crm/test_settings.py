@@ -45,7 +45,8 @@ def test_typed_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    dev_only = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in dev_only}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
