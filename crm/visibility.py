@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -110,3 +110,188 @@ def _organization_reference_data(qs: QuerySet[Any], user: User) -> QuerySet[Any]
     # The structure of the organization, its people and its rates are known to everyone in it:
     # sellers need colleagues' names to share deals and see who to call about a conflict.
     return qs
+
+
+# --- Domain policies ---------------------------------------------------------------------------
+# Models are looked up by label so that the kernel does not import the apps built on it.
+
+
+def _model(label: str) -> Any:
+    from django.apps import apps
+
+    return apps.get_model(label)
+
+
+def team_group_ids(user: User) -> QuerySet[Any] | None:
+    """Top accounts of the groups whose global account team gives this user visibility:
+    a rep through their own membership, a manager through any member of their companies.
+    ``None`` for the roles that see the whole organization anyway."""
+    if user.role in ORG_WIDE_ROLES:
+        return None
+    team = _model("accounts.AccountTeamMember").objects.for_org(user.organization_id)
+    if user.role in (Role.SALES_REP, Role.MARKETING):
+        team = team.filter(user_id=user.pk)
+    else:
+        team = team.filter(sales_company_id__in=scoped_company_ids(user) or [])
+    return team.values("account_id")
+
+
+def _granted_ids(grant_label: str, user: User) -> QuerySet[Any]:
+    """Objects shared with the user by a direct-FK guardian grant (view or change)."""
+    grants = _model(grant_label).objects.for_org(user.organization_id)
+    return grants.filter(user_id=user.pk).values("content_object_id")
+
+
+def _account_q(user: User, prefix: str = "") -> Q:
+    """Accounts the user sees: their companies' accounts, plus whole groups through the team."""
+    company_ids = scoped_company_ids(user)
+    groups = team_group_ids(user)
+    if company_ids is None or groups is None:
+        return Q()
+    return Q(**{f"{prefix}home_company_id__in": company_ids}) | Q(
+        **{f"{prefix}group_id__in": groups}
+    )
+
+
+@policy("accounts.Account")
+def _accounts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(_account_q(user))
+
+
+@policy("accounts.Contact", "accounts.AccountTeamMember", "accounts.FrameworkAgreement")
+def _through_account(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(_account_q(user, "account__"))
+
+
+@policy("accounts.DiscountTier", "accounts.AgreementCompany")
+def _through_agreement(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(_account_q(user, "agreement__account__"))
+
+
+@policy("accounts.AccountPlan")
+def _plans(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    q = _account_q(user, "account__")
+    if q == Q():
+        return qs
+    return qs.filter(q | Q(id__in=_granted_ids("accounts.AccountPlanUserObjectPermission", user)))
+
+
+@policy("accounts.PlanAction")
+def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(
+        plan_id__in=apply(_model("accounts.AccountPlan").objects.unscoped(), user).values("id")
+    )
+
+
+def _opportunity_q(user: User, prefix: str = "") -> Q | None:
+    """Opportunities the user sees; ``None`` means all of the organization, ``Q(pk__in=[])``
+    none. Booked by a company in scope, on a team group, owned, split to, or shared."""
+    company_ids = scoped_company_ids(user)
+    groups = team_group_ids(user)
+    if company_ids is None or groups is None:
+        return None
+    shared = _granted_ids("opportunities.OpportunityUserObjectPermission", user)
+    if user.role == Role.MARKETING:
+        # Marketing works leads and campaigns; deals are the sellers'.
+        return Q(**{f"{prefix}id__in": shared})
+    if user.role == Role.SALES_REP:
+        splits = (
+            _model("opportunities.OpportunitySplit")
+            .objects.for_org(user.organization_id)
+            .filter(user_id=user.pk)
+            .values("opportunity_id")
+        )
+        return (
+            Q(**{f"{prefix}owner_id": user.pk})
+            | Q(**{f"{prefix}id__in": splits})
+            | Q(**{f"{prefix}account__group_id__in": groups})
+            | Q(**{f"{prefix}id__in": shared})
+        )
+    return (
+        Q(**{f"{prefix}sales_company_id__in": company_ids})
+        | Q(**{f"{prefix}account__group_id__in": groups})
+        | Q(**{f"{prefix}id__in": shared})
+    )
+
+
+@policy("opportunities.Opportunity")
+def _opportunities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    q = _opportunity_q(user)
+    return qs if q is None else qs.filter(q)
+
+
+@policy(
+    "opportunities.OpportunityLine",
+    "opportunities.OpportunitySplit",
+    "opportunities.StageChange",
+)
+def _through_opportunity(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    q = _opportunity_q(user, "opportunity__")
+    return qs if q is None else qs.filter(q)
+
+
+@policy("accounts.Activity")
+def _activities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if scoped_company_ids(user) is None:
+        return qs
+    opportunities = apply(_model("opportunities.Opportunity").objects.unscoped(), user)
+    return qs.filter(
+        Q(owner_id=user.pk)
+        | _account_q(user, "account__")
+        | Q(opportunity_id__in=opportunities.values("id"))
+    )
+
+
+@policy("opportunities.Conflict")
+def _conflicts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    company_ids = scoped_company_ids(user)
+    if company_ids is None:
+        return qs
+    opportunities = apply(_model("opportunities.Opportunity").objects.unscoped(), user).values("id")
+    q = Q(opportunity_id__in=opportunities) | Q(other_opportunity_id__in=opportunities)
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER):
+        # Managers see every conflict their companies are party to, to resolve them.
+        q |= Q(sales_company_id__in=company_ids) | Q(other_sales_company_id__in=company_ids)
+    return qs.filter(q)
+
+
+@policy("pipeline.Lead")
+def _leads(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    company_ids = scoped_company_ids(user)
+    if company_ids is None:
+        return qs
+    return qs.filter(Q(sales_company_id__in=company_ids) | Q(owner_id=user.pk))
+
+
+@policy("pipeline.CampaignMember")
+def _campaign_members(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if scoped_company_ids(user) is None:
+        return qs
+    contacts = apply(_model("accounts.Contact").objects.unscoped(), user).values("id")
+    leads = apply(_model("pipeline.Lead").objects.unscoped(), user).values("id")
+    return qs.filter(Q(contact_id__in=contacts) | Q(lead_id__in=leads))
+
+
+@policy(
+    "pipeline.GlobalStage",
+    "pipeline.SalesProcess",
+    "pipeline.LocalStage",
+    "pipeline.Campaign",
+    "pipeline.CampaignCompany",
+    "opportunities.Product",
+)
+def _process_and_catalog(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # The process, the catalog and the campaign calendar are shared by the whole organization.
+    return qs
+
+
+@policy(
+    "accounts.AccountPlanUserObjectPermission",
+    "opportunities.OpportunityUserObjectPermission",
+)
+def _grants(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # A grant is seen by its grantee and by whoever sees the shared object.
+    target = apply(
+        qs.model._meta.get_field("content_object").related_model.objects.unscoped(), user
+    )
+    return qs.filter(Q(user_id=user.pk) | Q(content_object_id__in=target.values("id")))

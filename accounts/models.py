@@ -1,0 +1,361 @@
+"""Customers: account groups across countries, contacts, activities, global account teams,
+account plans, framework agreements and per-object sharing grants."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
+
+from crm.models import LANGUAGES, SalesCompany, User
+from crm.tenancy import TenantModel
+from crm.validators import validate_country
+
+PERCENT = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
+
+
+class Segment(models.TextChoices):
+    A = "A", _("A - strategic")
+    B = "B", _("B - key")
+    C = "C", _("C - standard")
+
+
+class Lifecycle(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
+    FORMER = "former", _("Former customer")
+
+
+class Account(TenantModel):
+    """A customer company. ``parent`` builds an international group; ``group`` is the group's
+    top account (itself for a top account), kept by the services so that visibility can ask
+    "is this account in a group where I am on the team" with one indexed lookup."""
+
+    name = models.CharField(_("name"), max_length=200)
+    normalized_name = models.CharField(max_length=200, editable=False)
+    country = models.CharField(
+        _("country"), max_length=2, blank=True, validators=[validate_country]
+    )
+    home_company = models.ForeignKey(
+        SalesCompany,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        verbose_name=_("home company"),
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="subsidiaries"
+    )
+    group = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="group_members",
+        editable=False,
+        db_index=False,
+    )
+    registration_number = models.CharField(
+        _("registration / VAT number"), max_length=40, blank=True
+    )
+    registration_key = models.CharField(max_length=40, blank=True, editable=False)
+    domain = models.CharField(_("web domain"), max_length=200, blank=True)
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    segment = models.CharField(
+        _("segment"), max_length=1, choices=Segment.choices, default=Segment.C
+    )
+    lifecycle = models.CharField(
+        _("lifecycle"), max_length=10, choices=Lifecycle.choices, default=Lifecycle.PROSPECT
+    )
+    first_won_at = models.DateTimeField(_("first won"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["organization", "normalized_name"], name="account_org_norm_idx"),
+            models.Index(fields=["organization", "registration_key"], name="account_org_reg_idx"),
+            models.Index(fields=["organization", "domain"], name="account_org_domain_idx"),
+            models.Index(fields=["organization", "group"], name="account_org_group_idx"),
+            models.Index(fields=["organization", "home_company"], name="account_org_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_group_top(self) -> bool:
+        return self.parent_id is None
+
+
+class Contact(TenantModel):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    full_name = models.CharField(_("name"), max_length=200)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, blank=True)
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["full_name"]
+        indexes = [models.Index(fields=["organization", "account"], name="contact_org_account_idx")]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("E-mail")
+    EVENT = "event", _("Event / trade show")
+    TASK = "task", _("Task")
+
+
+class Activity(TenantModel):
+    kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices)
+    subject = models.CharField(_("subject"), max_length=200)
+    notes = models.TextField(_("notes"), blank=True)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="activities")
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+    )
+    # Referenced by name: opportunities import accounts, never the other way round.
+    opportunity = models.ForeignKey(
+        "opportunities.Opportunity",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="activities",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = _("activities")
+        indexes = [
+            models.Index(
+                fields=["organization", "account", "-created_at"], name="activity_org_acc_idx"
+            ),
+            models.Index(fields=["organization", "owner", "due_at"], name="activity_org_owner_idx"),
+            models.Index(fields=["organization", "opportunity"], name="activity_org_opp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class TeamRole(models.TextChoices):
+    GLOBAL_ACCOUNT_MANAGER = "global_account_manager", _("Global account manager")
+    KEY_ACCOUNT_MANAGER = "key_account_manager", _("Key account manager")
+    MEMBER = "member", _("Member")
+
+
+class AccountTeamMember(TenantModel):
+    """Membership of a group's global account team. The row itself is the visibility grant."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="team")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_teams")
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(_("team role"), max_length=32, choices=TeamRole.choices)
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account", "user"], name="team_org_account_user_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "account"],
+                condition=Q(role="global_account_manager"),
+                name="team_one_gam_per_group",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "account", "sales_company"],
+                condition=Q(role="key_account_manager"),
+                name="team_one_kam_per_company",
+            ),
+        ]
+        indexes = [
+            # "groups where I am a member" and "groups where my company has a member".
+            models.Index(fields=["organization", "user", "account"], name="team_org_user_idx"),
+            models.Index(
+                fields=["organization", "sales_company", "account"], name="team_org_co_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) on {self.account}"
+
+
+class PlanStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
+
+
+class AccountPlan(TenantModel):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="plans")
+    year = models.PositiveSmallIntegerField(_("year"))
+    objectives = models.TextField(_("objectives"), blank=True)
+    revenue_target = models.DecimalField(
+        _("revenue target (corporate currency)"),
+        max_digits=16,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-year"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account", "year"], name="plan_org_account_year_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.year}"
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class PlanAction(TenantModel):
+    plan = models.ForeignKey(AccountPlan, on_delete=models.CASCADE, related_name="actions")
+    title = models.CharField(_("action"), max_length=200)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ActionStatus.choices, default=ActionStatus.OPEN
+    )
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        indexes = [models.Index(fields=["organization", "plan"], name="planaction_org_plan_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Incoterm(models.TextChoices):
+    EXW = "EXW", "EXW - Ex Works"
+    FCA = "FCA", "FCA - Free Carrier"
+    CPT = "CPT", "CPT - Carriage Paid To"
+    CIP = "CIP", "CIP - Carriage and Insurance Paid To"
+    DAP = "DAP", "DAP - Delivered at Place"
+    DPU = "DPU", "DPU - Delivered at Place Unloaded"
+    DDP = "DDP", "DDP - Delivered Duty Paid"
+    FAS = "FAS", "FAS - Free Alongside Ship"
+    FOB = "FOB", "FOB - Free on Board"
+    CFR = "CFR", "CFR - Cost and Freight"
+    CIF = "CIF", "CIF - Cost, Insurance and Freight"
+
+
+class FrameworkAgreement(TenantModel):
+    """A group's global agreement: terms for every covered sales company, and volume tiers."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="agreements")
+    name = models.CharField(_("name"), max_length=200)
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"))
+    covered_companies = models.ManyToManyField(
+        SalesCompany, through="AgreementCompany", related_name="agreements"
+    )
+    incoterm = models.CharField(
+        _("shipping terms (Incoterms 2020)"), max_length=3, choices=Incoterm.choices
+    )
+    payment_terms = models.CharField(_("payment terms"), max_length=200)
+    legal_notes = models.JSONField(
+        _("legal notes per country"),
+        default=dict,
+        blank=True,
+        help_text=_('Country code -> note, e.g. {"DE": "German law applies"}.'),
+    )
+
+    class Meta:
+        ordering = ["-valid_from"]
+        indexes = [
+            models.Index(fields=["organization", "account"], name="agreement_org_account_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__gte=models.F("valid_from")), name="agreement_dates_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgreementCompany(TenantModel):
+    agreement = models.ForeignKey(FrameworkAgreement, on_delete=models.CASCADE)
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "agreement", "sales_company"], name="agreementco_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "sales_company"], name="agreementco_org_co_idx")
+        ]
+
+
+class DiscountTier(TenantModel):
+    agreement = models.ForeignKey(
+        FrameworkAgreement, on_delete=models.CASCADE, related_name="tiers"
+    )
+    threshold = models.DecimalField(
+        _("cumulative volume from (corporate currency)"),
+        max_digits=16,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    discount_percent = models.DecimalField(
+        _("discount %"), max_digits=5, decimal_places=2, validators=PERCENT
+    )
+
+    class Meta:
+        ordering = ["threshold"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "agreement", "threshold"],
+                name="tier_org_agreement_threshold_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.discount_percent}% from {self.threshold}"
+
+
+class AccountPlanUserObjectPermission(TenantModel, UserObjectPermissionBase):
+    """A plan shared with a named colleague (view or change): a direct-FK guardian grant."""
+
+    content_object = models.ForeignKey(AccountPlan, on_delete=models.CASCADE, related_name="grants")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user", "permission", "content_object"],
+                name="plan_grant_uniq",
+            ),
+        ]

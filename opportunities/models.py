@@ -1,0 +1,267 @@
+"""Products, opportunities with lines, splits and stage history, and cross-country conflicts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
+
+from accounts.models import PERCENT, Account, FrameworkAgreement
+from crm.models import SalesCompany, User
+from crm.tenancy import TenantModel
+from crm.validators import validate_currency
+from pipeline.models import Campaign, GlobalStage, Lead, LocalStage
+
+MONEY = {"max_digits": 16, "decimal_places": 2}
+
+
+class Product(TenantModel):
+    sku = models.CharField(_("SKU"), max_length=40)
+    name = models.CharField(_("name"), max_length=200)
+    family = models.CharField(_("family"), max_length=100, blank=True)
+    list_price = models.DecimalField(
+        _("list price"), **MONEY, validators=[MinValueValidator(Decimal(0))]
+    )
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "sku"], name="product_org_sku_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Opportunity(TenantModel):
+    """A deal, booked by one sales company, sitting in one of its local stages.
+
+    ``global_stage`` is a copy of ``local_stage.global_stage`` kept for fast reporting; only the
+    services write either, and always together. ``version`` is the optimistic lock.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="opportunities")
+    sales_company = models.ForeignKey(
+        SalesCompany,
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        verbose_name=_("booking company"),
+    )
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="opportunities")
+    name = models.CharField(_("name"), max_length=200)
+    local_stage = models.ForeignKey(LocalStage, on_delete=models.PROTECT, related_name="+")
+    global_stage = models.ForeignKey(GlobalStage, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(_("amount"), **MONEY, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    expected_close_date = models.DateField(_("expected close"), null=True, blank=True)
+    next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+    source_lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = _("opportunities")
+        indexes = [
+            models.Index(
+                fields=["organization", "sales_company", "global_stage"],
+                name="opp_org_co_stage_idx",
+            ),
+            models.Index(
+                fields=["organization", "owner", "global_stage"], name="opp_org_owner_idx"
+            ),
+            models.Index(fields=["organization", "account"], name="opp_org_account_idx"),
+            models.Index(fields=["organization", "expected_close_date"], name="opp_org_close_idx"),
+            models.Index(fields=["organization", "-created_at", "-id"], name="opp_org_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OpportunityLine(TenantModel):
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(
+        _("quantity"),
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    unit_price = models.DecimalField(
+        _("unit price"), **MONEY, validators=[MinValueValidator(Decimal(0))]
+    )
+    discount_percent = models.DecimalField(
+        _("discount %"), max_digits=5, decimal_places=2, default=Decimal(0), validators=PERCENT
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "opportunity"], name="line_org_opp_idx"),
+            models.Index(fields=["organization", "product"], name="line_org_product_idx"),
+        ]
+
+    @property
+    def total(self) -> Decimal:
+        gross = self.quantity * self.unit_price
+        return (gross * (Decimal(100) - self.discount_percent) / Decimal(100)).quantize(
+            Decimal("0.01")
+        )
+
+
+class SplitKind(models.TextChoices):
+    REVENUE = "revenue", _("Revenue (sums to 100%)")
+    OVERLAY = "overlay", _("Overlay")
+
+
+class OpportunitySplit(TenantModel):
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="splits")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="splits")
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=SplitKind.choices, default=SplitKind.REVENUE)
+    percent = models.DecimalField(_("percent"), max_digits=5, decimal_places=2, validators=PERCENT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "opportunity", "user", "kind"], name="split_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "user", "opportunity"], name="split_org_user_idx")
+        ]
+
+
+class StageChange(TenantModel):
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="stage_changes"
+    )
+    from_local_stage = models.ForeignKey(
+        LocalStage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_local_stage = models.ForeignKey(LocalStage, on_delete=models.PROTECT, related_name="+")
+    from_global_stage = models.ForeignKey(
+        GlobalStage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_global_stage = models.ForeignKey(GlobalStage, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["organization", "opportunity", "changed_at"], name="stagechg_org_opp_idx"
+            ),
+        ]
+
+
+class ConflictKind(models.TextChoices):
+    GROUP_OTHER_COMPANY = "group_other_company", _("Same group, other sales company")
+    SAME_PRODUCT = "same_product", _("Same product at the group, other seller")
+    AGREEMENT = "agreement", _("Framework agreement applies")
+    DUPLICATE_ACCOUNT = "duplicate_account", _("Possible duplicate account")
+
+
+class ConflictStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Resolution(models.TextChoices):
+    ASSIGN_OWNER = "assign_owner", _("Assign the owner")
+    MERGE = "merge", _("Merge duplicate accounts")
+    KEEP_BOTH_SPLIT = "keep_both_split", _("Keep both with a split")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged, no action")
+
+
+class Conflict(TenantModel):
+    kind = models.CharField(max_length=24, choices=ConflictKind.choices)
+    status = models.CharField(
+        max_length=10, choices=ConflictStatus.choices, default=ConflictStatus.OPEN
+    )
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="conflicts"
+    )
+    other_opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conflicts")
+    other_account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    agreement = models.ForeignKey(
+        FrameworkAgreement, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
+    other_sales_company = models.ForeignKey(
+        SalesCompany, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    detail = models.TextField(blank=True)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "status", "kind"], name="conflict_org_status_idx"),
+            models.Index(
+                fields=["organization", "sales_company", "status"], name="conflict_org_co_idx"
+            ),
+            models.Index(
+                fields=["organization", "other_sales_company", "status"],
+                name="conflict_org_oco_idx",
+            ),
+        ]
+        constraints = [
+            # Detection runs on every save: one open finding per pair, never a pile of copies.
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "kind",
+                    "opportunity",
+                    "other_opportunity",
+                    "account",
+                    "other_account",
+                    "agreement",
+                ],
+                condition=Q(status="open"),
+                nulls_distinct=False,
+                name="conflict_one_open_per_finding",
+            ),
+        ]
+
+
+class OpportunityUserObjectPermission(TenantModel, UserObjectPermissionBase):
+    """One opportunity shared with a named colleague (view or change): a guardian grant."""
+
+    content_object = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="grants")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user", "permission", "content_object"],
+                name="opp_grant_uniq",
+            ),
+        ]
