@@ -89,6 +89,16 @@ def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:
     return [user.sales_company_id] if user.sales_company_id else []
 
 
+def covers_company(user: User, company_id: int | None) -> bool:
+    """Whether the sales company is in the user's role scope (for "may change" checks)."""
+    ids = scoped_company_ids(user)
+    if ids is None:
+        return True
+    if isinstance(ids, list):
+        return company_id in ids
+    return ids.filter(id=company_id).exists()
+
+
 def visible_companies(user: User) -> QuerySet[SalesCompany]:
     """The sales companies in the user's scope (their records, reports and exports)."""
     from crm.models import SalesCompany

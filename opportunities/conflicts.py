@@ -1,0 +1,344 @@
+"""Cross-country conflict detection, need-to-know disclosure and rules of engagement.
+
+Detection runs on every opportunity create, on account or product changes and on lead
+conversion. Each finding is a ``Conflict`` row (one open row per finding, enforced by a partial
+unique constraint), so the managers' inbox, the director's KPIs and the seller's warning all read
+the same data. The queries here are indexed lookups by the account's group: a handful of queries
+per save, whatever the size of the organization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.models import RulesOfEngagement, SalesCompany, User
+from crm.roles import Role
+from crm.visibility import apply
+from opportunities.models import (
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+    Resolution,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    other_opportunity: Opportunity | None = None
+    other_account: Account | None = None
+    agreement_id: int | None = None
+    detail: str = ""
+
+    def key(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.other_opportunity.pk if self.other_opportunity else None,
+            self.other_account.pk if self.other_account else None,
+            self.agreement_id,
+        )
+
+
+def _open_opportunities_in_group(opportunity: Opportunity) -> Any:
+    return (
+        Opportunity.objects.for_org(opportunity.organization_id)
+        .filter(
+            account__group_id=opportunity.account.group_id or opportunity.account_id,
+            global_stage__is_won=False,
+            global_stage__is_lost=False,
+        )
+        .exclude(pk=opportunity.pk)
+        .select_related("sales_company", "owner", "account")
+    )
+
+
+def find_group_conflicts(opportunity: Opportunity) -> list[Finding]:
+    """(a) open opportunities at the same group booked by another sales company, and
+    (b) the same product at the same group worked by another seller."""
+    others = list(_open_opportunities_in_group(opportunity).order_by("pk"))
+    findings = [
+        Finding(ConflictKind.GROUP_OTHER_COMPANY, other_opportunity=other)
+        for other in others
+        if other.sales_company_id != opportunity.sales_company_id
+    ]
+    products = set(
+        OpportunityLine.objects.for_org(opportunity.organization_id)
+        .filter(opportunity=opportunity)
+        .values_list("product_id", flat=True)
+    )
+    if products:
+        other_ids = [o.pk for o in others if o.owner_id != opportunity.owner_id]
+        same_product = set(
+            OpportunityLine.objects.for_org(opportunity.organization_id)
+            .filter(opportunity_id__in=other_ids, product_id__in=products)
+            .values_list("opportunity_id", flat=True)
+        )
+        findings += [
+            Finding(ConflictKind.SAME_PRODUCT, other_opportunity=other)
+            for other in others
+            if other.pk in same_product
+        ]
+    return findings
+
+
+def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
+    """(c) an active framework agreement covers the account and a line is discounted below the
+    agreement's current tier: the customer is being quoted worse than it is entitled to."""
+    from accounts.selectors import agreement_for_account
+
+    terms = agreement_for_account(
+        account=opportunity.account,
+        on_date=timezone.localdate(),
+        sales_company=opportunity.sales_company,
+    )
+    if terms is None or terms.current_tier is None:
+        return []
+    entitled: Decimal = terms.current_tier.discount_percent
+    below = OpportunityLine.objects.for_org(opportunity.organization_id).filter(
+        opportunity=opportunity, discount_percent__lt=entitled
+    )
+    if not below.exists():
+        return []
+    return [
+        Finding(
+            ConflictKind.AGREEMENT,
+            agreement_id=terms.agreement.pk,
+            detail=_(
+                "%(agreement)s entitles this customer to %(pct)s%% discount; a line is below it."
+            )
+            % {"agreement": terms.agreement.name, "pct": entitled},
+        )
+    ]
+
+
+def find_duplicate_account_conflicts(account: Account) -> list[Finding]:
+    """(d) the account looks like a duplicate of another (same registration number or domain, or
+    the same normalized name in the same country)."""
+    from accounts.matching import find_duplicate_candidates
+
+    candidates = find_duplicate_candidates(
+        organization=account.organization,
+        name=account.name,
+        country=account.country,
+        registration_number=account.registration_number,
+        domain=account.domain,
+        exclude_id=account.pk,
+    )
+    # Members of the same group are subsidiaries, not duplicates.
+    return [
+        Finding(
+            ConflictKind.DUPLICATE_ACCOUNT,
+            other_account=c.account,
+            detail=", ".join(str(r) for r in c.reasons),
+        )
+        for c in candidates
+        if c.account.group_id != account.group_id or account.group_id is None
+    ]
+
+
+@transaction.atomic
+def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
+    """Record every conflict the opportunity is in now; close findings that no longer apply.
+
+    Returns the open conflicts of the opportunity. New ones notify the country managers of the
+    companies involved and the group's global account manager, once the transaction commits.
+    """
+    opportunity = (
+        Opportunity.objects.for_org(opportunity.organization_id)
+        .select_related("account", "sales_company", "global_stage", "organization")
+        .get(pk=opportunity.pk)
+    )
+    findings: list[Finding] = []
+    if not (opportunity.global_stage.is_won or opportunity.global_stage.is_lost):
+        findings += find_group_conflicts(opportunity)
+        findings += find_agreement_conflicts(opportunity)
+    findings += find_duplicate_account_conflicts(opportunity.account)
+
+    existing = {
+        (c.kind, c.other_opportunity_id, c.other_account_id, c.agreement_id): c
+        for c in Conflict.objects.for_org(opportunity.organization_id).filter(
+            Q(opportunity=opportunity) | Q(account=opportunity.account, opportunity__isnull=True),
+            status=ConflictStatus.OPEN,
+        )
+    }
+    # A duplicate pair already reported from the other account's side is the same finding.
+    mirrored = set(
+        Conflict.objects.for_org(opportunity.organization_id)
+        .filter(
+            kind=ConflictKind.DUPLICATE_ACCOUNT,
+            status=ConflictStatus.OPEN,
+            other_account=opportunity.account,
+        )
+        .values_list("account_id", flat=True)
+    )
+    findings = [f for f in findings if not (f.other_account and f.other_account.pk in mirrored)]
+    found_keys = {f.key() for f in findings}
+    created: list[Conflict] = []
+    for finding in findings:
+        if finding.key() in existing:
+            continue
+        # A duplicate account is a finding about the account, whichever deal revealed it.
+        account_level = finding.kind == ConflictKind.DUPLICATE_ACCOUNT
+        conflict = Conflict(
+            organization_id=opportunity.organization_id,
+            kind=finding.kind,
+            opportunity=None if account_level else opportunity,
+            account=opportunity.account,
+            sales_company=opportunity.sales_company,
+            other_opportunity=finding.other_opportunity,
+            other_account=finding.other_account,
+            other_sales_company=(
+                finding.other_opportunity.sales_company if finding.other_opportunity else None
+            )
+            or (finding.other_account.home_company if finding.other_account else None),
+            agreement_id=finding.agreement_id,
+            detail=finding.detail,
+        )
+        conflict.save()
+        existing[finding.key()] = conflict
+        created.append(conflict)
+    now = timezone.now()
+    for key, conflict in list(existing.items()):
+        if key not in found_keys and conflict.opportunity_id == opportunity.pk:
+            conflict.status = ConflictStatus.RESOLVED
+            conflict.resolution = Resolution.ACKNOWLEDGED
+            conflict.resolution_note = _("No longer applies after a change to the opportunity.")
+            conflict.resolved_at = now
+            conflict.save(update_fields=["status", "resolution", "resolution_note", "resolved_at"])
+            del existing[key]
+    if created:
+        _notify_on_commit(opportunity, created)
+    return list(existing.values())
+
+
+def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
+    """Country managers of every company involved and the group's global account manager."""
+    conflicts = list(conflicts)
+    if not conflicts:
+        return []
+    org_id = conflicts[0].organization_id
+    company_ids = {c.sales_company_id for c in conflicts} | {
+        c.other_sales_company_id for c in conflicts if c.other_sales_company_id
+    }
+    group_ids = {c.account.group_id or c.account_id for c in conflicts}
+    managers = User.objects.for_org(org_id).filter(
+        role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True
+    )
+    gams = AccountTeamMember.objects.for_org(org_id).filter(
+        account_id__in=group_ids, role=TeamRole.GLOBAL_ACCOUNT_MANAGER
+    )
+    return sorted(
+        set(managers.values_list("id", flat=True)) | set(gams.values_list("user_id", flat=True))
+    )
+
+
+def _notify_on_commit(opportunity: Opportunity, conflicts: list[Conflict]) -> None:
+    from crm.tasks import send_notification
+
+    user_ids = people_to_notify(conflicts)
+    if not user_ids:
+        return
+    kinds = ", ".join(sorted({str(c.get_kind_display()) for c in conflicts}))
+    subject = _("Meridian: conflict at %(account)s") % {"account": opportunity.account.name}
+    # Need-to-know: the mail names companies and kinds, never amounts or deal details.
+    companies = sorted(
+        {c.sales_company.name for c in conflicts}
+        | {c.other_sales_company.name for c in conflicts if c.other_sales_company_id}
+    )
+    body = _("%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it.") % {
+        "kinds": kinds,
+        "companies": ", ".join(companies),
+    }
+    org_id = opportunity.organization_id
+    transaction.on_commit(
+        lambda: send_notification.delay(org_id, user_ids, str(subject), str(body))
+    )
+
+
+@dataclass(frozen=True)
+class ConflictWarning:
+    """What a seller is told about one conflict: full details only where they may see them."""
+
+    conflict: Conflict
+    kind_label: str
+    other_company: SalesCompany | None
+    contact_person: User | None
+    other_opportunity: Opportunity | None  # None when the user may not see it
+    detail: str
+
+
+def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[ConflictWarning]:
+    """Turn conflicts into warnings with need-to-know disclosure: another company's deal that
+    the user may not see is named only by its sales company and a person to call."""
+    conflicts = list(conflicts)
+    other_ids = [c.other_opportunity_id for c in conflicts if c.other_opportunity_id]
+    visible = {
+        o.pk: o
+        for o in apply(Opportunity.objects.unscoped(), user)
+        .filter(pk__in=other_ids)
+        .select_related("owner", "account", "sales_company")
+    }
+    owners = dict(
+        Opportunity.objects.for_org(user.organization_id)
+        .filter(pk__in=other_ids)
+        .values_list("pk", "owner_id")
+    )
+    company_ids = {c.other_sales_company_id for c in conflicts if c.other_sales_company_id}
+    managers = {
+        u.sales_company_id: u
+        for u in User.objects.for_org(user.organization_id)
+        .filter(role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True)
+        .order_by("-id")
+    }
+    people = User.objects.for_org(user.organization_id).in_bulk(
+        [owner for owner in owners.values() if owner]
+    )
+    warnings = []
+    for c in conflicts:
+        owner_id = owners.get(c.other_opportunity_id)
+        contact = people.get(owner_id) if owner_id else managers.get(c.other_sales_company_id)
+        warnings.append(
+            ConflictWarning(
+                conflict=c,
+                kind_label=str(c.get_kind_display()),
+                other_company=c.other_sales_company,
+                contact_person=contact,
+                other_opportunity=visible.get(c.other_opportunity_id),
+                detail=c.detail,
+            )
+        )
+    return warnings
+
+
+def rightful_company(conflict: Conflict) -> SalesCompany:
+    """The sales company the organization's rules of engagement give the deal to."""
+    rule = conflict.organization.rules_of_engagement
+    account = conflict.account
+    top = account.group or account
+    if rule == RulesOfEngagement.GLOBAL_TEAM_OWNS:
+        gam = (
+            AccountTeamMember.objects.for_org(conflict.organization_id)
+            .filter(account_id=top.pk, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
+            .select_related("sales_company")
+            .first()
+        )
+        if gam is not None:
+            return gam.sales_company
+        return top.home_company
+    if rule == RulesOfEngagement.HOME_COMPANY_OWNS:
+        return account.home_company
+    # First registered owns: the earliest opportunity of the two.
+    pair = [o for o in (conflict.opportunity, conflict.other_opportunity) if o is not None]
+    first = min(pair, key=lambda o: (o.created_at, o.pk))
+    return first.sales_company
