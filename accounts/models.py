@@ -80,7 +80,13 @@ class Account(TenantModel):
     class Meta:
         ordering = ["name"]
         indexes = [
-            models.Index(fields=["organization", "normalized_name"], name="account_org_norm_idx"),
+            # Pattern operator class: serves both "= name" and "LIKE 'name %'" (duplicate
+            # matching by name prefix) whatever the database collation.
+            models.Index(
+                fields=["organization", "normalized_name"],
+                name="account_org_norm_idx",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
             models.Index(fields=["organization", "registration_key"], name="account_org_reg_idx"),
             models.Index(fields=["organization", "domain"], name="account_org_domain_idx"),
             models.Index(fields=["organization", "group"], name="account_org_group_idx"),

@@ -1,0 +1,663 @@
+"""Writes of the accounts app. Keyword-only, typed, atomic; the caller passes the acting user.
+
+``acting_user=None`` means the system itself (seed, imports run by the platform), as in
+``crm.services``. Who may change what follows the "may change" column of ARCHITECTURE.md,
+read for customer data as:
+
+* accounts and contacts - the own sales company's records: a country manager (regional manager:
+  the region's companies) and a sales rep for accounts homed in their company (reps create the
+  customers they sell to); the group's global account manager for every account of the group;
+  the global admin as steward of the organization's master data (duplicates, clean-up).
+  Marketing reads accounts and contacts only; the director changes agreements, not records.
+* activities - a user logs their own (managers may log for a user of their companies);
+  completing is for the owner or a manager of the activity's company. Marketing does not.
+* global account teams and account plans - global account management: the director, a manager
+  of the group's home company, and the group's global account manager; a plan's owner and
+  colleagues it was shared with for change may edit that plan and its actions.
+* framework agreements - the director (the table's "agreements").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import (
+    Account,
+    AccountPlan,
+    AccountTeamMember,
+    Activity,
+    ActivityKind,
+    AgreementCompany,
+    Contact,
+    DiscountTier,
+    FrameworkAgreement,
+    PlanAction,
+    TeamRole,
+)
+from accounts.normalize import normalize_domain, normalize_name, normalize_registration
+from crm.models import Organization, SalesCompany, User
+from crm.roles import Role
+
+# --- Permission checks -------------------------------------------------------------------------
+
+
+def _same_org(acting_user: User, organization_id: int) -> None:
+    if acting_user.organization_id != organization_id or not acting_user.is_active:
+        # Another organization's object behaves as missing: no hint that it exists.
+        raise PermissionDenied("Not allowed.")
+
+
+def manages_company(user: User, company_id: int | None) -> bool:
+    """Whether ``user`` is a manager (or rep: own company) whose scope covers the company."""
+    if company_id is None:
+        return False
+    if user.role == Role.REGIONAL_MANAGER:
+        return (
+            SalesCompany.objects.for_org(user.organization_id)
+            .filter(pk=company_id, region_id=user.region_id)
+            .exists()
+        )
+    if user.role in (Role.COUNTRY_MANAGER, Role.SALES_REP):
+        return user.sales_company_id == company_id
+    return False
+
+
+def _is_team_role(user: User, group_id: int, roles: Iterable[str]) -> bool:
+    return (
+        AccountTeamMember.objects.for_org(user.organization_id)
+        .filter(account_id=group_id, user_id=user.pk, role__in=list(roles))
+        .exists()
+    )
+
+
+def may_change_account(user: User, account: Account) -> bool:
+    if user.organization_id != account.organization_id or not user.is_active:
+        return False
+    if user.role == Role.GLOBAL_ADMIN:
+        return True
+    if user.role in (
+        Role.COUNTRY_MANAGER,
+        Role.REGIONAL_MANAGER,
+        Role.SALES_REP,
+    ) and manages_company(user, account.home_company_id):
+        return True
+    if user.role == Role.MARKETING:
+        return False
+    return _is_team_role(user, account.group_id or account.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
+
+
+def may_manage_group(user: User, group: Account) -> bool:
+    """Team and plan of a global account: director, home-company manager, or the GAM."""
+    if user.organization_id != group.organization_id or not user.is_active:
+        return False
+    if user.role == Role.GLOBAL_DIRECTOR:
+        return True
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and manages_company(
+        user, group.home_company_id
+    ):
+        return True
+    if user.role == Role.MARKETING:
+        return False
+    return _is_team_role(user, group.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
+
+
+def may_change_plan(user: User, plan: AccountPlan) -> bool:
+    if user.organization_id != plan.organization_id or not user.is_active:
+        return False
+    if plan.owner_id == user.pk or may_manage_group(user, plan.account):
+        return True
+    return plan.grants.filter(
+        organization_id=plan.organization_id,
+        user_id=user.pk,
+        permission__codename="change_accountplan",
+    ).exists()
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _top(account: Account) -> Account:
+    """The group's top account (the account itself for a top account)."""
+    if account.group_id in (None, account.pk):
+        return account
+    return Account.objects.for_org(account.organization_id).get(pk=account.group_id)
+
+
+def _full_clean(obj: Any, exclude: Sequence[str] = ()) -> None:
+    obj.full_clean(exclude=list(exclude))
+
+
+# --- Accounts ----------------------------------------------------------------------------------
+
+
+def _check_parent(account: Account, parent: Account | None) -> None:
+    if parent is None:
+        return
+    if parent.organization_id != account.organization_id:
+        raise ValidationError({"parent": "The parent account belongs to another organization."})
+    if account.pk and (parent.pk == account.pk or _is_descendant(parent, account)):
+        raise ValidationError({"parent": "An account cannot be placed under its own subsidiary."})
+
+
+def _is_descendant(candidate: Account, ancestor: Account) -> bool:
+    # Within one group every account shares group_id, so the walk is short and bounded.
+    seen: set[int] = set()
+    node: Account | None = candidate
+    while node is not None and node.pk not in seen:
+        if node.pk == ancestor.pk:
+            return True
+        seen.add(node.pk)
+        node = node.parent
+    return False
+
+
+def _apply_account_fields(account: Account, fields: dict[str, Any]) -> None:
+    allowed = {
+        "name",
+        "country",
+        "home_company",
+        "registration_number",
+        "domain",
+        "industry",
+        "segment",
+        "lifecycle",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
+    for name, value in fields.items():
+        setattr(account, name, value)
+    account.name = (account.name or "").strip()
+    account.normalized_name = normalize_name(account.name)
+    account.registration_number = (account.registration_number or "").strip()
+    account.registration_key = normalize_registration(account.registration_number)
+    account.domain = normalize_domain(account.domain)
+    account.country = (account.country or "").upper()
+    if account.home_company_id and account.home_company.organization_id != account.organization_id:
+        raise ValidationError(
+            {"home_company": "The sales company belongs to another organization."}
+        )
+
+
+@transaction.atomic
+def account_create(
+    *,
+    organization: Organization,
+    name: str,
+    home_company: SalesCompany,
+    acting_user: User | None,
+    parent: Account | None = None,
+    **fields: Any,
+) -> Account:
+    """Create an account; normal forms and the group are derived here, never by the caller."""
+    account = Account(organization=organization, home_company=home_company, created_by=acting_user)
+    _apply_account_fields(account, {"name": name, **fields})
+    if acting_user is not None:
+        _same_org(acting_user, organization.pk)
+        _require(may_change_account(acting_user, account), "You may not create this account.")
+    _check_parent(account, parent)
+    account.parent = parent
+    account.group = _top(parent) if parent is not None else None
+    _full_clean(account, exclude=["group"])
+    account.save()
+    if account.group_id is None:
+        account.group = account
+        account.save(update_fields=["group"])
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, acting_user: User | None, **fields: Any) -> Account:
+    """Change an account's own fields; ``parent`` goes through ``account_set_parent``."""
+    if acting_user is not None:
+        _same_org(acting_user, account.organization_id)
+        _require(may_change_account(acting_user, account), "You may not change this account.")
+    _apply_account_fields(account, fields)
+    if acting_user is not None and "home_company" in fields:
+        # Moving a customer to a company you do not manage would be a hand-over you cannot make.
+        _require(may_change_account(acting_user, account), "You may not move this account there.")
+    _full_clean(account)
+    account.save()
+    return account
+
+
+@transaction.atomic
+def account_set_parent(
+    *, account: Account, parent: Account | None, acting_user: User | None
+) -> Account:
+    """Move an account (with its whole subtree) under ``parent``, or make it a group top."""
+    if acting_user is not None:
+        _same_org(acting_user, account.organization_id)
+        _require(may_change_account(acting_user, account), "You may not change this account.")
+        if parent is not None:
+            _require(
+                may_change_account(acting_user, parent), "You may not change the parent's group."
+            )
+    # Lock the rows of the affected groups so that two concurrent moves cannot form a cycle.
+    groups = [g for g in (account.group_id, parent.group_id if parent else None) if g]
+    list(
+        Account.objects.for_org(account.organization_id)
+        .select_for_update()
+        .filter(group_id__in=groups)
+        .values_list("pk", flat=True)
+    )
+    account.refresh_from_db()
+    if parent is not None:
+        parent.refresh_from_db()
+    _check_parent(account, parent)
+    new_group_id = (parent.group_id or parent.pk) if parent is not None else account.pk
+    subtree = _subtree_ids(account)
+    account.parent = parent
+    account.save(update_fields=["parent"])
+    Account.objects.for_org(account.organization_id).filter(pk__in=subtree).update(
+        group_id=new_group_id
+    )
+    account.refresh_from_db()
+    return account
+
+
+def _subtree_ids(account: Account) -> list[int]:
+    """The account and everything below it: one query over its (indexed) current group."""
+    rows = list(
+        Account.objects.for_org(account.organization_id)
+        .filter(group_id=account.group_id or account.pk)
+        .values_list("pk", "parent_id")
+    )
+    children: dict[int, list[int]] = {}
+    for pk, parent_id in rows:
+        children.setdefault(parent_id, []).append(pk)
+    out, stack = [], [account.pk]
+    while stack:
+        pk = stack.pop()
+        out.append(pk)
+        stack.extend(children.get(pk, []))
+    return out
+
+
+# --- Contacts ----------------------------------------------------------------------------------
+
+
+_CONTACT_FIELDS = {"full_name", "title", "email", "phone", "language", "marketing_consent"}
+
+
+def _set_fields(obj: Any, fields: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
+    for name, value in fields.items():
+        setattr(obj, name, value)
+
+
+@transaction.atomic
+def contact_create(
+    *, account: Account, full_name: str, acting_user: User | None, **fields: Any
+) -> Contact:
+    if acting_user is not None:
+        _same_org(acting_user, account.organization_id)
+        _require(may_change_account(acting_user, account), "You may not add contacts here.")
+    contact = Contact(organization_id=account.organization_id, account=account)
+    _set_fields(contact, {"full_name": full_name, **fields}, _CONTACT_FIELDS)
+    contact.email = (contact.email or "").strip().lower()
+    _full_clean(contact)
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, acting_user: User | None, **fields: Any) -> Contact:
+    if acting_user is not None:
+        _same_org(acting_user, contact.organization_id)
+        _require(
+            may_change_account(acting_user, contact.account), "You may not change this contact."
+        )
+    _set_fields(contact, fields, _CONTACT_FIELDS)
+    contact.email = (contact.email or "").strip().lower()
+    _full_clean(contact)
+    contact.save()
+    return contact
+
+
+# --- Activities --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def activity_log(
+    *,
+    account: Account,
+    kind: str,
+    subject: str,
+    acting_user: User | None,
+    owner: User | None = None,
+    sales_company: SalesCompany | None = None,
+    contact: Contact | None = None,
+    opportunity: Any | None = None,
+    notes: str = "",
+    due_at: dt.datetime | None = None,
+    done_at: dt.datetime | None = None,
+) -> Activity:
+    """Log a call, meeting, e-mail, event or task on an account the owner works with.
+
+    The owner defaults to the acting user and the sales company to the owner's own.
+    """
+    owner = owner or acting_user
+    if owner is None:
+        raise ValidationError({"owner": "An activity needs an owner."})
+    if acting_user is not None:
+        _same_org(acting_user, account.organization_id)
+        _require(acting_user.role != Role.MARKETING, "Marketing does not log sales activities.")
+        if owner.pk != acting_user.pk:
+            _require(
+                acting_user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER)
+                and manages_company(acting_user, owner.sales_company_id),
+                "You may log activities only for yourself or your companies' people.",
+            )
+        _require(
+            Account.objects.unscoped().visible_to(acting_user).filter(pk=account.pk).exists(),
+            "You may not log activities on this account.",
+        )
+    company = sales_company or owner.sales_company
+    errors: dict[str, str] = {}
+    if owner.organization_id != account.organization_id:
+        errors["owner"] = "The owner belongs to another organization."
+    if company is None:
+        errors["sales_company"] = "Choose the sales company the activity belongs to."
+    elif company.organization_id != account.organization_id:
+        errors["sales_company"] = "The sales company belongs to another organization."
+    if contact is not None and contact.account_id != account.pk:
+        errors["contact"] = "The contact works for another account."
+    if opportunity is not None and (
+        opportunity.organization_id != account.organization_id
+        or opportunity.account.group_id != account.group_id
+    ):
+        errors["opportunity"] = "The opportunity is not on this account's group."
+    if kind not in ActivityKind.values:
+        errors["kind"] = "Unknown kind of activity."
+    if errors:
+        raise ValidationError(errors)
+    activity = Activity(
+        organization_id=account.organization_id,
+        account=account,
+        kind=kind,
+        subject=subject,
+        notes=notes,
+        owner=owner,
+        sales_company=company,
+        contact=contact,
+        opportunity=opportunity,
+        due_at=due_at,
+        done_at=done_at,
+    )
+    _full_clean(activity)
+    activity.save()
+    return activity
+
+
+@transaction.atomic
+def activity_complete(
+    *, activity: Activity, acting_user: User | None, done_at: dt.datetime | None = None
+) -> Activity:
+    if acting_user is not None:
+        _same_org(acting_user, activity.organization_id)
+        _require(
+            activity.owner_id == acting_user.pk
+            or (
+                acting_user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER)
+                and manages_company(acting_user, activity.sales_company_id)
+            ),
+            "Only the owner or their manager may complete this activity.",
+        )
+    if activity.done_at is None:  # completing twice keeps the first completion time
+        activity.done_at = done_at or timezone.now()
+        activity.save(update_fields=["done_at"])
+    return activity
+
+
+# --- Global account teams ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def team_member_add(
+    *,
+    group: Account,
+    user: User,
+    role: str,
+    acting_user: User | None,
+    sales_company: SalesCompany | None = None,
+) -> AccountTeamMember:
+    """Put ``user`` on the group's global account team (the row is the visibility grant)."""
+    if acting_user is not None:
+        _same_org(acting_user, group.organization_id)
+        _require(may_manage_group(acting_user, group), "You may not manage this account team.")
+    company = sales_company or user.sales_company
+    errors: dict[str, str] = {}
+    if group.parent_id is not None:
+        errors["group"] = "Teams belong to the group's top account."
+    if user.organization_id != group.organization_id:
+        errors["user"] = "The user belongs to another organization."
+    elif not user.is_active:
+        errors["user"] = "The user is inactive."
+    if role not in TeamRole.values:
+        errors["role"] = "Unknown team role."
+    if company is None:
+        errors["sales_company"] = "Choose the sales company the member represents."
+    elif company.organization_id != group.organization_id:
+        errors["sales_company"] = "The sales company belongs to another organization."
+    if errors:
+        raise ValidationError(errors)
+    team = AccountTeamMember.objects.for_org(group.organization_id).select_for_update()
+    existing = team.filter(account=group)
+    if existing.filter(user=user).exists():
+        raise ValidationError({"user": "Already on the team."})
+    if role == TeamRole.GLOBAL_ACCOUNT_MANAGER and existing.filter(role=role).exists():
+        raise ValidationError({"role": "The group already has a global account manager."})
+    if (
+        role == TeamRole.KEY_ACCOUNT_MANAGER
+        and existing.filter(role=role, sales_company=company).exists()
+    ):
+        raise ValidationError(
+            {"role": "This sales company already has a key account manager on the team."}
+        )
+    member = AccountTeamMember(
+        organization_id=group.organization_id,
+        account=group,
+        user=user,
+        role=role,
+        sales_company=company,
+    )
+    _full_clean(member)
+    member.save()
+    return member
+
+
+@transaction.atomic
+def team_member_remove(*, member: AccountTeamMember, acting_user: User | None) -> None:
+    """Take ``member`` off the team; their view of the group goes with the row, at once."""
+    if acting_user is not None:
+        _same_org(acting_user, member.organization_id)
+        _require(
+            may_manage_group(acting_user, member.account), "You may not manage this account team."
+        )
+    member.delete()
+
+
+# --- Account plans -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_plan_create(
+    *,
+    group: Account,
+    year: int,
+    revenue_target: Decimal,
+    owner: User,
+    acting_user: User | None,
+    objectives: str = "",
+    status: str = "draft",
+) -> AccountPlan:
+    if acting_user is not None:
+        _same_org(acting_user, group.organization_id)
+        _require(may_manage_group(acting_user, group), "You may not plan this account.")
+    if group.parent_id is not None:
+        raise ValidationError({"account": "Plans belong to the group's top account."})
+    if owner.organization_id != group.organization_id:
+        raise ValidationError({"owner": "The owner belongs to another organization."})
+    plan = AccountPlan(
+        organization_id=group.organization_id,
+        account=group,
+        year=year,
+        revenue_target=revenue_target,
+        owner=owner,
+        objectives=objectives,
+        status=status,
+    )
+    _full_clean(plan)
+    plan.save()
+    return plan
+
+
+@transaction.atomic
+def account_plan_update(
+    *, plan: AccountPlan, acting_user: User | None, **fields: Any
+) -> AccountPlan:
+    if acting_user is not None:
+        _same_org(acting_user, plan.organization_id)
+        _require(may_change_plan(acting_user, plan), "You may not change this plan.")
+    _set_fields(plan, fields, {"objectives", "revenue_target", "status", "owner"})
+    if plan.owner.organization_id != plan.organization_id:
+        raise ValidationError({"owner": "The owner belongs to another organization."})
+    _full_clean(plan)
+    plan.save()
+    return plan
+
+
+@transaction.atomic
+def plan_action_add(
+    *,
+    plan: AccountPlan,
+    title: str,
+    owner: User,
+    acting_user: User | None,
+    due_date: dt.date | None = None,
+) -> PlanAction:
+    if acting_user is not None:
+        _same_org(acting_user, plan.organization_id)
+        _require(may_change_plan(acting_user, plan), "You may not change this plan.")
+    if owner.organization_id != plan.organization_id:
+        raise ValidationError({"owner": "The owner belongs to another organization."})
+    action = PlanAction(
+        organization_id=plan.organization_id, plan=plan, title=title, owner=owner, due_date=due_date
+    )
+    _full_clean(action)
+    action.save()
+    return action
+
+
+@transaction.atomic
+def plan_action_update(
+    *, action: PlanAction, acting_user: User | None, **fields: Any
+) -> PlanAction:
+    if acting_user is not None:
+        _same_org(acting_user, action.organization_id)
+        _require(
+            action.owner_id == acting_user.pk or may_change_plan(acting_user, action.plan),
+            "You may not change this action.",
+        )
+    _set_fields(action, fields, {"title", "owner", "due_date", "status"})
+    if action.owner.organization_id != action.organization_id:
+        raise ValidationError({"owner": "The owner belongs to another organization."})
+    _full_clean(action)
+    action.save()
+    return action
+
+
+# --- Framework agreements ----------------------------------------------------------------------
+
+
+def _validate_tiers(tiers: Sequence[tuple[Decimal, Decimal]]) -> list[tuple[Decimal, Decimal]]:
+    """Thresholds unique and ascending; each higher threshold gives a strictly higher discount."""
+    clean = [(Decimal(t), Decimal(d)) for t, d in tiers]
+    messages = []
+    for (t1, d1), (t2, d2) in pairwise(clean):
+        if t2 <= t1:
+            messages.append(f"Threshold {t2} must be above {t1}: unique and ascending.")
+        elif d2 <= d1:
+            messages.append(f"Discount {d2}% at {t2} must be above {d1}% at {t1}.")
+    for t, d in clean:
+        if t < 0:
+            messages.append(f"Threshold {t} cannot be negative.")
+        if not Decimal(0) <= d <= Decimal(100):
+            messages.append(f"Discount {d}% must be between 0 and 100.")
+    if messages:
+        raise ValidationError({"tiers": messages})
+    return clean
+
+
+@transaction.atomic
+def agreement_create(
+    *,
+    group: Account,
+    name: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+    covered_companies: Sequence[SalesCompany],
+    incoterm: str,
+    payment_terms: str,
+    acting_user: User | None,
+    tiers: Sequence[tuple[Decimal, Decimal]] = (),
+    legal_notes: dict[str, str] | None = None,
+) -> FrameworkAgreement:
+    """A group's framework agreement; ``tiers`` are (threshold, discount percent) pairs in the
+    order given, which must already be ascending."""
+    if acting_user is not None:
+        _same_org(acting_user, group.organization_id)
+        _require(acting_user.role == Role.GLOBAL_DIRECTOR, "Agreements are the sales director's.")
+    errors: dict[str, Any] = {}
+    if group.parent_id is not None:
+        errors["account"] = "Agreements belong to the group's top account."
+    if not covered_companies:
+        errors["covered_companies"] = "Cover at least one sales company."
+    elif any(c.organization_id != group.organization_id for c in covered_companies):
+        errors["covered_companies"] = "A sales company belongs to another organization."
+    if valid_to < valid_from:
+        errors["valid_to"] = "The agreement must end after it starts."
+    if errors:
+        raise ValidationError(errors)
+    clean_tiers = _validate_tiers(tiers)
+    agreement = FrameworkAgreement(
+        organization_id=group.organization_id,
+        account=group,
+        name=name,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        incoterm=incoterm,
+        payment_terms=payment_terms,
+        legal_notes=legal_notes or {},
+    )
+    _full_clean(agreement)
+    agreement.save()
+    AgreementCompany.objects.bulk_create(
+        AgreementCompany(
+            organization_id=group.organization_id, agreement=agreement, sales_company=c
+        )
+        for c in {c.pk: c for c in covered_companies}.values()
+    )
+    DiscountTier.objects.bulk_create(
+        DiscountTier(
+            organization_id=group.organization_id,
+            agreement=agreement,
+            threshold=t,
+            discount_percent=d,
+        )
+        for t, d in clean_tiers
+    )
+    return agreement
