@@ -142,7 +142,9 @@ def team_group_ids(user: User) -> QuerySet[Any] | None:
     if user.role in (Role.SALES_REP, Role.MARKETING):
         team = team.filter(user_id=user.pk)
     else:
-        team = team.filter(sales_company_id__in=scoped_company_ids(user) or [])
+        # A queryset in a boolean context would run; pass the subquery itself.
+        company_ids = scoped_company_ids(user)
+        team = team.filter(sales_company_id__in=[] if company_ids is None else company_ids)
     return team.values("account_id")
 
 

@@ -68,3 +68,31 @@ def test_inactive_and_anonymous_users_see_nothing(world: World) -> None:
 def test_a_model_without_policy_is_not_visible_by_default(world: World) -> None:
     with pytest.raises(ImproperlyConfigured, match="no visibility policy"):
         apply(Organization.objects.all(), world.admin)
+
+
+def test_every_tenant_model_has_a_visibility_policy() -> None:
+    from django.apps import apps
+
+    from crm.visibility import _POLICIES
+
+    project = {"crm", "accounts", "pipeline", "opportunities", "reporting"}
+    labels = {
+        m._meta.label
+        for m in apps.get_models()
+        if m._meta.app_label in project and m is not Organization
+    }
+    assert labels - set(_POLICIES) == set()
+
+
+def test_policies_are_single_queries(world: World, django_assert_num_queries) -> None:
+    from django.apps import apps
+
+    from crm.visibility import _POLICIES
+
+    # Every policy, for every role, compiles to one SQL statement (subqueries, no Python lists).
+    for label in _POLICIES:
+        model = apps.get_model(label)
+        manager = model.objects if model is not User else User.objects
+        for user in world.users().values():
+            with django_assert_num_queries(1):
+                list(apply(manager.unscoped(), user)[:5])

@@ -1,0 +1,183 @@
+"""Resolving conflicts: assign the owner, merge duplicate accounts, or keep both with a split.
+
+The managers of the companies involved, the group's global account manager, and global sales
+management may resolve; everyone else gets PermissionDenied. A conflict resolved by someone else
+in the meantime is refused with a message naming who did it, never resolved twice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.merge import account_merge
+from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.models import User
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
+from crm.visibility import apply, covers_company, get_visible_or_404
+from opportunities.models import (
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
+    Opportunity,
+    OpportunitySplit,
+    Resolution,
+    SplitKind,
+)
+
+
+def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet[Conflict]:
+    """The conflicts a user may see, newest first, with what the inbox shows in one query."""
+    return (
+        apply(Conflict.objects.unscoped(), user)
+        .filter(status=status)
+        .select_related(
+            "account",
+            "other_account",
+            "sales_company",
+            "other_sales_company",
+            "opportunity__owner",
+            "other_opportunity__owner",
+            "resolved_by",
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def may_resolve(user: User, conflict: Conflict) -> bool:
+    if user.organization_id != conflict.organization_id or not user.is_active:
+        return False
+    if user.role in ORG_WIDE_ROLES:
+        return True
+    if user.role in MANAGER_ROLES and (
+        covers_company(user, conflict.sales_company_id)
+        or covers_company(user, conflict.other_sales_company_id)
+    ):
+        return True
+    group_id = conflict.account.group_id or conflict.account_id
+    return (
+        AccountTeamMember.objects.for_org(user.organization_id)
+        .filter(account_id=group_id, user=user, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
+        .exists()
+    )
+
+
+@transaction.atomic
+def conflict_resolve(
+    *,
+    conflict_id: int,
+    acting_user: User,
+    resolution: str,
+    owner: User | None = None,
+    keep_account: Account | None = None,
+    split_percent: Decimal | None = None,
+    note: str = "",
+) -> Conflict:
+    """Resolve one open conflict.
+
+    * ``assign_owner``: ``owner`` becomes the owner of the conflicting opportunity and its booking
+      company becomes the owner's; the revenue split goes 100% to the owner.
+    * ``merge``: the duplicate account is merged into ``keep_account`` (default: the older one).
+    * ``keep_both_split``: both deals stay; the opportunity's revenue is split between its owner
+      and the other deal's owner, ``split_percent`` (default 50) going to the other.
+    * ``acknowledged``: nothing to change.
+    """
+    conflict = get_visible_or_404(Conflict.objects.unscoped(), acting_user, pk=conflict_id)
+    conflict = (
+        Conflict.objects.for_org(conflict.organization_id).select_for_update().get(pk=conflict.pk)
+    )
+    if conflict.status != ConflictStatus.OPEN:
+        who = conflict.resolved_by.full_name if conflict.resolved_by else _("the system")
+        raise ValidationError(
+            _("This conflict was already resolved by %(who)s.") % {"who": who}, code="stale"
+        )
+    if not may_resolve(acting_user, conflict):
+        raise PermissionDenied(_("Only the managers involved may resolve this conflict."))
+
+    if resolution == Resolution.ASSIGN_OWNER:
+        _assign_owner(conflict, owner)
+    elif resolution == Resolution.MERGE:
+        _merge(conflict, keep_account, acting_user)
+    elif resolution == Resolution.KEEP_BOTH_SPLIT:
+        _keep_both(conflict, split_percent)
+    elif resolution != Resolution.ACKNOWLEDGED:
+        raise ValidationError({"resolution": _("Unknown resolution %(r)s.") % {"r": resolution}})
+
+    conflict.status = ConflictStatus.RESOLVED
+    conflict.resolution = resolution
+    conflict.resolution_note = note
+    conflict.resolved_by = acting_user
+    conflict.resolved_at = timezone.now()
+    conflict.save()
+    return conflict
+
+
+def _assign_owner(conflict: Conflict, owner: User | None) -> None:
+    if conflict.opportunity_id is None:
+        raise ValidationError({"resolution": _("This conflict has no opportunity to assign.")})
+    if owner is None:
+        raise ValidationError({"owner": _("Choose who owns the deal.")})
+    if owner.organization_id != conflict.organization_id or not owner.sales_company_id:
+        raise ValidationError({"owner": _("The owner must be a seller of this organization.")})
+    opp = Opportunity.objects.for_org(conflict.organization_id).get(pk=conflict.opportunity_id)
+    Opportunity.objects.for_org(conflict.organization_id).filter(pk=opp.pk).update(
+        owner=owner, sales_company_id=owner.sales_company_id, version=F("version") + 1
+    )
+    _set_revenue_split(opp, [(owner, Decimal(100))])
+
+
+def _merge(conflict: Conflict, keep: Account | None, acting_user: User) -> None:
+    if conflict.kind != ConflictKind.DUPLICATE_ACCOUNT or conflict.other_account_id is None:
+        raise ValidationError({"resolution": _("Only duplicate accounts can be merged.")})
+    pair = {
+        conflict.account_id: conflict.account,
+        conflict.other_account_id: conflict.other_account,
+    }
+    if keep is None:
+        keep = min(pair.values(), key=lambda a: (a.created_at, a.pk))
+    if keep.pk not in pair:
+        raise ValidationError({"keep_account": _("Keep one of the two accounts in conflict.")})
+    remove = next(a for pk, a in pair.items() if pk != keep.pk)
+    # The conflict row points at the account that disappears; save it against the kept one.
+    conflict.account_id, conflict.other_account_id = keep.pk, None
+    Conflict.objects.for_org(conflict.organization_id).filter(pk=conflict.pk).update(
+        account_id=keep.pk, other_account_id=None
+    )
+    account_merge(keep=keep, remove=remove, acting_user=acting_user)
+
+
+def _keep_both(conflict: Conflict, percent: Decimal | None) -> None:
+    if conflict.opportunity_id is None or conflict.other_opportunity_id is None:
+        raise ValidationError({"resolution": _("A split needs two opportunities.")})
+    percent = Decimal(50) if percent is None else Decimal(percent)
+    if not Decimal(0) < percent < Decimal(100):
+        raise ValidationError({"split_percent": _("The split must be between 0 and 100%.")})
+    opp = conflict.opportunity
+    other_owner = conflict.other_opportunity.owner
+    if other_owner.pk == opp.owner_id:
+        raise ValidationError({"resolution": _("Both deals have the same owner.")})
+    _set_revenue_split(opp, [(opp.owner, Decimal(100) - percent), (other_owner, percent)])
+
+
+def _set_revenue_split(opp: Opportunity, shares: list[tuple[User, Decimal]]) -> None:
+    assert sum(p for _, p in shares) == Decimal(100)
+    splits = OpportunitySplit.objects.for_org(opp.organization_id)
+    splits.filter(opportunity=opp, kind=SplitKind.REVENUE).delete()
+    splits.bulk_create(
+        [
+            OpportunitySplit(
+                organization_id=opp.organization_id,
+                opportunity=opp,
+                user=user,
+                sales_company_id=user.sales_company_id,
+                kind=SplitKind.REVENUE,
+                percent=percent,
+            )
+            for user, percent in shares
+        ]
+    )

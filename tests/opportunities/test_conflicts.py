@@ -1,0 +1,377 @@
+"""Conflict detection, disclosure, notification, rules of engagement and resolution."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+
+from accounts.models import (
+    Account,
+    AccountTeamMember,
+    Activity,
+    Contact,
+    TeamRole,
+)
+from crm.models import RulesOfEngagement
+from opportunities.conflicts import conflict_warnings, detect_for_opportunity, rightful_company
+from opportunities.models import Conflict, ConflictKind, ConflictStatus, Opportunity, Resolution
+from opportunities.resolution import conflict_inbox, conflict_resolve
+from tests.accounts.factories import AccountFactory
+from tests.conftest import World
+from tests.opportunities.factories import (
+    OpportunityFactory,
+    OpportunityLineFactory,
+    ProductFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def group(world: World) -> dict[str, Account]:
+    """A Swedish group with a Danish and a German subsidiary."""
+    top = AccountFactory(
+        organization=world.org, home_company=world.se, name="Volvera AB", country="SE"
+    )
+    dk = AccountFactory(
+        organization=world.org,
+        home_company=world.dk,
+        parent=top,
+        name="Volvera Danmark A/S",
+        country="DK",
+    )
+    de = AccountFactory(
+        organization=world.org,
+        home_company=world.de,
+        parent=top,
+        name="Volvera GmbH",
+        country="DE",
+    )
+    return {"top": top, "dk": dk, "de": de}
+
+
+def kinds(conflicts: list[Conflict]) -> list[str]:
+    return sorted(c.kind for c in conflicts)
+
+
+def test_open_deal_of_another_company_in_the_group_is_a_conflict(world, group) -> None:
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    found = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    assert kinds(found) == [ConflictKind.GROUP_OTHER_COMPANY]
+    (conflict,) = found
+    assert conflict.other_opportunity == sweden
+    assert (conflict.sales_company, conflict.other_sales_company) == (world.dk, world.se)
+
+
+def test_same_company_or_closed_deals_are_no_conflict(world, group) -> None:
+    OpportunityFactory(account=group["top"], owner=world.rep_se, stage="Won")
+    OpportunityFactory(account=group["top"], owner=world.manager_se)  # same company as below
+    mine = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    assert detect_for_opportunity(opportunity=mine, acting_user=world.rep_se) == []
+    # A customer outside the group is no conflict either.
+    outsider = AccountFactory(organization=world.org, home_company=world.dk, name="Other Kunde ApS")
+    theirs = OpportunityFactory(account=outsider, owner=world.rep_dk)
+    assert detect_for_opportunity(opportunity=theirs, acting_user=world.rep_dk) == []
+
+
+def test_same_product_at_the_group_by_another_seller(world, group) -> None:
+    pump, valve = ProductFactory(organization=world.org), ProductFactory(organization=world.org)
+    colleague = OpportunityFactory(account=group["dk"], owner=world.manager_se)
+    OpportunityLineFactory(opportunity=colleague, product=pump)
+    mine = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    OpportunityLineFactory(opportunity=mine, product=valve)
+    assert ConflictKind.SAME_PRODUCT not in kinds(
+        detect_for_opportunity(opportunity=mine, acting_user=world.rep_se)
+    )
+    OpportunityLineFactory(opportunity=mine, product=pump)
+    found = detect_for_opportunity(opportunity=mine, acting_user=world.rep_se)
+    same = [c for c in found if c.kind == ConflictKind.SAME_PRODUCT]
+    assert [c.other_opportunity for c in same] == [colleague]
+
+
+def test_duplicate_account_is_reported_once_for_the_pair(world) -> None:
+    first = AccountFactory(
+        organization=world.org,
+        home_company=world.se,
+        name="Acme AB",
+        registration_number="556677-8899",
+    )
+    second = AccountFactory(
+        organization=world.org,
+        home_company=world.dk,
+        name="ACME Aktiebolag",
+        registration_number="5566778899",
+    )
+    opp = OpportunityFactory(account=second, owner=world.rep_dk)
+    found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
+    dup = [c for c in found if c.kind == ConflictKind.DUPLICATE_ACCOUNT]
+    assert [c.other_account for c in dup] == [first]
+    assert dup[0].opportunity is None  # a finding about the account, not the deal
+    # From the other side, and on a second run, the same pair is not reported again.
+    other = OpportunityFactory(account=first, owner=world.rep_se)
+    detect_for_opportunity(opportunity=other, acting_user=world.rep_se)
+    detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
+    assert (
+        Conflict.objects.for_org(world.org).filter(kind=ConflictKind.DUPLICATE_ACCOUNT).count() == 1
+    )
+
+
+def test_detection_is_idempotent_and_closes_what_no_longer_applies(world, group) -> None:
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    open_ = Conflict.objects.for_org(world.org).filter(status=ConflictStatus.OPEN)
+    assert open_.count() == 1
+    Opportunity.objects.for_org(world.org).filter(pk=sweden.pk).update(
+        global_stage=OpportunityFactory.build(
+            account=group["top"], owner=world.rep_se, stage="Lost"
+        ).global_stage,
+    )
+    assert detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk) == []
+    closed = Conflict.objects.for_org(world.org).get()
+    assert (
+        closed.status == ConflictStatus.RESOLVED and "No longer applies" in closed.resolution_note
+    )
+
+
+def test_new_conflicts_mail_the_managers_and_the_global_account_manager(
+    world, group, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    AccountTeamMember.objects.create(
+        organization=world.org,
+        account=group["top"],
+        user=world.rep_de,
+        sales_company=world.de,
+        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
+    )
+    from crm.roles import Role
+    from tests.factories import UserFactory
+
+    manager_dk = UserFactory(
+        organization=world.org, role=Role.COUNTRY_MANAGER, sales_company=world.dk
+    )
+    OpportunityFactory(account=group["top"], owner=world.rep_se, amount=Decimal("987654.00"))
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    with django_capture_on_commit_callbacks(execute=True):
+        detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    recipients = sorted(m.to[0] for m in mailoutbox)
+    assert recipients == sorted([world.manager_se.email, manager_dk.email, world.rep_de.email])
+    assert "987" not in mailoutbox[0].body  # need-to-know: no amounts in the mail
+    with django_capture_on_commit_callbacks(execute=True):
+        detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    assert len(mailoutbox) == 3  # nothing new, no new mail
+
+
+def test_warning_discloses_only_company_and_contact_when_the_deal_is_not_visible(
+    world, group
+) -> None:
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se, name="Secret SE deal")
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    conflicts = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    (for_rep,) = conflict_warnings(user=world.rep_dk, conflicts=conflicts)
+    assert for_rep.other_opportunity is None
+    assert for_rep.other_company == world.se
+    assert for_rep.contact_person == world.rep_se
+    (for_director,) = conflict_warnings(user=world.director, conflicts=conflicts)
+    assert for_director.other_opportunity == sweden
+
+
+def test_rules_of_engagement_pick_the_rightful_company(world, group) -> None:
+    sweden = OpportunityFactory(account=group["dk"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    assert conflict.other_opportunity == sweden
+    org = world.org
+    org.rules_of_engagement = RulesOfEngagement.HOME_COMPANY_OWNS
+    org.save()
+    conflict.refresh_from_db()
+    assert rightful_company(conflict) == world.dk  # the subsidiary's home company
+    org.rules_of_engagement = RulesOfEngagement.FIRST_REGISTERED_OWNS
+    org.save()
+    conflict.refresh_from_db()
+    assert rightful_company(conflict) == world.se  # Sweden registered first
+    org.rules_of_engagement = RulesOfEngagement.GLOBAL_TEAM_OWNS
+    org.save()
+    conflict.refresh_from_db()
+    assert rightful_company(conflict) == world.se  # no team: the group's home company
+    AccountTeamMember.objects.create(
+        organization=org,
+        account=group["top"],
+        user=world.rep_de,
+        sales_company=world.de,
+        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
+    )
+    assert rightful_company(conflict) == world.de
+
+
+@pytest.fixture
+def live_conflict(world, group) -> Conflict:
+    OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    return conflict
+
+
+def test_who_may_resolve(world, live_conflict) -> None:
+    with pytest.raises(PermissionDenied):
+        conflict_resolve(
+            conflict_id=live_conflict.pk,
+            acting_user=world.rep_dk,
+            resolution=Resolution.ACKNOWLEDGED,
+        )
+    with pytest.raises(Http404):  # another organization: as if it did not exist
+        conflict_resolve(
+            conflict_id=live_conflict.pk,
+            acting_user=world.stranger,
+            resolution=Resolution.ACKNOWLEDGED,
+        )
+    with pytest.raises(Http404):  # a German manager is not party to it and cannot see it
+        conflict_resolve(
+            conflict_id=live_conflict.pk,
+            acting_user=world.manager_de,
+            resolution=Resolution.ACKNOWLEDGED,
+        )
+    assert live_conflict in conflict_inbox(user=world.manager_se)
+    assert live_conflict not in conflict_inbox(user=world.manager_de)
+
+
+def test_assign_owner_moves_the_deal_and_cannot_be_done_twice(world, live_conflict) -> None:
+    resolved = conflict_resolve(
+        conflict_id=live_conflict.pk,
+        acting_user=world.manager_se,
+        resolution=Resolution.ASSIGN_OWNER,
+        owner=world.rep_se,
+    )
+    assert resolved.status == ConflictStatus.RESOLVED and resolved.resolved_by == world.manager_se
+    opp = Opportunity.objects.for_org(world.org).get(pk=live_conflict.opportunity_id)
+    assert (opp.owner, opp.sales_company, opp.version) == (world.rep_se, world.se, 2)
+    assert [(s.user, s.percent) for s in opp.splits.all()] == [(world.rep_se, Decimal(100))]
+    with pytest.raises(ValidationError, match="already resolved by"):
+        conflict_resolve(
+            conflict_id=live_conflict.pk,
+            acting_user=world.director,
+            resolution=Resolution.ACKNOWLEDGED,
+        )
+
+
+def test_keep_both_with_a_split(world, live_conflict) -> None:
+    conflict_resolve(
+        conflict_id=live_conflict.pk,
+        acting_user=world.director,
+        resolution=Resolution.KEEP_BOTH_SPLIT,
+        split_percent=Decimal(40),
+    )
+    opp = Opportunity.objects.for_org(world.org).get(pk=live_conflict.opportunity_id)
+    shares = sorted((s.user.email, s.percent) for s in opp.splits.filter(kind="revenue"))
+    assert shares == sorted([(world.rep_dk.email, Decimal(60)), (world.rep_se.email, Decimal(40))])
+    with pytest.raises(ValidationError):
+        conflict_resolve(
+            conflict_id=live_conflict.pk,
+            acting_user=world.director,
+            resolution=Resolution.KEEP_BOTH_SPLIT,
+            split_percent=Decimal(100),
+        )
+
+
+def test_merge_keeps_every_related_row(world) -> None:
+    keep = AccountFactory(
+        organization=world.org,
+        home_company=world.se,
+        name="Acme AB",
+        registration_number="SE556677889901",
+    )
+    dupe = AccountFactory(
+        organization=world.org,
+        home_company=world.dk,
+        name="Acme A/S",
+        registration_number="SE 5566778899 01",
+    )
+    child = AccountFactory(
+        organization=world.org, home_company=world.de, parent=dupe, name="Acme GmbH"
+    )
+    contact = Contact.objects.create(organization=world.org, account=dupe, full_name="Anna")
+    activity = Activity.objects.create(
+        organization=world.org,
+        account=dupe,
+        owner=world.rep_dk,
+        sales_company=world.dk,
+        kind="call",
+        subject="Intro",
+    )
+    opp = OpportunityFactory(account=dupe, owner=world.rep_dk)
+    AccountTeamMember.objects.create(
+        organization=world.org,
+        account=dupe,
+        user=world.rep_dk,
+        sales_company=world.dk,
+        role=TeamRole.MEMBER,
+    )
+    conflicts = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
+    (dup,) = [c for c in conflicts if c.kind == ConflictKind.DUPLICATE_ACCOUNT]
+    conflict_resolve(
+        conflict_id=dup.pk,
+        acting_user=world.manager_se,
+        resolution=Resolution.MERGE,
+        keep_account=keep,
+    )
+    assert not Account.objects.for_org(world.org).filter(pk=dupe.pk).exists()
+    for row in (contact, activity, opp):
+        row.refresh_from_db()
+        assert row.account_id == keep.pk
+    child.refresh_from_db()
+    assert (child.parent_id, child.group_id) == (keep.pk, keep.pk)
+    assert AccountTeamMember.objects.for_org(world.org).get().account_id == keep.pk
+    assert Conflict.objects.for_org(world.org).get(pk=dup.pk).status == ConflictStatus.RESOLVED
+
+
+def test_merge_across_organizations_is_impossible(world) -> None:
+    from accounts.merge import account_merge
+
+    mine = AccountFactory(organization=world.org, home_company=world.se)
+    theirs = AccountFactory(organization=world.other_org, home_company=world.other_company)
+    with pytest.raises(ValidationError, match="different organizations"):
+        account_merge(keep=mine, remove=theirs, acting_user=None)
+    assert Account.objects.unscoped().filter(pk=theirs.pk).exists()
+
+
+def test_agreement_discount_below_the_current_tier_is_flagged(world, group) -> None:
+    from accounts.models import AgreementCompany, DiscountTier, FrameworkAgreement
+
+    today = dt.date.today()
+    agreement = FrameworkAgreement.objects.create(
+        organization=world.org,
+        account=group["top"],
+        name="Volvera frame",
+        valid_from=today - dt.timedelta(days=30),
+        valid_to=today + dt.timedelta(days=300),
+        incoterm="DAP",
+        payment_terms="30 days net",
+    )
+    for company in (world.se, world.dk, world.de):
+        AgreementCompany.objects.create(
+            organization=world.org, agreement=agreement, sales_company=company
+        )
+    DiscountTier.objects.create(
+        organization=world.org, agreement=agreement, threshold=0, discount_percent=5
+    )
+    DiscountTier.objects.create(
+        organization=world.org,
+        agreement=agreement,
+        threshold=Decimal("1000000"),
+        discount_percent=8,
+    )
+    opp = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    line = OpportunityLineFactory(opportunity=opp, discount_percent=Decimal(2))
+    found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
+    (flag,) = [c for c in found if c.kind == ConflictKind.AGREEMENT]
+    assert flag.agreement_id == agreement.pk and "5" in flag.detail
+    line.discount_percent = Decimal(5)
+    line.save()
+    found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
+    assert ConflictKind.AGREEMENT not in kinds(found)
