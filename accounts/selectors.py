@@ -1,0 +1,456 @@
+"""Reads of the accounts app. Each takes the acting user and applies the one visibility policy.
+
+Money is converted to the corporate currency in SQL, with the rate valid on the relevant date
+(a won deal: the day it closed; open pipeline: the day asked about). A missing rate raises
+``MissingExchangeRateError`` naming the currency and date; it never counts as 1.0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DecimalField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Round, TruncDate
+from django.utils import timezone
+
+from accounts.models import (
+    Account,
+    AccountPlan,
+    AccountTeamMember,
+    ActionStatus,
+    Activity,
+    AgreementCompany,
+    DiscountTier,
+    FrameworkAgreement,
+)
+from crm.models import ExchangeRate, Organization, SalesCompany, User
+from crm.money import MissingExchangeRateError
+from crm.visibility import get_visible_or_404
+
+MONEY = DecimalField(max_digits=20, decimal_places=2)
+ZERO = Decimal("0.00")
+
+
+# --- Money in SQL ------------------------------------------------------------------------------
+
+
+def _with_corporate(qs: QuerySet[Any], organization: Organization, on_date: Any) -> QuerySet[Any]:
+    """Annotate ``fx_date`` (the relevant date), ``fx_rate`` (the latest rate of the row's
+    currency valid from that date or earlier; NULL when there is none), ``corp_amount`` (rounded
+    to cents per deal, like ``crm.money.to_corporate``) and ``rate_missing`` (1 or 0)."""
+    date_expr = on_date if isinstance(on_date, Expression) else Value(on_date)
+    latest = (
+        ExchangeRate.objects.for_org(organization)
+        .filter(currency=OuterRef("currency"), valid_from__lte=OuterRef("fx_date"))
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    rate = Case(
+        When(currency=organization.corporate_currency, then=Value(Decimal(1))),
+        default=Subquery(latest),
+        output_field=DecimalField(max_digits=18, decimal_places=8),
+    )
+    return (
+        qs.annotate(fx_date=ExpressionWrapper(date_expr, output_field=DateField()))
+        .annotate(fx_rate=rate)
+        .annotate(
+            corp_amount=Round(F("amount") * F("fx_rate"), 2, output_field=MONEY),
+            rate_missing=Case(
+                When(Q(amount__isnull=False, fx_rate__isnull=True), then=Value(1)),
+                default=Value(0),
+            ),
+        )
+    )
+
+
+def _won_date() -> Expression:
+    return TruncDate("closed_at")
+
+
+def _raise_if_missing(qs: QuerySet[Any], organization: Organization) -> None:
+    """Only reached when an aggregate reported a missing rate: name the first one."""
+    row = qs.filter(rate_missing=1).values("currency", "fx_date").order_by("fx_date").first()
+    if row is not None:
+        raise MissingExchangeRateError(
+            currency=row["currency"], on_date=row["fx_date"], organization=organization
+        )
+
+
+def _opportunities(organization: Organization) -> QuerySet[Any]:
+    from opportunities.models import Opportunity  # accounts is imported by opportunities
+
+    return Opportunity.objects.for_org(organization)
+
+
+def _won_corporate_total(qs: QuerySet[Any], organization: Organization) -> Decimal:
+    """Sum of won amounts in the corporate currency, each at the rate of its closing day."""
+    qs = _with_corporate(qs.filter(global_stage__is_won=True), organization, _won_date())
+    agg = qs.aggregate(total=Coalesce(Sum("corp_amount"), ZERO), missing=Sum("rate_missing"))
+    if agg["missing"]:
+        _raise_if_missing(qs, organization)
+    return agg["total"]
+
+
+# --- Accounts ----------------------------------------------------------------------------------
+
+
+def account_list(*, user: User, search: str = "", country: str = "") -> QuerySet[Account]:
+    from accounts.normalize import normalize_name
+
+    qs = Account.objects.unscoped().visible_to(user).select_related("home_company")
+    if search:
+        # The pattern index on normalized_name serves this prefix search.
+        qs = qs.filter(normalized_name__startswith=normalize_name(search))
+    if country:
+        qs = qs.filter(country=country.upper())
+    return qs.order_by("name", "pk")
+
+
+def account_get(*, user: User, pk: int) -> Account:
+    return get_visible_or_404(
+        Account.objects.unscoped().select_related("home_company", "parent", "group"), user, pk=pk
+    )
+
+
+# --- Plan progress -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanProgress:
+    plan: AccountPlan
+    target: Decimal
+    won_ytd: Decimal
+    open_actions: int
+    overdue_actions: int
+
+    @property
+    def percent(self) -> Decimal:
+        if not self.target:
+            return Decimal(0)
+        return (self.won_ytd * 100 / self.target).quantize(Decimal("0.1"))
+
+
+def _plans_with_counts(user: User, today: dt.date) -> QuerySet[AccountPlan]:
+    return (
+        AccountPlan.objects.unscoped()
+        .visible_to(user)
+        .select_related("owner")
+        .annotate(
+            open_actions=Count("actions", filter=Q(actions__status=ActionStatus.OPEN)),
+            overdue_actions=Count(
+                "actions",
+                filter=Q(actions__status=ActionStatus.OPEN, actions__due_date__lt=today),
+            ),
+        )
+    )
+
+
+def _won_ytd(*, user: User, group_id: int, year: int, today: dt.date) -> Decimal:
+    organization = Organization.objects.get(pk=user.organization_id)
+    start = dt.date(year, 1, 1)
+    end = min(today, dt.date(year, 12, 31))
+    qs = (
+        _opportunities(organization)
+        .visible_to(user)
+        .filter(account__group_id=group_id, closed_at__date__gte=start, closed_at__date__lte=end)
+    )
+    return _won_corporate_total(qs, organization)
+
+
+def plan_progress(*, user: User, plan: AccountPlan, today: dt.date | None = None) -> PlanProgress:
+    """Won revenue of the group year-to-date (the plan's year, in the corporate currency, of
+    the opportunities the user may see) against the target, and open and overdue actions."""
+    today = today or timezone.localdate()
+    row = get_visible_or_404(_plans_with_counts(user, today), user, pk=plan.pk)
+    return PlanProgress(
+        plan=row,
+        target=row.revenue_target,
+        won_ytd=_won_ytd(user=user, group_id=row.account_id, year=row.year, today=today),
+        open_actions=row.open_actions,
+        overdue_actions=row.overdue_actions,
+    )
+
+
+# --- Framework agreements ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementTerms:
+    agreement: FrameworkAgreement
+    covered_company_ids: frozenset[int]
+    tiers: list[DiscountTier]
+    won_volume: Decimal
+    current_tier: DiscountTier | None
+    next_tier: DiscountTier | None
+
+    @property
+    def discount_percent(self) -> Decimal:
+        return self.current_tier.discount_percent if self.current_tier else Decimal(0)
+
+    @property
+    def gap_to_next(self) -> Decimal | None:
+        """Volume still to win for the next tier; ``None`` at the top tier."""
+        return self.next_tier.threshold - self.won_volume if self.next_tier else None
+
+
+def tier_position(
+    tiers: list[DiscountTier], volume: Decimal
+) -> tuple[DiscountTier | None, DiscountTier | None]:
+    """(current, next): the highest tier whose threshold the volume has reached, and the first
+    one above. Tiers are ordered by threshold. A threshold reached exactly counts as reached."""
+    current = next_tier = None
+    for tier in tiers:
+        if tier.threshold <= volume:
+            current = tier
+        else:
+            next_tier = tier
+            break
+    return current, next_tier
+
+
+def agreement_volume(*, agreement: FrameworkAgreement, up_to: dt.date | None = None) -> Decimal:
+    """Won volume under the agreement: won opportunities on any account of the group, booked by
+    a covered company, closed inside the validity window (and not after ``up_to``), in the
+    corporate currency at each deal's closing-day rate. One SQL aggregate."""
+    organization = Organization.objects.get(pk=agreement.organization_id)
+    end = min(agreement.valid_to, up_to) if up_to else agreement.valid_to
+    covered = (
+        AgreementCompany.objects.for_org(organization)
+        .filter(agreement_id=agreement.pk)
+        .values("sales_company_id")
+    )
+    qs = _opportunities(organization).filter(
+        account__group_id=agreement.account_id,
+        sales_company_id__in=covered,
+        closed_at__date__gte=agreement.valid_from,
+        closed_at__date__lte=end,
+    )
+    return _won_corporate_total(qs, organization)
+
+
+def agreement_for_account(
+    *,
+    account: Account,
+    on_date: dt.date,
+    booking_company: SalesCompany | None = None,
+) -> AgreementTerms | None:
+    """Which agreement applies to this account on ``on_date``, and on what terms.
+
+    An agreement of the account's group, valid on the date, covering the account's home
+    company or the company booking the deal. For the opportunity form and the conflict checks
+    (system reads: the terms apply whoever looks). The most recently started one wins if two
+    overlap.
+    """
+    company_ids = {account.home_company_id}
+    if booking_company is not None:
+        company_ids.add(booking_company.pk)
+    agreement = (
+        FrameworkAgreement.objects.for_org(account.organization_id)
+        .filter(
+            account_id=account.group_id or account.pk,
+            valid_from__lte=on_date,
+            valid_to__gte=on_date,
+            agreementcompany__sales_company_id__in=company_ids,
+        )
+        .order_by("-valid_from", "-pk")
+        .first()
+    )
+    if agreement is None:
+        return None
+    return _terms(agreement, on_date)
+
+
+def _terms(agreement: FrameworkAgreement, on_date: dt.date) -> AgreementTerms:
+    tiers = list(
+        DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement)
+    )
+    covered = frozenset(
+        AgreementCompany.objects.for_org(agreement.organization_id)
+        .filter(agreement=agreement)
+        .values_list("sales_company_id", flat=True)
+    )
+    volume = agreement_volume(agreement=agreement, up_to=on_date)
+    current, next_tier = tier_position(tiers, volume)
+    return AgreementTerms(
+        agreement=agreement,
+        covered_company_ids=covered,
+        tiers=tiers,
+        won_volume=volume,
+        current_tier=current,
+        next_tier=next_tier,
+    )
+
+
+# --- 360° view ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CountryFigures:
+    country: str
+    open_count: int = 0
+    open_amount: Decimal = ZERO
+    won_count: int = 0
+    won_amount: Decimal = ZERO
+
+
+@dataclass
+class Account360:
+    group: Account
+    subsidiaries_by_country: dict[str, list[Account]]
+    figures_by_country: dict[str, CountryFigures]
+    latest_activities: list[Activity]
+    team: list[AccountTeamMember]
+    plan: PlanProgress | None
+    agreements: list[FrameworkAgreement]
+    open_conflicts: list[Any] = field(default_factory=list)
+
+
+def account_360(
+    *,
+    user: User,
+    group: Account,
+    today: dt.date | None = None,
+    activity_limit: int = 20,
+) -> Account360:
+    """One group seen whole: its accounts by country, open and won business per country, what
+    just happened in every country, the team, this year's plan, agreements and open conflicts,
+    each narrowed to what ``user`` may see. A constant number of queries whatever the size.
+
+    Won amounts per country are the group's won deals of the current year at their closing-day
+    rates; open amounts are at today's rates.
+    """
+    from opportunities.models import Conflict, ConflictStatus
+
+    today = today or timezone.localdate()
+    top = get_visible_or_404(
+        Account.objects.unscoped().select_related("home_company"),
+        user,
+        pk=group.group_id or group.pk,
+    )
+    organization = Organization.objects.get(pk=top.organization_id)
+
+    accounts = list(
+        Account.objects.unscoped()
+        .visible_to(user)
+        .filter(group_id=top.pk)
+        .select_related("home_company")
+        .order_by("country", "name", "pk")
+    )
+    by_country: dict[str, list[Account]] = defaultdict(list)
+    for account in accounts:
+        by_country[account.country].append(account)
+
+    figures = _figures_by_country(user, organization, top.pk, today)
+
+    activities = list(
+        Activity.objects.unscoped()
+        .visible_to(user)
+        .filter(account__group_id=top.pk)
+        .select_related("account", "owner", "sales_company", "contact")
+        .order_by("-created_at", "-pk")[:activity_limit]
+    )
+    team = list(
+        AccountTeamMember.objects.unscoped()
+        .visible_to(user)
+        .filter(account_id=top.pk)
+        .select_related("user", "sales_company")
+        .order_by("role", "sales_company__code", "user__full_name")
+    )
+    plan_row = _plans_with_counts(user, today).filter(account_id=top.pk, year=today.year).first()
+    plan = None
+    if plan_row is not None:
+        plan = PlanProgress(
+            plan=plan_row,
+            target=plan_row.revenue_target,
+            won_ytd=_won_ytd(user=user, group_id=top.pk, year=today.year, today=today),
+            open_actions=plan_row.open_actions,
+            overdue_actions=plan_row.overdue_actions,
+        )
+    agreements = list(
+        FrameworkAgreement.objects.unscoped()
+        .visible_to(user)
+        .filter(account_id=top.pk)
+        .prefetch_related("tiers", "covered_companies")
+    )
+    conflicts = list(
+        Conflict.objects.unscoped()
+        .visible_to(user)
+        .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
+        .select_related("sales_company", "other_sales_company", "account")
+        .order_by("-created_at")
+    )
+    return Account360(
+        group=top,
+        subsidiaries_by_country=dict(by_country),
+        figures_by_country=figures,
+        latest_activities=activities,
+        team=team,
+        plan=plan,
+        agreements=agreements,
+        open_conflicts=conflicts,
+    )
+
+
+def _figures_by_country(
+    user: User, organization: Organization, group_id: int, today: dt.date
+) -> dict[str, CountryFigures]:
+    """Open (at today's rate) and won this year (at closing-day rates) per account country:
+    one grouped query; a second only to name a missing rate."""
+    year_start = dt.date(today.year, 1, 1)
+    base = (
+        _opportunities(organization)
+        .visible_to(user)
+        .filter(account__group_id=group_id)
+        .filter(
+            Q(global_stage__is_won=False, global_stage__is_lost=False)
+            | Q(global_stage__is_won=True, closed_at__date__gte=year_start)
+        )
+    )
+    fx_date = Case(
+        When(global_stage__is_won=True, then=_won_date()),
+        default=Value(today),
+        output_field=DateField(),
+    )
+    qs = _with_corporate(base, organization, fx_date)
+    rows = (
+        qs.values("account__country")
+        .annotate(
+            open_count=Count("id", filter=Q(global_stage__is_won=False)),
+            open_amount=Coalesce(Sum("corp_amount", filter=Q(global_stage__is_won=False)), ZERO),
+            won_count=Count("id", filter=Q(global_stage__is_won=True)),
+            won_amount=Coalesce(Sum("corp_amount", filter=Q(global_stage__is_won=True)), ZERO),
+            missing=Sum("rate_missing"),
+        )
+        .order_by("account__country")
+    )
+    out: dict[str, CountryFigures] = {}
+    for row in rows:
+        if row["missing"]:
+            _raise_if_missing(qs, organization)
+        out[row["account__country"]] = CountryFigures(
+            country=row["account__country"],
+            open_count=row["open_count"],
+            open_amount=row["open_amount"],
+            won_count=row["won_count"],
+            won_amount=row["won_amount"],
+        )
+    return out
