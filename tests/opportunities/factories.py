@@ -14,6 +14,8 @@ from decimal import Decimal
 import factory
 from django.contrib.auth.models import Permission
 
+from accounts.models import Account
+from accounts.services import account_create
 from crm.models import Organization, SalesCompany
 from opportunities.models import (
     Opportunity,
@@ -73,6 +75,24 @@ def process_for(company: SalesCompany) -> SalesProcess:
             organization=org, process=process, name=gs.name, order=gs.order, global_stage=gs
         )
     return process
+
+
+def account_for(company: SalesCompany, name: str = "", **fields: object) -> Account:
+    """An account homed in ``company``, built by the accounts service (group and normal forms
+    derived there, as in production)."""
+    global _ACCOUNT_SEQ
+    _ACCOUNT_SEQ += 1
+    return account_create(
+        organization=company.organization,
+        name=name or f"Customer {_ACCOUNT_SEQ} AB",
+        home_company=company,
+        acting_user=None,
+        country=fields.pop("country", company.country),
+        **fields,
+    )
+
+
+_ACCOUNT_SEQ = 0
 
 
 def stage_for(company: SalesCompany, global_name: str) -> LocalStage:

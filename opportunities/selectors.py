@@ -1,0 +1,260 @@
+"""Reads of opportunities: lists, the board, money in the corporate currency, and campaign
+suppression. Every read takes the acting user and goes through ``crm.visibility``; lists are one
+query (plus a constant few), whatever the number of rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Contact
+from crm.models import Organization, SalesCompany, User
+from crm.money import CENT, rate_on, to_corporate
+from crm.visibility import apply, get_visible_or_404
+from opportunities.models import Opportunity, StageChange
+from pipeline.models import Campaign, CampaignMember, ForecastCategory, LocalStage
+
+_LIST_RELATED = ("account", "sales_company", "owner", "local_stage", "global_stage")
+
+
+def _open_q(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}global_stage__is_won": False, f"{prefix}global_stage__is_lost": False})
+
+
+def opportunity_list(
+    *,
+    user: User,
+    sales_company: SalesCompany | int | None = None,
+    owner: User | int | None = None,
+    account: Any = None,
+    global_stage: Any = None,
+    local_stage: Any = None,
+    is_open: bool | None = None,
+    closing_from: dt.date | None = None,
+    closing_to: dt.date | None = None,
+    search: str = "",
+) -> QuerySet[Opportunity]:
+    """The opportunities the user sees, filtered, with what a list row shows joined in."""
+    qs = apply(Opportunity.objects.unscoped(), user).select_related(*_LIST_RELATED)
+    if sales_company is not None:
+        qs = qs.filter(sales_company=sales_company)
+    if owner is not None:
+        qs = qs.filter(owner=owner)
+    if account is not None:
+        qs = qs.filter(account=account)
+    if global_stage is not None:
+        qs = qs.filter(global_stage=global_stage)
+    if local_stage is not None:
+        qs = qs.filter(local_stage=local_stage)
+    if is_open is not None:
+        qs = qs.filter(_open_q()) if is_open else qs.exclude(_open_q())
+    if closing_from is not None:
+        qs = qs.filter(expected_close_date__gte=closing_from)
+    if closing_to is not None:
+        qs = qs.filter(expected_close_date__lte=closing_to)
+    if search.strip():
+        term = search.strip()
+        qs = qs.filter(Q(name__icontains=term) | Q(account__name__icontains=term))
+    return qs.order_by("-created_at", "-id")
+
+
+def opportunity_get(*, user: User, pk: int) -> Opportunity:
+    """One opportunity the user may see; 404 for missing, foreign and invisible alike."""
+    return get_visible_or_404(
+        Opportunity.objects.unscoped().select_related(*_LIST_RELATED, "campaign"), user, pk=pk
+    )
+
+
+def stage_history(*, user: User, opportunity: Opportunity) -> QuerySet[StageChange]:
+    return (
+        apply(StageChange.objects.unscoped(), user)
+        .filter(opportunity=opportunity)
+        .select_related(
+            "from_local_stage", "to_local_stage", "from_global_stage", "to_global_stage"
+        )
+        .select_related("changed_by")
+        .order_by("changed_at", "id")
+    )
+
+
+# --- Money ---------------------------------------------------------------------------------------
+
+
+def conversion_date(opportunity: Opportunity) -> dt.date:
+    """The date whose rate values the deal: when it closed, else when it is expected to."""
+    if opportunity.closed_at is not None:
+        return timezone.localdate(opportunity.closed_at)
+    return opportunity.expected_close_date or timezone.localdate()
+
+
+def opportunity_amount_corporate(
+    *, opportunity: Opportunity, organization: Organization | None = None
+) -> Decimal | None:
+    """The amount in the corporate currency at the conversion date; ``None`` if no amount.
+
+    A missing rate raises ``crm.money.MissingExchangeRateError`` (naming currency and date)."""
+    if opportunity.amount is None:
+        return None
+    org = organization or Organization.objects.get(pk=opportunity.organization_id)
+    return to_corporate(
+        organization=org,
+        amount=opportunity.amount,
+        currency=opportunity.currency,
+        on_date=conversion_date(opportunity),
+    )
+
+
+def _conversion_date_expr() -> Any:
+    # The same rule as conversion_date(), in SQL, so totals group by (currency, date) there.
+    return Case(
+        When(closed_at__isnull=False, then=TruncDate("closed_at")),
+        When(expected_close_date__isnull=False, then="expected_close_date"),
+        default=Value(timezone.localdate(), output_field=DateField()),
+        output_field=DateField(),
+    )
+
+
+def total_corporate(
+    qs: QuerySet[Opportunity], *, organization: Organization
+) -> tuple[Decimal, int]:
+    """Sum of amounts in the corporate currency, and the count of opportunities in ``qs``.
+
+    Summed in SQL per (currency, conversion date); only those groups are converted here, so the
+    work is bounded by the number of distinct currencies and dates, not of opportunities."""
+    groups = (
+        qs.filter(amount__isnull=False)
+        .annotate(on_date=_conversion_date_expr())
+        .values("currency", "on_date")
+        .annotate(total=Sum("amount"), n=Count("id"))
+        .order_by()
+    )
+    total, count = Decimal(0), 0
+    for row in groups:
+        total += to_corporate(
+            organization=organization,
+            amount=row["total"],
+            currency=row["currency"],
+            on_date=row["on_date"],
+        )
+        count += row["n"]
+    return total.quantize(CENT), count
+
+
+# --- Board ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardColumn:
+    stage: LocalStage
+    opportunities: list[Opportunity] = field(default_factory=list)
+    count: int = 0
+    total: Decimal = Decimal(0)  # in the board company's currency at today's rates
+    currency: str = ""
+
+
+def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> list[BoardColumn]:
+    """The open stages of a company's process (default: the user's) with the visible open
+    opportunities in each, and each column's total in the company's currency."""
+    company = sales_company or user.sales_company
+    if company is None or company.organization_id != user.organization_id:
+        return []
+    stages = list(
+        LocalStage.objects.for_org(user.organization_id)
+        .filter(process__sales_company=company)
+        .filter(global_stage__is_won=False, global_stage__is_lost=False)
+        .select_related("global_stage")
+        .order_by("order")
+    )
+    columns = {s.pk: BoardColumn(stage=s, currency=company.currency) for s in stages}
+    visible = apply(Opportunity.objects.unscoped(), user).filter(local_stage_id__in=list(columns))
+    for opp in visible.select_related(*_LIST_RELATED).order_by("expected_close_date", "id"):
+        columns[opp.local_stage_id].opportunities.append(opp)
+    # Totals in SQL per (stage, currency); converted once per currency via the corporate one.
+    today = timezone.localdate()
+    org = company.organization
+    sums = (
+        visible.filter(amount__isnull=False)
+        .values("local_stage_id", "currency")
+        .annotate(total=Sum("amount"), n=Count("id"))
+        .order_by()
+    )
+    company_rate = None
+    for row in sums:
+        col = columns[row["local_stage_id"]]
+        col.count += row["n"]
+        if row["currency"] == company.currency:
+            col.total += row["total"]
+            continue
+        if company_rate is None:
+            company_rate = rate_on(organization=org, currency=company.currency, on_date=today)
+        corporate = to_corporate(
+            organization=org, amount=row["total"], currency=row["currency"], on_date=today
+        )
+        col.total += corporate / company_rate
+    counts = (
+        visible.filter(amount__isnull=True).values("local_stage_id").annotate(n=Count("id"))
+    ).order_by()
+    for row in counts:
+        columns[row["local_stage_id"]].count += row["n"]
+    for col in columns.values():
+        col.total = col.total.quantize(CENT)
+    return list(columns.values())
+
+
+# --- Campaign suppression ------------------------------------------------------------------------
+
+
+def negotiating_account_ids(organization: Organization | int) -> QuerySet[Any]:
+    """Accounts with an open opportunity in a Negotiate-category (commit) global stage."""
+    return (
+        Opportunity.objects.for_org(organization)
+        .filter(_open_q(), global_stage__forecast_category=ForecastCategory.COMMIT)
+        .values("account_id")
+    )
+
+
+def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
+    """Contacts flagged "do not market": their account is in negotiation. A subquery, so it
+    lifts by itself as soon as the opportunity closes or moves back."""
+    return (
+        Contact.objects.for_org(organization)
+        .filter(account_id__in=negotiating_account_ids(organization))
+        .values("id")
+    )
+
+
+def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+    """The members of the campaign the user may see, each with ``do_not_market``."""
+    org_id = campaign.organization_id
+    suppressed = Contact.objects.for_org(org_id).filter(
+        pk=OuterRef("contact_id"), account_id__in=negotiating_account_ids(org_id)
+    )
+    return (
+        apply(CampaignMember.objects.unscoped(), user)
+        .filter(campaign=campaign)
+        .select_related("contact", "contact__account", "lead")
+        .annotate(do_not_market=Exists(suppressed))
+        .order_by("id")
+    )
+
+
+def campaign_member_export(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+    """What may be mailed: the visible members minus the do-not-market contacts."""
+    return campaign_member_list(campaign=campaign, user=user).filter(do_not_market=False)

@@ -1,0 +1,620 @@
+"""Writes of opportunities: create, update (optimistic locking), lines, stage moves, splits, and
+lead conversion. Keyword-only, typed, atomic; ``acting_user=None`` is the system itself.
+
+Who may change an opportunity ("may change" in ARCHITECTURE.md): its owner (a sales rep: own
+opportunities only), a colleague it was shared with for change, the country manager of the
+booking company, the regional manager of its region, the director and the admin. A user who may
+not even see it gets 404 (like a missing one); one who sees it but may not change it gets
+PermissionDenied.
+
+``local_stage`` and its copy ``global_stage`` are written together by these services only, always
+from the local stage's current mapping (read under a row lock), so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.matching import DuplicateCandidate, find_duplicate_candidates
+from accounts.models import Account, Contact, Lifecycle
+from accounts.services import account_create, contact_create
+from crm.models import SalesCompany, User
+from crm.roles import ORG_WIDE_ROLES, Role
+from crm.visibility import apply, covers_company
+from opportunities.errors import StaleVersionError
+from opportunities.models import (
+    Conflict,
+    Opportunity,
+    OpportunityLine,
+    OpportunitySplit,
+    OpportunityUserObjectPermission,
+    Product,
+    SplitKind,
+    StageChange,
+)
+from pipeline.models import Campaign, Lead, LeadStatus, LocalStage
+from pipeline.services import first_local_stage
+
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+
+# --- Permissions ---------------------------------------------------------------------------------
+
+
+def may_change_opportunity(user: User | None, opportunity: Opportunity) -> bool:
+    if user is None:
+        return True
+    if not user.is_active or user.organization_id != opportunity.organization_id:
+        return False
+    if user.role in ORG_WIDE_ROLES:
+        return True
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER):
+        return covers_company(user, opportunity.sales_company_id)
+    if user.role == Role.SALES_REP and opportunity.owner_id == user.pk:
+        return True
+    if opportunity.pk is None or user.role == Role.MARKETING:
+        return False
+    return (
+        OpportunityUserObjectPermission.objects.for_org(opportunity.organization_id)
+        .filter(
+            content_object_id=opportunity.pk,
+            user_id=user.pk,
+            permission__codename="change_opportunity",
+        )
+        .exists()
+    )
+
+
+def _is_visible(user: User, model: type[Any], pk: int) -> bool:
+    return apply(model.objects.unscoped(), user).filter(pk=pk).exists()
+
+
+def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
+    if may_change_opportunity(acting_user, opportunity):
+        return
+    assert acting_user is not None
+    # Only now ask about visibility: it is the slower question, and the answer decides whether
+    # the caller may even learn that the opportunity exists.
+    if opportunity.pk is None or not _is_visible(acting_user, Opportunity, opportunity.pk):
+        raise Http404("No opportunity matches the given query.")
+    raise PermissionDenied("You may not change this opportunity.")
+
+
+def _same_org(organization_id: int, *objs: object) -> None:
+    for obj in objs:
+        if obj is not None and getattr(obj, "organization_id", organization_id) != organization_id:
+            raise Http404("No such record.")
+
+
+def _require_visible_account(acting_user: User | None, account: Account) -> None:
+    if acting_user is None:
+        return
+    if acting_user.organization_id != account.organization_id or not _is_visible(
+        acting_user, Account, account.pk
+    ):
+        raise Http404("No account matches the given query.")
+
+
+def _detect(opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
+    # Imported here: conflict detection reads opportunities and may use these services for its
+    # resolutions, so a module-level import would be circular.
+    from opportunities.conflicts import detect_for_opportunity
+
+    return detect_for_opportunity(opportunity=opportunity, acting_user=acting_user)
+
+
+# --- Lines -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    product: Product
+    quantity: Decimal
+    unit_price: Decimal | None = None  # None: the product's list price (same currency only)
+    discount_percent: Decimal = Decimal(0)
+
+
+def _line_inputs(lines: Sequence[LineInput | Mapping[str, Any]]) -> list[LineInput]:
+    return [ln if isinstance(ln, LineInput) else LineInput(**ln) for ln in lines]
+
+
+def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[OpportunityLine]:
+    errors: list[str] = []
+    built = []
+    for i, ln in enumerate(lines, start=1):
+        _same_org(opportunity.organization_id, ln.product)
+        if not ln.product.is_active:
+            errors.append(f"Line {i}: {ln.product} is no longer sold.")
+        unit_price = ln.unit_price
+        if unit_price is None:
+            if ln.product.currency != opportunity.currency:
+                # Converting a list price silently would quote a number nobody set.
+                errors.append(
+                    f"Line {i}: {ln.product} is priced in {ln.product.currency}; give a unit "
+                    f"price in {opportunity.currency}."
+                )
+                continue
+            unit_price = ln.product.list_price
+        line = OpportunityLine(
+            organization_id=opportunity.organization_id,
+            opportunity=opportunity,
+            product=ln.product,
+            quantity=Decimal(ln.quantity),
+            unit_price=Decimal(unit_price),
+            discount_percent=Decimal(ln.discount_percent),
+        )
+        try:
+            line.full_clean(exclude=["opportunity"])
+        except ValidationError as exc:
+            errors.extend(f"Line {i}: {m}" for m in exc.messages)
+        built.append(line)
+    if errors:
+        raise ValidationError(errors)
+    return built
+
+
+def _lines_total(lines: Sequence[OpportunityLine]) -> Decimal:
+    # The lines being written, not a list of opportunities: OpportunityLine.total is the one
+    # definition of a line's value (rounded per line, as on a quote).
+    return sum((ln.total for ln in lines), Decimal(0)).quantize(CENT)
+
+
+# --- Versioned writes ----------------------------------------------------------------------------
+
+
+def _versioned_update(
+    opportunity: Opportunity, expected_version: int | None, **changes: Any
+) -> Opportunity:
+    """UPDATE ... WHERE id = %s AND version = %s, version + 1; refused if someone was first."""
+    qs = Opportunity.objects.for_org(opportunity.organization_id).filter(pk=opportunity.pk)
+    if expected_version is not None:
+        qs = qs.filter(version=expected_version)
+    if not qs.update(**changes, version=F("version") + 1):
+        current = (
+            Opportunity.objects.for_org(opportunity.organization_id)
+            .filter(pk=opportunity.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if current is None:
+            raise Http404("No opportunity matches the given query.")
+        raise StaleVersionError(
+            current_version=current,
+            expected_version=expected_version or 0,
+            name=opportunity.name,
+        )
+    opportunity.refresh_from_db()
+    return opportunity
+
+
+# --- Create / update -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def opportunity_create(
+    *,
+    acting_user: User | None,
+    account: Account,
+    name: str,
+    local_stage: LocalStage | None = None,
+    sales_company: SalesCompany | None = None,
+    owner: User | None = None,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+    expected_close_date: Any = None,
+    next_step: str = "",
+    lines: Sequence[LineInput | Mapping[str, Any]] = (),
+    campaign: Campaign | None = None,
+    source_lead: Lead | None = None,
+) -> Opportunity:
+    """A new open opportunity, 100% revenue split to its owner, checked for conflicts."""
+    org_id = account.organization_id
+    if acting_user is not None and acting_user.organization_id != org_id:
+        raise Http404("No account matches the given query.")
+    _require_visible_account(acting_user, account)
+    owner = owner or acting_user
+    if owner is None:
+        raise ValidationError({"owner": "An opportunity needs an owner."})
+    _same_org(org_id, owner, sales_company, local_stage, campaign, source_lead)
+    sales_company = sales_company or owner.sales_company
+    if sales_company is None:
+        raise ValidationError({"sales_company": "Choose the booking sales company."})
+    if not owner.is_active:
+        raise ValidationError({"owner": "The owner's account is inactive."})
+    if local_stage is None:
+        local_stage = first_local_stage(sales_company=sales_company)
+    local_stage = _locked_stage(local_stage)
+    _check_stage_of_company(local_stage, sales_company)
+    if local_stage.global_stage.is_won or local_stage.global_stage.is_lost:
+        raise ValidationError(
+            {"local_stage": "A new opportunity starts open; move it to won or lost afterwards."}
+        )
+    opportunity = Opportunity(
+        organization_id=org_id,
+        account=account,
+        sales_company=sales_company,
+        owner=owner,
+        name=name.strip(),
+        local_stage=local_stage,
+        global_stage=local_stage.global_stage,
+        amount=amount,
+        currency=currency or sales_company.currency,
+        expected_close_date=expected_close_date,
+        next_step=next_step,
+        campaign=campaign,
+        source_lead=source_lead,
+    )
+    if acting_user is not None:
+        _require_change(acting_user, opportunity)
+        if acting_user.role == Role.SALES_REP and sales_company.pk != acting_user.sales_company_id:
+            raise PermissionDenied("A sales rep books opportunities in their own company.")
+    built_lines = _build_lines(opportunity, _line_inputs(lines))
+    if built_lines:
+        opportunity.amount = _lines_total(built_lines)
+    opportunity.full_clean()
+    opportunity.save()
+    for line in built_lines:
+        line.opportunity = opportunity
+    OpportunityLine.objects.bulk_create(built_lines)
+    OpportunitySplit.objects.create(
+        organization_id=org_id,
+        opportunity=opportunity,
+        user=owner,
+        sales_company=owner.sales_company or sales_company,
+        kind=SplitKind.REVENUE,
+        percent=HUNDRED,
+    )
+    StageChange.objects.create(
+        organization_id=org_id,
+        opportunity=opportunity,
+        to_local_stage=local_stage,
+        to_global_stage=local_stage.global_stage,
+        changed_at=opportunity.created_at,
+        changed_by=acting_user,
+    )
+    _detect(opportunity, acting_user)
+    return opportunity
+
+
+_UPDATABLE = {
+    "name",
+    "account",
+    "owner",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "next_step",
+    "campaign",
+}
+
+
+@transaction.atomic
+def opportunity_update(
+    *, opportunity: Opportunity, acting_user: User | None, expected_version: int, **fields: Any
+) -> Opportunity:
+    """Change fields of the version the caller read; a stale version raises StaleVersionError.
+
+    Stage, booking company, lines and splits have their own services (history, derived amount,
+    split rules)."""
+    _require_change(acting_user, opportunity)
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed here."))
+    org_id = opportunity.organization_id
+    _same_org(org_id, fields.get("account"), fields.get("owner"), fields.get("campaign"))
+    has_lines = OpportunityLine.objects.for_org(org_id).filter(opportunity=opportunity).exists()
+    if has_lines and {"amount", "currency"} & set(fields):
+        raise ValidationError(
+            {"amount": "The amount comes from the product lines; change the lines instead."}
+        )
+    if "account" in fields and fields["account"].pk != opportunity.account_id:
+        _require_visible_account(acting_user, fields["account"])
+    candidate = Opportunity.objects.for_org(org_id).get(pk=opportunity.pk)
+    for name, value in fields.items():
+        setattr(candidate, name, value.strip() if isinstance(value, str) else value)
+    if acting_user is not None and "owner" in fields:
+        # Handing a deal to someone is fine only if the result is still yours to change.
+        _require_change(acting_user, candidate)
+    candidate.full_clean()
+    account_changed = "account" in fields and fields["account"].pk != opportunity.account_id
+    changes = {name: getattr(candidate, name) for name in fields}
+    _versioned_update(opportunity, expected_version, **changes)
+    if account_changed:
+        _detect(opportunity, acting_user)
+    return opportunity
+
+
+@transaction.atomic
+def opportunity_set_lines(
+    *,
+    opportunity: Opportunity,
+    lines: Sequence[LineInput | Mapping[str, Any]],
+    acting_user: User | None,
+    expected_version: int | None = None,
+) -> Opportunity:
+    """Replace the product lines; the amount becomes their total (kept as is if none are left)."""
+    _require_change(acting_user, opportunity)
+    org_id = opportunity.organization_id
+    built = _build_lines(opportunity, _line_inputs(lines))
+    existing = OpportunityLine.objects.for_org(org_id).filter(opportunity=opportunity)
+    before = sorted(existing.values_list("product_id", flat=True))
+    changes: dict[str, Any] = {}
+    if built:
+        changes["amount"] = _lines_total(built)
+    # Version first: a stale caller must not get as far as replacing the lines.
+    _versioned_update(opportunity, expected_version, **changes)
+    existing.delete()
+    OpportunityLine.objects.bulk_create(built)
+    if sorted(ln.product_id for ln in built) != before:
+        _detect(opportunity, acting_user)
+    return opportunity
+
+
+# --- Stages --------------------------------------------------------------------------------------
+
+
+def _locked_stage(local_stage: LocalStage) -> LocalStage:
+    # FOR UPDATE on the stage row: a concurrent local_stage_remap holds the same lock, so the
+    # mapping read here is the committed one and stays so until this transaction ends.
+    return (
+        LocalStage.objects.for_org(local_stage.organization_id)
+        .select_for_update(of=("self",))
+        .select_related("global_stage", "process")
+        .get(pk=local_stage.pk)
+    )
+
+
+def _check_stage_of_company(local_stage: LocalStage, sales_company: SalesCompany) -> None:
+    if local_stage.process.sales_company_id != sales_company.pk:
+        raise ValidationError(
+            {"local_stage": f"'{local_stage.name}' is not a stage of {sales_company}'s process."}
+        )
+
+
+@transaction.atomic
+def opportunity_move_stage(
+    *,
+    opportunity: Opportunity,
+    local_stage: LocalStage,
+    acting_user: User | None,
+    expected_version: int | None = None,
+    lost_reason: str = "",
+) -> Opportunity:
+    """Move to another stage of the booking company's process, with a StageChange row.
+
+    Closing sets ``closed_at`` (reopening clears it); winning makes the account a customer and
+    sets its ``first_won_at`` once; losing needs a reason."""
+    _require_change(acting_user, opportunity)
+    org_id = opportunity.organization_id
+    _same_org(org_id, local_stage)
+    stage = _locked_stage(local_stage)
+    _check_stage_of_company(stage, opportunity.sales_company)
+    # Locked: the version read here is the one the UPDATE below is conditional on.
+    current = (
+        Opportunity.objects.for_org(org_id).select_for_update(of=("self",)).get(pk=opportunity.pk)
+    )
+    if expected_version is not None and current.version != expected_version:
+        raise StaleVersionError(
+            current_version=current.version,
+            expected_version=expected_version,
+            name=current.name,
+        )
+    if current.local_stage_id == stage.pk:
+        return current
+    target = stage.global_stage
+    if target.is_lost and not lost_reason.strip():
+        raise ValidationError({"lost_reason": "Say why the opportunity was lost."})
+    now = timezone.now()
+    closing = target.is_won or target.is_lost
+    changes: dict[str, Any] = {
+        "local_stage": stage,
+        "global_stage": target,
+        "closed_at": (current.closed_at or now) if closing else None,
+        "lost_reason": lost_reason.strip()[:200] if target.is_lost else "",
+    }
+    if closing and current.global_stage_id != target.pk:
+        # Won -> lost (or back) is a new closing event.
+        changes["closed_at"] = now
+    _versioned_update(opportunity, current.version, **changes)
+    StageChange.objects.create(
+        organization_id=org_id,
+        opportunity=opportunity,
+        from_local_stage_id=current.local_stage_id,
+        to_local_stage=stage,
+        from_global_stage_id=current.global_stage_id,
+        to_global_stage=target,
+        changed_at=now,
+        changed_by=acting_user,
+    )
+    if target.is_won:
+        # One UPDATE; COALESCE keeps the first win when the account was won before.
+        Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
+            first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
+        )
+    return opportunity
+
+
+# --- Splits --------------------------------------------------------------------------------------
+
+SplitSpec = tuple[User, SalesCompany | None, str, Decimal]
+
+
+@transaction.atomic
+def opportunity_set_splits(
+    *, opportunity: Opportunity, splits: Sequence[SplitSpec], acting_user: User | None
+) -> list[OpportunitySplit]:
+    """Replace all splits. Revenue splits sum to exactly 100%; overlays are 0-100% each."""
+    _require_change(acting_user, opportunity)
+    org_id = opportunity.organization_id
+    errors: list[str] = []
+    seen: set[tuple[int, str]] = set()
+    revenue = Decimal(0)
+    rows = []
+    for user, company, kind, percent in splits:
+        percent = Decimal(percent)
+        if user.organization_id != org_id or (company and company.organization_id != org_id):
+            raise ValidationError("Splits go to colleagues of the same organization only.")
+        if not user.is_active:
+            errors.append(f"{user.full_name} is inactive.")
+        company = company or user.sales_company or opportunity.sales_company
+        if kind not in SplitKind.values:
+            errors.append(f"Unknown split kind {kind!r}.")
+        if (user.pk, kind) in seen:
+            errors.append(f"{user.full_name} has two {kind} splits.")
+        seen.add((user.pk, kind))
+        if not Decimal(0) < percent <= HUNDRED:
+            errors.append(f"{user.full_name}: a split is more than 0% and at most 100%.")
+        if kind == SplitKind.REVENUE:
+            revenue += percent
+        rows.append(
+            OpportunitySplit(
+                organization_id=org_id,
+                opportunity=opportunity,
+                user=user,
+                sales_company=company,
+                kind=kind,
+                percent=percent,
+            )
+        )
+    if revenue != HUNDRED:
+        errors.append(f"Revenue splits must add up to exactly 100% (they add up to {revenue}%).")
+    if errors:
+        raise ValidationError(errors)
+    # Lock the opportunity so two concurrent replacements cannot interleave delete and insert.
+    Opportunity.objects.for_org(org_id).select_for_update().filter(pk=opportunity.pk).exists()
+    OpportunitySplit.objects.for_org(org_id).filter(opportunity=opportunity).delete()
+    return OpportunitySplit.objects.bulk_create(rows)
+
+
+# --- Lead conversion -----------------------------------------------------------------------------
+
+
+class DuplicateAccountsError(ValidationError):
+    """The lead's company looks like accounts that exist; the caller picks one or forces."""
+
+    def __init__(self, candidates: list[DuplicateCandidate]) -> None:
+        self.candidates = candidates
+        listed = "; ".join(
+            f"{c.account.name} (#{c.account.pk}, {', '.join(c.reasons)})" for c in candidates
+        )
+        super().__init__(
+            f"The company may already be a customer: {listed}. Choose one of these accounts, "
+            "or confirm that a new account should be created.",
+            code="duplicate_accounts",
+        )
+
+
+@dataclass(frozen=True)
+class LeadConversion:
+    lead: Lead
+    account: Account
+    contact: Contact
+    opportunity: Opportunity
+    account_created: bool
+
+
+@transaction.atomic
+def lead_convert(
+    *,
+    lead: Lead,
+    acting_user: User | None,
+    account: Account | None = None,
+    create_account: bool = False,
+    opportunity_name: str = "",
+    owner: User | None = None,
+    amount: Decimal | None = None,
+    expected_close_date: Any = None,
+    local_stage: LocalStage | None = None,
+) -> LeadConversion:
+    """Turn a lead into account (created or matched), contact and opportunity, all or nothing.
+
+    Without ``account`` the lead's company is matched against existing accounts; if it looks
+    like one of them the conversion is refused with the candidates (``DuplicateAccountsError``)
+    unless ``create_account=True`` confirms it is a new customer."""
+    org_id = lead.organization_id
+    # Conversion is the hand-over to sales: whoever may see the lead may try, and the
+    # opportunity's own rule (opportunity_create) decides whether they may book it.
+    if acting_user is not None and not _is_visible(acting_user, Lead, lead.pk):
+        raise Http404("No lead matches the given query.")
+    # Lock the lead: two people converting it at once must not create two customers.
+    lead = Lead.objects.for_org(org_id).select_for_update().get(pk=lead.pk)
+    if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
+        raise ValidationError(f"The lead is {lead.get_status_display().lower()} already.")
+    company = lead.sales_company or (owner.sales_company if owner else None)
+    if company is None:
+        raise ValidationError(
+            {"sales_company": f"No sales company works leads from {lead.country}."}
+        )
+    created = False
+    if account is None:
+        candidates = (
+            []
+            if create_account
+            else find_duplicate_candidates(
+                organization=org_id,
+                name=lead.company_name,
+                country=lead.country,
+                registration_number=lead.registration_number,
+                domain=lead.domain,
+            )
+        )
+        if candidates:
+            raise DuplicateAccountsError(candidates)
+        account = account_create(
+            organization=lead.organization,
+            name=lead.company_name,
+            home_company=company,
+            acting_user=acting_user,
+            country=lead.country,
+            registration_number=lead.registration_number,
+            domain=lead.domain,
+        )
+        created = True
+    else:
+        _same_org(org_id, account)
+        _require_visible_account(acting_user, account)
+    contact = contact_create(
+        account=account,
+        acting_user=acting_user,
+        full_name=lead.contact_name,
+        title=lead.contact_title,
+        email=lead.email,
+        phone=lead.phone,
+    )
+    opportunity = opportunity_create(
+        acting_user=acting_user,
+        account=account,
+        name=opportunity_name or f"{lead.company_name} - {lead.source}",
+        sales_company=company,
+        owner=owner or lead.owner or acting_user,
+        amount=amount,
+        expected_close_date=expected_close_date,
+        local_stage=local_stage,
+        campaign=lead.campaign,
+        source_lead=lead,
+    )
+    Lead.objects.for_org(org_id).filter(pk=lead.pk).update(
+        status=LeadStatus.CONVERTED,
+        converted_account=account,
+        converted_contact=contact,
+        converted_opportunity=opportunity,
+        converted_at=timezone.now(),
+    )
+    lead.refresh_from_db()
+    return LeadConversion(
+        lead=lead,
+        account=account,
+        contact=contact,
+        opportunity=opportunity,
+        account_created=created,
+    )
