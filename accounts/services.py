@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import (
     Account,
     AccountPlan,
+    AccountPlanUserObjectPermission,
     AccountTeamMember,
     Activity,
     ActivityKind,
@@ -114,11 +115,15 @@ def may_change_plan(user: User, plan: AccountPlan) -> bool:
         return False
     if plan.owner_id == user.pk or may_manage_group(user, plan.account):
         return True
-    return plan.grants.filter(
-        organization_id=plan.organization_id,
-        user_id=user.pk,
-        permission__codename="change_accountplan",
-    ).exists()
+    return (
+        AccountPlanUserObjectPermission.objects.for_org(plan.organization_id)
+        .filter(
+            content_object_id=plan.pk,
+            user_id=user.pk,
+            permission__codename="change_accountplan",
+        )
+        .exists()
+    )
 
 
 def _require(allowed: bool, message: str) -> None:
