@@ -256,3 +256,21 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_active and self.is_staff and self.role == Role.GLOBAL_ADMIN
+
+
+class ApiToken(TenantModel):
+    """An API token of one user. Only a SHA-256 of the key is stored: a database leak does not
+    leak usable tokens. Looked up by hash before any organization is known (like the user's
+    e-mail at sign-in), hence the one global unique index."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=100, default="API")
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "user"], name="apitoken_org_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.user}"

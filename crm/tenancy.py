@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
@@ -46,6 +46,16 @@ def org_id_of(org: Organization | int) -> int:
 
 def current_org_id() -> int | None:
     return _current_org_id.get()
+
+
+def enter_org_scope(org: Organization | int) -> Token[int | None]:
+    """Open a scope that outlives one block (e.g. from DRF's ``initial`` to its
+    ``finalize_response``); close it with ``exit_org_scope``. Prefer ``org_scope``."""
+    return _current_org_id.set(org_id_of(org))
+
+
+def exit_org_scope(token: Token[int | None]) -> None:
+    _current_org_id.reset(token)
 
 
 @contextmanager

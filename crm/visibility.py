@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
-from crm.roles import ORG_WIDE_ROLES, Role
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 
 if TYPE_CHECKING:
     from crm.models import SalesCompany, User
@@ -113,6 +113,11 @@ def visible_companies(user: User) -> QuerySet[SalesCompany]:
 def can_configure(user: User) -> bool:
     """Stages, processes, companies, users and rates: the global admin's."""
     return user.is_active and user.role == Role.GLOBAL_ADMIN
+
+
+@policy("crm.ApiToken")
+def _api_tokens(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(user_id=user.pk)
 
 
 @policy("crm.Region", "crm.SalesCompany", "crm.ExchangeRate", "crm.User")
@@ -307,3 +312,33 @@ def _grants(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
         qs.model._meta.get_field("content_object").related_model.objects.unscoped(), user
     )
     return qs.filter(Q(user_id=user.pk) | Q(content_object_id__in=target.values("id")))
+
+
+@policy("reporting.Target")
+def _targets(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # A person sees their own targets; managers those of their companies and their people.
+    company_ids = scoped_company_ids(user)
+    if company_ids is None and user.role != Role.MARKETING:
+        return qs
+    own = Q(user_id=user.pk)
+    if user.role not in MANAGER_ROLES:
+        return qs.filter(own)
+    return qs.filter(
+        own | Q(sales_company_id__in=company_ids) | Q(user__sales_company_id__in=company_ids)
+    )
+
+
+@policy("reporting.PipelineSnapshot")
+def _snapshots(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # Company-wide pipeline totals include deals a rep may not see: managers and up only.
+    if user.role in ORG_WIDE_ROLES:
+        return qs
+    if user.role not in MANAGER_ROLES:
+        return qs.none()
+    return qs.filter(sales_company_id__in=scoped_company_ids(user))
+
+
+@policy("reporting.Export")
+def _exports(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # A report file is the requester's alone, whatever their colleagues' roles.
+    return qs.filter(requested_by_id=user.pk)

@@ -1,0 +1,105 @@
+"""The API's shared machinery: token authentication, organization scope, visibility-backed
+viewsets, pagination and the mapping of domain errors to HTTP answers.
+
+One code path with the pages: viewsets read through ``crm.visibility`` and write through the
+apps' services; serializers only translate.
+"""
+
+from __future__ import annotations
+
+from contextvars import Token
+from typing import Any, ClassVar
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.viewsets import GenericViewSet
+
+from crm.tenancy import enter_org_scope, exit_org_scope
+from crm.visibility import apply, get_visible_or_404
+
+
+class OrgScopedAPIMixin:
+    """Put the authenticated user's organization in scope once DRF has authenticated them
+    (the scope middleware runs before DRF, so a token request arrives without one)."""
+
+    _scope_token: Token[int | None] | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        user = request.user
+        if user.is_authenticated:
+            self._scope_token = enter_org_scope(user.organization_id)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if self._scope_token is not None:
+            exit_org_scope(self._scope_token)
+            self._scope_token = None
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class MeridianPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class VisibleViewSet(OrgScopedAPIMixin, GenericViewSet):
+    """Lists and fetches only what the visibility policy lets the user see; anything else,
+    including rows of other organizations, answers 404."""
+
+    model: ClassVar[type[Model]]
+    select_related: ClassVar[tuple[str, ...]] = ()
+    prefetch_related: ClassVar[tuple[str, ...]] = ()
+    pagination_class = MeridianPagination
+
+    def get_queryset(self) -> QuerySet[Any]:
+        qs = apply(self.model._default_manager.unscoped(), self.request.user)
+        if self.select_related:
+            qs = qs.select_related(*self.select_related)
+        if self.prefetch_related:
+            qs = qs.prefetch_related(*self.prefetch_related)
+        return qs.order_by(*(self.model._meta.ordering or ["pk"]), "pk")
+
+    def get_object(self) -> Any:
+        lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        try:
+            pk = int(lookup)
+        except (TypeError, ValueError) as exc:
+            raise Http404 from exc
+        obj = get_visible_or_404(self.get_queryset(), self.request.user, pk=pk)
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
+def _validation_payload(exc: DjangoValidationError) -> dict[str, Any]:
+    if hasattr(exc, "error_dict"):
+        return {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
+    return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Domain errors become clear HTTP answers: 400 with field messages, 403, 404, and 409 for a
+    stale version (with the current one), never a 500."""
+    from crm.money import MissingExchangeRateError
+
+    stale_version = getattr(exc, "current_version", None)
+    if stale_version is not None:
+        return Response(
+            {"detail": str(exc), "current_version": stale_version}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, DjangoValidationError):
+        return Response(_validation_payload(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, MissingExchangeRateError):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.models import ApiToken
+from tests.conftest import World
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_round_trip(world: World) -> None:
+    client = APIClient()
+    response = client.post(
+        "/api/v1/auth/token/", {"email": world.rep_se.email, "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    token = response.json()["token"]
+    # Only a hash is stored.
+    assert not ApiToken.objects.unscoped().filter(key_hash=token).exists()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    me = client.get("/api/v1/users/", {"email": world.rep_se.email})
+    assert me.status_code == 200
+    ids = {row["id"] for row in me.json()["results"]}
+    assert world.rep_se.pk in ids and world.stranger.pk not in ids
+
+
+def test_wrong_password_is_400_with_a_message(world: World) -> None:
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"email": world.rep_se.email, "password": "nope"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "do not match" in response.json()["non_field_errors"][0]
+
+
+def test_malformed_token_requests_are_400(world: World) -> None:
+    response = APIClient().post("/api/v1/auth/token/", {"email": "not-an-email"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"email", "password"}
+
+
+def test_bad_and_missing_tokens_are_rejected(world: World) -> None:
+    client = APIClient()
+    assert client.get("/api/v1/regions/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert client.get("/api/v1/regions/").status_code == 401
+
+
+def test_token_of_inactive_user_stops_working(world: World) -> None:
+    from crm.api_auth import api_token_create
+
+    key = api_token_create(user=world.rep_se)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/regions/").status_code == 200
+    world.rep_se.is_active = False
+    world.rep_se.save()
+    assert client.get("/api/v1/regions/").status_code == 401
+
+
+def test_only_the_global_admin_records_rates(world: World) -> None:
+    payload = {"currency": "SEK", "rate": "0.09000000", "valid_from": "2026-03-01"}
+    client = APIClient()
+    client.force_authenticate(world.rep_se)
+    assert client.post("/api/v1/exchange-rates/", payload, format="json").status_code == 403
+    client.force_authenticate(world.admin)
+    created = client.post("/api/v1/exchange-rates/", payload, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["rate"] == "0.09000000"
+    bad = client.post(
+        "/api/v1/exchange-rates/", {**payload, "currency": "XYZ", "rate": "-1"}, format="json"
+    )
+    assert bad.status_code == 400
+    assert {"currency", "rate"} <= set(bad.json())
+
+
+def test_schema_describes_the_endpoints(world: World) -> None:
+    client = APIClient()
+    client.force_authenticate(world.rep_se)
+    schema = client.get("/api/v1/schema/", {"format": "json"})
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/v1/auth/token/" in paths and "/api/v1/exchange-rates/{id}/" in paths
