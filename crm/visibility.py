@@ -203,14 +203,15 @@ def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 def _opportunity_q(user: User, prefix: str = "") -> Q | None:
     """Opportunities the user sees; ``None`` means all of the organization, ``Q(pk__in=[])``
     none. Booked by a company in scope, on a team group, owned, split to, or shared."""
+    shared = _granted_ids("opportunities.OpportunityUserObjectPermission", user)
+    if user.role == Role.MARKETING:
+        # Marketing works leads and campaigns; deals are the sellers'. Checked before the
+        # "whole organization" exit: global marketing has no company, which means None below.
+        return Q(**{f"{prefix}id__in": shared})
     company_ids = scoped_company_ids(user)
     groups = team_group_ids(user)
     if company_ids is None or groups is None:
         return None
-    shared = _granted_ids("opportunities.OpportunityUserObjectPermission", user)
-    if user.role == Role.MARKETING:
-        # Marketing works leads and campaigns; deals are the sellers'.
-        return Q(**{f"{prefix}id__in": shared})
     if user.role == Role.SALES_REP:
         splits = (
             _model("opportunities.OpportunitySplit")
@@ -334,7 +335,8 @@ def _snapshots(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     if user.role in ORG_WIDE_ROLES:
         return qs
     if user.role not in MANAGER_ROLES:
-        return qs.none()
+        # Still one SQL statement (like every policy), answering no rows.
+        return qs.filter(pk__isnull=True)
     return qs.filter(sales_company_id__in=scoped_company_ids(user))
 
 
