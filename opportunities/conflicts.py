@@ -100,7 +100,7 @@ def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
     terms = agreement_for_account(
         account=opportunity.account,
         on_date=timezone.localdate(),
-        sales_company=opportunity.sales_company,
+        booking_company=opportunity.sales_company,
     )
     if terms is None or terms.current_tier is None:
         return []

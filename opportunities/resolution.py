@@ -29,6 +29,7 @@ from opportunities.models import (
     Resolution,
     SplitKind,
 )
+from opportunities.services import opportunity_set_splits
 
 
 def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet[Conflict]:
@@ -165,19 +166,12 @@ def _keep_both(conflict: Conflict, percent: Decimal | None) -> None:
 
 
 def _set_revenue_split(opp: Opportunity, shares: list[tuple[User, Decimal]]) -> None:
-    assert sum(p for _, p in shares) == Decimal(100)
-    splits = OpportunitySplit.objects.for_org(opp.organization_id)
-    splits.filter(opportunity=opp, kind=SplitKind.REVENUE).delete()
-    splits.bulk_create(
-        [
-            OpportunitySplit(
-                organization_id=opp.organization_id,
-                opportunity=opp,
-                user=user,
-                sales_company_id=user.sales_company_id,
-                kind=SplitKind.REVENUE,
-                percent=percent,
-            )
-            for user, percent in shares
-        ]
-    )
+    # The resolver's authority was checked above; the split rules are the opportunity service's.
+    overlays = [
+        (s.user, s.sales_company, s.kind, s.percent)
+        for s in OpportunitySplit.objects.for_org(opp.organization_id)
+        .filter(opportunity=opp, kind=SplitKind.OVERLAY)
+        .select_related("user", "sales_company")
+    ]
+    revenue = [(user, user.sales_company, SplitKind.REVENUE, pct) for user, pct in shares]
+    opportunity_set_splits(opportunity=opp, splits=revenue + overlays, acting_user=None)
