@@ -22,6 +22,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -164,8 +165,9 @@ def _plans_with_counts(user: User, today: dt.date) -> QuerySet[AccountPlan]:
     )
 
 
-def _won_ytd(*, user: User, group_id: int, year: int, today: dt.date) -> Decimal:
-    organization = Organization.objects.get(pk=user.organization_id)
+def _won_ytd(
+    *, user: User, organization: Organization, group_id: int, year: int, today: dt.date
+) -> Decimal:
     start = dt.date(year, 1, 1)
     end = min(today, dt.date(year, 12, 31))
     qs = (
@@ -184,7 +186,13 @@ def plan_progress(*, user: User, plan: AccountPlan, today: dt.date | None = None
     return PlanProgress(
         plan=row,
         target=row.revenue_target,
-        won_ytd=_won_ytd(user=user, group_id=row.account_id, year=row.year, today=today),
+        won_ytd=_won_ytd(
+            user=user,
+            organization=Organization.objects.get(pk=row.organization_id),
+            group_id=row.account_id,
+            year=row.year,
+            today=today,
+        ),
         open_actions=row.open_actions,
         overdue_actions=row.overdue_actions,
     )
@@ -381,7 +389,13 @@ def account_360(
         plan = PlanProgress(
             plan=plan_row,
             target=plan_row.revenue_target,
-            won_ytd=_won_ytd(user=user, group_id=top.pk, year=today.year, today=today),
+            won_ytd=_won_ytd(
+                user=user,
+                organization=organization,
+                group_id=top.pk,
+                year=today.year,
+                today=today,
+            ),
             open_actions=plan_row.open_actions,
             overdue_actions=plan_row.overdue_actions,
         )
@@ -389,7 +403,11 @@ def account_360(
         FrameworkAgreement.objects.unscoped()
         .visible_to(user)
         .filter(account_id=top.pk)
-        .prefetch_related("tiers", "covered_companies")
+        .prefetch_related(
+            # Related managers are fail-closed outside a request: give them the organization.
+            Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)),
+            Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization)),
+        )
     )
     conflicts = list(
         Conflict.objects.unscoped()
