@@ -85,7 +85,7 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     assert acting_user is not None
     # Only now ask about visibility: it is the slower question, and the answer decides whether
     # the caller may even learn that the opportunity exists.
-    if opportunity.pk is None or not _is_visible(acting_user, Opportunity, opportunity.pk):
+    if opportunity.pk is not None and not _is_visible(acting_user, Opportunity, opportunity.pk):
         raise Http404("No opportunity matches the given query.")
     raise PermissionDenied("You may not change this opportunity.")
 
