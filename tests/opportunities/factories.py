@@ -160,6 +160,7 @@ class OpportunityFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Opportunity
         exclude = ("stage",)
+        skip_postgeneration_save = True  # the hook writes a split row, not the opportunity
 
     account = factory.SubFactory("tests.accounts.factories.AccountFactory")
     organization = factory.SelfAttribute("account.organization")
