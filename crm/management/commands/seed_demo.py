@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import demo as accounts_demo
 from crm import demo, services
 from crm.models import Organization, User
 from crm.tenancy import org_scope
@@ -90,6 +91,7 @@ class Command(BaseCommand):
 
     def _seed_domain(self, org: Organization) -> None:
         """Later apps add their demo data here (accounts, pipeline, reporting)."""
+        accounts_demo.seed_demo(org)
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")

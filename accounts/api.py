@@ -1,0 +1,428 @@
+"""API v1 of customers: accounts (with the 360° view and duplicate candidates), contacts,
+activities, global account teams, account plans and framework agreements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+
+from accounts import selectors, services
+from accounts.matching import find_duplicate_candidates
+from accounts.models import (
+    Account,
+    AccountPlan,
+    AccountTeamMember,
+    Activity,
+    Contact,
+    DiscountTier,
+    FrameworkAgreement,
+    Lifecycle,
+    PlanAction,
+    Segment,
+    TeamRole,
+)
+from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.models import SalesCompany, User
+from crm.validators import validate_country
+
+ACCOUNT_FIELDS = [
+    "id", "name", "country", "home_company", "parent", "group", "registration_number",
+    "domain", "industry", "segment", "lifecycle", "first_won_at", "created_at",
+]  # fmt: skip
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ACCOUNT_FIELDS
+        read_only_fields = ACCOUNT_FIELDS
+
+
+class AccountWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    home_company = VisibleRelatedField(SalesCompany)
+    parent = VisibleRelatedField(Account, required=False, allow_null=True)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[validate_country]
+    )
+    registration_number = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    segment = serializers.ChoiceField(choices=Segment.choices, required=False)
+    lifecycle = serializers.ChoiceField(choices=Lifecycle.choices, required=False)
+    ignore_duplicates = serializers.BooleanField(
+        default=False, help_text="Create even though duplicate candidates were found."
+    )
+
+
+class CandidateSerializer(serializers.Serializer):
+    account = AccountSerializer()
+    reasons = serializers.ListField(child=serializers.CharField())
+    score = serializers.IntegerField()
+
+
+def _candidates(user: User, data: dict[str, Any], exclude_id: int | None = None) -> list[Any]:
+    found = find_duplicate_candidates(
+        organization=user.organization,
+        name=data.get("name", ""),
+        country=data.get("country", ""),
+        registration_number=data.get("registration_number", ""),
+        domain=data.get("domain", ""),
+        exclude_id=exclude_id,
+    )
+    # Only what the user may see is named; the rest still blocks a silent duplicate.
+    visible = set(
+        Account.objects.unscoped()
+        .visible_to(user)
+        .filter(pk__in=[c.account.pk for c in found])
+        .values_list("pk", flat=True)
+    )
+    return [c for c in found if c.account.pk in visible]
+
+
+class AccountViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    VisibleViewSet,
+):
+    """Accounts the user may see. ``?group=<id>`` lists one international group."""
+
+    model = Account
+    serializer_class = AccountSerializer
+    filterset_fields = ["group", "country", "home_company", "parent", "segment", "lifecycle"]
+    ordering_fields = ["name", "created_at"]
+
+    @extend_schema(request=AccountWriteSerializer, responses={201: AccountSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = AccountWriteSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        if not fields.pop("ignore_duplicates"):
+            candidates = _candidates(request.user, fields)
+            if candidates:
+                return Response(
+                    {
+                        "non_field_errors": [
+                            "This account looks like one that exists. Pick it, or send "
+                            "ignore_duplicates=true to create a new one."
+                        ],
+                        "duplicates": CandidateSerializer(candidates, many=True).data,
+                    },
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+        account = services.account_create(
+            organization=request.user.organization, acting_user=request.user, **fields
+        )
+        return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AccountWriteSerializer, responses={200: AccountSerializer})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        account = self.get_object()
+        partial = kwargs.pop("partial", False)
+        data = AccountWriteSerializer(
+            data=request.data, partial=partial, context={"request": request}
+        )
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields.pop("ignore_duplicates", None)
+        if "parent" in fields:
+            account = services.account_set_parent(
+                account=account, parent=fields.pop("parent"), acting_user=request.user
+            )
+        account = services.account_update(account=account, acting_user=request.user, **fields)
+        return Response(AccountSerializer(account).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("name", str),
+            OpenApiParameter("country", str),
+            OpenApiParameter("registration_number", str),
+            OpenApiParameter("domain", str),
+        ],
+        responses={200: CandidateSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"])
+    def duplicates(self, request: Request) -> Response:
+        """Candidates an account about to be created may duplicate."""
+        params = {
+            k: request.query_params.get(k, "")[:200]
+            for k in ("name", "country", "registration_number", "domain")
+        }
+        return Response(CandidateSerializer(_candidates(request.user, params), many=True).data)
+
+    @extend_schema(responses={200: serializers.DictField()})
+    @action(detail=True, methods=["get"], url_path="360")
+    def view_360(self, request: Request, pk: str | None = None) -> Response:
+        """The whole group of this account, as the user may see it."""
+        view = selectors.account_360(user=request.user, group=self.get_object())
+        return Response(_serialize_360(view))
+
+
+def _serialize_360(view: Any) -> dict[str, Any]:
+    plan = view.plan
+    return {
+        "group": AccountSerializer(view.group).data,
+        "subsidiaries_by_country": {
+            country: AccountSerializer(accounts, many=True).data
+            for country, accounts in view.subsidiaries_by_country.items()
+        },
+        "figures_by_country": {
+            country: {
+                "open_count": f.open_count,
+                "open_amount": str(f.open_amount),
+                "won_count": f.won_count,
+                "won_amount": str(f.won_amount),
+            }
+            for country, f in view.figures_by_country.items()
+        },
+        "corporate_currency": view.group.organization.corporate_currency,
+        "latest_activities": ActivitySerializer(view.latest_activities, many=True).data,
+        "team": TeamMemberSerializer(view.team, many=True).data,
+        "plan": None
+        if plan is None
+        else {
+            "id": plan.plan.pk,
+            "year": plan.plan.year,
+            "target": str(plan.target),
+            "won_ytd": str(plan.won_ytd),
+            "open_actions": plan.open_actions,
+            "overdue_actions": plan.overdue_actions,
+        },
+        "agreements": AgreementSerializer(view.agreements, many=True).data,
+        "open_conflicts": [c.pk for c in view.open_conflicts],
+    }
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "account",
+            "full_name",
+            "title",
+            "email",
+            "phone",
+            "language",
+            "marketing_consent",
+        ]
+
+
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    VisibleViewSet,
+):
+    model = Contact
+    serializer_class = ContactSerializer
+    filterset_fields = ["account", "language", "marketing_consent"]
+
+    def perform_create(self, serializer: ContactSerializer) -> None:
+        fields = dict(serializer.validated_data)
+        serializer.instance = services.contact_create(acting_user=self.request.user, **fields)
+
+    def perform_update(self, serializer: ContactSerializer) -> None:
+        fields = dict(serializer.validated_data)
+        fields.pop("account", None)  # a contact moves with a merge, not by an edit
+        serializer.instance = services.contact_update(
+            contact=serializer.instance, acting_user=self.request.user, **fields
+        )
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+    contact = VisibleRelatedField(Contact, required=False, allow_null=True)
+    opportunity = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Activity
+        fields = [
+            "id", "kind", "subject", "notes", "due_at", "done_at", "owner", "sales_company",
+            "account", "contact", "opportunity", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["owner", "sales_company", "done_at", "created_at"]
+
+
+class ActivityViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
+):
+    model = Activity
+    serializer_class = ActivitySerializer
+    filterset_fields = ["account", "owner", "kind", "opportunity", "contact"]
+    ordering_fields = ["created_at", "due_at"]
+
+    def perform_create(self, serializer: ActivitySerializer) -> None:
+        serializer.instance = services.activity_log(
+            acting_user=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(request=None, responses={200: ActivitySerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        activity = services.activity_complete(
+            activity=self.get_object(), acting_user=request.user, done_at=timezone.now()
+        )
+        return Response(ActivitySerializer(activity, context={"request": request}).data)
+
+
+class TeamMemberSerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+    user = VisibleRelatedField(User)
+    sales_company = VisibleRelatedField(SalesCompany, required=False, allow_null=True)
+    role = serializers.ChoiceField(choices=TeamRole.choices)
+
+    class Meta:
+        model = AccountTeamMember
+        fields = ["id", "account", "user", "sales_company", "role", "added_at"]
+        read_only_fields = ["added_at"]
+
+
+class TeamMemberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    VisibleViewSet,
+):
+    """Global account team membership: the grant that opens a whole group to its members."""
+
+    model = AccountTeamMember
+    serializer_class = TeamMemberSerializer
+    filterset_fields = ["account", "user", "sales_company", "role"]
+
+    def perform_create(self, serializer: TeamMemberSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.team_member_add(
+            group=data.pop("account"), acting_user=self.request.user, **data
+        )
+
+    def perform_destroy(self, instance: AccountTeamMember) -> None:
+        services.team_member_remove(member=instance, acting_user=self.request.user)
+
+
+class PlanActionSerializer(serializers.ModelSerializer):
+    owner = VisibleRelatedField(User)
+
+    class Meta:
+        model = PlanAction
+        fields = ["id", "title", "owner", "due_date", "status"]
+
+
+class AccountPlanSerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+    owner = VisibleRelatedField(User)
+    revenue_target = money_field(min_value=0)
+    actions = PlanActionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AccountPlan
+        fields = [
+            "id",
+            "account",
+            "year",
+            "objectives",
+            "revenue_target",
+            "status",
+            "owner",
+            "actions",
+        ]
+
+
+class AccountPlanViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    VisibleViewSet,
+):
+    model = AccountPlan
+    serializer_class = AccountPlanSerializer
+    prefetch_related = ("actions",)
+    filterset_fields = ["account", "year", "status", "owner"]
+
+    def perform_create(self, serializer: AccountPlanSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.account_plan_create(
+            group=data.pop("account"), acting_user=self.request.user, **data
+        )
+
+    def perform_update(self, serializer: AccountPlanSerializer) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("account", None)
+        serializer.instance = services.account_plan_update(
+            plan=serializer.instance, acting_user=self.request.user, **data
+        )
+
+    @extend_schema(request=PlanActionSerializer, responses={201: PlanActionSerializer})
+    @action(detail=True, methods=["post"])
+    def actions(self, request: Request, pk: str | None = None) -> Response:
+        data = PlanActionSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields.pop("status", None)
+        created = services.plan_action_add(
+            plan=self.get_object(), acting_user=request.user, **fields
+        )
+        return Response(PlanActionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class TierSerializer(serializers.ModelSerializer):
+    threshold = money_field(min_value=0)
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100
+    )
+
+    class Meta:
+        model = DiscountTier
+        fields = ["threshold", "discount_percent"]
+
+
+class AgreementSerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+    covered_companies = VisibleRelatedField(SalesCompany, many=True)
+    tiers = TierSerializer(many=True)
+
+    class Meta:
+        model = FrameworkAgreement
+        fields = [
+            "id", "account", "name", "valid_from", "valid_to", "covered_companies", "incoterm",
+            "payment_terms", "legal_notes", "tiers",
+        ]  # fmt: skip
+
+
+class AgreementViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
+):
+    model = FrameworkAgreement
+    serializer_class = AgreementSerializer
+    prefetch_related = ("tiers", "covered_companies")
+    filterset_fields = ["account", "incoterm"]
+
+    def perform_create(self, serializer: AgreementSerializer) -> None:
+        data = dict(serializer.validated_data)
+        tiers = [(t["threshold"], t["discount_percent"]) for t in data.pop("tiers")]
+        serializer.instance = services.agreement_create(
+            group=data.pop("account"), acting_user=self.request.user, tiers=tiers, **data
+        )
+
+
+def register(router: DefaultRouter) -> None:
+    router.register("accounts", AccountViewSet, basename="account")
+    router.register("contacts", ContactViewSet, basename="contact")
+    router.register("activities", ActivityViewSet, basename="activity")
+    router.register("account-teams", TeamMemberViewSet, basename="accountteammember")
+    router.register("account-plans", AccountPlanViewSet, basename="accountplan")
+    router.register("agreements", AgreementViewSet, basename="frameworkagreement")
