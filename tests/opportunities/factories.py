@@ -242,7 +242,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Campaign {n}")
     kind = CampaignKind.WEBINAR
     starts_on = dt.date(2026, 3, 1)
-    ends_on = dt.date(2026, 3, 31)
+    ends_on = factory.LazyAttribute(lambda o: o.starts_on + dt.timedelta(days=30))
     budget = Decimal("5000.00")
     currency = "EUR"
     owner = factory.SubFactory(
