@@ -87,6 +87,36 @@ def _candidates(user: User, data: dict[str, Any], exclude_id: int | None = None)
     return [c for c in found if c.account.pk in visible]
 
 
+class CountryFiguresSerializer(serializers.Serializer):
+    open_count = serializers.IntegerField()
+    open_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    won_count = serializers.IntegerField()
+    won_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class PlanProgressSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    year = serializers.IntegerField()
+    target = serializers.DecimalField(max_digits=20, decimal_places=2)
+    won_ytd = serializers.DecimalField(max_digits=20, decimal_places=2)
+    open_actions = serializers.IntegerField()
+    overdue_actions = serializers.IntegerField()
+
+
+class Account360Serializer(serializers.Serializer):
+    """The schema of the 360° view (amounts in the corporate currency)."""
+
+    group = AccountSerializer()
+    subsidiaries_by_country = serializers.DictField(child=AccountSerializer(many=True))
+    figures_by_country = serializers.DictField(child=CountryFiguresSerializer())
+    corporate_currency = serializers.CharField()
+    latest_activities = serializers.ListField(child=serializers.DictField())
+    team = serializers.ListField(child=serializers.DictField())
+    plan = PlanProgressSerializer(allow_null=True)
+    agreements = serializers.ListField(child=serializers.DictField())
+    open_conflicts = serializers.ListField(child=serializers.IntegerField())
+
+
 class AccountViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -159,7 +189,7 @@ class AccountViewSet(
         }
         return Response(CandidateSerializer(_candidates(request.user, params), many=True).data)
 
-    @extend_schema(responses={200: serializers.DictField()})
+    @extend_schema(responses={200: Account360Serializer})
     @action(detail=True, methods=["get"], url_path="360")
     def view_360(self, request: Request, pk: str | None = None) -> Response:
         """The whole group of this account, as the user may see it."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -56,3 +58,18 @@ class HashedTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes ``Authorization: Token <key>`` in the OpenAPI schema."""
+
+    target_class = "crm.api_auth.HashedTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'Token from POST /api/v1/auth/token/, sent as "Token <key>".',
+        }

@@ -6,10 +6,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from accounts import api as accounts_api
 from crm import api as crm_api
+from opportunities import api as opportunities_api
+from pipeline import api as pipeline_api
 
 router = DefaultRouter()
-crm_api.register(router)
+for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api):
+    app_api.register(router)
 
 urlpatterns = [
     path("auth/token/", crm_api.TokenView.as_view(), name="api-token"),

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -103,3 +103,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     return drf_exception_handler(exc, context)
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id that only accepts rows the requesting user may see: an id of another
+    organization reads as "does not exist", exactly like a missing one."""
+
+    def __init__(self, model: type[Model], **kwargs: Any) -> None:
+        self.model = model
+        if not kwargs.get("read_only"):
+            # Set per request in get_queryset; DRF insists on a queryset at construction.
+            kwargs["queryset"] = model._default_manager.none()
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return self.model._default_manager.none()
+        return apply(self.model._default_manager.unscoped(), request.user)
+
+
+def money_field(**kwargs: Any) -> serializers.DecimalField:
+    """Money as a string with two decimals (the currency travels in its own field)."""
+    return serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)

@@ -287,7 +287,7 @@ def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[Conf
         o.pk: o
         for o in apply(Opportunity.objects.unscoped(), user)
         .filter(pk__in=other_ids)
-        .select_related("owner", "account", "sales_company")
+        .select_related("owner", "account", "sales_company", "local_stage", "global_stage")
     }
     owners = dict(
         Opportunity.objects.for_org(user.organization_id)

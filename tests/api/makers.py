@@ -11,8 +11,26 @@ from dataclasses import dataclass, field
 
 from django.db.models import Model
 
+from accounts.models import (
+    AccountPlan,
+    AccountTeamMember,
+    Activity,
+    Contact,
+    FrameworkAgreement,
+    TeamRole,
+)
+from opportunities.conflicts import detect_for_opportunity
+from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory, RegionFactory, SalesCompanyFactory, UserFactory
+from tests.opportunities.factories import (
+    CampaignFactory,
+    GlobalStageFactory,
+    LeadFactory,
+    OpportunityFactory,
+    ProductFactory,
+    process_for,
+)
 
 _seq = itertools.count(1)
 
@@ -24,6 +42,28 @@ class Made:
     hidden_from: list[str] = field(default_factory=list)
 
 
+# Swedish records: Danish and German sellers and the German manager must not see them.
+NOT_SWEDEN = ["rep_dk", "rep_de", "manager_de"]
+
+
+def _se_account(w: World) -> Model:
+    return make_account(organization=w.org, home_company=w.se)
+
+
+def _conflict(w: World) -> Made:
+    top = make_account(organization=w.org, home_company=w.se)
+    child = make_account(organization=w.org, home_company=w.dk, parent=top)
+    OpportunityFactory(account=top, owner=w.rep_se)
+    mine = OpportunityFactory(account=child, owner=w.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=mine, acting_user=None)
+    return Made(conflict, ["rep_de", "manager_de"])
+
+
+def _process(w: World) -> Made:
+    company = SalesCompanyFactory(organization=w.org, region=w.nordics)
+    return Made(process_for(company))
+
+
 MAKERS: dict[str, Callable[[World], Made]] = {
     "crm.Region": lambda w: Made(RegionFactory(organization=w.org)),
     "crm.SalesCompany": lambda w: Made(SalesCompanyFactory(organization=w.org, region=w.nordics)),
@@ -33,4 +73,64 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             organization=w.org, valid_from=dt.date(2020, 1, 1) + dt.timedelta(days=next(_seq))
         )
     ),
+    "accounts.Account": lambda w: Made(_se_account(w), NOT_SWEDEN),
+    "accounts.Contact": lambda w: Made(
+        Contact.objects.create(organization=w.org, account=_se_account(w), full_name="Kim"),
+        NOT_SWEDEN,
+    ),
+    "accounts.Activity": lambda w: Made(
+        Activity.objects.create(
+            organization=w.org,
+            account=_se_account(w),
+            owner=w.rep_se,
+            sales_company=w.se,
+            kind="call",
+            subject="Intro call",
+        ),
+        NOT_SWEDEN,
+    ),
+    "accounts.AccountTeamMember": lambda w: Made(
+        AccountTeamMember.objects.create(
+            organization=w.org,
+            account=_se_account(w),
+            user=w.manager_se,
+            sales_company=w.se,
+            role=TeamRole.MEMBER,
+        ),
+        NOT_SWEDEN,
+    ),
+    "accounts.AccountPlan": lambda w: Made(
+        AccountPlan.objects.create(
+            organization=w.org,
+            account=_se_account(w),
+            year=2026,
+            revenue_target=1000,
+            owner=w.rep_se,
+        ),
+        NOT_SWEDEN,
+    ),
+    "accounts.FrameworkAgreement": lambda w: Made(
+        FrameworkAgreement.objects.create(
+            organization=w.org,
+            account=_se_account(w),
+            name="Frame",
+            valid_from=dt.date(2026, 1, 1),
+            valid_to=dt.date(2026, 12, 31),
+            incoterm="DAP",
+            payment_terms="30 days",
+        ),
+        NOT_SWEDEN,
+    ),
+    "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
+    "pipeline.SalesProcess": _process,
+    "pipeline.Lead": lambda w: Made(
+        LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN
+    ),
+    "pipeline.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
+    "opportunities.Product": lambda w: Made(ProductFactory(organization=w.org)),
+    "opportunities.Opportunity": lambda w: Made(
+        OpportunityFactory(account=_se_account(w), owner=w.rep_se),
+        [*NOT_SWEDEN, "marketing", "marketing_se"],
+    ),
+    "opportunities.Conflict": _conflict,
 }

@@ -1,0 +1,326 @@
+"""API v1: products, opportunities (with lines, splits and stage moves) and conflicts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+
+from accounts.models import Account
+from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.models import SalesCompany, User
+from opportunities import selectors, services
+from opportunities.conflicts import conflict_warnings
+from opportunities.models import (
+    Conflict,
+    Opportunity,
+    OpportunityLine,
+    OpportunitySplit,
+    Product,
+    Resolution,
+    SplitKind,
+    StageChange,
+)
+from opportunities.resolution import conflict_resolve
+from pipeline.models import Campaign, LocalStage
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    list_price = money_field(read_only=True)
+
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name", "family", "list_price", "currency", "is_active"]
+
+
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
+    model = Product
+    serializer_class = ProductSerializer
+    filterset_fields = ["family", "currency", "is_active"]
+    ordering_fields = ["name", "sku", "list_price"]
+
+
+class LineSerializer(serializers.ModelSerializer):
+    product = VisibleRelatedField(Product)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    unit_price = money_field(required=False, allow_null=True, min_value=0)
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False
+    )
+    total = money_field(read_only=True)
+
+    class Meta:
+        model = OpportunityLine
+        fields = ["id", "product", "quantity", "unit_price", "discount_percent", "total"]
+
+
+class SplitSerializer(serializers.ModelSerializer):
+    user = VisibleRelatedField(User)
+    sales_company = VisibleRelatedField(SalesCompany, required=False, allow_null=True)
+    percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+
+    class Meta:
+        model = OpportunitySplit
+        fields = ["id", "user", "sales_company", "kind", "percent"]
+
+
+class OpportunitySerializer(serializers.ModelSerializer):
+    """What a client reads. Writes go through the input serializers and the services."""
+
+    amount = money_field(read_only=True, allow_null=True)
+    account_name = serializers.CharField(source="account.name", read_only=True)
+    local_stage_name = serializers.CharField(source="local_stage.name", read_only=True)
+    global_stage_name = serializers.CharField(source="global_stage.name", read_only=True)
+
+    class Meta:
+        model = Opportunity
+        fields = [
+            "id", "name", "account", "account_name", "sales_company", "owner",
+            "local_stage", "local_stage_name", "global_stage", "global_stage_name",
+            "amount", "currency", "expected_close_date", "next_step", "lost_reason",
+            "campaign", "source_lead", "created_at", "closed_at", "version",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class OpportunityCreateSerializer(serializers.Serializer):
+    account = VisibleRelatedField(Account)
+    name = serializers.CharField(max_length=200)
+    local_stage = VisibleRelatedField(LocalStage, required=False, allow_null=True)
+    sales_company = VisibleRelatedField(SalesCompany, required=False, allow_null=True)
+    owner = VisibleRelatedField(User, required=False, allow_null=True)
+    amount = money_field(required=False, allow_null=True, min_value=0)
+    currency = serializers.CharField(max_length=3, required=False, allow_null=True)
+    expected_close_date = serializers.DateField(required=False, allow_null=True)
+    next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
+    lines = LineSerializer(many=True, required=False)
+
+
+class OpportunityUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, help_text="The version you read (409 if stale)."
+    )
+    name = serializers.CharField(max_length=200, required=False)
+    account = VisibleRelatedField(Account, required=False)
+    owner = VisibleRelatedField(User, required=False)
+    amount = money_field(required=False, allow_null=True, min_value=0)
+    currency = serializers.CharField(max_length=3, required=False)
+    expected_close_date = serializers.DateField(required=False, allow_null=True)
+    next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
+
+
+class MoveStageSerializer(serializers.Serializer):
+    local_stage = VisibleRelatedField(LocalStage)
+    version = serializers.IntegerField(min_value=1)
+    lost_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class LinesInputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    lines = LineSerializer(many=True)
+
+
+class SplitsInputSerializer(serializers.Serializer):
+    splits = SplitSerializer(many=True)
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StageChange
+        fields = [
+            "id", "from_local_stage", "to_local_stage", "from_global_stage", "to_global_stage",
+            "changed_at", "changed_by",
+        ]  # fmt: skip
+
+
+def _line_inputs(rows: list[dict[str, Any]]) -> list[services.LineInput]:
+    return [
+        services.LineInput(
+            product=row["product"],
+            quantity=row["quantity"],
+            unit_price=row.get("unit_price"),
+            discount_percent=row.get("discount_percent") or 0,
+        )
+        for row in rows
+    ]
+
+
+class OpportunityViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
+):
+    """Opportunities the user may see. Updates carry the ``version`` read; a stale one answers
+    409 with the current version and changes nothing."""
+
+    model = Opportunity
+    serializer_class = OpportunitySerializer
+    select_related = ("account", "local_stage", "global_stage")
+    filterset_fields = ["sales_company", "owner", "account", "global_stage", "local_stage"]
+    ordering_fields = ["created_at", "expected_close_date", "amount", "name"]
+
+    @extend_schema(request=OpportunityCreateSerializer, responses={201: OpportunitySerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = OpportunityCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields["lines"] = _line_inputs(fields.pop("lines", []))
+        opp = services.opportunity_create(acting_user=request.user, **fields)
+        return Response(OpportunitySerializer(opp).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=OpportunityUpdateSerializer, responses={200: OpportunitySerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        opp = self.get_object()
+        data = OpportunityUpdateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        version = fields.pop("version")
+        opp = services.opportunity_update(
+            opportunity=opp, acting_user=request.user, expected_version=version, **fields
+        )
+        return Response(OpportunitySerializer(opp).data)
+
+    @extend_schema(request=MoveStageSerializer, responses={200: OpportunitySerializer})
+    @action(detail=True, methods=["post"], url_path="move-stage")
+    def move_stage(self, request: Request, pk: str | None = None) -> Response:
+        opp = self.get_object()
+        data = MoveStageSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        opp = services.opportunity_move_stage(
+            opportunity=opp,
+            local_stage=data.validated_data["local_stage"],
+            expected_version=data.validated_data["version"],
+            lost_reason=data.validated_data.get("lost_reason", ""),
+            acting_user=request.user,
+        )
+        return Response(OpportunitySerializer(opp).data)
+
+    @extend_schema(methods=["GET"], responses={200: LineSerializer(many=True)})
+    @extend_schema(
+        methods=["PUT"], request=LinesInputSerializer, responses={200: OpportunitySerializer}
+    )
+    @action(detail=True, methods=["get", "put"])
+    def lines(self, request: Request, pk: str | None = None) -> Response:
+        opp = self.get_object()
+        if request.method == "GET":
+            rows = OpportunityLine.objects.for_org(opp.organization_id).filter(opportunity=opp)
+            return Response(LineSerializer(rows.order_by("pk"), many=True).data)
+        data = LinesInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        opp = services.opportunity_set_lines(
+            opportunity=opp,
+            lines=_line_inputs(data.validated_data["lines"]),
+            expected_version=data.validated_data["version"],
+            acting_user=request.user,
+        )
+        return Response(OpportunitySerializer(opp).data)
+
+    @extend_schema(methods=["GET"], responses={200: SplitSerializer(many=True)})
+    @extend_schema(
+        methods=["PUT"], request=SplitsInputSerializer, responses={200: SplitSerializer(many=True)}
+    )
+    @action(detail=True, methods=["get", "put"])
+    def splits(self, request: Request, pk: str | None = None) -> Response:
+        opp = self.get_object()
+        if request.method == "PUT":
+            data = SplitsInputSerializer(data=request.data, context={"request": request})
+            data.is_valid(raise_exception=True)
+            services.opportunity_set_splits(
+                opportunity=opp,
+                splits=[
+                    (
+                        s["user"],
+                        s.get("sales_company"),
+                        s.get("kind", SplitKind.REVENUE),
+                        s["percent"],
+                    )
+                    for s in data.validated_data["splits"]
+                ],
+                acting_user=request.user,
+            )
+        rows = OpportunitySplit.objects.for_org(opp.organization_id).filter(opportunity=opp)
+        return Response(SplitSerializer(rows.order_by("pk"), many=True).data)
+
+    @extend_schema(responses={200: StageChangeSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        opp = self.get_object()
+        rows = selectors.stage_history(user=request.user, opportunity=opp)
+        return Response(StageChangeSerializer(rows, many=True).data)
+
+
+class ConflictSerializer(serializers.Serializer):
+    """A conflict with need-to-know disclosure: the other deal's details only when visible."""
+
+    id = serializers.IntegerField(source="conflict.id")
+    kind = serializers.CharField(source="conflict.kind")
+    kind_label = serializers.CharField()
+    status = serializers.CharField(source="conflict.status")
+    account = serializers.IntegerField(source="conflict.account_id")
+    account_name = serializers.CharField(source="conflict.account.name")
+    opportunity = serializers.IntegerField(source="conflict.opportunity_id", allow_null=True)
+    sales_company = serializers.IntegerField(source="conflict.sales_company_id")
+    other_sales_company = serializers.IntegerField(
+        source="conflict.other_sales_company_id", allow_null=True
+    )
+    other_company_name = serializers.CharField(
+        source="other_company.name", allow_null=True, default=None
+    )
+    contact_person_name = serializers.CharField(source="contact_person.full_name", default=None)
+    contact_person_email = serializers.CharField(source="contact_person.email", default=None)
+    other_opportunity = OpportunitySerializer(allow_null=True)
+    other_account = serializers.IntegerField(source="conflict.other_account_id", allow_null=True)
+    detail = serializers.CharField()
+    resolution = serializers.CharField(source="conflict.resolution")
+    resolved_at = serializers.DateTimeField(source="conflict.resolved_at", allow_null=True)
+    created_at = serializers.DateTimeField(source="conflict.created_at")
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution = serializers.ChoiceField(choices=Resolution.choices)
+    owner = VisibleRelatedField(User, required=False, allow_null=True)
+    keep_account = VisibleRelatedField(Account, required=False, allow_null=True)
+    split_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, required=False, allow_null=True
+    )
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
+    model = Conflict
+    serializer_class = ConflictSerializer
+    select_related = ("account", "sales_company", "other_sales_company")
+    filterset_fields = ["status", "kind", "sales_company", "other_sales_company", "account"]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        warnings = conflict_warnings(user=request.user, conflicts=page)
+        return self.get_paginated_response(ConflictSerializer(warnings, many=True).data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        (warning,) = conflict_warnings(user=request.user, conflicts=[self.get_object()])
+        return Response(ConflictSerializer(warning).data)
+
+    @extend_schema(request=ResolveSerializer, responses={200: ConflictSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        conflict = self.get_object()
+        data = ResolveSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        resolved = conflict_resolve(
+            conflict_id=conflict.pk, acting_user=request.user, **data.validated_data
+        )
+        (warning,) = conflict_warnings(user=request.user, conflicts=[resolved])
+        return Response(ConflictSerializer(warning).data)
+
+
+def register(router: DefaultRouter) -> None:
+    router.register("products", ProductViewSet, basename="product")
+    router.register("opportunities", OpportunityViewSet, basename="opportunity")
+    router.register("conflicts", ConflictViewSet, basename="conflict")
