@@ -13,6 +13,7 @@ from accounts import demo as accounts_demo
 from crm import demo, services
 from crm.models import Organization, User
 from crm.tenancy import org_scope
+from opportunities import demo as opportunities_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
 RATE_MONTHS = 30  # through mid-2027: every demo date has a rate
@@ -92,6 +93,7 @@ class Command(BaseCommand):
     def _seed_domain(self, org: Organization) -> None:
         """Later apps add their demo data here (accounts, pipeline, reporting)."""
         accounts_demo.seed_demo(org)
+        opportunities_demo.seed_demo(org)  # stages, processes, campaigns, leads, deals
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
