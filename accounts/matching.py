@@ -49,7 +49,9 @@ class DuplicateCandidate:
 
 def _word_prefixes(name: str) -> list[str]:
     words = name.split(" ")
-    return [" ".join(words[:i]) for i in range(1, len(words)) if len(" ".join(words[:i])) >= 3]
+    return [
+        " ".join(words[:i]) for i in range(1, len(words)) if len(" ".join(words[:i])) >= MIN_PREFIX
+    ]
 
 
 def find_duplicate_candidates(

@@ -207,12 +207,13 @@ def account_create(
     """Create an account; normal forms and the group are derived here, never by the caller."""
     account = Account(organization=organization, home_company=home_company, created_by=acting_user)
     _apply_account_fields(account, {"name": name, **fields})
-    if acting_user is not None:
-        _same_org(acting_user, organization.pk)
-        _require(may_change_account(acting_user, account), "You may not create this account.")
     _check_parent(account, parent)
     account.parent = parent
     account.group = _top(parent) if parent is not None else None
+    if acting_user is not None:
+        # After the group is known: a group's GAM may add a subsidiary in any country.
+        _same_org(acting_user, organization.pk)
+        _require(may_change_account(acting_user, account), "You may not create this account.")
     _full_clean(account, exclude=["group"])
     account.save()
     if account.group_id is None:

@@ -374,3 +374,26 @@ def test_agreement_create_validates_tiers(world: World, group: Account) -> None:
             acting_user=None,
         )
     assert {"valid_to", "covered_companies"} <= set(err.value.message_dict)
+
+
+def test_the_groups_gam_may_add_a_subsidiary_in_another_country(
+    world: World, group: Account
+) -> None:
+    services.team_member_add(
+        group=group, user=world.rep_se, role=TeamRole.GLOBAL_ACCOUNT_MANAGER, acting_user=None
+    )
+    sub = services.account_create(
+        organization=world.org,
+        name="Volvera GmbH",
+        home_company=world.de,
+        parent=group,
+        acting_user=world.rep_se,
+    )
+    assert sub.group_id == group.pk
+    with pytest.raises(PermissionDenied):  # without the group, a DE customer is not theirs
+        services.account_create(
+            organization=world.org,
+            name="Other GmbH",
+            home_company=world.de,
+            acting_user=world.rep_se,
+        )
