@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from crm.env import env_bool, env_int, env_list, env_str, parse_database_url
@@ -147,6 +148,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Weekly pipeline snapshot (reporting trend lines and forecast accuracy), Monday early morning.
+CELERY_BEAT_SCHEDULE = {
+    "reporting-weekly-pipeline-snapshot": {
+        "task": "reporting.tasks.take_pipeline_snapshots",
+        "schedule": crontab(minute=0, hour=3, day_of_week="mon"),
+    },
+}
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

@@ -19,6 +19,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm.api_urls")),
+    path("reports/", include("reporting.urls")),
 ]
 
 handler403 = "crm.views.permission_denied"

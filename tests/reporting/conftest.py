@@ -6,18 +6,17 @@ Organization: corporate currency EUR, fiscal year = calendar year. Report date 2
 Rates (EUR per unit):  SEK 0.09 from 2026-01-01, 0.08 from 2026-04-01
                        DKK 0.13 from 2026-01-01, 0.135 from 2026-05-01
 
-|deal|company/owner|stage|amount|dates|EUR|
-|------|---------------|-----------|--------------|-----------------------------------------|-----------|
-|o1|SE rep_se|Won|100,000 SEK|created 02-01, closed 04-11 (0.08)|8,000.00|
-||revenue splits 60% rep_se (SE), 40% rep_dk (DK)|
-|o2|DK rep_dk|Won|50,000 DKK|created 03-01, closed 05-10 (0.135)|6,750.00|
-||no revenue split (an overlay of 10% to rep_se, which must not count)|
-|o3|DE rep_de|Won|10,000 EUR|created 01-15, closed 03-20 (Q1)|10,000.00|
-|o4|SE rep_se|Lost|30,000 SEK|closed 04-20|-|
-|o5|SE rep_se|Negotiate|200,000 SEK|close 06-15, next step, activity 05-01|16,000.00|
-|o6|DK rep_dk|Propose|40,000 DKK|close 08-01 (Q3), no next step/activity|5,400.00|
-|o7|DE rep_de|Qualify|no amount|no close date, no next step/activity|-|
-|o8|DE rep_de|Negotiate|20,000 EUR|close 05-01 (past), activity done 05-10|20,000.00|
+deal company owner  stage      amount       dates                                  EUR
+o1   SE rep_se       Won        100,000 SEK  created 02-01, closed 04-11 (0.08)     8,000.00
+     revenue splits 60% rep_se (SE), 40% rep_dk (DK)
+o2   DK rep_dk       Won        50,000 DKK   created 03-01, closed 05-10 (0.135)    6,750.00
+     no revenue split (a 10% overlay to rep_se, which must not count)
+o3   DE rep_de       Won        10,000 EUR   created 01-15, closed 03-20 (Q1)      10,000.00
+o4   SE rep_se       Lost       30,000 SEK   closed 04-20                                  -
+o5   SE rep_se       Negotiate  200,000 SEK  close 06-15, next step, activity 05-01 16,000.00
+o6   DK rep_dk       Propose    40,000 DKK   close 08-01 (Q3), no next step        5,400.00
+o7   DE rep_de       Qualify    no amount    no close date, no next step                   -
+o8   DE rep_de       Negotiate  20,000 EUR   close 05-01 (past), activity done 05-10 20,000.00
 
 Open deals convert at the report date's rate (SEK 0.08, DKK 0.135); closed deals at their
 close date's.
@@ -187,6 +186,7 @@ def dataset(world: World) -> Dataset:
         ("o6", "Develop", "2026-04-12"),
         ("o6", "Propose", "2026-04-25"),
         ("o8", "Qualify", "2026-04-05"),
+        ("o8", "Negotiate", "2026-04-25"),
         ("o4", "Qualify", "2026-04-06"),
         ("o4", "Lost", "2026-04-20"),
         ("o1", "Qualify", "2026-02-01"),  # before the period: not counted

@@ -145,14 +145,14 @@ def test_win_rate_deal_size_and_sales_cycle(dataset: Dataset) -> None:
 
 def test_stage_to_stage_conversion(dataset: Dataset) -> None:
     rows = kpis.stage_conversion(user=dataset.world.director, period=_q2(dataset))
-    # Entered in Q2 (lost moves ignored): Qualify o5 o6 o8 o4 (4), of which o5 and o6 moved on
-    # (50%); Develop o5 o6 (2), both moved on (100%); Propose o6 (1), no further (0%);
-    # Negotiate o5 o1 (2), o1 won afterwards (50%); Won o1 (1): the end, no conversion.
+    # Entered in Q2 (lost moves ignored): Qualify o5 o6 o8 o4 (4), of which o5, o6 and o8
+    # moved on (75%); Develop o5 o6 (2), both moved on (100%); Propose o6 (1), no further (0%);
+    # Negotiate o5 o1 o8 (3), only o1 won afterwards (33.3%); Won o1 (1): the end.
     assert [(r.stage, r.entered, r.advanced, r.converted_percent) for r in rows] == [
-        ("Qualify", 4, 2, D("50.0")),
+        ("Qualify", 4, 3, D("75.0")),
         ("Develop", 2, 2, D("100.0")),
         ("Propose", 1, 0, D("0.0")),
-        ("Negotiate", 2, 1, D("50.0")),
+        ("Negotiate", 3, 1, D("33.3")),
         ("Won", 1, 0, None),
     ]
 

@@ -14,6 +14,7 @@ from crm import demo, services
 from crm.models import Organization, User
 from crm.tenancy import org_scope
 from opportunities import demo as opportunities_demo
+from reporting import demo as reporting_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
 RATE_MONTHS = 30  # through mid-2027: every demo date has a rate
@@ -94,6 +95,7 @@ class Command(BaseCommand):
         """Later apps add their demo data here (accounts, pipeline, reporting)."""
         accounts_demo.seed_demo(org)
         opportunities_demo.seed_demo(org)  # stages, processes, campaigns, leads, deals
+        reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")

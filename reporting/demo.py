@@ -1,0 +1,67 @@
+"""Reporting demo data: targets for every company and rep, and ~6 months of weekly snapshots.
+
+Idempotent: targets are set (create or replace) and a snapshot re-taken for the same day
+replaces that day. The snapshots are rebuilt from the demo opportunities and their stage
+history (see ``pipeline_snapshot_take``), so the trend shows what the seeded deals did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.utils import timezone
+
+from crm.models import Organization, SalesCompany, User
+from crm.money import MissingExchangeRateError
+from crm.roles import Role
+from reporting.models import PeriodKind, TargetKind
+from reporting.periods import fiscal_year, quarters_of_year
+from reporting.services import pipeline_snapshot_take, target_set
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_WEEKS = 26
+# Yearly targets in the corporate currency; a company's grows with its position in the list so
+# that the dashboard's bars differ (deterministic: the same on every run).
+COMPANY_REVENUE = Decimal(400_000)
+COMPANY_STEP = Decimal(150_000)
+REP_REVENUE = Decimal(250_000)
+
+
+def _targets(org: Organization, *, kind: str, yearly: Decimal, **who: object) -> None:
+    year = fiscal_year(org, timezone.localdate())
+    target_set(
+        organization=org, kind=kind, period_kind=PeriodKind.YEAR, period_start=year.start,
+        value=yearly, acting_user=None, **who,
+    )  # fmt: skip
+    for quarter in quarters_of_year(org, year):
+        target_set(
+            organization=org, kind=kind, period_kind=PeriodKind.QUARTER,
+            period_start=quarter.start, value=(yearly / 4).quantize(Decimal("0.01")),
+            acting_user=None, **who,
+        )  # fmt: skip
+
+
+def seed_demo(org: Organization) -> None:
+    companies = SalesCompany.objects.for_org(org).order_by("code")
+    for i, company in enumerate(companies):
+        revenue = COMPANY_REVENUE + COMPANY_STEP * (i % 4)
+        _targets(org, kind=TargetKind.REVENUE, yearly=revenue, sales_company=company)
+        _targets(org, kind=TargetKind.NEW_CUSTOMERS, yearly=Decimal(8), sales_company=company)
+        _targets(org, kind=TargetKind.PIPELINE_GENERATED, yearly=revenue * 3, sales_company=company)
+    reps = User.objects.for_org(org).filter(role=Role.SALES_REP, is_active=True).order_by("pk")
+    for rep in reps:
+        _targets(org, kind=TargetKind.REVENUE, yearly=REP_REVENUE, user=rep)
+        _targets(org, kind=TargetKind.PIPELINE_GENERATED, yearly=REP_REVENUE * 3, user=rep)
+        _targets(org, kind=TargetKind.EVENTS_ATTENDED, yearly=Decimal(6), user=rep)
+    today = timezone.localdate()
+    monday = today - dt.timedelta(days=today.weekday())
+    for week in range(SNAPSHOT_WEEKS, -1, -1):
+        day = monday - dt.timedelta(weeks=week)
+        try:
+            pipeline_snapshot_take(organization=org, on_date=day)
+        except MissingExchangeRateError as exc:
+            # A demo without rates that far back simply has a shorter trend.
+            logger.info("No demo snapshot for %s: %s", day, exc)

@@ -1,0 +1,296 @@
+"""Reporting reads for the pages: the dashboard of a scope, export choices and history.
+
+The KPI numbers come from ``reporting.kpis`` (SQL aggregates); this module picks the scope a
+user may look at, assembles the KPIs for one page and draws the charts. A fixed number of
+queries per page, whatever the number of opportunities, companies or people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.safestring import SafeString
+
+from crm.models import Region, User
+from crm.roles import ORG_WIDE_ROLES, Role
+from crm.visibility import apply, visible_companies
+from opportunities.models import ConflictKind
+from pipeline.models import ForecastCategory
+from reporting import charts, kpis
+from reporting.kpis import Scope
+from reporting.models import Export
+from reporting.periods import Period, fiscal_quarter, fiscal_year
+
+TREND_WEEKS = 26
+
+LEVEL_GROUP = {"organization": "region", "region": "company", "company": "owner"}
+GROUP_LABEL = {"region": "Region", "company": "Sales company", "owner": "Sales rep"}
+
+
+@dataclass(frozen=True)
+class DashboardScope:
+    scope: Scope
+    level: str  # organization, region or company
+    name: str
+    region_id: int | None = None  # for the way back up
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def dashboard_scope(
+    *, user: User, region_id: str | None = None, sales_company_id: str | None = None
+) -> DashboardScope:
+    """The part of the organization the dashboard shows: what was asked for, if the user's
+    role covers it (404 otherwise), else the user's own scope."""
+    company_pk, region_pk = _int(sales_company_id), _int(region_id)
+    if company_pk is None and region_pk is None:
+        if user.role == Role.REGIONAL_MANAGER:
+            region_pk = user.region_id
+        elif user.role not in ORG_WIDE_ROLES:
+            company_pk = user.sales_company_id
+    if company_pk is not None:
+        company = visible_companies(user).select_related("region").filter(pk=company_pk).first()
+        if company is None:
+            raise Http404("No such sales company in your scope.")
+        return DashboardScope(
+            Scope(sales_company_id=company.pk), "company", company.name, company.region_id
+        )
+    if region_pk is not None:
+        covered = user.role in ORG_WIDE_ROLES or (
+            user.role == Role.REGIONAL_MANAGER and user.region_id == region_pk
+        )
+        region = Region.objects.for_org(user.organization_id).filter(pk=region_pk).first()
+        if region is None or not covered:
+            raise Http404("No such region in your scope.")
+        return DashboardScope(Scope(region_id=region.pk), "region", region.name, region.pk)
+    return DashboardScope(Scope(), "organization", user.organization.name)
+
+
+@dataclass
+class BreakdownRow:
+    key: int
+    name: str
+    link: str
+    pipeline: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+    open_count: int = 0
+    won: Decimal = Decimal(0)
+    commit: Decimal = Decimal(0)
+    target: Decimal | None = None
+    win_rate: Decimal | None = None
+
+    @property
+    def attainment(self) -> Decimal | None:
+        return kpis.percent(self.won, self.target) if self.target else None
+
+
+@dataclass
+class Dashboard:
+    user: User
+    where: DashboardScope
+    as_of: dt.date
+    quarter: Period
+    year: Period
+    currency: str
+    group: str
+    group_label: str
+    stages: list[kpis.StageRow]
+    totals: kpis.PipelineTotals
+    breakdown: list[BreakdownRow]
+    forecast: list[kpis.ForecastQuarter]
+    win: kpis.WinStats
+    conversion: list[kpis.ConversionRow]
+    new_customers: kpis.NewCustomers
+    attainment: list[kpis.AttainmentRow]
+    conflicts: list[tuple[str, int]]
+    quality: kpis.DataQuality
+    trend: list[tuple[dt.date, dict[str, Decimal]]]
+    accuracy: kpis.ForecastAccuracy | None
+    opportunities_link: str
+    quality_issues: list[tuple[str, int, Decimal | None]] = field(default_factory=list)
+    charts: dict[str, SafeString] = field(default_factory=dict)
+
+
+def _breakdown(
+    user: User, where: DashboardScope, as_of: dt.date, quarter: Period, group: str
+) -> list[BreakdownRow]:
+    scope = where.scope
+    if group == "region":
+        names = dict(
+            Region.objects.for_org(user.organization_id)
+            .filter(pk__in=visible_companies(user).values("region_id"))
+            .values_list("pk", "name")
+        )
+    elif group == "company":
+        names = dict(visible_companies(user).filter(scope.q("")).values_list("pk", "name"))
+    else:
+        # The company's sellers, so that a rep with an empty pipeline still shows.
+        names = dict(
+            apply(User.objects.for_org(user.organization_id), user)
+            .filter(
+                sales_company_id=scope.sales_company_id,
+                role__in=[Role.SALES_REP, Role.COUNTRY_MANAGER],
+            )
+            .values_list("pk", "full_name")
+        )
+    rows: dict[int, BreakdownRow] = {}
+
+    def row(key: int, name: str | None = None) -> BreakdownRow:
+        if key not in rows:
+            label = names.get(key) or name or str(key)
+            link = {
+                "region": f"?region={key}",
+                "company": f"?company={key}",
+                "owner": f"/opportunities/?owner={key}",
+            }[group]
+            rows[key] = BreakdownRow(key, label, link)
+        return rows[key]
+
+    for key, name in names.items():
+        row(key, name)
+    for r in kpis.pipeline_by(user=user, scope=scope, as_of=as_of, group=group):
+        b = row(r.key, r.name)
+        b.pipeline, b.weighted, b.open_count = r.amount, r.weighted, r.count
+    for f in kpis.forecast_by(user=user, scope=scope, as_of=as_of, group=group):
+        if f.key is None:
+            continue
+        b = row(f.key)
+        b.won, b.commit, b.target = f.won, f.commit, f.target
+    for key, stats in kpis.win_stats_by(
+        user=user, scope=scope, period=quarter, group=group
+    ).items():
+        row(key).win_rate = stats.win_rate
+    return sorted(rows.values(), key=lambda b: b.name)
+
+
+def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard:
+    org = user.organization
+    quarter, year = fiscal_quarter(org, as_of), fiscal_year(org, as_of)
+    s = scope.scope
+    group = LEVEL_GROUP[scope.level]
+    stages = kpis.pipeline_by_stage(user=user, scope=s, as_of=as_of)
+    trend = kpis.pipeline_trend(user=user, scope=s, since=as_of - dt.timedelta(weeks=TREND_WEEKS))
+    # Accuracy of the first snapshot of this quarter: what was committed at its start.
+    first_of_quarter = next((day for day, _ in trend if day >= quarter.start), None)
+    conflicts = kpis.open_conflicts_by_kind(user=user, scope=s)
+    kind_labels = dict(ConflictKind.choices)
+    opp_link = "/opportunities/"
+    if s.sales_company_id:
+        opp_link += f"?company={s.sales_company_id}"
+    elif s.region_id:
+        opp_link += f"?region={s.region_id}"
+    d = Dashboard(
+        user=user,
+        where=scope,
+        as_of=as_of,
+        quarter=quarter,
+        year=year,
+        currency=org.corporate_currency,
+        group=group,
+        group_label=GROUP_LABEL[group],
+        stages=stages,
+        totals=kpis.weighted_pipeline(stages),
+        breakdown=_breakdown(user, scope, as_of, quarter, group),
+        forecast=kpis.forecast(user=user, scope=s, as_of=as_of),
+        win=kpis.win_stats(user=user, scope=s, period=quarter),
+        conversion=kpis.stage_conversion(user=user, scope=s, period=quarter),
+        new_customers=kpis.new_customers(user=user, scope=s, period=quarter),
+        attainment=kpis.target_attainment(user=user, scope=s, period=quarter),
+        conflicts=[(str(kind_labels.get(k, k)), n) for k, n in conflicts.items()],
+        quality=kpis.data_quality(user=user, scope=s, as_of=as_of, limit=25),
+        trend=trend,
+        accuracy=kpis.forecast_accuracy(user=user, scope=s, taken_on=first_of_quarter)
+        if first_of_quarter
+        else None,
+        opportunities_link=opp_link,
+    )
+    for r in [*d.quality.opportunities_to_fix, *d.quality.accounts_to_fix]:
+        r["issues"] = ", ".join(kpis.issue_labels(r))
+    t = d.quality.total
+    d.quality_issues = [
+        (label, t.issues.get(key, 0), t.share(key))
+        for key, label in {**kpis.OPPORTUNITY_ISSUES, **kpis.ACCOUNT_ISSUES}.items()
+    ]
+    d.charts = _charts(d)
+    return d
+
+
+def _charts(d: Dashboard) -> dict[str, SafeString]:
+    cc = d.currency
+    names = [b.name for b in d.breakdown]
+    category_labels = dict(ForecastCategory.choices)
+    trend_categories = [c for c in ForecastCategory.values if any(c in cats for _, cats in d.trend)]
+    return {
+        "stages": charts.bar(
+            f"Open pipeline by stage ({cc})",
+            [r.stage for r in d.stages],
+            {"Amount": [r.amount for r in d.stages], "Weighted": [r.weighted for r in d.stages]},
+        ),
+        "breakdown": charts.bar(
+            f"Open pipeline by {d.group_label.lower()} ({cc})",
+            names,
+            {"Amount": [b.pipeline for b in d.breakdown]},
+            horizontal=True,
+        ),
+        "forecast": charts.bar(
+            f"{d.quarter.label}: forecast vs target by {d.group_label.lower()} ({cc})",
+            names,
+            {
+                "Won": [b.won for b in d.breakdown],
+                "Commit (incl. won)": [b.commit for b in d.breakdown],
+                "Target": [b.target for b in d.breakdown],
+            },
+        ),
+        "trend": charts.line(
+            f"Open pipeline, weekly snapshots ({cc})",
+            [day.isoformat() for day, _ in d.trend],
+            {
+                str(category_labels[c]): [cats.get(c, Decimal(0)) for _, cats in d.trend]
+                for c in trend_categories
+            },
+        ),
+        "win_rate": charts.bar(
+            f"{d.quarter.label}: win rate by {d.group_label.lower()} (%)",
+            names,
+            {"Win rate %": [b.win_rate for b in d.breakdown]},
+            value_formatter="{:.1f}",
+        ),
+        "quality": charts.bar(
+            "Data quality score by sales company (%)",
+            [name for name, _ in d.quality.by_company.values()],
+            {"Score %": [c.score for _, c in d.quality.by_company.values()]},
+            horizontal=True,
+            value_formatter="{:.1f}",
+        ),
+        "conflicts": charts.pie("Open conflicts by kind", dict(d.conflicts)),
+    }
+
+
+# --- Exports -------------------------------------------------------------------------------
+
+
+def export_scopes(*, user: User) -> list[tuple[str, str]]:
+    """The reports the user may request, as (form value, label); their own scope first."""
+    companies = list(visible_companies(user).select_related("region").order_by("name"))
+    if user.role in ORG_WIDE_ROLES:
+        regions = sorted({(c.region_id, c.region.name) for c in companies}, key=lambda r: r[1])
+        return [
+            ("organization", f"{user.organization.name} (whole organization)"),
+            *[(f"region:{pk}", f"Region {name}") for pk, name in regions],
+            *[(f"company:{c.pk}", c.name) for c in companies],
+        ]
+    out: list[tuple[str, str]] = []
+    if user.role == Role.REGIONAL_MANAGER and user.region_id:
+        out.append((f"region:{user.region_id}", f"Region {user.region.name}"))
+    return out + [(f"company:{c.pk}", c.name) for c in companies]
+
+
+def recent_exports(*, user: User, limit: int = 20) -> QuerySet[Export]:
+    qs = apply(Export.objects.for_org(user.organization_id), user)
+    return qs.select_related("region", "sales_company").order_by("-created_at")[:limit]

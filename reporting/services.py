@@ -1,0 +1,270 @@
+"""Reporting writes: targets, pipeline snapshots, report exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, DateField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from crm.models import Organization, Region, SalesCompany, User
+from crm.money import MissingExchangeRateError
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.tenancy import org_scope
+from crm.visibility import covers_company
+from opportunities.models import Opportunity, StageChange
+from pipeline.models import GlobalStage
+from reporting import exports, kpis
+from reporting.models import Export, ExportFormat, ExportStatus, PipelineSnapshot, Target
+
+logger = logging.getLogger(__name__)
+
+EXPORT_TTL = dt.timedelta(days=7)
+REPORT_ROLES = ORG_WIDE_ROLES | MANAGER_ROLES
+
+
+# --- Targets -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def target_set(
+    *,
+    organization: Organization,
+    kind: str,
+    period_kind: str,
+    period_start: dt.date,
+    value: Decimal,
+    sales_company: SalesCompany | None = None,
+    user: User | None = None,
+    acting_user: User | None,
+) -> Target:
+    """Create or replace the target of one company or person for one period.
+
+    Targets are set by the global director (and admin); ``acting_user=None`` is the system
+    (demo seed, imports)."""
+    if acting_user is not None and (
+        acting_user.organization_id != organization.pk or acting_user.role not in ORG_WIDE_ROLES
+    ):
+        raise PermissionDenied("Only the global sales director sets targets.")
+    for obj in (sales_company, user):
+        if obj is not None and obj.organization_id != organization.pk:
+            raise ValidationError("The target's company or person belongs to another organization.")
+    target, _ = Target.objects.for_org(organization).update_or_create(
+        kind=kind,
+        period_kind=period_kind,
+        period_start=period_start,
+        sales_company=sales_company,
+        user=user,
+        defaults={"organization": organization, "value": value},
+    )
+    target.full_clean()
+    return target
+
+
+# --- Pipeline snapshots --------------------------------------------------------------------
+
+
+@transaction.atomic
+def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> int:
+    """Store the organization's open pipeline on ``on_date`` per company and global stage.
+
+    Idempotent: taking the same date again replaces that date's rows. A past date is rebuilt
+    from the stage history: each deal's stage on that day is its last StageChange up to the end
+    of the day (its current stage when it has no history), and deals created later or already
+    closed then are left out. Amounts convert at the rate of ``on_date``. Returns rows written.
+    """
+    end = dt.datetime.combine(on_date + dt.timedelta(days=1), dt.time.min, dt.UTC)
+    stage_then = (
+        StageChange.objects.for_org(organization)
+        .filter(opportunity_id=OuterRef("pk"), changed_at__lt=end)
+        .order_by("-changed_at", "-id")
+        .values("to_global_stage_id")[:1]
+    )
+    stages = {s.pk: s for s in GlobalStage.objects.for_org(organization)}
+    open_ids = [pk for pk, s in stages.items() if not s.is_closed]
+    qs = (
+        Opportunity.objects.for_org(organization)
+        .filter(created_at__lt=end)
+        .exclude(closed_at__lt=end)
+        .annotate(stage_then=Coalesce(Subquery(stage_then), "global_stage_id"))
+        .filter(stage_then__in=open_ids)
+    )
+    qs = kpis.with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
+    rows = list(
+        qs.values("sales_company_id", "stage_then")
+        .annotate(n=Count("id"), total=Sum("corporate_amount"), missing=kpis._missing_rate())
+        .order_by()
+    )
+    kpis.raise_if_missing(organization, (r["missing"] for r in rows))
+    PipelineSnapshot.objects.for_org(organization).filter(taken_on=on_date).delete()
+    PipelineSnapshot.objects.bulk_create(
+        PipelineSnapshot(
+            organization=organization,
+            taken_on=on_date,
+            sales_company_id=r["sales_company_id"],
+            global_stage_id=r["stage_then"],
+            forecast_category=stages[r["stage_then"]].forecast_category,
+            count=r["n"],
+            amount=kpis.money(r["total"]),
+        )
+        for r in rows
+    )
+    return len(rows)
+
+
+# --- Exports -------------------------------------------------------------------------------
+
+
+def _check_export_scope(
+    user: User, region: Region | None, sales_company: SalesCompany | None
+) -> None:
+    if not user.is_active or user.role not in REPORT_ROLES:
+        raise PermissionDenied("Reports are for managers and the global sales director.")
+    for obj in (region, sales_company):
+        if obj is not None and obj.organization_id != user.organization_id:
+            raise PermissionDenied("Not in your organization.")
+    if user.role in ORG_WIDE_ROLES:
+        return
+    if sales_company is not None:
+        if not covers_company(user, sales_company.pk):
+            raise PermissionDenied("This sales company is not in your scope.")
+        return
+    if region is not None and user.role == Role.REGIONAL_MANAGER and region.pk == user.region_id:
+        return
+    raise PermissionDenied("This report is not in your scope.")
+
+
+def default_export_scope(user: User) -> tuple[Region | None, SalesCompany | None]:
+    """A manager's own report: the region of a regional manager, the company of a country
+    manager, the whole organization for the director."""
+    if user.role == Role.REGIONAL_MANAGER:
+        return user.region, None
+    if user.role == Role.COUNTRY_MANAGER:
+        return None, user.sales_company
+    return None, None
+
+
+@transaction.atomic
+def export_request(
+    *,
+    acting_user: User,
+    file_format: str,
+    region: Region | None = None,
+    sales_company: SalesCompany | None = None,
+) -> Export:
+    """Queue the regional report for ``acting_user``; the file is generated by a Celery task
+    once this transaction commits."""
+    if file_format not in ExportFormat.values:
+        raise ValidationError({"format": "Unknown format."})
+    _check_export_scope(acting_user, region, sales_company)
+    export = Export.objects.create(
+        organization_id=acting_user.organization_id,
+        requested_by=acting_user,
+        region=region,
+        sales_company=sales_company,
+        format=file_format,
+    )
+    from reporting.tasks import generate_export
+
+    transaction.on_commit(lambda: generate_export.delay(export.pk, export.organization_id))
+    return export
+
+
+def export_file_path(export: Export) -> str:
+    """Relative to MEDIA_ROOT: exports/<organization>/<uuid>.<ext>."""
+    return f"exports/{export.organization_id}/{export.uuid}.{export.format}"
+
+
+def export_generate(*, export: Export, as_of: dt.date | None = None) -> Export:
+    """Write the export's file. Idempotent: a done (or failed) export is left as it is; a
+    running one (its worker died, the task was redelivered) is written again from scratch.
+
+    Deliberately not one transaction: the progress updates must be visible to the page that
+    polls while the file is written, and a half-written file is never exposed (it is renamed
+    into place at the end).
+    """
+    org_id = export.organization_id
+    claimed = (
+        Export.objects.for_org(org_id)
+        .filter(pk=export.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
+        .update(status=ExportStatus.RUNNING, progress=0, error="")
+    )
+    if not claimed:
+        export.refresh_from_db()
+        return export
+    user = (
+        User.objects.for_org(org_id).select_related("organization").get(pk=export.requested_by_id)
+    )
+    scope = kpis.Scope(region_id=export.region_id, sales_company_id=export.sales_company_id)
+    as_of = as_of or timezone.localdate()
+    relative = export_file_path(export)
+    final = Path(settings.MEDIA_ROOT) / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(final.name + ".part")
+    try:
+        total = max(exports.count_streamed_rows(user=user, scope=scope, as_of=as_of), 1)
+
+        def progress(rows: int) -> None:
+            pct = min(99, rows * 100 // total)
+            Export.objects.for_org(org_id).filter(pk=export.pk).update(progress=pct)
+
+        rows = exports.write_report(
+            path=partial,
+            file_format=export.format,
+            sections=exports.report_sections(user=user, scope=scope, as_of=as_of),
+            on_rows=progress,
+        )
+        partial.replace(final)
+    except MissingExchangeRateError as exc:
+        partial.unlink(missing_ok=True)
+        return _export_finish(export, status=ExportStatus.FAILED, error=str(exc))
+    except Exception:
+        partial.unlink(missing_ok=True)
+        logger.exception("Export %s failed", export.pk)
+        _export_finish(export, status=ExportStatus.FAILED, error="The report could not be built.")
+        raise
+    return _export_finish(export, status=ExportStatus.DONE, file_path=relative, row_count=rows)
+
+
+def _export_finish(export: Export, *, status: str, **fields: object) -> Export:
+    now = timezone.now()
+    values = {"status": status, "finished_at": now, **fields}
+    if status == ExportStatus.DONE:
+        values.update(progress=100, expires_at=now + EXPORT_TTL)
+    Export.objects.for_org(export.organization_id).filter(pk=export.pk).update(**values)
+    export.refresh_from_db()
+    return export
+
+
+def export_is_downloadable(export: Export) -> bool:
+    return (
+        export.status == ExportStatus.DONE
+        and bool(export.file_path)
+        and export.expires_at is not None
+        and export.expires_at > timezone.now()
+        and (Path(settings.MEDIA_ROOT) / export.file_path).is_file()
+    )
+
+
+def exports_purge_expired(*, now: dt.datetime | None = None) -> int:
+    """Delete the files of expired exports in every organization (each explicitly scoped);
+    the rows stay as the record of what was requested. Returns files deleted."""
+    now = now or timezone.now()
+    deleted = 0
+    for org_id in Organization.objects.order_by("pk").values_list("pk", flat=True):
+        with org_scope(org_id):
+            expired = (
+                Export.objects.for_org(org_id).filter(expires_at__lte=now).exclude(file_path="")
+            )
+            for export in expired.only("pk", "file_path", "organization_id"):
+                (Path(settings.MEDIA_ROOT) / export.file_path).unlink(missing_ok=True)
+                Export.objects.for_org(org_id).filter(pk=export.pk).update(file_path="")
+                deleted += 1
+    return deleted

@@ -1,0 +1,47 @@
+"""Reporting tasks: ids in, organization explicit, one service each, idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from crm.models import Organization
+from crm.tenancy import org_scope
+from reporting import services
+from reporting.models import Export
+
+
+@shared_task(acks_late=True)
+def generate_export(export_id: int, organization_id: int) -> str:
+    """Write one export's file; a redelivered task finds it done and does nothing."""
+    with org_scope(organization_id):
+        export = Export.objects.for_org(organization_id).filter(pk=export_id).first()
+        if export is None:
+            return "missing"
+        return services.export_generate(export=export).status
+
+
+@shared_task(acks_late=True)
+def take_pipeline_snapshot(organization_id: int, on_date: str | None = None) -> int:
+    """One organization's snapshot for ``on_date`` (ISO date; today by default)."""
+    day = dt.date.fromisoformat(on_date) if on_date else timezone.localdate()
+    with org_scope(organization_id):
+        org = Organization.objects.get(pk=organization_id)
+        return services.pipeline_snapshot_take(organization=org, on_date=day)
+
+
+@shared_task(acks_late=True)
+def take_pipeline_snapshots() -> int:
+    """Weekly (beat): queue one snapshot task per organization, all for the same day."""
+    today = timezone.localdate().isoformat()
+    ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+    for org_id in ids:
+        take_pipeline_snapshot.delay(org_id, today)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def purge_expired_exports() -> int:
+    return services.exports_purge_expired()

@@ -1,0 +1,105 @@
+"""Reporting pages: the dashboard and the report exports. Thin: selectors read, services write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from crm.models import Region, SalesCompany, User
+from crm.visibility import get_visible_or_404, visible_companies
+from reporting import selectors, services
+from reporting.models import Export, ExportFormat
+
+
+def _require_reports(user: User) -> None:
+    if user.role not in services.REPORT_ROLES:
+        raise PermissionDenied("Reports are for managers and the global sales director.")
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require_reports(request.user)
+    scope = selectors.dashboard_scope(
+        user=request.user,
+        region_id=request.GET.get("region"),
+        sales_company_id=request.GET.get("company"),
+    )
+    data = selectors.dashboard(user=request.user, scope=scope, as_of=timezone.localdate())
+    return render(request, "reporting/dashboard.html", {"d": data})
+
+
+def _export_of(request: HttpRequest, uuid: str) -> Export:
+    # The policy shows an export to its requester only: everyone else gets 404, not 403.
+    return get_visible_or_404(
+        Export.objects.for_org(request.user.organization_id).select_related(
+            "region", "sales_company"
+        ),
+        request.user,
+        uuid=uuid,
+    )
+
+
+def _parse_scope(user: User, value: str) -> tuple[Region | None, SalesCompany | None]:
+    kind, _, pk = value.partition(":")
+    if kind == "region" and pk.isdigit():
+        return get_visible_or_404(Region.objects.for_org(user.organization_id), user, pk=pk), None
+    if kind == "company" and pk.isdigit():
+        return None, get_visible_or_404(visible_companies(user), user, pk=pk)
+    return None, None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    _require_reports(user)
+    if request.method == "POST":
+        region, company = _parse_scope(user, request.POST.get("scope", ""))
+        try:
+            export = services.export_request(
+                acting_user=user,
+                file_format=request.POST.get("format", ExportFormat.XLSX),
+                region=region,
+                sales_company=company,
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return redirect("reporting:export_detail", uuid=export.uuid)
+    return render(
+        request,
+        "reporting/exports.html",
+        {
+            "scopes": selectors.export_scopes(user=user),
+            "formats": ExportFormat.choices,
+            "exports": selectors.recent_exports(user=user),
+        },
+    )
+
+
+@login_required
+def export_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+    export = _export_of(request, uuid)
+    return render(request, "reporting/export_detail.html", {"export": export})
+
+
+@login_required
+def export_status(request: HttpRequest, uuid: str) -> HttpResponse:
+    export = _export_of(request, uuid)
+    return render(request, "reporting/_export_status.html", {"export": export})
+
+
+@login_required
+def export_download(request: HttpRequest, uuid: str) -> FileResponse:
+    export = _export_of(request, uuid)
+    if not services.export_is_downloadable(export):
+        raise Http404("This export is not available (expired, failed or not ready).")
+    path = Path(settings.MEDIA_ROOT) / export.file_path
+    name = f"report-{export.created_at:%Y%m%d}-{str(export.uuid)[:8]}.{export.format}"
+    return FileResponse(path.open("rb"), as_attachment=True, filename=name)
