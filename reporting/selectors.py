@@ -128,7 +128,10 @@ def _breakdown(
             .values_list("pk", "name")
         )
     elif group == "company":
-        names = dict(visible_companies(user).filter(scope.q("")).values_list("pk", "name"))
+        companies = visible_companies(user)
+        if scope.region_id:
+            companies = companies.filter(region_id=scope.region_id)
+        names = dict(companies.values_list("pk", "name"))
     else:
         # The company's sellers, so that a rep with an empty pipeline still shows.
         names = dict(

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, DateField, OuterRef, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Count, DateField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,7 +93,11 @@ def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> i
         Opportunity.objects.for_org(organization)
         .filter(created_at__lt=end)
         .exclude(closed_at__lt=end)
-        .annotate(stage_then=Coalesce(Subquery(stage_then), "global_stage_id"))
+        .annotate(
+            stage_then=Coalesce(
+                Subquery(stage_then), "global_stage_id", output_field=BigIntegerField()
+            )
+        )
         .filter(stage_then__in=open_ids)
     )
     qs = kpis.with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
