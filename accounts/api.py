@@ -180,7 +180,7 @@ class AccountViewSet(
         ],
         responses={200: CandidateSerializer(many=True)},
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def duplicates(self, request: Request) -> Response:
         """Candidates an account about to be created may duplicate."""
         params = {
