@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 # Development defaults; production sets these in its own environment.
 export DEBUG ?= 1
 export DJANGO_SETTINGS_MODULE := crm.settings
-# Resolved once per make invocation: DATABASE_URL if set, else local or embedded PostgreSQL.
+# The owner's URL (migrations, seeding, tests) and the application role's URL (serving; row-level
+# security applies to it): DATABASE_OWNER_URL / DATABASE_URL if set, else a local or embedded
+# PostgreSQL found and set up by scripts/devdb.py.
 DBURL = $(shell $(BIN)/python scripts/devdb.py)
+APPURL = $(shell $(BIN)/python scripts/devdb.py --app)
 
 .PHONY: install run test lint format migrate seed worker beat check-deploy clean
 
@@ -26,11 +29,10 @@ seed: migrate
 	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py seed_demo
 
 run: install
-	@export DATABASE_URL="$(DBURL)"; \
-	$(BIN)/python manage.py migrate --noinput && \
-	$(BIN)/python manage.py seed_demo && \
+	@DATABASE_URL="$(DBURL)" $(BIN)/python manage.py migrate --noinput && \
+	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py seed_demo && \
 	echo "Serving on http://127.0.0.1:8000 (Ctrl-C stops)" && \
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	DATABASE_URL="$(APPURL)" $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,10 +46,10 @@ test: lint
 	DATABASE_URL="$(DBURL)" $(BIN)/pytest $(PYTEST_ARGS)
 
 worker: install
-	DATABASE_URL="$(DBURL)" $(BIN)/celery -A crm worker --loglevel=info
+	DATABASE_URL="$(APPURL)" $(BIN)/celery -A crm worker --loglevel=info
 
 beat: install
-	DATABASE_URL="$(DBURL)" $(BIN)/celery -A crm beat --loglevel=info
+	DATABASE_URL="$(APPURL)" $(BIN)/celery -A crm beat --loglevel=info
 
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(50))') \

@@ -85,6 +85,12 @@ DATABASES = {
         "ATOMIC_REQUESTS": False,
     }
 }
+# The backend keeps the session setting app.org_id equal to the organization in scope, which is
+# what row-level security filters on (crm/db/base.py, crm/rls.py).
+DATABASES["default"]["ENGINE"] = "crm.db"
+# The role the application connects as in production: owns no table, NOSUPERUSER NOBYPASSRLS.
+# Migrations run as the owner (DATABASE_OWNER_URL); `make run` sets up both.
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", default="meridian_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"

@@ -19,53 +19,44 @@ a plain manager on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar, Token
+from collections.abc import Collection
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Self
 
+from django.conf import settings
 from django.db import models
 from django.db.models import BooleanField, Expression, F
+
+from crm.scope import (
+    OrganizationScopeError,
+    current_org_id,
+    enter_org_scope,
+    exit_org_scope,
+    org_id_of,
+    org_scope,
+)
+
+# The kernel's public names, importable from crm.tenancy as before the split.
+__all__ = [
+    "OrganizationScopeError",
+    "TenantManager",
+    "TenantModel",
+    "TenantQuerySet",
+    "current_org_id",
+    "enter_org_scope",
+    "exit_org_scope",
+    "org_id_of",
+    "org_scope",
+    "orm_tenant_filter_on",
+]
 
 if TYPE_CHECKING:
     from crm.models import Organization, User
 
-_current_org_id: ContextVar[int | None] = ContextVar("meridian_current_org_id", default=None)
 
-
-class OrganizationScopeError(RuntimeError):
-    """A tenant table was queried with no organization in scope (or with the wrong one)."""
-
-
-def org_id_of(org: Organization | int) -> int:
-    org_id = org if isinstance(org, int) else org.pk
-    if not org_id:
-        raise OrganizationScopeError("An organization scope needs a saved organization.")
-    return int(org_id)
-
-
-def current_org_id() -> int | None:
-    return _current_org_id.get()
-
-
-def enter_org_scope(org: Organization | int) -> Token[int | None]:
-    """Open a scope that outlives one block (e.g. from DRF's ``initial`` to its
-    ``finalize_response``); close it with ``exit_org_scope``. Prefer ``org_scope``."""
-    return _current_org_id.set(org_id_of(org))
-
-
-def exit_org_scope(token: Token[int | None]) -> None:
-    _current_org_id.reset(token)
-
-
-@contextmanager
-def org_scope(org: Organization | int) -> Iterator[int]:
-    """Put one organization in scope for the tenant managers inside the block."""
-    token = _current_org_id.set(org_id_of(org))
-    try:
-        yield _current_org_id.get()  # type: ignore[misc]
-    finally:
-        _current_org_id.reset(token)
+def orm_tenant_filter_on() -> bool:
+    """Wall one's SQL filter. Off only in the test that proves wall two (RLS) holds alone."""
+    return getattr(settings, "MERIDIAN_ORM_TENANT_FILTER", True)
 
 
 class TenantQuerySet(models.QuerySet):
@@ -107,6 +98,8 @@ class _OrganizationScopeGuard(Expression):
                 f"{self.label} was queried with no organization in scope. "
                 "Use .for_org(org), `with org_scope(org)`, or, deliberately, .unscoped()."
             )
+        if not orm_tenant_filter_on():
+            return "TRUE", []
         column_sql, params = compiler.compile(self.column)
         return f"{column_sql} = %s", [*params, org_id]
 
@@ -119,7 +112,7 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
         org_id = current_org_id()
         if org_id is None:
             return qs.filter(_OrganizationScopeGuard(F("organization_id"), self.model._meta.label))
-        return qs.filter(organization_id=org_id)
+        return qs.filter(organization_id=org_id) if orm_tenant_filter_on() else qs
 
     def for_org(self, org: Organization | int) -> TenantQuerySet:
         org_id = org_id_of(org)
@@ -129,7 +122,8 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
                 f"{self.model._meta.label}: organization {org_id} asked for while "
                 f"organization {scoped} is in scope."
             )
-        return super().get_queryset().filter(organization_id=org_id)
+        qs = super().get_queryset()
+        return qs.filter(organization_id=org_id) if orm_tenant_filter_on() else qs
 
     def unscoped(self) -> TenantQuerySet:
         return super().get_queryset()

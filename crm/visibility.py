@@ -26,6 +26,8 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.rls import RLS_EXEMPT
+from crm.tenancy import orm_tenant_filter_on
 
 if TYPE_CHECKING:
     from crm.models import SalesCompany, User
@@ -58,7 +60,10 @@ def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
         fn = _POLICIES[label]
     except KeyError:
         raise ImproperlyConfigured(f"{label} has no visibility policy.") from None
-    return fn(qs.filter(organization_id=user.organization_id), user)
+    # Identity tables have no RLS (looked up before sign-in); wall one always stays on for them.
+    if orm_tenant_filter_on() or label in RLS_EXEMPT:
+        qs = qs.filter(organization_id=user.organization_id)
+    return fn(qs, user)
 
 
 def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
