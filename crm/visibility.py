@@ -25,8 +25,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
-from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.rls import RLS_EXEMPT
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import orm_tenant_filter_on
 
 if TYPE_CHECKING:
