@@ -58,3 +58,19 @@ check-deploy: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# --- Scale benchmark (bench/, README "Performance") ---------------------------------------------
+# `make bench-data` (re)creates and fills meridian_bench (SCALE=1m|100k|10k); `make bench` serves
+# it with gunicorn as in production and measures every page and endpoint of issue 9.
+SCALE ?= 1m
+BENCH_DB ?= meridian_bench
+BENCH_ARGS ?=
+.PHONY: bench-data bench
+
+bench-data: install
+	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py bench_data --scale $(SCALE) \
+		--database-url "$$(DATABASE_URL="$(DBURL)" $(BIN)/python -c 'from bench.dbs import bench_url; print(bench_url("$(BENCH_DB)"))')"
+
+bench: install
+	DATABASE_URL="$(DBURL)" $(BIN)/python -m bench.run \
+		--database-url "$$(DATABASE_URL="$(DBURL)" $(BIN)/python -c 'from bench.dbs import bench_url; print(bench_url("$(BENCH_DB)"))')" $(BENCH_ARGS)
