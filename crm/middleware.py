@@ -1,11 +1,21 @@
-"""Puts the authenticated user's organization in scope for the whole request."""
+"""Per-request context from the authenticated user: organization scope, language and time zone,
+and the role's navigation."""
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext_lazy as _
 
+from crm.roles import Role
 from crm.tenancy import org_scope
 
 
@@ -21,3 +31,112 @@ class OrganizationScopeMiddleware:
             with org_scope(user.organization_id):
                 return self.get_response(request)
         return self.get_response(request)
+
+
+class UserLocaleMiddleware:
+    """Language and time zone of the signed-in user, for every request.
+
+    Runs after authentication. The language is the user's own or their sales company's
+    (``User.effective_language``); Django's LocaleMiddleware before it only decides for
+    anonymous visitors (the sign-in page, from the browser's Accept-Language). The time zone makes
+    ``{{ value|date }}`` and form fields show local time while the database keeps UTC.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if not (user.is_authenticated and user.is_active):
+            request.navigation = []  # type: ignore[attr-defined]
+            return self.get_response(request)
+        language = _supported_language(user.effective_language)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(user.effective_timezone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            # A bad stored zone must not lock the user out; UTC is the honest fallback.
+            timezone.deactivate()
+        # Built on first use only: API requests and redirects never pay for it.
+        request.navigation = SimpleLazyObject(lambda: navigation_for(user))  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+        finally:
+            timezone.deactivate()
+        response.headers.setdefault("Content-Language", language)
+        return response
+
+
+def _supported_language(code: str) -> str:
+    """The UI language for ``code``: one of settings.LANGUAGES (nb/fi/zh users get English
+    until their catalog exists rather than a half-translated mix)."""
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+# --- Navigation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    name: str
+
+
+# (URL name, label) per role. Pages other engineers are still building are listed by name and
+# left out until their URL name resolves, so the menu never links to a 404 or breaks rendering.
+_REP = [
+    ("opportunities:board", _("Board")),
+    ("opportunities:list", _("Opportunities")),
+    ("accounts:list", _("Accounts")),
+    ("accounts:tasks", _("My tasks")),
+]
+_MANAGER = [
+    *_REP,
+    ("opportunities:conflicts", _("Conflicts")),
+    ("opportunities:team", _("Team")),
+    ("opportunities:data_quality", _("Data quality")),
+    ("reporting:dashboard", _("Reports")),
+]
+_NAVIGATION: dict[str, list[tuple[str, Any]]] = {
+    Role.SALES_REP: _REP,
+    Role.COUNTRY_MANAGER: _MANAGER,
+    Role.REGIONAL_MANAGER: _MANAGER,
+    Role.MARKETING: [
+        ("pipeline:lead_list", _("Leads")),
+        ("pipeline:campaign_list", _("Campaigns")),
+        ("accounts:list", _("Accounts")),
+    ],
+    Role.GLOBAL_DIRECTOR: [
+        ("reporting:dashboard", _("Reports")),
+        ("opportunities:list", _("Opportunities")),
+        ("accounts:list", _("Accounts")),
+        ("opportunities:conflicts", _("Conflicts")),
+        ("setup:agreements", _("Agreements")),
+        ("setup:teams", _("Account teams")),
+    ],
+    Role.GLOBAL_ADMIN: [
+        ("setup:index", _("Set-up")),
+        ("setup:stages", _("Stages")),
+        ("setup:processes", _("Processes")),
+        ("setup:companies", _("Sales companies")),
+        ("setup:users", _("Users")),
+        ("setup:rates", _("Exchange rates")),
+        ("reporting:dashboard", _("Reports")),
+    ],
+}
+
+
+def navigation_for(user: Any) -> list[NavLink]:
+    """The role's menu, with only the links whose URL is registered."""
+    links = [NavLink(label=str(_("Home")), url=reverse("home"), name="home")]
+    for name, label in _NAVIGATION.get(user.role, []):
+        try:
+            links.append(NavLink(label=str(label), url=reverse(name), name=name))
+        except NoReverseMatch:
+            continue
+    return links

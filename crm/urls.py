@@ -3,6 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crm import views
+from pipeline import urls as pipeline_urls
+
+# The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
+setup_patterns = [
+    path("", views.setup_index, name="index"),
+    path("companies/", views.setup_companies, name="companies"),
+    path("companies/new/", views.setup_company_edit, name="company_create"),
+    path("companies/<int:pk>/", views.setup_company_edit, name="company_edit"),
+    path("users/", views.setup_users, name="users"),
+    path("users/new/", views.setup_user_edit, name="user_create"),
+    path("users/<int:pk>/", views.setup_user_edit, name="user_edit"),
+    path("rates/", views.setup_rates, name="rates"),
+    *pipeline_urls.setup_urlpatterns,
+]
 
 admin.site.site_header = "Meridian CRM administration"
 admin.site.site_title = "Meridian CRM"
@@ -20,6 +34,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm.api_urls")),
     path("reports/", include("reporting.urls")),
+    path("search/", views.search, name="search"),
+    path("profile/", views.profile, name="profile"),
+    path("setup/", include((setup_patterns, "setup"))),
+    path("", include("pipeline.urls")),
 ]
 
 handler403 = "crm.views.permission_denied"

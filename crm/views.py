@@ -1,12 +1,41 @@
-"""Kernel pages: sign-in, sign-out and the home page."""
+"""Kernel pages: home, search, the user's profile, error pages, and the global admin's set-up of
+sales companies, users and exchange rates.
+
+Views stay thin: forms validate, ``crm.services`` write, visibility-backed querysets read.
+The kernel does not import the apps built on it (ARCHITECTURE.md), so search reaches accounts,
+contacts and opportunities by model label, the way ``crm.visibility`` does.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
 
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from crm import services
+from crm.forms import ExchangeRateForm, ProfileForm, SalesCompanyForm, SearchForm, UserForm
+from crm.models import ExchangeRate, SalesCompany, User
 from crm.selectors import home_summary
+from crm.visibility import apply, can_configure, get_visible_or_404
+
+View = Callable[..., HttpResponse]
+
+SEARCH_PAGE_SIZE = 10
+SETUP_PAGE_SIZE = 50
 
 
 @login_required
@@ -20,3 +49,302 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "403.html", status=403)
+
+
+# --- Profile -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    form = ProfileForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        # The middleware activated the old language for this request; the next one uses the new.
+        messages.success(request, _("Your preferences are saved."))
+        return redirect("profile")
+    return render(request, "crm/profile.html", {"form": form, "profile_user": user})
+
+
+# --- Search ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    key: str
+    title: str
+    page: Page
+    rows: list[tuple[Any, str | None]]  # (row, link to its page or None)
+    query: str  # the other parameters, kept by this section's pager
+
+
+def _detail_url_maker(url_name: str) -> Callable[[int], str | None]:
+    """Detail links to pages other engineers build: no link until the URL name exists."""
+    try:
+        reverse(url_name, args=[0])
+    except NoReverseMatch:
+        return lambda pk: None
+    return lambda pk: reverse(url_name, args=[pk])
+
+
+def search_querysets(*, user: User, term: str) -> dict[str, QuerySet[Any]]:
+    """Accounts, contacts and opportunities matching ``term`` that ``user`` may see.
+
+    Names are matched by prefix on the normalized name, which the ``account_org_norm_idx``
+    pattern index serves ("acme" finds "ACME AB" and "Acmé Nordic"). Each queryset is one SQL
+    statement with the visibility policy inside it; nothing is filtered in Python.
+    """
+    from accounts.normalize import normalize_name  # data helper, no models: safe for the kernel
+
+    account_model = apps.get_model("accounts.Account")
+    contact_model = apps.get_model("accounts.Contact")
+    opportunity_model = apps.get_model("opportunities.Opportunity")
+    norm = normalize_name(term)
+    if not norm:
+        return {}
+    accounts = (
+        apply(account_model.objects.unscoped(), user)
+        .filter(normalized_name__startswith=norm)
+        .select_related("home_company")
+        .order_by("name", "pk")
+    )
+    contacts = (
+        apply(contact_model.objects.unscoped(), user)
+        .filter(
+            Q(full_name__istartswith=term)
+            | Q(email__istartswith=term)
+            | Q(account__normalized_name__startswith=norm)
+        )
+        .select_related("account")
+        .order_by("full_name", "pk")
+    )
+    opportunities = (
+        apply(opportunity_model.objects.unscoped(), user)
+        .filter(Q(name__istartswith=term) | Q(account__normalized_name__startswith=norm))
+        .select_related("account", "local_stage", "sales_company")
+        .order_by("-created_at", "-pk")
+    )
+    return {"accounts": accounts, "contacts": contacts, "opportunities": opportunities}
+
+
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None)
+    term = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    sections: list[SearchSection] = []
+    if term:
+        titles = {
+            "accounts": (_("Accounts"), "accounts:detail"),
+            "contacts": (_("Contacts"), "accounts:detail"),
+            "opportunities": (_("Opportunities"), "opportunities:detail"),
+        }
+        for key, qs in search_querysets(user=request.user, term=term).items():
+            title, url_name = titles[key]
+            # Each section pages on its own parameter, so paging contacts keeps the account page.
+            page = Paginator(qs, SEARCH_PAGE_SIZE).get_page(request.GET.get(f"{key}_page"))
+            url = _detail_url_maker(url_name)
+            rows = [(row, url(row.account_id if key == "contacts" else row.pk)) for row in page]
+            others = request.GET.copy()
+            others.pop(f"{key}_page", None)
+            sections.append(SearchSection(key, title, page, rows, others.urlencode()))
+    return render(request, "crm/search.html", {"form": form, "term": term, "sections": sections})
+
+
+# --- Set-up (global admin) ---------------------------------------------------------------------
+
+
+def admin_required(view: View) -> View:
+    """Set-up pages are the global admin's; everyone else gets 403 (they exist, but not for you)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not can_configure(request.user):
+            raise PermissionDenied(_("Only the global admin configures the organization."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def apply_validation_error(form: Any, exc: ValidationError) -> None:
+    """A service's ValidationError shown on the form: on its field when the form has one."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+@admin_required
+def setup_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "crm/setup/index.html")
+
+
+@admin_required
+def setup_companies(request: HttpRequest) -> HttpResponse:
+    companies = apply(SalesCompany.objects.unscoped(), request.user).select_related("region")
+    return render(
+        request,
+        "crm/setup/companies.html",
+        {"companies": companies.order_by("code")},
+    )
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    user: User = request.user
+    company = (
+        get_visible_or_404(SalesCompany.objects.unscoped(), user, pk=pk) if pk is not None else None
+    )
+    initial = (
+        {
+            "code": company.code,
+            "name": company.name,
+            "region": company.region_id,
+            "country": company.country,
+            "currency": company.currency,
+            "language": company.language,
+            "timezone": company.timezone,
+        }
+        if company
+        else {"timezone": "UTC", "language": "en"}
+    )
+    form = SalesCompanyForm(
+        request.POST or None,
+        initial=initial,
+        organization_id=user.organization_id,
+        editing=company is not None,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        code = data.pop("code")
+        if (
+            company is None
+            and SalesCompany.objects.for_org(user.organization_id).filter(code=code).exists()
+        ):
+            # sales_company_ensure would update the existing one: creating must not overwrite.
+            form.add_error("code", _("A sales company with this code exists already."))
+        else:
+            try:
+                saved = services.sales_company_ensure(
+                    organization=user.organization, code=code, acting_user=user, **data
+                )
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(request, _("%(name)s is saved.") % {"name": saved.name})
+                return redirect("setup:companies")
+    return render(request, "crm/setup/company_form.html", {"form": form, "company": company})
+
+
+@admin_required
+def setup_users(request: HttpRequest) -> HttpResponse:
+    users = (
+        apply(User.objects.unscoped(), request.user)
+        .select_related("sales_company", "region")
+        .order_by("full_name", "pk")
+    )
+    page = Paginator(users, SETUP_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "crm/setup/users.html", {"page": page})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    acting: User = request.user
+    person = get_visible_or_404(User.objects.unscoped(), acting, pk=pk) if pk is not None else None
+    initial = (
+        {
+            "email": person.email,
+            "full_name": person.full_name,
+            "role": person.role,
+            "sales_company": person.sales_company_id,
+            "region": person.region_id,
+            "language": person.language,
+            "timezone": person.timezone,
+        }
+        if person
+        else {}
+    )
+    form = UserForm(
+        request.POST or None,
+        initial=initial,
+        organization_id=acting.organization_id,
+        editing=person is not None,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if person is None and User.objects.unscoped().filter(email=data["email"].lower()).exists():
+            # Same answer whether the address is ours or another organization's: no hint.
+            form.add_error("email", _("This e-mail address is already in use."))
+        else:
+            try:
+                saved = _user_save(acting=acting, data=data, password=data.get("password") or "")
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            except PermissionDenied:
+                form.add_error("email", _("This e-mail address is already in use."))
+            else:
+                messages.success(request, _("%(name)s is saved.") % {"name": saved.full_name})
+                return redirect("setup:users")
+    return render(request, "crm/setup/user_form.html", {"form": form, "person": person})
+
+
+@transaction.atomic
+def _user_save(*, acting: User, data: dict[str, Any], password: str) -> User:
+    """user_ensure for role and placement, then the language and time zone preferences
+    (which user_ensure does not take), in one transaction."""
+    user = services.user_ensure(
+        organization=acting.organization,
+        email=data["email"],
+        full_name=data["full_name"],
+        role=data["role"],
+        password=password,
+        acting_user=acting,
+        sales_company=data.get("sales_company"),
+        region=data.get("region"),
+    )
+    if (user.language, user.timezone) != (data["language"], data["timezone"]):
+        user.language, user.timezone = data["language"], data["timezone"]
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=["language", "timezone"])
+    return user
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_rates(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    form = ExchangeRateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["currency"] == user.organization.corporate_currency:
+            form.add_error("currency", _("The corporate currency has no rate: it is 1 by design."))
+        else:
+            try:
+                services.exchange_rate_set(
+                    organization=user.organization, acting_user=user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(request, _("The exchange rate is saved."))
+                return redirect("setup:rates")
+    rates = apply(ExchangeRate.objects.unscoped(), user)
+    # The latest rate per currency in one query (PostgreSQL DISTINCT ON), then the history of
+    # the chosen currency.
+    latest = rates.order_by("currency", "-valid_from").distinct("currency")
+    currency = request.GET.get("currency", "")
+    history = rates.filter(currency=currency).order_by("-valid_from")[:60] if currency else []
+    return render(
+        request,
+        "crm/setup/rates.html",
+        {
+            "form": form,
+            "latest": latest,
+            "currency": currency,
+            "history": history,
+            "corporate_currency": user.organization.corporate_currency,
+        },
+    )

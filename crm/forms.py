@@ -1,0 +1,163 @@
+"""Forms of the kernel pages: the user's preferences and the global admin's set-up.
+
+Forms validate input and hand clean values to ``crm.services``; they never write themselves,
+except the preference form, whose two fields are the user's own (see ``ProfileForm.save``).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import LANGUAGES, Region, SalesCompany, User
+from crm.roles import COMPANY_ROLES, Role
+from crm.validators import CURRENCIES, validate_country
+
+
+@cache
+def _timezone_choices() -> list[tuple[str, str]]:
+    # ~600 names; computed once per process rather than per form.
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def _language_choices(blank_label: Any) -> list[tuple[str, Any]]:
+    return [("", blank_label), *settings.LANGUAGES]
+
+
+class ProfileForm(forms.Form):
+    """The user's own language and time zone; blank means "as my sales company"."""
+
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"language": user.language, "timezone": user.timezone})
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["language"].choices = _language_choices(_("As my sales company"))
+        self.fields["timezone"].choices = [
+            ("", _("As my sales company")),
+            *_timezone_choices(),
+        ]
+
+    @transaction.atomic
+    def save(self) -> User:
+        # Two preference columns of the signed-in user themself: no role rule applies, so there
+        # is no service in between; full_clean keeps the model validators in charge.
+        user = self.user
+        user.language = self.cleaned_data["language"]
+        user.timezone = self.cleaned_data["timezone"]
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=["language", "timezone"])
+        return user
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Search"), max_length=100, required=False)
+
+
+# --- Set-up ------------------------------------------------------------------------------------
+
+
+class SalesCompanyForm(forms.Form):
+    code = forms.CharField(label=_("Code"), max_length=10, help_text=_("Short code, e.g. SE."))
+    name = forms.CharField(label=_("Name"), max_length=200)
+    region = forms.ModelChoiceField(label=_("Region"), queryset=Region.objects.none())
+    country = forms.CharField(
+        label=_("Country"),
+        max_length=2,
+        validators=[validate_country],
+        help_text=_("ISO 3166 code, two capital letters, e.g. SE."),
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=[(c, c) for c in sorted(CURRENCIES)])
+    language = forms.ChoiceField(label=_("Language"), choices=LANGUAGES)
+    timezone = forms.ChoiceField(label=_("Time zone"))
+
+    def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["region"].queryset = Region.objects.for_org(organization_id).order_by("name")
+        self.fields["timezone"].choices = _timezone_choices()
+        if editing:
+            # The code is the company's key in imports and the API; renaming it is a migration.
+            self.fields["code"].disabled = True
+
+    def clean_country(self) -> str:
+        return self.cleaned_data["country"].upper()
+
+
+class UserForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"))
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    sales_company = forms.ModelChoiceField(
+        label=_("Sales company"), queryset=SalesCompany.objects.none(), required=False
+    )
+    region = forms.ModelChoiceField(
+        label=_("Region"), queryset=Region.objects.none(), required=False
+    )
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+    password = forms.CharField(
+        label=_("Initial password"),
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text=_("Only for new users; they change it themselves."),
+    )
+
+    def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.editing = editing
+        self.fields["sales_company"].queryset = SalesCompany.objects.for_org(
+            organization_id
+        ).order_by("name")
+        self.fields["region"].queryset = Region.objects.for_org(organization_id).order_by("name")
+        self.fields["language"].choices = _language_choices(_("As the sales company"))
+        self.fields["timezone"].choices = [("", _("As the sales company")), *_timezone_choices()]
+        if editing:
+            # The e-mail is the sign-in name and the key user_ensure matches on.
+            self.fields["email"].disabled = True
+            del self.fields["password"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        role = data.get("role")
+        # The same rules as the model's, said next to the field that breaks them.
+        if role in COMPANY_ROLES and not data.get("sales_company"):
+            self.add_error("sales_company", _("This role needs a sales company."))
+        if role == Role.REGIONAL_MANAGER and not data.get("region"):
+            self.add_error("region", _("A regional manager needs a region."))
+        if not self.editing:
+            password = data.get("password") or ""
+            if not password:
+                self.add_error("password", _("A new user needs an initial password."))
+            else:
+                from django.contrib.auth.password_validation import validate_password
+
+                try:
+                    validate_password(password)
+                except ValidationError as exc:
+                    self.add_error("password", exc)
+        return data
+
+
+class ExchangeRateForm(forms.Form):
+    currency = forms.ChoiceField(label=_("Currency"), choices=[(c, c) for c in sorted(CURRENCIES)])
+    rate = forms.DecimalField(
+        label=_("Rate to the corporate currency"),
+        max_digits=18,
+        decimal_places=8,
+        min_value=Decimal("0.00000001"),
+        help_text=_("How much one unit of the currency is worth in the corporate currency."),
+    )
+    valid_from = forms.DateField(
+        label=_("Valid from"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
