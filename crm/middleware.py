@@ -51,6 +51,8 @@ class UserLocaleMiddleware:
             request.navigation = []  # type: ignore[attr-defined]
             return self.get_response(request)
         language = _supported_language(user.effective_language)
+        # Restored afterwards: the thread serves other requests and tasks after this one.
+        previous_language = translation.get_language()
         translation.activate(language)
         request.LANGUAGE_CODE = language
         try:
@@ -64,6 +66,10 @@ class UserLocaleMiddleware:
             response = self.get_response(request)
         finally:
             timezone.deactivate()
+            if previous_language:
+                translation.activate(previous_language)
+            else:
+                translation.deactivate()
         response.headers.setdefault("Content-Language", language)
         return response
 

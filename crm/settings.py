@@ -7,9 +7,8 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
-from csp.constants import NONE, SELF, UNSAFE_INLINE
-
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.utils.translation import gettext_lazy as _
 
 from crm.env import env_bool, env_int, env_list, env_str, parse_database_url
