@@ -34,6 +34,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm.api_urls")),
     path("reports/", include("reporting.urls")),
+    path("opportunities/", include("opportunities.urls")),
+    path("accounts/", include("accounts.urls")),
     path("search/", views.search, name="search"),
     path("profile/", views.profile, name="profile"),
     path("setup/", include((setup_patterns, "setup"))),

@@ -342,3 +342,77 @@ def rightful_company(conflict: Conflict) -> SalesCompany:
     pair = [o for o in (conflict.opportunity, conflict.other_opportunity) if o is not None]
     first = min(pair, key=lambda o: (o.created_at, o.pk))
     return first.sales_company
+
+
+def preview_for(
+    *,
+    user: User,
+    account: Account,
+    sales_company: SalesCompany,
+    product_ids: Iterable[int] = (),
+    owner: User | None = None,
+    opportunity_id: int | None = None,
+) -> list[ConflictWarning]:
+    """The conflicts an opportunity would be in, read-only, for the form before saving.
+
+    The same rules as ``find_group_conflicts`` and ``find_duplicate_account_conflicts`` applied
+    to the values being typed (nothing is written, nobody is notified), turned into warnings
+    with the same need-to-know disclosure as the saved ones. ``opportunity_id`` leaves the deal
+    being edited out of its own findings."""
+    owner = owner or user
+    draft = Opportunity(
+        organization_id=account.organization_id,
+        pk=opportunity_id,
+        account=account,
+        sales_company=sales_company,
+        owner=owner,
+    )
+    others = list(_open_opportunities_in_group(draft).order_by("pk"))
+    unsaved: list[Conflict] = []
+
+    def finding(kind: str, **fields: Any) -> Conflict:
+        # Unsaved rows: conflict_warnings only reads them, so the disclosure rules stay one.
+        return Conflict(
+            organization_id=account.organization_id,
+            kind=kind,
+            account=account,
+            sales_company=sales_company,
+            **fields,
+        )
+
+    for other in others:
+        if other.sales_company_id != sales_company.pk:
+            unsaved.append(
+                finding(
+                    ConflictKind.GROUP_OTHER_COMPANY,
+                    other_opportunity=other,
+                    other_sales_company=other.sales_company,
+                )
+            )
+    products = {int(p) for p in product_ids}
+    if products:
+        other_ids = [o.pk for o in others if o.owner_id != owner.pk]
+        same_product = set(
+            OpportunityLine.objects.for_org(account.organization_id)
+            .filter(opportunity_id__in=other_ids, product_id__in=products)
+            .values_list("opportunity_id", flat=True)
+        )
+        unsaved += [
+            finding(
+                ConflictKind.SAME_PRODUCT,
+                other_opportunity=other,
+                other_sales_company=other.sales_company,
+            )
+            for other in others
+            if other.pk in same_product
+        ]
+    for dup in find_duplicate_account_conflicts(account):
+        unsaved.append(
+            finding(
+                ConflictKind.DUPLICATE_ACCOUNT,
+                other_account=dup.other_account,
+                other_sales_company=dup.other_account.home_company if dup.other_account else None,
+                detail=dup.detail,
+            )
+        )
+    return conflict_warnings(user=user, conflicts=unsaved)

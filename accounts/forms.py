@@ -1,0 +1,88 @@
+"""Forms of the account pages: the inline new account, logging an activity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, ActivityKind
+from crm.models import SalesCompany, User
+from crm.validators import validate_country
+from crm.visibility import apply, visible_companies
+
+
+class AccountSearchForm(forms.Form):
+    q = forms.CharField(label=_("Search accounts"), required=False, max_length=100)
+
+
+class InlineAccountForm(forms.Form):
+    """A new customer typed in the opportunity form. Field names carry a ``new_`` prefix so
+    they can live inside the opportunity's own form without clashing with its fields."""
+
+    new_name = forms.CharField(label=_("Company name"), max_length=200)
+    new_country = forms.CharField(
+        label=_("Country (ISO code)"), max_length=2, required=False, validators=[validate_country]
+    )
+    new_registration_number = forms.CharField(
+        label=_("Registration / VAT number"), max_length=40, required=False
+    )
+    new_domain = forms.CharField(label=_("Web domain"), max_length=200, required=False)
+    new_parent = forms.ModelChoiceField(
+        label=_("Part of group"), queryset=Account.objects.none(), required=False,
+        widget=forms.HiddenInput,
+    )  # fmt: skip
+    new_home_company = forms.ModelChoiceField(
+        label=_("Home company"), queryset=SalesCompany.objects.none(), required=False
+    )
+    new_ignore_duplicates = forms.BooleanField(
+        label=_("None of these: create a new account"), required=False
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["new_parent"].queryset = apply(Account.objects.unscoped(), user)
+        self.fields["new_home_company"].queryset = visible_companies(user)
+
+    def clean_new_country(self) -> str:
+        return (self.cleaned_data.get("new_country") or "").upper()
+
+    def service_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["new_name"],
+            "country": data.get("new_country") or "",
+            "registration_number": data.get("new_registration_number") or "",
+            "domain": data.get("new_domain") or "",
+        }
+
+
+class ActivityForm(forms.Form):
+    """Log an activity on the 360° page: kind and subject, the rest optional."""
+
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.CALL,
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    account = forms.ModelChoiceField(label=_("At"), queryset=Account.objects.none())
+    due_at = forms.DateTimeField(
+        label=_("Due (for a task)"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )  # fmt: skip
+    notes = forms.CharField(
+        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The group's accounts already on the page: no second query for the choices.
+        self.accounts = {a.pk: a for a in accounts}
+        self.fields["account"] = forms.TypedChoiceField(
+            label=_("At"), coerce=int, choices=[(a.pk, f"{a.name} ({a.country})") for a in accounts]
+        )
+
+    def clean_account(self) -> Account:
+        return self.accounts[self.cleaned_data["account"]]

@@ -1,0 +1,292 @@
+"""Account pages: the list with search, the 360° view of a group with "log an activity", my
+tasks, and the htmx helpers of the opportunity form (account autocomplete, duplicate check and
+the inline new account). Thin: forms validate, services write, selectors read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import AccountSearchForm, ActivityForm, InlineAccountForm
+from accounts.matching import DuplicateCandidate, find_duplicate_candidates
+from accounts.models import Account, ActionStatus, Activity, PlanAction
+from crm.models import User
+from crm.money import MissingExchangeRateError
+from crm.roles import Role
+from crm.visibility import apply, get_visible_or_404
+
+PAGE_SIZE = 50
+SUGGESTIONS = 10
+
+
+def _may_log(user: User) -> bool:
+    return user.role != Role.MARKETING
+
+
+# --- List and 360° -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def account_list(request: HttpRequest) -> HttpResponse:
+    form = AccountSearchForm(request.GET or None)
+    search = form.cleaned_data.get("q", "") if form.is_valid() else ""
+    qs = selectors.account_list(user=request.user, search=search)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "accounts/list.html",
+        {"form": form, "page": page, "query": params.urlencode()},
+    )
+
+
+def _group_accounts(view: Any) -> list[Account]:
+    return [a for accounts in view.subsidiaries_by_country.values() for a in accounts]
+
+
+def _latest_activities(user: User, group_id: int) -> list[Activity]:
+    return list(
+        apply(Activity.objects.unscoped(), user)
+        .filter(account__group_id=group_id)
+        .select_related("account", "owner", "sales_company", "contact")
+        .order_by("-created_at", "-pk")[:20]
+    )
+
+
+@login_required
+@require_GET
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The 360° page of the account's whole group (the selector narrows it to what the user
+    may see)."""
+    user = request.user
+    account = selectors.account_get(user=user, pk=pk)
+    context: dict[str, Any] = {"account": account}
+    try:
+        view = selectors.account_360(user=user, group=account)
+        terms = selectors.agreement_for_account(
+            account=account, on_date=timezone.localdate(), booking_company=user.sales_company
+        )
+    except MissingExchangeRateError as exc:
+        # Figures without a rate would be wrong; say which rate is missing instead.
+        context["rate_error"] = str(exc)
+        return render(request, "accounts/detail.html", context)
+    accounts = _group_accounts(view)
+    context.update(
+        view=view,
+        terms=terms,
+        # Figures are keyed by the accounts' country; a country without deals has none.
+        country_rows=[
+            (country, group, view.figures_by_country.get(country))
+            for country, group in view.subsidiaries_by_country.items()
+        ],
+        corporate_currency=user.organization.corporate_currency,
+        activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
+        if _may_log(user)
+        else None,
+    )
+    return render(request, "accounts/detail.html", context)
+
+
+@login_required
+@require_POST
+def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log an activity from the 360° page; htmx gets the refreshed activity list back."""
+    user = request.user
+    account = selectors.account_get(user=user, pk=pk)
+    if not _may_log(user):
+        raise PermissionDenied(_("Marketing does not log sales activities."))
+    group_id = account.group_id or account.pk
+    accounts = list(
+        apply(Account.objects.unscoped(), user)
+        .filter(group_id=group_id)
+        .order_by("country", "name")
+    )
+    form = ActivityForm(request.POST, accounts=accounts)
+    status = 200
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.activity_log(
+                account=data["account"],
+                kind=data["kind"],
+                subject=data["subject"],
+                notes=data.get("notes") or "",
+                due_at=data.get("due_at"),
+                # A task is open until done; anything else was done as it is logged.
+                done_at=None if data["kind"] == "task" else timezone.now(),
+                acting_user=user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            status = 400
+        else:
+            if not request.htmx:
+                messages.success(request, _("Activity logged."))
+                return redirect("accounts:detail", pk=account.pk)
+            form = ActivityForm(accounts=accounts, initial={"account": data["account"].pk})
+            return render(
+                request,
+                "accounts/_activities.html",
+                {
+                    "account": account,
+                    "activities": _latest_activities(user, group_id),
+                    "activity_form": form,
+                    "notice": _("Activity logged."),
+                },
+            )
+    else:
+        status = 400
+    return render(
+        request,
+        "accounts/_activities.html",
+        {
+            "account": account,
+            "activities": _latest_activities(user, group_id),
+            "activity_form": form,
+        },
+        status=200 if request.htmx else status,
+    )
+
+
+# --- My tasks ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_tasks(request: HttpRequest) -> HttpResponse:
+    """My open activities (soonest due first, overdue marked) and my open account-plan actions."""
+    user = request.user
+    tasks = (
+        apply(Activity.objects.unscoped(), user)
+        .filter(owner=user, done_at__isnull=True)
+        .select_related("account", "opportunity")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
+    )
+    actions = (
+        apply(PlanAction.objects.unscoped(), user)
+        .filter(owner=user, status=ActionStatus.OPEN)
+        .select_related("plan__account")
+        .order_by(F("due_date").asc(nulls_last=True), "pk")
+    )[:PAGE_SIZE]
+    return render(
+        request,
+        "accounts/tasks.html",
+        {
+            "page": Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page")),
+            "actions": actions,
+            "now": timezone.now(),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_visible_or_404(
+        Activity.objects.unscoped().select_related("account"), request.user, pk=pk
+    )
+    services.activity_complete(activity=activity, acting_user=request.user)
+    if request.htmx:
+        return render(request, "accounts/_task_done.html", {"task": activity})
+    messages.success(request, _("“%(subject)s” done.") % {"subject": activity.subject})
+    return redirect("accounts:tasks")
+
+
+# --- htmx helpers of the opportunity form --------------------------------------------------------
+
+
+@login_required
+@require_GET
+def account_search(request: HttpRequest) -> HttpResponse:
+    """Autocomplete over the accounts the user may see: radio choices named ``account``."""
+    term = (request.GET.get("account_search") or request.GET.get("q") or "").strip()[:100]
+    found = (
+        list(selectors.account_list(user=request.user, search=term)[:SUGGESTIONS]) if term else []
+    )
+    return render(
+        request,
+        "accounts/_account_choices.html",
+        {"accounts": found, "term": term, "chosen": request.GET.get("account")},
+    )
+
+
+def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCandidate]:
+    fields = form.service_fields()
+    found = find_duplicate_candidates(
+        organization=user.organization_id,
+        name=fields["name"],
+        country=fields["country"],
+        registration_number=fields["registration_number"],
+        domain=fields["domain"],
+        group=form.cleaned_data.get("new_parent"),
+    )
+    # Name only what the user may see; an invisible look-alike still makes them pause below.
+    visible = set(
+        apply(Account.objects.unscoped(), user)
+        .filter(pk__in=[c.account.pk for c in found])
+        .values_list("pk", flat=True)
+    )
+    return [c for c in found if c.account.pk in visible]
+
+
+@login_required
+@require_GET
+def account_duplicates(request: HttpRequest) -> HttpResponse:
+    """Existing accounts the one being typed may duplicate (shown while typing)."""
+    form = InlineAccountForm(request.GET, user=request.user)
+    candidates = _visible_candidates(request.user, form) if form.is_valid() else []
+    return render(request, "accounts/_duplicates.html", {"candidates": candidates})
+
+
+@login_required
+@require_http_methods(["POST"])
+def account_inline_create(request: HttpRequest) -> HttpResponse:
+    """Create the account typed in the opportunity form unless it looks like an existing one;
+    then it is offered as the chosen account."""
+    user = request.user
+    form = InlineAccountForm(request.POST, user=user)
+    context: dict[str, Any] = {"accounts": [], "inline_form": form}
+    if form.is_valid():
+        candidates = _visible_candidates(user, form)
+        if candidates and not form.cleaned_data.get("new_ignore_duplicates"):
+            context.update(
+                accounts=[c.account for c in candidates],
+                candidates=candidates,
+                duplicate_warning=True,
+            )
+            return render(request, "accounts/_account_choices.html", context)
+        home = form.cleaned_data.get("new_home_company") or user.sales_company
+        if home is None:
+            form.add_error("new_home_company", _("Choose the account's home company."))
+        else:
+            try:
+                account = services.account_create(
+                    organization=user.organization,
+                    home_company=home,
+                    parent=form.cleaned_data.get("new_parent"),
+                    acting_user=user,
+                    **form.service_fields(),
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+            else:
+                context.update(accounts=[account], chosen=str(account.pk), created=account)
+                response = render(request, "accounts/_account_choices.html", context)
+                # The conflict and agreement preview listens for this to refresh itself.
+                response["HX-Trigger"] = "accountChosen"
+                return response
+    return render(request, "accounts/_account_choices.html", context)

@@ -1,0 +1,368 @@
+"""Forms of the opportunity pages. They validate input and build querysets limited to what the
+user may see; the services write and the selectors read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account
+from crm.models import SalesCompany, User
+from crm.visibility import apply, visible_companies
+from opportunities import selectors
+from opportunities.models import Opportunity, OpportunityLine, Product, Resolution
+from opportunities.services import LineInput
+from pipeline.models import GlobalStage, LocalStage
+
+PAGE_SIZE = 50
+
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "close": ("expected_close_date", "id"),
+    "-close": ("-expected_close_date", "-id"),
+    "amount": ("amount", "id"),
+    "-amount": ("-amount", "-id"),
+    "name": ("name", "id"),
+    "account": ("account__name", "id"),
+    "stage": ("global_stage__order", "local_stage__order", "id"),
+}
+SORT_CHOICES = [
+    ("newest", _("Newest first")),
+    ("close", _("Close date, soonest")),
+    ("-close", _("Close date, latest")),
+    ("-amount", _("Amount, largest")),
+    ("amount", _("Amount, smallest")),
+    ("name", _("Name")),
+    ("account", _("Account")),
+    ("stage", _("Stage")),
+]
+STATUS_CHOICES = [("open", _("Open")), ("closed", _("Closed")), ("all", _("All"))]
+
+
+def quarter_of(day: dt.date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def quarter_bounds(value: str) -> tuple[dt.date, dt.date]:
+    year, q = int(value[:4]), int(value[-1])
+    start = dt.date(year, 3 * (q - 1) + 1, 1)
+    end = dt.date(year + (q == 4), (3 * q) % 12 + 1, 1) - dt.timedelta(days=1)
+    return start, end
+
+
+def quarter_choices(today: dt.date, before: int = 4, after: int = 6) -> list[tuple[str, str]]:
+    """Recent and coming calendar quarters, e.g. ("2026Q2", "Q2 2026")."""
+    index = today.year * 4 + (today.month - 1) // 3
+    out = []
+    for i in range(index - before, index + after + 1):
+        year, q = divmod(i, 4)
+        out.append((f"{year}Q{q + 1}", f"Q{q + 1} {year}"))
+    return out
+
+
+def colleagues(user: User) -> QuerySet[User]:
+    """People of the companies in the user's scope (owners to filter by or assign to)."""
+    return (
+        User.objects.for_org(user.organization_id)
+        .filter(is_active=True, sales_company_id__in=visible_companies(user).values("id"))
+        .order_by("full_name")
+    )
+
+
+def visible_accounts(user: User) -> QuerySet[Account]:
+    return apply(Account.objects.unscoped(), user)
+
+
+class OpportunityFilterForm(forms.Form):
+    """The list's filters, search and sort (GET). Unknown or invisible values are ignored."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
+    company = forms.ModelChoiceField(
+        label=_("Company"), queryset=SalesCompany.objects.none(), required=False
+    )
+    stage = forms.ModelChoiceField(
+        label=_("Stage"), queryset=GlobalStage.objects.none(), required=False
+    )
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    quarter = forms.ChoiceField(label=_("Close quarter"), required=False)
+    product = forms.ModelChoiceField(
+        label=_("Product"), queryset=Product.objects.none(), required=False
+    )
+    sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        org = user.organization_id
+        self.fields["company"].queryset = visible_companies(user).order_by("code")
+        self.fields["stage"].queryset = GlobalStage.objects.for_org(org).order_by("order")
+        self.fields["owner"].queryset = colleagues(user)
+        self.fields["product"].queryset = Product.objects.for_org(org).order_by("name")
+        self.fields["quarter"].choices = [("", _("Any")), *quarter_choices(timezone.localdate())]
+        self.fields["company"].empty_label = _("All")
+        self.fields["stage"].empty_label = _("All")
+        self.fields["owner"].empty_label = _("Anyone")
+        self.fields["product"].empty_label = _("Any")
+
+    def opportunities(self) -> QuerySet[Opportunity]:
+        """The visible opportunities matching the filters, sorted; a bad value filters nothing."""
+        data = self.cleaned_data if self.is_valid() else {}
+        status = data.get("status") or "open"
+        kwargs: dict[str, Any] = {
+            "user": self.user,
+            "sales_company": data.get("company"),
+            "owner": data.get("owner"),
+            "global_stage": data.get("stage"),
+            "is_open": {"open": True, "closed": False}.get(status),
+            "search": data.get("q") or "",
+        }
+        if data.get("quarter"):
+            kwargs["closing_from"], kwargs["closing_to"] = quarter_bounds(data["quarter"])
+        qs = selectors.opportunity_list(**kwargs)
+        if data.get("product") is not None:
+            lines = OpportunityLine.objects.for_org(self.user.organization_id).filter(
+                product=data["product"]
+            )
+            qs = qs.filter(id__in=lines.values("opportunity_id"))
+        return qs.order_by(*SORTS[data.get("sort") or "newest"])
+
+
+class OpportunityForm(forms.Form):
+    """Create or edit. The account is a radio choice filled by the autocomplete; the version
+    read travels in a hidden field so that a stale save is refused, never overwrites."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    account = forms.ModelChoiceField(
+        label=_("Account"),
+        queryset=Account.objects.none(),
+        error_messages={"required": _("Search for the account and choose it.")},
+    )
+    sales_company = forms.ModelChoiceField(
+        label=_("Booking company"), queryset=SalesCompany.objects.none()
+    )
+    local_stage = forms.ModelChoiceField(
+        label=_("Stage"), queryset=LocalStage.objects.none(), required=False
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"), max_digits=16, decimal_places=2, min_value=0, required=False
+    )
+    currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
+    expected_close_date = forms.DateField(
+        label=_("Expected close"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    next_step = forms.CharField(label=_("Next step"), max_length=200, required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(
+        self, *args: Any, user: User, instance: Opportunity | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.instance = instance
+        companies = visible_companies(user).order_by("code")
+        self.fields["account"].queryset = visible_accounts(user)
+        self.fields["sales_company"].queryset = companies
+        self.fields["local_stage"].queryset = (
+            LocalStage.objects.for_org(user.organization_id)
+            .filter(process__sales_company__in=companies.values("id"))
+            .filter(global_stage__is_won=False, global_stage__is_lost=False)
+            .select_related("process__sales_company")
+            .order_by("process__sales_company__code", "order")
+        )
+        self.fields["local_stage"].label_from_instance = lambda s: (
+            f"{s.process.sales_company.code} · {s.name}"
+        )
+        self.fields["name"].widget.attrs.update(autofocus=True, autocomplete="off")
+        self.fields["currency"].widget.attrs.update(size=3, autocomplete="off")
+        if instance is not None:
+            # Stage and booking company have their own moves (history, rules of engagement).
+            self.fields["sales_company"].disabled = True
+            self.fields["sales_company"].required = False
+            del self.fields["local_stage"]
+            self.fields["version"].required = True
+
+    @classmethod
+    def initial_for(cls, user: User, instance: Opportunity | None = None) -> dict[str, Any]:
+        """Sensible defaults: the user's company, its currency and first stage, +90 days."""
+        if instance is not None:
+            return {
+                "name": instance.name,
+                "account": instance.account_id,
+                "sales_company": instance.sales_company_id,
+                "amount": instance.amount,
+                "currency": instance.currency,
+                "expected_close_date": instance.expected_close_date,
+                "next_step": instance.next_step,
+                "version": instance.version,
+            }
+        company = user.sales_company
+        initial: dict[str, Any] = {
+            "expected_close_date": timezone.localdate() + dt.timedelta(days=90),
+        }
+        if company is not None:
+            initial.update(sales_company=company.pk, currency=company.currency)
+        return initial
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        stage, company = data.get("local_stage"), data.get("sales_company")
+        if (
+            stage is not None
+            and company is not None
+            and stage.process.sales_company_id != company.pk
+        ):
+            self.add_error("local_stage", _("Choose a stage of the booking company's process."))
+        return data
+
+
+class LineForm(forms.Form):
+    # A plain choice over the formset's one product list: a ModelChoiceField per line would
+    # read the catalog once per line.
+    product = forms.TypedChoiceField(
+        label=_("Product"), coerce=int, empty_value=None, required=False
+    )
+    quantity = forms.DecimalField(
+        label=_("Quantity"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+    )
+    unit_price = forms.DecimalField(
+        label=_("Unit price"),
+        max_digits=16,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text=_("Empty: the list price"),
+    )
+    discount_percent = forms.DecimalField(
+        label=_("Discount %"), max_digits=5, decimal_places=2, min_value=0, max_value=100,
+        required=False,
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, products: dict[int, Product], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.products = products
+        self.fields["product"].choices = [
+            ("", "—"),
+            *((p.pk, f"{p.name} ({p.list_price} {p.currency})") for p in products.values()),
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("product") is not None:
+            data["product"] = self.products[data["product"]]
+            if not data.get("quantity"):
+                self.add_error("quantity", _("How many?"))
+        return data
+
+
+class BaseLineFormSet(forms.BaseFormSet):
+    def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
+        self.products = {
+            p.pk: p
+            for p in Product.objects.for_org(organization_id)
+            .filter(is_active=True)
+            .order_by("name")
+        }
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "products": self.products}
+
+    def lines(self) -> list[LineInput]:
+        return [
+            LineInput(
+                product=f.cleaned_data["product"],
+                quantity=f.cleaned_data["quantity"],
+                unit_price=f.cleaned_data.get("unit_price"),
+                discount_percent=f.cleaned_data.get("discount_percent") or Decimal(0),
+            )
+            for f in self.forms
+            if getattr(f, "cleaned_data", None) and f.cleaned_data.get("product") is not None
+        ]
+
+    def product_ids(self) -> list[int]:
+        """Products chosen so far, read leniently (for the live preview of unsaved input)."""
+        ids = []
+        for f in self.forms:
+            value = f.data.get(f.add_prefix("product"), "") if f.is_bound else ""
+            if str(value).isdigit() and int(value) in self.products:
+                ids.append(int(value))
+        return ids
+
+
+LineFormSet = forms.formset_factory(
+    LineForm, formset=BaseLineFormSet, extra=2, max_num=20, validate_max=True
+)
+
+
+def line_initial(opportunity: Opportunity) -> list[dict[str, Any]]:
+    return [
+        {
+            "product": ln.product_id,
+            "quantity": ln.quantity,
+            "unit_price": ln.unit_price,
+            "discount_percent": ln.discount_percent,
+        }
+        for ln in OpportunityLine.objects.for_org(opportunity.organization_id)
+        .filter(opportunity=opportunity)
+        .order_by("pk")
+    ]
+
+
+class MoveForm(forms.Form):
+    local_stage = forms.ModelChoiceField(label=_("Move to"), queryset=LocalStage.objects.none())
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    lost_reason = forms.CharField(label=_("Lost reason"), max_length=200, required=False)
+
+    def __init__(self, *args: Any, opportunity: Opportunity, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The booking company's process only; the service checks again under a lock.
+        self.fields["local_stage"].queryset = LocalStage.objects.for_org(
+            opportunity.organization_id
+        ).filter(process__sales_company_id=opportunity.sales_company_id)
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.ChoiceField(label=_("Resolution"), choices=Resolution.choices)
+    owner = forms.ModelChoiceField(
+        label=_("New owner"), queryset=User.objects.none(), required=False
+    )
+    keep_account = forms.ModelChoiceField(
+        label=_("Account to keep"), queryset=Account.objects.none(), required=False
+    )
+    split_percent = forms.DecimalField(
+        label=_("Share for the other seller (%)"), max_digits=5, decimal_places=2,
+        min_value=Decimal("0.01"), max_value=Decimal("99.99"), required=False,
+    )  # fmt: skip
+    note = forms.CharField(
+        label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: User, conflict: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        company_ids = [conflict.sales_company_id, conflict.other_sales_company_id]
+        self.fields["owner"].queryset = (
+            User.objects.for_org(user.organization_id)
+            .filter(is_active=True, sales_company_id__in=[c for c in company_ids if c])
+            .select_related("sales_company")
+            .order_by("sales_company__code", "full_name")
+        )
+        self.fields["owner"].label_from_instance = lambda u: (
+            f"{u.full_name} ({u.sales_company.code})"
+        )
+        accounts = [a for a in (conflict.account_id, conflict.other_account_id) if a]
+        self.fields["keep_account"].queryset = visible_accounts(user).filter(Q(pk__in=accounts))

@@ -1,0 +1,23 @@
+"""Pages of the opportunities app, mounted at /opportunities/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from opportunities import views
+
+app_name = "opportunities"
+
+urlpatterns = [
+    path("", views.opportunity_list, name="list"),
+    path("new/", views.opportunity_create, name="create"),
+    path("preview/", views.opportunity_preview, name="preview"),
+    path("board/", views.board, name="board"),
+    path("conflicts/", views.conflict_list, name="conflicts"),
+    path("conflicts/<int:pk>/", views.conflict_detail, name="conflict"),
+    path("team/", views.team_overview, name="team"),
+    path("data-quality/", views.data_quality, name="data_quality"),
+    path("<int:pk>/", views.opportunity_detail, name="detail"),
+    path("<int:pk>/edit/", views.opportunity_edit, name="edit"),
+    path("<int:pk>/move/", views.opportunity_move, name="move"),
+]

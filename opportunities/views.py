@@ -1,0 +1,754 @@
+"""Opportunity pages: list (+CSV), detail, create/edit with a live conflict preview, the pipeline
+board, and the managers' conflicts inbox, team overview and data-quality list.
+
+Thin on purpose: forms validate, ``opportunities.services`` write, selectors read, and every
+object comes through the visibility policy (invisible == missing == 404).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Account, AccountTeamMember, Activity, TeamRole
+from accounts.selectors import agreement_for_account
+from crm.models import Organization, SalesCompany, User
+from crm.money import MissingExchangeRateError, to_corporate
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.tenancy import org_scope
+from crm.visibility import apply, get_visible_or_404, scoped_company_ids, visible_companies
+from opportunities import selectors, services
+from opportunities.conflicts import conflict_warnings, preview_for, rightful_company
+from opportunities.errors import StaleVersionError
+from opportunities.forms import (
+    PAGE_SIZE,
+    LineFormSet,
+    MoveForm,
+    OpportunityFilterForm,
+    OpportunityForm,
+    ResolveForm,
+    line_initial,
+)
+from opportunities.models import (
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+    OpportunitySplit,
+    Resolution,
+)
+from opportunities.resolution import conflict_inbox, conflict_resolve, may_resolve
+
+# --- Helpers -------------------------------------------------------------------------------------
+
+
+def _page(request: HttpRequest, qs: Any, param: str = "page", size: int = PAGE_SIZE) -> Page:
+    return Paginator(qs, size).get_page(request.GET.get(param))
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    """The current query string minus some parameters (pagination links keep the filters)."""
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+def attach_errors(form: Form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: per field where the form has it, else on top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            target = field if field in form.fields else None
+            for error in errors:
+                form.add_error(target, error)
+    else:
+        form.add_error(None, exc)
+
+
+def _require_manager(user: User) -> None:
+    if user.role not in MANAGER_ROLES and user.role not in ORG_WIDE_ROLES:
+        raise PermissionDenied(_("This page is for country, regional and global managers."))
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """Spreadsheet-safe text: a cell that a spreadsheet would run as a formula is quoted."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(
+        [
+            _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
+            _("Global stage"), _("Amount"), _("Currency"), _("Expected close"), _("Next step"),
+        ]
+    )  # fmt: skip
+    # The response streams after the view returned, outside the request's organization scope:
+    # the rows are read inside their own scope (and row-level security sees the same org).
+    with org_scope(organization_id):
+        for o in qs.iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    csv_cell(v)
+                    for v in (
+                        o.pk, o.name, o.account.name, o.sales_company.code, o.owner.full_name,
+                        o.local_stage.name, o.global_stage.name, o.amount, o.currency,
+                        o.expected_close_date, o.next_step,
+                    )
+                ]
+            )  # fmt: skip
+
+
+# --- List, detail --------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def opportunity_list(request: HttpRequest) -> HttpResponse:
+    form = OpportunityFilterForm(request.GET or None, user=request.user)
+    qs = form.opportunities()
+    if request.GET.get("format") == "csv":
+        stamp = timezone.localdate().isoformat()
+        response = StreamingHttpResponse(
+            _csv_rows(qs, request.user.organization_id), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="opportunities-{stamp}.csv"'
+        return response
+    page = _page(request, qs)
+    return render(
+        request,
+        "opportunities/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": _query_without(request, "page", "format"),
+            "csv_query": _query_without(request, "page", "format"),
+        },
+    )
+
+
+def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
+    rows = (
+        apply(Conflict.objects.unscoped(), user)
+        .filter(
+            Q(opportunity=opportunity)
+            | Q(other_opportunity=opportunity)
+            | Q(account=opportunity.account, opportunity__isnull=True),
+            status=ConflictStatus.OPEN,
+        )
+        .select_related("other_sales_company", "sales_company")
+        .order_by("-created_at")
+    )
+    return conflict_warnings(user=user, conflicts=rows)
+
+
+@login_required
+@require_GET
+def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    opp = selectors.opportunity_get(user=user, pk=pk)
+    org_id = opp.organization_id
+    lines = list(
+        OpportunityLine.objects.for_org(org_id)
+        .filter(opportunity=opp)
+        .select_related("product")
+        .order_by("pk")
+    )
+    splits = (
+        OpportunitySplit.objects.for_org(org_id)
+        .filter(opportunity=opp)
+        .select_related("user", "sales_company")
+        .order_by("kind", "-percent")
+    )
+    activities = (
+        apply(Activity.objects.unscoped(), user)
+        .filter(opportunity=opp)
+        .select_related("owner")
+        .order_by("-created_at")[:20]
+    )
+    may_change = services.may_change_opportunity(user, opp)
+    return render(
+        request,
+        "opportunities/detail.html",
+        {
+            "opp": opp,
+            "lines": lines,
+            "splits": splits,
+            "history": selectors.stage_history(user=user, opportunity=opp),
+            "activities": activities,
+            "warnings": _conflicts_of(user, opp),
+            "may_change": may_change,
+            "move_form": MoveForm(
+                opportunity=opp, initial={"local_stage": opp.local_stage_id, "version": opp.version}
+            )
+            if may_change
+            else None,
+        },
+    )
+
+
+# --- Create / edit -------------------------------------------------------------------------------
+
+
+def _formset(request: HttpRequest, initial: list[dict[str, Any]] | None = None) -> Any:
+    org_id = request.user.organization_id
+    if request.method == "POST":
+        return LineFormSet(request.POST, prefix="lines", organization_id=org_id)
+    return LineFormSet(initial=initial or None, prefix="lines", organization_id=org_id)
+
+
+def _chosen_account(user: User, value: Any) -> Account | None:
+    if value in (None, "") or not str(value).isdigit():
+        return None
+    return apply(Account.objects.unscoped(), user).filter(pk=value).first()
+
+
+def _render_form(
+    request: HttpRequest,
+    form: OpportunityForm,
+    formset: Any,
+    opp: Opportunity | None,
+    status: int = 200,
+) -> HttpResponse:
+    account = form.instance.account if opp is not None else None
+    if form.is_bound:
+        account = _chosen_account(request.user, form.data.get("account")) or account
+    elif form.initial.get("account"):
+        account = _chosen_account(request.user, form.initial["account"])
+    return render(
+        request,
+        "opportunities/form.html",
+        {
+            "form": form,
+            "formset": formset,
+            "opp": opp,
+            "chosen_accounts": [account] if account else [],
+            "chosen_id": str(account.pk) if account else "",
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def opportunity_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.role == Role.MARKETING:
+        raise PermissionDenied(_("Marketing hands leads over; sellers log opportunities."))
+    initial = OpportunityForm.initial_for(user)
+    if request.method == "GET" and request.GET.get("account"):
+        initial["account"] = request.GET["account"]
+    form = OpportunityForm(request.POST or None, user=user, initial=initial)
+    formset = _formset(request)
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data = form.cleaned_data
+        lines = formset.lines()
+        try:
+            opp = services.opportunity_create(
+                acting_user=user,
+                account=data["account"],
+                name=data["name"],
+                sales_company=data["sales_company"],
+                local_stage=data.get("local_stage"),
+                amount=None if lines else data.get("amount"),
+                currency=data["currency"],
+                expected_close_date=data.get("expected_close_date"),
+                next_step=data.get("next_step") or "",
+                lines=lines,
+            )
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
+            return redirect("opportunities:detail", pk=opp.pk)
+    return _render_form(request, form, formset, None, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    opp = selectors.opportunity_get(user=user, pk=pk)
+    if not services.may_change_opportunity(user, opp):
+        raise PermissionDenied(_("You may not change this opportunity."))
+    form = OpportunityForm(
+        request.POST or None,
+        user=user,
+        instance=opp,
+        initial=OpportunityForm.initial_for(user, opp),
+    )
+    had_lines = line_initial(opp)
+    formset = _formset(request, had_lines)
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data = form.cleaned_data
+        lines = formset.lines()
+        fields: dict[str, Any] = {
+            "name": data["name"],
+            "account": data["account"],
+            "expected_close_date": data.get("expected_close_date"),
+            "next_step": data.get("next_step") or "",
+        }
+        if not lines:
+            # Without lines the amount is typed; with lines it is their total (the service's).
+            fields.update(amount=data.get("amount"), currency=data["currency"])
+        try:
+            # One transaction: a stale version refuses the lines and the fields together.
+            with transaction.atomic():
+                version = data["version"]
+                if lines or had_lines:
+                    services.opportunity_set_lines(
+                        opportunity=opp, lines=lines, acting_user=user, expected_version=version
+                    )
+                    version = opp.version
+                services.opportunity_update(
+                    opportunity=opp, acting_user=user, expected_version=version, **fields
+                )
+        except StaleVersionError as exc:
+            form.add_error(None, str(exc))
+            return _render_form(request, form, formset, opp, status=409)
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
+            return redirect("opportunities:detail", pk=opp.pk)
+    return _render_form(request, form, formset, opp, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def opportunity_preview(request: HttpRequest) -> HttpResponse:
+    """What saving would find, shown while the form is filled in (htmx, nothing is written):
+    conflicts with need-to-know disclosure, and the framework agreement's terms and tier."""
+    user = request.user
+    account = _chosen_account(user, request.GET.get("account"))
+    context: dict[str, Any] = {"account": account, "warnings": [], "terms": None}
+    if account is not None:
+        company_id = request.GET.get("sales_company") or user.sales_company_id
+        opp_id = request.GET.get("opportunity")
+        opp = (
+            selectors.opportunity_get(user=user, pk=int(opp_id))
+            if opp_id and opp_id.isdigit()
+            else None
+        )
+        company = (
+            opp.sales_company
+            if opp is not None
+            else visible_companies(user).filter(pk=company_id).first()
+            if str(company_id or "").isdigit()
+            else None
+        )
+        if company is not None:
+            formset = LineFormSet(request.GET, prefix="lines", organization_id=user.organization_id)
+            context["warnings"] = preview_for(
+                user=user,
+                account=account,
+                sales_company=company,
+                product_ids=formset.product_ids(),
+                owner=opp.owner if opp is not None else user,
+                opportunity_id=opp.pk if opp is not None else None,
+            )
+        try:
+            context["terms"] = agreement_for_account(
+                account=account, on_date=timezone.localdate(), booking_company=company
+            )
+        except MissingExchangeRateError as exc:
+            context["terms_error"] = str(exc)
+    return render(request, "opportunities/_preview.html", context)
+
+
+# --- Board ---------------------------------------------------------------------------------------
+
+
+def _board_company(request: HttpRequest) -> SalesCompany | None:
+    wanted = request.GET.get("company") or request.POST.get("company")
+    if wanted and str(wanted).isdigit():
+        return visible_companies(request.user).filter(pk=wanted).first()
+    return request.user.sales_company
+
+
+def _board_context(request: HttpRequest, company: SalesCompany | None) -> dict[str, Any]:
+    user = request.user
+    columns = selectors.board_columns(user=user, sales_company=company) if company else []
+    return {
+        "company": company,
+        "columns": columns,
+        "companies": visible_companies(user).order_by("code"),
+    }
+
+
+@login_required
+@require_GET
+def board(request: HttpRequest) -> HttpResponse:
+    company = _board_company(request)
+    context = _board_context(request, company)
+    if company is None:
+        messages.info(request, _("Choose a sales company to see its board."))
+    return render(request, "opportunities/board.html", context)
+
+
+@login_required
+@require_POST
+def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """A stage move from the board (drag and drop or the keyboard's select) or the detail page.
+
+    The move carries the version the page showed; if the deal changed since, nothing is moved
+    and the refreshed board says so (the card snaps back to where it really is)."""
+    user = request.user
+    opp = selectors.opportunity_get(user=user, pk=pk)
+    form = MoveForm(request.POST, opportunity=opp)
+    ok = False
+    if not form.is_valid():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+    else:
+        try:
+            opp = services.opportunity_move_stage(
+                opportunity=opp,
+                local_stage=form.cleaned_data["local_stage"],
+                expected_version=form.cleaned_data["version"],
+                lost_reason=form.cleaned_data.get("lost_reason") or "",
+                acting_user=user,
+            )
+        except StaleVersionError:
+            message = _(
+                "“%(name)s” was changed by someone else in the meantime; nothing was moved. "
+                "The board shows where it is now."
+            ) % {"name": opp.name}
+        except ValidationError as exc:
+            message = " ".join(exc.messages)
+        except PermissionDenied as exc:
+            if not request.htmx:
+                raise
+            message = str(exc) or _("You may not move this opportunity.")
+        else:
+            ok = True
+            message = _("“%(name)s” moved to %(stage)s.") % {
+                "name": opp.name,
+                "stage": form.cleaned_data["local_stage"].name,
+            }
+    if request.htmx:
+        context = _board_context(request, opp.sales_company)
+        context.update(board_message=message, board_ok=ok)
+        # 200 either way: htmx swaps only successful responses, and the refreshed board is the
+        # answer to a stale move too.
+        return render(request, "opportunities/_board.html", context)
+    (messages.success if ok else messages.error)(request, message)
+    target = request.POST.get("next")
+    if target == "detail":
+        return redirect("opportunities:detail", pk=opp.pk)
+    return redirect(f"{reverse('opportunities:board')}?company={opp.sales_company_id}")
+
+
+# --- Conflicts inbox -----------------------------------------------------------------------------
+
+
+def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
+    """Need-to-know: which of these deals the user may see (one query)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return set()
+    return set(
+        apply(Opportunity.objects.unscoped(), user)
+        .filter(pk__in=wanted)
+        .values_list("pk", flat=True)
+    )
+
+
+def _resolvable_ids(user: User, conflicts: list[Conflict]) -> set[int]:
+    """Which of these conflicts the user may resolve, in two queries whatever their number
+    (the same rule as ``may_resolve``, which the service enforces again on submit)."""
+    if user.role in ORG_WIDE_ROLES:
+        return {c.pk for c in conflicts}
+    companies: set[int] = set()
+    if user.role in MANAGER_ROLES:
+        companies = set(visible_companies(user).values_list("id", flat=True))
+    gam_groups = set(
+        AccountTeamMember.objects.for_org(user.organization_id)
+        .filter(user=user, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
+        .values_list("account_id", flat=True)
+    )
+    return {
+        c.pk
+        for c in conflicts
+        if c.sales_company_id in companies
+        or c.other_sales_company_id in companies
+        or (c.account.group_id or c.account_id) in gam_groups
+    }
+
+
+@login_required
+@require_GET
+def conflict_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    status = request.GET.get("status") or ConflictStatus.OPEN
+    if status not in ConflictStatus.values:
+        status = ConflictStatus.OPEN
+    page = _page(request, conflict_inbox(user=user, status=status))
+    rows = list(page.object_list)
+    return render(
+        request,
+        "opportunities/conflicts.html",
+        {
+            "page": page,
+            "warnings": conflict_warnings(user=user, conflicts=rows),
+            "resolvable": _resolvable_ids(user, rows),
+            "visible_opps": _visible_ids(user, [c.opportunity_id for c in rows]),
+            "status": status,
+            "statuses": ConflictStatus.choices,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conflict_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One conflict with the rules-of-engagement suggestion and the resolve actions. A merge is
+    destructive: it is confirmed on a second step before anything is written."""
+    user = request.user
+    conflict = get_visible_or_404(
+        Conflict.objects.unscoped().select_related(
+            "organization",
+            "account__group",
+            "account__home_company",
+            "other_account",
+            "sales_company",
+            "other_sales_company",
+            "opportunity__owner",
+            "opportunity__sales_company",
+            "other_opportunity__owner",
+            "other_opportunity__sales_company",
+            "resolved_by",
+        ),
+        user,
+        pk=pk,
+    )
+    (warning,) = conflict_warnings(user=user, conflicts=[conflict])
+    allowed = conflict.status == ConflictStatus.OPEN and may_resolve(user, conflict)
+    suggested = rightful_company(conflict) if conflict.opportunity_id else None
+    suggested_owner = _suggested_owner(conflict, suggested)
+    form = ResolveForm(
+        request.POST or None,
+        user=user,
+        conflict=conflict,
+        initial={
+            "owner": suggested_owner.pk if suggested_owner else None,
+            "split_percent": Decimal(50),
+            "keep_account": conflict.account_id,
+        },
+    )
+    confirming = False
+    if request.method == "POST":
+        if not allowed:
+            raise PermissionDenied(_("Only the managers involved may resolve this conflict."))
+        if form.is_valid():
+            data = form.cleaned_data
+            if data["resolution"] == Resolution.MERGE and not data.get("confirm"):
+                confirming = True
+            else:
+                try:
+                    conflict_resolve(
+                        conflict_id=conflict.pk,
+                        acting_user=user,
+                        resolution=data["resolution"],
+                        owner=data.get("owner"),
+                        keep_account=data.get("keep_account"),
+                        split_percent=data.get("split_percent"),
+                        note=data.get("note") or "",
+                    )
+                except ValidationError as exc:
+                    attach_errors(form, exc)
+                else:
+                    messages.success(request, _("Conflict resolved."))
+                    return redirect("opportunities:conflicts")
+    return render(
+        request,
+        "opportunities/conflict_detail.html",
+        {
+            "conflict": conflict,
+            "w": warning,
+            "form": form,
+            "allowed": allowed,
+            "suggested": suggested,
+            "suggested_owner": suggested_owner,
+            "confirming": confirming,
+            "resolutions": Resolution,
+            "is_duplicate": conflict.kind == ConflictKind.DUPLICATE_ACCOUNT,
+            "visible_opps": _visible_ids(user, [conflict.opportunity_id]),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _suggested_owner(conflict: Conflict, company: SalesCompany | None) -> User | None:
+    """The seller of the deal booked by the rightful company, else its country manager."""
+    if company is None:
+        return None
+    for opp in (conflict.opportunity, conflict.other_opportunity):
+        if opp is not None and opp.sales_company_id == company.pk:
+            return opp.owner
+    return (
+        User.objects.for_org(conflict.organization_id)
+        .filter(sales_company=company, is_active=True, role=Role.COUNTRY_MANAGER)
+        .first()
+    )
+
+
+# --- Team overview and data quality --------------------------------------------------------------
+
+
+def _manager_companies(request: HttpRequest) -> tuple[Any, SalesCompany | None]:
+    companies = visible_companies(request.user).order_by("code")
+    wanted = request.GET.get("company")
+    chosen = companies.filter(pk=wanted).first() if wanted and wanted.isdigit() else None
+    return companies, chosen
+
+
+@login_required
+@require_GET
+def team_overview(request: HttpRequest) -> HttpResponse:
+    """The people of the manager's companies: open pipeline (count, amount in the corporate
+    currency at today's rates) and overdue tasks. Three aggregates plus one rate per currency."""
+    user = request.user
+    _require_manager(user)
+    companies, chosen = _manager_companies(request)
+    scope = [chosen.pk] if chosen else companies.values("id")
+    people = (
+        User.objects.for_org(user.organization_id)
+        .filter(is_active=True, sales_company_id__in=scope)
+        .select_related("sales_company")
+        .order_by("sales_company__code", "full_name")
+    )
+    page = _page(request, people)
+    ids = [p.pk for p in page.object_list]
+    org = Organization.objects.get(pk=user.organization_id)
+    today = timezone.localdate()
+    pipeline = (
+        apply(Opportunity.objects.unscoped(), user)
+        .filter(owner_id__in=ids, global_stage__is_won=False, global_stage__is_lost=False)
+        .values("owner_id", "currency")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .order_by()
+    )
+    figures: dict[int, dict[str, Any]] = {
+        pk: {"count": 0, "amount": Decimal(0), "overdue": 0} for pk in ids
+    }
+    missing_rate = ""
+    for row in pipeline:
+        f = figures[row["owner_id"]]
+        f["count"] += row["n"]
+        if row["total"] is None:
+            continue
+        try:
+            f["amount"] += to_corporate(
+                organization=org, amount=row["total"], currency=row["currency"], on_date=today
+            )
+        except MissingExchangeRateError as exc:
+            missing_rate = str(exc)
+    overdue = (
+        apply(Activity.objects.unscoped(), user)
+        .filter(owner_id__in=ids, done_at__isnull=True, due_at__lt=timezone.now())
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in overdue:
+        figures[row["owner_id"]]["overdue"] = row["n"]
+    rows = [(p, figures[p.pk]) for p in page.object_list]
+    return render(
+        request,
+        "opportunities/team.html",
+        {
+            "page": page,
+            "rows": rows,
+            "companies": companies,
+            "chosen": chosen,
+            "currency": org.corporate_currency,
+            "missing_rate": missing_rate,
+        },
+    )
+
+
+STALE_DAYS = 30
+
+
+@login_required
+@require_GET
+def data_quality(request: HttpRequest) -> HttpResponse:
+    """Records to fix: open opportunities missing amount, close date or next step, with a close
+    date in the past or no activity for 30 days; accounts without country or registration
+    number. All flags are computed in SQL; two paginated lists."""
+    user = request.user
+    _require_manager(user)
+    companies, chosen = _manager_companies(request)
+    today = timezone.localdate()
+    ids = scoped_company_ids(user) if chosen is None else [chosen.pk]
+    recent = Activity.objects.for_org(user.organization_id).filter(
+        opportunity_id=OuterRef("pk"),
+        created_at__gte=timezone.now() - dt.timedelta(days=STALE_DAYS),
+    )
+    opps = apply(Opportunity.objects.unscoped(), user).filter(
+        global_stage__is_won=False, global_stage__is_lost=False
+    )
+    accounts = apply(Account.objects.unscoped(), user)
+    if ids is not None:
+        opps = opps.filter(sales_company_id__in=ids)
+        accounts = accounts.filter(home_company_id__in=ids)
+    opps = (
+        opps.annotate(has_recent=Exists(recent))
+        .filter(
+            Q(amount__isnull=True)
+            | Q(expected_close_date__isnull=True)
+            | Q(next_step="")
+            | Q(expected_close_date__lt=today)
+            | Q(has_recent=False)
+        )
+        .select_related("account", "owner", "sales_company", "local_stage")
+        .order_by("sales_company__code", "expected_close_date", "pk")
+    )
+    accounts = (
+        accounts.filter(Q(country="") | Q(registration_number=""))
+        .select_related("home_company")
+        .order_by("name", "pk")
+    )
+    return render(
+        request,
+        "opportunities/data_quality.html",
+        {
+            "opps": _page(request, opps),
+            "accounts": _page(request, accounts, param="apage"),
+            "today": today,
+            "companies": companies,
+            "chosen": chosen,
+            "stale_days": STALE_DAYS,
+            "query": _query_without(request, "page"),
+            "aquery": _query_without(request, "apage"),
+        },
+    )
