@@ -74,8 +74,7 @@ class SalesCompanyForm(forms.Form):
     country = forms.CharField(
         label=_("Country"),
         max_length=2,
-        validators=[validate_country],
-        help_text=_("ISO 3166 code, two capital letters, e.g. SE."),
+        help_text=_("ISO 3166 code, two letters, e.g. SE."),
     )
     currency = forms.ChoiceField(label=_("Currency"), choices=[(c, c) for c in sorted(CURRENCIES)])
     language = forms.ChoiceField(label=_("Language"), choices=LANGUAGES)
@@ -90,7 +89,10 @@ class SalesCompanyForm(forms.Form):
             self.fields["code"].disabled = True
 
     def clean_country(self) -> str:
-        return self.cleaned_data["country"].upper()
+        # Upper-case first, then the model's validator: "se" is a fine way to type Sweden.
+        value = self.cleaned_data["country"].strip().upper()
+        validate_country(value)
+        return value
 
 
 class UserForm(forms.Form):
