@@ -22,9 +22,7 @@ class InlineAccountForm(forms.Form):
     they can live inside the opportunity's own form without clashing with its fields."""
 
     new_name = forms.CharField(label=_("Company name"), max_length=200)
-    new_country = forms.CharField(
-        label=_("Country (ISO code)"), max_length=2, required=False, validators=[validate_country]
-    )
+    new_country = forms.CharField(label=_("Country (ISO code)"), max_length=2, required=False)
     new_registration_number = forms.CharField(
         label=_("Registration / VAT number"), max_length=40, required=False
     )
@@ -47,7 +45,11 @@ class InlineAccountForm(forms.Form):
         self.fields["new_home_company"].queryset = visible_companies(user)
 
     def clean_new_country(self) -> str:
-        return (self.cleaned_data.get("new_country") or "").upper()
+        # Upper-cased before validation: people type "se" as often as "SE".
+        country = (self.cleaned_data.get("new_country") or "").upper()
+        if country:
+            validate_country(country)
+        return country
 
     def service_fields(self) -> dict[str, Any]:
         data = self.cleaned_data

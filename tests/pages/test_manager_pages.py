@@ -1,0 +1,197 @@
+"""Managers' pages: conflicts inbox and resolution, team overview, data quality."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from crm.models import User
+from crm.roles import Role
+from opportunities.conflicts import detect_for_opportunity
+from opportunities.models import Conflict, ConflictStatus, Opportunity, OpportunitySplit
+from tests.accounts.factories import make_account
+from tests.conftest import World
+from tests.factories import UserFactory
+from tests.opportunities.factories import OpportunityFactory
+from tests.pages.conftest import Deals, many_opportunities
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def manager_dk(world: World) -> User:
+    return UserFactory(organization=world.org, role=Role.COUNTRY_MANAGER, sales_company=world.dk)
+
+
+@pytest.fixture
+def conflict(world: World, deals: Deals) -> Conflict:
+    sub = make_account(
+        organization=world.org, home_company=world.dk, name="Volvera DK", parent=deals.account
+    )
+    danish = OpportunityFactory(account=sub, owner=world.rep_dk, name="Danish retrofit")
+    detect_for_opportunity(opportunity=danish, acting_user=None)
+    return Conflict.objects.for_org(world.org).get(opportunity=danish, status=ConflictStatus.OPEN)
+
+
+def test_inbox_for_managers_involved_only(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    url = reverse("opportunities:conflicts")
+    client.force_login(manager_dk)
+    response = client.get(url)
+    assert conflict.pk in response.context["resolvable"]
+    assert "Volvera DK" in response.content.decode()
+    client.force_login(world.manager_de)
+    assert "Volvera DK" not in client.get(url).content.decode()
+    client.force_login(world.stranger)
+    assert "Volvera DK" not in client.get(url).content.decode()
+    detail = reverse("opportunities:conflict", args=[conflict.pk])
+    client.force_login(world.manager_de)
+    assert client.get(detail).status_code == 404
+    client.force_login(world.stranger)
+    assert client.get(detail).status_code == 404
+
+
+def test_rep_sees_but_may_not_resolve(client: Client, world: World, conflict: Conflict) -> None:
+    detail = reverse("opportunities:conflict", args=[conflict.pk])
+    client.force_login(world.rep_dk)
+    response = client.get(detail)
+    assert response.status_code == 200 and response.context["allowed"] is False
+    assert client.post(detail, {"resolution": "acknowledged"}).status_code == 403
+    conflict.refresh_from_db()
+    assert conflict.status == ConflictStatus.OPEN
+
+
+def test_manager_keeps_both_with_a_split(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    detail = reverse("opportunities:conflict", args=[conflict.pk])
+    client.force_login(manager_dk)
+    response = client.get(detail)
+    assert response.context["suggested"] is not None
+    response = client.post(detail, {"resolution": "keep_both_split", "split_percent": "30"})
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert conflict.status == ConflictStatus.RESOLVED and conflict.resolved_by == manager_dk
+    splits = dict(
+        OpportunitySplit.objects.for_org(world.org)
+        .filter(opportunity_id=conflict.opportunity_id, kind="revenue")
+        .values_list("user_id", "percent")
+    )
+    assert splits == {world.rep_dk.pk: Decimal("70.00"), world.rep_se.pk: Decimal("30.00")}
+
+
+def test_assign_owner_suggests_the_rules_of_engagement(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    detail = reverse("opportunities:conflict", args=[conflict.pk])
+    client.force_login(manager_dk)
+    owner = client.get(detail).context["suggested_owner"]
+    assert owner is not None
+    client.post(detail, {"resolution": "assign_owner", "owner": owner.pk})
+    opp = Opportunity.objects.for_org(world.org).get(pk=conflict.opportunity_id)
+    assert opp.owner == owner
+
+
+def test_merge_needs_confirmation(client: Client, world: World, deals: Deals) -> None:
+    twin = make_account(
+        organization=world.org, home_company=world.se, name="Volvera AB", country="SE"
+    )
+    opp = OpportunityFactory(account=twin, owner=world.rep_se, name="Twin deal")
+    detect_for_opportunity(opportunity=opp, acting_user=None)
+    dup = Conflict.objects.for_org(world.org).get(kind="duplicate_account", status="open")
+    detail = reverse("opportunities:conflict", args=[dup.pk])
+    client.force_login(world.manager_se)
+    response = client.post(detail, {"resolution": "merge", "keep_account": deals.account.pk})
+    assert (
+        response.status_code == 200 and 'data-testid="confirm-merge"' in response.content.decode()
+    )
+    assert Opportunity.objects.for_org(world.org).get(pk=opp.pk).account_id == twin.pk
+    response = client.post(
+        detail, {"resolution": "merge", "keep_account": deals.account.pk, "confirm": "True"}
+    )
+    assert response.status_code == 302
+    assert Opportunity.objects.for_org(world.org).get(pk=opp.pk).account_id == deals.account.pk
+
+
+@pytest.mark.parametrize("rows", [5, 40])
+def test_inbox_constant_queries(
+    client: Client, world: World, deals: Deals, rows: int, django_assert_max_num_queries: object
+) -> None:
+    for i in range(rows):
+        sub = make_account(
+            organization=world.org, home_company=world.dk, name=f"Sub {i}", parent=deals.account
+        )
+        detect_for_opportunity(
+            opportunity=OpportunityFactory(account=sub, owner=world.rep_dk), acting_user=None
+        )
+    client.force_login(world.manager_se)
+    with django_assert_max_num_queries(14):
+        response = client.get(reverse("opportunities:conflicts"))
+    assert len(response.context["warnings"]) >= rows
+
+
+def test_team_overview(client: Client, world: World, deals: Deals) -> None:
+    url = reverse("opportunities:team")
+    client.force_login(world.manager_se)
+    response = client.get(url)
+    assert response.status_code == 200
+    figures = dict((p.pk, f) for p, f in response.context["rows"])
+    # 125 000 SEK at 0.087 = 10 875 EUR.
+    assert figures[world.rep_se.pk]["count"] == 1
+    assert figures[world.rep_se.pk]["amount"] == Decimal("10875.00")
+    assert world.rep_de.pk not in figures
+    client.force_login(world.rep_se)
+    assert client.get(url).status_code == 403
+    client.force_login(world.stranger)
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("rows", [5, 40])
+def test_team_constant_queries(
+    client: Client, world: World, deals: Deals, rows: int, django_assert_max_num_queries: object
+) -> None:
+    for _ in range(rows):
+        UserFactory(organization=world.org, role=Role.SALES_REP, sales_company=world.se)
+    many_opportunities(world, 3)
+    client.force_login(world.manager_se)
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("opportunities:team"))
+    assert len(response.context["rows"]) >= rows
+
+
+def test_data_quality_lists_what_to_fix(client: Client, world: World, deals: Deals) -> None:
+    incomplete = OpportunityFactory(
+        account=deals.account, owner=world.rep_se, name="Half done", amount=None,
+        expected_close_date=dt.date(2000, 1, 1), next_step="",
+    )  # fmt: skip
+    make_account(
+        organization=world.org, home_company=world.se, name="No Reg AB", registration_number=""
+    )
+    url = reverse("opportunities:data_quality")
+    client.force_login(world.manager_se)
+    response = client.get(url)
+    html = response.content.decode()
+    assert incomplete.name in html and "no amount" in html and "close date passed" in html
+    assert "No Reg AB" in html
+    client.force_login(world.manager_de)
+    assert incomplete.name not in client.get(url).content.decode()
+    client.force_login(world.rep_se)
+    assert client.get(url).status_code == 403
+    client.force_login(world.stranger)
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("rows", [5, 40])
+def test_data_quality_constant_queries(
+    client: Client, world: World, deals: Deals, rows: int, django_assert_max_num_queries: object
+) -> None:
+    many_opportunities(world, rows)
+    client.force_login(world.manager_se)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("opportunities:data_quality"))
+    assert len(response.context["opps"].object_list) == rows + 1
