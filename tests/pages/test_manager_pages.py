@@ -140,7 +140,7 @@ def test_team_overview(client: Client, world: World, deals: Deals) -> None:
     client.force_login(world.manager_se)
     response = client.get(url)
     assert response.status_code == 200
-    figures = dict((p.pk, f) for p, f in response.context["rows"])
+    figures = {p.pk: f for p, f in response.context["rows"]}
     # 125 000 SEK at 0.087 = 10 875 EUR.
     assert figures[world.rep_se.pk]["count"] == 1
     assert figures[world.rep_se.pk]["amount"] == Decimal("10875.00")
