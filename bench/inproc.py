@@ -1,0 +1,222 @@
+"""In-process measurements, run as a subprocess against the benchmark database as the
+application role (row-level security on), printing one JSON object on stdout.
+
+* ``queries``: SQL statements per request of every scenario, counted with Django's
+  ``CaptureQueriesContext`` around one ``django.test.Client`` request (after a warm-up request),
+  so the number includes the session and user look-ups that every real request makes. The
+  ``set_config('app.org_id', …)`` of the RLS backend runs on the raw cursor and is not counted.
+* ``services``: the conflict check on save, duplicate-account candidates and list serialization.
+* ``export``: one report file (XLSX or CSV) in this process, for its time and peak RSS.
+
+Usage: ``python -m bench.inproc queries|services|export`` with ``BENCH_SPEC`` (JSON) in the
+environment; ``DATABASE_URL`` is the application role's URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from typing import Any
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    import django
+
+    django.setup()
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50": round(statistics.median(samples), 2),
+        "p95": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 2),
+        "max": round(samples[-1], 2),
+        "n": len(samples),
+    }
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def queries(spec: dict[str, Any]) -> dict[str, Any]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import User
+
+    out: dict[str, Any] = {}
+    clients: dict[str, Client] = {}
+    for scenario in spec["scenarios"]:
+        email = scenario["email"]
+        if email not in clients:
+            client = Client()
+            client.force_login(User.objects.unscoped().get(email=email))
+            clients[email] = client
+        client = clients[email]
+        client.get(scenario["path"])  # warm-up: caches, prepared state
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(scenario["path"])
+        out[scenario["name"]] = {
+            "status": response.status_code,
+            "queries": len(ctx.captured_queries),
+            "sql": [q["sql"][:2000] for q in ctx.captured_queries],
+        }
+    return out
+
+
+def services(spec: dict[str, Any]) -> dict[str, Any]:
+    from django.db import transaction
+
+    from accounts.matching import find_duplicate_candidates
+    from accounts.models import Account
+    from crm.models import User
+    from crm.tenancy import org_scope
+    from opportunities.api import OpportunitySerializer
+    from opportunities.conflicts import detect_for_opportunity
+    from opportunities.models import Opportunity
+    from opportunities.selectors import opportunity_list
+
+    org_id = spec["organization_id"]
+    out: dict[str, Any] = {}
+    with org_scope(org_id):
+        # Conflict check on save: open deals in the big groups (the worst case: hundreds of
+        # deals of the same group in other companies), in a transaction rolled back after.
+        opps = list(
+            Opportunity.objects.for_org(org_id)
+            .filter(account__group_id__in=spec["big_groups"], global_stage__is_won=False)
+            .filter(global_stage__is_lost=False)
+            .order_by("id")[:20]
+        )
+        timings, found = [], []
+        for opp in opps:
+            with transaction.atomic():
+                started = time.perf_counter()
+                conflicts = detect_for_opportunity(opportunity=opp, acting_user=None)
+                timings.append((time.perf_counter() - started) * 1000)
+                found.append(len(conflicts))
+                transaction.set_rollback(True)
+        out["conflict_check"] = {**_ms(timings[2:] or timings), "conflicts_found": found[:5]}
+
+        # Duplicate candidates for names that exist (as a seller re-entering a customer would).
+        accounts = list(
+            Account.objects.for_org(org_id)
+            .order_by("id")
+            .values("name", "country", "registration_number", "domain")[1000:1040]
+        )
+        timings, hits = [], []
+        for a in accounts:
+            started = time.perf_counter()
+            candidates = find_duplicate_candidates(
+                organization=org_id,
+                name=a["name"],
+                country=a["country"],
+                registration_number=a["registration_number"],
+                domain=a["domain"],
+            )
+            timings.append((time.perf_counter() - started) * 1000)
+            hits.append(len(candidates))
+        out["duplicates"] = {**_ms(timings), "candidates_avg": round(sum(hits) / len(hits), 1)}
+
+        # Serialization of a 200-row page: objects already fetched, then serializer + JSON.
+        from rest_framework.renderers import JSONRenderer
+
+        director = User.objects.unscoped().get(email=spec["director"])
+        rows = list(opportunity_list(user=director)[:200])
+        per_row, per_row_json = [], []
+        for _ in range(15):
+            started = time.perf_counter()
+            data = OpportunitySerializer(rows, many=True).data
+            mid = time.perf_counter()
+            JSONRenderer().render(data)
+            end = time.perf_counter()
+            per_row.append((mid - started) * 1e6 / len(rows))
+            per_row_json.append((end - started) * 1e6 / len(rows))
+        out["serialization"] = {
+            "us_per_row": round(statistics.median(per_row[3:]), 2),
+            "us_per_row_with_json": round(statistics.median(per_row_json[3:]), 2),
+            "rows": len(rows),
+        }
+    return out
+
+
+def export(spec: dict[str, Any]) -> dict[str, Any]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from crm.models import User
+    from crm.tenancy import org_scope
+    from reporting.models import Export
+    from reporting.services import export_generate
+
+    user = User.objects.unscoped().select_related("organization").get(email=spec["email"])
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(_rss_mb())
+            stop.wait(0.2)
+
+    with org_scope(user.organization_id):
+        export_row = Export.objects.create(
+            organization_id=user.organization_id,
+            requested_by=user,
+            region_id=spec.get("region_id"),
+            sales_company_id=spec.get("sales_company_id"),
+            format=spec["format"],
+        )
+        baseline = _rss_mb()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        done = export_generate(export=export_row)
+        seconds = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        path = Path(settings.MEDIA_ROOT) / done.file_path if done.file_path else None
+        size = path.stat().st_size if path and path.exists() else 0
+        if path:
+            path.unlink(missing_ok=True)
+        rows, status, error = done.row_count, done.status, done.error
+        Export.objects.for_org(user.organization_id).filter(pk=export_row.pk).delete()
+    # RSS over the run in ten slices: flat memory shows as a flat line.
+    step = max(1, len(samples) // 10)
+    return {
+        "status": status,
+        "error": error,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rss_baseline_mb": round(baseline, 1),
+        "rss_peak_mb": round(max([*samples, _peak_rss_mb()]), 1),
+        "rss_profile_mb": [round(s) for s in samples[::step]],
+        "bytes": size,
+    }
+
+
+def main() -> None:
+    _setup()
+    what = sys.argv[1]
+    spec = json.loads(os.environ["BENCH_SPEC"])
+    result = {"queries": queries, "services": services, "export": export}[what](spec)
+    json.dump(result, sys.stdout, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The benchmark's verdicts, its table (stdout, README) and its Markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LIST_QUERIES, LIST_P95 = 8, 60.0
+ACCOUNT_QUERIES, ACCOUNT_P95 = 12, 100.0
+
+
+def _check(ok: bool | None, what: str, measured: str) -> dict[str, Any]:
+    return {"goal": what, "measured": measured, "met": ok}
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    sc = {k: v for k, v in r["scenarios"].items() if not v.get("absent")}
+    out = []
+    for name, v in sc.items():
+        if name.startswith(("api_list", "page_list")):
+            limit_q, limit_ms = LIST_QUERIES, LIST_P95
+        elif "360" in name:
+            limit_q, limit_ms = ACCOUNT_QUERIES, ACCOUNT_P95
+        else:
+            continue
+        ok = (v["queries"] or 99) <= limit_q and v["p95"] <= limit_ms and not v["errors"]
+        out.append(_check(ok, f"{name}: <= {limit_q} queries, p95 <= {limit_ms:g} ms",
+                          f"{v['queries']} queries, p95 {v['p95']} ms"))  # fmt: skip
+    director = sc.get("dashboard_director")
+    if director:
+        ratio = director["p50_over_floor"]
+        out.append(_check(
+            director["p95"] <= 150 and (ratio or 99) <= 2,
+            "dashboard_director: p95 <= 150 ms and <= 2x the raw SQL floor",
+            f"p95 {director['p95']} ms, p50 {director['p50']} ms = {ratio}x floor "
+            f"({director['floor_ms']} ms)",
+        ))  # fmt: skip
+        country = sc.get("dashboard_country")
+        if country:
+            out.append(_check(
+                country["p95"] <= 1.5 * director["p95"],
+                "dashboard_country: p95 <= 1.5x the director's",
+                f"p95 {country['p95']} ms vs director {director['p95']} ms",
+            ))  # fmt: skip
+    s = r.get("services", {})
+    if "conflict_check" in s:
+        c = s["conflict_check"]
+        out.append(_check(c["p50"] <= 10, "conflict check on save: <= 10 ms added",
+                          f"p50 {c['p50']} ms, p95 {c['p95']} ms"))  # fmt: skip
+    if "duplicates" in s:
+        d = s["duplicates"]
+        out.append(_check(d["p95"] <= 20, "duplicate candidates at 200k accounts: <= 20 ms",
+                          f"p50 {d['p50']} ms, p95 {d['p95']} ms"))  # fmt: skip
+    if "serialization" in s:
+        z = s["serialization"]
+        measured = f"{z['us_per_row']} us/row ({z['us_per_row_with_json']} with JSON)"
+        out.append(_check(z["us_per_row"] <= 15, "API list serialization: <= 15 us/row", measured))
+    x = r.get("export_xlsx")
+    if x:
+        per_100k = x["seconds"] * 100_000 / max(x["rows"], 1)
+        out.append(_check(
+            x["status"] == "done" and per_100k <= 20 and x["rss_peak_mb"] <= 200,
+            "regional XLSX of 100,000 rows: <= 20 s, RSS <= 200 MB",
+            f"{x['rows']:,} rows in {x['seconds']} s ({per_100k:.1f} s per 100k), "
+            f"peak RSS {x['rss_peak_mb']} MB",
+        ))  # fmt: skip
+    c = r.get("export_csv")
+    if c:
+        growth = c["rss_peak_mb"] - c["rss_baseline_mb"]
+        per_1m = c["seconds"] * 1_000_000 / max(c["rows"], 1)
+        out.append(_check(
+            c["status"] == "done" and per_1m <= 60 and growth <= 100,
+            "CSV of 1,000,000 rows: <= 60 s, flat memory",
+            f"{c['rows']:,} rows in {c['seconds']} s, RSS {c['rss_baseline_mb']} -> "
+            f"{c['rss_peak_mb']} MB",
+        ))  # fmt: skip
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    head = ("| scenario | role | p50 ms | p95 ms | p99 ms | req/s | queries | floor ms "
+            "| p50/floor | worker RSS MB |")  # fmt: skip
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, v in r["scenarios"].items():
+        if v.get("absent"):
+            lines.append(f"| {name} | | not there yet | | | | | | | |")
+            continue
+        err = f" ({sum(v['errors'].values())} errors)" if v["errors"] else ""
+        lines.append(
+            f"| {name}{err} | {v['role']} | {v['p50']} | {v['p95']} | {v['p99']} | {v['rps']} "
+            f"| {v['queries']} | {v['floor_ms']} | {v['p50_over_floor']} | {v['worker_rss_mb']} |"
+        )
+    lines.append("")
+    lines.append("| goal | measured | met |")
+    lines.append("|---|---|---|")
+    for g in r.get("goals", []):
+        mark = {True: "yes", False: "**no**", None: "n/a"}[g["met"]]
+        lines.append(f"| {g['goal']} | {g['measured']} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    rows = ", ".join(f"{k} {v:,}" for k, v in sorted(r["rows"].items()))
+    parts = [
+        "# Meridian scale benchmark\n",
+        f"Generated {r['generated_at']}, scale `{r['scale']}` ({rows}).  ",
+        f"Machine: {m['cpus']} CPUs, {m['ram_gb']} GB RAM, Python {m['python']}, "
+        f"{m['platform']}.  ",
+        f"Load: {r['load']['users']} concurrent users, {r['load']['seconds_per_scenario']:g} s "
+        f"per scenario, gunicorn {r['load']['gunicorn']}, DEBUG=0, application role (RLS on).\n",
+        table(r),
+        "## In-process measurements\n",
+        "```json",
+        __import__("json").dumps(
+            {k: r.get(k) for k in ("services", "export_xlsx", "export_csv")}, indent=2
+        ),
+        "```\n",
+        "## Slowest SQL statement per scenario (EXPLAIN ANALYZE, BUFFERS)\n",
+    ]
+    for name, v in r["scenarios"].items():
+        plan = v.get("slowest_statement")
+        if not plan:
+            continue
+        text = "\n".join(plan["plan"].splitlines()[:40])
+        parts += [f"### {name} ({plan['ms']} ms)\n", "```sql", plan["sql"][:1500], "```",
+                  "```", text, "```\n"]  # fmt: skip
+    return "\n".join(parts) + "\n"

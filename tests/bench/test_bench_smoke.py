@@ -1,0 +1,92 @@
+"""The whole benchmark pipeline at --scale 10k: generate into a throwaway database, serve it
+with gunicorn, drive it briefly, and check that the report is complete and sane.
+
+Correctness of the bench only: no timing assertions (timings on a shared 2-core machine say
+nothing in a test); the numbers must merely exist and be consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bench.dbs import bench_url, with_name
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {
+    "api_list_director", "api_list_regional", "api_list_country", "api_list_rep",
+    "api_list_filtered_director", "api_list_filtered_country", "api_list_deep_director",
+    "api_list_deep_rep", "page_list_director", "page_list_rep", "api_360_director",
+    "api_360_country", "page_account_360", "dashboard_director", "dashboard_country",
+    "dashboard_regional",
+}  # fmt: skip
+
+
+@pytest.fixture
+def bench_db() -> Iterator[str]:
+    url = bench_url(f"meridian_bench_smoke_{os.getpid()}")
+    yield url
+    with psycopg.connect(with_name(url, "postgres"), autocommit=True) as conn:
+        name = url.rsplit("/", 1)[1]
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_bench_pipeline_at_10k(bench_db: str, tmp_path: Path) -> None:
+    made = run("manage.py", "bench_data", "--scale", "10k", "--database-url", bench_db)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert "Loaded" in made.stdout
+
+    ran = run(
+        "-m", "bench.run", "--database-url", bench_db, "--seconds", "0.5", "--users", "3",
+        "--floor-runs", "3", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+
+    assert result["scale"] == "10k"
+    assert result["rows"]["opportunities_opportunity"] >= 10_000
+    assert set(result["scenarios"]) == SCENARIOS
+    for name, s in result["scenarios"].items():
+        if s.get("absent"):
+            assert s["path"].startswith(("/opportunities/", "/accounts/")), name
+            continue
+        assert s["requests"] > 0, name
+        assert s["errors"] == {}, (name, s["errors"])
+        assert s["status_inproc"] == 200, name
+        assert 0 < s["queries"] < 100, name
+        assert 0 < s["p50"] <= s["p95"] <= s["p99"], name
+        assert s["floor_ms"] > 0 and s["worker_rss_mb"] > 0, name
+    assert result["scenarios"]["api_list_director"].get("absent") is None
+
+    services = result["services"]
+    assert services["conflict_check"]["n"] > 0
+    assert services["duplicates"]["candidates_avg"] >= 1  # each name finds at least itself
+    assert services["serialization"]["rows"] == 200
+    for key in ("export_xlsx", "export_csv"):
+        export = result[key]
+        assert export["status"] == "done", export
+        assert export["rows"] > 0 and export["bytes"] > 0
+    # The CSV is the director's whole organization: every opportunity (plus other sections).
+    assert result["export_csv"]["rows"] >= result["rows"]["opportunities_opportunity"] - 5_000
+
+    goals = {g["goal"] for g in result["goals"]}
+    assert any(g.startswith("dashboard_director") for g in goals)
+    assert len(result["goals"]) >= 12
+    report = (tmp_path / "report.md").read_text()
+    assert "| api_list_director |" in report and "EXPLAIN" in report
