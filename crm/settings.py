@@ -176,6 +176,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A message a dead worker had taken is handed out again after this many seconds (acks_late).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -186,8 +190,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.take_pipeline_snapshots",
         "schedule": crontab(minute=0, hour=3, day_of_week="mon"),
     },
+    "reporting-purge-expired-exports": {
+        "task": "reporting.tasks.purge_expired_exports",
+        "schedule": crontab(minute=30, hour=2),
+    },
 }
 
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-mail"))
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend"

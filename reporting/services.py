@@ -240,11 +240,34 @@ def export_generate(*, export: Export, as_of: dt.date | None = None) -> Export:
 def _export_finish(export: Export, *, status: str, **fields: object) -> Export:
     now = timezone.now()
     values = {"status": status, "finished_at": now, **fields}
+    rows = Export.objects.for_org(export.organization_id).filter(pk=export.pk)
     if status == ExportStatus.DONE:
         values.update(progress=100, expires_at=now + EXPORT_TTL)
-    Export.objects.for_org(export.organization_id).filter(pk=export.pk).update(**values)
+        # Only the delivery that moves it from running to done may finish it: a redelivered
+        # task racing a slow first one must not announce the same file twice.
+        rows = rows.filter(status=ExportStatus.RUNNING)
+    finished = rows.update(**values)
     export.refresh_from_db()
+    if finished and status == ExportStatus.DONE:
+        _notify_export_ready(export)
     return export
+
+
+def _notify_export_ready(export: Export) -> None:
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    user = User.objects.for_org(export.organization_id).get(pk=export.requested_by_id)
+    link = reverse("reporting:export_detail", args=[export.uuid])
+    send_mail(
+        subject="Meridian: your report is ready",
+        message=(
+            f"Your {export.get_format_display()} report ({export.row_count} rows) is ready to "
+            f"download until {export.expires_at:%Y-%m-%d %H:%M} UTC: {link}"
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
 
 
 def export_is_downloadable(export: Export) -> bool:

@@ -2,74 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from celery import Celery
-from django.db import connection
 
 from tests.conftest import World
-
-ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+from tests.workers import REDIS_URL, start_worker, stop_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    auth = f"{s['USER']}:{s['PASSWORD']}@" if s["USER"] else ""
-    host = s["HOST"] or "127.0.0.1"
-    if host.startswith("/"):  # a socket directory (embedded server)
-        return f"postgres://{auth}/{s['NAME']}?host={host}"
-    return f"postgres://{auth}{host}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 @pytest.fixture
-def worker_queue() -> str:
+def worker_queue() -> Iterator[str]:
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "REDIS_URL": REDIS_URL,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "crm",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_worker(queue)
     yield queue
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    print(out)
+    print(stop_worker(proc))
 
 
 def test_worker_runs_a_task_against_the_database_and_returns_its_result(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +11,8 @@ from celery import Celery
 from openpyxl import load_workbook
 
 from reporting.models import Export, ExportStatus
-from tests.crm.test_celery_worker import REDIS_URL, ROOT, _database_url
 from tests.reporting.conftest import Dataset
+from tests.workers import REDIS_URL, start_worker, stop_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -29,28 +26,10 @@ def media(settings, tmp_path: Path) -> Path:
 @pytest.fixture
 def export_worker(media: Path) -> Iterator[str]:
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "REDIS_URL": REDIS_URL,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        # The worker writes where this test reads.
-        "MEDIA_ROOT": str(media),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    # The worker writes where this test reads.
+    proc = start_worker(queue, MEDIA_ROOT=str(media))
     yield queue
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    print(out)
+    print(stop_worker(proc))
 
 
 def test_a_worker_writes_the_export_and_a_redelivery_does_nothing(
