@@ -5,17 +5,66 @@ keyboard alternative), log an activity on the 360° page, and no way into anothe
 from __future__ import annotations
 
 import re
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
+from crm.demo import DEMO_PASSWORD
+from crm.models import Organization, User
 from opportunities.models import Opportunity, StageChange
 from pipeline.models import LocalStage
-from tests.browser._helpers import check_basic_accessibility, opportunity, seed, sign_in
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
+
+# --- Shared steps (test_manager_flows.py imports them) ---------------------------------------
+
+
+def seed() -> Organization:
+    call_command("seed_demo", stdout=StringIO())
+    return Organization.objects.get(slug="nordvik")
+
+
+def sign_in(page: Page, base_url: str, email: str) -> None:
+    # Demo users see their company's language; these tests read the English strings, so the
+    # person signing in has chosen English (the translations are tested where they are made).
+    User.objects.unscoped().filter(email=email).update(language="en")
+    login(page, base_url, email, DEMO_PASSWORD)
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def opportunity(org: Organization, name: str) -> Opportunity:
+    return Opportunity.objects.for_org(org).select_related("local_stage").get(name=name)
+
+
+# Inputs that a person fills in must have a label (a <label>, or aria-label on a search box).
+_UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby'))
+  .map(el => el.name || el.id)"""
+
+
+def check_basic_accessibility(page: Page) -> None:
+    """One h1, every visible input labelled, no inline script or inline event handler."""
+    expect(page.locator("h1")).to_have_count(1)
+    assert page.evaluate(_UNLABELLED) == []
+    inline = page.evaluate(
+        """() => Array.from(document.querySelectorAll('script'))
+             .filter(s => !s.src && s.textContent.trim()).length"""
+    )
+    assert inline == 0
+    handlers = page.evaluate(
+        """() => Array.from(document.querySelectorAll('*'))
+             .filter(el => Array.from(el.attributes).some(a => a.name.startsWith('on'))).length"""
+    )
+    assert handlers == 0
+
+
+# --- Flows -----------------------------------------------------------------------------------
 
 
 def test_danish_rep_logs_an_opportunity_and_sees_conflict_and_tier_before_saving(
