@@ -207,7 +207,14 @@ class OpportunityForm(forms.Form):
             "expected_close_date": timezone.localdate() + dt.timedelta(days=90),
         }
         if company is not None:
-            initial.update(sales_company=company.pk, currency=company.currency)
+            first = (
+                LocalStage.objects.for_org(user.organization_id)
+                .filter(process__sales_company=company)
+                .order_by("order")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            initial.update(sales_company=company.pk, currency=company.currency, local_stage=first)
         return initial
 
     def clean_currency(self) -> str:

@@ -190,6 +190,7 @@ def test_create_form_has_sensible_defaults(client: Client, world: World, deals: 
     form = response.context["form"]
     assert form.initial["sales_company"] == world.se.pk
     assert form.initial["currency"] == "SEK"
+    assert form.initial["local_stage"] == stage_for(world.se, "Qualify").pk
     assert form.initial["expected_close_date"] == timezone.localdate() + dt.timedelta(days=90)
     html = response.content.decode()
     assert "autofocus" in html and "<script>" not in html and "onclick" not in html
