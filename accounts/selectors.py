@@ -31,6 +31,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Round, TruncDate
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import (
@@ -349,20 +350,20 @@ def account_360(
     from opportunities.models import Conflict, ConflictStatus
 
     today = today or timezone.localdate()
-    top = get_visible_or_404(
-        Account.objects.unscoped().select_related("home_company"),
-        user,
-        pk=group.group_id or group.pk,
-    )
-    organization = Organization.objects.get(pk=top.organization_id)
-
+    top_pk = group.group_id or group.pk
+    # One query for the top and its group (the top is in its own group): the top is visible
+    # exactly when it is among the visible accounts of the group, else 404 as before.
     accounts = list(
         Account.objects.unscoped()
         .visible_to(user)
-        .filter(group_id=top.pk)
-        .select_related("home_company")
+        .filter(group_id=top_pk)
+        .select_related("home_company", "organization")
         .order_by("country", "name", "pk")
     )
+    top = next((a for a in accounts if a.pk == top_pk), None)
+    if top is None:
+        raise Http404("No account matches the given query.")
+    organization = top.organization
     by_country: dict[str, list[Account]] = defaultdict(list)
     for account in accounts:
         by_country[account.country].append(account)
@@ -389,13 +390,9 @@ def account_360(
         plan = PlanProgress(
             plan=plan_row,
             target=plan_row.revenue_target,
-            won_ytd=_won_ytd(
-                user=user,
-                organization=organization,
-                group_id=top.pk,
-                year=today.year,
-                today=today,
-            ),
+            # This year's won business per country is already summed (same deals, same
+            # closing-day rates, same rounding): no second pass over the group's deals.
+            won_ytd=sum((f.won_amount for f in figures.values()), ZERO),
             open_actions=plan_row.open_actions,
             overdue_actions=plan_row.overdue_actions,
         )

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from accounts.models import Account
-from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.drf import KeysetPagination, VisibleRelatedField, VisibleViewSet, money_field
 from crm.models import SalesCompany, User
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings
@@ -87,6 +87,37 @@ class OpportunitySerializer(serializers.ModelSerializer):
             "campaign", "source_lead", "created_at", "closed_at", "version",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, instance: Opportunity) -> dict[str, Any]:
+        # The hot path of every list (up to 200 rows): the declared fields' output, built
+        # directly instead of through DRF's per-field attribute walk (bench/: ~4x less per row).
+        # Dates, datetimes (user's time zone) and money still use the declared fields' format.
+        o, f = instance, self.fields
+        created, closed, close_date = f["created_at"], f["closed_at"], f["expected_close_date"]
+        return {
+            "id": o.pk,
+            "name": o.name,
+            "account": o.account_id,
+            "account_name": o.account.name,
+            "sales_company": o.sales_company_id,
+            "owner": o.owner_id,
+            "local_stage": o.local_stage_id,
+            "local_stage_name": o.local_stage.name,
+            "global_stage": o.global_stage_id,
+            "global_stage_name": o.global_stage.name,
+            "amount": None if o.amount is None else f["amount"].to_representation(o.amount),
+            "currency": o.currency,
+            "expected_close_date": None
+            if o.expected_close_date is None
+            else close_date.to_representation(o.expected_close_date),
+            "next_step": o.next_step,
+            "lost_reason": o.lost_reason,
+            "campaign": o.campaign_id,
+            "source_lead": o.source_lead_id,
+            "created_at": created.to_representation(o.created_at),
+            "closed_at": None if o.closed_at is None else closed.to_representation(o.closed_at),
+            "version": o.version,
+        }
 
 
 class OpportunityCreateSerializer(serializers.Serializer):
@@ -162,6 +193,8 @@ class OpportunityViewSet(
     model = Opportunity
     serializer_class = OpportunitySerializer
     select_related = ("account", "local_stage", "global_stage")
+    # A million rows per organization: keyset pages, never OFFSET or COUNT(*) (bench/).
+    pagination_class = KeysetPagination
     filterset_fields = ["sales_company", "owner", "account", "global_stage", "local_stage"]
     ordering_fields = ["created_at", "expected_close_date", "amount", "name"]
 
