@@ -86,7 +86,8 @@ def test_convert_shows_duplicates_then_uses_the_chosen_account(
     html = response.content.decode()
     # Nothing written: the candidates are shown to choose from.
     assert response.status_code == 200 and 'data-testid="duplicates"' in html
-    assert "Scania CV AB" in html and "same registration number" in html
+    # manager_se works in Swedish (the factory company language): the reasons are translated.
+    assert "Scania CV AB" in html and "samma organisationsnummer" in html
     assert Account.objects.for_org(world.org).count() == accounts_before
     assert not Opportunity.objects.for_org(world.org).exists()
     response = client.post(url, {**data, "account": existing.pk})
