@@ -28,7 +28,8 @@ from accounts.models import (
     Segment,
     TeamRole,
 )
-from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.audit import history_for
+from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 
@@ -188,6 +189,13 @@ class AccountViewSet(
             for k in ("name", "country", "registration_number", "domain")
         }
         return Response(CandidateSerializer(_candidates(request.user, params), many=True).data)
+
+    @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """The audit trail of the account, its contacts, team and agreements."""
+        entries = history_for(user=request.user, obj=self.get_object())
+        return Response(HistoryEntrySerializer(entries, many=True).data)
 
     @extend_schema(responses={200: Account360Serializer})
     @action(detail=True, methods=["get"], url_path="360")

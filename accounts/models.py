@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
+from crm.audit import audited
 from crm.models import LANGUAGES, SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_country
@@ -31,6 +32,7 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", _("Former customer")
 
 
+@audited()
 class Account(TenantModel):
     """A customer company. ``parent`` builds an international group; ``group`` is the group's
     top account (itself for a top account), kept by the services so that visibility can ask
@@ -101,6 +103,7 @@ class Account(TenantModel):
         return self.parent_id is None
 
 
+@audited()
 class Contact(TenantModel):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     full_name = models.CharField(_("name"), max_length=200)
@@ -170,6 +173,7 @@ class TeamRole(models.TextChoices):
     MEMBER = "member", _("Member")
 
 
+@audited()
 class AccountTeamMember(TenantModel):
     """Membership of a group's global account team. The row itself is the visibility grant."""
 
@@ -275,6 +279,7 @@ class Incoterm(models.TextChoices):
     CIF = "CIF", "CIF - Cost, Insurance and Freight"
 
 
+@audited()
 class FrameworkAgreement(TenantModel):
     """A group's global agreement: terms for every covered sales company, and volume tiers."""
 
@@ -326,6 +331,7 @@ class AgreementCompany(TenantModel):
         ]
 
 
+@audited()
 class DiscountTier(TenantModel):
     agreement = models.ForeignKey(
         FrameworkAgreement, on_delete=models.CASCADE, related_name="tiers"

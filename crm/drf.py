@@ -137,3 +137,21 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
 def money_field(**kwargs: Any) -> serializers.DecimalField:
     """Money as a string with two decimals (the currency travels in its own field)."""
     return serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One audited change (crm.audit.HistoryEntry)."""
+
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    object_id = serializers.IntegerField()
+    label = serializers.CharField(help_text="insert, update or delete")
+    user_id = serializers.IntegerField(allow_null=True)
+    request_id = serializers.CharField()
+    changes = serializers.SerializerMethodField()
+
+    def get_changes(self, entry: Any) -> dict[str, list[str | None]]:
+        return {
+            name: [None if a is None else str(a), None if b is None else str(b)]
+            for name, (a, b) in entry.changes.items()
+        }

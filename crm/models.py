@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import pghistory
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -13,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.audit import audited
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import TenantModel, org_id_of
 from crm.validators import validate_country, validate_currency, validate_timezone
@@ -167,6 +169,16 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+@audited(
+    # Role and placement changes only: sign-ins (last_login) happen before any organization is
+    # in scope and are not audit events.
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(
+        condition=pghistory.AnyChange("role", "sales_company", "region", "is_active", "is_staff")
+    ),
+    fields=["organization", "email", "role", "sales_company", "region", "is_active", "is_staff"],
+    model_name="UserEvent",
+)
 class User(AbstractBaseUser):
     """A person of one organization. Logs in with e-mail; the role drives visibility."""
 

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "django_htmx",
+    "pgtrigger",
+    "pghistory",
     "axes",
     "csp",
     "drf_spectacular_sidecar",
@@ -56,6 +58,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm.middleware.OrganizationScopeMiddleware",
+    # Audit context: the acting user (pghistory) and a request id on every change's event.
+    "pghistory.middleware.HistoryMiddleware",
+    "crm.audit.RequestIdMiddleware",
     # After authentication: the user's own language and time zone win over Accept-Language.
     "crm.middleware.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

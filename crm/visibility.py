@@ -349,3 +349,35 @@ def _snapshots(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 def _exports(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     # A report file is the requester's alone, whatever their colleagues' roles.
     return qs.filter(requested_by_id=user.pk)
+
+
+# --- Audit history (django-pghistory event tables) -------------------------------------------
+# An event is seen by whoever sees the record it belongs to; events of rows that were deleted
+# (a replaced line or split, a removed team member) hang off their parent, which still exists.
+
+_EVENT_PARENTS = {
+    "accounts.AccountEvent": ("accounts.Account", "pgh_obj_id"),
+    "accounts.ContactEvent": ("accounts.Account", "account_id"),
+    "accounts.AccountTeamMemberEvent": ("accounts.Account", "account_id"),
+    "accounts.FrameworkAgreementEvent": ("accounts.Account", "account_id"),
+    "accounts.DiscountTierEvent": ("accounts.FrameworkAgreement", "agreement_id"),
+    "opportunities.OpportunityEvent": ("opportunities.Opportunity", "pgh_obj_id"),
+    "opportunities.OpportunityLineEvent": ("opportunities.Opportunity", "opportunity_id"),
+    "opportunities.OpportunitySplitEvent": ("opportunities.Opportunity", "opportunity_id"),
+}
+
+
+def _event_policy(parent_label: str, field: str) -> Policy:
+    def narrow(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+        if scoped_company_ids(user) is None and user.role in ORG_WIDE_ROLES:
+            return qs
+        parents = apply(_model(parent_label).objects.unscoped(), user).values("id")
+        return qs.filter(**{f"{field}__in": parents})
+
+    return narrow
+
+
+for _label, (_parent, _field) in _EVENT_PARENTS.items():
+    policy(_label)(_event_policy(_parent, _field))
+
+policy("pipeline.LocalStageEvent", "crm.UserEvent")(_organization_reference_data)

@@ -13,7 +13,14 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from accounts.models import Account
-from crm.drf import KeysetPagination, VisibleRelatedField, VisibleViewSet, money_field
+from crm.audit import history_for
+from crm.drf import (
+    HistoryEntrySerializer,
+    KeysetPagination,
+    VisibleRelatedField,
+    VisibleViewSet,
+    money_field,
+)
 from crm.models import SalesCompany, User
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings
@@ -281,11 +288,19 @@ class OpportunityViewSet(
         return Response(SplitSerializer(rows.order_by("pk"), many=True).data)
 
     @extend_schema(responses={200: StageChangeSerializer(many=True)})
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, pk: str | None = None) -> Response:
+    @action(detail=True, methods=["get"], url_path="stage-history", pagination_class=None)
+    def stage_history(self, request: Request, pk: str | None = None) -> Response:
         opp = self.get_object()
         rows = selectors.stage_history(user=request.user, opportunity=opp)
         return Response(StageChangeSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """The audit trail: every change to the opportunity, its lines and splits, with who
+        made it and the request id."""
+        entries = history_for(user=request.user, obj=self.get_object())
+        return Response(HistoryEntrySerializer(entries, many=True).data)
 
 
 class ConflictSerializer(serializers.Serializer):

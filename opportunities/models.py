@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
 from accounts.models import PERCENT, Account, FrameworkAgreement
+from crm.audit import audited
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_currency
@@ -40,6 +41,7 @@ class Product(TenantModel):
         return f"{self.sku} {self.name}"
 
 
+@audited()
 class Opportunity(TenantModel):
     """A deal, booked by one sales company, sitting in one of its local stages.
 
@@ -93,6 +95,7 @@ class Opportunity(TenantModel):
         return self.name
 
 
+@audited()
 class OpportunityLine(TenantModel):
     opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
@@ -128,6 +131,7 @@ class SplitKind(models.TextChoices):
     OVERLAY = "overlay", _("Overlay")
 
 
+@audited()
 class OpportunitySplit(TenantModel):
     opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="splits")
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="splits")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Contact
+from crm.audit import audited
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_country, validate_currency
@@ -76,6 +77,7 @@ class SalesProcess(TenantModel):
         return self.name
 
 
+@audited()
 class LocalStage(TenantModel):
     process = models.ForeignKey(SalesProcess, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(_("local name"), max_length=100)

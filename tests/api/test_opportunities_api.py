@@ -81,7 +81,7 @@ def test_move_stage_writes_history_and_refuses_a_stale_board(world: World, group
     assert StageChange.objects.for_org(world.org).filter(opportunity=opp).count() >= 1
     again = client.post(url, {"local_stage": develop.pk, "version": 1}, format="json")
     assert again.status_code == 409
-    history = client.get(f"/api/v1/opportunities/{opp.pk}/history/").json()
+    history = client.get(f"/api/v1/opportunities/{opp.pk}/stage-history/").json()
     assert history[-1]["to_local_stage"] == develop.pk
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pghistory.models
 import pytest
 from django.apps import apps
 from django.db import models, transaction
@@ -34,7 +35,10 @@ def test_every_tenant_model_uses_the_fail_closed_manager() -> None:
     for model in project_models():
         if model is User or model._meta.auto_created:
             continue  # auth looks users up before any organization is known (see UserManager)
-        assert issubclass(model, TenantModel), model._meta.label
+        # Audit event tables are written by triggers, not by TenantModel.save; they still get the
+        # fail-closed manager for every read.
+        if not issubclass(model, pghistory.models.Event):
+            assert issubclass(model, TenantModel), model._meta.label
         assert type(model._default_manager).__name__ == "TenantManager", model._meta.label
 
 
