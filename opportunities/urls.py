@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from crm import history_views
 from opportunities import views
 
 app_name = "opportunities"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("conflicts/<int:pk>/", views.conflict_detail, name="conflict"),
     path("team/", views.team_overview, name="team"),
     path("data-quality/", views.data_quality, name="data_quality"),
+    path("<int:pk>/history/", history_views.opportunity_history, name="history"),
     path("<int:pk>/", views.opportunity_detail, name="detail"),
     path("<int:pk>/edit/", views.opportunity_edit, name="edit"),
     path("<int:pk>/move/", views.opportunity_move, name="move"),

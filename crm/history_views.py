@@ -1,0 +1,43 @@
+"""The History tab of opportunity and account pages: the audit trail of the record and its
+parts, read through the visibility policy (crm.audit.history_for)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from crm.audit import history_for
+from crm.models import User
+from crm.visibility import get_visible_or_404
+
+
+def render_history(
+    request: HttpRequest, model: type[Model], pk: int, back_url: str
+) -> HttpResponse:
+    obj = get_visible_or_404(model.objects.unscoped(), request.user, pk=pk)
+    entries = history_for(user=request.user, obj=obj)
+    people = User.objects.for_org(request.user.organization_id).in_bulk(
+        {e.user_id for e in entries if e.user_id}
+    )
+    rows = [(e, people.get(e.user_id)) for e in reversed(entries)]
+    return render(request, "crm/history.html", {"obj": obj, "rows": rows, "back_url": back_url})
+
+
+@login_required
+def opportunity_history(request: HttpRequest, pk: int) -> HttpResponse:
+    from django.urls import reverse
+
+    from opportunities.models import Opportunity
+
+    return render_history(request, Opportunity, pk, reverse("opportunities:detail", args=[pk]))
+
+
+@login_required
+def account_history(request: HttpRequest, pk: int) -> HttpResponse:
+    from django.urls import reverse
+
+    from accounts.models import Account
+
+    return render_history(request, Account, pk, reverse("accounts:detail", args=[pk]))
