@@ -42,6 +42,11 @@ def test_sigkill_mid_export_completes_exactly_once(
         "FAULT_MARKER": str(marker),
         # Hand a dead worker's message out again after 2 s instead of an hour.
         "CELERY_VISIBILITY_TIMEOUT": "2",
+        # ... even if the killed worker died holding the restore lock.
+        "CELERY_UNACKED_MUTEX_EXPIRE": "3",
+        # ... and look for such messages every second rather than every ~100 s.
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
     }
     queue = f"test-{uuid.uuid4().hex[:8]}"
     export = Export.objects.create(
@@ -68,7 +73,7 @@ def test_sigkill_mid_export_completes_exactly_once(
             export.refresh_from_db()
             return export.status == ExportStatus.DONE
 
-        _wait(done, 90, "the redelivered export to finish")
+        _wait(done, 180, "the redelivered export to finish")
         time.sleep(3)  # room for a duplicate delivery to show itself, if there were one
     finally:
         print(stop_worker(second))
