@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -10,6 +12,12 @@ from accounts import api as accounts_api
 from crm import api as crm_api
 from opportunities import api as opportunities_api
 from pipeline import api as pipeline_api
+
+
+@csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 router = DefaultRouter()
 for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api):
@@ -21,4 +29,6 @@ urlpatterns = [
     # The split view serves its script as a file: the CSP allows no inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(router.urls)),
+    # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
+    re_path(r"^.*$", api_not_found),
 ]

@@ -155,3 +155,35 @@ class HistoryEntrySerializer(serializers.Serializer):
             name: [None if a is None else str(a), None if b is None else str(b)]
             for name, (a, b) in entry.changes.items()
         }
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Field errors ({field: [messages]}), or {detail: message}; 409 adds "
+    "current_version.",
+    "additionalProperties": True,
+}
+_ERRORS = {
+    "400": "Invalid input: field messages.",
+    "401": "Not signed in, or a bad token.",
+    "403": "Signed in, but the role may not do this.",
+    "404": "Missing, of another organization, or not visible to this user.",
+    "405": "Method not allowed here.",
+    "409": "Stale version: someone saved first; the body carries current_version.",
+    "429": "Too many requests or sign-in attempts.",
+}
+
+
+def document_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: every operation documents the errors the API
+    answers with (one shape for all), so clients and the fuzzer know what to expect."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for code, text in _ERRORS.items():
+                responses.setdefault(
+                    code, {"description": text, "content": {"application/json": {"schema": ref}}}
+                )
+    return result

@@ -16,10 +16,17 @@ from tests.opportunities.factories import OpportunityFactory, process_for
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
 
+# Every schemathesis check that applies to a stateless, per-operation run, except
+# negative_data_rejection: query strings are parsed leniently on purpose (a repeated or malformed
+# page_size falls back to the default page, as DRF does) rather than refused.
 CHECKS = [
     checks.not_a_server_error,
-    checks.response_schema_conformance,
+    checks.status_code_conformance,
     checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+    checks.missing_required_header,
+    checks.unsupported_method,
 ]
 
 
