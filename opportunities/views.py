@@ -32,6 +32,7 @@ from accounts.selectors import agreement_for_account
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, to_corporate
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
 from crm.visibility import apply, get_visible_or_404, scoped_company_ids, visible_companies
 from opportunities import selectors, services
@@ -90,22 +91,9 @@ def _require_manager(user: User) -> None:
 
 # --- CSV -----------------------------------------------------------------------------------------
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str:
-    """Spreadsheet-safe text: a cell that a spreadsheet would run as a formula is quoted."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
 
 def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(
         [
             _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
@@ -118,7 +106,7 @@ def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
         for o in qs.iterator(chunk_size=500):
             yield writer.writerow(
                 [
-                    csv_cell(v)
+                    csv_text(v)
                     for v in (
                         o.pk, o.name, o.account.name, o.sales_company.code, o.owner.full_name,
                         o.local_stage.name, o.global_stage.name, o.amount, o.currency,

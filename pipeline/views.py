@@ -31,6 +31,7 @@ from accounts.models import Account, AccountTeamMember, Contact, FrameworkAgreem
 from accounts.normalize import normalize_name
 from crm.models import User
 from crm.roles import Role
+from crm.spreadsheet import Echo, csv_text
 from crm.views import admin_required, apply_validation_error
 from crm.visibility import apply, get_visible_or_404
 from pipeline import selectors, services
@@ -370,20 +371,6 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
         messages.success(request, _("%(who)s is a member now.") % {"who": target})
 
 
-# Spreadsheet programs run cells starting with these as formulas (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @roles_required(LEAD_ROLES)
 def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The members that may be mailed: suppressed (do-not-market) contacts are left out."""
@@ -391,7 +378,7 @@ def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 
     campaign = selectors.campaign_get(user=request.user, pk=pk)
     rows = campaign_member_export(campaign=campaign, user=request.user)
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
 
     def lines() -> Iterator[str]:
         yield writer.writerow(["type", "name", "title", "email", "company", "country", "attended"])
@@ -416,7 +403,7 @@ def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                     lead.company_name,
                     lead.country,
                 ]
-            yield writer.writerow([csv_safe(v) for v in [*cells, "yes" if m.attended else "no"]])
+            yield writer.writerow([csv_text(v) for v in [*cells, "yes" if m.attended else "no"]])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     filename = f"campaign-{campaign.pk}-{slugify(campaign.name)[:40]}.csv"

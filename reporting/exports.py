@@ -23,6 +23,7 @@ from openpyxl.utils import get_column_letter
 
 from crm.models import User
 from crm.money import MissingExchangeRateError
+from crm.spreadsheet import escape_cell
 from crm.visibility import visible_companies
 from reporting import kpis
 from reporting.kpis import Scope
@@ -30,17 +31,8 @@ from reporting.models import ExportFormat
 from reporting.periods import fiscal_quarter, fiscal_year
 
 CHUNK_SIZE = 2000
-# A spreadsheet evaluates a cell that starts with one of these as a formula (or DDE): prefix a
-# quote so that a customer named "=HYPERLINK(...)" stays text (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 Row = list[Any]
-
-
-def escape_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 @dataclass

@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.spreadsheet import csv_text as csv_cell
 from opportunities.models import Opportunity, OpportunityLine, StageChange
-from opportunities.views import csv_cell
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory, stage_for
 from tests.pages.conftest import Deals, many_opportunities

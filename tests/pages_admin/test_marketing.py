@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from accounts.models import Account
 from accounts.services import contact_create
+from crm.spreadsheet import csv_text as csv_safe
 from opportunities.models import Opportunity
 from pipeline.models import CampaignMember, Lead, LeadStatus
 from pipeline.services import lead_create
-from pipeline.views import csv_safe
 from tests.conftest import World
 from tests.opportunities.factories import (
     CampaignMemberFactory,

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from crm.spreadsheet import escape_cell
 from opportunities.models import Opportunity
 from reporting import kpis, services
-from reporting.exports import escape_cell
 from reporting.kpis import Scope
 from reporting.models import Export, ExportFormat, ExportStatus
 from tests.conftest import World
