@@ -14,7 +14,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import LANGUAGES, Region, SalesCompany, User
@@ -48,16 +47,15 @@ class ProfileForm(forms.Form):
             *_timezone_choices(),
         ]
 
-    @transaction.atomic
     def save(self) -> User:
-        # Two preference columns of the signed-in user themself: no role rule applies, so there
-        # is no service in between; full_clean keeps the model validators in charge.
-        user = self.user
-        user.language = self.cleaned_data["language"]
-        user.timezone = self.cleaned_data["timezone"]
-        user.full_clean(exclude=["password"])
-        user.save(update_fields=["language", "timezone"])
-        return user
+        from crm.services import user_set_preferences
+
+        return user_set_preferences(
+            user=self.user,
+            language=self.cleaned_data["language"],
+            timezone=self.cleaned_data["timezone"],
+            acting_user=self.user,
+        )
 
 
 class SearchForm(forms.Form):

@@ -111,3 +111,17 @@ def user_ensure(
         user.full_clean(exclude=["password"])
         user.save()
     return user
+
+
+@transaction.atomic
+def user_set_preferences(*, user: User, language: str, timezone: str, acting_user: User) -> User:
+    """A user's own language and time zone (blank: as the sales company). The user themself or
+    their organization's global admin may set them."""
+    if acting_user.pk != user.pk:
+        _require_admin(acting_user, user.organization)
+    if (user.language, user.timezone) == (language, timezone):
+        return user
+    user.language, user.timezone = language, timezone
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["language", "timezone"])
+    return user

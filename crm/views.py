@@ -306,11 +306,9 @@ def _user_save(*, acting: User, data: dict[str, Any], password: str) -> User:
         sales_company=data.get("sales_company"),
         region=data.get("region"),
     )
-    if (user.language, user.timezone) != (data["language"], data["timezone"]):
-        user.language, user.timezone = data["language"], data["timezone"]
-        user.full_clean(exclude=["password"])
-        user.save(update_fields=["language", "timezone"])
-    return user
+    return services.user_set_preferences(
+        user=user, language=data["language"], timezone=data["timezone"], acting_user=acting
+    )
 
 
 @admin_required
