@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.forms import Form
@@ -31,6 +31,7 @@ from accounts.models import Account, AccountTeamMember, Activity, TeamRole
 from accounts.selectors import agreement_for_account
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, to_corporate
+from crm.pagination import CappedPaginator
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
@@ -62,7 +63,7 @@ from opportunities.resolution import conflict_inbox, conflict_resolve, may_resol
 
 
 def _page(request: HttpRequest, qs: Any, param: str = "page", size: int = PAGE_SIZE) -> Page:
-    return Paginator(qs, size).get_page(request.GET.get(param))
+    return CappedPaginator(qs, size).get_page(request.GET.get(param))
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
