@@ -32,7 +32,6 @@ from django.utils import timezone
 from accounts.models import (
     Account,
     AccountPlan,
-    AccountPlanUserObjectPermission,
     AccountTeamMember,
     Activity,
     ActivityKind,
@@ -115,12 +114,19 @@ def may_change_plan(user: User, plan: AccountPlan) -> bool:
         return False
     if plan.owner_id == user.pk or may_manage_group(user, plan.account):
         return True
+    return has_grant(user, plan, "change")
+
+
+def has_grant(user: User, obj: Any, permission: str) -> bool:
+    """Whether ``obj`` (an account plan or an opportunity) is shared with ``user`` for
+    ``permission`` ("view" or "change") through its direct-FK guardian grant table."""
+    grants = obj._meta.get_field("grants").related_model
     return (
-        AccountPlanUserObjectPermission.objects.for_org(plan.organization_id)
+        grants.objects.for_org(obj.organization_id)
         .filter(
-            content_object_id=plan.pk,
+            content_object_id=obj.pk,
             user_id=user.pk,
-            permission__codename="change_accountplan",
+            permission__codename=f"{permission}_{obj._meta.model_name}",
         )
         .exists()
     )

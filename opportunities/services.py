@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import Account, Contact, Lifecycle
-from accounts.services import account_create, contact_create
+from accounts.services import account_create, contact_create, has_grant
 from crm.models import SalesCompany, User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import apply, covers_company
@@ -37,7 +37,6 @@ from opportunities.models import (
     Opportunity,
     OpportunityLine,
     OpportunitySplit,
-    OpportunityUserObjectPermission,
     Product,
     SplitKind,
     StageChange,
@@ -64,15 +63,7 @@ def may_change_opportunity(user: User | None, opportunity: Opportunity) -> bool:
         return True
     if opportunity.pk is None or user.role == Role.MARKETING:
         return False
-    return (
-        OpportunityUserObjectPermission.objects.for_org(opportunity.organization_id)
-        .filter(
-            content_object_id=opportunity.pk,
-            user_id=user.pk,
-            permission__codename="change_opportunity",
-        )
-        .exists()
-    )
+    return has_grant(user, opportunity, "change")
 
 
 def _is_visible(user: User, model: type[Any], pk: int) -> bool:
