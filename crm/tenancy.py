@@ -48,6 +48,7 @@ __all__ = [
     "org_id_of",
     "org_scope",
     "orm_tenant_filter_on",
+    "require_same_org",
 ]
 
 if TYPE_CHECKING:
@@ -164,3 +165,13 @@ class TenantModel(models.Model):
     def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
         with self._own_scope():
             super().validate_constraints(exclude=exclude)
+
+
+def require_same_org(organization_id: int, *objs: object) -> None:
+    """Refuse references to another organization's rows. They answer like missing ones (404):
+    the caller learns nothing about what exists elsewhere."""
+    from django.http import Http404
+
+    for obj in objs:
+        if obj is not None and getattr(obj, "organization_id", organization_id) != organization_id:
+            raise Http404("No such record.")

@@ -30,6 +30,7 @@ from accounts.models import Account, Contact, Lifecycle
 from accounts.services import account_create, contact_create, has_grant
 from crm.models import SalesCompany, User
 from crm.roles import ORG_WIDE_ROLES, Role
+from crm.tenancy import require_same_org
 from crm.visibility import apply, covers_company
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
@@ -81,12 +82,6 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     raise PermissionDenied("You may not change this opportunity.")
 
 
-def _same_org(organization_id: int, *objs: object) -> None:
-    for obj in objs:
-        if obj is not None and getattr(obj, "organization_id", organization_id) != organization_id:
-            raise Http404("No such record.")
-
-
 def _require_visible_account(acting_user: User | None, account: Account) -> None:
     if acting_user is None:
         return
@@ -123,7 +118,7 @@ def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[O
     errors: list[str] = []
     built = []
     for i, ln in enumerate(lines, start=1):
-        _same_org(opportunity.organization_id, ln.product)
+        require_same_org(opportunity.organization_id, ln.product)
         if not ln.product.is_active:
             errors.append(f"Line {i}: {ln.product} is no longer sold.")
         unit_price = ln.unit_price
@@ -216,7 +211,7 @@ def opportunity_create(
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "An opportunity needs an owner."})
-    _same_org(org_id, owner, sales_company, local_stage, campaign, source_lead)
+    require_same_org(org_id, owner, sales_company, local_stage, campaign, source_lead)
     sales_company = sales_company or owner.sales_company
     if sales_company is None:
         raise ValidationError({"sales_company": "Choose the booking sales company."})
@@ -302,7 +297,7 @@ def opportunity_update(
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed here."))
     org_id = opportunity.organization_id
-    _same_org(org_id, fields.get("account"), fields.get("owner"), fields.get("campaign"))
+    require_same_org(org_id, fields.get("account"), fields.get("owner"), fields.get("campaign"))
     has_lines = OpportunityLine.objects.for_org(org_id).filter(opportunity=opportunity).exists()
     if has_lines and {"amount", "currency"} & set(fields):
         raise ValidationError(
@@ -387,7 +382,7 @@ def opportunity_move_stage(
     sets its ``first_won_at`` once; losing needs a reason."""
     _require_change(acting_user, opportunity)
     org_id = opportunity.organization_id
-    _same_org(org_id, local_stage)
+    require_same_org(org_id, local_stage)
     stage = _locked_stage(local_stage)
     _check_stage_of_company(stage, opportunity.sales_company)
     # Locked: the version read here is the one the UPDATE below is conditional on.
@@ -572,7 +567,7 @@ def lead_convert(
         )
         created = True
     else:
-        _same_org(org_id, account)
+        require_same_org(org_id, account)
         _require_visible_account(acting_user, account)
     contact = contact_create(
         account=account,

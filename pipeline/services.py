@@ -21,6 +21,7 @@ from django.http import Http404
 from accounts.models import Contact
 from crm.models import Organization, SalesCompany, User
 from crm.roles import ORG_WIDE_ROLES, Role
+from crm.tenancy import require_same_org
 from crm.visibility import apply, can_configure, scoped_company_ids
 from pipeline.models import (
     Campaign,
@@ -53,13 +54,6 @@ def _require_configure(acting_user: User | None, organization_id: int) -> None:
         return
     if acting_user.organization_id != organization_id or not can_configure(acting_user):
         raise PermissionDenied("Only the organization's global admin may configure the process.")
-
-
-def _same_org(organization_id: int, *objs: object) -> None:
-    # Cross-organization references answer like missing ones: the caller learns nothing.
-    for obj in objs:
-        if obj is not None and getattr(obj, "organization_id", organization_id) != organization_id:
-            raise Http404("No such record.")
 
 
 # --- Stages and processes ----------------------------------------------------------------------
@@ -129,7 +123,7 @@ def sales_process_create(
     """The company's one process, with its local stages mapped onto global stages."""
     org_id = sales_company.organization_id
     _require_configure(acting_user, org_id)
-    _same_org(org_id, *(gs for _, _, gs in stages))
+    require_same_org(org_id, *(gs for _, _, gs in stages))
     if SalesProcess.objects.for_org(org_id).filter(sales_company=sales_company).exists():
         raise ValidationError(f"{sales_company} already has a sales process.")
     _validate_mapping(stages)
@@ -163,7 +157,7 @@ def local_stage_remap(
 
     org_id = local_stage.organization_id
     _require_configure(acting_user, org_id)
-    _same_org(org_id, global_stage)
+    require_same_org(org_id, global_stage)
     local_stage = LocalStage.objects.for_org(org_id).select_for_update().get(pk=local_stage.pk)
     old = local_stage.global_stage
     if old.pk == global_stage.pk:
@@ -255,7 +249,7 @@ def lead_create(
     """A new lead, routed by country to that country's sales company (if there is one)."""
     if acting_user is not None and acting_user.organization_id != organization.pk:
         raise PermissionDenied("You may only create leads in your own organization.")
-    _same_org(organization.pk, campaign, owner)
+    require_same_org(organization.pk, campaign, owner)
     lead = Lead(
         organization=organization,
         source=source,
@@ -324,7 +318,7 @@ def lead_disqualify(*, lead: Lead, acting_user: User | None, reason: str) -> Lea
 @transaction.atomic
 def lead_assign(*, lead: Lead, owner: User, acting_user: User | None) -> Lead:
     _require_lead(acting_user, lead)
-    _same_org(lead.organization_id, owner)
+    require_same_org(lead.organization_id, owner)
     Lead.objects.for_org(lead.organization_id).filter(pk=lead.pk).update(owner=owner)
     lead.refresh_from_db()
     return lead
@@ -370,7 +364,7 @@ def campaign_create(
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "A campaign needs an owner."})
-    _same_org(organization.pk, owner, *sales_companies)
+    require_same_org(organization.pk, owner, *sales_companies)
     if acting_user is not None:
         scope = scoped_company_ids(acting_user)
         if scope is not None:
@@ -417,7 +411,7 @@ def campaign_member_add(
         raise PermissionDenied("Only marketing and managers manage campaign members.")
     if (contact is None) == (lead is None):
         raise ValidationError("A campaign member is either a contact or a lead.")
-    _same_org(org_id, contact, lead)
+    require_same_org(org_id, contact, lead)
     if acting_user is not None:
         # Nobody enrols people they cannot see.
         target = contact or lead
