@@ -17,7 +17,7 @@ from crm.models import SalesCompany, User
 from crm.roles import Role
 from crm.validators import validate_country
 from crm.visibility import apply, visible_companies
-from pipeline.models import Campaign, GlobalStage, LeadStatus
+from pipeline.models import Campaign, ForecastCategory, GlobalStage, LeadStatus
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -128,6 +128,19 @@ class MemberAddForm(forms.Form):
 
 
 # --- Set-up ------------------------------------------------------------------------------------
+
+
+class GlobalStageForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    probability = forms.IntegerField(
+        label=_("Probability %"),
+        min_value=0,
+        max_value=100,
+        help_text=_("Weighs the stage's open amounts in the pipeline; won is 100, lost 0."),
+    )
+    forecast_category = forms.ChoiceField(
+        label=_("Forecast category"), choices=ForecastCategory.choices
+    )
 
 
 class RemapForm(forms.Form):

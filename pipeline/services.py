@@ -13,10 +13,12 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext
 
 from accounts.models import Contact
 from crm.models import Organization, SalesCompany, User
@@ -82,6 +84,62 @@ def global_stages_ensure_default(
         stage.save()
         existing[name] = stage
     return sorted(existing.values(), key=lambda gs: gs.order)
+
+
+# What the set-up may change on a global stage. Order is left out because every local process is
+# validated against the global order (_validate_mapping), and won/lost because flipping them would
+# win, lose or reopen deals without a stage change (the same rule as local_stage_remap).
+GLOBAL_STAGE_EDITABLE = frozenset({"name", "probability", "forecast_category"})
+
+
+@transaction.atomic
+def global_stage_update(
+    *, stage: GlobalStage, acting_user: User | None, **fields: Any
+) -> GlobalStage:
+    """Rename a global stage or change its probability and forecast category.
+
+    Keeps what the reports assume: a won stage is closed at 100 %, a lost one closed at 0 %
+    (the forecast counts the closed category as won), and an open stage is never closed."""
+    unknown = set(fields) - GLOBAL_STAGE_EDITABLE
+    if unknown:
+        raise TypeError(f"global_stage_update() cannot change {', '.join(sorted(unknown))}.")
+    org_id = stage.organization_id
+    _require_configure(acting_user, org_id)
+    # Locked so that two admins editing the same stage cannot mix their changes.
+    stage = GlobalStage.objects.for_org(org_id).select_for_update().get(pk=stage.pk)
+    for field, value in fields.items():
+        setattr(stage, field, value.strip() if isinstance(value, str) else value)
+    errors: dict[str, list[str]] = {}
+    closed = stage.forecast_category == ForecastCategory.CLOSED
+    if stage.is_won or stage.is_lost:
+        if not closed:
+            errors["forecast_category"] = [
+                gettext("A won or lost stage belongs to the closed forecast category.")
+            ]
+        if stage.is_won and stage.probability != 100:
+            errors["probability"] = [gettext("A won stage has a probability of 100 %.")]
+        if stage.is_lost and stage.probability != 0:
+            errors["probability"] = [gettext("A lost stage has a probability of 0 %.")]
+    elif closed:
+        errors["forecast_category"] = [
+            gettext("An open stage cannot be in the closed forecast category.")
+        ]
+    taken = (
+        GlobalStage.objects.for_org(org_id).filter(name=stage.name).exclude(pk=stage.pk).exists()
+    )
+    if taken:
+        errors["name"] = [gettext("Another global stage has this name.")]
+    try:
+        # The constraints' own check would report the name on no field; the one above says
+        # where. Order and outcome do not change here, and the database keeps all three anyway.
+        stage.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    stage.save(update_fields=sorted(fields))
+    return stage
 
 
 def _validate_mapping(stages: Sequence[tuple[str, int, GlobalStage]]) -> None:

@@ -24,6 +24,7 @@ urlpatterns = [
 # Mounted under /setup/ by crm/urls.py, in the "setup" namespace with the kernel's set-up pages.
 setup_urlpatterns = [
     path("stages/", views.setup_stages, name="stages"),
+    path("stages/<int:pk>/edit/", views.setup_stage_edit, name="stage_edit"),
     path("processes/", views.setup_processes, name="processes"),
     path("processes/stages/<int:pk>/remap/", views.setup_stage_remap, name="stage_remap"),
     path("agreements/", views.setup_agreements, name="agreements"),

@@ -40,6 +40,7 @@ from pipeline.forms import (
     AssignForm,
     ConvertForm,
     DisqualifyForm,
+    GlobalStageForm,
     LeadFilterForm,
     LeadForm,
     MemberAddForm,
@@ -47,7 +48,7 @@ from pipeline.forms import (
     RemapForm,
     TeamMemberForm,
 )
-from pipeline.models import Lead, LeadStatus, LocalStage, SalesProcess
+from pipeline.models import GlobalStage, Lead, LeadStatus, LocalStage, SalesProcess
 
 View = Callable[..., HttpResponse]
 
@@ -426,6 +427,30 @@ def setup_stages(request: HttpRequest) -> HttpResponse:
         local_count=Count("local_stages")
     )
     return render(request, "pipeline/setup/stages.html", {"stages": stages})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user: User = request.user
+    stage = get_visible_or_404(GlobalStage.objects.unscoped(), user, pk=pk)
+    form = GlobalStageForm(
+        request.POST or None,
+        initial={
+            "name": stage.name,
+            "probability": stage.probability,
+            "forecast_category": stage.forecast_category,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.global_stage_update(stage=stage, acting_user=user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("%(name)s is saved.") % {"name": saved.name})
+            return redirect("setup:stages")
+    return render(request, "pipeline/setup/stage_form.html", {"stage": stage, "form": form})
 
 
 @admin_required

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import World
-from tests.opportunities.factories import LeadFactory, process_for
+from tests.opportunities.factories import LeadFactory, global_stages_for, process_for
 from tests.pages_admin.conftest import (
     ADMIN_USERS,
     LEAD_ROLE_USERS,
@@ -18,7 +18,11 @@ from tests.pages_admin.conftest import (
 
 pytestmark = pytest.mark.django_db
 
-LEAD_PAGES = ["pipeline:lead_list", "pipeline:lead_create", "pipeline:campaign_list"]
+LEAD_PAGES = [
+    "pipeline:lead_list",
+    "pipeline:lead_create",
+    "pipeline:campaign_list",
+]
 SETUP_PAGES = [
     "setup:index",
     "setup:stages",
@@ -111,6 +115,8 @@ def test_setup_pages_open_for_the_global_admin(client: Client, world: World, who
     client.force_login(getattr(world, who))
     for name in [*SETUP_PAGES, "setup:agreements", "setup:teams"]:
         assert client.get(reverse(name)).status_code == 200, name
+    stage = global_stages_for(world.org)["Propose"]
+    assert client.get(reverse("setup:stage_edit", args=[stage.pk])).status_code == 200
 
 
 @pytest.mark.parametrize("who", NOT_ADMIN_USERS)
@@ -118,6 +124,8 @@ def test_setup_pages_refuse_everyone_else(client: Client, world: World, who: str
     client.force_login(getattr(world, who))
     for name in SETUP_PAGES:
         assert client.get(reverse(name)).status_code == 403, name
+    stage = global_stages_for(world.org)["Propose"]
+    assert client.get(reverse("setup:stage_edit", args=[stage.pk])).status_code == 403
     # Agreements and teams: the director's too (accounts.services), nobody else's.
     expected = 200 if who == "director" else 403
     for name in ["setup:agreements", "setup:teams"]:
@@ -134,6 +142,7 @@ def test_setup_objects_of_other_organizations_are_404(client: Client, world: Wor
         reverse("setup:company_edit", args=[world.other_company.pk]),
         reverse("setup:user_edit", args=[world.stranger.pk]),
         reverse("setup:stage_remap", args=[foreign_stage.pk]),
+        reverse("setup:stage_edit", args=[foreign_stage.global_stage_id]),
     ]:
         assert client.get(url).status_code == 404, url
 

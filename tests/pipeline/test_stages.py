@@ -253,3 +253,52 @@ def test_global_stage_never_disagrees_with_the_mapping(world: World) -> None:
     assert opp.global_stage == g["Won"]
     assert stage_for(world.dk, "Won").global_stage == g["Won"]  # factories keep it too
     assert Decimal(opp.amount) > 0
+
+
+def test_global_stage_update_keeps_won_lost_consistent(world: World) -> None:
+    from pipeline.services import global_stage_update
+
+    g = _globals(world)
+    propose = global_stage_update(
+        stage=g["Propose"], acting_user=world.admin, name=" Offer ", probability=60,
+        forecast_category="commit",
+    )  # fmt: skip
+    propose.refresh_from_db()
+    assert (propose.name, propose.probability, propose.forecast_category) == ("Offer", 60, "commit")
+    # Won is closed at 100 %, lost closed at 0 %, and an open stage is never closed: the
+    # forecast counts the closed category as won.
+    for stage, fields, field in [
+        (g["Won"], {"probability": 90}, "probability"),
+        (g["Lost"], {"probability": 10}, "probability"),
+        (g["Won"], {"forecast_category": "commit"}, "forecast_category"),
+        (g["Develop"], {"forecast_category": "closed"}, "forecast_category"),
+        (g["Develop"], {"probability": 101}, "probability"),
+        (g["Develop"], {"name": "Won"}, "name"),
+        (g["Develop"], {"name": ""}, "name"),
+    ]:
+        with pytest.raises(ValidationError) as exc:
+            global_stage_update(stage=stage, acting_user=world.admin, **fields)
+        assert field in exc.value.message_dict, (stage, fields)
+    rows = GlobalStage.objects.for_org(world.org).order_by("order")
+    assert list(rows.values_list("name", "probability", "forecast_category")) == [
+        ("Qualify", 10, "pipeline"),
+        ("Develop", 25, "pipeline"),
+        ("Offer", 60, "commit"),
+        ("Negotiate", 75, "commit"),
+        ("Won", 100, "closed"),
+        ("Lost", 0, "closed"),
+    ]
+    # Order and the outcome are not editable here (they would reorder the funnel or win deals).
+    with pytest.raises(TypeError):
+        global_stage_update(stage=g["Develop"], acting_user=world.admin, is_won=True)
+
+
+def test_only_the_global_admin_updates_a_global_stage(world: World) -> None:
+    from pipeline.services import global_stage_update
+
+    g = _globals(world)
+    for user in (world.director, world.manager_se, world.rep_se, world.marketing, world.stranger):
+        with pytest.raises(PermissionDenied):
+            global_stage_update(stage=g["Develop"], acting_user=user, probability=30)
+    g["Develop"].refresh_from_db()
+    assert g["Develop"].probability == 25
