@@ -143,6 +143,57 @@ class GlobalStageForm(forms.Form):
     )
 
 
+class ProcessForm(forms.Form):
+    """The process itself; its local stages come in a ``LocalStageRowFormSet``."""
+
+    sales_company = forms.ModelChoiceField(
+        label=_("Sales company"), queryset=SalesCompany.objects.none()
+    )
+    name = forms.CharField(label=_("Process name"), max_length=100)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the companies still without one: a company has exactly one process.
+        self.fields["sales_company"].queryset = (
+            visible_companies(user).filter(processes__isnull=True).order_by("code")
+        )
+
+
+class LocalStageRowForm(forms.Form):
+    """One local stage. A row without a name is left out, so the admin drops a pre-filled
+    stage by clearing its name and adds one by filling a blank row."""
+
+    name = forms.CharField(label=_("Local stage"), max_length=100, required=False)
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=32767, required=False)
+    global_stage = forms.ModelChoiceField(
+        label=_("Global stage"), queryset=GlobalStage.objects.none(), required=False
+    )
+
+    def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["global_stage"].queryset = GlobalStage.objects.for_org(
+            organization_id
+        ).order_by("order")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (data.get("name") or "").strip():
+            for field in ("order", "global_stage"):
+                if data.get(field) is None and field not in self.errors:
+                    self.add_error(field, _("A local stage needs this."))
+        return data
+
+    def stage(self) -> tuple[str, int, GlobalStage] | None:
+        """The (name, order, global stage) of a filled row, as sales_process_create takes."""
+        data = self.cleaned_data
+        name = (data.get("name") or "").strip()
+        return (name, data["order"], data["global_stage"]) if name else None
+
+
+# Two blank rows after the pre-filled ones: room to refine a global stage into two local ones.
+LocalStageRowFormSet = forms.formset_factory(LocalStageRowForm, extra=2, max_num=50)
+
+
 class RemapForm(forms.Form):
     global_stage = forms.ModelChoiceField(
         label=_("New global stage"), queryset=GlobalStage.objects.none()

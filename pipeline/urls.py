@@ -26,6 +26,7 @@ setup_urlpatterns = [
     path("stages/", views.setup_stages, name="stages"),
     path("stages/<int:pk>/edit/", views.setup_stage_edit, name="stage_edit"),
     path("processes/", views.setup_processes, name="processes"),
+    path("processes/new/", views.setup_process_create, name="process_create"),
     path("processes/stages/<int:pk>/remap/", views.setup_stage_remap, name="stage_remap"),
     path("agreements/", views.setup_agreements, name="agreements"),
     path("teams/", views.setup_teams, name="teams"),

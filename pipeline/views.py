@@ -43,8 +43,10 @@ from pipeline.forms import (
     GlobalStageForm,
     LeadFilterForm,
     LeadForm,
+    LocalStageRowFormSet,
     MemberAddForm,
     MemberSearchForm,
+    ProcessForm,
     RemapForm,
     TeamMemberForm,
 )
@@ -478,6 +480,61 @@ def setup_processes(request: HttpRequest) -> HttpResponse:
         request,
         "pipeline/setup/processes.html",
         {"processes": processes, "without_process": without},
+    )
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_process_create(request: HttpRequest) -> HttpResponse:
+    """A process for a company without one, pre-filled with one local stage per global stage
+    (named and ordered as the global one), which the admin renames, drops or refines."""
+    user: User = request.user
+    org_id = user.organization_id
+    company = None
+    requested = request.GET.get("company", "")
+    if requested.isdigit():
+        # Another organization's company is missing here, as everywhere.
+        company = get_visible_or_404(
+            apps.get_model("crm.SalesCompany").objects.unscoped(), user, pk=int(requested)
+        )
+    global_stages = list(selectors.global_stage_list(organization=org_id))
+    form = ProcessForm(
+        request.POST or None,
+        user=user,
+        initial={"sales_company": company.pk, "name": company.name} if company else {},
+    )
+    rows = LocalStageRowFormSet(
+        request.POST or None,
+        initial=[
+            {"name": gs.name, "order": gs.order, "global_stage": gs.pk} for gs in global_stages
+        ],
+        form_kwargs={"organization_id": org_id},
+        prefix="stages",
+    )
+    # Both validated (no short-circuit), so one post shows the errors of the process and rows.
+    valid = [form.is_valid(), rows.is_valid()] if request.method == "POST" else [False]
+    if all(valid):
+        stages = [spec for row in rows for spec in [row.stage()] if spec is not None]
+        try:
+            process = services.sales_process_create(
+                sales_company=form.cleaned_data["sales_company"],
+                name=form.cleaned_data["name"],
+                stages=stages,
+                acting_user=user,
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("%(company)s has the sales process %(name)s now.")
+                % {"company": process.sales_company.name, "name": process.name},
+            )
+            return redirect("setup:processes")
+    return render(
+        request,
+        "pipeline/setup/process_form.html",
+        {"form": form, "rows": rows, "has_global_stages": bool(global_stages)},
     )
 
 

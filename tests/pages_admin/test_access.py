@@ -27,6 +27,7 @@ SETUP_PAGES = [
     "setup:index",
     "setup:stages",
     "setup:processes",
+    "setup:process_create",
     "setup:companies",
     "setup:company_create",
     "setup:users",
@@ -143,6 +144,7 @@ def test_setup_objects_of_other_organizations_are_404(client: Client, world: Wor
         reverse("setup:user_edit", args=[world.stranger.pk]),
         reverse("setup:stage_remap", args=[foreign_stage.pk]),
         reverse("setup:stage_edit", args=[foreign_stage.global_stage_id]),
+        f"{reverse('setup:process_create')}?company={world.other_company.pk}",
     ]:
         assert client.get(url).status_code == 404, url
 
