@@ -17,6 +17,7 @@ urlpatterns = [
     path("leads/<int:pk>/assign/", views.lead_assign, name="lead_assign"),
     path("leads/<int:pk>/convert/", views.lead_convert, name="lead_convert"),
     path("campaigns/", views.campaign_list, name="campaign_list"),
+    path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/members.csv", views.campaign_export, name="campaign_export"),
 ]

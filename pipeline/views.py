@@ -38,6 +38,7 @@ from pipeline import selectors, services
 from pipeline.forms import (
     AgreementForm,
     AssignForm,
+    CampaignForm,
     ConvertForm,
     DisqualifyForm,
     GlobalStageForm,
@@ -299,7 +300,38 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         member_count=Count("members", distinct=True)
     )
     page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "pipeline/campaign_list.html", {"page": page})
+    may_create = services.may_run_campaigns(request.user, request.user.organization_id)
+    return render(request, "pipeline/campaign_list.html", {"page": page, "may_create": may_create})
+
+
+@roles_required(LEAD_ROLES)
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    if not services.may_run_campaigns(user, user.organization_id):
+        raise PermissionDenied(_("Your role does not allow this page."))
+    own = user.sales_company
+    form = CampaignForm(
+        request.POST or None,
+        user=user,
+        initial={
+            "currency": own.currency if own else user.organization.corporate_currency,
+            "sales_companies": [own.pk] if own else [],
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["sales_companies"] = list(data["sales_companies"])
+        try:
+            campaign = services.campaign_create(
+                organization=user.organization, acting_user=user, **data
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("The campaign %(name)s is saved.") % {"name": campaign})
+            return redirect("pipeline:campaign_detail", pk=campaign.pk)
+    return render(request, "pipeline/campaign_form.html", {"form": form})
 
 
 @roles_required(LEAD_ROLES)

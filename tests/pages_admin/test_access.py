@@ -22,6 +22,7 @@ LEAD_PAGES = [
     "pipeline:lead_list",
     "pipeline:lead_create",
     "pipeline:campaign_list",
+    "pipeline:campaign_create",
 ]
 SETUP_PAGES = [
     "setup:index",
