@@ -103,6 +103,15 @@ DATABASES = {
 # The backend keeps the session setting app.org_id equal to the organization in scope, which is
 # what row-level security filters on (crm/db/base.py, crm/rls.py).
 DATABASES["default"]["ENGINE"] = "crm.db"
+# Per-session planner settings for short OLTP statements (measured in the 1M benchmark):
+# * no JIT: PostgreSQL compiles a plan whose *estimated* cost is high (a visibility subquery over
+#   a million rows that in fact touches a few hundred); compiling took 0.6 s of a 1 ms query;
+# * no parallel workers: with 20 users on 2 cores there is no idle core to lend, and the parallel
+#   plans it picked (a parallel seq scan of 200k accounts instead of an index probe) were slower
+#   even alone. Dashboards read rollup tables and do not need them either.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = env_str(
+    "DATABASE_SESSION_OPTIONS", default="-c jit=off -c max_parallel_workers_per_gather=0"
+)
 # The role the application connects as in production: owns no table, NOSUPERUSER NOBYPASSRLS.
 # Migrations run as the owner (DATABASE_OWNER_URL); `make run` sets up both.
 DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", default="meridian_app")
