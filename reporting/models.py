@@ -176,3 +176,32 @@ class Export(TenantModel):
         if self.region_id:
             return str(self.region)
         return str(_("Whole organization"))
+
+
+class DashboardFigures(TenantModel):
+    """The computed figures of one dashboard (scope and day), so that a view reads one row
+    instead of aggregating a million opportunities (reporting.figures).
+
+    ``stale`` is set by statement triggers on every table the figures are made of (migration
+    0002), in the writing transaction itself; ``refreshing_since`` marks a refresh in progress
+    so that one viewer, not every viewer, starts it. ``data`` is the pickled ``Dashboard``
+    without its viewer: written and read only by this application, like Django's database cache.
+    """
+
+    scope_key = models.CharField(max_length=40)
+    as_of = models.DateField()
+    data = models.BinaryField(editable=False)
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)
+    stale = models.BooleanField(default=False)
+    refreshing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "scope_key", "as_of"], name="figures_org_scope_day_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dashboard figures {self.scope_key} {self.as_of}"

@@ -45,3 +45,24 @@ def take_pipeline_snapshots() -> int:
 @shared_task(acks_late=True)
 def purge_expired_exports() -> int:
     return services.exports_purge_expired()
+
+
+@shared_task(acks_late=True)
+def refresh_dashboard(user_id: int, organization_id: int, scope_key: str, as_of: str) -> str:
+    """Recompute one dashboard's stored figures (queued by the first view of stale ones); the
+    user is one whose role covers the scope, so the figures are everyone's who may see them."""
+    from crm.models import User
+    from reporting import figures, selectors
+
+    kind, _, pk = scope_key.partition(":")
+    with org_scope(organization_id):
+        user = User.objects.for_org(organization_id).filter(pk=user_id, is_active=True).first()
+        if user is None:
+            return "no user"
+        where = selectors.dashboard_scope(
+            user=user,
+            region_id=pk if kind == "region" else None,
+            sales_company_id=pk if kind == "company" else None,
+        )
+        figures.refresh(user=user, where=where, as_of=dt.date.fromisoformat(as_of))
+    return scope_key

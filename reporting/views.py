@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm.models import Region, SalesCompany, User
 from crm.visibility import get_visible_or_404, visible_companies
-from reporting import selectors, services
+from reporting import figures, selectors, services
 from reporting.models import Export, ExportFormat
 
 
@@ -31,8 +31,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         region_id=request.GET.get("region"),
         sales_company_id=request.GET.get("company"),
     )
-    data = selectors.dashboard(user=request.user, scope=scope, as_of=timezone.localdate())
-    return render(request, "reporting/dashboard.html", {"d": data})
+    shown = figures.show(user=request.user, where=scope, as_of=timezone.localdate())
+    return render(request, "reporting/dashboard.html", {"d": shown.dashboard, "shown": shown})
 
 
 def _export_of(request: HttpRequest, uuid: str) -> Export:

@@ -1,0 +1,187 @@
+"""Stored dashboard figures: the dashboard of a scope is computed once and read many times.
+
+At a million opportunities the live dashboard is some twenty aggregates over the whole
+organization (seconds); the stored figures are one row. How they stay current:
+
+* every table the figures come from has a statement trigger (migration 0002) that marks the
+  organization's stored figures ``stale`` inside the writing transaction, whatever code writes;
+* a view of fresh figures reads the row (one query); a view of stale figures shows them at once,
+  marked as being updated, and one refresh is queued (Celery; in-process where tasks run eagerly,
+  so there the viewer gets the new figures); a view with no stored figures computes them live,
+  shows and stores them;
+* a refresh re-reads ``stale`` before it stores: a write during the computation keeps the row
+  stale rather than storing figures that miss it; figures older than ``MAX_AGE`` are refreshed
+  regardless (the safety net for the few milliseconds in which a trigger can skip a row another
+  transaction holds);
+* ``manage.py refresh_dashboards`` computes every scope of every organization (after a bulk load,
+  or nightly so that the first view of the day is fast).
+
+The figures of a scope are the same for every viewer whose role covers the scope (the director,
+the regional manager of the region, the managers of the company): ``dashboard_scope`` refuses any
+other scope, and within a covered scope the visibility policy lets a manager see every deal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import pickle
+import time
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.roles import ORG_WIDE_ROLES, Role
+from reporting.kpis import Scope
+from reporting.models import DashboardFigures
+
+if TYPE_CHECKING:
+    from crm.models import User
+    from reporting.selectors import Dashboard, DashboardScope
+
+MAX_AGE = dt.timedelta(minutes=15)
+# A refresh that has not finished in this long is presumed lost (a killed worker) and retried.
+REFRESH_TIMEOUT = dt.timedelta(minutes=5)
+
+
+def scope_key(scope: Scope) -> str:
+    if scope.user_id:
+        return f"user:{scope.user_id}"
+    if scope.sales_company_id:
+        return f"company:{scope.sales_company_id}"
+    if scope.region_id:
+        return f"region:{scope.region_id}"
+    return "organization"
+
+
+def _covers(user: User, where: DashboardScope) -> bool:
+    """Whether the user's role sees every deal of the scope (so the figures are not personal)."""
+    if user.role in ORG_WIDE_ROLES:
+        return True
+    s = where.scope
+    if s.user_id:
+        return False
+    if user.role == Role.REGIONAL_MANAGER:
+        return where.region_id == user.region_id and where.region_id is not None
+    if user.role == Role.COUNTRY_MANAGER:
+        return s.sales_company_id is not None and s.sales_company_id == user.sales_company_id
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """A dashboard as shown: its figures and how current they are."""
+
+    dashboard: Dashboard
+    computed_at: dt.datetime
+    updating: bool  # stale figures shown while a refresh runs
+
+
+def _compute(user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
+    from reporting import selectors
+
+    return selectors.dashboard(user=user, scope=where, as_of=as_of)
+
+
+def _with_viewer(d: Dashboard, user: User, where: DashboardScope) -> Dashboard:
+    return dataclasses.replace(d, user=user, where=where)
+
+
+def _stored(d: Dashboard) -> bytes:
+    return pickle.dumps(dataclasses.replace(d, user=None), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def refresh(*, user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
+    """Compute the figures live and store them unless a write made them stale meanwhile."""
+    org_id = user.organization_id
+    key = scope_key(where.scope)
+    rows = DashboardFigures.objects.for_org(org_id).filter(scope_key=key, as_of=as_of)
+    now = timezone.now()
+    # Claim first: from here on the row exists and is not stale, so a write during the
+    # computation marks it stale again and the store below leaves it alone.
+    if not rows.update(stale=False, refreshing_since=now):
+        try:
+            with transaction.atomic():
+                DashboardFigures.objects.create(
+                    organization_id=org_id, scope_key=key, as_of=as_of, data=b"",
+                    computed_at=now, refreshing_since=now,
+                )  # fmt: skip
+        except IntegrityError:  # another viewer's claim came first
+            rows.update(stale=False, refreshing_since=now)
+    started = time.perf_counter()
+    d = _compute(user, where, as_of)
+    stored = rows.filter(stale=False).update(
+        data=_stored(d),
+        computed_at=timezone.now(),
+        seconds=time.perf_counter() - started,
+        refreshing_since=None,
+    )
+    if not stored:
+        rows.update(refreshing_since=None)  # stale again: the next view queues another refresh
+    return d
+
+
+def _claim_refresh(row: DashboardFigures) -> bool:
+    """One viewer queues the refresh; the others show the stale figures meanwhile."""
+    now = timezone.now()
+    return bool(
+        DashboardFigures.objects.for_org(row.organization_id)
+        .filter(pk=row.pk)
+        .exclude(refreshing_since__gt=now - REFRESH_TIMEOUT)
+        .update(refreshing_since=now)
+    )
+
+
+def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
+    """The dashboard for a view: stored figures when current, else see the module docstring."""
+    if not _covers(user, where):
+        return Shown(_compute(user, where, as_of), timezone.now(), updating=False)
+    key = scope_key(where.scope)
+    row = (
+        DashboardFigures.objects.for_org(user.organization_id)
+        .filter(scope_key=key, as_of=as_of)
+        .first()
+    )
+    if row is None:
+        return Shown(refresh(user=user, where=where, as_of=as_of), timezone.now(), updating=False)
+    if not row.data:
+        # The first computation of these figures is still running elsewhere: compute live.
+        return Shown(_compute(user, where, as_of), timezone.now(), updating=False)
+    fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
+    if not fresh and _claim_refresh(row):
+        from reporting.tasks import refresh_dashboard
+
+        refresh_dashboard.delay(user.pk, user.organization_id, key, as_of.isoformat())
+        row.refresh_from_db()
+        fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
+    d = pickle.loads(bytes(row.data))  # noqa: S301 - our own figures, see the model
+    return Shown(_with_viewer(d, user, where), row.computed_at, updating=not fresh)
+
+
+def rebuild(*, organization_id: int, as_of: dt.date) -> list[tuple[str, float]]:
+    """Compute and store every dashboard of an organization: the whole organization, each
+    region and each sales company. Returns (scope, seconds) per dashboard."""
+    from crm.models import Region, SalesCompany, User
+    from reporting import selectors
+
+    viewer = (
+        User.objects.for_org(organization_id)
+        .filter(is_active=True, role__in=ORG_WIDE_ROLES)
+        .order_by("pk")
+        .first()
+    )
+    if viewer is None:
+        return []  # nobody sees the whole organization: views compute their own figures
+    scopes = [selectors.dashboard_scope(user=viewer)]
+    for pk in Region.objects.for_org(organization_id).order_by("pk").values_list("pk", flat=True):
+        scopes.append(selectors.dashboard_scope(user=viewer, region_id=str(pk)))
+    companies = SalesCompany.objects.for_org(organization_id).order_by("pk")
+    for pk in companies.values_list("pk", flat=True):
+        scopes.append(selectors.dashboard_scope(user=viewer, sales_company_id=str(pk)))
+    done = []
+    for where in scopes:
+        started = time.perf_counter()
+        refresh(user=viewer, where=where, as_of=as_of)
+        done.append((scope_key(where.scope), time.perf_counter() - started))
+    return done

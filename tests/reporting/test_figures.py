@@ -1,0 +1,157 @@
+"""Stored dashboard figures: same numbers as the live path, made stale by any write (triggers),
+refreshed once, never stored over a write they missed, never shown across organizations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.roles import Role
+from opportunities.models import Opportunity
+from reporting import figures, selectors
+from reporting.models import DashboardFigures
+from tests.factories import UserFactory
+from tests.reporting.conftest import Dataset
+
+pytestmark = pytest.mark.django_db
+URL = reverse("reporting:dashboard")
+
+
+def _view(client, user, query: str = ""):
+    client.force_login(user)
+    response = client.get(URL + query)
+    assert response.status_code == 200
+    return response.context["shown"]
+
+
+def _rows(org, key: str = "organization"):
+    return DashboardFigures.objects.for_org(org).filter(scope_key=key)
+
+
+def _bump_open_amount(opp: Opportunity, by: str) -> None:
+    Opportunity.objects.for_org(opp.organization_id).filter(pk=opp.pk).update(
+        amount=F("amount") + D(by)
+    )
+
+
+def _open_opportunity(dataset: Dataset) -> Opportunity:
+    return next(
+        o
+        for o in dataset.opps.values()
+        if not o.global_stage.is_won
+        and not o.global_stage.is_lost
+        and o.currency == "EUR"
+        and o.amount is not None
+    )
+
+
+def test_stored_figures_are_the_live_figures(client, dataset: Dataset):
+    w = dataset.world
+    first = _view(client, w.director)
+    assert _rows(w.org).count() == 1 and not _rows(w.org).get().stale
+    stored = _view(client, w.director).dashboard
+    where = selectors.dashboard_scope(user=w.director)
+    live = selectors.dashboard(user=w.director, scope=where, as_of=timezone.localdate())
+    assert stored.totals == live.totals == first.dashboard.totals
+    assert stored.stages == live.stages
+    assert [(b.name, b.pipeline, b.won, b.target) for b in stored.breakdown] == [
+        (b.name, b.pipeline, b.won, b.target) for b in live.breakdown
+    ]
+    assert stored.win == live.win and stored.quality.total == live.quality.total
+    assert stored.user == w.director  # the viewer is set on read, not stored
+
+
+def test_a_fresh_view_reads_one_row(client, dataset: Dataset, django_assert_max_num_queries):
+    w = dataset.world
+    _view(client, w.director)
+    # Session, user, organization and the stored row: none of the aggregates.
+    with django_assert_max_num_queries(4):
+        response = client.get(URL)
+    assert not response.context["shown"].updating
+
+
+def test_any_write_marks_the_figures_stale_and_the_next_view_shows_it(client, dataset: Dataset):
+    w = dataset.world
+    before = _view(client, w.director).dashboard.totals
+    opp = _open_opportunity(dataset)
+    _bump_open_amount(opp, "1000")  # a bulk UPDATE, no service, no signal: the trigger sees it
+    assert _rows(w.org).get().stale
+    after = _view(client, w.director)  # tasks run in-process here: the refresh is done
+    assert not after.updating and not _rows(w.org).get().stale
+    assert after.dashboard.totals.amount == before.amount + D("1000")
+
+
+def test_stale_figures_are_shown_at_once_while_a_refresh_runs(
+    client, dataset: Dataset, django_assert_max_num_queries
+):
+    w = dataset.world
+    before = _view(client, w.director).dashboard.totals
+    _bump_open_amount(_open_opportunity(dataset), "500")
+    # Another viewer's refresh is under way (not timed out): this view does not start one.
+    _rows(w.org).update(refreshing_since=timezone.now())
+    with django_assert_max_num_queries(5):  # the four of a fresh view and the refused claim
+        shown = client.get(URL).context["shown"]
+    assert shown.updating and shown.dashboard.totals == before
+
+
+def test_a_write_during_the_refresh_keeps_the_figures_stale(dataset: Dataset, monkeypatch):
+    w = dataset.world
+    where = selectors.dashboard_scope(user=w.director)
+    today = timezone.localdate()
+    figures.refresh(user=w.director, where=where, as_of=today)
+    stored = bytes(_rows(w.org).get().data)
+    compute = figures._compute
+
+    def compute_then_someone_writes(*args, **kwargs):
+        result = compute(*args, **kwargs)
+        _bump_open_amount(_open_opportunity(dataset), "1")
+        return result
+
+    monkeypatch.setattr(figures, "_compute", compute_then_someone_writes)
+    figures.refresh(user=w.director, where=where, as_of=today)
+    row = _rows(w.org).get()
+    assert row.stale and row.refreshing_since is None  # the next view refreshes again
+    assert bytes(row.data) == stored  # the figures that missed the write were not stored
+
+
+def test_old_figures_are_refreshed_even_without_a_write(client, dataset: Dataset):
+    w = dataset.world
+    _view(client, w.director)
+    _rows(w.org).update(computed_at=timezone.now() - figures.MAX_AGE - dt.timedelta(minutes=1))
+    shown = _view(client, w.director)
+    assert not shown.updating
+    assert _rows(w.org).get().computed_at > timezone.now() - dt.timedelta(minutes=1)
+
+
+def test_figures_are_per_scope_and_per_organization(client, dataset: Dataset):
+    w = dataset.world
+    org_wide = _view(client, w.director).dashboard.totals
+    se = _view(client, w.manager_se).dashboard.totals
+    assert _rows(w.org, f"company:{w.se.pk}").count() == 1
+    assert se.amount < org_wide.amount  # the company's own figures, not the organization's
+    tellus_director = UserFactory(organization=w.other_org, role=Role.GLOBAL_DIRECTOR)
+    tellus = _view(client, tellus_director).dashboard
+    assert tellus.totals.count == 0 and tellus.user == tellus_director
+    assert _rows(w.other_org).count() == 1 and _rows(w.org).count() == 1
+
+
+def test_the_command_computes_every_scope(dataset: Dataset):
+    w = dataset.world
+    call_command("refresh_dashboards")
+    keys = set(DashboardFigures.objects.for_org(w.org).values_list("scope_key", flat=True))
+    assert keys == {
+        "organization",
+        f"region:{w.nordics.pk}",
+        f"region:{w.dach.pk}",
+        f"company:{w.se.pk}",
+        f"company:{w.dk.pk}",
+        f"company:{w.de.pk}",
+    }
+    # Tellus has no director in this world: its views compute their own figures.
+    assert not DashboardFigures.objects.for_org(w.other_org).exists()
