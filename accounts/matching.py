@@ -9,9 +9,9 @@ million accounts (no pg_trgm, no scan):
 * ``normalized_name`` equal (index ``account_org_norm_idx``)              - score 40,
   plus 20 when in the same country, plus 20 when in the same group
 * a name prefix at a word boundary, in either direction, in the same country or group:
-  an existing "acme nordic" for a new "acme" (``LIKE 'acme %'`` on the varchar_pattern_ops
-  index), or an existing "acme" for a new "acme nordic" (equality on the new name's word
-  prefixes)                                                                - score 25
+  an existing "acme nordic" for a new "acme" (a byte-wise range ``~>=~ 'acme ' AND ~<~ 'acme!'``
+  on the varchar_pattern_ops index), or an existing "acme" for a new "acme nordic" (equality
+  on the new name's word prefixes)                                         - score 25
 
 The rule for names across borders: the same normalized name in another country and another
 group is still shown, because it may be the same international group, but weakly (score 40 only,
@@ -32,7 +32,7 @@ from accounts.normalize import normalize_domain, normalize_name, normalize_regis
 from crm.models import Organization
 
 STRONG_MATCH = 60
-# Prefixes shorter than this would make "LIKE 'a %'" read a large slice of the index.
+# Prefixes shorter than this would make the range "a " .. "a!" read a large slice of the index.
 MIN_PREFIX = 3
 
 
@@ -93,11 +93,24 @@ def find_duplicate_candidates(
             scores.append(("same_country", Q(normalized_name=norm, country=country), 20))
         if group_id:
             scores.append(("same_group", Q(group_id=group_id), 20))
-        prefix = Q(normalized_name__in=_word_prefixes(norm))
+        prefixes = [Q(normalized_name__in=_word_prefixes(norm))]
         if len(norm) >= MIN_PREFIX:
-            prefix |= Q(normalized_name__startswith=f"{norm} ")
-        if country or group_id:
-            match |= prefix & near
+            # "starts with '<norm> '" as a byte-wise range (crm.db.lookups: LIKE cannot use the
+            # index under row-level security). Normalized names are lower-case words joined by
+            # single spaces, and the character after " " is "!".
+            prefixes.append(
+                Q(normalized_name__pattern_gte=f"{norm} ", normalized_name__pattern_lt=f"{norm}!")
+            )
+        nears = [Q(country=country)] if country else []
+        nears += [Q(group_id=group_id)] if group_id else []
+        # Each (prefix, near) pair as its own AND: PostgreSQL turns an OR of such terms into a
+        # BitmapOr of index scans (0.1 ms at 200k accounts), but an AND over ORs into a scan of
+        # every account of the organization (40 ms).
+        for p in prefixes:
+            for n in nears:
+                match |= p & n
+        if nears:
+            prefix = Q(*prefixes, _connector=Q.OR)
             scores.append(("similar_name", prefix & near & ~Q(normalized_name=norm), 25))
     if not scores:
         return []

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,8 +50,11 @@ class Finding:
         )
 
 
-def _open_opportunities_in_group(opportunity: Opportunity) -> Any:
-    return (
+def _open_opportunities_in_group(opportunity: Opportunity, *, lean: bool = False) -> Any:
+    """The other open deals of the opportunity's group. ``lean``: only the ids the rules
+    compare (detection on save, where a big group's hundreds of full rows with their company,
+    owner and account cost more than all of detection's SQL); else ready for warnings."""
+    qs = (
         Opportunity.objects.for_org(opportunity.organization_id)
         .filter(
             account__group_id=opportunity.account.group_id or opportunity.account_id,
@@ -59,14 +62,16 @@ def _open_opportunities_in_group(opportunity: Opportunity) -> Any:
             global_stage__is_lost=False,
         )
         .exclude(pk=opportunity.pk)
-        .select_related("sales_company", "owner", "account")
     )
+    if lean:
+        return qs.only("id", "organization_id", "sales_company_id", "owner_id")
+    return qs.select_related("sales_company", "owner", "account")
 
 
 def find_group_conflicts(opportunity: Opportunity) -> list[Finding]:
     """(a) open opportunities at the same group booked by another sales company, and
     (b) the same product at the same group worked by another seller."""
-    others = list(_open_opportunities_in_group(opportunity).order_by("pk"))
+    others = list(_open_opportunities_in_group(opportunity, lean=True).order_by("pk"))
     findings = [
         Finding(ConflictKind.GROUP_OTHER_COMPANY, other_opportunity=other)
         for other in others
@@ -97,6 +102,12 @@ def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
     agreement's current tier: the customer is being quoted worse than it is entitled to."""
     from accounts.selectors import agreement_for_account
 
+    lines = OpportunityLine.objects.for_org(opportunity.organization_id).filter(
+        opportunity=opportunity
+    )
+    lowest = lines.aggregate(lowest=Min("discount_percent"))["lowest"]
+    if lowest is None:
+        return []  # no product lines, no discount to compare: skip the agreement's volume sum
     terms = agreement_for_account(
         account=opportunity.account,
         on_date=timezone.localdate(),
@@ -105,10 +116,7 @@ def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
     if terms is None or terms.current_tier is None:
         return []
     entitled: Decimal = terms.current_tier.discount_percent
-    below = OpportunityLine.objects.for_org(opportunity.organization_id).filter(
-        opportunity=opportunity, discount_percent__lt=entitled
-    )
-    if not below.exists():
+    if lowest >= entitled:
         return []
     return [
         Finding(
@@ -198,10 +206,10 @@ def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None
             sales_company=opportunity.sales_company,
             other_opportunity=finding.other_opportunity,
             other_account=finding.other_account,
-            other_sales_company=(
-                finding.other_opportunity.sales_company if finding.other_opportunity else None
+            other_sales_company_id=(
+                finding.other_opportunity.sales_company_id if finding.other_opportunity else None
             )
-            or (finding.other_account.home_company if finding.other_account else None),
+            or (finding.other_account.home_company_id if finding.other_account else None),
             agreement_id=finding.agreement_id,
             detail=finding.detail,
         )
