@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -201,7 +202,10 @@ class AccountViewSet(
     @action(detail=True, methods=["get"], url_path="360")
     def view_360(self, request: Request, pk: str | None = None) -> Response:
         """The whole group of this account, as the user may see it."""
-        view = selectors.account_360(user=request.user, group=self.get_object())
+        if not str(pk).isdigit():
+            raise Http404("No account matches the given query.")
+        # The account, its group and its visibility in one query (same 404s as get_object).
+        view = selectors.account_360(user=request.user, group=int(pk))
         return Response(_serialize_360(view))
 
 

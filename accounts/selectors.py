@@ -236,11 +236,17 @@ def tier_position(
     return current, next_tier
 
 
-def agreement_volume(*, agreement: FrameworkAgreement, up_to: dt.date | None = None) -> Decimal:
+def agreement_volume(
+    *,
+    agreement: FrameworkAgreement,
+    up_to: dt.date | None = None,
+    organization: Organization | None = None,
+) -> Decimal:
     """Won volume under the agreement: won opportunities on any account of the group, booked by
     a covered company, closed inside the validity window (and not after ``up_to``), in the
     corporate currency at each deal's closing-day rate. One SQL aggregate."""
-    organization = Organization.objects.get(pk=agreement.organization_id)
+    if organization is None:
+        organization = Organization.objects.get(pk=agreement.organization_id)
     end = min(agreement.valid_to, up_to) if up_to else agreement.valid_to
     covered = (
         AgreementCompany.objects.for_org(organization)
@@ -288,16 +294,25 @@ def agreement_for_account(
     return _terms(agreement, on_date)
 
 
-def _terms(agreement: FrameworkAgreement, on_date: dt.date) -> AgreementTerms:
-    tiers = list(
-        DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement)
-    )
-    covered = frozenset(
-        AgreementCompany.objects.for_org(agreement.organization_id)
-        .filter(agreement=agreement)
-        .values_list("sales_company_id", flat=True)
-    )
-    volume = agreement_volume(agreement=agreement, up_to=on_date)
+def _terms(
+    agreement: FrameworkAgreement,
+    on_date: dt.date,
+    *,
+    tiers: list[DiscountTier] | None = None,
+    covered: frozenset[int] | None = None,
+    organization: Organization | None = None,
+) -> AgreementTerms:
+    if tiers is None:
+        tiers = list(
+            DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement)
+        )
+    if covered is None:
+        covered = frozenset(
+            AgreementCompany.objects.for_org(agreement.organization_id)
+            .filter(agreement=agreement)
+            .values_list("sales_company_id", flat=True)
+        )
+    volume = agreement_volume(agreement=agreement, up_to=on_date, organization=organization)
     current, next_tier = tier_position(tiers, volume)
     return AgreementTerms(
         agreement=agreement,
@@ -306,6 +321,35 @@ def _terms(agreement: FrameworkAgreement, on_date: dt.date) -> AgreementTerms:
         won_volume=volume,
         current_tier=current,
         next_tier=next_tier,
+    )
+
+
+def agreement_terms_in_360(
+    view: Account360, *, on_date: dt.date, booking_company: SalesCompany | None = None
+) -> AgreementTerms | None:
+    """``agreement_for_account`` for the account of a 360° view, chosen by the same rule among
+    the agreements the view already holds (tiers and companies prefetched): one query, the won
+    volume, instead of six. The view shows every agreement of the group once its top is
+    visible, so the choice is the same as the system read's."""
+    account = view.requested or view.group
+    company_ids = {account.home_company_id}
+    if booking_company is not None:
+        company_ids.add(booking_company.pk)
+    covering = [
+        (agreement, frozenset(c.pk for c in agreement.covered_companies.all()))
+        for agreement in view.agreements
+        if agreement.valid_from <= on_date <= agreement.valid_to
+    ]
+    covering = [(a, covered) for a, covered in covering if covered & company_ids]
+    if not covering:
+        return None
+    agreement, covered = max(covering, key=lambda pair: (pair[0].valid_from, pair[0].pk))
+    return _terms(
+        agreement,
+        on_date,
+        tiers=list(agreement.tiers.all()),
+        covered=covered,
+        organization=view.group.organization,
     )
 
 
@@ -331,12 +375,13 @@ class Account360:
     plan: PlanProgress | None
     agreements: list[FrameworkAgreement]
     open_conflicts: list[Any] = field(default_factory=list)
+    requested: Account | None = None  # the account asked for (the top or a subsidiary)
 
 
 def account_360(
     *,
     user: User,
-    group: Account,
+    group: Account | int,
     today: dt.date | None = None,
     activity_limit: int = 20,
 ) -> Account360:
@@ -350,18 +395,32 @@ def account_360(
     from opportunities.models import Conflict, ConflictStatus
 
     today = today or timezone.localdate()
-    top_pk = group.group_id or group.pk
+    if isinstance(group, Account):
+        requested_pk, group_of = group.pk, Value(group.group_id or group.pk)
+    else:
+        # Only the pk of the account asked for: its group is found in the same query, and the
+        # account itself must be among the visible ones (no separate look-up, same 404s).
+        # (A plain subquery, no COALESCE: every account has its group, a top is its own, and
+        # only a bare parameter lets the planner use the group index under row-level security.)
+        requested_pk = int(group)
+        group_of = Subquery(
+            Account.objects.for_org(user.organization_id)
+            .filter(pk=requested_pk)
+            .order_by()
+            .values("group_id")[:1]
+        )
     # One query for the top and its group (the top is in its own group): the top is visible
     # exactly when it is among the visible accounts of the group, else 404 as before.
     accounts = list(
         Account.objects.unscoped()
         .visible_to(user)
-        .filter(group_id=top_pk)
+        .filter(group_id=group_of)
         .select_related("home_company", "organization")
         .order_by("country", "name", "pk")
     )
-    top = next((a for a in accounts if a.pk == top_pk), None)
-    if top is None:
+    top = next((a for a in accounts if a.pk == a.group_id), None)
+    requested = next((a for a in accounts if a.pk == requested_pk), None)
+    if top is None or requested is None:
         raise Http404("No account matches the given query.")
     organization = top.organization
     by_country: dict[str, list[Account]] = defaultdict(list)
@@ -422,6 +481,7 @@ def account_360(
         plan=plan,
         agreements=agreements,
         open_conflicts=conflicts,
+        requested=requested,
     )
 
 

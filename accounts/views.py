@@ -72,17 +72,19 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The 360° page of the account's whole group (the selector narrows it to what the user
     may see)."""
     user = request.user
-    account = selectors.account_get(user=user, pk=pk)
-    context: dict[str, Any] = {"account": account}
     try:
-        view = selectors.account_360(user=user, group=account)
-        terms = selectors.agreement_for_account(
-            account=account, on_date=timezone.localdate(), booking_company=user.sales_company
+        # The account asked for, its group and its visibility in one query (404 as before).
+        view = selectors.account_360(user=user, group=pk)
+        terms = selectors.agreement_terms_in_360(
+            view, on_date=timezone.localdate(), booking_company=user.sales_company
         )
     except MissingExchangeRateError as exc:
         # Figures without a rate would be wrong; say which rate is missing instead.
-        context["rate_error"] = str(exc)
-        return render(request, "accounts/detail.html", context)
+        account = selectors.account_get(user=user, pk=pk)
+        context_error = {"account": account, "rate_error": str(exc)}
+        return render(request, "accounts/detail.html", context_error)
+    account = view.requested
+    context: dict[str, Any] = {"account": account}
     accounts = _group_accounts(view)
     context.update(
         view=view,
@@ -92,7 +94,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             (country, group, view.figures_by_country.get(country))
             for country, group in view.subsidiaries_by_country.items()
         ],
-        corporate_currency=user.organization.corporate_currency,
+        corporate_currency=view.group.organization.corporate_currency,
         activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
         if _may_log(user)
         else None,

@@ -63,7 +63,17 @@ RATES_TODAY = """SELECT DISTINCT ON (currency) currency, rate FROM crm_exchanger
 
 
 def dashboard(scope: str) -> list[str]:
-    """The dashboard's numbers: open pipeline by stage and company at today's rates, closed
+    """What the dashboard page reads: its stored figures (reporting.figures), one row."""
+    return [
+        """SELECT data, computed_at, stale FROM reporting_dashboardfigures
+        WHERE organization_id = %(org)s AND scope_key = %(scope_key)s
+        ORDER BY as_of DESC LIMIT 1"""
+    ]
+
+
+def dashboard_live(scope: str) -> list[str]:
+    """The aggregates behind the figures, computed live (what a refresh costs): the dashboard's
+    numbers: open pipeline by stage and company at today's rates, closed
     business this quarter and year by company at closing-day rates, forecast by quarter."""
     where = "o.organization_id = %(org)s"
     if scope == "company":

@@ -4,8 +4,10 @@ bounded load from this process, time the raw SQL floors in the same run, and rep
 * The server: gunicorn (2 workers x 4 threads: the machine has 2 cores), ``DEBUG=0``, a fresh
   ``SECRET_KEY``, ``ALLOWED_HOSTS=127.0.0.1``, connected as the application role (row-level
   security on), on a free loopback port. Stopped at the end whatever happens.
-* The load: N threads (default 20) with keep-alive sessions, each sending its next request as
-  soon as the last one answered, for a fixed time per scenario (default 20 s); loopback only.
+* The load: N users (default 20), each a thread with a keep-alive session that sends a request,
+  waits for the answer, then "reads" for a think time of 0.5-1.5x ``--think`` (default 1 s)
+  before the next, for a fixed time per scenario (default 20 s); loopback only. ``--think 0``
+  sends back-to-back: a saturation test (latency = users / throughput), not 20 people.
   API scenarios use tokens from ``POST /api/v1/auth/token/``, pages a session from ``/login/``.
 * Queries per request: counted in-process (``bench.inproc queries``), one request per scenario.
 * Worker RSS: ``/proc`` of the gunicorn workers (psutil), sampled during each scenario.
@@ -20,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import secrets
 import signal
 import socket
@@ -174,7 +177,7 @@ def session_cookie(base: str, email: str, password: str) -> str:
 
 
 def drive(
-    server: Server, url: str, headers: dict[str, str], users: int, seconds: float
+    server: Server, url: str, headers: dict[str, str], users: int, seconds: float, think: float
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -182,9 +185,12 @@ def drive(
     stop_at = time.monotonic() + seconds
     rss: list[list[float]] = []
 
-    def user() -> None:
+    def user(seed: int) -> None:
         session = requests.Session()
         mine: list[float] = []
+        pace = random.Random(seed)
+        # Users do not start in lock-step: each first waits part of a think time.
+        time.sleep(pace.uniform(0, think))
         while time.monotonic() < stop_at:
             started = time.perf_counter()
             try:
@@ -199,10 +205,13 @@ def drive(
             except requests.RequestException as exc:
                 with lock:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            if think:
+                # A person reads the page before the next click: 0.5x to 1.5x the think time.
+                time.sleep(pace.uniform(0.5 * think, 1.5 * think))
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=user, daemon=True) for _ in range(users)]
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -312,12 +321,14 @@ def build_scenarios(owner: psycopg.Connection[Any], info: dict[str, Any]) -> lis
                  params("director", group=big)),
         Scenario("dashboard_director", "director", "/reports/", "page",
                  "p95 <= 150 ms, <= 2x floor", floors.dashboard("organization"),
-                 params("director")),
+                 params("director", scope_key="organization")),
         Scenario("dashboard_country", "country_manager", "/reports/", "page",
                  "p95 <= 1.5x director's", floors.dashboard("company"),
-                 params("country_manager")),
+                 params("country_manager", scope_key=f"company:{se}")),
         Scenario("dashboard_regional", "regional_manager", "/reports/", "page",
-                 "(for reference)", floors.dashboard("company"), params("regional_manager")),
+                 "(for reference)", floors.dashboard("company"),
+                 params("regional_manager",
+                        scope_key=f"region:{users['regional_manager'][3]}")),
     ]  # fmt: skip
     for s in out:
         s.result["rep_id"] = rep_id
@@ -393,6 +404,13 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="owner URL of the bench database")
     parser.add_argument("--seconds", type=float, default=20.0, help="load per scenario")
     parser.add_argument("--users", type=int, default=20, help="concurrent users")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="mean seconds a user waits between answer and next request (0: back-to-back, "
+        "a saturation test rather than users)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -434,6 +452,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "load": {"users": args.users, "seconds_per_scenario": args.seconds,
+                 "think_seconds": args.think,
                  "gunicorn": f"{args.workers} workers x {args.threads} threads (gthread)"},
         "scenarios": {},
     }  # fmt: skip
@@ -471,8 +490,16 @@ def main() -> None:
             for s in present:
                 log(f"{s.name}: {args.users} users x {args.seconds:g} s on {s.path}")
                 load = drive(server, f"{server.base}{s.path}", auth[(s.role, s.kind)],
-                             args.users, args.seconds)  # fmt: skip
+                             args.users, args.seconds, args.think)  # fmt: skip
                 floor = floors.time_floor(floor_conn, s.floor, s.floor_params, args.floor_runs)
+                if s.name.startswith("dashboard"):
+                    # What a refresh of these figures costs, for context (3 runs: seconds each).
+                    live = floors.dashboard_live(
+                        "organization" if s.role == "director" else "company"
+                    )
+                    s.result["floor_live_ms"] = floors.time_floor(
+                        floor_conn, live, s.floor_params, 3
+                    )["p50"]
                 q = counted.get(s.name, {})
                 plan = explain_slowest(floor_conn, info["organization_id"], q.get("sql", []))
                 results["scenarios"][s.name] = {
@@ -489,9 +516,20 @@ def main() -> None:
                     if floor["p50"]
                     else None,
                     "slowest_statement": plan,
+                    **{k: v for k, v in s.result.items() if k != "rep_id"},
                 }
                 log(f"  p50 {load['p50']} ms, p95 {load['p95']} ms, {q.get('queries')} queries, "
                     f"floor {floor['p50']} ms, errors {load['errors']}")  # fmt: skip
+        with psycopg.connect(owner_url, autocommit=True) as owner:
+            # How long computing each stored dashboard took (its refresh after a change).
+            results["dashboard_refresh_seconds"] = {
+                key: round(seconds, 2)
+                for key, seconds in owner.execute(
+                    "SELECT scope_key, seconds FROM reporting_dashboardfigures "
+                    "WHERE organization_id = %s AND data <> ''::bytea ORDER BY scope_key",
+                    [info["organization_id"]],
+                ).fetchall()
+            }
     finally:
         server.stop()
 

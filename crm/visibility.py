@@ -178,7 +178,11 @@ def _account_q(user: User, prefix: str = "") -> Q:
     groups = team_group_ids(user)
     if company_ids is None or groups is None:
         return Q()
-    return among(f"{prefix}home_company_id", company_ids) | among(f"{prefix}group_id", groups)
+    # The team's groups stay a hashed ``IN``: a manager's reach thousands of groups, and the
+    # pages that read accounts narrow by group or walk an ordered index, where probing each row
+    # beats gathering every team account into a bitmap first (measured: 360 of a group 25 ms
+    # with the bitmap, 1 ms without).
+    return among(f"{prefix}home_company_id", company_ids) | Q(**{f"{prefix}group_id__in": groups})
 
 
 @policy("accounts.Account")

@@ -409,6 +409,42 @@ def test_360_known_figures_and_what_a_rep_may_not_see(world: World) -> None:
     assert narrow.team and narrow.plan is not None and narrow.open_conflicts == []
 
 
+def test_360_by_pk_is_the_requested_accounts_group_with_the_same_404s(world: World) -> None:
+    rates(world)
+    top = build_group(world, 4)
+    sub_de = Account.objects.for_org(world.org).get(parent=top, country="DE")
+    by_pk = selectors.account_360(user=world.director, group=sub_de.pk, today=TODAY)
+    assert by_pk.group == top and by_pk.requested == sub_de
+    assert (
+        by_pk.figures_by_country
+        == selectors.account_360(user=world.director, group=top, today=TODAY).figures_by_country
+    )
+    # The SE colleague sees the top (home company SE) but not the DE subsidiary: asking for
+    # the subsidiary is a 404, not its group's page.
+    se_colleague = UserFactory(organization=world.org, sales_company=world.se)
+    assert selectors.account_360(user=se_colleague, group=top.pk, today=TODAY).requested == top
+    with pytest.raises(Http404):
+        selectors.account_360(user=se_colleague, group=sub_de.pk, today=TODAY)
+    with pytest.raises(Http404):
+        selectors.account_360(user=world.stranger, group=sub_de.pk, today=TODAY)
+    with pytest.raises(Http404):
+        selectors.account_360(user=world.director, group=10**9, today=TODAY)
+
+
+def test_agreement_terms_from_the_360_match_the_system_read(world: World) -> None:
+    rates(world)
+    top = build_group(world, 4)
+    view = selectors.account_360(user=world.director, group=top, today=TODAY)
+    found = []
+    for booking in (None, world.se, world.dk, world.de):
+        terms = selectors.agreement_terms_in_360(view, on_date=TODAY, booking_company=booking)
+        assert terms == selectors.agreement_for_account(
+            account=top, on_date=TODAY, booking_company=booking
+        )
+        found.append(terms)
+    assert any(t is not None and t.tiers for t in found)  # the agreement applies somewhere
+
+
 def test_360_missing_rate_is_an_error(world: World) -> None:
     top = make_account(organization=world.org, home_company=world.se)
     make_opportunity(account=top, company=world.se, owner=world.rep_se, amount="10", currency="SEK")

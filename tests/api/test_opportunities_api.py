@@ -183,3 +183,6 @@ def test_group_360_through_the_api(world: World, group) -> None:
     assert body["group"]["id"] == group["top"].pk
     assert set(body["subsidiaries_by_country"]) == {"SE", "DK"}
     assert as_user(world.stranger).get(f"/api/v1/accounts/{group['dk'].pk}/360/").status_code == 404
+    # Not a number: the same JSON 404 as an unknown account, never a 500.
+    bad = as_user(world.director).get("/api/v1/accounts/abc/360/")
+    assert bad.status_code == 404 and bad["Content-Type"].startswith("application/json")
