@@ -84,7 +84,7 @@ def cursor_for(position: str) -> str:
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int, threads: int) -> None:
+    def __init__(self, database_url: str, workers: int, threads: int, redis_url: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -94,7 +94,10 @@ class Server:
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "0",
             "DATABASE_URL": database_url,
-            "REDIS_URL": "",
+            # Production has Redis: sessions are read from it (cached_db). Tasks stay in-process
+            # (no worker in the bench; nothing it drives queues one).
+            "REDIS_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "1",
             "DJANGO_SETTINGS_MODULE": "crm.settings",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             # The token endpoint's anonymous throttle would refuse the sign-ins of a run.
@@ -147,6 +150,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc = None
+
+
+def redis_up(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except Exception:  # any failure means "not available"
+        return False
 
 
 def api_token(base: str, email: str, password: str) -> str:
@@ -348,7 +360,9 @@ def resolve_deep(s: Scenario, base: str, headers: dict[str, str]) -> str:
     return f"{s.path.split('?')[0]}?page={depth // 50 + 1}"
 
 
-def inproc(what: str, app_database_url: str, spec: dict[str, Any], media: Path) -> Any:
+def inproc(
+    what: str, app_database_url: str, spec: dict[str, Any], media: Path, redis_url: str = ""
+) -> Any:
     env = {
         **os.environ,
         "DATABASE_URL": app_database_url,
@@ -356,7 +370,8 @@ def inproc(what: str, app_database_url: str, spec: dict[str, Any], media: Path) 
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,testserver",
         "SECURE_SSL_REDIRECT": "0",
-        "REDIS_URL": "",
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "1",
         "MEDIA_ROOT": str(media),
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "BENCH_SPEC": json.dumps(spec, default=str),
@@ -414,6 +429,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--skip-exports", action="store_true")
     parser.add_argument("--floor-runs", type=int, default=15)
@@ -441,6 +457,9 @@ def main() -> None:
         wanted = set(args.only.split(","))
         scenarios = [s for s in scenarios if s.name in wanted]
 
+    redis_url = args.redis_url if redis_up(args.redis_url) else ""
+    if not redis_url:
+        log(f"no Redis at {args.redis_url}: sessions from the database (one query more per page)")
     results: dict[str, Any] = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": info["scale"],
@@ -452,11 +471,12 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "load": {"users": args.users, "seconds_per_scenario": args.seconds,
+                 "redis": bool(redis_url),
                  "think_seconds": args.think,
                  "gunicorn": f"{args.workers} workers x {args.threads} threads (gthread)"},
         "scenarios": {},
     }  # fmt: skip
-    server = Server(app, args.workers, args.threads)
+    server = Server(app, args.workers, args.threads, redis_url)
     try:
         server.start()
         password = info["password"]
@@ -485,7 +505,7 @@ def main() -> None:
         log("counting queries per request (in-process)")
         spec = {"scenarios": [{"name": s.name, "email": info["users"][s.role], "path": s.path}
                               for s in present]}  # fmt: skip
-        counted = inproc("queries", app, spec, media)
+        counted = inproc("queries", app, spec, media, redis_url)
         with psycopg.connect(app) as floor_conn:
             for s in present:
                 log(f"{s.name}: {args.users} users x {args.seconds:g} s on {s.path}")

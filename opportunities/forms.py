@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
+from crm.forms import ListedModelChoiceField
 from crm.models import SalesCompany, User
 from crm.visibility import apply, visible_companies
 from opportunities import selectors
@@ -84,15 +85,15 @@ class OpportunityFilterForm(forms.Form):
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
-    company = forms.ModelChoiceField(
+    company = ListedModelChoiceField(
         label=_("Company"), queryset=SalesCompany.objects.none(), required=False
     )
-    stage = forms.ModelChoiceField(
+    stage = ListedModelChoiceField(
         label=_("Stage"), queryset=GlobalStage.objects.none(), required=False
     )
-    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    owner = ListedModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
     quarter = forms.ChoiceField(label=_("Close quarter"), required=False)
-    product = forms.ModelChoiceField(
+    product = ListedModelChoiceField(
         label=_("Product"), queryset=Product.objects.none(), required=False
     )
     sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)

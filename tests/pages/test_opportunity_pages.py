@@ -103,6 +103,35 @@ def test_list_runs_a_constant_number_of_queries(
     assert len(response.context["page"].object_list) == rows + 1
 
 
+def test_filters_cost_no_query_beyond_the_unfiltered_list(
+    client: Client, world: World, deals: Deals
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.opportunities.factories import ProductFactory
+
+    many_opportunities(world, 5)
+    product = ProductFactory(organization=world.org)
+    client.force_login(world.manager_se)
+    url = reverse("opportunities:list")
+    client.get(url)
+    with CaptureQueriesContext(connection) as plain:
+        client.get(url)
+    filters = {
+        "company": world.se.pk,
+        "stage": stage_for(world.se, "Develop").global_stage_id,
+        "owner": world.rep_se.pk,
+        "product": product.pk,
+    }
+    with CaptureQueriesContext(connection) as filtered:
+        response = client.get(url, filters)
+    form = response.context["form"]
+    assert form.is_valid() and form.cleaned_data["product"] == product  # the values were used
+    # Session, user, company (language), 4 option lists, count, page (none when nothing matches).
+    assert len(filtered) <= len(plain) <= 9
+
+
 def test_csv_streams_the_current_list_with_formulas_escaped(
     client: Client, world: World, deals: Deals
 ) -> None:
