@@ -14,11 +14,44 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import LANGUAGES, Region, SalesCompany, User
 from crm.roles import COMPANY_ROLES, Role
 from crm.validators import CURRENCIES, validate_country
+
+
+class QuickSelect(forms.Select):
+    """A single ``<select>`` rendered in Python, same markup as Django's.
+
+    The stock widget renders every ``<option>`` through two template includes (~0.4 ms each):
+    the director's filter of 500 owners and 120 products cost 250 ms of a 400 ms list page.
+    Grouped choices fall back to the stock rendering."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        choices = list(self.choices)
+        if any(isinstance(label, (list, tuple)) for _value, label in choices):
+            return super().render(name, value, attrs, renderer)
+        wanted = set(self.format_value(value))
+        chosen = False
+        options = []
+        for option_value, label in choices:
+            key = "" if option_value is None else str(option_value)
+            # Like the stock widget: only the first matching option is selected.
+            selected = not chosen and key in wanted
+            chosen |= selected
+            options.append((key, mark_safe(" selected") if selected else "", label))
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            name,
+            flatatt(self.build_attrs(self.attrs, attrs)),
+            format_html_join("", '<option value="{}"{}>{}</option>', options),
+        )
 
 
 @cache
@@ -35,7 +68,7 @@ class ProfileForm(forms.Form):
     """The user's own language and time zone; blank means "as my sales company"."""
 
     language = forms.ChoiceField(label=_("Language"), required=False)
-    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False, widget=QuickSelect)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"language": user.language, "timezone": user.timezone})
@@ -76,7 +109,7 @@ class SalesCompanyForm(forms.Form):
     )
     currency = forms.ChoiceField(label=_("Currency"), choices=[(c, c) for c in sorted(CURRENCIES)])
     language = forms.ChoiceField(label=_("Language"), choices=LANGUAGES)
-    timezone = forms.ChoiceField(label=_("Time zone"))
+    timezone = forms.ChoiceField(label=_("Time zone"), widget=QuickSelect)
 
     def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -104,7 +137,7 @@ class UserForm(forms.Form):
         label=_("Region"), queryset=Region.objects.none(), required=False
     )
     language = forms.ChoiceField(label=_("Language"), required=False)
-    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False, widget=QuickSelect)
     password = forms.CharField(
         label=_("Initial password"),
         widget=forms.PasswordInput(render_value=False),
@@ -180,6 +213,7 @@ class ListedModelChoiceField(forms.ModelChoiceField):
     a filtered list page costs what an unfiltered one does. For short option lists."""
 
     iterator = _ListedIterator
+    widget = QuickSelect
 
     def listed(self) -> list[Any]:
         if getattr(self, "_listed_for", None) is not self.queryset:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
-from crm.forms import ListedModelChoiceField
+from crm.forms import ListedModelChoiceField, QuickSelect
 from crm.models import SalesCompany, User
 from crm.visibility import apply, visible_companies
 from opportunities import selectors
@@ -84,7 +84,9 @@ class OpportunityFilterForm(forms.Form):
     """The list's filters, search and sort (GET). Unknown or invisible values are ignored."""
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), choices=STATUS_CHOICES, required=False, widget=QuickSelect
+    )
     company = ListedModelChoiceField(
         label=_("Company"), queryset=SalesCompany.objects.none(), required=False
     )
@@ -92,11 +94,13 @@ class OpportunityFilterForm(forms.Form):
         label=_("Stage"), queryset=GlobalStage.objects.none(), required=False
     )
     owner = ListedModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
-    quarter = forms.ChoiceField(label=_("Close quarter"), required=False)
+    quarter = forms.ChoiceField(label=_("Close quarter"), required=False, widget=QuickSelect)
     product = ListedModelChoiceField(
         label=_("Product"), queryset=Product.objects.none(), required=False
     )
-    sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"), choices=SORT_CHOICES, required=False, widget=QuickSelect
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -76,6 +76,9 @@ class Shown:
     dashboard: Dashboard
     computed_at: dt.datetime
     updating: bool  # stale figures shown while a refresh runs
+    # Names these stored figures for the rendered-page cache; "" for figures computed for one
+    # viewer, which are never cached.
+    fragment_key: str = ""
 
 
 def _compute(user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
@@ -156,7 +159,8 @@ def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
         row.refresh_from_db()
         fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
     d = pickle.loads(bytes(row.data))  # noqa: S301 - our own figures, see the model
-    return Shown(_with_viewer(d, user, where), row.computed_at, updating=not fresh)
+    fragment = f"{row.organization_id}:{key}:{as_of.isoformat()}:{row.computed_at.timestamp()}"
+    return Shown(_with_viewer(d, user, where), row.computed_at, not fresh, fragment)
 
 
 def rebuild(*, organization_id: int, as_of: dt.date) -> list[tuple[str, float]]:

@@ -116,6 +116,20 @@ class Dashboard:
     quality_issues: list[tuple[str, int, Decimal | None]] = field(default_factory=list)
     charts: dict[str, SafeString] = field(default_factory=dict)
 
+    @property
+    def attainment_shown(self) -> list[kpis.AttainmentRow]:
+        """Companies always, people on a company's dashboard only: above a company they are
+        hundreds of rows (500 at the benchmark's scale, most of the page's rendering time), a
+        list for the export rather than a dashboard table."""
+        if self.where.level == "company":
+            return self.attainment
+        return [r for r in self.attainment if r.party == "company"]
+
+    @property
+    def attainment_people_elsewhere(self) -> int:
+        """People whose attainment the table leaves to their company's dashboard."""
+        return len(self.attainment) - len(self.attainment_shown)
+
 
 def _breakdown(
     user: User, where: DashboardScope, as_of: dt.date, quarter: Period, group: str

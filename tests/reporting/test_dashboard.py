@@ -125,3 +125,23 @@ def test_the_dashboard_runs_a_constant_number_of_queries(
         response = client.get(URL)
     assert response.status_code == 200
     print(f"{who}: {len(small)} queries")
+
+
+def test_attainment_shows_people_on_their_company_dashboard_only(client, dataset: Dataset):
+    """Above a company the people would be hundreds of rows: the table keeps the companies and
+    says where the people are; the company's dashboard lists its people (split credit)."""
+    from unittest import mock
+
+    from tests.reporting.conftest import AS_OF
+
+    w = dataset.world
+    with mock.patch("reporting.views.timezone.localdate", return_value=AS_OF):
+        org = _get(client, w.director).content.decode()
+        company = _get(client, w.director, f"?company={w.se.pk}").content.decode()
+    table = re.search(r'data-testid="attainment".*?</table>', org, re.S).group(0)
+    assert w.se.name in table and w.dk.name in table and w.de.name in table
+    assert w.rep_se.full_name not in table and w.rep_dk.full_name not in table
+    assert 'data-testid="people-elsewhere"' in org  # rep_se and rep_dk: targets and credit
+    mine = re.search(r'data-testid="attainment".*?</table>', company, re.S).group(0)
+    assert w.rep_se.full_name in mine and w.se.name in mine
+    assert 'data-testid="people-elsewhere"' not in company

@@ -155,3 +155,52 @@ def test_the_command_computes_every_scope(dataset: Dataset):
     }
     # Tellus has no director in this world: its views compute their own figures.
     assert not DashboardFigures.objects.for_org(w.other_org).exists()
+
+
+def test_the_rendered_figures_are_cached_per_stored_figures_and_language(client, dataset: Dataset):
+    import re
+
+    from django.core.cache import cache
+    from django.core.cache.utils import make_template_fragment_key
+
+    w = dataset.world
+
+    def kpis(html: str) -> str:
+        return re.search(r'data-testid="kpis".*?</ul>', html, re.S).group(0)
+
+    client.force_login(w.director)
+    assert client.get(URL).context["shown"].fragment_key == ""  # computed by this view
+    first = client.get(URL)  # the stored figures, rendered and cached
+    shown = first.context["shown"]
+    lang = first.context["LANGUAGE_CODE"]
+    key = make_template_fragment_key("dashboard_body", [shown.fragment_key, lang])
+    assert shown.fragment_key and cache.get(key) is not None
+    assert kpis(client.get(URL).content.decode()) == kpis(first.content.decode())
+    # New figures are a new fragment: the page never shows the figures of before a write.
+    _bump_open_amount(_open_opportunity(dataset), "1000")
+    after = client.get(URL)
+    assert after.context["shown"].fragment_key != shown.fragment_key
+    assert kpis(after.content.decode()) != kpis(first.content.decode())
+    # Another language renders its own (numbers and words are formatted per language).
+    w.director.language = "de" if lang != "de" else "sv"
+    w.director.save(update_fields=["language"])
+    german = client.get(URL)
+    assert german.context["LANGUAGE_CODE"] == w.director.language
+    other = make_template_fragment_key(
+        "dashboard_body", [german.context["shown"].fragment_key, w.director.language]
+    )
+    assert cache.get(other) is not None and other != key
+
+
+def test_figures_computed_for_one_viewer_are_not_cached(client, dataset: Dataset):
+    w = dataset.world
+    # A country manager's own company is stored figures, shared; a person's scope never is.
+    client.force_login(w.manager_se)
+    client.get(URL)
+    assert client.get(URL).context["shown"].fragment_key
+    shown = figures.show(
+        user=w.rep_se,
+        where=selectors.DashboardScope(selectors.Scope(user_id=w.rep_se.pk), "company", "me", None),
+        as_of=timezone.localdate(),
+    )
+    assert shown.fragment_key == ""
