@@ -106,7 +106,8 @@ def markdown(r: dict[str, Any]) -> str:
         "# Meridian scale benchmark\n",
         f"Generated {r['generated_at']}, scale `{r['scale']}` ({rows}).  ",
         f"Machine: {m['cpus']} CPUs, {m['ram_gb']} GB RAM, Python {m['python']}, "
-        f"{m['platform']}.  ",
+        f"{m['platform']}; pure-Python speed {m.get('python_loop_us', '?')} us per "
+        "`sum(range(100))` (lower is faster; compare runs by it).  ",
         f"Load: {r['load']['users']} concurrent users, {r['load']['seconds_per_scenario']:g} s "
         f"per scenario, think time {r['load'].get('think_seconds', 0):g} s (0.5-1.5x) between a "
         f"user's requests, gunicorn {r['load']['gunicorn']}, DEBUG=0, application role "

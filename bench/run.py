@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import timeit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ class Scenario:
     floor: list[str] = field(default_factory=list)
     floor_params: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
+
+
+def python_loop_us() -> float:
+    timer = timeit.Timer("sum(range(100))")
+    return round(min(timer.repeat(repeat=5, number=100_000)) / 100_000 * 1e6, 3)
 
 
 def free_port() -> int:
@@ -469,6 +475,9 @@ def main() -> None:
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # The same machine type runs at different speeds from day to day (shared hosts):
+            # a fixed pure-Python loop, best of five, so that runs can be compared.
+            "python_loop_us": python_loop_us(),
         },
         "load": {"users": args.users, "seconds_per_scenario": args.seconds,
                  "redis": bool(redis_url),
