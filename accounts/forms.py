@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, ActivityKind
+from crm.forms import QuickSelect
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 from crm.visibility import apply, visible_companies
@@ -83,7 +84,10 @@ class ActivityForm(forms.Form):
         # The group's accounts already on the page: no second query for the choices.
         self.accounts = {a.pk: a for a in accounts}
         self.fields["account"] = forms.TypedChoiceField(
-            label=_("At"), coerce=int, choices=[(a.pk, f"{a.name} ({a.country})") for a in accounts]
+            label=_("At"),
+            coerce=int,
+            choices=[(a.pk, f"{a.name} ({a.country})") for a in accounts],
+            widget=QuickSelect,  # 200 subsidiaries in a big group
         )
 
     def clean_account(self) -> Account:
