@@ -980,6 +980,9 @@ class OrgGenerator:
                     owner,
                     company.id,
                     None,
+                    # The account's group, which the database keeps on every opportunity
+                    # (triggers are off during the load).
+                    accounts.group[ai],
                 )
                 if company is not home and home.reps:
                     partner = rng.choice(home.reps)
@@ -1025,6 +1028,7 @@ class OrgGenerator:
                 "owner_id",
                 "sales_company_id",
                 "source_lead_id",
+                "account_group_id",
             ],
             rows(),
         )
