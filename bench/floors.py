@@ -43,9 +43,9 @@ def visibility_sql(role: str) -> str:
             UNION SELECT o2.id FROM opportunities_opportunity o2
              JOIN accounts_account a2 ON a2.id = o2.account_id
              WHERE o2.organization_id = %(org)s AND a2.group_id IN ({TEAM_GROUPS_USER}))"""
-    return f"""AND (o.sales_company_id = ANY(%(companies)s) OR o.account_id IN (
-            SELECT a2.id FROM accounts_account a2 WHERE a2.organization_id = %(org)s
-               AND a2.group_id IN ({TEAM_GROUPS_COMPANIES})))"""
+    # The opportunity's own copy of its account's group (as the app's policy uses).
+    return f"""AND (o.sales_company_id = ANY(%(companies)s)
+            OR o.account_group_id IN ({TEAM_GROUPS_COMPANIES}))"""
 
 
 def opportunity_page(role: str, *, filters: str = "", keyset: bool = False) -> list[str]:
