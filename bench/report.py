@@ -107,7 +107,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Generated {r['generated_at']}, scale `{r['scale']}` ({rows}).  ",
         f"Machine: {m['cpus']} CPUs, {m['ram_gb']} GB RAM, Python {m['python']}, "
         f"{m['platform']}; pure-Python speed {m.get('python_loop_us', '?')} us per "
-        "`sum(range(100))` (lower is faster; compare runs by it).  ",
+        "`sum(range(100))` (lower is faster; a rough guide: the serializer's us per row below "
+        "follows the slowdowns of object-heavy code better).  ",
         f"Load: {r['load']['users']} concurrent users, {r['load']['seconds_per_scenario']:g} s "
         f"per scenario, think time {r['load'].get('think_seconds', 0):g} s (0.5-1.5x) between a "
         f"user's requests, gunicorn {r['load']['gunicorn']}, DEBUG=0, application role "
