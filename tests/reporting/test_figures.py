@@ -184,10 +184,10 @@ def test_the_rendered_figures_are_cached_per_stored_figures_and_language(client,
     # Another language renders its own (numbers and words are formatted per language).
     w.director.language = "de" if lang != "de" else "sv"
     w.director.save(update_fields=["language"])
-    german = client.get(URL)
-    assert german.context["LANGUAGE_CODE"] == w.director.language
+    relabelled = client.get(URL)
+    assert relabelled.context["LANGUAGE_CODE"] == w.director.language
     other = make_template_fragment_key(
-        "dashboard_body", [german.context["shown"].fragment_key, w.director.language]
+        "dashboard_body", [relabelled.context["shown"].fragment_key, w.director.language]
     )
     assert cache.get(other) is not None and other != key
 
