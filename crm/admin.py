@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import axes.admin  # noqa: F401  (imported for its registrations, which are undone below)
+import django.contrib.auth.admin  # noqa: F401  (likewise: it registers Group)
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 
@@ -116,3 +120,15 @@ class UserAdmin(OrgScopedAdmin):
         if obj is None:
             kwargs["form"] = UserCreationAdminForm
         return super().get_form(request, obj, **kwargs)
+
+
+# Third-party models with no organization must not be in an admin every organization's global
+# admin can open: axes' sign-in logs name every tenant's users with address and user agent, and
+# deleting attempts would lift another tenant's lockouts; a Group would be shared by all tenants
+# (our roles are ``crm.roles.Role``, not groups). Their admin modules are imported above, so
+# they have registered by now whatever the app order; tests/crm/test_admin_scope.py walks the
+# registry and fails on any model that is neither org-scoped nor allowed there.
+UNSCOPED_THIRD_PARTY_MODELS = (Group, AccessAttempt, AccessLog, AccessFailureLog)
+for _model in UNSCOPED_THIRD_PARTY_MODELS:
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
