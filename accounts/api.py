@@ -31,6 +31,7 @@ from accounts.models import (
 )
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
+from crm.ids import parse_id
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 
@@ -189,9 +190,11 @@ class AccountViewSet(
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields.pop("ignore_duplicates", None)
-        if "parent" in fields:
+        parent = fields.pop("parent", account.parent)
+        if (parent.pk if parent else None) != account.parent_id:
+            # Only a real group change asks the group-link rule (a full PUT repeats the parent).
             account = services.account_set_parent(
-                account=account, parent=fields.pop("parent"), acting_user=request.user
+                account=account, parent=parent, acting_user=request.user
             )
         account = services.account_update(account=account, acting_user=request.user, **fields)
         return Response(AccountSerializer(account).data)
@@ -225,10 +228,11 @@ class AccountViewSet(
     @action(detail=True, methods=["get"], url_path="360")
     def view_360(self, request: Request, pk: str | None = None) -> Response:
         """The whole group of this account, as the user may see it."""
-        if not str(pk).isdigit():
+        group = parse_id(pk)
+        if group is None:
             raise Http404("No account matches the given query.")
         # The account, its group and its visibility in one query (same 404s as get_object).
-        view = selectors.account_360(user=request.user, group=int(pk))
+        view = selectors.account_360(user=request.user, group=group)
         return Response(_serialize_360(view))
 
 

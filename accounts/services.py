@@ -4,11 +4,15 @@
 ``crm.services``. Who may change what follows the "may change" column of ARCHITECTURE.md,
 read for customer data as:
 
-* accounts and contacts - the own sales company's records: a country manager (regional manager:
-  the region's companies) and a sales rep for accounts homed in their company (reps create the
-  customers they sell to); the group's global account manager for every account of the group;
-  the global admin as steward of the organization's master data (duplicates, clean-up).
-  Marketing reads accounts and contacts only; the director changes agreements, not records.
+* accounts - ``may_change_account``: the managers of the home company (country manager;
+  regional manager: the region's companies), the group's global account manager for every
+  account of the group, the director, and the global admin as steward of the organization's
+  master data; a sales rep only their own customers (created by them, homed in their company),
+  for plain field edits. Group (parent) changes need ``may_link_to_group``: the governing right
+  on the account and on the new parent, never the rep's exception, because a group change
+  exposes the account's deals to the group's team in other countries.
+* contacts - whoever may change the account, and the reps of its home company.
+  Marketing reads accounts and contacts only.
 * activities - a user logs their own (managers may log for a user of their companies);
   completing is for the owner or a manager of the activity's company. Marketing does not.
 * global account teams and account plans - global account management: the director, a manager
@@ -78,20 +82,59 @@ def _is_team_role(user: User, group_id: int, roles: Iterable[str]) -> bool:
     )
 
 
-def may_change_account(user: User, account: Account) -> bool:
+def may_govern_account(user: User, account: Account) -> bool:
+    """The "may change" rule of a customer record, without the owning rep's exception: the
+    managers of its home company (country manager; regional manager of its region), the global
+    account manager of its group, the director and the admin. Regrouping needs this."""
     if user.organization_id != account.organization_id or not user.is_active:
         return False
-    if user.role == Role.GLOBAL_ADMIN:
+    if user.role in (Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR):
         return True
-    if user.role in (
-        Role.COUNTRY_MANAGER,
-        Role.REGIONAL_MANAGER,
-        Role.SALES_REP,
-    ) and manages_company(user, account.home_company_id):
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and manages_company(
+        user, account.home_company_id
+    ):
         return True
     if user.role == Role.MARKETING:
         return False
     return _is_team_role(user, account.group_id or account.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
+
+
+def owns_account(user: User, account: Account) -> bool:
+    """A rep's own customer: one they created, homed in their company. Accounts have no owner
+    field; the creator is who brought the customer in (a colleague's customer is not theirs)."""
+    return (
+        user.role == Role.SALES_REP
+        and user.is_active
+        and account.created_by_id == user.pk
+        and manages_company(user, account.home_company_id)
+    )
+
+
+def may_change_account(user: User, account: Account) -> bool:
+    """Plain field edits of an account (name, numbers, segment...): the governing roles, and
+    the owning rep for their own customer."""
+    if user.organization_id != account.organization_id or not user.is_active:
+        return False
+    return may_govern_account(user, account) or owns_account(user, account)
+
+
+def may_link_to_group(user: User, account: Account, parent: Account | None) -> bool:
+    """Moving an account into (or out of) a group exposes its deals to the group's team in
+    other countries: it needs the governing right on the account and on the new parent. The
+    cross-country group-link rule extends this function."""
+    if not may_govern_account(user, account):
+        return False
+    return parent is None or may_govern_account(user, parent)
+
+
+def may_work_with_contacts(user: User, account: Account) -> bool:
+    """Contacts of a customer: whoever may change the account, and the reps of its home company
+    (sellers add the people they meet at their company's customers)."""
+    if user.organization_id != account.organization_id or not user.is_active:
+        return False
+    return may_change_account(user, account) or (
+        user.role == Role.SALES_REP and manages_company(user, account.home_company_id)
+    )
 
 
 def may_manage_group(user: User, group: Account) -> bool:
@@ -220,6 +263,11 @@ def account_create(
         # After the group is known: a group's GAM may add a subsidiary in any country.
         _same_org(acting_user, organization.pk)
         _require(may_change_account(acting_user, account), "You may not create this account.")
+        if parent is not None:
+            _require(
+                may_link_to_group(acting_user, account, parent),
+                "You may not link accounts to the parent's group.",
+            )
     _full_clean(account, exclude=["group"])
     account.save()
     if account.group_id is None:
@@ -250,11 +298,14 @@ def account_set_parent(
     """Move an account (with its whole subtree) under ``parent``, or make it a group top."""
     if acting_user is not None:
         _same_org(acting_user, account.organization_id)
-        _require(may_change_account(acting_user, account), "You may not change this account.")
-        if parent is not None:
-            _require(
-                may_change_account(acting_user, parent), "You may not change the parent's group."
-            )
+        _require(
+            may_govern_account(acting_user, account),
+            "You may not change this account's group: its managers and global account manager may.",
+        )
+        _require(
+            may_link_to_group(acting_user, account, parent),
+            "You may not link accounts to the parent's group.",
+        )
     # Lock the rows of the affected groups so that two concurrent moves cannot form a cycle.
     groups = [g for g in (account.group_id, parent.group_id if parent else None) if g]
     list(
@@ -316,7 +367,7 @@ def contact_create(
 ) -> Contact:
     if acting_user is not None:
         _same_org(acting_user, account.organization_id)
-        _require(may_change_account(acting_user, account), "You may not add contacts here.")
+        _require(may_work_with_contacts(acting_user, account), "You may not add contacts here.")
     contact = Contact(organization_id=account.organization_id, account=account)
     _set_fields(contact, {"full_name": full_name, **fields}, _CONTACT_FIELDS)
     contact.email = (contact.email or "").strip().lower()
@@ -330,7 +381,8 @@ def contact_update(*, contact: Contact, acting_user: User | None, **fields: Any)
     if acting_user is not None:
         _same_org(acting_user, contact.organization_id)
         _require(
-            may_change_account(acting_user, contact.account), "You may not change this contact."
+            may_work_with_contacts(acting_user, contact.account),
+            "You may not change this contact.",
         )
     _set_fields(contact, fields, _CONTACT_FIELDS)
     contact.email = (contact.email or "").strip().lower()

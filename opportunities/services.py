@@ -43,7 +43,7 @@ from opportunities.models import (
     StageChange,
 )
 from pipeline.models import Campaign, Lead, LeadStatus, LocalStage
-from pipeline.services import first_local_stage
+from pipeline.services import LeadAction, first_local_stage, require_lead
 
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
@@ -528,10 +528,9 @@ def lead_convert(
     like one of them the conversion is refused with the candidates (``DuplicateAccountsError``)
     unless ``create_account=True`` confirms it is a new customer."""
     org_id = lead.organization_id
-    # Conversion is the hand-over to sales: whoever may see the lead may try, and the
-    # opportunity's own rule (opportunity_create) decides whether they may book it.
-    if acting_user is not None and not _is_visible(acting_user, Lead, lead.pk):
-        raise Http404("No lead matches the given query.")
+    # Conversion is the hand-over to sales: the lead rule (the pages' and the API's) decides who
+    # may hand over, and the opportunity's own rule (opportunity_create) whether they may book.
+    require_lead(acting_user, lead, LeadAction.CONVERT)
     # Lock the lead: two people converting it at once must not create two customers.
     lead = Lead.objects.for_org(org_id).select_for_update().get(pk=lead.pk)
     if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):

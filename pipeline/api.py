@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -103,12 +104,36 @@ class ConversionSerializer(serializers.Serializer):
     account_created = serializers.BooleanField()
 
 
+_LEAD_ACTIONS = {
+    "list": services.LeadAction.VIEW,
+    "retrieve": services.LeadAction.VIEW,
+    "create": services.LeadAction.CREATE,
+    "qualify": services.LeadAction.WORK,
+    "disqualify": services.LeadAction.WORK,
+    "convert": services.LeadAction.CONVERT,
+}
+
+
+class MayLead(IsAuthenticated):
+    """The pages' rule (``services.may_lead``) for the role, before any lead is read; the
+    services check each lead again (its company, its owner)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        action = _LEAD_ACTIONS.get(view.action)
+        # Anything not listed (OPTIONS, an unknown method) needs at least the right to read.
+        return services.may_lead(request.user, action or services.LeadAction.VIEW)
+
+
 class LeadViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
 ):
-    """Marketing's leads, routed by country to the sales company."""
+    """Marketing's leads, routed by country to the sales company. Sellers get 403, as on the
+    pages: they work their leads as opportunities once converted."""
 
     model = Lead
+    permission_classes = [MayLead]
     serializer_class = LeadSerializer
     filterset_fields = ["status", "sales_company", "owner", "campaign", "country"]
     ordering_fields = ["created_at", "company_name"]

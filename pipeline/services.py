@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -258,16 +259,49 @@ def route_lead_company(*, organization: Organization | int, country: str) -> Sal
     )
 
 
-def may_work_lead(user: User | None, lead: Lead) -> bool:
-    """Marketing and managers of the lead's company (or global ones), and its owner."""
+class LeadAction(StrEnum):
+    """What a user does with leads; pages and API ask ``may_lead`` the same question."""
+
+    VIEW = "view"  # list and read (which leads: the visibility policy)
+    CREATE = "create"
+    WORK = "work"  # work, qualify, disqualify, assign
+    CONVERT = "convert"  # the hand-over to sales: account, contact and opportunity
+
+
+# Lead management is marketing's, with the managers who own the hand-over. Sellers work their
+# leads as opportunities once converted: a lead assigned to a rep names who gets the deal, it
+# does not open lead management (or the leads' contact data) to them.
+LEAD_ROLES = frozenset(
+    {
+        Role.MARKETING,
+        Role.COUNTRY_MANAGER,
+        Role.REGIONAL_MANAGER,
+        Role.GLOBAL_DIRECTOR,
+        Role.GLOBAL_ADMIN,
+    }
+)
+# Conversion books an opportunity, which marketing may not (opportunity_create's rule).
+CONVERT_ROLES = LEAD_ROLES - {Role.MARKETING}
+
+
+def may_lead(user: User | None, action: LeadAction, lead: Lead | None = None) -> bool:
+    """The one lead permission, for pages, API and services alike.
+
+    Without ``lead`` it answers for the role (may this user use the list, the form, the
+    button at all); with ``lead`` for that lead: working and converting it need the lead's
+    company in the user's scope (or the user as its owner)."""
     if user is None:
         return True
-    if not user.is_active or user.organization_id != lead.organization_id:
+    if not user.is_active or user.role not in LEAD_ROLES:
+        return False
+    if action == LeadAction.CONVERT and user.role not in CONVERT_ROLES:
+        return False
+    if lead is None or action in (LeadAction.VIEW, LeadAction.CREATE):
+        return lead is None or user.organization_id == lead.organization_id
+    if user.organization_id != lead.organization_id:
         return False
     if user.role in ORG_WIDE_ROLES or lead.owner_id == user.pk:
         return True
-    if user.role not in (Role.MARKETING, Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER):
-        return False
     company_ids = scoped_company_ids(user)
     if company_ids is None:
         return True
@@ -278,8 +312,14 @@ def may_work_lead(user: User | None, lead: Lead) -> bool:
     return company_ids.filter(id=lead.sales_company_id).exists()
 
 
-def _require_lead(acting_user: User | None, lead: Lead) -> None:
-    if may_work_lead(acting_user, lead):
+def may_work_lead(user: User | None, lead: Lead) -> bool:
+    """Marketing and managers of the lead's company (or global ones), and its owner."""
+    return may_lead(user, LeadAction.WORK, lead)
+
+
+def require_lead(acting_user: User | None, lead: Lead, action: LeadAction) -> None:
+    """Refuse like the rest of the API: 404 if the user may not even see the lead, else 403."""
+    if may_lead(acting_user, action, lead):
         return
     assert acting_user is not None
     if not apply(Lead.objects.unscoped(), acting_user).filter(pk=lead.pk).exists():
@@ -307,6 +347,8 @@ def lead_create(
     """A new lead, routed by country to that country's sales company (if there is one)."""
     if acting_user is not None and acting_user.organization_id != organization.pk:
         raise PermissionDenied("You may only create leads in your own organization.")
+    if not may_lead(acting_user, LeadAction.CREATE):
+        raise PermissionDenied("Leads are marketing's and the managers'.")
     require_same_org(organization.pk, campaign, owner)
     lead = Lead(
         organization=organization,
@@ -348,13 +390,13 @@ def _lead_set_status(lead: Lead, status: str, *, allowed_from: Iterable[str], **
 
 @transaction.atomic
 def lead_work(*, lead: Lead, acting_user: User | None) -> Lead:
-    _require_lead(acting_user, lead)
+    require_lead(acting_user, lead, LeadAction.WORK)
     return _lead_set_status(lead, LeadStatus.WORKING, allowed_from=[LeadStatus.NEW])
 
 
 @transaction.atomic
 def lead_qualify(*, lead: Lead, acting_user: User | None) -> Lead:
-    _require_lead(acting_user, lead)
+    require_lead(acting_user, lead, LeadAction.WORK)
     return _lead_set_status(
         lead, LeadStatus.QUALIFIED, allowed_from=[LeadStatus.NEW, LeadStatus.WORKING]
     )
@@ -362,7 +404,7 @@ def lead_qualify(*, lead: Lead, acting_user: User | None) -> Lead:
 
 @transaction.atomic
 def lead_disqualify(*, lead: Lead, acting_user: User | None, reason: str) -> Lead:
-    _require_lead(acting_user, lead)
+    require_lead(acting_user, lead, LeadAction.WORK)
     if not reason.strip():
         raise ValidationError({"disqualified_reason": "Say why the lead is disqualified."})
     return _lead_set_status(
@@ -375,7 +417,7 @@ def lead_disqualify(*, lead: Lead, acting_user: User | None, reason: str) -> Lea
 
 @transaction.atomic
 def lead_assign(*, lead: Lead, owner: User, acting_user: User | None) -> Lead:
-    _require_lead(acting_user, lead)
+    require_lead(acting_user, lead, LeadAction.WORK)
     require_same_org(lead.organization_id, owner)
     Lead.objects.for_org(lead.organization_id).filter(pk=lead.pk).update(owner=owner)
     lead.refresh_from_db()

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services as account_services
 from accounts.models import Account, AccountTeamMember, Contact, FrameworkAgreement
 from accounts.normalize import normalize_name
+from crm.ids import parse_id
 from crm.models import User
 from crm.roles import Role
 from crm.spreadsheet import Echo, csv_text
@@ -58,20 +59,9 @@ View = Callable[..., HttpResponse]
 PAGE_SIZE = 25
 MEMBER_CANDIDATES = 20
 
-# Lead management is marketing's, with the managers who own the hand-over (the same roles
-# pipeline.services lets work leads and run campaigns). Sellers work their leads as
-# opportunities.
-LEAD_ROLES = frozenset(
-    {
-        Role.MARKETING,
-        Role.COUNTRY_MANAGER,
-        Role.REGIONAL_MANAGER,
-        Role.GLOBAL_DIRECTOR,
-        Role.GLOBAL_ADMIN,
-    }
-)
-# Conversion books an opportunity, which marketing may not (opportunity_create's rule).
-CONVERT_ROLES = LEAD_ROLES - {Role.MARKETING}
+# The lead rule is the services' (the API asks the same): lead pages for marketing and the
+# managers who own the hand-over, conversion for those who may book the opportunity.
+LEAD_ROLES = services.LEAD_ROLES
 # Agreements are the director's and teams are managed by the director (accounts.services); the
 # global admin sees both in the set-up, read-only.
 AGREEMENT_ROLES = frozenset({Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR})
@@ -91,6 +81,23 @@ def roles_required(roles: frozenset[str]) -> Callable[[View], View]:
     return decorator
 
 
+def lead_access(action: services.LeadAction) -> Callable[[View], View]:
+    """The role half of ``services.may_lead`` (the API's ``MayLead``); each view checks the lead
+    itself through the services."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not services.may_lead(request.user, action):
+                raise PermissionDenied(_("Your role does not allow this page."))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 def _error_text(exc: ValidationError) -> str:
     return " ".join(str(m) for m in exc.messages)
 
@@ -98,7 +105,7 @@ def _error_text(exc: ValidationError) -> str:
 # --- Leads -------------------------------------------------------------------------------------
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.VIEW)
 def lead_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     form = LeadFilterForm(request.GET or None, user=user)
@@ -122,12 +129,12 @@ def lead_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "may_convert": user.role in CONVERT_ROLES,
+            "may_convert": services.may_lead(user, services.LeadAction.CONVERT),
         },
     )
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.CREATE)
 @require_http_methods(["GET", "POST"])
 def lead_create(request: HttpRequest) -> HttpResponse:
     user: User = request.user
@@ -151,7 +158,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
     return render(request, "pipeline/lead_form.html", {"form": form})
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.VIEW)
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user
     lead = selectors.lead_get(user=user, pk=pk)
@@ -161,7 +168,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "lead": lead,
             "may_work": services.may_work_lead(user, lead),
-            "may_convert": user.role in CONVERT_ROLES,
+            "may_convert": services.may_lead(user, services.LeadAction.CONVERT, lead),
             "is_open": lead.status not in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED),
             "opportunity_url": _url_or_none("opportunities:detail", lead.converted_opportunity_id),
             "account_url": _url_or_none("accounts:detail", lead.converted_account_id),
@@ -179,7 +186,7 @@ def _url_or_none(name: str, pk: int | None) -> str | None:
         return None
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.WORK)
 @require_POST
 def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
     lead = selectors.lead_get(user=request.user, pk=pk)
@@ -192,7 +199,7 @@ def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("pipeline:lead_detail", pk=lead.pk)
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
 def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
     lead = selectors.lead_get(user=request.user, pk=pk)
@@ -210,7 +217,7 @@ def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pipeline/lead_disqualify.html", {"lead": lead, "form": form})
 
 
-@roles_required(LEAD_ROLES)
+@lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
 def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
     lead = selectors.lead_get(user=request.user, pk=pk)
@@ -231,7 +238,7 @@ def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pipeline/lead_assign.html", {"lead": lead, "form": form})
 
 
-@roles_required(CONVERT_ROLES)
+@lead_access(services.LeadAction.CONVERT)
 @require_http_methods(["GET", "POST"])
 def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
     """Account (matched or new), contact and opportunity in one transaction. When the company
@@ -242,6 +249,8 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
 
     user: User = request.user
     lead = selectors.lead_get(user=user, pk=pk)
+    if not services.may_lead(user, services.LeadAction.CONVERT, lead):
+        raise PermissionDenied(_("You may not hand this lead over."))
     form = ConvertForm(
         request.POST or None,
         user=user,
@@ -256,8 +265,8 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
         data = dict(form.cleaned_data)
         choice = data.pop("account").strip()
         account: Account | None = None
-        if choice.isdigit():
-            account = apply(Account.objects.unscoped(), user).filter(pk=int(choice)).first()
+        if (account_id := parse_id(choice)) is not None:
+            account = apply(Account.objects.unscoped(), user).filter(pk=account_id).first()
             if account is None:
                 form.add_error(None, _("Choose one of the accounts listed."))
         if not form.errors:
@@ -523,11 +532,11 @@ def setup_process_create(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     org_id = user.organization_id
     company = None
-    requested = request.GET.get("company", "")
-    if requested.isdigit():
+    requested = parse_id(request.GET.get("company", ""))
+    if requested is not None:
         # Another organization's company is missing here, as everywhere.
         company = get_visible_or_404(
-            apps.get_model("crm.SalesCompany").objects.unscoped(), user, pk=int(requested)
+            apps.get_model("crm.SalesCompany").objects.unscoped(), user, pk=requested
         )
     global_stages = list(selectors.global_stage_list(organization=org_id))
     form = ProcessForm(

@@ -61,7 +61,11 @@ def _counts(world: World) -> tuple[int, int, int, int]:
 
 def test_convert_creates_account_contact_and_opportunity(world: World, lead: Lead) -> None:
     result = lead_convert(
-        lead=lead, acting_user=world.rep_se, opportunity_name="Ikea pumps", amount=Decimal(5000)
+        lead=lead,
+        acting_user=world.manager_se,
+        owner=world.rep_se,
+        opportunity_name="Ikea pumps",
+        amount=Decimal(5000),
     )
     assert result.account_created
     assert (result.account.name, result.account.home_company) == ("Ikea of Sweden AB", world.se)
@@ -84,7 +88,9 @@ def test_convert_creates_account_contact_and_opportunity(world: World, lead: Lea
         opp,
     )
     with pytest.raises(ValidationError, match="converted"):
-        lead_convert(lead=lead, acting_user=world.rep_se, create_account=True)
+        lead_convert(
+            lead=lead, acting_user=world.manager_se, owner=world.rep_se, create_account=True
+        )
 
 
 def test_a_failure_leaves_nothing_half_written(world: World, lead: Lead) -> None:
@@ -92,7 +98,10 @@ def test_a_failure_leaves_nothing_half_written(world: World, lead: Lead) -> None
     # The opportunity step fails (a DK stage for a SE deal) after account and contact were made.
     with pytest.raises(ValidationError, match="not a stage of"):
         lead_convert(
-            lead=lead, acting_user=world.rep_se, local_stage=stage_for(world.dk, "Develop")
+            lead=lead,
+            acting_user=world.manager_se,
+            owner=world.rep_se,
+            local_stage=stage_for(world.dk, "Develop"),
         )
     assert _counts(world) == before
     lead.refresh_from_db()
@@ -103,19 +112,23 @@ def test_duplicate_account_is_matched_not_recreated(world: World, lead: Lead) ->
     existing = account_for(world.se, "IKEA of Sweden", registration_number="SE5560747551")
     before = _counts(world)
     with pytest.raises(DuplicateAccountsError) as exc:
-        lead_convert(lead=lead, acting_user=world.rep_se)
+        lead_convert(lead=lead, acting_user=world.manager_se, owner=world.rep_se)
     assert [c.account for c in exc.value.candidates] == [existing]
     assert "IKEA of Sweden" in str(exc.value) and f"#{existing.pk}" in str(exc.value)
     assert _counts(world) == before
     # The seller picks the existing account...
-    result = lead_convert(lead=lead, acting_user=world.rep_se, account=existing)
+    result = lead_convert(
+        lead=lead, acting_user=world.manager_se, owner=world.rep_se, account=existing
+    )
     assert (result.account, result.account_created) == (existing, False)
     assert Account.objects.for_org(world.org).count() == before[0]
 
 
 def test_creating_despite_candidates_needs_confirmation(world: World, lead: Lead) -> None:
     account_for(world.se, "Ikea of Sweden AB")
-    result = lead_convert(lead=lead, acting_user=world.rep_se, create_account=True)
+    result = lead_convert(
+        lead=lead, acting_user=world.manager_se, owner=world.rep_se, create_account=True
+    )
     assert result.account_created
     assert Account.objects.for_org(world.org).filter(name__icontains="ikea").count() == 2
 
