@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status
-from rest_framework.permissions import AllowAny
+from django.http import Http404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -15,27 +17,65 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from crm import services
-from crm.api_auth import api_token_create
-from crm.drf import VisibleViewSet
-from crm.models import ExchangeRate, Region, SalesCompany, User
+from crm.api_auth import HashedTokenAuthentication
+from crm.drf import OrgScopedAPIMixin, VisibleViewSet
+from crm.models import ApiToken, ExchangeRate, Region, SalesCompany, User
+from crm.scope import org_scope
+from crm.selectors import own_api_tokens
 
 
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(max_length=256, trim_whitespace=False)
+    name = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="What the token is for, as your token list shows it (default: API).",
+    )
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as its owner's list shows it: never the key, nor its hash."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "created_at", "last_used_at", "expires_at"]
+        read_only_fields = fields
+
+
+class IssuedTokenSerializer(ApiTokenSerializer):
+    token = serializers.CharField(help_text="The key, shown this once: only its hash is stored.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
 
 
 class TokenView(APIView):
-    """Exchange e-mail and password for an API token (``Authorization: Token <token>``)."""
+    """``POST``: exchange e-mail and password for an API token (``Authorization: Token
+    <token>``). ``DELETE``: revoke the token this request is authenticated with (sign-out)."""
 
-    authentication_classes: list[Any] = []
-    permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
 
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
-    )
+    # Set by Django's View.setup() before DRF authenticates, so the method is known here.
+    def get_authenticators(self) -> list[Any]:
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            return [HashedTokenAuthentication()]
+        return []
+
+    def get_permissions(self) -> list[Any]:
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return [AllowAny()]
+
+    def get_throttles(self) -> list[Any]:
+        # Only the password exchange is anonymous; a signed-in DELETE is not throttled as such.
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            return []
+        return super().get_throttles()
+
+    @extend_schema(request=TokenRequestSerializer, responses={200: IssuedTokenSerializer})
     def post(self, request: Request) -> Response:
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -46,10 +86,43 @@ class TokenView(APIView):
         )
         if user is None or not user.is_active:
             return Response(
-                {"non_field_errors": ["E-mail and password do not match an active user."]},
+                {"non_field_errors": [_("E-mail and password do not match an active user.")]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        return Response({"token": api_token_create(user=user)})
+        token, key = services.api_token_issue(
+            user=user, name=data.validated_data.get("name") or "API"
+        )
+        return Response({**ApiTokenSerializer(token).data, "token": key})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        token = request.auth
+        if not isinstance(token, ApiToken):  # pragma: no cover - only token auth reaches here
+            raise exceptions.NotAuthenticated()
+        with org_scope(token.organization_id):
+            services.api_token_revoke(token=token, acting_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenListView(OrgScopedAPIMixin, APIView):
+    """Your own API tokens, newest first (expired ones too, until you revoke them)."""
+
+    @extend_schema(responses={200: ApiTokenSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        tokens = own_api_tokens(user=request.user)
+        return Response(ApiTokenSerializer(tokens, many=True).data)
+
+
+class TokenDetailView(OrgScopedAPIMixin, APIView):
+    """Revoke one of your own tokens; another user's token answers 404 like a missing one."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        token = own_api_tokens(user=request.user).filter(pk=pk).first()
+        if token is None:
+            raise Http404
+        services.api_token_revoke(token=token, acting_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RegionSerializer(serializers.ModelSerializer):

@@ -4,16 +4,18 @@ authentication classes while its own views module is still loading."""
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from crm.identity import token_for_key_hash
 from crm.models import ApiToken, User
+from crm.scope import org_scope
 
 
 def hash_token(key: str) -> str:
@@ -21,12 +23,11 @@ def hash_token(key: str) -> str:
 
 
 def api_token_create(*, user: User, name: str = "API") -> str:
-    """Issue a token for ``user``; the plain key is returned once and never stored."""
-    key = secrets.token_urlsafe(32)
-    ApiToken.objects.create(
-        organization_id=user.organization_id, user=user, key_hash=hash_token(key), name=name
-    )
-    return key
+    """Issue a token for ``user``; the plain key is returned once and never stored.
+    (``crm.services.api_token_issue`` also returns the row.)"""
+    from crm.services import api_token_issue
+
+    return api_token_issue(user=user, name=name)[1]
 
 
 class HashedTokenAuthentication(BaseAuthentication):
@@ -42,18 +43,24 @@ class HashedTokenAuthentication(BaseAuthentication):
             key = parts[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header.") from exc
-        # The deliberate exit: the organization is what the token tells us.
-        token = (
-            ApiToken.objects.unscoped()
-            .select_related("user", "user__organization")
-            .filter(key_hash=hash_token(key))
-            .first()
-        )
+        # The organization is what the token tells us: found by crm.identity's look-up function
+        # (RLS hides every token until its organization is in scope).
+        token = token_for_key_hash(hash_token(key))
         if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or inactive token.")
+            raise exceptions.AuthenticationFailed(_("Invalid or inactive token."))
         now = timezone.now()
+        # Rows are kept after revocation and expiry; the owner learns which of the two it was.
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed(
+                _("This token has been revoked; request a new one at /api/v1/auth/token/.")
+            )
+        if token.expires_at <= now:
+            raise exceptions.AuthenticationFailed(
+                _("This token has expired; request a new one at /api/v1/auth/token/.")
+            )
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
-            ApiToken.objects.unscoped().filter(pk=token.pk).update(last_used_at=now)
+            with org_scope(token.organization_id):
+                ApiToken.objects.unscoped().filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

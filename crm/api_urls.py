@@ -25,6 +25,8 @@ for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api):
 
 urlpatterns = [
     path("auth/token/", crm_api.TokenView.as_view(), name="api-token"),
+    path("auth/tokens/", crm_api.TokenListView.as_view(), name="api-tokens"),
+    path("auth/tokens/<int:pk>/", crm_api.TokenDetailView.as_view(), name="api-token-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file: the CSP allows no inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

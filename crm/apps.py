@@ -10,6 +10,19 @@ class CrmConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         import crm.db.lookups  # noqa: F401  (registers __any_of)
+        from crm.composite_keys import on_post_migrate as sync_composite_keys
         from crm.rls import on_post_migrate
 
         post_migrate.connect(on_post_migrate, dispatch_uid="meridian-rls")
+        post_migrate.connect(sync_composite_keys, dispatch_uid="meridian-composite-keys")
+
+        # A password change or deactivation revokes the user's API tokens, on every path.
+        from django.db.models.signals import post_save, pre_save
+
+        from crm.models import User
+        from crm.signals import remember_credential_change, revoke_tokens_after_credential_change
+
+        pre_save.connect(remember_credential_change, sender=User, dispatch_uid="meridian-cred")
+        post_save.connect(
+            revoke_tokens_after_credential_change, sender=User, dispatch_uid="meridian-cred"
+        )

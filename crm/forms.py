@@ -91,6 +91,16 @@ class ProfileForm(forms.Form):
         )
 
 
+class ApiTokenForm(forms.Form):
+    """A new API token of the signed-in user, named for what it is for."""
+
+    name = forms.CharField(
+        label=_("Token name"),
+        max_length=100,
+        help_text=_("What the token is for, e.g. the script or integration using it."),
+    )
+
+
 class SearchForm(forms.Form):
     q = forms.CharField(label=_("Search"), max_length=100, required=False)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import pghistory
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -16,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audited
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
-from crm.tenancy import TenantModel, org_id_of
+from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
 from crm.validators import validate_country, validate_currency, validate_timezone
 
 LANGUAGES = [
@@ -230,6 +233,28 @@ class User(AbstractBaseUser):
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Sign-in writes last_login (and an upgraded password hash) before any organization is in
+        # scope; under RLS the write must run in the user's own organization.
+        if current_org_id() is None and self.organization_id:
+            with org_scope(self.organization_id):
+                super().save(*args, **kwargs)
+        else:
+            super().save(*args, **kwargs)
+
+    def validate_unique(self, exclude: Collection[str] | None = None) -> None:
+        super().validate_unique(exclude=exclude)
+        # E-mail addresses are unique across organizations, but RLS hides the other
+        # organizations' users from Django's own check: ask the look-up function.
+        if self.email and "email" not in (exclude or ()):
+            from crm.identity import org_of_email
+
+            owner = org_of_email(self.email)
+            if owner is not None and owner != self.organization_id:
+                raise ValidationError(
+                    {"email": _("This e-mail address is already in use.")}, code="unique"
+                )
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.role in COMPANY_ROLES and not self.sales_company_id:
@@ -270,19 +295,34 @@ class User(AbstractBaseUser):
         return self.is_active and self.is_staff and self.role == Role.GLOBAL_ADMIN
 
 
+def api_token_expiry() -> dt.datetime:
+    """When a token issued now stops working: ``API_TOKEN_TTL_DAYS`` from now."""
+    return dj_timezone.now() + dt.timedelta(days=settings.API_TOKEN_TTL_DAYS)
+
+
 class ApiToken(TenantModel):
     """An API token of one user. Only a SHA-256 of the key is stored: a database leak does not
     leak usable tokens. Looked up by hash before any organization is known (like the user's
-    e-mail at sign-in), hence the one global unique index."""
+    e-mail at sign-in), hence the one global unique index.
+
+    A token works until ``expires_at`` or until it is revoked (by its owner, or for all of a
+    user's tokens when the password changes or the user is deactivated); revoked rows are kept
+    so that the owner's list and the audit of a leak can tell what happened."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100, default="API")
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), default=api_token_expiry)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["organization", "user"], name="apitoken_org_user_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} for {self.user}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= dj_timezone.now()

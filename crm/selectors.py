@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from crm.models import SalesCompany, User
+from crm.models import ApiToken, SalesCompany, User
 from crm.visibility import apply, scoped_company_ids, visible_companies
 
 
@@ -29,4 +29,14 @@ def home_summary(*, user: User) -> HomeSummary:
         companies=list(visible_companies(user).select_related("region").order_by("name")),
         colleagues=colleagues_visible_to(user).count(),
         sees_whole_organization=scoped_company_ids(user) is None,
+    )
+
+
+def own_api_tokens(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own tokens that were not revoked, newest first (expired ones stay listed,
+    marked by their date, until revoked). Never anyone else's: tokens are personal."""
+    return (
+        ApiToken.objects.for_org(user.organization_id)
+        .filter(user=user, revoked_at__isnull=True)
+        .order_by("-created_at", "-pk")
     )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone as dj_timezone
 
-from crm.models import ExchangeRate, Organization, Region, SalesCompany, User
+from crm.identity import email_in_use
+from crm.models import ApiToken, ExchangeRate, Organization, Region, SalesCompany, User
 from crm.roles import Role
+from crm.scope import org_scope
 from crm.visibility import can_configure
 
 
@@ -86,7 +90,7 @@ def user_ensure(
     email = email.lower()
     user = User.objects.for_org(organization).filter(email=email).first()
     if user is None:
-        if User.objects.unscoped().filter(email=email).exists():
+        if email_in_use(email):  # any organization's: RLS hides the others from a query
             raise PermissionDenied(f"{email} belongs to another organization.")
         return User.objects.create_user(
             email,
@@ -125,3 +129,49 @@ def user_set_preferences(*, user: User, language: str, timezone: str, acting_use
     user.full_clean(exclude=["password"])
     user.save(update_fields=["language", "timezone"])
     return user
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_token_issue(*, user: User, name: str = "API") -> tuple[ApiToken, str]:
+    """A new token for ``user``, expiring after API_TOKEN_TTL_DAYS; the plain key is returned
+    once, only its hash is stored."""
+    from crm.api_auth import hash_token
+
+    key = secrets.token_urlsafe(32)
+    # In the user's scope: the token endpoint runs before any organization is (row-level
+    # security on identity tables needs app.org_id for the insert).
+    with org_scope(user.organization_id):
+        token = ApiToken.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            key_hash=hash_token(key),
+            name=name.strip() or "API",
+        )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, acting_user: User) -> ApiToken:
+    """Revoke one token. Only its owner may: a token is a personal credential (an admin who
+    wants someone's tokens gone deactivates or resets the password of that user)."""
+    if token.user_id != acting_user.pk:
+        raise PermissionDenied("Only the token's owner may revoke it.")
+    if token.revoked_at is None:
+        token.revoked_at = dj_timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+@transaction.atomic
+def user_revoke_tokens(*, user: User) -> int:
+    """Revoke every live token of ``user`` (password changed, user deactivated); returns how
+    many. Called by the User signals (crm/signals.py), so every path that saves a user is
+    covered: the password page, the admin's set-password form, set-up pages, services."""
+    # The user's own organization: saves of users happen in commands and the seed too.
+    with org_scope(user.organization_id):
+        return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=dj_timezone.now()
+        )

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early: a NUL in the path, query string or a form field is a 400 before anything reads it.
+    "crm.edge.RejectBadInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -118,10 +120,12 @@ DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", default="meridian_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"
-# django-axes first: it refuses sign-in (pages and API tokens) after repeated failures.
+# django-axes first: it refuses sign-in (pages and API tokens) after repeated failures. Then
+# Django's ModelBackend run inside the user's organization (crm_user is under row-level security;
+# crm.identity finds the organization through a narrow look-up function).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "crm.identity.OrgModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", default=15))
@@ -241,6 +245,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers, with JSON refusing over-deep nesting and NUL characters (400, not 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -292,6 +302,16 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: htmx and board.js take the token from the page (base.html's
+# hx-headers), forms from {% csrf_token %}, Swagger UI from its rendered script.
+CSRF_COOKIE_HTTPONLY = True
+# Sessions end after SESSION_COOKIE_AGE (Django's default, two weeks) at the latest, and after
+# this many seconds without a request before that (crm.middleware.SessionIdleTimeoutMiddleware).
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", default=8 * 3600)
+# API tokens stop working this many days after they are issued.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", default=90)
+# The OpenAPI schema and Swagger UI without sign-in: for development only, by default.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -38,6 +38,11 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("search/", views.search, name="search"),
     path("profile/", views.profile, name="profile"),
+    path("profile/password/", views.profile_password, name="profile_password"),
+    path("profile/tokens/", views.profile_token_create, name="profile_token_create"),
+    path(
+        "profile/tokens/<int:pk>/revoke/", views.profile_token_revoke, name="profile_token_revoke"
+    ),
     path("setup/", include((setup_patterns, "setup"))),
     path("", include("pipeline.urls")),
 ]

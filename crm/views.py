@@ -15,21 +15,31 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm import services
-from crm.forms import ExchangeRateForm, ProfileForm, SalesCompanyForm, SearchForm, UserForm
+from crm.forms import (
+    ApiTokenForm,
+    ExchangeRateForm,
+    ProfileForm,
+    SalesCompanyForm,
+    SearchForm,
+    UserForm,
+)
+from crm.identity import email_in_use
 from crm.models import ExchangeRate, SalesCompany, User
-from crm.selectors import home_summary
+from crm.selectors import home_summary, own_api_tokens
 from crm.visibility import apply, can_configure, get_visible_or_404
 
 View = Callable[..., HttpResponse]
@@ -64,7 +74,81 @@ def profile(request: HttpRequest) -> HttpResponse:
         # The middleware activated the old language for this request; the next one uses the new.
         messages.success(request, _("Your preferences are saved."))
         return redirect("profile")
-    return render(request, "crm/profile.html", {"form": form, "profile_user": user})
+    return _render_profile(request, form=form)
+
+
+def _render_profile(
+    request: HttpRequest,
+    *,
+    form: Any = None,
+    token_form: Any = None,
+    new_key: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user: User = request.user
+    return render(
+        request,
+        "crm/profile.html",
+        {
+            "form": form or ProfileForm(user=user),
+            "profile_user": user,
+            "tokens": own_api_tokens(user=user),
+            "token_form": token_form or ApiTokenForm(),
+            "new_key": new_key,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def profile_token_create(request: HttpRequest) -> HttpResponse:
+    """Issue a named token and show its key on this one answer (no redirect: the key must not
+    travel through the session or a message to be shown again)."""
+    token_form = ApiTokenForm(request.POST)
+    if not token_form.is_valid():
+        return _render_profile(request, token_form=token_form, status=400)
+    token, key = services.api_token_issue(user=request.user, name=token_form.cleaned_data["name"])
+    messages.success(
+        request,
+        _("Token %(name)s is created. Copy its key now: it is not shown again.")
+        % {"name": token.name},
+    )
+    response = _render_profile(request, new_key=key)
+    # Never from a cache or the browser's history.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation, POST revokes. Only the user's own live tokens: anyone else's
+    answers 404 like a missing one."""
+    token = own_api_tokens(user=request.user).filter(pk=pk).first()
+    if token is None:
+        raise Http404
+    if request.method == "POST":
+        services.api_token_revoke(token=token, acting_user=request.user)
+        messages.success(request, _("Token %(name)s is revoked.") % {"name": token.name})
+        return redirect("profile")
+    return render(request, "crm/token_revoke.html", {"token": token})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_password(request: HttpRequest) -> HttpResponse:
+    """The user's own password. Saving it revokes the user's API tokens (crm/signals.py) and
+    signs out other sessions; this one stays signed in."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(
+            request, _("Your password is changed. Your API tokens are revoked; create new ones.")
+        )
+        return redirect("profile")
+    return render(request, "crm/password_change.html", {"form": form})
 
 
 # --- Search ------------------------------------------------------------------------------------
@@ -276,7 +360,7 @@ def setup_user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        if person is None and User.objects.unscoped().filter(email=data["email"].lower()).exists():
+        if person is None and email_in_use(data["email"].lower()):
             # Same answer whether the address is ours or another organization's: no hint.
             form.add_error("email", _("This e-mail address is already in use."))
         else:
