@@ -190,22 +190,48 @@ def _accounts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     return qs.filter(_account_q(user))
 
 
-@policy("accounts.Contact", "accounts.AccountTeamMember", "accounts.FrameworkAgreement")
+def _nothing(qs: QuerySet[Any]) -> QuerySet[Any]:
+    # Still one SQL statement (like every policy), answering no rows.
+    return qs.filter(pk__isnull=True)
+
+
+# Need-to-know for marketing: it works leads and campaigns and reads accounts and contacts
+# (the table's "read-only"); deal data is the sellers'. Opportunities (with their lines,
+# splits and stages), conflicts, account plans (targets), agreements (discount tiers, terms)
+# and sales activities are not marketing's, and these checks come before the "whole
+# organization" exits: global marketing has no company, which scoped_company_ids reads as all.
+# Activities have no lead or campaign link, so marketing sees only activities it owns itself.
+
+
+@policy("accounts.Contact", "accounts.AccountTeamMember")
 def _through_account(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    return qs.filter(_account_q(user, "account__"))
+
+
+@policy("accounts.FrameworkAgreement")
+def _agreements(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.MARKETING:
+        return _nothing(qs)
     return qs.filter(_account_q(user, "account__"))
 
 
 @policy("accounts.DiscountTier", "accounts.AgreementCompany")
 def _through_agreement(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.MARKETING:
+        return _nothing(qs)
     return qs.filter(_account_q(user, "agreement__account__"))
 
 
 @policy("accounts.AccountPlan")
 def _plans(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    granted = Q(id__in=_granted_ids("accounts.AccountPlanUserObjectPermission", user))
+    if user.role == Role.MARKETING:
+        # A plan someone explicitly shared with a marketing colleague, nothing else.
+        return qs.filter(granted)
     q = _account_q(user, "account__")
     if q == Q():
         return qs
-    return qs.filter(q | Q(id__in=_granted_ids("accounts.AccountPlanUserObjectPermission", user)))
+    return qs.filter(q | granted)
 
 
 @policy("accounts.PlanAction")
@@ -288,6 +314,8 @@ def _via_opportunity(user: User, prefix: str) -> Q:
 
 @policy("accounts.Activity")
 def _activities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.MARKETING:
+        return qs.filter(owner_id=user.pk)
     if scoped_company_ids(user) is None:
         return qs
     return qs.filter(
@@ -299,6 +327,9 @@ def _activities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 @policy("opportunities.Conflict")
 def _conflicts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.MARKETING:
+        # Sellers, deal ids and agreement details: none of it is marketing's.
+        return _nothing(qs)
     company_ids = scoped_company_ids(user)
     if company_ids is None:
         return qs
@@ -405,10 +436,16 @@ _EVENT_PARENTS = {
 }
 
 
-def _event_policy(parent_label: str, field: str) -> Policy:
+# Agreement history hangs off the account (it outlives a deleted agreement) but is deal data.
+_NOT_MARKETINGS_EVENTS = {"accounts.FrameworkAgreementEvent", "accounts.DiscountTierEvent"}
+
+
+def _event_policy(parent_label: str, field: str, label: str = "") -> Policy:
     def narrow(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
         if scoped_company_ids(user) is None and user.role in ORG_WIDE_ROLES:
             return qs
+        if user.role == Role.MARKETING and label in _NOT_MARKETINGS_EVENTS:
+            return _nothing(qs)
         parents = apply(_model(parent_label).objects.unscoped(), user).values("id")
         return qs.filter(**{f"{field}__in": parents})
 
@@ -416,6 +453,6 @@ def _event_policy(parent_label: str, field: str) -> Policy:
 
 
 for _label, (_parent, _field) in _EVENT_PARENTS.items():
-    policy(_label)(_event_policy(_parent, _field))
+    policy(_label)(_event_policy(_parent, _field, _label))
 
 policy("pipeline.LocalStageEvent", "crm.UserEvent")(_organization_reference_data)

@@ -44,6 +44,8 @@ class Made:
 
 # Swedish records: Danish and German sellers and the German manager must not see them.
 NOT_SWEDEN = ["rep_dk", "rep_de", "manager_de"]
+# Deal data (activities, plans, agreements, opportunities, conflicts) is not marketing's either.
+NOT_SWEDEN_NOR_MARKETING = [*NOT_SWEDEN, "marketing", "marketing_se"]
 
 
 def _se_account(w: World) -> Model:
@@ -56,7 +58,7 @@ def _conflict(w: World) -> Made:
     OpportunityFactory(account=top, owner=w.rep_se)
     mine = OpportunityFactory(account=child, owner=w.rep_dk)
     (conflict,) = detect_for_opportunity(opportunity=mine, acting_user=None)
-    return Made(conflict, ["rep_de", "manager_de"])
+    return Made(conflict, ["rep_de", "manager_de", "marketing", "marketing_se"])
 
 
 def _process(w: World) -> Made:
@@ -87,7 +89,7 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             kind="call",
             subject="Intro call",
         ),
-        NOT_SWEDEN,
+        NOT_SWEDEN_NOR_MARKETING,
     ),
     "accounts.AccountTeamMember": lambda w: Made(
         AccountTeamMember.objects.create(
@@ -107,7 +109,7 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             revenue_target=1000,
             owner=w.rep_se,
         ),
-        NOT_SWEDEN,
+        NOT_SWEDEN_NOR_MARKETING,
     ),
     "accounts.FrameworkAgreement": lambda w: Made(
         FrameworkAgreement.objects.create(
@@ -119,7 +121,7 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             incoterm="DAP",
             payment_terms="30 days",
         ),
-        NOT_SWEDEN,
+        NOT_SWEDEN_NOR_MARKETING,
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
     "pipeline.SalesProcess": _process,
