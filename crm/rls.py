@@ -12,6 +12,19 @@ to the organization in scope.
 The policies are (re)applied after every ``migrate`` (``post_migrate``), so a table added by any
 later migration is covered without anyone remembering to; ``tests/crm/test_rls.py`` fails if a
 tenant table lacks them.
+
+Identity tables (``crm_user``, ``crm_apitoken``) carry the same policy, but ENABLE without FORCE.
+They are read before any organization is known: sign-in by e-mail, the session's user by id, an
+API token by its hash. Those reads go through three narrow ``SECURITY DEFINER`` functions that
+return only the organization id (``meridian_user_org_by_email``, ``meridian_user_org_by_id``,
+``meridian_token_org``); the application then puts that organization in scope and reads the row
+normally, under the policy. A definer function runs as the tables' owner, and FORCE would bind
+the owner too, so the function would see no row (no organization is set yet); a policy admitting
+the owner instead would put an ``OR`` (or a second, per-role policy) on the hottest table of
+sign-in for nothing. So these two tables are not forced: the owner (migrations, ``seed_demo``,
+``createsuperuser``) reads them whole, the application role never. The functions pin
+``search_path`` (``pg_catalog, pg_temp``, tables schema-qualified), EXECUTE is revoked from
+PUBLIC and granted to the application role only.
 """
 
 from __future__ import annotations
@@ -29,8 +42,15 @@ POLICY = "tenant_isolation"
 POLICY_EXPR = "organization_id = NULLIF(current_setting('app.org_id', true), '')::bigint"
 
 # Identity tables, looked up before any organization is known (sign-in by e-mail, API token by
-# hash). They stay behind wall one only: every listing of them is org-scoped in the ORM.
-RLS_EXEMPT = frozenset({"crm.User", "crm.ApiToken"})
+# hash): under the policy, not forced (see above); the look-ups go through LOOKUP_FUNCTIONS.
+RLS_NOT_FORCED = frozenset({"crm.User", "crm.ApiToken"})
+
+# name -> (argument, table label, column): ``SELECT organization_id FROM table WHERE column = $1``.
+LOOKUP_FUNCTIONS = {
+    "meridian_user_org_by_email": ("email text", "crm.User", "email"),
+    "meridian_user_org_by_id": ("user_id bigint", "crm.User", "id"),
+    "meridian_token_org": ("key_hash text", "crm.ApiToken", "key_hash"),
+}
 
 
 def tenant_models() -> list[type[Model]]:
@@ -45,7 +65,11 @@ def tenant_models() -> list[type[Model]]:
 
 
 def rls_tables() -> list[str]:
-    return sorted(m._meta.db_table for m in tenant_models() if m._meta.label not in RLS_EXEMPT)
+    return sorted(m._meta.db_table for m in tenant_models())
+
+
+def forced_rls_tables() -> list[str]:
+    return sorted(m._meta.db_table for m in tenant_models() if m._meta.label not in RLS_NOT_FORCED)
 
 
 def app_role() -> str:
@@ -56,14 +80,18 @@ def apply_row_level_security(using: str = "default") -> list[str]:
     """Enable, force and (re)create the tenant policy on every tenant table; grant the
     application role its rights. Idempotent. Returns the tables covered."""
     tables = rls_tables()
+    forced = set(forced_rls_tables())
     with connections[using].cursor() as cursor:
         for table in tables:
             ident = sql.Identifier(table)
             cursor.execute(
                 sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(ident).as_string()
             )
+            force = "FORCE" if table in forced else "NO FORCE"
             cursor.execute(
-                sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(ident).as_string()
+                sql.SQL("ALTER TABLE {} {} ROW LEVEL SECURITY")
+                .format(ident, sql.SQL(force))
+                .as_string()
             )
             cursor.execute(
                 sql.SQL("DROP POLICY IF EXISTS {} ON {}")
@@ -75,8 +103,37 @@ def apply_row_level_security(using: str = "default") -> list[str]:
                 .format(sql.Identifier(POLICY), ident, sql.SQL(POLICY_EXPR), sql.SQL(POLICY_EXPR))
                 .as_string()
             )
+        _create_lookup_functions(cursor)
         _grant_app_role(cursor)
     return tables
+
+
+def _create_lookup_functions(cursor: Any) -> None:
+    cursor.execute("SELECT current_schema()")
+    (schema,) = cursor.fetchone()
+    for name, (argument, label, column) in LOOKUP_FUNCTIONS.items():
+        table = apps.get_model(label)._meta.db_table
+        # STABLE and one indexed equality: the planner inlines nothing across the definer
+        # boundary, and the caller learns an organization id or NULL, nothing else.
+        cursor.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {name}({argument}) RETURNS bigint "
+                "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
+                "AS $$ SELECT organization_id FROM {schema}.{table} WHERE {column} = $1 $$"
+            )
+            .format(
+                name=sql.Identifier(name),
+                argument=sql.SQL(argument),
+                schema=sql.Identifier(schema),
+                table=sql.Identifier(table),
+                column=sql.Identifier(column),
+            )
+            .as_string()
+        )
+        signature = sql.SQL("{}({})").format(sql.Identifier(name), sql.SQL(argument.split()[1]))
+        cursor.execute(
+            sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(signature).as_string()
+        )
 
 
 def _role_exists(cursor: Any, role: str) -> bool:
@@ -95,6 +152,12 @@ def _grant_app_role(cursor: Any) -> None:
         "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}",
     ):
         cursor.execute(sql.SQL(statement).format(ident).as_string())
+    for name, (argument, _label, _column) in LOOKUP_FUNCTIONS.items():
+        cursor.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}({}) TO {}")
+            .format(sql.Identifier(name), sql.SQL(argument.split()[1]), ident)
+            .as_string()
+        )
 
 
 def ensure_app_role(cursor: Any, role: str, password: str = "") -> None:

@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
-from crm.rls import RLS_EXEMPT
+from crm.rls import RLS_NOT_FORCED
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import orm_tenant_filter_on
 
@@ -60,8 +60,9 @@ def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
         fn = _POLICIES[label]
     except KeyError:
         raise ImproperlyConfigured(f"{label} has no visibility policy.") from None
-    # Identity tables have no RLS (looked up before sign-in); wall one always stays on for them.
-    if orm_tenant_filter_on() or label in RLS_EXEMPT:
+    # Identity tables' RLS is not forced (the owner reads them whole, see crm.rls): wall one
+    # always stays on for them.
+    if orm_tenant_filter_on() or label in RLS_NOT_FORCED:
         qs = qs.filter(organization_id=user.organization_id)
     return fn(qs, user)
 

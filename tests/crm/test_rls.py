@@ -13,14 +13,24 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
 
+from crm.api_auth import api_token_create, hash_token
 from crm.api_urls import router
-from crm.rls import RLS_EXEMPT, ensure_app_role, rls_tables, tenant_models
+from crm.rls import (
+    LOOKUP_FUNCTIONS,
+    RLS_NOT_FORCED,
+    ensure_app_role,
+    forced_rls_tables,
+    rls_tables,
+    tenant_models,
+)
 from tests.api.makers import MAKERS
 from tests.conftest import World
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,11 +72,14 @@ def as_app_role(*, orm_filter: bool) -> Iterator[None]:
         default.settings_dict.update(saved)
 
 
-def test_every_tenant_table_has_forced_rls_and_the_policy() -> None:
-    exempt = {m._meta.label for m in tenant_models()} - {
-        m._meta.label for m in tenant_models() if m._meta.db_table in rls_tables()
+def test_every_tenant_table_has_rls_and_the_policy() -> None:
+    # Every tenant table, identity tables included; all forced but the identity tables, whose
+    # look-up functions run as the owner (crm.rls).
+    assert set(rls_tables()) == {m._meta.db_table for m in tenant_models()}
+    not_forced = {m._meta.label for m in tenant_models()} - {
+        m._meta.label for m in tenant_models() if m._meta.db_table in forced_rls_tables()
     }
-    assert exempt == set(RLS_EXEMPT)
+    assert not_forced == set(RLS_NOT_FORCED) == {"crm.User", "crm.ApiToken"}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, p.qual, p.with_check "
@@ -78,7 +91,8 @@ def test_every_tenant_table_has_forced_rls_and_the_policy() -> None:
         rows = {r[0]: r[1:] for r in cursor.fetchall()}
     assert set(rows) == set(rls_tables())
     for table, (enabled, forced, qual, check) in rows.items():
-        assert enabled and forced, table
+        assert enabled, table
+        assert forced == (table in forced_rls_tables()), table
         assert qual and "current_setting('app.org_id'" in qual and " OR " not in qual, table
         assert check == qual, table
 
@@ -138,3 +152,153 @@ def test_pages_hold_with_rls_alone(world: World) -> None:
         listing = client.get("/admin/crm/salescompany/")
         names = {c.name for c in listing.context["cl"].result_list}
         assert "Tellus SE" not in names and "Nordvik SE" in names
+
+
+def _app_connection() -> psycopg.Connection:
+    role = _grant_app_role()
+    s = connection.settings_dict
+    return psycopg.connect(
+        host=s["HOST"] or None, port=s["PORT"] or None, dbname=s["NAME"], user=role
+    )
+
+
+def test_the_app_role_reads_no_other_organizations_users_or_tokens(world: World) -> None:
+    mine = api_token_create(user=world.rep_se)
+    theirs = api_token_create(user=world.stranger)
+    with _app_connection() as conn:
+        cur = conn.cursor()
+        # No organization set: no user and no token at all.
+        for table in ("crm_user", "crm_apitoken"):
+            cur.execute(f"SELECT count(*) FROM {table}")
+            assert cur.fetchone() == (0,), table
+        cur.execute("SELECT id FROM crm_user WHERE email = %s", [world.rep_se.email])
+        assert cur.fetchall() == []
+        # Organization A set: A's rows only, however the query asks.
+        cur.execute("SELECT set_config('app.org_id', %s, false)", [str(world.org.pk)])
+        cur.execute("SELECT DISTINCT organization_id FROM crm_user")
+        assert cur.fetchall() == [(world.org.pk,)]
+        cur.execute("SELECT id FROM crm_user WHERE email = %s", [world.stranger.email])
+        assert cur.fetchall() == []
+        cur.execute("SELECT DISTINCT organization_id FROM crm_apitoken")
+        assert cur.fetchall() == [(world.org.pk,)]
+        cur.execute("SELECT count(*) FROM crm_apitoken WHERE key_hash = %s", [hash_token(theirs)])
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT count(*) FROM crm_apitoken WHERE key_hash = %s", [hash_token(mine)])
+        assert cur.fetchone() == (1,)
+        # Nor can it move a user of its own organization into another one.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute(
+                "UPDATE crm_user SET organization_id = %s WHERE id = %s",
+                [world.other_org.pk, world.rep_se.pk],
+            )
+        conn.rollback()
+        # The look-up functions tell the organization and nothing else.
+        cur.execute("SELECT set_config('app.org_id', '', false)")
+        cur.execute("SELECT meridian_user_org_by_email(%s)", [world.stranger.email])
+        assert cur.fetchone() == (world.other_org.pk,)
+        cur.execute("SELECT meridian_user_org_by_id(%s)", [world.rep_se.pk])
+        assert cur.fetchone() == (world.org.pk,)
+        cur.execute("SELECT meridian_token_org(%s)", [hash_token(theirs)])
+        assert cur.fetchone() == (world.other_org.pk,)
+        cur.execute("SELECT meridian_user_org_by_email('nobody@example.test')")
+        assert cur.fetchone() == (None,)
+
+
+def test_lookup_functions_are_narrow_definers(world: World) -> None:
+    role = _grant_app_role()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proname, p.prosecdef, p.provolatile, p.proconfig, "
+            "pg_get_function_result(p.oid), "
+            "has_function_privilege(%s, p.oid, 'EXECUTE'), "
+            "coalesce(array_to_string(p.proacl, ','), '') "
+            "FROM pg_proc p WHERE p.proname = ANY(%s)",
+            [role, list(LOOKUP_FUNCTIONS)],
+        )
+        rows = {r[0]: r[1:] for r in cursor.fetchall()}
+    assert set(rows) == set(LOOKUP_FUNCTIONS)
+    for name, (definer, volatility, config, result, app_may, acl) in rows.items():
+        assert definer and volatility == "s" and result == "bigint", name
+        assert config == ["search_path=pg_catalog, pg_temp"], name
+        assert app_may, name
+        # Revoked from PUBLIC: no "=X/owner" entry (PUBLIC's grants have an empty grantee).
+        assert not any(entry.startswith("=") for entry in acl.split(",") if entry), name
+
+
+def test_sign_in_page_token_and_session_work_as_the_app_role(world: World) -> None:
+    with as_app_role(orm_filter=False):
+        client = Client()
+        response = client.post("/login/", {"username": world.rep_se.email, "password": PASSWORD})
+        assert response.status_code == 302, response.content[:500]
+        # The session's user is loaded through the id look-up, then in its organization.
+        home = client.get("/")
+        assert home.status_code == 200
+        assert home.context["user"].pk == world.rep_se.pk
+        html = home.content.decode()
+        assert "Nordvik SE" in html and "Tellus SE" not in html
+        wrong = Client().post("/login/", {"username": world.rep_se.email, "password": "nope"})
+        assert wrong.status_code == 200 and not wrong.context["user"].is_authenticated
+        unknown = Client().post("/login/", {"username": "nobody@example.test", "password": "x"})
+        assert unknown.status_code == 200
+
+        api = APIClient()
+        minted = api.post(
+            "/api/v1/auth/token/",
+            {"email": world.stranger.email, "password": PASSWORD},
+            format="json",
+        )
+        assert minted.status_code == 200, minted.content
+        api.credentials(HTTP_AUTHORIZATION=f"Token {minted.json()['token']}")
+        listed = api.get("/api/v1/sales-companies/")
+        assert listed.status_code == 200
+        assert {row["name"] for row in listed.json()["results"]} == {"Tellus SE"}
+        assert (
+            APIClient(HTTP_AUTHORIZATION="Token not-a-token")
+            .get("/api/v1/sales-companies/")
+            .status_code
+            == 401
+        )
+    world.stranger.refresh_from_db()
+    assert world.stranger.last_login is None  # the token endpoint does not "log in"
+    world.rep_se.refresh_from_db()
+    assert world.rep_se.last_login is not None  # written in the user's own organization
+
+
+def test_an_address_of_another_organization_is_refused_as_the_app_role(world: World) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from crm.services import user_ensure
+    from crm.tenancy import org_scope
+
+    with as_app_role(orm_filter=False), org_scope(world.org):
+        with pytest.raises(PermissionDenied, match="another organization"):
+            user_ensure(
+                organization=world.org,
+                email=world.stranger.email,
+                full_name="Copycat",
+                role="sales_rep",
+                password="x-long-enough-1",
+                acting_user=world.admin,
+                sales_company=world.se,
+            )
+        clash = type(world.admin)(
+            organization=world.org, email=world.stranger.email, full_name="Copycat"
+        )
+        with pytest.raises(ValidationError) as error:
+            clash.validate_unique()
+        assert "email" in error.value.message_dict
+
+
+def test_lookups_answer_none_for_bad_input(world: World) -> None:
+    from crm.identity import OrgModelBackend, org_of_email, org_of_user_id, token_for_key_hash
+
+    assert org_of_email("rep\x00@example.test") is None
+    assert org_of_user_id("²") is None and org_of_user_id("99999999999999999999") is None
+    assert org_of_user_id(str(world.rep_se.pk)) == world.org.pk
+    assert token_for_key_hash("0" * 64) is None
+    backend = OrgModelBackend()
+    assert backend.get_user("not-an-id") is None
+    assert backend.get_user(world.stranger.pk) == world.stranger
+    assert backend.authenticate(None, username=world.stranger.email, password=PASSWORD) == (
+        world.stranger
+    )
