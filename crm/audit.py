@@ -4,6 +4,7 @@ too. Every request runs in a history context carrying the acting user and a requ
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,20 +35,35 @@ def audited(*trackers: pghistory.Tracker, **options: Any) -> Callable[[type[M]],
     return pghistory.track(*(trackers or audit_events()), attrs=attrs, meta=meta, **options)
 
 
+# What a client may send as its own correlation id: a plain token, nothing that could smuggle
+# markup or separators into logs and headers.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 class RequestIdMiddleware:
-    """Tags the request (and its audit events) with a request id: the caller's X-Request-ID
-    when it is a sane token, else a new one; echoed back in the response."""
+    """Tags the request (and its audit events) with a request id generated here, always: the
+    audit trail must not carry ids a client chose (one could make its changes look like another
+    request's). The caller's X-Request-ID, when it is a sane token, is kept beside it as the
+    separate, marked ``client_request_id`` and echoed in X-Client-Request-ID; the server's id is
+    echoed in X-Request-ID."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = uuid.uuid4().hex
         given = request.headers.get("X-Request-ID", "")
-        request_id = given if given.isalnum() and len(given) <= 64 else uuid.uuid4().hex
+        client_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else ""
         request.request_id = request_id  # type: ignore[attr-defined]
-        with pghistory.context(request_id=request_id):
+        request.client_request_id = client_id  # type: ignore[attr-defined]
+        context: dict[str, str] = {"request_id": request_id}
+        if client_id:
+            context["client_request_id"] = client_id
+        with pghistory.context(**context):
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        if client_id:
+            response["X-Client-Request-ID"] = client_id
         return response
 
 
@@ -60,9 +76,10 @@ class HistoryEntry:
     object_id: int
     label: str  # insert / update / delete
     user_id: int | None
-    request_id: str
+    request_id: str  # the server's, always
     changes: dict[str, tuple[Any, Any]]  # field -> (before, after); all fields for an insert
     snapshot: dict[str, Any] = field(default_factory=dict)
+    client_request_id: str = ""  # what the client sent as X-Request-ID: its claim, unverified
 
 
 # Which event tables make up a record's history, and how each points at the record.
@@ -116,6 +133,7 @@ def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry
                     label=row.pgh_label,
                     user_id=metadata.get("user"),
                     request_id=metadata.get("request_id", ""),
+                    client_request_id=metadata.get("client_request_id", ""),
                     changes={} if row.pgh_label == "delete" else changes,
                     snapshot=snapshot,
                 )

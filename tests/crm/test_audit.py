@@ -3,6 +3,8 @@ the acting user and the request id, and read back through the visibility policy.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -34,13 +36,43 @@ def test_api_changes_carry_user_and_request_id(world: World) -> None:
         format="json",
         HTTP_X_REQUEST_ID="req42abc",
     )
-    assert response.status_code == 200 and response["X-Request-ID"] == "req42abc"
+    assert response.status_code == 200
+    # The server's id, not the client's: a client id never becomes the audit's request id
+    # (issue 15, hole 12). The client's is kept apart, marked as its own.
+    server_id = response["X-Request-ID"]
+    assert server_id != "req42abc" and re.fullmatch(r"[0-9a-f]{32}", server_id)
+    assert response["X-Client-Request-ID"] == "req42abc"
     history = client.get(f"/api/v1/opportunities/{opp.pk}/history/").json()
     update = [h for h in history if h["label"] == "update"][-1]
     assert update["user_id"] == world.rep_se.pk
-    assert update["request_id"] == "req42abc"
+    assert update["request_id"] == server_id
+    assert update["client_request_id"] == "req42abc"
     assert update["changes"]["next_step"] == ["", "Call the buyer"]
     assert update["changes"]["version"] == ["1", "2"]
+
+
+def test_a_client_cannot_choose_the_request_id(world: World) -> None:
+    """Two requests claiming the same id, and one claiming a malformed id, get ids of their
+    own; the malformed claim is not kept at all."""
+    opp = OpportunityFactory(
+        account=make_account(organization=world.org, home_company=world.se), owner=world.rep_se
+    )
+    client = as_user(world.rep_se)
+    ids = []
+    for version, claim in ((1, "same-id_1"), (2, "same-id_1"), (3, "<script>x</script>")):
+        response = client.patch(
+            f"/api/v1/opportunities/{opp.pk}/",
+            {"version": version, "next_step": f"step {version}"},
+            format="json",
+            HTTP_X_REQUEST_ID=claim,
+        )
+        assert response.status_code == 200, response.json()
+        ids.append(response["X-Request-ID"])
+    assert len(set(ids)) == 3 and "same-id_1" not in ids
+    assert "X-Client-Request-ID" not in response
+    updates = [e for e in history_for(user=world.rep_se, obj=opp) if e.label == "update"]
+    assert [e.request_id for e in updates[-3:]] == ids
+    assert [e.client_request_id for e in updates[-3:]] == ["same-id_1", "same-id_1", ""]
 
 
 def test_bulk_updates_and_deletes_are_recorded_too(world: World) -> None:
