@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
 from accounts import api as accounts_api
 from crm import api as crm_api
@@ -19,6 +23,16 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"detail": "Not found."}, status=404)
 
 
+class DocsPermission(BasePermission):
+    """The schema and Swagger UI need sign-in unless API_DOCS_PUBLIC (default: only with DEBUG);
+    read per request, so a test or a deployment can switch it without re-importing."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return settings.API_DOCS_PUBLIC or bool(request.user and request.user.is_authenticated)
+
+
+_DOCS = [DocsPermission]
+
 router = DefaultRouter()
 for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api):
     app_api.register(router)
@@ -27,9 +41,13 @@ urlpatterns = [
     path("auth/token/", crm_api.TokenView.as_view(), name="api-token"),
     path("auth/tokens/", crm_api.TokenListView.as_view(), name="api-tokens"),
     path("auth/tokens/<int:pk>/", crm_api.TokenDetailView.as_view(), name="api-token-detail"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=_DOCS), name="api-schema"),
     # The split view serves its script as a file: the CSP allows no inline scripts.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=_DOCS),
+        name="api-docs",
+    ),
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),

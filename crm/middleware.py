@@ -3,12 +3,14 @@ and the role's navigation."""
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -30,6 +32,30 @@ class OrganizationScopeMiddleware:
         if user.is_authenticated and user.is_active:
             with org_scope(user.organization_id):
                 return self.get_response(request)
+        return self.get_response(request)
+
+
+class SessionIdleTimeoutMiddleware:
+    """Signs out a session idle for longer than SESSION_IDLE_TIMEOUT_SECONDS (besides the
+    absolute SESSION_COOKIE_AGE). Runs after authentication; the last activity is written to
+    the session at most once a minute, not on every request. After the sign-out the request goes
+    on anonymous: pages redirect to the sign-in page, the API answers 401/403."""
+
+    KEY = "_meridian_last_activity"
+    WRITE_EVERY_SECONDS = 60
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Only sessions that are signed in; anonymous visitors get no session written.
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(self.KEY)
+            if isinstance(last, int) and now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
+                logout(request)
+            elif not isinstance(last, int) or now - last >= self.WRITE_EVERY_SECONDS:
+                request.session[self.KEY] = now
         return self.get_response(request)
 
 

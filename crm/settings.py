@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything uses the user: an idle session is signed out here.
+    "crm.middleware.SessionIdleTimeoutMiddleware",
     "crm.middleware.OrganizationScopeMiddleware",
     # Audit context: the acting user (pghistory) and a request id on every change's event.
     "pghistory.middleware.HistoryMiddleware",

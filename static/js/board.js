@@ -12,13 +12,14 @@
   "use strict";
 
   function csrfToken() {
-    // base.html puts the token in the body's hx-headers for htmx; reuse it, else the cookie.
+    // base.html puts the token in the body's hx-headers for htmx; reuse it. The CSRF cookie is
+    // HTTP-only (CSRF_COOKIE_HTTPONLY), so no script can read it.
     try {
       var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-      if (headers["X-CSRFToken"]) return headers["X-CSRFToken"];
-    } catch (e) { /* fall through to the cookie */ }
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+      return headers["X-CSRFToken"] || "";
+    } catch (e) {
+      return "";
+    }
   }
 
   function columnOf(node) {
