@@ -150,3 +150,10 @@ def test_admin_deactivating_a_user_on_the_setup_page_revokes(world: World) -> No
     world.rep_se.refresh_from_db()
     assert not world.rep_se.is_active
     assert not works(key)
+
+
+def test_profile_security_parts_are_translated(world: World) -> None:
+    world.rep_de.language = "de"
+    world.rep_de.save(update_fields=["language"])
+    page = signed_in(world.rep_de).get("/profile/").content.decode()
+    assert "API-Tokens" in page and "Token erstellen" in page and "Passwort ändern" in page
