@@ -345,6 +345,8 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleV
     serializer_class = ConflictSerializer
     select_related = ("account", "sales_company", "other_sales_company")
     filterset_fields = ["status", "kind", "sales_company", "other_sales_company", "account"]
+    # The serializer's sources go through the warning ("conflict.id"), not the model's columns.
+    ordering_fields = ["created_at", "resolved_at"]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
 from crm.forms import ListedModelChoiceField, QuickSelect
+from crm.ids import parse_id
 from crm.models import SalesCompany, User
 from crm.visibility import apply, visible_companies
 from opportunities import selectors
@@ -310,8 +311,9 @@ class BaseLineFormSet(forms.BaseFormSet):
         ids = []
         for f in self.forms:
             value = f.data.get(f.add_prefix("product"), "") if f.is_bound else ""
-            if str(value).isdigit() and int(value) in self.products:
-                ids.append(int(value))
+            product_id = parse_id(value)
+            if product_id is not None and product_id in self.products:
+                ids.append(product_id)
         return ids
 
 

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Account, AccountTeamMember, Activity, TeamRole
 from accounts.selectors import agreement_for_account
+from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, to_corporate
 from crm.pagination import CappedPaginator
@@ -216,9 +217,10 @@ def _formset(request: HttpRequest, initial: list[dict[str, Any]] | None = None) 
 
 
 def _chosen_account(user: User, value: Any) -> Account | None:
-    if value in (None, "") or not str(value).isdigit():
+    pk = parse_id(value)
+    if pk is None:
         return None
-    return apply(Account.objects.unscoped(), user).filter(pk=value).first()
+    return apply(Account.objects.unscoped(), user).filter(pk=pk).first()
 
 
 def _render_form(
@@ -254,8 +256,8 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
     if user.role == Role.MARKETING:
         raise PermissionDenied(_("Marketing hands leads over; sellers log opportunities."))
     initial = OpportunityForm.initial_for(user)
-    if request.method == "GET" and request.GET.get("account"):
-        initial["account"] = request.GET["account"]
+    if request.method == "GET" and (account_id := parse_id(request.GET.get("account"))):
+        initial["account"] = account_id
     form = OpportunityForm(request.POST or None, user=user, initial=initial)
     formset = _formset(request)
     if request.method == "POST" and form.is_valid() and formset.is_valid():
@@ -341,18 +343,14 @@ def opportunity_preview(request: HttpRequest) -> HttpResponse:
     account = _chosen_account(user, request.GET.get("account"))
     context: dict[str, Any] = {"account": account, "warnings": [], "terms": None}
     if account is not None:
-        company_id = request.GET.get("sales_company") or user.sales_company_id
-        opp_id = request.GET.get("opportunity")
-        opp = (
-            selectors.opportunity_get(user=user, pk=int(opp_id))
-            if opp_id and opp_id.isdigit()
-            else None
-        )
+        company_id = parse_id(request.GET.get("sales_company") or user.sales_company_id)
+        opp_id = parse_id(request.GET.get("opportunity"))
+        opp = selectors.opportunity_get(user=user, pk=opp_id) if opp_id is not None else None
         company = (
             opp.sales_company
             if opp is not None
             else visible_companies(user).filter(pk=company_id).first()
-            if str(company_id or "").isdigit()
+            if company_id is not None
             else None
         )
         if company is not None:
@@ -378,8 +376,8 @@ def opportunity_preview(request: HttpRequest) -> HttpResponse:
 
 
 def _board_company(request: HttpRequest) -> SalesCompany | None:
-    wanted = request.GET.get("company") or request.POST.get("company")
-    if wanted and str(wanted).isdigit():
+    wanted = parse_id(request.GET.get("company") or request.POST.get("company"))
+    if wanted is not None:
         return visible_companies(request.user).filter(pk=wanted).first()
     return request.user.sales_company
 
@@ -615,8 +613,8 @@ def _suggested_owner(conflict: Conflict, company: SalesCompany | None) -> User |
 
 def _manager_companies(request: HttpRequest) -> tuple[Any, SalesCompany | None]:
     companies = visible_companies(request.user).order_by("code")
-    wanted = request.GET.get("company")
-    chosen = companies.filter(pk=wanted).first() if wanted and wanted.isdigit() else None
+    wanted = parse_id(request.GET.get("company"))
+    chosen = companies.filter(pk=wanted).first() if wanted is not None else None
     return companies, chosen
 
 

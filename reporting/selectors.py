@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.safestring import SafeString
 
+from crm.ids import parse_id
 from crm.models import Region, User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import apply, visible_companies
@@ -39,16 +40,12 @@ class DashboardScope:
     region_id: int | None = None  # for the way back up
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 def dashboard_scope(
     *, user: User, region_id: str | None = None, sales_company_id: str | None = None
 ) -> DashboardScope:
     """The part of the organization the dashboard shows: what was asked for, if the user's
     role covers it (404 otherwise), else the user's own scope."""
-    company_pk, region_pk = _int(sales_company_id), _int(region_id)
+    company_pk, region_pk = parse_id(sales_company_id), parse_id(region_id)
     if company_pk is None and region_pk is None:
         if user.role == Role.REGIONAL_MANAGER:
             region_pk = user.region_id

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
 from crm.visibility import get_visible_or_404, visible_companies
 from reporting import figures, selectors, services
@@ -47,10 +48,11 @@ def _export_of(request: HttpRequest, uuid: str) -> Export:
 
 
 def _parse_scope(user: User, value: str) -> tuple[Region | None, SalesCompany | None]:
-    kind, _, pk = value.partition(":")
-    if kind == "region" and pk.isdigit():
+    kind, _, raw = value.partition(":")
+    pk = parse_id(raw)
+    if kind == "region" and pk is not None:
         return get_visible_or_404(Region.objects.for_org(user.organization_id), user, pk=pk), None
-    if kind == "company" and pk.isdigit():
+    if kind == "company" and pk is not None:
         return None, get_visible_or_404(visible_companies(user), user, pk=pk)
     return None, None
 
