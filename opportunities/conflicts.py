@@ -366,7 +366,13 @@ def preview_for(
     The same rules as ``find_group_conflicts`` and ``find_duplicate_account_conflicts`` applied
     to the values being typed (nothing is written, nobody is notified), turned into warnings
     with the same need-to-know disclosure as the saved ones. ``opportunity_id`` leaves the deal
-    being edited out of its own findings."""
+    being edited out of its own findings.
+
+    No oracle: the preview answers any input the user types, so for deals the user may not see
+    it reports only what does not depend on that input — that another company works the group,
+    and whom to call (the account-level situation). The same-product rule is applied only to
+    deals the user may see: for a hidden deal the answer is the same whichever products are
+    typed, so trying product after product reveals nothing of its lines."""
     owner = owner or user
     draft = Opportunity(
         organization_id=account.organization_id,
@@ -397,9 +403,14 @@ def preview_for(
                     other_sales_company=other.sales_company,
                 )
             )
-    products = {int(p) for p in product_ids}
+    products = set(product_ids)
     if products:
-        other_ids = [o.pk for o in others if o.owner_id != owner.pk]
+        candidates = [o.pk for o in others if o.owner_id != owner.pk]
+        other_ids = list(
+            apply(Opportunity.objects.unscoped(), user)
+            .filter(pk__in=candidates)
+            .values_list("pk", flat=True)
+        )
         same_product = set(
             OpportunityLine.objects.for_org(account.organization_id)
             .filter(opportunity_id__in=other_ids, product_id__in=products)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -33,6 +34,7 @@ from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, to_corporate
 from crm.pagination import CappedPaginator
+from crm.ratelimit import over_limit
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
@@ -338,8 +340,18 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def opportunity_preview(request: HttpRequest) -> HttpResponse:
     """What saving would find, shown while the form is filled in (htmx, nothing is written):
-    conflicts with need-to-know disclosure, and the framework agreement's terms and tier."""
+    conflicts with need-to-know disclosure, and the framework agreement's terms and tier.
+
+    Rate-limited per user (PREVIEW_RATE_PER_MINUTE, default 60): the answers are computed from
+    deals the user may not see, so they must not be harvested by trying input after input."""
     user = request.user
+    limit = getattr(settings, "PREVIEW_RATE_PER_MINUTE", 60)
+    if over_limit(key=f"opportunity-preview:{user.pk}", limit=limit):
+        return HttpResponse(
+            _("Too many previews in a minute; wait a moment and try again."),
+            status=429,
+            content_type="text/plain; charset=utf-8",
+        )
     account = _chosen_account(user, request.GET.get("account"))
     context: dict[str, Any] = {"account": account, "warnings": [], "terms": None}
     if account is not None:
