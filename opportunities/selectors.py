@@ -256,5 +256,18 @@ def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[Campaign
 
 
 def campaign_member_export(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
-    """What may be mailed: the visible members minus the do-not-market contacts."""
-    return campaign_member_list(campaign=campaign, user=user).filter(do_not_market=False)
+    """What may be mailed: the visible members with an e-mail address, contacts only with their
+    marketing consent, minus the do-not-market ones (accounts in negotiation).
+
+    A lead has no consent flag: it is someone who asked us to get in touch (an inquiry, a fair
+    visit), so an e-mail address is enough; once converted, the contact's consent governs. A
+    member without an e-mail address cannot be mailed and is left out (``email > ''`` also
+    refuses NULL)."""
+    return (
+        campaign_member_list(campaign=campaign, user=user)
+        .filter(do_not_market=False)
+        .filter(
+            Q(contact__isnull=False, contact__marketing_consent=True, contact__email__gt="")
+            | Q(contact__isnull=True, lead__email__gt="")
+        )
+    )

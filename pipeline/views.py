@@ -417,7 +417,8 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
 
 @roles_required(LEAD_ROLES)
 def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    """The members that may be mailed: suppressed (do-not-market) contacts are left out."""
+    """The members that may be mailed: contacts without marketing consent or an e-mail
+    address, and suppressed (do-not-market) ones, are left out."""
     from opportunities.selectors import campaign_member_export
 
     campaign = selectors.campaign_get(user=request.user, pk=pk)

@@ -23,6 +23,7 @@ from pipeline.services import campaign_member_add, lead_create
 from tests.conftest import World
 from tests.opportunities.factories import (
     CampaignFactory,
+    LeadFactory,
     OpportunityFactory,
     account_for,
     process_for,
@@ -155,8 +156,13 @@ def test_contacts_in_negotiation_are_not_marketed_until_it_closes(world: World) 
     process_for(world.se)
     negotiating = account_for(world.se, "Negotiating AB")
     proposing = account_for(world.se, "Proposing AB")
-    hot = contact_create(account=negotiating, full_name="Hot", acting_user=None)
-    warm = contact_create(account=proposing, full_name="Warm", acting_user=None)
+    mailable = {"marketing_consent": True}
+    hot = contact_create(
+        account=negotiating, full_name="Hot", email="hot@n.example", acting_user=None, **mailable
+    )
+    warm = contact_create(
+        account=proposing, full_name="Warm", email="warm@p.example", acting_user=None, **mailable
+    )
     deal = OpportunityFactory(account=negotiating, owner=world.rep_se, stage="Negotiate")
     OpportunityFactory(account=proposing, owner=world.rep_se, stage="Propose")
     campaign = CampaignFactory(organization=world.org, starts_on=dt.date(2026, 9, 1))
@@ -185,3 +191,50 @@ def test_contacts_in_negotiation_are_not_marketed_until_it_closes(world: World) 
     assert exported == {hot.pk, warm.pk}
     # Export follows visibility: marketing of another organization gets nothing.
     assert not campaign_member_export(campaign=campaign, user=world.stranger).exists()
+
+
+def test_the_mailing_export_is_a_known_answer_of_consent_and_addresses(world: World) -> None:
+    """Issue 15, hole 8: only contacts who consented, with an address, not in negotiation;
+    leads with an address."""
+    process_for(world.se)
+    calm = account_for(world.se, "Calm AB")
+    negotiating = account_for(world.se, "Negotiating AB")
+    OpportunityFactory(account=negotiating, owner=world.rep_se, stage="Negotiate")
+
+    def contact(name: str, account: Account, *, consent: bool, email: str) -> Contact:
+        return contact_create(
+            account=account,
+            full_name=name,
+            email=email,
+            marketing_consent=consent,
+            acting_user=None,
+        )
+
+    yes = contact("Yes", calm, consent=True, email="yes@calm.example")
+    no_consent = contact("No consent", calm, consent=False, email="no@calm.example")
+    no_address = contact("No address", calm, consent=True, email="")
+    in_negotiation = contact("Negotiating", negotiating, consent=True, email="n@neg.example")
+    lead_with = LeadFactory(organization=world.org, email="lead@x.example")
+    lead_without = LeadFactory(organization=world.org, email="")
+    campaign = CampaignFactory(organization=world.org, starts_on=dt.date(2026, 9, 1))
+    for c in (yes, no_consent, no_address, in_negotiation):
+        campaign_member_add(campaign=campaign, acting_user=None, contact=c)
+    for lead in (lead_with, lead_without):
+        campaign_member_add(campaign=campaign, acting_user=None, lead=lead)
+
+    exported = campaign_member_export(campaign=campaign, user=world.marketing)
+    assert {(m.contact_id, m.lead_id) for m in exported} == {
+        (yes.pk, None),
+        (None, lead_with.pk),
+    }
+    # The page's CSV says the same.
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.marketing)
+    response = client.get(f"/campaigns/{campaign.pk}/members.csv")
+    assert response.status_code == 200
+    csv = b"".join(response.streaming_content).decode()
+    assert "yes@calm.example" in csv and "lead@x.example" in csv
+    for left_out in ("no@calm.example", "n@neg.example", "No address"):
+        assert left_out not in csv

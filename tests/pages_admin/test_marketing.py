@@ -130,7 +130,7 @@ def test_campaign_members_show_do_not_market_and_export_leaves_them_out(
     )
     formula = contact_create(
         account=account_for(world.se, "Formula AB"), full_name="=HYPERLINK(1)", acting_user=None,
-        email="f@formula.example",
+        email="f@formula.example", marketing_consent=True,
     )  # fmt: skip
     CampaignMemberFactory(campaign=m.campaign, contact=formula)
     client.force_login(world.marketing)
