@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.core.mail import send_mass_mail
 
+from crm.mail import mail_subject
 from crm.models import User
 from crm.tenancy import org_scope
 
 
-@shared_task(acks_late=True)
+@shared_task(
+    acks_late=True,
+    # A mail server that is down or slow is retried with growing pauses; a bad message is not.
+    autoretry_for=(SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=6,
+)
 def send_notification(organization_id: int, user_ids: list[int], subject: str, body: str) -> int:
     """E-mail the given active users of the organization; returns how many mails went out.
 
-    Users of another organization are ignored, whatever ids the caller passes.
+    Users of another organization are ignored, whatever ids the caller passes. The subject is
+    sanitized here too (``crm.mail.mail_subject``), whoever composed it.
     """
+    subject = mail_subject(subject)
     with org_scope(organization_id):
         emails = list(
             User.objects.for_org(organization_id)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.mail import mail_subject
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
 from crm.visibility import apply
@@ -252,26 +253,64 @@ def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
 
 
 def _notify_on_commit(opportunity: Opportunity, conflicts: list[Conflict]) -> None:
-    from crm.tasks import send_notification
+    """Queue the mail about new conflicts once the save has committed. ``robust``: a broker
+    that is down (or, with eager tasks, a mail that fails) is logged and never fails the
+    request, which is complete by then; the task retries a failing mail server itself."""
+    from opportunities.tasks import notify_new_conflicts
 
-    user_ids = people_to_notify(conflicts)
-    if not user_ids:
-        return
-    kinds = ", ".join(sorted({str(c.get_kind_display()) for c in conflicts}))
-    subject = _("Meridian: conflict at %(account)s") % {"account": opportunity.account.name}
-    # Need-to-know: the mail names companies and kinds, never amounts or deal details.
+    org_id = opportunity.organization_id
+    ids = sorted(c.pk for c in conflicts)
+    transaction.on_commit(lambda: notify_new_conflicts.delay(org_id, ids), robust=True)
+
+
+def _notified_key(organization_id: int, conflict_id: int) -> str:
+    return f"conflict-notified:{organization_id}:{conflict_id}"
+
+
+def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> int:
+    """Mail the country managers of the companies involved and the group's global account
+    manager about open conflicts not mailed yet; returns how many mails went out.
+
+    Idempotent: a conflict is marked as mailed (in the shared cache, for 30 days) after its
+    mail went out, so a redelivered task skips it; a worker dying between sending and marking
+    may mail twice, never lose the mail. Need-to-know: the mail names companies and kinds,
+    never amounts or deal details; the subject is sanitized (a name with a newline is a space).
+    """
+    from django.core.cache import cache
+    from django.core.mail import send_mass_mail
+
+    pending = [
+        c
+        for c in Conflict.objects.for_org(organization_id)
+        .filter(pk__in=list(conflict_ids), status=ConflictStatus.OPEN)
+        .select_related("account", "sales_company", "other_sales_company")
+        .order_by("pk")
+        if cache.get(_notified_key(organization_id, c.pk)) is None
+    ]
+    if not pending:
+        return 0
+    user_ids = people_to_notify(pending)
+    emails = list(
+        User.objects.for_org(organization_id)
+        .filter(id__in=user_ids, is_active=True)
+        .order_by("id")
+        .values_list("email", flat=True)
+    )
+    kinds = ", ".join(sorted({str(c.get_kind_display()) for c in pending}))
+    subject = mail_subject(
+        _("Meridian: conflict at %(account)s") % {"account": pending[0].account.name}
+    )
     companies = sorted(
-        {c.sales_company.name for c in conflicts}
-        | {c.other_sales_company.name for c in conflicts if c.other_sales_company_id}
+        {c.sales_company.name for c in pending}
+        | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
     )
     body = _("%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it.") % {
         "kinds": kinds,
         "companies": ", ".join(companies),
     }
-    org_id = opportunity.organization_id
-    transaction.on_commit(
-        lambda: send_notification.delay(org_id, user_ids, str(subject), str(body))
-    )
+    sent = send_mass_mail([(subject, body, None, [email]) for email in emails]) if emails else 0
+    cache.set_many({_notified_key(organization_id, c.pk): 1 for c in pending}, 30 * 24 * 3600)
+    return sent
 
 
 @dataclass(frozen=True)
