@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
 from crm.audit import audited
+from crm.fields import NameField
 from crm.models import LANGUAGES, SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_country
@@ -38,7 +39,7 @@ class Account(TenantModel):
     top account (itself for a top account), kept by the services so that visibility can ask
     "is this account in a group where I am on the team" with one indexed lookup."""
 
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"), max_length=200)
     normalized_name = models.CharField(max_length=200, editable=False)
     country = models.CharField(
         _("country"), max_length=2, blank=True, validators=[validate_country]
@@ -106,7 +107,7 @@ class Account(TenantModel):
 @audited()
 class Contact(TenantModel):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
-    full_name = models.CharField(_("name"), max_length=200)
+    full_name = NameField(_("name"), max_length=200)
     title = models.CharField(_("title"), max_length=200, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("phone"), max_length=50, blank=True)

@@ -18,6 +18,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audited
+from crm.fields import NameField
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
 from crm.validators import validate_country, validate_currency, validate_timezone
@@ -90,7 +91,7 @@ class SalesCompany(TenantModel):
     """A local sales company: one per country, with its own currency, language and time zone."""
 
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="sales_companies")
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"), max_length=200)
     code = models.CharField(_("code"), max_length=10, help_text=_("Short code, e.g. SE."))
     country = models.CharField(_("country"), max_length=2, validators=[validate_country])
     currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])

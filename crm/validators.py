@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import zoneinfo
 
 from django.core.exceptions import ValidationError
@@ -32,3 +33,13 @@ def validate_country(value: str) -> None:
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+def validate_no_control_characters(value: str) -> None:
+    """Names are one line of text: no newline, tab, NUL or other control character (a newline
+    in a name once stopped every mail quoting it, and NUL cannot be stored at all)."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in str(value)):
+        raise ValidationError(
+            _("Names cannot contain line breaks, tabs or other control characters."),
+            code="control_characters",
+        )

@@ -13,6 +13,7 @@ from guardian.models import UserObjectPermissionBase
 
 from accounts.models import PERCENT, Account, FrameworkAgreement
 from crm.audit import audited
+from crm.fields import NameField
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_currency
@@ -23,7 +24,7 @@ MONEY = {"max_digits": 16, "decimal_places": 2}
 
 class Product(TenantModel):
     sku = models.CharField(_("SKU"), max_length=40)
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"), max_length=200)
     family = models.CharField(_("family"), max_length=100, blank=True)
     list_price = models.DecimalField(
         _("list price"), **MONEY, validators=[MinValueValidator(Decimal(0))]
@@ -64,7 +65,7 @@ class Opportunity(TenantModel):
         verbose_name=_("booking company"),
     )
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="opportunities")
-    name = models.CharField(_("name"), max_length=200)
+    name = NameField(_("name"), max_length=200)
     local_stage = models.ForeignKey(LocalStage, on_delete=models.PROTECT, related_name="+")
     global_stage = models.ForeignKey(GlobalStage, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(_("amount"), **MONEY, null=True, blank=True)

@@ -1,0 +1,25 @@
+"""Model fields of the kernel, for every app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from crm.validators import validate_no_control_characters
+
+
+class NameField(models.CharField):
+    """A one-line name (accounts, contacts, opportunities, companies, products): a CharField
+    that refuses control characters in model validation, hence in ModelForms and in
+    ModelSerializers (DRF copies the model field's validators), and in every service that
+    calls ``full_clean``.
+
+    It deconstructs as a plain CharField: validators do not touch the schema, so no migration
+    records them (historical models in migrations need not validate)."""
+
+    default_validators = [validate_no_control_characters]
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs
