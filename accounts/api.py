@@ -32,6 +32,13 @@ from accounts.models import (
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
 from crm.ids import parse_id
+from crm.limits import (
+    MAX_COMPANIES_PER_LIST,
+    MAX_TEXT_LENGTH,
+    MAX_TIERS_PER_AGREEMENT,
+    check_legal_notes,
+    check_payload_counts,
+)
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 
@@ -326,6 +333,7 @@ class ActivitySerializer(serializers.ModelSerializer):
             "account", "contact", "opportunity", "created_at",
         ]  # fmt: skip
         read_only_fields = ["owner", "sales_company", "done_at", "created_at"]
+        extra_kwargs = {"notes": {"max_length": MAX_TEXT_LENGTH}}
 
 
 class ActivityViewSet(
@@ -411,6 +419,7 @@ class AccountPlanSerializer(serializers.ModelSerializer):
             "owner",
             "actions",
         ]
+        extra_kwargs = {"objectives": {"max_length": MAX_TEXT_LENGTH}}
 
 
 class AccountPlanViewSet(
@@ -466,6 +475,18 @@ class AgreementSerializer(serializers.ModelSerializer):
     account = VisibleRelatedField(Account)
     covered_companies = VisibleRelatedField(SalesCompany, many=True)
     tiers = TierSerializer(many=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        check_payload_counts(
+            data, {"covered_companies": MAX_COMPANIES_PER_LIST, "tiers": MAX_TIERS_PER_AGREEMENT}
+        )
+        return super().to_internal_value(data)
+
+    def validate_legal_notes(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("A mapping of language code to text.")
+        check_legal_notes("legal_notes", value)
+        return value
 
     class Meta:
         model = FrameworkAgreement

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, ActivityKind
 from crm.forms import QuickSelect
+from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 from crm.visibility import apply, visible_companies
@@ -76,7 +77,10 @@ class ActivityForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )  # fmt: skip
     notes = forms.CharField(
-        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Notes"),
+        required=False,
+        max_length=MAX_TEXT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:

@@ -47,6 +47,13 @@ from accounts.models import (
     TeamRole,
 )
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
+from crm.limits import (
+    MAX_COMPANIES_PER_LIST,
+    MAX_TIERS_PER_AGREEMENT,
+    check_count,
+    check_legal_notes,
+    check_text,
+)
 from crm.models import Organization, SalesCompany, User
 from crm.roles import Role
 
@@ -416,6 +423,7 @@ def activity_log(
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "An activity needs an owner."})
+    check_text("notes", notes)
     if acting_user is not None:
         _same_org(acting_user, account.organization_id)
         _require(acting_user.role != Role.MARKETING, "Marketing does not log sales activities.")
@@ -575,6 +583,7 @@ def account_plan_create(
         raise ValidationError({"account": "Plans belong to the group's top account."})
     if owner.organization_id != group.organization_id:
         raise ValidationError({"owner": "The owner belongs to another organization."})
+    check_text("objectives", objectives)
     plan = AccountPlan(
         organization_id=group.organization_id,
         account=group,
@@ -597,6 +606,7 @@ def account_plan_update(
         _same_org(acting_user, plan.organization_id)
         _require(may_change_plan(acting_user, plan), "You may not change this plan.")
     _set_fields(plan, fields, {"objectives", "revenue_target", "status", "owner"})
+    check_text("objectives", plan.objectives)
     if plan.owner.organization_id != plan.organization_id:
         raise ValidationError({"owner": "The owner belongs to another organization."})
     _full_clean(plan)
@@ -696,6 +706,9 @@ def agreement_create(
         errors["valid_to"] = "The agreement must end after it starts."
     if errors:
         raise ValidationError(errors)
+    check_count("covered_companies", covered_companies, MAX_COMPANIES_PER_LIST)
+    check_count("tiers", tiers, MAX_TIERS_PER_AGREEMENT)
+    check_legal_notes("legal_notes", legal_notes)
     clean_tiers = _validate_tiers(tiers)
     agreement = FrameworkAgreement(
         organization_id=group.organization_id,

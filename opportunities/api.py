@@ -21,6 +21,11 @@ from crm.drf import (
     VisibleViewSet,
     money_field,
 )
+from crm.limits import (
+    MAX_LINES_PER_OPPORTUNITY,
+    MAX_RESOLUTION_NOTE_LENGTH,
+    MAX_SPLITS_PER_OPPORTUNITY,
+)
 from crm.models import SalesCompany, User
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings
@@ -138,7 +143,7 @@ class OpportunityCreateSerializer(serializers.Serializer):
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
     campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
-    lines = LineSerializer(many=True, required=False)
+    lines = LineSerializer(many=True, required=False, max_length=MAX_LINES_PER_OPPORTUNITY)
 
 
 class OpportunityUpdateSerializer(serializers.Serializer):
@@ -163,11 +168,14 @@ class MoveStageSerializer(serializers.Serializer):
 
 class LinesInputSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
-    lines = LineSerializer(many=True)
+    lines = LineSerializer(many=True, max_length=MAX_LINES_PER_OPPORTUNITY)
 
 
 class SplitsInputSerializer(serializers.Serializer):
-    splits = SplitSerializer(many=True)
+    version = serializers.IntegerField(
+        min_value=1, help_text="The opportunity's version you read (409 if stale)."
+    )
+    splits = SplitSerializer(many=True, max_length=MAX_SPLITS_PER_OPPORTUNITY)
 
 
 class StageChangeSerializer(serializers.ModelSerializer):
@@ -273,6 +281,7 @@ class OpportunityViewSet(
             data.is_valid(raise_exception=True)
             services.opportunity_set_splits(
                 opportunity=opp,
+                expected_version=data.validated_data["version"],
                 splits=[
                     (
                         s["user"],
@@ -337,7 +346,9 @@ class ResolveSerializer(serializers.Serializer):
     split_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, required=False, allow_null=True
     )
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    note = serializers.CharField(
+        max_length=MAX_RESOLUTION_NOTE_LENGTH, required=False, allow_blank=True
+    )
 
 
 class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):

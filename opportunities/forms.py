@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Account
 from crm.forms import ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
+from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import SalesCompany, User
 from crm.visibility import apply, visible_companies
 from opportunities import selectors
@@ -318,7 +319,11 @@ class BaseLineFormSet(forms.BaseFormSet):
 
 
 LineFormSet = forms.formset_factory(
-    LineForm, formset=BaseLineFormSet, extra=2, max_num=20, validate_max=True
+    LineForm,
+    formset=BaseLineFormSet,
+    extra=2,
+    max_num=MAX_LINES_PER_OPPORTUNITY,
+    validate_max=True,
 )
 
 
@@ -362,7 +367,10 @@ class ResolveForm(forms.Form):
         min_value=Decimal("0.01"), max_value=Decimal("99.99"), required=False,
     )  # fmt: skip
     note = forms.CharField(
-        label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Note"),
+        required=False,
+        max_length=MAX_RESOLUTION_NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 

@@ -11,12 +11,13 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.merge import account_merge
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.limits import MAX_RESOLUTION_NOTE_LENGTH, check_text
 from crm.models import User
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
 from crm.visibility import apply, covers_company, get_visible_or_404
@@ -99,6 +100,7 @@ def conflict_resolve(
         )
     if not may_resolve(acting_user, conflict):
         raise PermissionDenied(_("Only the managers involved may resolve this conflict."))
+    check_text("note", note, MAX_RESOLUTION_NOTE_LENGTH)
 
     if resolution == Resolution.ASSIGN_OWNER:
         _assign_owner(conflict, owner)
@@ -126,8 +128,9 @@ def _assign_owner(conflict: Conflict, owner: User | None) -> None:
     if owner.organization_id != conflict.organization_id or not owner.sales_company_id:
         raise ValidationError({"owner": _("The owner must be a seller of this organization.")})
     opp = Opportunity.objects.for_org(conflict.organization_id).get(pk=conflict.opportunity_id)
+    # No version bump here: replacing the splits below bumps it, once for the whole change.
     Opportunity.objects.for_org(conflict.organization_id).filter(pk=opp.pk).update(
-        owner=owner, sales_company_id=owner.sales_company_id, version=F("version") + 1
+        owner=owner, sales_company_id=owner.sales_company_id
     )
     _set_revenue_split(opp, [(owner, Decimal(100))])
 

@@ -15,6 +15,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.models import Account, Contact
 from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.limits import MAX_COMPANIES_PER_LIST, check_payload_counts
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 from pipeline import services
@@ -182,6 +183,10 @@ class CampaignSerializer(serializers.ModelSerializer):
     owner = VisibleRelatedField(User, required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=CampaignKind.choices)
     budget = money_field(min_value=0, required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        check_payload_counts(data, {"sales_companies": MAX_COMPANIES_PER_LIST})
+        return super().to_internal_value(data)
 
     class Meta:
         model = Campaign

@@ -22,6 +22,7 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from accounts.models import Contact
+from crm.limits import MAX_COMPANIES_PER_LIST, check_count
 from crm.models import Organization, SalesCompany, User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
@@ -464,6 +465,7 @@ def campaign_create(
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "A campaign needs an owner."})
+    check_count("sales_companies", sales_companies, MAX_COMPANIES_PER_LIST)
     require_same_org(organization.pk, owner, *sales_companies)
     if acting_user is not None:
         scope = scoped_company_ids(acting_user)

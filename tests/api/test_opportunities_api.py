@@ -103,7 +103,7 @@ def test_bad_input_is_400_with_field_messages(world: World, group) -> None:
     opp = OpportunityFactory(account=group["top"], owner=world.rep_se)
     splits = client.put(
         f"/api/v1/opportunities/{opp.pk}/splits/",
-        {"splits": [{"user": world.rep_se.pk, "kind": "revenue", "percent": "60"}]},
+        {"version": 1, "splits": [{"user": world.rep_se.pk, "kind": "revenue", "percent": "60"}]},
         format="json",
     )
     assert splits.status_code == 400

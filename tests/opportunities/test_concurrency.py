@@ -88,10 +88,11 @@ def test_concurrent_stage_moves_and_split_edits_stay_atomic(world: World) -> Non
             return client.put(
                 f"/api/v1/opportunities/{opp.pk}/splits/",
                 {
+                    "version": 1,
                     "splits": [
                         {"user": world.rep_se.pk, "kind": "revenue", "percent": str(pct)},
                         {"user": world.manager_se.pk, "kind": "revenue", "percent": str(100 - pct)},
-                    ]
+                    ],
                 },
                 format="json",
             ).status_code
@@ -99,11 +100,49 @@ def test_concurrent_stage_moves_and_split_edits_stay_atomic(world: World) -> Non
         return call
 
     results = _run_together([move] * 10 + [split(p) for p in range(10, 90, 8)])
-    assert Counter(results[:10]) == {200: 1, 409: 9}
-    assert set(results[10:]) == {200}
-    # One stage change for the one move; the splits are one complete set, summing to 100.
+    # Splits carry the opportunity's version like a stage move: of twenty writers who read
+    # version 1, exactly one changes the opportunity; the others get 409.
+    assert Counter(results) == {200: 1, 409: 19}, results
+    moved = results[:10].count(200)
+    # A stage change only if the move won; the splits are one complete set, summing to 100.
     changes = StageChange.objects.for_org(world.org).filter(opportunity=opp, to_local_stage=develop)
-    assert changes.count() == 1
+    assert changes.count() == moved
     splits = OpportunitySplit.objects.for_org(world.org).filter(opportunity=opp, kind="revenue")
-    assert splits.count() == 2
+    assert splits.count() == (1 if moved else 2)
     assert sum(s.percent for s in splits) == 100
+    assert Opportunity.objects.for_org(world.org).get(pk=opp.pk).version == 2
+
+
+def test_twenty_split_replacements_with_one_version_one_wins(world: World) -> None:
+    opp = OpportunityFactory(
+        account=make_account(organization=world.org, home_company=world.se), owner=world.rep_se
+    )
+
+    def split(pct: int):
+        def call() -> tuple[int, int, dict]:
+            client = APIClient()
+            client.force_authenticate(world.rep_se)
+            response = client.put(
+                f"/api/v1/opportunities/{opp.pk}/splits/",
+                {
+                    "version": 1,
+                    "splits": [
+                        {"user": world.rep_se.pk, "kind": "revenue", "percent": str(pct)},
+                        {"user": world.manager_se.pk, "kind": "revenue", "percent": str(100 - pct)},
+                    ],
+                },
+                format="json",
+            )
+            return response.status_code, pct, response.json()
+
+        return call
+
+    results = _run_together([split(p) for p in range(10, 90, 4)])
+    assert len(results) == 20
+    codes = Counter(code for code, _, _ in results)
+    assert codes == {200: 1, 409: 19}, codes
+    (winner,) = [pct for code, pct, _ in results if code == 200]
+    assert all(body["current_version"] == 2 for code, _, body in results if code == 409)
+    saved = OpportunitySplit.objects.for_org(world.org).filter(opportunity=opp, user=world.rep_se)
+    assert [s.percent for s in saved] == [winner]
+    assert Opportunity.objects.for_org(world.org).get(pk=opp.pk).version == 2
