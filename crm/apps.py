@@ -26,3 +26,12 @@ class CrmConfig(AppConfig):
         post_save.connect(
             revoke_tokens_after_credential_change, sender=User, dispatch_uid="meridian-cred"
         )
+
+        # A new session starts active (the idle timeout counts from the sign-in).
+        from django.contrib.auth.signals import user_logged_in
+
+        from crm.middleware import SessionIdleTimeoutMiddleware
+
+        user_logged_in.connect(
+            SessionIdleTimeoutMiddleware.note_sign_in, dispatch_uid="meridian-idle"
+        )
