@@ -13,6 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Incoterm, TeamRole
+from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
 from crm.roles import Role
 from crm.validators import validate_country, validate_currency
@@ -237,7 +238,10 @@ class LocalStageRowForm(forms.Form):
 
 
 # Two blank rows after the pre-filled ones: room to refine a global stage into two local ones.
-LocalStageRowFormSet = forms.formset_factory(LocalStageRowForm, extra=2, max_num=50)
+# validate_max: without it a posted TOTAL_FORMS up to max_num + 1000 is processed.
+LocalStageRowFormSet = forms.formset_factory(
+    LocalStageRowForm, extra=2, max_num=50, validate_max=True
+)
 
 
 class RemapForm(forms.Form):
@@ -294,6 +298,7 @@ class AgreementForm(forms.Form):
     tiers = forms.CharField(
         label=_("Discount tiers"),
         required=False,
+        max_length=MAX_TEXT_LENGTH,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_(
             "One per line: cumulative volume in the corporate currency; discount %. "

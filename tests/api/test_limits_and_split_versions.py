@@ -11,9 +11,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import Activity
 from crm.limits import (
+    MAX_COMPANIES_PER_LIST,
     MAX_LINES_PER_OPPORTUNITY,
     MAX_SPLITS_PER_OPPORTUNITY,
     MAX_TEXT_LENGTH,
+    MAX_TIERS_PER_AGREEMENT,
 )
 from opportunities.models import Opportunity, OpportunityLine, OpportunitySplit
 from opportunities.services import LineInput, opportunity_set_lines
@@ -131,3 +133,33 @@ def test_splits_need_the_current_version(world: World, opp: Opportunity) -> None
     assert Opportunity.objects.for_org(world.org).get(pk=opp.pk).version == opp.version + 1
     again = client.put(url, _split_body(world, version=opp.version), format="json")
     assert again.status_code == 409
+
+
+def test_agreement_lists_and_legal_notes_are_bounded(world: World, opp: Opportunity) -> None:
+    client = as_user(world.director)
+    body = {
+        "account": opp.account_id,
+        "name": "Frame",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31",
+        "covered_companies": [world.se.pk],
+        "incoterm": "DAP",
+        "payment_terms": "30 days",
+        "legal_notes": {},
+        "tiers": [{"threshold": "0", "discount_percent": "0"}],
+    }
+    tiers = [
+        {"threshold": str(i * 1000), "discount_percent": "1"}
+        for i in range(MAX_TIERS_PER_AGREEMENT + 1)
+    ]
+    response = client.post("/api/v1/agreements/", {**body, "tiers": tiers}, format="json")
+    assert response.status_code == 400 and "tiers" in response.json(), response.json()
+    notes = {"en": "x" * (MAX_TEXT_LENGTH + 1)}
+    response = client.post("/api/v1/agreements/", {**body, "legal_notes": notes}, format="json")
+    assert response.status_code == 400 and "legal_notes" in response.json(), response.json()
+    companies = [world.se.pk] * (MAX_COMPANIES_PER_LIST + 1)
+    response = client.post(
+        "/api/v1/agreements/", {**body, "covered_companies": companies}, format="json"
+    )
+    assert response.status_code == 400 and "covered_companies" in response.json()
+    assert client.post("/api/v1/agreements/", body, format="json").status_code == 201
