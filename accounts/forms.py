@@ -1,4 +1,4 @@
-"""Forms of the account pages: the inline new account, logging an activity."""
+"""Forms of the account pages: the inline new account, logging an activity, editing an account."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account, ActivityKind
+from accounts.models import Account, ActivityKind, Lifecycle, Segment
 from crm.forms import QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
@@ -96,3 +96,39 @@ class ActivityForm(forms.Form):
 
     def clean_account(self) -> Account:
         return self.accounts[self.cleaned_data["account"]]
+
+
+class AccountEditForm(forms.Form):
+    """An account's own fields and its parent (group). Saved by ``account_update`` and
+    ``account_set_parent``, which hold the "may change" and group-link rules."""
+
+    name = forms.CharField(label=_("Company name"), max_length=200)
+    country = forms.CharField(label=_("Country (ISO code)"), max_length=2, required=False)
+    registration_number = forms.CharField(
+        label=_("Registration / VAT number"), max_length=40, required=False
+    )
+    domain = forms.CharField(label=_("Web domain"), max_length=200, required=False)
+    industry = forms.CharField(label=_("Industry"), max_length=100, required=False)
+    segment = forms.ChoiceField(label=_("Segment"), choices=Segment.choices)
+    lifecycle = forms.ChoiceField(label=_("Lifecycle"), choices=Lifecycle.choices)
+    # An id, not a list of every visible account (a manager sees tens of thousands).
+    parent = forms.ModelChoiceField(
+        label=_("Part of group (parent account id)"),
+        queryset=Account.objects.none(),
+        required=False,
+        widget=forms.NumberInput,
+    )
+
+    FIELDS = ("name", "country", "registration_number", "domain", "industry", "segment")
+
+    def __init__(self, *args: Any, user: User, account: Account, **kwargs: Any) -> None:
+        initial = {name: getattr(account, name) for name in (*self.FIELDS, "lifecycle")}
+        initial["parent"] = account.parent_id
+        super().__init__(*args, initial=initial, **kwargs)
+        self.fields["parent"].queryset = apply(Account.objects.unscoped(), user)
+
+    def clean_country(self) -> str:
+        country = (self.cleaned_data.get("country") or "").upper()
+        if country:
+            validate_country(country)
+        return country

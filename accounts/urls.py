@@ -18,5 +18,6 @@ urlpatterns = [
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
     path("<int:pk>/history/", history_views.account_history, name="history"),
     path("<int:pk>/", views.account_detail, name="detail"),
+    path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),
 ]

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.forms import AccountSearchForm, ActivityForm, InlineAccountForm
+from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, InlineAccountForm
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import Account, ActionStatus, Activity, PlanAction
 from crm.models import User
 from crm.money import MissingExchangeRateError
 from crm.roles import Role
+from crm.views import apply_validation_error
 from crm.visibility import apply, get_visible_or_404
 
 PAGE_SIZE = 50
@@ -50,6 +52,38 @@ def account_list(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/list.html",
         {"form": form, "page": page, "query": params.urlencode()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit an account and its group. The services decide, as for the API: an invisible account
+    is 404, a visible one the user may not change 403 (a parent change needs the group-link
+    rule on both sides, ``services.may_link_to_group``)."""
+    user = request.user
+    account = selectors.account_get(user=user, pk=pk)
+    if not services.may_change_account(user, account):
+        raise PermissionDenied(_("You may not change this account."))
+    form = AccountEditForm(request.POST or None, user=user, account=account)
+    if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        parent = fields.pop("parent")
+        try:
+            with transaction.atomic():
+                if (parent.pk if parent else None) != account.parent_id:
+                    services.account_set_parent(account=account, parent=parent, acting_user=user)
+                services.account_update(account=account, acting_user=user, **fields)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("The account %(name)s is saved.") % {"name": account.name})
+            return redirect("accounts:detail", pk=account.pk)
+    return render(
+        request,
+        "accounts/edit.html",
+        {"account": account, "form": form},
+        status=400 if form.errors else 200,
     )
 
 
@@ -98,6 +132,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
         if _may_log(user)
         else None,
+        may_change=services.may_change_account(user, account),
     )
     return render(request, "accounts/detail.html", context)
 

@@ -132,3 +132,64 @@ def test_the_rule_is_in_the_service(world: World, accounts: dict[str, Account]) 
         )
     assert services.may_link_to_group(world.manager_se, accounts["own"], None)
     assert not services.may_link_to_group(world.manager_se, accounts["own"], accounts["group"])
+
+
+# --- The page answers as the API ----------------------------------------------------------------
+
+
+def _page_post(user: Any, account: Account, **changes: Any) -> int:
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(user)
+    data = {
+        "name": account.name,
+        "country": account.country,
+        "registration_number": account.registration_number,
+        "domain": account.domain,
+        "industry": account.industry,
+        "segment": account.segment,
+        "lifecycle": account.lifecycle,
+        "parent": account.parent_id or "",
+        **changes,
+    }
+    return client.post(reverse("accounts:edit", args=[account.pk]), data).status_code
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "changes", "api", "page"),
+    [
+        ("rep_se", "colleagues", {"industry": "Steel"}, 403, 403),
+        ("rep_se", "own", {"industry": "Steel"}, 200, 302),
+        ("rep_se", "own", {"parent": "grouped"}, 403, 403),
+        ("manager_se", "colleagues", {"industry": "Paper"}, 200, 302),
+        ("manager_se", "colleagues", {"parent": "own"}, 200, 302),
+        ("rep_dk", "grouped", {"industry": "Trucks"}, 200, 302),  # the group's GAM
+        ("manager_de", "colleagues", {"industry": "X"}, 404, 404),
+    ],
+)
+def test_page_and_api_agree(
+    world: World,
+    accounts: dict[str, Account],
+    actor: str,
+    name: str,
+    changes: dict[str, str],
+    api: int,
+    page: int,
+) -> None:
+    user = getattr(world, actor)
+    resolved = {k: accounts[v].pk if k == "parent" else v for k, v in changes.items()}
+    assert _patch(user, accounts[name], resolved) == api
+    # Undo through the system, then the same change on the page.
+    account = accounts[name]
+    account.refresh_from_db()
+    parent_before = account.parent_id if "parent" not in changes else None
+    if "parent" in changes and account.parent_id:
+        services.account_set_parent(account=account, parent=None, acting_user=None)
+    services.account_update(account=account, industry="", acting_user=None)
+    account.refresh_from_db()
+    assert _page_post(user, account, **resolved) == page
+    account.refresh_from_db()
+    changed = account.industry != "" or account.parent_id != parent_before
+    assert changed == (page == 302)
