@@ -35,3 +35,6 @@ class CrmConfig(AppConfig):
         user_logged_in.connect(
             SessionIdleTimeoutMiddleware.note_sign_in, dispatch_uid="meridian-idle"
         )
+        from crm.identity import remember_session_org
+
+        user_logged_in.connect(remember_session_org, dispatch_uid="meridian-session-org")

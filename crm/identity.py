@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import auth
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest
 
-from crm.scope import org_scope
+from crm.scope import current_org_id, org_scope
+
+# The session remembers the signed-in user's organization (written at sign-in by our code into
+# the server-side session, which the client cannot edit), so loading the session's user needs no
+# look-up function call: one round trip less on every request.
+SESSION_ORG_KEY = "_meridian_org_id"
 
 
 def _org_of(function: str, value: object) -> int | None:
@@ -33,7 +40,7 @@ def org_of_email(email: str) -> int | None:
     return _org_of("meridian_user_org_by_email", email)
 
 
-def org_of_user_id(user_id: object) -> int | None:
+def _user_pk(user_id: object) -> int | None:
     from crm.models import User
 
     try:
@@ -42,7 +49,12 @@ def org_of_user_id(user_id: object) -> int | None:
         return None
     if pk is None or not -(2**63) <= pk < 2**63:
         return None
-    return _org_of("meridian_user_org_by_id", pk)
+    return pk
+
+
+def org_of_user_id(user_id: object) -> int | None:
+    pk = _user_pk(user_id)
+    return None if pk is None else _org_of("meridian_user_org_by_id", pk)
 
 
 def org_of_token_hash(key_hash: str) -> int | None:
@@ -80,6 +92,16 @@ class OrgModelBackend(ModelBackend):
             return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any:
+        # Inside a scope (the session's organization, see SessionOrgAuthenticationMiddleware)
+        # the lookup is narrowed to it by both walls: a wrong hint finds no user, never another
+        # organization's.
+        scoped = current_org_id()
+        if scoped is not None:
+            from crm.models import User
+
+            pk = _user_pk(user_id)
+            user = None if pk is None else User.objects.for_org(scoped).filter(pk=pk).first()
+            return user if user is not None and self.user_can_authenticate(user) else None
         org_id = org_of_user_id(user_id)
         if org_id is None:
             return None
@@ -101,3 +123,31 @@ def token_for_key_hash(key_hash: str) -> Any:
             .filter(key_hash=key_hash)
             .first()
         )
+
+
+def remember_session_org(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in``: keep the user's organization in the session."""
+    if hasattr(request, "session"):
+        request.session[SESSION_ORG_KEY] = user.organization_id
+
+
+def _session_user(request: HttpRequest) -> Any:
+    if not hasattr(request, "_cached_user"):
+        org_id = request.session.get(SESSION_ORG_KEY)
+        if isinstance(org_id, int):
+            with org_scope(org_id):
+                request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+        else:  # a session from before the hint: the look-up function finds the organization
+            request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined]
+
+
+class SessionOrgAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware, loading the session's user inside the organization
+    the session was signed in to."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        from django.utils.functional import SimpleLazyObject
+
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _session_user(request))

@@ -58,7 +58,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, loading the session's user in the session's organization (crm.identity).
+    "crm.identity.SessionOrgAuthenticationMiddleware",
     # Before anything uses the user: an idle session is signed out here.
     "crm.middleware.SessionIdleTimeoutMiddleware",
     "crm.middleware.OrganizationScopeMiddleware",
