@@ -118,3 +118,67 @@ def test_sellers_still_see_their_deal_data(world: World, made: dict[str, object]
         ("opportunities", "opportunities.Opportunity"),
     ]:
         assert client.get(f"/api/v1/{prefix}/{made[label].pk}/").status_code == 200, prefix
+
+
+def _argless_page_urls() -> list[str]:
+    """Every page route that takes no argument (the API, admin and auth pages aside)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    out: list[str] = []
+
+    def walk(patterns: list, prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and "<" not in route and "(" not in route:
+                out.append("/" + route.lstrip("^").rstrip("$"))
+
+    walk(get_resolver().url_patterns, "")
+    skip = ("/api/", "/admin/", "/accounts/login", "/logout", "/login", "/static/", "/i18n/")
+    return sorted({u for u in out if not u.startswith(skip)})
+
+
+@pytest.mark.parametrize("who", MARKETING)
+def test_no_page_shows_marketing_deal_data(world: World, made: dict[str, object], who: str) -> None:
+    from accounts.models import AccountPlan, Activity, FrameworkAgreement
+    from opportunities.models import Opportunity
+
+    secrets = {
+        "opportunity": "Secret-deal-name-7731",
+        "plan": "Secret-plan-objective-7731",
+        "activity": "Secret-activity-notes-7731",
+        "agreement": "Secret-agreement-7731",
+    }
+    Opportunity.objects.for_org(world.org).update(name=secrets["opportunity"])
+    AccountPlan.objects.for_org(world.org).update(objectives=secrets["plan"])
+    Activity.objects.for_org(world.org).update(
+        notes=secrets["activity"], subject=secrets["activity"]
+    )
+    FrameworkAgreement.objects.for_org(world.org).update(name=secrets["agreement"])
+    client = Client()
+    client.force_login(getattr(world, who))
+    account_ids = {
+        made[label].account_id
+        for label in (
+            "accounts.AccountPlan",
+            "accounts.Activity",
+            "accounts.FrameworkAgreement",
+            "opportunities.Opportunity",
+        )
+    }
+    urls = [
+        *_argless_page_urls(),
+        *(reverse("accounts:detail", args=[pk]) for pk in account_ids),
+        "/search/?q=Secret",
+    ]
+    assert len(urls) > 10
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code < 500, url
+        if response.status_code != 200 or response.get("Content-Type", "").startswith("image"):
+            continue
+        body = b"".join(response) if response.streaming else response.content
+        text = body.decode(errors="replace")
+        leaked = [k for k, secret in secrets.items() if secret in text]
+        assert not leaked, (url, leaked)
