@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
@@ -132,8 +132,8 @@ class NavLink:
     name: str
 
 
-# (URL name, label) per role. Pages other engineers are still building are listed by name and
-# left out until their URL name resolves, so the menu never links to a 404 or breaks rendering.
+# (URL name, label) per role: only pages the role may open (tests/crm/test_navigation.py walks
+# them). Every name must resolve; a misspelt one raises NoReverseMatch rather than vanishing.
 _REP = [
     ("opportunities:board", _("Board")),
     ("opportunities:list", _("Opportunities")),
@@ -177,11 +177,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
 
 
 def navigation_for(user: Any) -> list[NavLink]:
-    """The role's menu, with only the links whose URL is registered."""
+    """The role's menu: home, then the pages its role may open."""
     links = [NavLink(label=str(_("Home")), url=reverse("home"), name="home")]
     for name, label in _NAVIGATION.get(user.role, []):
-        try:
-            links.append(NavLink(label=str(label), url=reverse(name), name=name))
-        except NoReverseMatch:
-            continue
+        links.append(NavLink(label=str(label), url=reverse(name), name=name))
     return links

@@ -21,7 +21,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -177,13 +177,10 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _url_or_none(name: str, pk: int | None) -> str | None:
-    """Links to pages built elsewhere appear once their URL name is registered."""
+    """A link to the converted record, if any; a URL name that does not resolve raises."""
     if pk is None:
         return None
-    try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:
-        return None
+    return reverse(name, args=[pk])
 
 
 @lead_access(services.LeadAction.WORK)
