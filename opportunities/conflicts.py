@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Min, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountTeamMember, TeamRole
@@ -290,25 +290,35 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
     if not pending:
         return 0
     user_ids = people_to_notify(pending)
-    emails = list(
+    recipients = (
         User.objects.for_org(organization_id)
         .filter(id__in=user_ids, is_active=True)
+        .select_related("sales_company")
         .order_by("id")
-        .values_list("email", flat=True)
     )
-    kinds = ", ".join(sorted({str(c.get_kind_display()) for c in pending}))
-    subject = mail_subject(
-        _("Meridian: conflict at %(account)s") % {"account": pending[0].account.name}
+    # Each recipient reads their own language (else their company's); the mail is composed once
+    # per language, not once per recipient.
+    by_language: dict[str, list[str]] = {}
+    for recipient in recipients:
+        by_language.setdefault(recipient.effective_language, []).append(recipient.email)
+    companies = ", ".join(
+        sorted(
+            {c.sales_company.name for c in pending}
+            | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
+        )
     )
-    companies = sorted(
-        {c.sales_company.name for c in pending}
-        | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
-    )
-    body = _("%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it.") % {
-        "kinds": kinds,
-        "companies": ", ".join(companies),
-    }
-    sent = send_mass_mail([(subject, body, None, [email]) for email in emails]) if emails else 0
+    messages = []
+    for language, emails in sorted(by_language.items()):
+        with translation.override(language):
+            kinds = ", ".join(sorted({str(c.get_kind_display()) for c in pending}))
+            subject = mail_subject(
+                _("Meridian: conflict at %(account)s") % {"account": pending[0].account.name}
+            )
+            body = _(
+                "%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it."
+            ) % {"kinds": kinds, "companies": companies}
+        messages += [(subject, body, None, [email]) for email in emails]
+    sent = send_mass_mail(messages) if messages else 0
     cache.set_many({_notified_key(organization_id, c.pk): 1 for c in pending}, 30 * 24 * 3600)
     return sent
 

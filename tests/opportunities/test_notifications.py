@@ -13,10 +13,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import Account
 from crm.mail import mail_subject
+from crm.roles import Role
 from opportunities.conflicts import conflicts_notify, detect_for_opportunity
 from opportunities.models import Conflict, Opportunity
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
+from tests.factories import UserFactory
 from tests.opportunities.factories import OpportunityFactory, process_for
 
 
@@ -66,7 +68,8 @@ def test_an_account_named_with_a_newline_still_gets_its_mail(
     with django_capture_on_commit_callbacks(execute=True):
         detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
     assert mailoutbox, "the conflict was mailed"
-    assert mailoutbox[0].subject == "Meridian: conflict at Volvera Bcc: x@evil"
+    # In the recipient's language (the Swedish company's); the name made one clean line.
+    assert mailoutbox[0].subject == "Meridian: konflikt hos Volvera Bcc: x@evil"
     assert world.manager_se.email in {m.to[0] for m in mailoutbox}
 
 
@@ -110,3 +113,30 @@ def test_a_refusing_mail_server_never_fails_the_save(world: World, settings: Any
     assert created.count() == 2
     # Complete: the conflicts of both saves are recorded.
     assert Conflict.objects.for_org(world.org).filter(opportunity__in=created).count() >= 2
+
+
+@pytest.mark.django_db
+def test_each_recipient_is_mailed_in_their_language(
+    world: World, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The user's own language, else their company's: the Swedish manager (no language of
+    their own) reads Swedish, a German-speaking manager of the Danish company reads German."""
+    top, dk = _group(world)
+    world.se.language = "sv"
+    world.se.save(update_fields=["language"])
+    world.manager_se.language = ""
+    world.manager_se.save(update_fields=["language"])
+    manager_dk = UserFactory(
+        organization=world.org, role=Role.COUNTRY_MANAGER, sales_company=world.dk, language="de"
+    )
+    OpportunityFactory(account=top, owner=world.rep_se)
+    denmark = OpportunityFactory(account=dk, owner=world.rep_dk)
+    with django_capture_on_commit_callbacks(execute=True):
+        detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    by_recipient = {m.to[0]: m for m in mailoutbox}
+    swedish = by_recipient[world.manager_se.email]
+    german = by_recipient[manager_dk.email]
+    assert swedish.subject.startswith("Meridian: konflikt hos Volvera")
+    assert "konfliktinkorgen" in swedish.body
+    assert german.subject.startswith("Meridian: Konflikt bei Volvera")
+    assert "Posteingang" in german.body
