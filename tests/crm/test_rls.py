@@ -28,9 +28,11 @@ from crm.rls import (
     rls_tables,
     tenant_models,
 )
+from crm.roles import Role
 from tests.api.makers import MAKERS
+from tests.api.test_isolation import ROLE_GATED
 from tests.conftest import World
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,9 +129,18 @@ def test_raw_sql_as_the_app_role_sees_nothing_without_an_organization(world: Wor
 def test_api_isolation_holds_with_rls_alone(prefix: str, viewset: type, world: World) -> None:
     made = MAKERS[viewset.model._meta.label](world)
     url = f"/api/v1/{prefix}/{made.obj.pk}/"
+    outsider = world.stranger
+    if prefix in ROLE_GATED:
+        # Sellers may not use the endpoint at all (403 before any row is read): the stranger
+        # here is the other organization's manager, who may, so RLS is what stops them.
+        outsider = UserFactory(
+            organization=world.other_org,
+            role=Role.COUNTRY_MANAGER,
+            sales_company=world.other_company,
+        )
     with as_app_role(orm_filter=False):
         stranger = APIClient()
-        stranger.force_authenticate(world.stranger)
+        stranger.force_authenticate(outsider)
         assert stranger.get(url).status_code == 404
         listed = stranger.get(f"/api/v1/{prefix}/", {"page_size": 200})
         assert listed.status_code == 200
