@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from crm.models import ApiToken, SalesCompany, User
+from crm.roles import COMPANY_ROLES
 from crm.visibility import apply, scoped_company_ids, visible_companies
 
 
@@ -16,6 +17,9 @@ class HomeSummary:
     companies: list[SalesCompany]
     colleagues: int
     sees_whole_organization: bool
+    # The roles of one company also see the groups their (company's) global account team works
+    # on (ARCHITECTURE.md's visibility table); the page says so instead of naming the roles.
+    sees_team_groups: bool
 
 
 def colleagues_visible_to(user: User) -> QuerySet[User]:
@@ -29,6 +33,7 @@ def home_summary(*, user: User) -> HomeSummary:
         companies=list(visible_companies(user).select_related("region").order_by("name")),
         colleagues=colleagues_visible_to(user).count(),
         sees_whole_organization=scoped_company_ids(user) is None,
+        sees_team_groups=user.role in COMPANY_ROLES,
     )
 
 

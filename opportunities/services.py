@@ -30,7 +30,7 @@ from accounts.models import Account, Contact, Lifecycle
 from accounts.services import account_create, contact_create, has_grant
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import SalesCompany, User
-from crm.roles import ORG_WIDE_ROLES, Role
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
 from crm.visibility import apply, covers_company
 from opportunities.errors import StaleVersionError
@@ -52,10 +52,24 @@ CENT = Decimal("0.01")
 # --- Permissions ---------------------------------------------------------------------------------
 
 
+def may_book_opportunities(user: User) -> bool:
+    """Whether the user books and changes opportunities at all. Marketing hands leads over and
+    sellers log the opportunities, so marketing may not, not even with a change grant. The one
+    copy of the rule: the services, the pages and the templates' ``may_book`` flag ask it."""
+    return user.role != Role.MARKETING
+
+
+def may_see_team(user: User) -> bool:
+    """The team overview and data-quality pages are for country, regional and global managers."""
+    return user.role in MANAGER_ROLES or user.role in ORG_WIDE_ROLES
+
+
 def may_change_opportunity(user: User | None, opportunity: Opportunity) -> bool:
     if user is None:
         return True
     if not user.is_active or user.organization_id != opportunity.organization_id:
+        return False
+    if not may_book_opportunities(user):
         return False
     if user.role in ORG_WIDE_ROLES:
         return True
@@ -63,7 +77,7 @@ def may_change_opportunity(user: User | None, opportunity: Opportunity) -> bool:
         return covers_company(user, opportunity.sales_company_id)
     if user.role == Role.SALES_REP and opportunity.owner_id == user.pk:
         return True
-    if opportunity.pk is None or user.role == Role.MARKETING:
+    if opportunity.pk is None:
         return False
     return has_grant(user, opportunity, "change")
 

@@ -89,7 +89,7 @@ def attach_errors(form: Form, exc: ValidationError) -> None:
 
 
 def _require_manager(user: User) -> None:
-    if user.role not in MANAGER_ROLES and user.role not in ORG_WIDE_ROLES:
+    if not services.may_see_team(user):
         raise PermissionDenied(_("This page is for country, regional and global managers."))
 
 
@@ -255,7 +255,7 @@ def _render_form(
 @require_http_methods(["GET", "POST"])
 def opportunity_create(request: HttpRequest) -> HttpResponse:
     user = request.user
-    if user.role == Role.MARKETING:
+    if not services.may_book_opportunities(user):
         raise PermissionDenied(_("Marketing hands leads over; sellers log opportunities."))
     initial = OpportunityForm.initial_for(user)
     if request.method == "GET" and (account_id := parse_id(request.GET.get("account"))):

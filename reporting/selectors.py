@@ -40,6 +40,16 @@ class DashboardScope:
     region_id: int | None = None  # for the way back up
 
 
+def may_see_organization_dashboard(user: User) -> bool:
+    return user.role in ORG_WIDE_ROLES
+
+
+def may_see_region_dashboard(user: User, region_id: int | None) -> bool:
+    return may_see_organization_dashboard(user) or (
+        region_id is not None and user.role == Role.REGIONAL_MANAGER and user.region_id == region_id
+    )
+
+
 def dashboard_scope(
     *, user: User, region_id: str | None = None, sales_company_id: str | None = None
 ) -> DashboardScope:
@@ -59,9 +69,7 @@ def dashboard_scope(
             Scope(sales_company_id=company.pk), "company", company.name, company.region_id
         )
     if region_pk is not None:
-        covered = user.role in ORG_WIDE_ROLES or (
-            user.role == Role.REGIONAL_MANAGER and user.region_id == region_pk
-        )
+        covered = may_see_region_dashboard(user, region_pk)
         region = Region.objects.for_org(user.organization_id).filter(pk=region_pk).first()
         if region is None or not covered:
             raise Http404("No such region in your scope.")

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
+from crm.money import MissingExchangeRateError
 from crm.visibility import get_visible_or_404, visible_companies
 from reporting import figures, selectors, services
 from reporting.models import Export, ExportFormat
@@ -32,8 +33,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         region_id=request.GET.get("region"),
         sales_company_id=request.GET.get("company"),
     )
-    shown = figures.show(user=request.user, where=scope, as_of=timezone.localdate())
-    return render(request, "reporting/dashboard.html", {"d": shown.dashboard, "shown": shown})
+    try:
+        shown = figures.show(user=request.user, where=scope, as_of=timezone.localdate())
+    except MissingExchangeRateError as exc:
+        # Figures without the rate would be wrong: the page says which rate is missing.
+        context = {"where": scope, "rate_error": exc.user_message}
+        return render(request, "reporting/dashboard_missing_rate.html", context)
+    # The drill-down crumbs offer only the levels dashboard_scope would show this user.
+    crumbs = {
+        "may_see_organization": selectors.may_see_organization_dashboard(request.user),
+        "may_see_region": selectors.may_see_region_dashboard(request.user, scope.region_id),
+    }
+    return render(
+        request, "reporting/dashboard.html", {"d": shown.dashboard, "shown": shown, **crumbs}
+    )
 
 
 def _export_of(request: HttpRequest, uuid: str) -> Export:
