@@ -103,7 +103,7 @@ def _validation_payload(exc: DjangoValidationError) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Domain errors become clear HTTP answers: 400 with field messages, 403, 404, and 409 for a
-    stale version (with the current one), never a 500."""
+    stale version (with the current one) or a missing exchange rate, never a 500."""
     from crm.money import MissingExchangeRateError
 
     stale_version = getattr(exc, "current_version", None)
@@ -114,7 +114,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         return Response(_validation_payload(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, MissingExchangeRateError):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        # Not the request's fault but the organization's data: 409, naming the missing rate.
+        return Response(
+            {
+                "detail": exc.user_message,
+                "currency": exc.currency,
+                "date": exc.on_date.isoformat(),
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     return drf_exception_handler(exc, context)

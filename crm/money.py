@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.utils.translation import gettext
+
 from crm.models import ExchangeRate, Organization
 
 CENT = Decimal("0.01")
@@ -18,10 +20,24 @@ class MissingExchangeRateError(LookupError):
     def __init__(self, *, currency: str, on_date: dt.date, organization: Organization) -> None:
         self.currency = currency
         self.on_date = on_date
+        self.corporate_currency = organization.corporate_currency
         super().__init__(
             f"No exchange rate {currency}->{organization.corporate_currency} valid on "
             f"{on_date:%Y-%m-%d} in {organization.name}: add one from that date or earlier."
         )
+
+    @property
+    def user_message(self) -> str:
+        """What a page, the API or an export says, in the reader's language: which rate is
+        missing and who can add it (the figures cannot be shown without it)."""
+        return gettext(
+            "No %(corporate)s rate for %(currency)s on %(date)s: ask your admin to add it under "
+            "Set-up > Exchange rates."
+        ) % {
+            "corporate": self.corporate_currency,
+            "currency": self.currency,
+            "date": f"{self.on_date:%Y-%m-%d}",
+        }
 
 
 def rate_on(*, organization: Organization, currency: str, on_date: dt.date) -> Decimal:

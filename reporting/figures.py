@@ -13,6 +13,11 @@ organization (seconds); the stored figures are one row. How they stay current:
   stale rather than storing figures that miss it; figures older than ``MAX_AGE`` are refreshed
   regardless (the safety net for the few milliseconds in which a trigger can skip a row another
   transaction holds);
+* figures that need a missing exchange rate cannot be computed: the refresh stores which rate
+  is missing (``MissingRate``) in place of the figures, so every view says so at once (one
+  query) instead of recomputing and failing, and the task ends instead of failing and being
+  queued again by the next view; adding the rate marks the row stale (the trigger on the rates
+  table) and the next view computes the figures;
 * ``manage.py refresh_dashboards`` computes every scope of every organization (after a bulk load,
   or nightly so that the first view of the day is fast).
 
@@ -23,6 +28,7 @@ other scope, and within a covered scope the visibility policy lets a manager see
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import pickle
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.money import MissingExchangeRateError
 from crm.roles import ORG_WIDE_ROLES, Role
 from reporting.kpis import Scope
 from reporting.models import DashboardFigures
@@ -81,6 +88,19 @@ class Shown:
     fragment_key: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class MissingRate:
+    """Stored in place of a scope's figures when a rate they need is missing."""
+
+    currency: str
+    on_date: dt.date
+
+    def error(self, user: User) -> MissingExchangeRateError:
+        return MissingExchangeRateError(
+            currency=self.currency, on_date=self.on_date, organization=user.organization
+        )
+
+
 def _compute(user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
     from reporting import selectors
 
@@ -113,7 +133,18 @@ def refresh(*, user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
         except IntegrityError:  # another viewer's claim came first
             rows.update(stale=False, refreshing_since=now)
     started = time.perf_counter()
-    d = _compute(user, where, as_of)
+    try:
+        d = _compute(user, where, as_of)
+    except MissingExchangeRateError as exc:
+        missing = MissingRate(currency=exc.currency, on_date=exc.on_date)
+        rows.filter(stale=False).update(
+            data=pickle.dumps(missing, protocol=pickle.HIGHEST_PROTOCOL),
+            computed_at=timezone.now(),
+            seconds=time.perf_counter() - started,
+            refreshing_since=None,
+        )
+        rows.update(refreshing_since=None)
+        raise
     stored = rows.filter(stale=False).update(
         data=_stored(d),
         computed_at=timezone.now(),
@@ -137,7 +168,8 @@ def _claim_refresh(row: DashboardFigures) -> bool:
 
 
 def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
-    """The dashboard for a view: stored figures when current, else see the module docstring."""
+    """The dashboard for a view: stored figures when current, else see the module docstring.
+    Raises ``MissingExchangeRateError`` when the figures need a rate that is missing."""
     if not _covers(user, where):
         return Shown(_compute(user, where, as_of), timezone.now(), updating=False)
     key = scope_key(where.scope)
@@ -159,6 +191,8 @@ def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
         row.refresh_from_db()
         fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
     d = pickle.loads(bytes(row.data))  # noqa: S301 - our own figures, see the model
+    if isinstance(d, MissingRate):
+        raise d.error(user)
     fragment = f"{row.organization_id}:{key}:{as_of.isoformat()}:{row.computed_at.timestamp()}"
     return Shown(_with_viewer(d, user, where), row.computed_at, not fresh, fragment)
 
@@ -186,6 +220,8 @@ def rebuild(*, organization_id: int, as_of: dt.date) -> list[tuple[str, float]]:
     done = []
     for where in scopes:
         started = time.perf_counter()
-        refresh(user=viewer, where=where, as_of=as_of)
+        # A missing rate is recorded with the scope's figures: its page names the rate.
+        with contextlib.suppress(MissingExchangeRateError):
+            refresh(user=viewer, where=where, as_of=as_of)
         done.append((scope_key(where.scope), time.perf_counter() - started))
     return done

@@ -228,7 +228,7 @@ def export_generate(*, export: Export, as_of: dt.date | None = None) -> Export:
         partial.replace(final)
     except MissingExchangeRateError as exc:
         partial.unlink(missing_ok=True)
-        return _export_finish(export, status=ExportStatus.FAILED, error=str(exc))
+        return _export_finish(export, status=ExportStatus.FAILED, error=exc.user_message)
     except Exception:
         partial.unlink(missing_ok=True)
         logger.exception("Export %s failed", export.pk)

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from crm.models import Organization
+from crm.money import MissingExchangeRateError
 from crm.tenancy import org_scope
 from reporting import services
 from reporting.models import Export
@@ -64,5 +65,10 @@ def refresh_dashboard(user_id: int, organization_id: int, scope_key: str, as_of:
             region_id=pk if kind == "region" else None,
             sales_company_id=pk if kind == "company" else None,
         )
-        figures.refresh(user=user, where=where, as_of=dt.date.fromisoformat(as_of))
+        try:
+            figures.refresh(user=user, where=where, as_of=dt.date.fromisoformat(as_of))
+        except MissingExchangeRateError as exc:
+            # Recorded with the figures for the page to show; failing the task would only have
+            # the next view queue it again.
+            return f"missing rate: {exc}"
     return scope_key
