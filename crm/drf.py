@@ -47,6 +47,16 @@ class OrgScopedAPIMixin:
             self._scope_token = None
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # DRF re-raises an error its handler does not answer without finalize_response: close
+        # the scope here too, or the thread's next request would start in this organization.
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            if self._scope_token is not None:
+                exit_org_scope(self._scope_token)
+                self._scope_token = None
+
 
 class MeridianPagination(PageNumberPagination):
     page_size = 50

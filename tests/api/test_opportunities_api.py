@@ -170,9 +170,10 @@ def test_group_360_through_the_api(world: World, group) -> None:
 
     OpportunityFactory(account=group["dk"], owner=world.rep_dk, amount=Decimal("1000"))
     url = f"/api/v1/accounts/{group['dk'].pk}/360/"
-    # Without a DKK rate the view refuses to guess, and says which rate is missing.
+    # Without a DKK rate the view refuses to guess, and says which rate is missing (409: the
+    # organization's data, not the request, is at fault).
     missing = as_user(world.director).get(url)
-    assert missing.status_code == 400 and "DKK" in missing.json()["detail"]
+    assert missing.status_code == 409 and "DKK" in missing.json()["detail"]
     ExchangeRateFactory(
         organization=world.org, currency="DKK", rate="0.13400000", valid_from=dt.date(2020, 1, 1)
     )
