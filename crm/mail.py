@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from smtplib import SMTPException
+from typing import Any
 
 MAX_SUBJECT_LENGTH = 150
+
+# Celery options of every task that sends mail: a mail server that is down or slow is retried
+# with growing pauses (1 s, 2 s, ... 10 min); a bad message is not.
+MAIL_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (SMTPException, ConnectionError, TimeoutError),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 6,
+}
 
 _WHITESPACE = re.compile(r"\s+")
 

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from smtplib import SMTPException
-
 from celery import shared_task
 from django.core.mail import send_mass_mail
 
-from crm.mail import mail_subject
+from crm.mail import MAIL_TASK_OPTIONS, mail_subject
 from crm.models import User
 from crm.tenancy import org_scope
 
 
-@shared_task(
-    acks_late=True,
-    # A mail server that is down or slow is retried with growing pauses; a bad message is not.
-    autoretry_for=(SMTPException, ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=6,
-)
+@shared_task(**MAIL_TASK_OPTIONS)
 def send_notification(organization_id: int, user_ids: list[int], subject: str, body: str) -> int:
     """E-mail the given active users of the organization; returns how many mails went out.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth.hashers import make_password
+from rest_framework.test import APIClient
 
 from crm.models import ExchangeRate, Organization, Region, SalesCompany, User
 from crm.roles import Role
@@ -71,3 +72,10 @@ class ExchangeRateFactory(factory.django.DjangoModelFactory):
     currency = "SEK"
     rate = "0.08700000"
     valid_from = factory.Faker("date_object")
+
+
+def as_user(user: object) -> APIClient:
+    """An API client authenticated as ``user`` (no token, no session)."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
-from rest_framework.test import APIClient
 
 from accounts.models import Activity
 from crm.limits import (
@@ -21,16 +20,10 @@ from opportunities.models import Opportunity, OpportunityLine, OpportunitySplit
 from opportunities.services import LineInput, opportunity_set_lines
 from tests.accounts.factories import make_account
 from tests.conftest import World
-from tests.factories import UserFactory
+from tests.factories import UserFactory, as_user
 from tests.opportunities.factories import OpportunityFactory, ProductFactory, process_for
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user: object) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

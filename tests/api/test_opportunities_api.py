@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient
 
 from opportunities.models import Conflict, Opportunity, StageChange
 from tests.accounts.factories import make_account
 from tests.conftest import World
+from tests.factories import as_user
 from tests.opportunities.factories import (
     OpportunityFactory,
     ProductFactory,
@@ -18,12 +18,6 @@ from tests.opportunities.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user: object) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from rest_framework.test import APIClient
 
 from crm.audit import history_for
 from crm.models import UserEvent
@@ -14,15 +13,10 @@ from crm.roles import Role
 from opportunities.models import Opportunity
 from tests.accounts.factories import make_account
 from tests.conftest import World
+from tests.factories import as_user
 from tests.opportunities.factories import OpportunityFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user: object) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_api_changes_carry_user_and_request_id(world: World) -> None:
