@@ -42,8 +42,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# pytest-xdist workers: `auto` is one per CPU; PYTEST_WORKERS=0 runs serially in one process.
+# Each worker has its own test database, Redis database and app role (tests/workers.py).
+# worksteal: idle workers take queued tests from busy ones (durations range from ms to 90 s).
+# Not loadgroup/loadfile/loadscope: they queue tests by node id, and schemathesis gives all its
+# generated tests (tests/api/test_fuzz.py) one node id, so all but one would silently not run.
+PYTEST_WORKERS ?= auto
+PYTEST_DIST ?= worksteal
+
 test: lint
-	DATABASE_URL="$(DBURL)" $(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL="$(DBURL)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
 worker: install
 	DATABASE_URL="$(APPURL)" $(BIN)/celery -A crm worker --loglevel=info

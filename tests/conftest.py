@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 
 from crm.models import Organization, Region, SalesCompany, User
 from crm.roles import Role
@@ -14,6 +15,14 @@ from tests.factories import (
     SalesCompanyFactory,
     UserFactory,
 )
+from tests.workers import app_role_for
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist each worker gets its own test database from pytest-django; the
+    # cluster-wide application role (tests/crm/test_rls.py) is made per worker here, before the
+    # test database is migrated (whose post-migrate hook grants that role).
+    settings.DATABASE_APP_ROLE = app_role_for(settings.DATABASE_APP_ROLE)
 
 
 @dataclass

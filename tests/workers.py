@@ -6,11 +6,46 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def worker_number(worker: str | None = None) -> int:
+    """0 for a serial run or xdist's gw0, N for gwN."""
+    worker = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def redis_url_for(worker: str | None = None, base: str = BASE_REDIS_URL) -> str:
+    """A Redis database of its own for each pytest-xdist worker: base's database, one lower per
+    worker (gw0 14, gw1 13, ...). Queue names are already unique per test, but the Redis
+    transport keeps its unacked-message bookkeeping (``unacked``, ``unacked_index``,
+    ``unacked_mutex``) in keys shared by every consumer of a database: the fault test's 2-second
+    visibility timeout would hand another worker's in-flight export out again."""
+    parts = urlsplit(base)
+    path = parts.path.strip("/")
+    db = (int(path) if path.isdigit() else 0) - worker_number(worker)
+    if db < 0:
+        raise RuntimeError(
+            f"No Redis database left for xdist worker {worker!r} below {base}: run fewer "
+            "workers (PYTEST_WORKERS) or point TEST_REDIS_URL at a higher database."
+        )
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+REDIS_URL = redis_url_for()
+
+
+def app_role_for(base: str, worker: str | None = None) -> str:
+    """The RLS application role for this pytest-xdist worker: ``base`` in a serial run, else
+    ``base_gwN``. Roles are cluster-wide: workers sharing one would race to create it (two
+    CREATE ROLEs after both saw it missing) and share whatever a test does to it."""
+    worker = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"{base}_{worker}" if worker else base
 
 
 def database_url() -> str:
