@@ -96,3 +96,15 @@ def test_no_template_compares_role_strings() -> None:
         if _ROLE_COMPARISON.search(line)
     ]
     assert found == []
+
+
+def test_marketing_is_not_offered_the_deal_pages(client: Client, world: World) -> None:
+    """Board, opportunity list and conflicts inbox show marketing nothing it may work on."""
+    client.force_login(world.marketing)
+    html = _html(client, reverse("accounts:list"))
+    for name in ("opportunities:board", "opportunities:list", "opportunities:conflicts"):
+        assert f'href="{reverse(name)}"' not in html, name
+    client.force_login(world.rep_se)
+    html = _html(client, reverse("accounts:list"))
+    for name in ("opportunities:board", "opportunities:list", "opportunities:conflicts"):
+        assert f'href="{reverse(name)}"' in html, name
