@@ -21,7 +21,8 @@ def test_rep_signs_in_with_the_keyboard_and_sees_own_company(
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text(world.rep_dk.full_name)
-    expect(page.get_by_test_id("role")).to_have_text("Sales rep")
+    # The test world's companies speak Swedish (the factory's default): "Säljare" is "Sales rep".
+    expect(page.get_by_test_id("role")).to_have_text("Säljare")
     expect(page.get_by_test_id("organization")).to_have_text("Nordvik")
     screenshot(page, "home-rep")
 

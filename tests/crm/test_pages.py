@@ -31,7 +31,8 @@ def test_login_with_email_and_see_who_you_are(client: Client, world: World) -> N
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Nordvik" in html and "Sales rep" in html and "Nordvik SE" in html
+    # In the Swedish company's language: "Säljare" is "Sales rep".
+    assert "Nordvik" in html and "Säljare" in html and "Nordvik SE" in html
     assert response.context["summary"].companies == [world.se]
 
 
