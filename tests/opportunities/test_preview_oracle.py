@@ -69,7 +69,7 @@ def test_the_preview_of_a_hidden_deal_does_not_depend_on_the_product(
     assert len(set(answers.values())) == 1, "the answer differs by product: an oracle"
     html = answers[None]
     # The account-level situation is disclosed: which company works the group.
-    assert "Same group, other sales company" in html
+    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
     assert world.dk.name in html
     # Never the deal itself, nor that one of its products matched.
     assert "Secret" not in html
@@ -96,7 +96,8 @@ def test_the_preview_is_rate_limited_per_user(
     params = {"account": hidden["account"].pk}
     statuses = [client.get(url, params).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    assert "Too many previews" in client.get(url, params).content.decode()
+    # sv: "För många förhandsvisningar" is "Too many previews".
+    assert "För många förhandsvisningar" in client.get(url, params).content.decode()
     # Another user has a budget of their own.
     other = Client()
     other.force_login(world.rep_dk)

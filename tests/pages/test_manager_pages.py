@@ -176,7 +176,9 @@ def test_data_quality_lists_what_to_fix(client: Client, world: World, deals: Dea
     client.force_login(world.manager_se)
     response = client.get(url)
     html = response.content.decode()
-    assert incomplete.name in html and "no amount" in html and "close date passed" in html
+    assert (
+        incomplete.name in html and "inget belopp" in html and "slutdatum passerat" in html
+    )  # sv: no amount, close date passed
     assert "No Reg AB" in html
     client.force_login(world.manager_de)
     assert incomplete.name not in client.get(url).content.decode()

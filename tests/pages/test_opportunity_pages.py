@@ -187,7 +187,7 @@ def test_detail_shows_history_lines_and_conflicts(
 
     detect_for_opportunity(opportunity=deals.opportunity, acting_user=None)
     html = client.get(reverse("opportunities:detail", args=[deals.opportunity.pk])).content.decode()
-    assert "Same group, other sales company" in html
+    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
     # Need to know: the Swedish rep may not see the Danish deal, only its company and contact.
     assert "Danish rival" not in html and world.rep_dk.full_name in html
 
@@ -312,8 +312,8 @@ def test_preview_shows_conflicts_and_agreement_without_saving(
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Same group, other sales company" in html
-    assert "Volvera frame" in html and "2% discount" in html
+    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
+    assert "Volvera frame" in html and "2 % rabatt" in html  # sv: "2% discount"
     assert Opportunity.objects.for_org(world.org).count() == before
     # Someone who may not see the account gets an empty preview, not its agreement.
     client.force_login(world.rep_de)
@@ -333,7 +333,8 @@ def test_board_columns_totals_and_move(client: Client, world: World, deals: Deal
     develop = stage_for(world.se, "Develop")
     move = reverse("opportunities:move", args=[deals.opportunity.pk])
     response = client.post(move, {"local_stage": develop.pk, "version": 1}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and "moved to" in response.content.decode()
+    # The Swedish company's rep: "flyttad till" is "moved to".
+    assert response.status_code == 200 and "flyttad till" in response.content.decode()
     deals.opportunity.refresh_from_db()
     assert deals.opportunity.local_stage == develop
     assert (
@@ -352,12 +353,13 @@ def test_stale_move_is_refused_and_the_board_refreshes(
     client.post(move, {"local_stage": develop.pk, "version": 1}, HTTP_HX_REQUEST="true")
     response = client.post(move, {"local_stage": propose.pk, "version": 1}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert "changed by someone else" in html and 'id="board"' in html
+    # sv: "har ändrats av någon annan" is "was changed by someone else".
+    assert "har ändrats av någon annan" in html and 'id="board"' in html
     deals.opportunity.refresh_from_db()
     assert deals.opportunity.local_stage == develop
     # Without htmx: a redirect back to the board with the message.
     response = client.post(move, {"local_stage": propose.pk, "version": 1}, follow=True)
-    assert "changed by someone else" in response.content.decode()
+    assert "har ändrats av någon annan" in response.content.decode()
 
 
 def test_move_reader_gets_403_strangers_404(client: Client, world: World, deals: Deals) -> None:
