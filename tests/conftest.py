@@ -88,3 +88,17 @@ def world(db: None) -> World:
         marketing_se=user(Role.MARKETING, sales_company=se),
         stranger=user(Role.SALES_REP, organization=other, sales_company=other_company),
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: it holds per-process state (rate-limit counters,
+    "conflict mailed" marks, rendered dashboard parts) that must not leak from one test to the
+    next, whichever order pytest-xdist gives them."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    backend = caches["default"]
+    # Only the per-process cache: a shared Redis (REDIS_URL set) belongs to every worker.
+    if isinstance(backend, LocMemCache):
+        backend.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 from django.contrib.auth.hashers import make_password
 from rest_framework.test import APIClient
@@ -71,7 +73,9 @@ class ExchangeRateFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     currency = "SEK"
     rate = "0.08700000"
-    valid_from = factory.Faker("date_object")
+    # Distinct days, not random ones: (organization, currency, valid_from) is unique, and two
+    # random dates of one test sometimes collided.
+    valid_from = factory.Sequence(lambda n: dt.date(2000, 1, 1) + dt.timedelta(days=n))
 
 
 def as_user(user: object) -> APIClient:
