@@ -25,7 +25,8 @@ def worker_queue() -> Iterator[str]:
 def test_worker_runs_a_task_against_the_database_and_returns_its_result(
     world: World, worker_queue: str
 ) -> None:
-    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL)
+    # Not the current app: shared tasks queued later in this process would go to its broker.
+    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
     ids = [world.rep_se.pk, world.manager_se.pk, world.stranger.pk]  # stranger: other org
     result = client.send_task(
         "crm.tasks.send_notification",

@@ -40,7 +40,8 @@ def test_a_worker_writes_the_export_and_a_redelivery_does_nothing(
     export = Export.objects.create(
         organization=w.org, requested_by=w.regional, region=w.nordics, format="xlsx"
     )
-    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL)
+    # Not the current app: shared tasks queued later in this process would go to its broker.
+    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
     task = "reporting.tasks.generate_export"
     result = client.send_task(task, args=[export.pk, w.org.pk], queue=export_worker)
     assert result.get(timeout=120) == ExportStatus.DONE

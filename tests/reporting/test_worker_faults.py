@@ -52,7 +52,8 @@ def test_sigkill_mid_export_completes_exactly_once(
     export = Export.objects.create(
         organization=w.org, requested_by=w.regional, region=w.nordics, format="xlsx"
     )
-    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL)
+    # Not the current app: shared tasks queued later in this process would go to its broker.
+    client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
     client.send_task("reporting.tasks.generate_export", args=[export.pk, w.org.pk], queue=queue)
 
     first = start_worker(queue, app="tests.reporting.fault_worker", **env)
