@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, status
@@ -21,7 +20,7 @@ from crm.api_auth import HashedTokenAuthentication
 from crm.drf import OrgScopedAPIMixin, VisibleViewSet
 from crm.models import ApiToken, ExchangeRate, Region, SalesCompany, User
 from crm.scope import org_scope
-from crm.selectors import own_api_tokens
+from crm.selectors import own_api_token_or_404, own_api_tokens
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -58,22 +57,20 @@ class TokenView(APIView):
 
     throttle_classes = [AnonRateThrottle]
 
-    # Set by Django's View.setup() before DRF authenticates, so the method is known here.
+    def _revoking(self) -> bool:
+        # The request is set by Django's View.setup() before DRF authenticates (the schema
+        # generator asks without one).
+        return getattr(self, "request", None) is not None and self.request.method == "DELETE"
+
     def get_authenticators(self) -> list[Any]:
-        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
-            return [HashedTokenAuthentication()]
-        return []
+        return [HashedTokenAuthentication()] if self._revoking() else []
 
     def get_permissions(self) -> list[Any]:
-        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
-            return [IsAuthenticated()]
-        return [AllowAny()]
+        return [IsAuthenticated()] if self._revoking() else [AllowAny()]
 
     def get_throttles(self) -> list[Any]:
         # Only the password exchange is anonymous; a signed-in DELETE is not throttled as such.
-        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
-            return []
-        return super().get_throttles()
+        return [] if self._revoking() else super().get_throttles()
 
     @extend_schema(request=TokenRequestSerializer, responses={200: IssuedTokenSerializer})
     def post(self, request: Request) -> Response:
@@ -118,9 +115,7 @@ class TokenDetailView(OrgScopedAPIMixin, APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        token = own_api_tokens(user=request.user).filter(pk=pk).first()
-        if token is None:
-            raise Http404
+        token = own_api_token_or_404(user=request.user, pk=pk)
         services.api_token_revoke(token=token, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

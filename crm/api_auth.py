@@ -3,7 +3,6 @@ authentication classes while its own views module is still loading."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.utils import timezone
@@ -13,21 +12,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from crm.identity import token_for_key_hash
+from crm.identity import hash_token, token_for_key_hash
 from crm.models import ApiToken, User
 from crm.scope import org_scope
-
-
-def hash_token(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def api_token_create(*, user: User, name: str = "API") -> str:
-    """Issue a token for ``user``; the plain key is returned once and never stored.
-    (``crm.services.api_token_issue`` also returns the row.)"""
-    from crm.services import api_token_issue
-
-    return api_token_issue(user=user, name=name)[1]
 
 
 class HashedTokenAuthentication(BaseAuthentication):
@@ -54,13 +41,15 @@ class HashedTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("This token has been revoked; request a new one at /api/v1/auth/token/.")
             )
-        if token.expires_at <= now:
+        if token.is_expired:
             raise exceptions.AuthenticationFailed(
                 _("This token has expired; request a new one at /api/v1/auth/token/.")
             )
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
             with org_scope(token.organization_id):
-                ApiToken.objects.unscoped().filter(pk=token.pk).update(last_used_at=now)
+                ApiToken.objects.for_org(token.organization_id).filter(pk=token.pk).update(
+                    last_used_at=now
+                )
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

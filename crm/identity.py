@@ -8,6 +8,7 @@ organization only, put it in scope and then read the row the normal way, through
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.contrib import auth
@@ -23,6 +24,11 @@ from crm.scope import current_org_id, org_scope
 # the server-side session, which the client cannot edit), so loading the session's user needs no
 # look-up function call: one round trip less on every request.
 SESSION_ORG_KEY = "_meridian_org_id"
+
+
+def hash_token(key: str) -> str:
+    """What is stored of an API token's key, and looked up by: its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _org_of(function: str, value: object) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.http import Http404
 
 from crm.models import ApiToken, SalesCompany, User
 from crm.roles import COMPANY_ROLES
@@ -45,3 +46,12 @@ def own_api_tokens(*, user: User) -> QuerySet[ApiToken]:
         .filter(user=user, revoked_at__isnull=True)
         .order_by("-created_at", "-pk")
     )
+
+
+def own_api_token_or_404(*, user: User, pk: int) -> ApiToken:
+    """One of the user's own live tokens; anyone else's (or a revoked one) is 404 like a
+    missing one."""
+    token = own_api_tokens(user=user).filter(pk=pk).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from crm.identity import email_in_use
+from crm.identity import email_in_use, hash_token
 from crm.models import ApiToken, ExchangeRate, Organization, Region, SalesCompany, User
 from crm.roles import Role
 from crm.scope import org_scope
@@ -138,8 +138,6 @@ def user_set_preferences(*, user: User, language: str, timezone: str, acting_use
 def api_token_issue(*, user: User, name: str = "API") -> tuple[ApiToken, str]:
     """A new token for ``user``, expiring after API_TOKEN_TTL_DAYS; the plain key is returned
     once, only its hash is stored."""
-    from crm.api_auth import hash_token
-
     key = secrets.token_urlsafe(32)
     # In the user's scope: the token endpoint runs before any organization is (row-level
     # security on identity tables needs app.org_id for the insert).

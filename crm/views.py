@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -39,7 +39,7 @@ from crm.forms import (
 )
 from crm.identity import email_in_use
 from crm.models import ExchangeRate, SalesCompany, User
-from crm.selectors import home_summary, own_api_tokens
+from crm.selectors import home_summary, own_api_token_or_404, own_api_tokens
 from crm.visibility import apply, can_configure, get_visible_or_404
 
 View = Callable[..., HttpResponse]
@@ -125,9 +125,7 @@ def profile_token_create(request: HttpRequest) -> HttpResponse:
 def profile_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation, POST revokes. Only the user's own live tokens: anyone else's
     answers 404 like a missing one."""
-    token = own_api_tokens(user=request.user).filter(pk=pk).first()
-    if token is None:
-        raise Http404
+    token = own_api_token_or_404(user=request.user, pk=pk)
     if request.method == "POST":
         services.api_token_revoke(token=token, acting_user=request.user)
         messages.success(request, _("Token %(name)s is revoked.") % {"name": token.name})

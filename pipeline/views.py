@@ -67,35 +67,30 @@ LEAD_ROLES = services.LEAD_ROLES
 AGREEMENT_ROLES = frozenset({Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR})
 
 
-def roles_required(roles: frozenset[str]) -> Callable[[View], View]:
+def allowed_by(rule: Callable[[User], bool]) -> Callable[[View], View]:
+    """Signed in, and ``rule(user)`` holds; else 403."""
+
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.user.role not in roles:
+            if not rule(request.user):
                 raise PermissionDenied(_("Your role does not allow this page."))
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def roles_required(roles: frozenset[str]) -> Callable[[View], View]:
+    return allowed_by(lambda user: user.role in roles)
 
 
 def lead_access(action: services.LeadAction) -> Callable[[View], View]:
     """The role half of ``services.may_lead`` (the API's ``MayLead``); each view checks the lead
     itself through the services."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        @login_required
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not services.may_lead(request.user, action):
-                raise PermissionDenied(_("Your role does not allow this page."))
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
+    return allowed_by(lambda user: services.may_lead(user, action))
 
 
 def _error_text(exc: ValidationError) -> str:

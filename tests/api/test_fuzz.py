@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
-from crm.api_auth import api_token_create
+from crm.services import api_token_issue
 from crm.wsgi import application
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory, process_for
@@ -95,7 +95,7 @@ def token(world: World) -> str:
     process_for(world.se)
     account = make_account(organization=world.org, home_company=world.se)
     OpportunityFactory(account=account, owner=world.rep_se)
-    return api_token_create(user=world.rep_se)
+    return api_token_issue(user=world.rep_se)[1]
 
 
 @pytest.mark.django_db

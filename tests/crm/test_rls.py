@@ -18,8 +18,8 @@ from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
 
-from crm.api_auth import api_token_create, hash_token
 from crm.api_urls import router
+from crm.identity import hash_token
 from crm.rls import (
     LOOKUP_FUNCTIONS,
     RLS_NOT_FORCED,
@@ -29,6 +29,7 @@ from crm.rls import (
     tenant_models,
 )
 from crm.roles import Role
+from crm.services import api_token_issue
 from tests.api.makers import MAKERS
 from tests.api.test_isolation import ROLE_GATED
 from tests.conftest import World
@@ -174,8 +175,8 @@ def _app_connection() -> psycopg.Connection:
 
 
 def test_the_app_role_reads_no_other_organizations_users_or_tokens(world: World) -> None:
-    mine = api_token_create(user=world.rep_se)
-    theirs = api_token_create(user=world.stranger)
+    _mine_row, mine = api_token_issue(user=world.rep_se)
+    _their_row, theirs = api_token_issue(user=world.stranger)
     with _app_connection() as conn:
         cur = conn.cursor()
         # No organization set: no user and no token at all.
