@@ -279,14 +279,15 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
     from django.core.cache import cache
     from django.core.mail import send_mass_mail
 
-    pending = [
-        c
-        for c in Conflict.objects.for_org(organization_id)
+    open_conflicts = list(
+        Conflict.objects.for_org(organization_id)
         .filter(pk__in=list(conflict_ids), status=ConflictStatus.OPEN)
         .select_related("account", "sales_company", "other_sales_company")
         .order_by("pk")
-        if cache.get(_notified_key(organization_id, c.pk)) is None
-    ]
+    )
+    # One cache round trip for all the marks, not one per conflict.
+    mailed = cache.get_many([_notified_key(organization_id, c.pk) for c in open_conflicts])
+    pending = [c for c in open_conflicts if _notified_key(organization_id, c.pk) not in mailed]
     if not pending:
         return 0
     user_ids = people_to_notify(pending)
