@@ -197,13 +197,12 @@ class AccountViewSet(
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields.pop("ignore_duplicates", None)
-        parent = fields.pop("parent", account.parent)
-        if (parent.pk if parent else None) != account.parent_id:
-            # Only a real group change asks the group-link rule (a full PUT repeats the parent).
-            account = services.account_set_parent(
-                account=account, parent=parent, acting_user=request.user
-            )
-        account = services.account_update(account=account, acting_user=request.user, **fields)
+        account = services.account_edit(
+            account=account,
+            parent=fields.pop("parent", account.parent),
+            acting_user=request.user,
+            **fields,
+        )
         return Response(AccountSerializer(account).data)
 
     @extend_schema(

@@ -299,6 +299,18 @@ def account_update(*, account: Account, acting_user: User | None, **fields: Any)
 
 
 @transaction.atomic
+def account_edit(
+    *, account: Account, parent: Account | None, acting_user: User | None, **fields: Any
+) -> Account:
+    """An edit of the account's fields and its group, all or nothing (the edit page and the
+    API). Only a real group change asks the group-link rule: a form or a full PUT repeats the
+    current parent."""
+    if (parent.pk if parent else None) != account.parent_id:
+        account = account_set_parent(account=account, parent=parent, acting_user=acting_user)
+    return account_update(account=account, acting_user=acting_user, **fields)
+
+
+@transaction.atomic
 def account_set_parent(
     *, account: Account, parent: Account | None, acting_user: User | None
 ) -> Account:

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -70,10 +69,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
         fields = dict(form.cleaned_data)
         parent = fields.pop("parent")
         try:
-            with transaction.atomic():
-                if (parent.pk if parent else None) != account.parent_id:
-                    services.account_set_parent(account=account, parent=parent, acting_user=user)
-                services.account_update(account=account, acting_user=user, **fields)
+            services.account_edit(account=account, parent=parent, acting_user=user, **fields)
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
