@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -220,7 +221,9 @@ def test_create_form_has_sensible_defaults(client: Client, world: World, deals: 
     assert form.initial["sales_company"] == world.se.pk
     assert form.initial["currency"] == "SEK"
     assert form.initial["local_stage"] == stage_for(world.se, "Qualify").pk
-    assert form.initial["expected_close_date"] == timezone.localdate() + dt.timedelta(days=90)
+    # The rep's own day (Europe/Stockholm), not the server's: after 23:00 UTC they differ.
+    rep_today = timezone.localdate(timezone=zoneinfo.ZoneInfo(world.rep_se.effective_timezone))
+    assert form.initial["expected_close_date"] == rep_today + dt.timedelta(days=90)
     html = response.content.decode()
     assert "autofocus" in html and "<script>" not in html and "onclick" not in html
 
