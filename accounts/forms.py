@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account, ActivityKind, Lifecycle, Segment
-from crm.forms import QuickSelect
+from accounts.models import Account, ActivityKind, Incoterm, Lifecycle, Segment, TeamRole
+from crm.forms import ISO_DATE_INPUT, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
@@ -132,3 +133,83 @@ class AccountEditForm(forms.Form):
         if country:
             validate_country(country)
         return country
+
+
+def parse_tiers(text: str) -> list[tuple[Decimal, Decimal]]:
+    """One tier per line, "threshold; discount %" (a comma works as decimal mark too)."""
+    tiers: list[tuple[Decimal, Decimal]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = [p.strip().replace(" ", "").replace(",", ".") for p in line.split(";")]
+        if len(parts) != 2:
+            raise forms.ValidationError(
+                _('Line %(n)s: write "threshold; discount %%", e.g. 100000; 2.5.'),
+                params={"n": number},
+            )
+        try:
+            tiers.append((Decimal(parts[0]), Decimal(parts[1].rstrip("%"))))
+        except InvalidOperation:
+            raise forms.ValidationError(
+                _("Line %(n)s: the threshold and the discount must be numbers."),
+                params={"n": number},
+            ) from None
+    return tiers
+
+
+class AgreementForm(forms.Form):
+    group = forms.ModelChoiceField(label=_("Customer group"), queryset=Account.objects.none())
+    name = forms.CharField(label=_("Name"), max_length=200)
+    valid_from = forms.DateField(label=_("Valid from"), widget=ISO_DATE_INPUT)
+    valid_to = forms.DateField(label=_("Valid to"), widget=ISO_DATE_INPUT)
+    covered_companies = forms.ModelMultipleChoiceField(
+        label=_("Covered sales companies"),
+        queryset=SalesCompany.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    incoterm = forms.ChoiceField(
+        label=_("Shipping terms (Incoterms 2020)"), choices=Incoterm.choices
+    )
+    payment_terms = forms.CharField(label=_("Payment terms"), max_length=200)
+    tiers = forms.CharField(
+        label=_("Discount tiers"),
+        required=False,
+        max_length=MAX_TEXT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "One per line: cumulative volume in the corporate currency; discount %. "
+            "Ascending, e.g. 0; 0 then 250000; 2 then 1000000; 4."
+        ),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = (
+            apply(Account.objects.unscoped(), user).filter(parent__isnull=True).order_by("name")
+        )
+        self.fields["covered_companies"].queryset = visible_companies(user).order_by("name")
+
+    def clean_tiers(self) -> list[tuple[Decimal, Decimal]]:
+        return parse_tiers(self.cleaned_data.get("tiers") or "")
+
+
+class TeamMemberForm(forms.Form):
+    user = forms.ModelChoiceField(label=_("Person"), queryset=User.objects.none())
+    role = forms.ChoiceField(label=_("Team role"), choices=TeamRole.choices)
+    sales_company = forms.ModelChoiceField(
+        label=_("Represents"),
+        queryset=SalesCompany.objects.none(),
+        required=False,
+        empty_label=_("The person's own company"),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = (
+            apply(User.objects.unscoped(), user)
+            .filter(is_active=True)
+            .select_related("sales_company")
+            .order_by("full_name")
+        )
+        self.fields["sales_company"].queryset = visible_companies(user).order_by("name")

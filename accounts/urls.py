@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts import views
+from accounts import setup_views, views
 from crm import history_views
 
 app_name = "accounts"
@@ -20,4 +20,14 @@ urlpatterns = [
     path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),
+]
+
+# Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
+setup_urlpatterns = [
+    path("agreements/", setup_views.setup_agreements, name="agreements"),
+    path("teams/", setup_views.setup_teams, name="teams"),
+    path("teams/<int:pk>/", setup_views.setup_team, name="team"),
+    path(
+        "teams/members/<int:pk>/remove/", setup_views.setup_team_member_remove, name="team_remove"
+    ),
 ]

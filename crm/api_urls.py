@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from accounts import api as accounts_api
 from crm import api as crm_api
 from opportunities import api as opportunities_api
+from leads import api as leads_api
 from pipeline import api as pipeline_api
 
 
@@ -34,7 +35,7 @@ class DocsPermission(BasePermission):
 _DOCS = [DocsPermission]
 
 router = DefaultRouter()
-for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api):
+for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api, leads_api):
     app_api.register(router)
 
 urlpatterns = [

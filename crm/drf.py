@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextvars import Token
 from typing import Any, ClassVar
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
@@ -142,11 +143,13 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
     """A reference by id that only accepts rows the requesting user may see: an id of another
     organization reads as "does not exist", exactly like a missing one."""
 
-    def __init__(self, model: type[Model], **kwargs: Any) -> None:
-        self.model = model
+    def __init__(self, model: type[Model] | str, **kwargs: Any) -> None:
+        # A label ("leads.Campaign") names a model of an app above the serializer's, as a
+        # lazy foreign key does: the reference is in the schema, the import would run upwards.
+        self.model = apps.get_model(model) if isinstance(model, str) else model
         if not kwargs.get("read_only"):
             # Set per request in get_queryset; DRF insists on a queryset at construction.
-            kwargs["queryset"] = model._default_manager.none()
+            kwargs["queryset"] = self.model._default_manager.none()
         super().__init__(**kwargs)
 
     def get_queryset(self) -> QuerySet[Any]:

@@ -23,6 +23,10 @@ from crm.models import LANGUAGES, Region, SalesCompany, User
 from crm.roles import COMPANY_ROLES, Role
 from crm.validators import CURRENCIES, validate_country
 
+# The one date widget of every form: <input type=date> takes and gives ISO dates whatever the
+# user's language, so the value is rendered as ISO, never in the locale's format.
+ISO_DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
 
 class QuickSelect(forms.Select):
     """A single ``<select>`` rendered in Python, same markup as Django's.
@@ -202,7 +206,7 @@ class ExchangeRateForm(forms.Form):
     )
     valid_from = forms.DateField(
         label=_("Valid from"),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=ISO_DATE_INPUT,
     )
 
 

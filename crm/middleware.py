@@ -152,8 +152,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     Role.COUNTRY_MANAGER: _MANAGER,
     Role.REGIONAL_MANAGER: _MANAGER,
     Role.MARKETING: [
-        ("pipeline:lead_list", _("Leads")),
-        ("pipeline:campaign_list", _("Campaigns")),
+        ("leads:lead_list", _("Leads")),
+        ("leads:campaign_list", _("Campaigns")),
         ("accounts:list", _("Accounts")),
     ],
     Role.GLOBAL_DIRECTOR: [

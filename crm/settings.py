@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "pipeline",
     "opportunities",
+    "leads",
     "reporting",
 ]
 

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crm import views
+from accounts import urls as accounts_urls
+from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
 
 # The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
@@ -16,6 +18,8 @@ setup_patterns = [
     path("users/<int:pk>/", views.setup_user_edit, name="user_edit"),
     path("rates/", views.setup_rates, name="rates"),
     *pipeline_urls.setup_urlpatterns,
+    *opportunities_urls.setup_urlpatterns,
+    *accounts_urls.setup_urlpatterns,
 ]
 
 admin.site.site_header = "Meridian CRM administration"
@@ -44,7 +48,7 @@ urlpatterns = [
         "profile/tokens/<int:pk>/revoke/", views.profile_token_revoke, name="profile_token_revoke"
     ),
     path("setup/", include((setup_patterns, "setup"))),
-    path("", include("pipeline.urls")),
+    path("", include("leads.urls")),
 ]
 
 handler403 = "crm.views.permission_denied"

@@ -341,7 +341,7 @@ def _conflicts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     return qs.filter(q)
 
 
-@policy("pipeline.Lead")
+@policy("leads.Lead")
 def _leads(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     company_ids = scoped_company_ids(user)
     if company_ids is None:
@@ -349,12 +349,12 @@ def _leads(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     return qs.filter(Q(sales_company_id__in=company_ids) | Q(owner_id=user.pk))
 
 
-@policy("pipeline.CampaignMember")
+@policy("leads.CampaignMember")
 def _campaign_members(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     if scoped_company_ids(user) is None:
         return qs
     contacts = apply(_model("accounts.Contact").objects.unscoped(), user).values("id")
-    leads = apply(_model("pipeline.Lead").objects.unscoped(), user).values("id")
+    leads = apply(_model("leads.Lead").objects.unscoped(), user).values("id")
     return qs.filter(Q(contact_id__in=contacts) | Q(lead_id__in=leads))
 
 
@@ -362,8 +362,8 @@ def _campaign_members(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     "pipeline.GlobalStage",
     "pipeline.SalesProcess",
     "pipeline.LocalStage",
-    "pipeline.Campaign",
-    "pipeline.CampaignCompany",
+    "leads.Campaign",
+    "leads.CampaignCompany",
     "opportunities.Product",
 )
 def _process_and_catalog(qs: QuerySet[Any], user: User) -> QuerySet[Any]:

@@ -40,7 +40,7 @@ from opportunities.models import (
     StageChange,
 )
 from opportunities.resolution import conflict_resolve
-from pipeline.models import Campaign, LocalStage
+from pipeline.models import LocalStage
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -142,7 +142,7 @@ class OpportunityCreateSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, required=False, allow_null=True)
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
+    campaign = VisibleRelatedField("leads.Campaign", required=False, allow_null=True)
     lines = LineSerializer(many=True, required=False, max_length=MAX_LINES_PER_OPPORTUNITY)
 
 
@@ -157,7 +157,7 @@ class OpportunityUpdateSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, required=False)
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
+    campaign = VisibleRelatedField("leads.Campaign", required=False, allow_null=True)
 
 
 class MoveStageSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -22,13 +22,11 @@ from crm.models import Organization, SalesCompany, User
 from opportunities.models import Opportunity, Product, StageChange
 from opportunities.services import (
     LineInput,
-    lead_convert,
     opportunity_create,
     opportunity_move_stage,
     opportunity_set_splits,
 )
-from pipeline import demo as pipeline_demo
-from pipeline.models import Lead, LeadStatus, LocalStage
+from pipeline.models import LocalStage
 
 # sku: (name, family, list price, currency)
 PRODUCTS = {
@@ -103,13 +101,11 @@ TELLUS_OPPORTUNITIES = [
 
 
 def seed_demo(org: Organization) -> None:
-    """The whole pipeline demo: stages, processes, campaigns and leads first, then deals."""
-    pipeline_demo.seed_demo(org)
+    """Products and deals, after the sales process and the leads (``seed_demo`` orders the apps)."""
     if org.slug == "nordvik":
         _seed_products(org)
         for spec in OPPORTUNITIES:
             _seed_opportunity(org, *spec)
-        _seed_conversions(org)
     elif org.slug == "tellus":
         rep = User.objects.for_org(org).get(email="rep@tellus.example")
         for name, reg, path, amount, age, close_in in TELLUS_OPPORTUNITIES:
@@ -150,7 +146,7 @@ def _account(org: Organization, reg: str) -> Account:
     return Account.objects.for_org(org).get(registration_key=normalize_registration(reg))
 
 
-def _user(org: Organization, short: str) -> User:
+def demo_user(org: Organization, short: str) -> User:
     return User.objects.for_org(org).get(email=f"{short}@nordvik.example")
 
 
@@ -186,7 +182,7 @@ def _seed_opportunity(
         name=name,
         account=_account(org, reg),
         company=SalesCompany.objects.for_org(org).get(code=company_code),
-        owner=_user(org, owner),
+        owner=demo_user(org, owner),
         path=path,
         currency=currency,
         amount=amount,
@@ -241,7 +237,7 @@ def _ensure(
         opportunity_set_splits(
             opportunity=opp,
             splits=[
-                (_user(org, short), None, kind, Decimal(pct))
+                (demo_user(org, short), None, kind, Decimal(pct))
                 for short, kind, pct in extra["splits"]
             ],
             acting_user=None,
@@ -253,10 +249,10 @@ def _ensure(
             acting_user=None,
             lost_reason=extra.get("lost_reason", ""),
         )
-    _backdate(opp, age=age, closed_days_ago=-close_in if close_in < 0 else None)
+    backdate(opp, age=age, closed_days_ago=-close_in if close_in < 0 else None)
 
 
-def _backdate(opp: Opportunity, *, age: int, closed_days_ago: int | None) -> None:
+def backdate(opp: Opportunity, *, age: int, closed_days_ago: int | None) -> None:
     """Spread the history the services just wrote over ``age`` days, ending at the close."""
     now = timezone.now()
     created = now - dt.timedelta(days=age)
@@ -281,25 +277,3 @@ def _backdate(opp: Opportunity, *, age: int, closed_days_ago: int | None) -> Non
         Account.objects.for_org(opp.organization_id).filter(pk=opp.account_id).update(
             first_won_at=Least(F("first_won_at"), end)
         )
-
-
-def _seed_conversions(org: Organization) -> None:
-    """Hand two qualified leads over to sales. Göta Verkstäder is already a customer under a
-    slightly different name; marketing confirmed a new account, so a duplicate-account
-    conflict appears for the managers to merge."""
-    qualified = Lead.objects.for_org(org).filter(
-        Q(email="lars@gotaverkstader.example") | Q(email="tobias@isarwerke.example"),
-        status=LeadStatus.QUALIFIED,
-    )
-    owners = {"SE": _user(org, "rep.se"), "DE": _user(org, "rep.de")}
-    for lead in qualified:
-        conversion = lead_convert(
-            lead=lead,
-            acting_user=None,
-            create_account=True,
-            owner=owners[lead.country],
-            opportunity_name=f"{lead.company_name} - first order",
-            amount=Decimal("48000") if lead.country == "DE" else Decimal("350000"),
-            expected_close_date=timezone.localdate() + dt.timedelta(days=70),
-        )
-        _backdate(conversion.opportunity, age=10, closed_days_ago=None)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
-from crm.forms import ListedModelChoiceField, QuickSelect
+from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import SalesCompany, User
@@ -162,7 +162,7 @@ class OpportunityForm(forms.Form):
     )
     currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
     expected_close_date = forms.DateField(
-        label=_("Expected close"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Expected close"), required=False, widget=ISO_DATE_INPUT
     )
     next_step = forms.CharField(label=_("Next step"), max_length=200, required=False)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -388,3 +388,17 @@ class ResolveForm(forms.Form):
         )
         accounts = [a for a in (conflict.account_id, conflict.other_account_id) if a]
         self.fields["keep_account"].queryset = visible_accounts(user).filter(Q(pk__in=accounts))
+
+
+class RemapForm(forms.Form):
+    global_stage = forms.ModelChoiceField(
+        label=_("New global stage"), queryset=GlobalStage.objects.none()
+    )
+    # Set by the confirmation step: the first POST only shows what would change.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["global_stage"].queryset = GlobalStage.objects.for_org(
+            organization_id
+        ).order_by("order")

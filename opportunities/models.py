@@ -17,7 +17,7 @@ from crm.fields import NameField
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_currency
-from pipeline.models import Campaign, GlobalStage, Lead, LocalStage
+from pipeline.models import GlobalStage, LocalStage
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
 
@@ -74,10 +74,14 @@ class Opportunity(TenantModel):
     next_step = models.CharField(_("next step"), max_length=200, blank=True)
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
     source_lead = models.ForeignKey(
-        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
+        "leads.Campaign",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="opportunities",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)

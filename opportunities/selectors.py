@@ -13,8 +13,6 @@ from django.db.models import (
     Case,
     Count,
     DateField,
-    Exists,
-    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -24,17 +22,16 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Contact
 from crm.models import Organization, SalesCompany, User
 from crm.money import CENT, rate_on, to_corporate
 from crm.visibility import apply, get_visible_or_404
 from opportunities.models import Opportunity, StageChange
-from pipeline.models import Campaign, CampaignMember, ForecastCategory, LocalStage
+from pipeline.models import LocalStage
 
 _LIST_RELATED = ("account", "sales_company", "owner", "local_stage", "global_stage")
 
 
-def _open_q(prefix: str = "") -> Q:
+def open_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}global_stage__is_won": False, f"{prefix}global_stage__is_lost": False})
 
 
@@ -64,7 +61,7 @@ def opportunity_list(
     if local_stage is not None:
         qs = qs.filter(local_stage=local_stage)
     if is_open is not None:
-        qs = qs.filter(_open_q()) if is_open else qs.exclude(_open_q())
+        qs = qs.filter(open_q()) if is_open else qs.exclude(open_q())
     if closing_from is not None:
         qs = qs.filter(expected_close_date__gte=closing_from)
     if closing_to is not None:
@@ -216,58 +213,3 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     for col in columns.values():
         col.total = col.total.quantize(CENT)
     return list(columns.values())
-
-
-# --- Campaign suppression ------------------------------------------------------------------------
-
-
-def negotiating_account_ids(organization: Organization | int) -> QuerySet[Any]:
-    """Accounts with an open opportunity in a Negotiate-category (commit) global stage."""
-    return (
-        Opportunity.objects.for_org(organization)
-        .filter(_open_q(), global_stage__forecast_category=ForecastCategory.COMMIT)
-        .values("account_id")
-    )
-
-
-def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
-    """Contacts flagged "do not market": their account is in negotiation. A subquery, so it
-    lifts by itself as soon as the opportunity closes or moves back."""
-    return (
-        Contact.objects.for_org(organization)
-        .filter(account_id__in=negotiating_account_ids(organization))
-        .values("id")
-    )
-
-
-def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
-    """The members of the campaign the user may see, each with ``do_not_market``."""
-    org_id = campaign.organization_id
-    suppressed = Contact.objects.for_org(org_id).filter(
-        pk=OuterRef("contact_id"), account_id__in=negotiating_account_ids(org_id)
-    )
-    return (
-        apply(CampaignMember.objects.unscoped(), user)
-        .filter(campaign=campaign)
-        .select_related("contact", "contact__account", "lead")
-        .annotate(do_not_market=Exists(suppressed))
-        .order_by("id")
-    )
-
-
-def campaign_member_export(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
-    """What may be mailed: the visible members with an e-mail address, contacts only with their
-    marketing consent, minus the do-not-market ones (accounts in negotiation).
-
-    A lead has no consent flag: it is someone who asked us to get in touch (an inquiry, a fair
-    visit), so an e-mail address is enough; once converted, the contact's consent governs. A
-    member without an e-mail address cannot be mailed and is left out (``email > ''`` also
-    refuses NULL)."""
-    return (
-        campaign_member_list(campaign=campaign, user=user)
-        .filter(do_not_market=False)
-        .filter(
-            Q(contact__isnull=False, contact__marketing_consent=True, contact__email__gt="")
-            | Q(contact__isnull=True, lead__email__gt="")
-        )
-    )

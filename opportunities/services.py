@@ -1,5 +1,6 @@
 """Writes of opportunities: create, update (optimistic locking), lines, stage moves, splits, and
-lead conversion. Keyword-only, typed, atomic; ``acting_user=None`` is the system itself.
+the re-mapping of a local stage with its deals. Lead conversion sits above, in
+``leads.services``. Keyword-only, typed, atomic; ``acting_user=None`` is the system itself.
 
 Who may change an opportunity ("may change" in ARCHITECTURE.md): its owner (a sales rep: own
 opportunities only), a colleague it was shared with for change, the country manager of the
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -25,9 +26,8 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.matching import DuplicateCandidate, find_duplicate_candidates
-from accounts.models import Account, Contact, Lifecycle
-from accounts.services import account_create, contact_create, has_grant
+from accounts.models import Account, Lifecycle
+from accounts.services import has_grant
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import SalesCompany, User
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
@@ -43,8 +43,11 @@ from opportunities.models import (
     SplitKind,
     StageChange,
 )
-from pipeline.models import Campaign, Lead, LeadStatus, LocalStage
-from pipeline.services import LeadAction, first_local_stage, require_lead
+from pipeline.models import GlobalStage, LocalStage
+from pipeline.services import first_local_stage, require_configure, validate_mapping
+
+if TYPE_CHECKING:  # leads sit above opportunities: their types only, for the conversion's call
+    from leads.models import Campaign, Lead
 
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
@@ -97,7 +100,7 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     raise PermissionDenied("You may not change this opportunity.")
 
 
-def _require_visible_account(acting_user: User | None, account: Account) -> None:
+def require_visible_account(acting_user: User | None, account: Account) -> None:
     if acting_user is None:
         return
     if acting_user.organization_id != account.organization_id or not _is_visible(
@@ -224,7 +227,7 @@ def opportunity_create(
     org_id = account.organization_id
     if acting_user is not None and acting_user.organization_id != org_id:
         raise Http404("No account matches the given query.")
-    _require_visible_account(acting_user, account)
+    require_visible_account(acting_user, account)
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "An opportunity needs an owner."})
@@ -321,7 +324,7 @@ def opportunity_update(
             {"amount": "The amount comes from the product lines; change the lines instead."}
         )
     if "account" in fields and fields["account"].pk != opportunity.account_id:
-        _require_visible_account(acting_user, fields["account"])
+        require_visible_account(acting_user, fields["account"])
     candidate = Opportunity.objects.for_org(org_id).get(pk=opportunity.pk)
     for name, value in fields.items():
         setattr(candidate, name, value.strip() if isinstance(value, str) else value)
@@ -510,124 +513,45 @@ def opportunity_set_splits(
     return OpportunitySplit.objects.bulk_create(rows)
 
 
-# --- Lead conversion -----------------------------------------------------------------------------
-
-
-class DuplicateAccountsError(ValidationError):
-    """The lead's company looks like accounts that exist; the caller picks one or forces."""
-
-    def __init__(self, candidates: list[DuplicateCandidate]) -> None:
-        self.candidates = candidates
-        listed = "; ".join(
-            f"{c.account.name} (#{c.account.pk}, {', '.join(c.reasons)})" for c in candidates
-        )
-        super().__init__(
-            f"The company may already be a customer: {listed}. Choose one of these accounts, "
-            "or confirm that a new account should be created.",
-            code="duplicate_accounts",
-        )
-
-
-@dataclass(frozen=True)
-class LeadConversion:
-    lead: Lead
-    account: Account
-    contact: Contact
-    opportunity: Opportunity
-    account_created: bool
-
-
 @transaction.atomic
-def lead_convert(
-    *,
-    lead: Lead,
-    acting_user: User | None,
-    account: Account | None = None,
-    create_account: bool = False,
-    opportunity_name: str = "",
-    owner: User | None = None,
-    amount: Decimal | None = None,
-    expected_close_date: Any = None,
-    local_stage: LocalStage | None = None,
-) -> LeadConversion:
-    """Turn a lead into account (created or matched), contact and opportunity, all or nothing.
+def local_stage_remap(
+    *, local_stage: LocalStage, global_stage: GlobalStage, acting_user: User | None
+) -> int:
+    """Map ``local_stage`` onto another global stage and re-map its opportunities with it.
 
-    Without ``account`` the lead's company is matched against existing accounts; if it looks
-    like one of them the conversion is refused with the candidates (``DuplicateAccountsError``)
-    unless ``create_account=True`` confirms it is a new customer."""
-    org_id = lead.organization_id
-    # Conversion is the hand-over to sales: the lead rule (the pages' and the API's) decides who
-    # may hand over, and the opportunity's own rule (opportunity_create) whether they may book.
-    require_lead(acting_user, lead, LeadAction.CONVERT)
-    # Lock the lead: two people converting it at once must not create two customers.
-    lead = Lead.objects.for_org(org_id).select_for_update().get(pk=lead.pk)
-    if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
-        raise ValidationError(f"The lead is {lead.get_status_display().lower()} already.")
-    company = lead.sales_company or (owner.sales_company if owner else None)
-    if company is None:
+    Returns the number of opportunities re-mapped. Both writes share one transaction, and the
+    local stage row stays locked until commit, so a concurrent stage move (which locks the
+    same row, see ``opportunity_move_stage``) reads either the old mapping before or the new
+    one after - never a mix."""
+    org_id = local_stage.organization_id
+    require_configure(acting_user, org_id)
+    require_same_org(org_id, global_stage)
+    local_stage = LocalStage.objects.for_org(org_id).select_for_update().get(pk=local_stage.pk)
+    old = local_stage.global_stage
+    if old.pk == global_stage.pk:
+        return 0
+    siblings = list(
+        LocalStage.objects.for_org(org_id)
+        .filter(process_id=local_stage.process_id)
+        .select_related("global_stage")
+    )
+    validate_mapping(
+        [
+            (s.name, s.order, global_stage if s.pk == local_stage.pk else s.global_stage)
+            for s in siblings
+        ]
+    )
+    opportunities = Opportunity.objects.for_org(org_id).filter(local_stage=local_stage)
+    if (old.is_won, old.is_lost) != (global_stage.is_won, global_stage.is_lost) and (
+        opportunities.exists()
+    ):
+        # Re-mapping would win, lose or reopen deals without a stage change, a closing date
+        # or a lost reason; those moves are the sellers' (opportunity_move_stage).
         raise ValidationError(
-            {"sales_company": f"No sales company works leads from {lead.country}."}
+            f"'{local_stage.name}' holds opportunities; it cannot be re-mapped between open, "
+            "won and lost. Move the opportunities first."
         )
-    created = False
-    if account is None:
-        candidates = (
-            []
-            if create_account
-            else find_duplicate_candidates(
-                organization=org_id,
-                name=lead.company_name,
-                country=lead.country,
-                registration_number=lead.registration_number,
-                domain=lead.domain,
-            )
-        )
-        if candidates:
-            raise DuplicateAccountsError(candidates)
-        account = account_create(
-            organization=lead.organization,
-            name=lead.company_name,
-            home_company=company,
-            acting_user=acting_user,
-            country=lead.country,
-            registration_number=lead.registration_number,
-            domain=lead.domain,
-        )
-        created = True
-    else:
-        require_same_org(org_id, account)
-        _require_visible_account(acting_user, account)
-    contact = contact_create(
-        account=account,
-        acting_user=acting_user,
-        full_name=lead.contact_name,
-        title=lead.contact_title,
-        email=lead.email,
-        phone=lead.phone,
-    )
-    opportunity = opportunity_create(
-        acting_user=acting_user,
-        account=account,
-        name=opportunity_name or f"{lead.company_name} - {lead.source}",
-        sales_company=company,
-        owner=owner or lead.owner or acting_user,
-        amount=amount,
-        expected_close_date=expected_close_date,
-        local_stage=local_stage,
-        campaign=lead.campaign,
-        source_lead=lead,
-    )
-    Lead.objects.for_org(org_id).filter(pk=lead.pk).update(
-        status=LeadStatus.CONVERTED,
-        converted_account=account,
-        converted_contact=contact,
-        converted_opportunity=opportunity,
-        converted_at=timezone.now(),
-    )
-    lead.refresh_from_db()
-    return LeadConversion(
-        lead=lead,
-        account=account,
-        contact=contact,
-        opportunity=opportunity,
-        account_created=created,
-    )
+    local_stage.global_stage = global_stage
+    local_stage.save(update_fields=["global_stage"])
+    # One UPDATE for every opportunity in the stage, whatever their number.
+    return opportunities.update(global_stage=global_stage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from crm import history_views
-from opportunities import views
+from opportunities import setup_views, views
 
 app_name = "opportunities"
 
@@ -22,4 +22,9 @@ urlpatterns = [
     path("<int:pk>/", views.opportunity_detail, name="detail"),
     path("<int:pk>/edit/", views.opportunity_edit, name="edit"),
     path("<int:pk>/move/", views.opportunity_move, name="move"),
+]
+
+# Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
+setup_urlpatterns = [
+    path("processes/stages/<int:pk>/remap/", setup_views.setup_stage_remap, name="stage_remap"),
 ]

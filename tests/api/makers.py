@@ -125,10 +125,10 @@ MAKERS: dict[str, Callable[[World], Made]] = {
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
     "pipeline.SalesProcess": _process,
-    "pipeline.Lead": lambda w: Made(
+    "leads.Lead": lambda w: Made(
         LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN
     ),
-    "pipeline.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
+    "leads.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
     "opportunities.Product": lambda w: Made(ProductFactory(organization=w.org)),
     "opportunities.Opportunity": lambda w: Made(
         OpportunityFactory(account=_se_account(w), owner=w.rep_se),

@@ -26,7 +26,7 @@ HIDDEN = {
     "accounts.Activity",
 }
 # What marketing works with and must still see.
-SEEN = {"accounts.Account", "accounts.Contact", "pipeline.Lead", "pipeline.Campaign"}
+SEEN = {"accounts.Account", "accounts.Contact", "leads.Lead", "leads.Campaign"}
 MARKETING = ["marketing", "marketing_se"]
 
 

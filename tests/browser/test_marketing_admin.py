@@ -7,8 +7,9 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Account
 from crm.models import SalesCompany
-from pipeline.models import GlobalStage, Lead, LeadStatus, LocalStage
-from pipeline.services import lead_create
+from leads.models import Lead, LeadStatus
+from leads.services import lead_create
+from pipeline.models import GlobalStage, LocalStage
 from tests.browser.conftest import login, screenshot
 from tests.conftest import World
 from tests.factories import PASSWORD

@@ -129,7 +129,7 @@ def test_search_links_fail_loudly() -> None:
 
 
 def test_lead_links_fail_loudly() -> None:
-    from pipeline import views
+    from leads import views
 
     with pytest.raises(NoReverseMatch):
         views._url_or_none("opportunities:detial", 1)

@@ -9,7 +9,7 @@ from crm.models import ExchangeRate, Organization, Region, SalesCompany, User
 from crm.tenancy import OrganizationScopeError, TenantModel, current_org_id, org_scope
 from tests.conftest import World
 
-PROJECT_APPS = {"crm", "accounts", "pipeline", "opportunities", "reporting"}
+PROJECT_APPS = {"crm", "accounts", "pipeline", "opportunities", "leads", "reporting"}
 # The tenant itself is the only project table without an organization_id.
 NOT_TENANT_OWNED = {Organization}
 

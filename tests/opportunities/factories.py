@@ -17,6 +17,7 @@ from django.contrib.auth.models import Permission
 from accounts.models import Account
 from accounts.services import account_create
 from crm.models import Organization, SalesCompany
+from leads.models import Campaign, CampaignCompany, CampaignKind, CampaignMember, Lead
 from opportunities.models import (
     Opportunity,
     OpportunityLine,
@@ -25,17 +26,7 @@ from opportunities.models import (
     Product,
     SplitKind,
 )
-from pipeline.models import (
-    Campaign,
-    CampaignCompany,
-    CampaignKind,
-    CampaignMember,
-    ForecastCategory,
-    GlobalStage,
-    Lead,
-    LocalStage,
-    SalesProcess,
-)
+from pipeline.models import ForecastCategory, GlobalStage, LocalStage, SalesProcess
 from pipeline.services import DEFAULT_GLOBAL_STAGES
 from tests.factories import OrganizationFactory, SalesCompanyFactory, UserFactory
 

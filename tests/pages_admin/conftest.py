@@ -10,8 +10,8 @@ import pytest
 from accounts.models import Account, Contact
 from accounts.services import contact_create
 from crm.roles import Role
-from pipeline.models import Campaign, Lead
-from pipeline.services import lead_create
+from leads.models import Campaign, Lead
+from leads.services import lead_create
 from tests.conftest import World
 from tests.opportunities.factories import (
     CampaignCompanyFactory,

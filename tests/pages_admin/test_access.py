@@ -19,10 +19,10 @@ from tests.pages_admin.conftest import (
 pytestmark = pytest.mark.django_db
 
 LEAD_PAGES = [
-    "pipeline:lead_list",
-    "pipeline:lead_create",
-    "pipeline:campaign_list",
-    "pipeline:campaign_create",
+    "leads:lead_list",
+    "leads:lead_create",
+    "leads:campaign_list",
+    "leads:campaign_create",
 ]
 SETUP_PAGES = [
     "setup:index",
@@ -45,7 +45,7 @@ def test_lead_pages_open_for_lead_roles(
     for name in LEAD_PAGES:
         assert client.get(reverse(name)).status_code == 200, name
     m = marketing_world
-    assert client.get(reverse("pipeline:campaign_detail", args=[m.campaign.pk])).status_code == 200
+    assert client.get(reverse("leads:campaign_detail", args=[m.campaign.pk])).status_code == 200
 
 
 @pytest.mark.parametrize("who", NOT_LEAD_ROLE_USERS)
@@ -56,9 +56,9 @@ def test_lead_pages_refuse_sellers(
     m = marketing_world
     for url in [
         *(reverse(n) for n in LEAD_PAGES),
-        reverse("pipeline:lead_detail", args=[m.lead.pk]),
-        reverse("pipeline:campaign_detail", args=[m.campaign.pk]),
-        reverse("pipeline:campaign_export", args=[m.campaign.pk]),
+        reverse("leads:lead_detail", args=[m.lead.pk]),
+        reverse("leads:campaign_detail", args=[m.campaign.pk]),
+        reverse("leads:campaign_export", args=[m.campaign.pk]),
     ]:
         assert client.get(url).status_code == 403, url
 
@@ -67,7 +67,7 @@ def test_marketing_may_not_convert(
     client: Client, world: World, marketing_world: Marketing
 ) -> None:
     client.force_login(world.marketing)
-    url = reverse("pipeline:lead_convert", args=[marketing_world.lead.pk])
+    url = reverse("leads:lead_convert", args=[marketing_world.lead.pk])
     assert client.get(url).status_code == 403
     client.force_login(world.manager_se)
     assert client.get(url).status_code == 200
@@ -80,14 +80,14 @@ def test_other_organizations_leads_and_campaigns_are_404(
     foreign_lead = LeadFactory(organization=world.other_org, sales_company=world.other_company)
     client.force_login(world.marketing)
     for url in [
-        reverse("pipeline:lead_detail", args=[foreign_lead.pk]),
-        reverse("pipeline:lead_disqualify", args=[foreign_lead.pk]),
-        reverse("pipeline:lead_assign", args=[foreign_lead.pk]),
+        reverse("leads:lead_detail", args=[foreign_lead.pk]),
+        reverse("leads:lead_disqualify", args=[foreign_lead.pk]),
+        reverse("leads:lead_assign", args=[foreign_lead.pk]),
     ]:
         assert client.get(url).status_code == 404, url
-    assert client.post(reverse("pipeline:lead_qualify", args=[foreign_lead.pk])).status_code == 404
+    assert client.post(reverse("leads:lead_qualify", args=[foreign_lead.pk])).status_code == 404
     client.force_login(world.manager_se)
-    assert client.get(reverse("pipeline:lead_convert", args=[foreign_lead.pk])).status_code == 404
+    assert client.get(reverse("leads:lead_convert", args=[foreign_lead.pk])).status_code == 404
     # The stranger's organization has its own admin-free world: a Nordvik campaign is missing.
     from crm.roles import Role
     from tests.factories import UserFactory
@@ -95,9 +95,9 @@ def test_other_organizations_leads_and_campaigns_are_404(
     tellus_marketing = UserFactory(organization=world.other_org, role=Role.MARKETING)
     client.force_login(tellus_marketing)
     for url in [
-        reverse("pipeline:campaign_detail", args=[m.campaign.pk]),
-        reverse("pipeline:campaign_export", args=[m.campaign.pk]),
-        reverse("pipeline:lead_detail", args=[m.lead.pk]),
+        reverse("leads:campaign_detail", args=[m.campaign.pk]),
+        reverse("leads:campaign_export", args=[m.campaign.pk]),
+        reverse("leads:lead_detail", args=[m.lead.pk]),
     ]:
         assert client.get(url).status_code == 404, url
 
@@ -107,8 +107,8 @@ def test_a_company_bound_marketer_does_not_see_other_companies_leads(
 ) -> None:
     dk_lead = LeadFactory(organization=world.org, sales_company=world.dk, country="DK")
     client.force_login(world.marketing_se)
-    assert client.get(reverse("pipeline:lead_detail", args=[dk_lead.pk])).status_code == 404
-    html = client.get(reverse("pipeline:lead_list")).content.decode()
+    assert client.get(reverse("leads:lead_detail", args=[dk_lead.pk])).status_code == 404
+    html = client.get(reverse("leads:lead_list")).content.decode()
     assert "Scania AB" in html and dk_lead.company_name not in html
 
 
@@ -151,7 +151,7 @@ def test_setup_objects_of_other_organizations_are_404(client: Client, world: Wor
 
 
 def test_anonymous_is_sent_to_sign_in(client: Client) -> None:
-    for url in [reverse("pipeline:lead_list"), reverse("setup:index"), reverse("search")]:
+    for url in [reverse("leads:lead_list"), reverse("setup:index"), reverse("search")]:
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/")
 

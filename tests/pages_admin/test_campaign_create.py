@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from pipeline.models import Campaign, CampaignCompany
+from leads.models import Campaign, CampaignCompany
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -26,16 +26,16 @@ DATA = {
 
 def test_marketing_creates_a_campaign(client: Client, world: World) -> None:
     client.force_login(world.marketing)
-    listing = client.get(reverse("pipeline:campaign_list"))
+    listing = client.get(reverse("leads:campaign_list"))
     assert listing.context["may_create"] is True
-    assert reverse("pipeline:campaign_create") in listing.content.decode()
+    assert reverse("leads:campaign_create") in listing.content.decode()
     response = client.post(
-        reverse("pipeline:campaign_create"),
+        reverse("leads:campaign_create"),
         {**DATA, "sales_companies": [world.se.pk, world.dk.pk]},
     )
     campaign = Campaign.objects.for_org(world.org).get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("pipeline:campaign_detail", args=[campaign.pk])
+    assert response["Location"] == reverse("leads:campaign_detail", args=[campaign.pk])
     assert (campaign.name, campaign.kind, campaign.currency, campaign.budget, campaign.owner) == (
         DATA["name"],
         "trade_show",
@@ -50,7 +50,7 @@ def test_marketing_creates_a_campaign(client: Client, world: World) -> None:
 
 def test_a_global_campaign_needs_no_company(client: Client, world: World) -> None:
     client.force_login(world.director)
-    response = client.post(reverse("pipeline:campaign_create"), {**DATA, "budget": ""})
+    response = client.post(reverse("leads:campaign_create"), {**DATA, "budget": ""})
     assert response.status_code == 302
     campaign = Campaign.objects.for_org(world.org).get()
     assert campaign.budget == Decimal(0)
@@ -71,7 +71,7 @@ def test_invalid_input_shows_field_errors_and_writes_nothing(
     client: Client, world: World, change: dict[str, str], field: str
 ) -> None:
     client.force_login(world.marketing)
-    response = client.post(reverse("pipeline:campaign_create"), {**DATA, **change})
+    response = client.post(reverse("leads:campaign_create"), {**DATA, **change})
     assert response.status_code == 200
     assert field in response.context["form"].errors
     assert not Campaign.objects.for_org(world.org).exists()
@@ -81,7 +81,7 @@ def test_a_company_bound_marketer_creates_for_own_company_only(
     client: Client, world: World
 ) -> None:
     client.force_login(world.marketing_se)
-    url = reverse("pipeline:campaign_create")
+    url = reverse("leads:campaign_create")
     response = client.get(url)
     form = response.context["form"]
     assert list(form.fields["sales_companies"].queryset) == [world.se]
@@ -97,7 +97,7 @@ def test_a_company_bound_marketer_creates_for_own_company_only(
 
 def test_sellers_may_not_create_campaigns(client: Client, world: World) -> None:
     client.force_login(world.rep_se)
-    url = reverse("pipeline:campaign_create")
+    url = reverse("leads:campaign_create")
     assert client.get(url).status_code == 403
     assert client.post(url, {**DATA, "sales_companies": [world.se.pk]}).status_code == 403
     assert not Campaign.objects.for_org(world.org).exists()

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from pipeline.models import Lead, LeadStatus
-from pipeline.services import lead_create
+from leads.models import Lead, LeadStatus
+from leads.services import lead_create
 from tests.conftest import World
 from tests.pages_admin.conftest import Marketing
 
@@ -63,16 +63,16 @@ def _page(world: World, user: Any, action: str, lead: Lead) -> int:
     client = Client()
     client.force_login(user)
     if action == "list":
-        return client.get(reverse("pipeline:lead_list")).status_code
+        return client.get(reverse("leads:lead_list")).status_code
     if action == "retrieve":
-        return client.get(reverse("pipeline:lead_detail", args=[lead.pk])).status_code
+        return client.get(reverse("leads:lead_detail", args=[lead.pk])).status_code
     if action == "create":
         body = {"company_name": "Page AB", "contact_name": "P", "country": "se", "source": "web"}
-        return client.post(reverse("pipeline:lead_create"), body).status_code
+        return client.post(reverse("leads:lead_create"), body).status_code
     if action == "qualify":
-        return client.post(reverse("pipeline:lead_qualify", args=[lead.pk])).status_code
+        return client.post(reverse("leads:lead_qualify", args=[lead.pk])).status_code
     body = {"account": "new", "owner": world.rep_se.pk}
-    return client.post(reverse("pipeline:lead_convert", args=[lead.pk]), body).status_code
+    return client.post(reverse("leads:lead_convert", args=[lead.pk]), body).status_code
 
 
 @pytest.mark.parametrize("action", list(ALLOWED))
@@ -108,7 +108,7 @@ def test_a_manager_of_another_company_gets_404_on_both(
 def test_the_service_refuses_a_rep_whatever_the_caller(world: World) -> None:
     from django.core.exceptions import PermissionDenied
 
-    from opportunities.services import lead_convert
+    from leads.services import lead_convert
 
     lead = _lead(world, "Service lead AB")
     with pytest.raises(PermissionDenied):

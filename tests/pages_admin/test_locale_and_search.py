@@ -86,14 +86,14 @@ def test_unsupported_company_language_falls_back_to_english(client: Client, worl
 def test_navigation_follows_the_role(client: Client, world: World) -> None:
     client.force_login(world.marketing)
     html = client.get(reverse("home")).content.decode()
-    assert 'data-nav="pipeline:lead_list"' in html and 'data-nav="pipeline:campaign_list"' in html
+    assert 'data-nav="leads:lead_list"' in html and 'data-nav="leads:campaign_list"' in html
     assert 'data-nav="setup:index"' not in html
     client.force_login(world.admin)
     html = client.get(reverse("home")).content.decode()
-    assert 'data-nav="setup:index"' in html and 'data-nav="pipeline:lead_list"' not in html
+    assert 'data-nav="setup:index"' in html and 'data-nav="leads:lead_list"' not in html
     client.force_login(world.rep_se)
     html = client.get(reverse("home")).content.decode()
-    assert 'data-nav="setup:' not in html and 'data-nav="pipeline:' not in html
+    assert 'data-nav="setup:' not in html and 'data-nav="leads:' not in html
 
 
 def test_search_returns_only_visible_rows(client: Client, world: World) -> None:

@@ -12,9 +12,9 @@ from django.urls import reverse
 from accounts.models import Account
 from accounts.services import contact_create
 from crm.spreadsheet import csv_text as csv_safe
+from leads.models import CampaignMember, Lead, LeadStatus
+from leads.services import lead_create
 from opportunities.models import Opportunity
-from pipeline.models import CampaignMember, Lead, LeadStatus
-from pipeline.services import lead_create
 from tests.conftest import World
 from tests.opportunities.factories import (
     CampaignMemberFactory,
@@ -35,7 +35,7 @@ def test_filters_by_status_company_and_campaign(
         contact_name="Carl", country="DK", source="web",
     )  # fmt: skip
     client.force_login(world.marketing)
-    url = reverse("pipeline:lead_list")
+    url = reverse("leads:lead_list")
     html = client.get(url, {"company": world.dk.pk}).content.decode()
     assert "Carlsberg" in html and "Scania" not in html
     html = client.get(url, {"campaign": marketing_world.campaign.pk}).content.decode()
@@ -47,15 +47,15 @@ def test_filters_by_status_company_and_campaign(
 def test_create_qualify_and_disqualify_with_reason(client: Client, world: World) -> None:
     client.force_login(world.marketing)
     response = client.post(
-        reverse("pipeline:lead_create"),
+        reverse("leads:lead_create"),
         {"company_name": "Ericsson AB", "contact_name": "Erik", "country": "se", "source": "web"},
     )
     lead = Lead.objects.for_org(world.org).get(company_name="Ericsson AB")
     assert response.status_code == 302 and lead.sales_company == world.se
-    client.post(reverse("pipeline:lead_qualify", args=[lead.pk]))
+    client.post(reverse("leads:lead_qualify", args=[lead.pk]))
     lead.refresh_from_db()
     assert lead.status == LeadStatus.QUALIFIED
-    url = reverse("pipeline:lead_disqualify", args=[lead.pk])
+    url = reverse("leads:lead_disqualify", args=[lead.pk])
     response = client.post(url, {"reason": ""})
     assert response.status_code == 200 and "errorlist" in response.content.decode()
     client.post(url, {"reason": "No budget"})
@@ -65,7 +65,7 @@ def test_create_qualify_and_disqualify_with_reason(client: Client, world: World)
 
 def test_create_shows_field_errors(client: Client, world: World) -> None:
     client.force_login(world.marketing)
-    response = client.post(reverse("pipeline:lead_create"), {"company_name": "", "country": "S"})
+    response = client.post(reverse("leads:lead_create"), {"company_name": "", "country": "S"})
     html = response.content.decode()
     assert response.status_code == 200 and 'role="alert"' in html
     assert 'aria-invalid="true"' in html
@@ -79,7 +79,7 @@ def test_convert_shows_duplicates_then_uses_the_chosen_account(
     lead = marketing_world.lead
     Lead.objects.for_org(world.org).filter(pk=lead.pk).update(registration_number="5560840976")
     client.force_login(world.manager_se)
-    url = reverse("pipeline:lead_convert", args=[lead.pk])
+    url = reverse("leads:lead_convert", args=[lead.pk])
     data = {"owner": world.rep_se.pk, "opportunity_name": "Scania trucks", "amount": "1000"}
     accounts_before = Account.objects.for_org(world.org).count()
     response = client.post(url, data)
@@ -104,7 +104,7 @@ def test_convert_can_confirm_a_new_customer(
 ) -> None:
     account_for(world.se, "Scania AB")
     client.force_login(world.manager_se)
-    url = reverse("pipeline:lead_convert", args=[marketing_world.lead.pk])
+    url = reverse("leads:lead_convert", args=[marketing_world.lead.pk])
     data = {"owner": world.rep_se.pk, "account": "new"}
     assert client.post(url, data).status_code == 302
     assert Account.objects.for_org(world.org).filter(normalized_name="scania").count() == 2
@@ -115,7 +115,7 @@ def test_convert_refuses_an_invisible_account_choice(
 ) -> None:
     foreign = account_for(world.other_company, "Scania Tellus AB")
     client.force_login(world.manager_se)
-    url = reverse("pipeline:lead_convert", args=[marketing_world.lead.pk])
+    url = reverse("leads:lead_convert", args=[marketing_world.lead.pk])
     response = client.post(url, {"owner": world.rep_se.pk, "account": foreign.pk})
     assert response.status_code == 200
     assert not Opportunity.objects.for_org(world.org).exists()
@@ -134,9 +134,9 @@ def test_campaign_members_show_do_not_market_and_export_leaves_them_out(
     )  # fmt: skip
     CampaignMemberFactory(campaign=m.campaign, contact=formula)
     client.force_login(world.marketing)
-    html = client.get(reverse("pipeline:campaign_detail", args=[m.campaign.pk])).content.decode()
+    html = client.get(reverse("leads:campaign_detail", args=[m.campaign.pk])).content.decode()
     assert html.count('data-testid="do-not-market"') == 1 and "Anna Andersson" in html
-    response = client.get(reverse("pipeline:campaign_export", args=[m.campaign.pk]))
+    response = client.get(reverse("leads:campaign_export", args=[m.campaign.pk]))
     body = b"".join(response.streaming_content).decode()
     rows = list(csv.reader(io.StringIO(body)))
     names = [r[1] for r in rows[1:]]
@@ -156,7 +156,7 @@ def test_add_members_by_search(client: Client, world: World, marketing_world: Ma
         account=account_for(world.se, "Husqvarna AB"), full_name="Hugo", acting_user=None
     )
     client.force_login(world.marketing)
-    url = reverse("pipeline:campaign_detail", args=[m.campaign.pk])
+    url = reverse("leads:campaign_detail", args=[m.campaign.pk])
     html = client.get(url, {"q": "husq"}).content.decode()
     assert "Hugo" in html
     client.post(url, {"contact": new.pk})

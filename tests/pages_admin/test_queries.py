@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.services import contact_create
-from pipeline.services import lead_create
+from leads.services import lead_create
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory, UserFactory
 from tests.opportunities.factories import (
@@ -50,10 +50,10 @@ def _grow(world: World, marketing_world: Marketing, n: int) -> None:
 
 
 LISTS = [
-    ("manager_se", lambda m: reverse("pipeline:lead_list") + "?status=new"),
-    ("marketing", lambda m: reverse("pipeline:lead_list")),
-    ("marketing", lambda m: reverse("pipeline:campaign_list")),
-    ("marketing", lambda m: reverse("pipeline:campaign_detail", args=[m.campaign.pk]) + "?q=volvo"),
+    ("manager_se", lambda m: reverse("leads:lead_list") + "?status=new"),
+    ("marketing", lambda m: reverse("leads:lead_list")),
+    ("marketing", lambda m: reverse("leads:campaign_list")),
+    ("marketing", lambda m: reverse("leads:campaign_detail", args=[m.campaign.pk]) + "?q=volvo"),
     ("director", lambda m: reverse("search") + "?q=volvo"),
     ("rep_se", lambda m: reverse("search") + "?q=volvo"),
     ("admin", lambda m: reverse("setup:users")),

@@ -10,6 +10,7 @@ from django.db.models import F
 
 from opportunities.models import Opportunity
 from opportunities.services import (
+    local_stage_remap,
     opportunity_create,
     opportunity_move_stage,
     opportunity_set_lines,
@@ -18,7 +19,6 @@ from opportunities.services import (
 from pipeline.models import GlobalStage, LocalStage
 from pipeline.services import (
     global_stages_ensure_default,
-    local_stage_remap,
     sales_process_create,
 )
 from tests.conftest import World

@@ -13,7 +13,9 @@ from accounts import demo as accounts_demo
 from crm import demo, services
 from crm.models import Organization, User
 from crm.tenancy import org_scope
+from leads import demo as leads_demo
 from opportunities import demo as opportunities_demo
+from pipeline import demo as pipeline_demo
 from reporting import demo as reporting_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
@@ -94,7 +96,10 @@ class Command(BaseCommand):
     def _seed_domain(self, org: Organization) -> None:
         """Later apps add their demo data here (accounts, pipeline, reporting)."""
         accounts_demo.seed_demo(org)
-        opportunities_demo.seed_demo(org)  # stages, processes, campaigns, leads, deals
+        pipeline_demo.seed_demo(org)  # global stages and local processes
+        leads_demo.seed_demo(org)  # campaigns (members are accounts' contacts) and leads
+        opportunities_demo.seed_demo(org)  # products and deals
+        leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
 
     def _print_logins(self) -> None:

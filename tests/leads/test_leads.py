@@ -8,9 +8,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
-from pipeline.models import CampaignMember, LeadStatus
-from pipeline.selectors import campaign_list, lead_get, lead_list
-from pipeline.services import (
+from leads.models import CampaignMember, LeadStatus
+from leads.selectors import campaign_list, lead_get, lead_list
+from leads.services import (
     campaign_create,
     campaign_member_add,
     lead_create,
@@ -137,7 +137,7 @@ def test_campaign_scope_and_members(world: World) -> None:
     # The calendar: everyone in the organization; "mine" filters by company.
     CampaignFactory(organization=world.org, name="DE only")
     de_only = campaign_list(user=world.admin).get(name="DE only")
-    from pipeline.models import CampaignCompany
+    from leads.models import CampaignCompany
 
     CampaignCompany.objects.create(organization=world.org, campaign=de_only, sales_company=world.de)
     assert {c.name for c in campaign_list(user=world.rep_se)} == {"Elmia 2026", "DE only"}

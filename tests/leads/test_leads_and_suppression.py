@@ -11,15 +11,11 @@ from django.http import Http404
 
 from accounts.models import Account, Contact
 from accounts.services import contact_create
+from leads.models import Lead, LeadStatus
+from leads.selectors import campaign_member_export, campaign_member_list, suppressed_contact_ids
+from leads.services import DuplicateAccountsError, campaign_member_add, lead_convert, lead_create
 from opportunities.models import Opportunity, OpportunitySplit, StageChange
-from opportunities.selectors import (
-    campaign_member_export,
-    campaign_member_list,
-    suppressed_contact_ids,
-)
-from opportunities.services import DuplicateAccountsError, lead_convert, opportunity_move_stage
-from pipeline.models import Lead, LeadStatus
-from pipeline.services import campaign_member_add, lead_create
+from opportunities.services import opportunity_move_stage
 from tests.conftest import World
 from tests.opportunities.factories import (
     CampaignFactory,

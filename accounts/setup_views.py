@@ -1,0 +1,145 @@
+"""Set-up pages of customer governance: framework agreements and global account teams
+(in the ``setup:`` namespace with the kernel's and the sales process's set-up pages).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from accounts import services as account_services
+from accounts.forms import AgreementForm, TeamMemberForm
+from accounts.models import Account, AccountTeamMember, FrameworkAgreement
+from accounts.normalize import normalize_name
+from crm.decorators import roles_required
+from crm.models import User
+from crm.roles import Role
+from crm.views import apply_validation_error
+from crm.visibility import apply, get_visible_or_404
+
+PAGE_SIZE = 25
+
+
+# Agreements are the director's and teams are managed by the director (accounts.services); the
+# global admin sees both in the set-up, read-only.
+AGREEMENT_ROLES = frozenset({Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR})
+
+
+@roles_required(AGREEMENT_ROLES)
+@require_http_methods(["GET", "POST"])
+def setup_agreements(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    may_create = user.role == Role.GLOBAL_DIRECTOR
+    form = AgreementForm(request.POST or None, user=user) if may_create else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied(_("Agreements are the sales director's."))
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            try:
+                agreement = account_services.agreement_create(acting_user=user, **data)
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(request, _("%(name)s is saved.") % {"name": agreement.name})
+                return redirect("setup:agreements")
+    agreements = (
+        apply(FrameworkAgreement.objects.unscoped(), user)
+        .select_related("account")
+        .prefetch_related("tiers", "covered_companies")
+        .order_by("-valid_from", "pk")
+    )
+    page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "accounts/setup/agreements.html",
+        {"page": page, "form": form, "may_create": may_create},
+    )
+
+
+@roles_required(AGREEMENT_ROLES)
+def setup_teams(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    term = request.GET.get("q", "").strip()
+    groups = apply(Account.objects.unscoped(), user).filter(parent__isnull=True)
+    if term:
+        groups = groups.filter(normalized_name__startswith=normalize_name(term))
+    else:
+        # Without a search, the groups that have a team: those are the global accounts.
+        groups = groups.filter(team__isnull=False)
+    groups = (
+        groups.select_related("home_company")
+        .annotate(member_count=Count("team", distinct=True))
+        .order_by("name", "pk")
+    )
+    page = Paginator(groups, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/setup/teams.html", {"page": page, "term": term})
+
+
+@roles_required(AGREEMENT_ROLES)
+@require_http_methods(["GET", "POST"])
+def setup_team(request: HttpRequest, pk: int) -> HttpResponse:
+    user: User = request.user
+    group = get_visible_or_404(
+        Account.objects.unscoped().select_related("home_company"), user, pk=pk, parent__isnull=True
+    )
+    may_manage = account_services.may_manage_group(user, group)
+    form = TeamMemberForm(request.POST or None, user=user) if may_manage else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied(_("You may not manage this account team."))
+        if form.is_valid():
+            try:
+                member = account_services.team_member_add(
+                    group=group, acting_user=user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("%(who)s is on the team of %(group)s.")
+                    % {"who": member.user.full_name, "group": group.name},
+                )
+                return redirect("setup:team", pk=group.pk)
+    members = (
+        apply(AccountTeamMember.objects.unscoped(), user)
+        .filter(account=group)
+        .select_related("user", "sales_company")
+        .order_by("role", "user__full_name")
+    )
+    return render(
+        request,
+        "accounts/setup/team.html",
+        {"group": group, "members": members, "form": form, "may_manage": may_manage},
+    )
+
+
+@roles_required(AGREEMENT_ROLES)
+@require_http_methods(["GET", "POST"])
+def setup_team_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST removes (and with the row, the member's visibility)."""
+    user: User = request.user
+    member = get_visible_or_404(
+        AccountTeamMember.objects.unscoped().select_related("account", "user", "sales_company"),
+        user,
+        pk=pk,
+    )
+    if not account_services.may_manage_group(user, member.account):
+        raise PermissionDenied(_("You may not manage this account team."))
+    if request.method == "POST":
+        group_pk = member.account_id
+        account_services.team_member_remove(member=member, acting_user=user)
+        messages.success(
+            request,
+            _("%(who)s is off the team of %(group)s.")
+            % {"who": member.user.full_name, "group": member.account.name},
+        )
+        return redirect("setup:team", pk=group_pk)
+    return render(request, "accounts/setup/team_member_remove.html", {"member": member})

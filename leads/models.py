@@ -1,0 +1,171 @@
+"""Leads and campaigns: marketing's side of the hand-over to sales.
+
+Above ``opportunities`` in the layers: a lead converts into an account, a contact and an
+opportunity, and campaigns are suppressed while a customer is in negotiation.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, Contact
+from crm.models import SalesCompany, User
+from crm.tenancy import TenantModel
+from crm.validators import validate_country, validate_currency
+
+
+class CampaignKind(models.TextChoices):
+    EVENT = "event", _("Event")
+    TRADE_SHOW = "trade_show", _("Trade show")
+    WEBINAR = "webinar", _("Webinar")
+    EMAIL = "email", _("E-mail")
+
+
+class Campaign(TenantModel):
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=12, choices=CampaignKind.choices)
+    starts_on = models.DateField(_("starts"))
+    ends_on = models.DateField(_("ends"))
+    sales_companies = models.ManyToManyField(
+        SalesCompany, through="CampaignCompany", related_name="campaigns"
+    )
+    budget = models.DecimalField(
+        _("budget"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-starts_on"]
+        indexes = [
+            models.Index(fields=["organization", "-starts_on"], name="campaign_org_start_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="campaign_dates_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignCompany(TenantModel):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "campaign", "sales_company"], name="campaignco_uniq"
+            ),
+        ]
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", _("New")
+    WORKING = "working", _("Working")
+    QUALIFIED = "qualified", _("Qualified")
+    DISQUALIFIED = "disqualified", _("Disqualified")
+    CONVERTED = "converted", _("Converted")
+
+
+class Lead(TenantModel):
+    """Marketing's lead, routed by country to that country's sales company."""
+
+    source = models.CharField(_("source"), max_length=100)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+    )
+    company_name = models.CharField(_("company"), max_length=200)
+    registration_number = models.CharField(
+        _("registration / VAT number"), max_length=40, blank=True
+    )
+    domain = models.CharField(_("web domain"), max_length=200, blank=True)
+    contact_name = models.CharField(_("contact name"), max_length=200)
+    contact_title = models.CharField(_("contact title"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    country = models.CharField(_("country"), max_length=2, validators=[validate_country])
+    sales_company = models.ForeignKey(
+        SalesCompany, on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
+    )
+    status = models.CharField(max_length=12, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    owner = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+    )
+    disqualified_reason = models.CharField(max_length=200, blank=True)
+    converted_account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    converted_contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    converted_opportunity = models.ForeignKey(
+        "opportunities.Opportunity",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["organization", "status", "-created_at"], name="lead_org_status_idx"
+            ),
+            models.Index(
+                fields=["organization", "sales_company", "status"], name="lead_org_co_idx"
+            ),
+            models.Index(fields=["organization", "owner"], name="lead_org_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company_name} ({self.contact_name})"
+
+
+class CampaignMember(TenantModel):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="campaign_memberships",
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="campaign_memberships"
+    )
+    attended = models.BooleanField(_("attended"), default=False)
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(contact__isnull=False) | Q(lead__isnull=False),
+                name="member_contact_or_lead",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "campaign", "contact"],
+                name="member_contact_uniq",
+                condition=Q(contact__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "campaign", "lead"],
+                name="member_lead_uniq",
+                condition=Q(lead__isnull=False),
+            ),
+        ]

@@ -1,0 +1,131 @@
+"""Reads of leads and campaigns, through the visibility policy; suppression of contacts whose
+account is in negotiation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import (
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+)
+
+from accounts.models import Contact
+from crm.models import Organization, SalesCompany, User
+from crm.visibility import apply, get_visible_or_404, scoped_company_ids
+from leads.models import Campaign, CampaignCompany, CampaignMember, Lead
+from opportunities.models import Opportunity
+from opportunities.selectors import open_q
+from pipeline.models import ForecastCategory
+
+
+def lead_list(
+    *,
+    user: User,
+    status: str | None = None,
+    sales_company: SalesCompany | int | None = None,
+    owner: User | int | None = None,
+    campaign: Campaign | int | None = None,
+    search: str = "",
+) -> QuerySet[Lead]:
+    qs = apply(Lead.objects.unscoped(), user).select_related("sales_company", "owner", "campaign")
+    if status:
+        qs = qs.filter(status=status)
+    if sales_company is not None:
+        qs = qs.filter(sales_company=sales_company)
+    if owner is not None:
+        qs = qs.filter(owner=owner)
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    if search.strip():
+        term = search.strip()
+        qs = qs.filter(
+            Q(company_name__icontains=term)
+            | Q(contact_name__icontains=term)
+            | Q(email__icontains=term)
+        )
+    return qs.order_by("-created_at", "-id")
+
+
+def lead_get(*, user: User, pk: int) -> Lead:
+    return get_visible_or_404(
+        Lead.objects.unscoped().select_related("sales_company", "owner", "campaign"), user, pk=pk
+    )
+
+
+def campaign_list(
+    *, user: User, active_on: dt.date | None = None, mine_only: bool = False
+) -> QuerySet[Campaign]:
+    """The organization's campaign calendar; ``mine_only`` keeps those for the user's companies
+    (a campaign for no company in particular is everyone's)."""
+    qs = apply(Campaign.objects.unscoped(), user).select_related("owner")
+    if active_on is not None:
+        qs = qs.filter(starts_on__lte=active_on, ends_on__gte=active_on)
+    if mine_only:
+        ids = scoped_company_ids(user)
+        if ids is not None:
+            links = CampaignCompany.objects.for_org(user.organization_id).filter(
+                campaign_id=OuterRef("pk")
+            )
+            qs = qs.filter(~Exists(links) | Exists(links.filter(sales_company_id__in=ids)))
+    return qs.order_by("-starts_on", "id")
+
+
+def campaign_get(*, user: User, pk: int) -> Campaign:
+    return get_visible_or_404(Campaign.objects.unscoped().select_related("owner"), user, pk=pk)
+
+
+def negotiating_account_ids(organization: Organization | int) -> QuerySet[Any]:
+    """Accounts with an open opportunity in a Negotiate-category (commit) global stage."""
+    return (
+        Opportunity.objects.for_org(organization)
+        .filter(open_q(), global_stage__forecast_category=ForecastCategory.COMMIT)
+        .values("account_id")
+    )
+
+
+def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
+    """Contacts flagged "do not market": their account is in negotiation. A subquery, so it
+    lifts by itself as soon as the opportunity closes or moves back."""
+    return (
+        Contact.objects.for_org(organization)
+        .filter(account_id__in=negotiating_account_ids(organization))
+        .values("id")
+    )
+
+
+def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+    """The members of the campaign the user may see, each with ``do_not_market``."""
+    org_id = campaign.organization_id
+    suppressed = Contact.objects.for_org(org_id).filter(
+        pk=OuterRef("contact_id"), account_id__in=negotiating_account_ids(org_id)
+    )
+    return (
+        apply(CampaignMember.objects.unscoped(), user)
+        .filter(campaign=campaign)
+        .select_related("contact", "contact__account", "lead")
+        .annotate(do_not_market=Exists(suppressed))
+        .order_by("id")
+    )
+
+
+def campaign_member_export(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+    """What may be mailed: the visible members with an e-mail address, contacts only with their
+    marketing consent, minus the do-not-market ones (accounts in negotiation).
+
+    A lead has no consent flag: it is someone who asked us to get in touch (an inquiry, a fair
+    visit), so an e-mail address is enough; once converted, the contact's consent governs. A
+    member without an e-mail address cannot be mailed and is left out (``email > ''`` also
+    refuses NULL)."""
+    return (
+        campaign_member_list(campaign=campaign, user=user)
+        .filter(do_not_market=False)
+        .filter(
+            Q(contact__isnull=False, contact__marketing_consent=True, contact__email__gt="")
+            | Q(contact__isnull=True, lead__email__gt="")
+        )
+    )

@@ -1,0 +1,408 @@
+"""Pages of lead management: the leads inbox, the hand-over to sales, campaigns and members.
+
+Thin views: forms validate, services write (``leads.services``), selectors and visibility-backed
+querysets read. Lists run a constant number of queries whatever their length.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import Account, Contact
+from accounts.normalize import normalize_name
+from crm.decorators import View, allowed_by, roles_required
+from crm.ids import parse_id
+from crm.models import User
+from crm.spreadsheet import Echo, csv_text
+from crm.views import apply_validation_error
+from crm.visibility import apply, get_visible_or_404
+from leads import selectors, services
+from leads.forms import (
+    AssignForm,
+    CampaignForm,
+    ConvertForm,
+    DisqualifyForm,
+    LeadFilterForm,
+    LeadForm,
+    MemberAddForm,
+    MemberSearchForm,
+)
+from leads.models import Lead, LeadStatus
+
+PAGE_SIZE = 25
+
+
+MEMBER_CANDIDATES = 20
+
+
+# The lead rule is the services' (the API asks the same): lead pages for marketing and the
+# managers who own the hand-over, conversion for those who may book the opportunity.
+LEAD_ROLES = services.LEAD_ROLES
+
+
+def lead_access(action: services.LeadAction) -> Callable[[View], View]:
+    """The role half of ``services.may_lead`` (the API's ``MayLead``); each view checks the lead
+    itself through the services."""
+    return allowed_by(lambda user: services.may_lead(user, action))
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(str(m) for m in exc.messages)
+
+
+@lead_access(services.LeadAction.VIEW)
+def lead_list(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    form = LeadFilterForm(request.GET or None, user=user)
+    filters: dict[str, Any] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "status": data["status"] or None,
+            "sales_company": data["company"],
+            "campaign": data["campaign"],
+            "search": data["q"] or "",
+        }
+    leads = selectors.lead_list(user=user, **filters)
+    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "leads/lead_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "may_convert": services.may_lead(user, services.LeadAction.CONVERT),
+        },
+    )
+
+
+@lead_access(services.LeadAction.CREATE)
+@require_http_methods(["GET", "POST"])
+def lead_create(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    form = LeadForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead = services.lead_create(
+                organization=user.organization, acting_user=user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            if lead.sales_company_id is None:
+                messages.warning(
+                    request,
+                    _("No sales company works leads from %(country)s yet; the lead is unrouted.")
+                    % {"country": lead.country},
+                )
+            messages.success(request, _("The lead %(lead)s is saved.") % {"lead": lead})
+            return redirect("leads:lead_detail", pk=lead.pk)
+    return render(request, "leads/lead_form.html", {"form": form})
+
+
+@lead_access(services.LeadAction.VIEW)
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user: User = request.user
+    lead = selectors.lead_get(user=user, pk=pk)
+    return render(
+        request,
+        "leads/lead_detail.html",
+        {
+            "lead": lead,
+            "may_work": services.may_work_lead(user, lead),
+            "may_convert": services.may_lead(user, services.LeadAction.CONVERT, lead),
+            "is_open": lead.status not in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED),
+            "opportunity_url": _url_or_none("opportunities:detail", lead.converted_opportunity_id),
+            "account_url": _url_or_none("accounts:detail", lead.converted_account_id),
+        },
+    )
+
+
+def _url_or_none(name: str, pk: int | None) -> str | None:
+    """A link to the converted record, if any; a URL name that does not resolve raises."""
+    if pk is None:
+        return None
+    return reverse(name, args=[pk])
+
+
+@lead_access(services.LeadAction.WORK)
+@require_POST
+def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, pk=pk)
+    try:
+        services.lead_qualify(lead=lead, acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("%(lead)s is qualified.") % {"lead": lead})
+    return redirect("leads:lead_detail", pk=lead.pk)
+
+
+@lead_access(services.LeadAction.WORK)
+@require_http_methods(["GET", "POST"])
+def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, pk=pk)
+    form = DisqualifyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_disqualify(
+                lead=lead, acting_user=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("%(lead)s is disqualified.") % {"lead": lead})
+            return redirect("leads:lead_detail", pk=lead.pk)
+    return render(request, "leads/lead_disqualify.html", {"lead": lead, "form": form})
+
+
+@lead_access(services.LeadAction.WORK)
+@require_http_methods(["GET", "POST"])
+def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, pk=pk)
+    form = AssignForm(
+        request.POST or None,
+        user=request.user,
+        company_id=lead.sales_company_id,
+        initial={"owner": lead.owner_id},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.lead_assign(lead=lead, owner=form.cleaned_data["owner"], acting_user=request.user)
+        messages.success(
+            request,
+            _("%(lead)s is assigned to %(owner)s.")
+            % {"lead": lead, "owner": form.cleaned_data["owner"].full_name},
+        )
+        return redirect("leads:lead_detail", pk=lead.pk)
+    return render(request, "leads/lead_assign.html", {"lead": lead, "form": form})
+
+
+@lead_access(services.LeadAction.CONVERT)
+@require_http_methods(["GET", "POST"])
+def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
+    """Account (matched or new), contact and opportunity in one transaction. When the company
+    looks like existing accounts, nothing is written: the candidates are shown, and the user
+    picks one or confirms a new customer, and posts again."""
+    from leads.services import DuplicateAccountsError
+    from leads.services import lead_convert as convert
+
+    user: User = request.user
+    lead = selectors.lead_get(user=user, pk=pk)
+    if not services.may_lead(user, services.LeadAction.CONVERT, lead):
+        raise PermissionDenied(_("You may not hand this lead over."))
+    form = ConvertForm(
+        request.POST or None,
+        user=user,
+        company_id=lead.sales_company_id,
+        initial={
+            "owner": lead.owner_id,
+            "opportunity_name": f"{lead.company_name} - {lead.source}",
+        },
+    )
+    candidates: list[Any] = []
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        choice = data.pop("account").strip()
+        account: Account | None = None
+        if (account_id := parse_id(choice)) is not None:
+            account = apply(Account.objects.unscoped(), user).filter(pk=account_id).first()
+            if account is None:
+                form.add_error(None, _("Choose one of the accounts listed."))
+        if not form.errors:
+            try:
+                result = convert(
+                    lead=lead,
+                    acting_user=user,
+                    account=account,
+                    create_account=choice == "new",
+                    **data,
+                )
+            except DuplicateAccountsError as exc:
+                candidates = exc.candidates
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("%(lead)s is converted: opportunity %(opp)s at %(account)s.")
+                    % {
+                        "lead": lead.company_name,
+                        "opp": result.opportunity.name,
+                        "account": result.account.name,
+                    },
+                )
+                return redirect("leads:lead_detail", pk=lead.pk)
+    return render(
+        request,
+        "leads/lead_convert.html",
+        {"lead": lead, "form": form, "candidates": candidates},
+    )
+
+
+@roles_required(LEAD_ROLES)
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    campaigns = selectors.campaign_list(user=request.user).annotate(
+        member_count=Count("members", distinct=True)
+    )
+    page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
+    may_create = services.may_run_campaigns(request.user, request.user.organization_id)
+    return render(request, "leads/campaign_list.html", {"page": page, "may_create": may_create})
+
+
+@roles_required(LEAD_ROLES)
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    if not services.may_run_campaigns(user, user.organization_id):
+        raise PermissionDenied(_("Your role does not allow this page."))
+    own = user.sales_company
+    form = CampaignForm(
+        request.POST or None,
+        user=user,
+        initial={
+            "currency": own.currency if own else user.organization.corporate_currency,
+            "sales_companies": [own.pk] if own else [],
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["sales_companies"] = list(data["sales_companies"])
+        try:
+            campaign = services.campaign_create(
+                organization=user.organization, acting_user=user, **data
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("The campaign %(name)s is saved.") % {"name": campaign})
+            return redirect("leads:campaign_detail", pk=campaign.pk)
+    return render(request, "leads/campaign_form.html", {"form": form})
+
+
+@roles_required(LEAD_ROLES)
+@require_http_methods(["GET", "POST"])
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from leads.selectors import campaign_member_list
+
+    user: User = request.user
+    campaign = selectors.campaign_get(user=user, pk=pk)
+    if request.method == "POST":
+        add = MemberAddForm(request.POST)
+        if add.is_valid():
+            _member_add(request, campaign, add.cleaned_data)
+        else:
+            messages.error(request, _("Choose one contact or one lead."))
+        return redirect(f"{reverse('leads:campaign_detail', args=[campaign.pk])}")
+    members = campaign_member_list(campaign=campaign, user=user)
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    search = MemberSearchForm(request.GET or None)
+    contacts: list[Contact] = []
+    leads: list[Lead] = []
+    if search.is_valid() and search.cleaned_data["q"].strip():
+        contacts, leads = _member_candidates(user, search.cleaned_data["q"].strip())
+    return render(
+        request,
+        "leads/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "page": page,
+            "search": search,
+            "contacts": contacts,
+            "leads": leads,
+            "companies": list(campaign.sales_companies.all()),
+        },
+    )
+
+
+def _member_candidates(user: User, term: str) -> tuple[list[Contact], list[Lead]]:
+    """Visible contacts (by name, e-mail or their account's normalized name prefix) and leads."""
+    norm = normalize_name(term)
+    contact_q = Q(full_name__istartswith=term) | Q(email__istartswith=term)
+    if norm:
+        contact_q |= Q(account__normalized_name__startswith=norm)
+    contacts = list(
+        apply(Contact.objects.unscoped(), user)
+        .filter(contact_q)
+        .select_related("account")
+        .order_by("full_name", "pk")[:MEMBER_CANDIDATES]
+    )
+    leads = list(
+        apply(Lead.objects.unscoped(), user)
+        .filter(Q(company_name__istartswith=term) | Q(contact_name__istartswith=term))
+        .order_by("company_name", "pk")[:MEMBER_CANDIDATES]
+    )
+    return contacts, leads
+
+
+def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> None:
+    user: User = request.user
+    # Visible or 404: nobody enrols people they cannot see.
+    if data.get("contact"):
+        target: Any = get_visible_or_404(Contact.objects.unscoped(), user, pk=data["contact"])
+        kwargs = {"contact": target}
+    else:
+        target = get_visible_or_404(Lead.objects.unscoped(), user, pk=data["lead"])
+        kwargs = {"lead": target}
+    try:
+        services.campaign_member_add(campaign=campaign, acting_user=user, **kwargs)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("%(who)s is a member now.") % {"who": target})
+
+
+@roles_required(LEAD_ROLES)
+def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The members that may be mailed: contacts without marketing consent or an e-mail
+    address, and suppressed (do-not-market) ones, are left out."""
+    from leads.selectors import campaign_member_export
+
+    campaign = selectors.campaign_get(user=request.user, pk=pk)
+    rows = campaign_member_export(campaign=campaign, user=request.user)
+    writer = csv.writer(Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(["type", "name", "title", "email", "company", "country", "attended"])
+        for m in rows.iterator(chunk_size=2000):
+            if m.contact_id:
+                c = m.contact
+                cells = [
+                    "contact",
+                    c.full_name,
+                    c.title,
+                    c.email,
+                    c.account.name,
+                    c.account.country,
+                ]
+            else:
+                lead = m.lead
+                cells = [
+                    "lead",
+                    lead.contact_name,
+                    lead.contact_title,
+                    lead.email,
+                    lead.company_name,
+                    lead.country,
+                ]
+            yield writer.writerow([csv_text(v) for v in [*cells, "yes" if m.attended else "no"]])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"campaign-{campaign.pk}-{slugify(campaign.name)[:40]}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,60 @@
+"""Set-up page that re-maps a local stage onto another global stage, with the deals in it
+(in the ``setup:`` namespace; above the sales process because the deals move too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from crm.models import User
+from crm.views import admin_required, apply_validation_error
+from crm.visibility import get_visible_or_404
+from opportunities.forms import RemapForm
+from opportunities.models import Opportunity
+from opportunities.services import local_stage_remap
+from pipeline.models import LocalStage
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_stage_remap(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two steps: choose the global stage, then confirm seeing how many deals move with it."""
+    user: User = request.user
+    stage = get_visible_or_404(
+        LocalStage.objects.unscoped().select_related("global_stage", "process__sales_company"),
+        user,
+        pk=pk,
+    )
+    form = RemapForm(
+        request.POST or None,
+        organization_id=user.organization_id,
+        initial={"global_stage": stage.global_stage_id},
+    )
+    affected = Opportunity.objects.for_org(user.organization_id).filter(local_stage=stage)
+    context: dict[str, Any] = {"stage": stage, "form": form, "confirming": False}
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["global_stage"]
+        if target.pk == stage.global_stage_id:
+            form.add_error("global_stage", _("The stage is mapped there already."))
+        elif not form.cleaned_data["confirmed"]:
+            context.update(confirming=True, target=target, affected=affected.count())
+        else:
+            try:
+                moved = local_stage_remap(local_stage=stage, global_stage=target, acting_user=user)
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("%(stage)s now maps to %(target)s; %(n)s opportunities moved with it.")
+                    % {"stage": stage.name, "target": target.name, "n": moved},
+                )
+                return redirect("setup:processes")
+    return render(request, "opportunities/setup/remap.html", context)
