@@ -497,7 +497,7 @@ class OrgGenerator:
         camp_rows, link_rows = [], []
         owner = org.users[f"marketing@{org.email_domain}"]
         for i in range(self.scale.campaigns):
-            (cid,) = db.ids("pipeline_campaign", 1)
+            (cid,) = db.ids("leads_campaign", 1)
             org.campaigns.append(cid)
             start = self.today - dt.timedelta(days=rng.randint(-60, 4 * 365))
             kind = rng.choice(["event", "trade_show", "webinar", "email"])
@@ -515,10 +515,10 @@ class OrgGenerator:
                 )
             )
             for c in rng.sample(org.companies, min(len(org.companies), rng.randint(1, 3))):
-                (lid,) = db.ids("pipeline_campaigncompany", 1)
+                (lid,) = db.ids("leads_campaigncompany", 1)
                 link_rows.append((lid, cid, org.id, c.id))
         db.copy(
-            "pipeline_campaign",
+            "leads_campaign",
             [
                 "id",
                 "name",
@@ -533,7 +533,7 @@ class OrgGenerator:
             camp_rows,
         )
         db.copy(
-            "pipeline_campaigncompany",
+            "leads_campaigncompany",
             ["id", "campaign_id", "organization_id", "sales_company_id"],
             link_rows,
         )
@@ -841,7 +841,7 @@ class OrgGenerator:
 
         def leads() -> Iterator[tuple[Any, ...]]:
             for i in range(self.scale.leads):
-                (lid,) = db.ids("pipeline_lead", 1)
+                (lid,) = db.ids("leads_lead", 1)
                 c = rng.choice(org.companies)
                 status = rng.choice(["new", "new", "working", "qualified", "disqualified"])
                 yield (
@@ -869,7 +869,7 @@ class OrgGenerator:
                 )
 
         db.copy(
-            "pipeline_lead",
+            "leads_lead",
             [
                 "id",
                 "source",
@@ -898,12 +898,12 @@ class OrgGenerator:
         members = []
         for campaign in org.campaigns:
             for cid in rng.sample(contact_ids, min(50, len(contact_ids))):
-                (mid,) = db.ids("pipeline_campaignmember", 1)
+                (mid,) = db.ids("leads_campaignmember", 1)
                 members.append(
                     (mid, rng.random() < 0.5, _ts(self.now), campaign, cid, org.id, None)
                 )
         db.copy(
-            "pipeline_campaignmember",
+            "leads_campaignmember",
             [
                 "id",
                 "attended",
@@ -1354,7 +1354,7 @@ BIG_TABLES = (
     "opportunities_stagechange",
     "opportunities_opportunitysplit",
     "opportunities_opportunityline",
-    "pipeline_lead",
+    "leads_lead",
 )
 
 
