@@ -34,7 +34,7 @@ def _setup() -> None:
 def _user_by_email(email: str) -> Any:
     """The user signing in with ``email``: crm_user is under row-level security, so its
     organization comes from the look-up function first (as at sign-in)."""
-    from crm.identity import org_of_email
+    from crm.directory import org_of_email
     from crm.models import User
     from crm.tenancy import org_scope
 

@@ -12,7 +12,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from crm.identity import hash_token, token_for_key_hash
+from crm.directory import hash_token
+from crm.identity import token_for_key_hash
 from crm.models import ApiToken, User
 from crm.scope import org_scope
 

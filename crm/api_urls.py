@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from accounts import api as accounts_api
 from crm import api as crm_api
-from opportunities import api as opportunities_api
 from leads import api as leads_api
+from opportunities import api as opportunities_api
 from pipeline import api as pipeline_api
 
 

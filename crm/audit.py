@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pghistory
+from django.apps import apps
 from django.db import models
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
+
+from crm.registry import apply
+from crm.tenancy import TenantManager
 
 M = TypeVar("M", bound=Model)
 
@@ -27,8 +31,6 @@ def audit_events() -> tuple[pghistory.Tracker, ...]:
 def audited(*trackers: pghistory.Tracker, **options: Any) -> Callable[[type[M]], type[M]]:
     """``pghistory.track`` for a tenant model: inserts, updates and deletes by default, and the
     event table gets the same fail-closed, org-scoped manager as every tenant table."""
-    from crm.tenancy import TenantManager
-
     attrs = {"objects": TenantManager(), **options.pop("attrs", {})}
     # A record's history is read by organization and record, newest last.
     meta = {"indexes": [models.Index(fields=["organization", "pgh_obj", "pgh_id"])]}
@@ -103,10 +105,6 @@ _META_FIELDS = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context
 def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry]:
     """The audit trail of ``obj`` (already fetched through the visibility policy), oldest
     first: one query per event table, each narrowed by the same policy."""
-    from django.apps import apps
-
-    from crm.visibility import apply
-
     entries: list[HistoryEntry] = []
     for label, pointer in HISTORY_SOURCES[obj._meta.label]:
         model = apps.get_model(label)

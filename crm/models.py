@@ -18,6 +18,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audited
+from crm.directory import org_of_email
 from crm.fields import NameField
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
@@ -248,8 +249,6 @@ class User(AbstractBaseUser):
         # E-mail addresses are unique across organizations, but RLS hides the other
         # organizations' users from Django's own check: ask the look-up function.
         if self.email and "email" not in (exclude or ()):
-            from crm.identity import org_of_email
-
             owner = org_of_email(self.email)
             if owner is not None and owner != self.organization_id:
                 raise ValidationError(

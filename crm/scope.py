@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 if TYPE_CHECKING:
     from crm.models import Organization
 
@@ -51,3 +53,8 @@ def org_scope(org: Organization | int) -> Iterator[int]:
         yield _current_org_id.get()  # type: ignore[misc]
     finally:
         _current_org_id.reset(token)
+
+
+def orm_tenant_filter_on() -> bool:
+    """Wall one's SQL filter. Off only in the test that proves wall two (RLS) holds alone."""
+    return getattr(settings, "MERIDIAN_ORM_TENANT_FILTER", True)

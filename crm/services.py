@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from crm.identity import email_in_use, hash_token
+from crm.directory import email_in_use, hash_token
 from crm.models import ApiToken, ExchangeRate, Organization, Region, SalesCompany, User
 from crm.roles import Role
 from crm.scope import org_scope

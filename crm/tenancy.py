@@ -23,10 +23,10 @@ from collections.abc import Collection
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Self
 
-from django.conf import settings
 from django.db import models
 from django.db.models import BooleanField, Expression, F
 
+from crm.registry import apply
 from crm.scope import (
     OrganizationScopeError,
     current_org_id,
@@ -34,6 +34,7 @@ from crm.scope import (
     exit_org_scope,
     org_id_of,
     org_scope,
+    orm_tenant_filter_on,
 )
 
 # The kernel's public names, importable from crm.tenancy as before the split.
@@ -55,17 +56,10 @@ if TYPE_CHECKING:
     from crm.models import Organization, User
 
 
-def orm_tenant_filter_on() -> bool:
-    """Wall one's SQL filter. Off only in the test that proves wall two (RLS) holds alone."""
-    return getattr(settings, "MERIDIAN_ORM_TENANT_FILTER", True)
-
-
 class TenantQuerySet(models.QuerySet):
     def visible_to(self, user: User) -> Self:
         """The rows ``user`` may see, as one SQL query (see ``crm.visibility``)."""
-        from crm import visibility
-
-        return visibility.apply(self, user)
+        return apply(self, user)
 
 
 class _OrganizationScopeGuard(Expression):

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm import views
 from accounts import urls as accounts_urls
+from crm import views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
 

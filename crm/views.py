@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm import services
+from crm.directory import email_in_use
 from crm.forms import (
     ApiTokenForm,
     ExchangeRateForm,
@@ -37,7 +38,6 @@ from crm.forms import (
     SearchForm,
     UserForm,
 )
-from crm.identity import email_in_use
 from crm.models import ExchangeRate, SalesCompany, User
 from crm.selectors import home_summary, own_api_token_or_404, own_api_tokens
 from crm.visibility import apply, can_configure, get_visible_or_404

@@ -22,61 +22,20 @@ so a policy can only ever narrow inside the tenant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
-from django.http import Http404
 
-from crm.rls import RLS_NOT_FORCED
+from crm.registry import Policy, apply, get_visible_or_404, policy
 from crm.roles import ORG_WIDE_ROLES, Role
-from crm.tenancy import orm_tenant_filter_on
 
 if TYPE_CHECKING:
     from crm.models import SalesCompany, User
 
 M = TypeVar("M", bound=Model)
-Policy = Callable[[QuerySet[Any], "User"], QuerySet[Any]]
 
-_POLICIES: dict[str, Policy] = {}
-
-
-def policy(*labels: str) -> Callable[[Policy], Policy]:
-    """Register ``fn`` as the visibility policy of the models named by ``app_label.Model``."""
-
-    def register(fn: Policy) -> Policy:
-        for label in labels:
-            if label in _POLICIES:
-                raise ImproperlyConfigured(f"Two visibility policies for {label}.")
-            _POLICIES[label] = fn
-        return fn
-
-    return register
-
-
-def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
-    """Narrow ``qs`` to the rows ``user`` may see."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return qs.none()
-    label = qs.model._meta.label
-    try:
-        fn = _POLICIES[label]
-    except KeyError:
-        raise ImproperlyConfigured(f"{label} has no visibility policy.") from None
-    # Identity tables' RLS is not forced (the owner reads them whole, see crm.rls): wall one
-    # always stays on for them.
-    if orm_tenant_filter_on() or label in RLS_NOT_FORCED:
-        qs = qs.filter(organization_id=user.organization_id)
-    return fn(qs, user)
-
-
-def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
-    """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
-    obj = apply(qs, user).filter(**lookup).first()
-    if obj is None:
-        raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.")
-    return obj
+# The registry's names, importable from here as they always were.
+__all__ = ["Policy", "apply", "get_visible_or_404", "policy"]
 
 
 def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:

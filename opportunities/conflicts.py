@@ -16,11 +16,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Min, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.matching import find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
-from crm.mail import mail_subject
+from accounts.selectors import agreement_for_account
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
 from crm.visibility import apply
@@ -32,6 +33,7 @@ from opportunities.models import (
     OpportunityLine,
     Resolution,
 )
+from opportunities.tasks import notify_new_conflicts
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,6 @@ def find_group_conflicts(opportunity: Opportunity) -> list[Finding]:
 def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
     """(c) an active framework agreement covers the account and a line is discounted below the
     agreement's current tier: the customer is being quoted worse than it is entitled to."""
-    from accounts.selectors import agreement_for_account
-
     lines = OpportunityLine.objects.for_org(opportunity.organization_id).filter(
         opportunity=opportunity
     )
@@ -134,8 +134,6 @@ def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
 def find_duplicate_account_conflicts(account: Account) -> list[Finding]:
     """(d) the account looks like a duplicate of another (same registration number or domain, or
     the same normalized name in the same country)."""
-    from accounts.matching import find_duplicate_candidates
-
     candidates = find_duplicate_candidates(
         organization=account.organization,
         name=account.name,
@@ -231,97 +229,13 @@ def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None
     return list(existing.values())
 
 
-def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
-    """Country managers of every company involved and the group's global account manager."""
-    conflicts = list(conflicts)
-    if not conflicts:
-        return []
-    org_id = conflicts[0].organization_id
-    company_ids = {c.sales_company_id for c in conflicts} | {
-        c.other_sales_company_id for c in conflicts if c.other_sales_company_id
-    }
-    group_ids = {c.account.group_id or c.account_id for c in conflicts}
-    managers = User.objects.for_org(org_id).filter(
-        role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True
-    )
-    gams = AccountTeamMember.objects.for_org(org_id).filter(
-        account_id__in=group_ids, role=TeamRole.GLOBAL_ACCOUNT_MANAGER
-    )
-    return sorted(
-        set(managers.values_list("id", flat=True)) | set(gams.values_list("user_id", flat=True))
-    )
-
-
 def _notify_on_commit(opportunity: Opportunity, conflicts: list[Conflict]) -> None:
     """Queue the mail about new conflicts once the save has committed. ``robust``: a broker
     that is down (or, with eager tasks, a mail that fails) is logged and never fails the
     request, which is complete by then; the task retries a failing mail server itself."""
-    from opportunities.tasks import notify_new_conflicts
-
     org_id = opportunity.organization_id
     ids = sorted(c.pk for c in conflicts)
     transaction.on_commit(lambda: notify_new_conflicts.delay(org_id, ids), robust=True)
-
-
-def _notified_key(organization_id: int, conflict_id: int) -> str:
-    return f"conflict-notified:{organization_id}:{conflict_id}"
-
-
-def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> int:
-    """Mail the country managers of the companies involved and the group's global account
-    manager about open conflicts not mailed yet; returns how many mails went out.
-
-    Idempotent: a conflict is marked as mailed (in the shared cache, for 30 days) after its
-    mail went out, so a redelivered task skips it; a worker dying between sending and marking
-    may mail twice, never lose the mail. Need-to-know: the mail names companies and kinds,
-    never amounts or deal details; the subject is sanitized (a name with a newline is a space).
-    """
-    from django.core.cache import cache
-    from django.core.mail import send_mass_mail
-
-    open_conflicts = list(
-        Conflict.objects.for_org(organization_id)
-        .filter(pk__in=list(conflict_ids), status=ConflictStatus.OPEN)
-        .select_related("account", "sales_company", "other_sales_company")
-        .order_by("pk")
-    )
-    # One cache round trip for all the marks, not one per conflict.
-    mailed = cache.get_many([_notified_key(organization_id, c.pk) for c in open_conflicts])
-    pending = [c for c in open_conflicts if _notified_key(organization_id, c.pk) not in mailed]
-    if not pending:
-        return 0
-    user_ids = people_to_notify(pending)
-    recipients = (
-        User.objects.for_org(organization_id)
-        .filter(id__in=user_ids, is_active=True)
-        .select_related("sales_company")
-        .order_by("id")
-    )
-    # Each recipient reads their own language (else their company's); the mail is composed once
-    # per language, not once per recipient.
-    by_language: dict[str, list[str]] = {}
-    for recipient in recipients:
-        by_language.setdefault(recipient.effective_language, []).append(recipient.email)
-    companies = ", ".join(
-        sorted(
-            {c.sales_company.name for c in pending}
-            | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
-        )
-    )
-    messages = []
-    for language, emails in sorted(by_language.items()):
-        with translation.override(language):
-            kinds = ", ".join(sorted({str(c.get_kind_display()) for c in pending}))
-            subject = mail_subject(
-                _("Meridian: conflict at %(account)s") % {"account": pending[0].account.name}
-            )
-            body = _(
-                "%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it."
-            ) % {"kinds": kinds, "companies": companies}
-        messages += [(subject, body, None, [email]) for email in emails]
-    sent = send_mass_mail(messages) if messages else 0
-    cache.set_many({_notified_key(organization_id, c.pk): 1 for c in pending}, 30 * 24 * 3600)
-    return sent
 
 
 @dataclass(frozen=True)

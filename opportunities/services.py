@@ -33,6 +33,7 @@ from crm.models import SalesCompany, User
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
 from crm.visibility import apply, covers_company
+from opportunities.conflicts import detect_for_opportunity
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
     Conflict,
@@ -112,8 +113,6 @@ def require_visible_account(acting_user: User | None, account: Account) -> None:
 def _detect(opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
     # Imported here: conflict detection reads opportunities and may use these services for its
     # resolutions, so a module-level import would be circular.
-    from opportunities.conflicts import detect_for_opportunity
-
     return detect_for_opportunity(opportunity=opportunity, acting_user=acting_user)
 
 

@@ -19,7 +19,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from crm.api_urls import router
-from crm.identity import hash_token
+from crm.directory import hash_token
 from crm.rls import (
     LOOKUP_FUNCTIONS,
     RLS_NOT_FORCED,
@@ -302,7 +302,8 @@ def test_an_address_of_another_organization_is_refused_as_the_app_role(world: Wo
 
 
 def test_lookups_answer_none_for_bad_input(world: World) -> None:
-    from crm.identity import OrgModelBackend, org_of_email, org_of_user_id, token_for_key_hash
+    from crm.directory import org_of_email, org_of_user_id
+    from crm.identity import OrgModelBackend, token_for_key_hash
 
     assert org_of_email("rep\x00@example.test") is None
     assert org_of_user_id("²") is None and org_of_user_id("99999999999999999999") is None

@@ -73,7 +73,7 @@ def test_a_model_without_policy_is_not_visible_by_default(world: World) -> None:
 def test_every_tenant_model_has_a_visibility_policy() -> None:
     from django.apps import apps
 
-    from crm.visibility import _POLICIES
+    from crm.registry import _POLICIES
 
     project = {"crm", "accounts", "pipeline", "opportunities", "leads", "reporting"}
     labels = {
@@ -87,7 +87,7 @@ def test_every_tenant_model_has_a_visibility_policy() -> None:
 def test_policies_are_single_queries(world: World, django_assert_num_queries) -> None:
     from django.apps import apps
 
-    from crm.visibility import _POLICIES
+    from crm.registry import _POLICIES
 
     # Every policy, for every role, compiles to one SQL statement (subqueries, no Python lists).
     for label in _POLICIES:

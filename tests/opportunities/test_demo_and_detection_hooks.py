@@ -25,11 +25,11 @@ pytestmark = pytest.mark.django_db
 def test_detection_runs_on_create_and_on_account_or_product_changes(
     world: World, monkeypatch
 ) -> None:
-    import opportunities.conflicts
+    import opportunities.services
 
     calls: list[int] = []
     monkeypatch.setattr(
-        opportunities.conflicts,
+        opportunities.services,
         "detect_for_opportunity",
         lambda *, opportunity, acting_user: calls.append(opportunity.pk) or [],
     )

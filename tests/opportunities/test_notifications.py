@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 from accounts.models import Account
 from crm.mail import mail_subject
 from crm.roles import Role
-from opportunities.conflicts import conflicts_notify, detect_for_opportunity
+from opportunities.conflicts import detect_for_opportunity
+from opportunities.notifications import conflicts_notify
 from opportunities.models import Conflict, Opportunity
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World

@@ -1,0 +1,64 @@
+"""The visibility registry: one policy per tenant model, and ``apply``, which narrows a queryset
+to the rows a user may see (the organization first, then the model's policy).
+
+Below the models in the kernel (it imports none), so that ``TenantQuerySet.visible_to`` can ask
+it; ``crm.visibility`` holds the role scope and the kernel's policies, and each app registers its
+own policies in ``<app>/policies.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+from crm.rls import RLS_NOT_FORCED
+from crm.scope import orm_tenant_filter_on
+
+if TYPE_CHECKING:
+    from crm.models import User
+
+M = TypeVar("M", bound=Model)
+Policy = Callable[[QuerySet[Any], "User"], QuerySet[Any]]
+
+_POLICIES: dict[str, Policy] = {}
+
+
+def policy(*labels: str) -> Callable[[Policy], Policy]:
+    """Register ``fn`` as the visibility policy of the models named by ``app_label.Model``."""
+
+    def register(fn: Policy) -> Policy:
+        for label in labels:
+            if label in _POLICIES:
+                raise ImproperlyConfigured(f"Two visibility policies for {label}.")
+            _POLICIES[label] = fn
+        return fn
+
+    return register
+
+
+def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
+    """Narrow ``qs`` to the rows ``user`` may see."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return qs.none()
+    label = qs.model._meta.label
+    try:
+        fn = _POLICIES[label]
+    except KeyError:
+        raise ImproperlyConfigured(f"{label} has no visibility policy.") from None
+    # Identity tables' RLS is not forced (the owner reads them whole, see crm.rls): wall one
+    # always stays on for them.
+    if orm_tenant_filter_on() or label in RLS_NOT_FORCED:
+        qs = qs.filter(organization_id=user.organization_id)
+    return fn(qs, user)
+
+
+def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
+    """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
+    obj = apply(qs, user).filter(**lookup).first()
+    if obj is None:
+        raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.")
+    return obj

@@ -1,0 +1,101 @@
+"""The conflict mail: who is told about new conflicts, in their own language, once each.
+
+Run by ``opportunities.tasks.notify_new_conflicts`` after the save that found them commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.cache import cache
+from django.core.mail import send_mass_mail
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from accounts.models import AccountTeamMember, TeamRole
+from crm.mail import mail_subject
+from crm.models import User
+from crm.roles import Role
+from opportunities.models import (
+    Conflict,
+    ConflictStatus,
+)
+
+
+def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
+    """Country managers of every company involved and the group's global account manager."""
+    conflicts = list(conflicts)
+    if not conflicts:
+        return []
+    org_id = conflicts[0].organization_id
+    company_ids = {c.sales_company_id for c in conflicts} | {
+        c.other_sales_company_id for c in conflicts if c.other_sales_company_id
+    }
+    group_ids = {c.account.group_id or c.account_id for c in conflicts}
+    managers = User.objects.for_org(org_id).filter(
+        role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True
+    )
+    gams = AccountTeamMember.objects.for_org(org_id).filter(
+        account_id__in=group_ids, role=TeamRole.GLOBAL_ACCOUNT_MANAGER
+    )
+    return sorted(
+        set(managers.values_list("id", flat=True)) | set(gams.values_list("user_id", flat=True))
+    )
+
+
+def _notified_key(organization_id: int, conflict_id: int) -> str:
+    return f"conflict-notified:{organization_id}:{conflict_id}"
+
+
+def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> int:
+    """Mail the country managers of the companies involved and the group's global account
+    manager about open conflicts not mailed yet; returns how many mails went out.
+
+    Idempotent: a conflict is marked as mailed (in the shared cache, for 30 days) after its
+    mail went out, so a redelivered task skips it; a worker dying between sending and marking
+    may mail twice, never lose the mail. Need-to-know: the mail names companies and kinds,
+    never amounts or deal details; the subject is sanitized (a name with a newline is a space).
+    """
+    open_conflicts = list(
+        Conflict.objects.for_org(organization_id)
+        .filter(pk__in=list(conflict_ids), status=ConflictStatus.OPEN)
+        .select_related("account", "sales_company", "other_sales_company")
+        .order_by("pk")
+    )
+    # One cache round trip for all the marks, not one per conflict.
+    mailed = cache.get_many([_notified_key(organization_id, c.pk) for c in open_conflicts])
+    pending = [c for c in open_conflicts if _notified_key(organization_id, c.pk) not in mailed]
+    if not pending:
+        return 0
+    user_ids = people_to_notify(pending)
+    recipients = (
+        User.objects.for_org(organization_id)
+        .filter(id__in=user_ids, is_active=True)
+        .select_related("sales_company")
+        .order_by("id")
+    )
+    # Each recipient reads their own language (else their company's); the mail is composed once
+    # per language, not once per recipient.
+    by_language: dict[str, list[str]] = {}
+    for recipient in recipients:
+        by_language.setdefault(recipient.effective_language, []).append(recipient.email)
+    companies = ", ".join(
+        sorted(
+            {c.sales_company.name for c in pending}
+            | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
+        )
+    )
+    messages = []
+    for language, emails in sorted(by_language.items()):
+        with translation.override(language):
+            kinds = ", ".join(sorted({str(c.get_kind_display()) for c in pending}))
+            subject = mail_subject(
+                _("Meridian: conflict at %(account)s") % {"account": pending[0].account.name}
+            )
+            body = _(
+                "%(kinds)s involving %(companies)s. Open the conflicts inbox to resolve it."
+            ) % {"kinds": kinds, "companies": companies}
+        messages += [(subject, body, None, [email]) for email in emails]
+    sent = send_mass_mail(messages) if messages else 0
+    cache.set_many({_notified_key(organization_id, c.pk): 1 for c in pending}, 30 * 24 * 3600)
+    return sent
