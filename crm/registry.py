@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
+from crm.ids import parse_id
 from crm.rls import RLS_NOT_FORCED
 from crm.scope import orm_tenant_filter_on
 
@@ -54,6 +55,18 @@ def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
     if orm_tenant_filter_on() or label in RLS_NOT_FORCED:
         qs = qs.filter(organization_id=user.organization_id)
     return fn(qs, user)
+
+
+def access_by_id(visible: QuerySet[M], pk: object) -> M:
+    """The row ``pk`` of ``visible`` (a ``Model.objects.visible_to(user)`` queryset). Missing,
+    foreign, invisible and malformed ids raise the same ``Http404``, in pages, API and services
+    alike: the answer never tells whether a row exists that the user may not see. Each app wraps
+    it once per entity as ``access_<entity>_by_id(user, pk)``, with the joins its callers need."""
+    ident = parse_id(pk)
+    obj = None if ident is None else visible.filter(pk=ident).first()
+    if obj is None:
+        raise Http404(f"No {visible.model._meta.verbose_name} matches the given query.")
+    return obj
 
 
 def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:

@@ -123,6 +123,20 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
     def unscoped(self) -> TenantQuerySet:
         return super().get_queryset()
 
+    def visible_to(self, user: User) -> TenantQuerySet:
+        """The one idiom for tenant reads on behalf of a user: the rows ``user`` may see, scoped
+        by the user's own organization (whatever is in scope), then by the model's policy, as one
+        SQL query. Anonymous or inactive users see nothing."""
+        scoped = current_org_id()
+        user_org = getattr(user, "organization_id", None)
+        if scoped is not None and user_org is not None and scoped != user_org:
+            raise OrganizationScopeError(
+                f"{self.model._meta.label}: a user of organization {user_org} read while "
+                f"organization {scoped} is in scope."
+            )
+        # Not the guarded default queryset: ``apply`` puts the user's organization first.
+        return apply(super().get_queryset(), user)
+
 
 class TenantModel(models.Model):
     """Base of every tenant-owned table: ``organization_id`` NOT NULL, fail-closed manager."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
-from crm.registry import Policy, apply, get_visible_or_404, policy
+from crm.registry import Policy, access_by_id, apply, get_visible_or_404, policy
 from crm.roles import ORG_WIDE_ROLES, Role
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=Model)
 
 # The registry's names, importable from here as they always were.
-__all__ = ["Policy", "apply", "get_visible_or_404", "policy"]
+__all__ = ["Policy", "access_by_id", "apply", "get_visible_or_404", "policy"]
 
 
 def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:
