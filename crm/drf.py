@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
 from crm.ids import parse_id
+from crm.money import MissingExchangeRateError
 from crm.tenancy import enter_org_scope, exit_org_scope
 from crm.visibility import apply, get_visible_or_404
 
@@ -115,8 +116,6 @@ def _validation_payload(exc: DjangoValidationError) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Domain errors become clear HTTP answers: 400 with field messages, 403, 404, and 409 for a
     stale version (with the current one) or a missing exchange rate, never a 500."""
-    from crm.money import MissingExchangeRateError
-
     stale_version = getattr(exc, "current_version", None)
     if stale_version is not None:
         return Response(

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import LANGUAGES, Region, SalesCompany, User
 from crm.roles import COMPANY_ROLES, Role
+from crm.services import user_set_preferences
 from crm.validators import CURRENCIES, validate_country
 
 # The one date widget of every form: <input type=date> takes and gives ISO dates whatever the
@@ -85,8 +86,6 @@ class ProfileForm(forms.Form):
         ]
 
     def save(self) -> User:
-        from crm.services import user_set_preferences
-
         return user_set_preferences(
             user=self.user,
             language=self.cleaned_data["language"],

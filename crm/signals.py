@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.hashers import is_password_usable
 
 from crm.models import User
+from crm.services import user_revoke_tokens
 
 _WATCHED = frozenset({"password", "is_active"})
 
@@ -39,7 +40,5 @@ def revoke_tokens_after_credential_change(
     sender: type[User], instance: User, created: bool, **kwargs: Any
 ) -> None:
     if getattr(instance, "_revoke_api_tokens", False):
-        from crm.services import user_revoke_tokens
-
         instance._revoke_api_tokens = False  # type: ignore[attr-defined]
         user_revoke_tokens(user=instance)

@@ -22,15 +22,13 @@ so a policy can only ever narrow inside the tenant.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
+from crm.models import SalesCompany, User
 from crm.registry import Policy, access_by_id, apply, get_visible_or_404, policy
 from crm.roles import ORG_WIDE_ROLES, Role
-
-if TYPE_CHECKING:
-    from crm.models import SalesCompany, User
 
 M = TypeVar("M", bound=Model)
 
@@ -43,8 +41,6 @@ def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:
 
     Returned as a values() subquery or a short list, so callers embed it in their own SQL.
     """
-    from crm.models import SalesCompany
-
     if user.role in ORG_WIDE_ROLES:
         return None
     if user.role == Role.REGIONAL_MANAGER:
@@ -70,8 +66,6 @@ def covers_company(user: User, company_id: int | None) -> bool:
 
 def visible_companies(user: User) -> QuerySet[SalesCompany]:
     """The sales companies in the user's scope (their records, reports and exports)."""
-    from crm.models import SalesCompany
-
     qs = SalesCompany.objects.for_org(user.organization_id)
     if not user.is_authenticated or not user.is_active:
         return qs.none()

@@ -21,6 +21,8 @@ from crm.models import SalesCompany, User
 from crm.validators import validate_country
 from leads import services
 from leads.models import Campaign, CampaignKind, CampaignMember, Lead
+from leads.selectors import campaign_member_export, campaign_member_list
+from leads.services import lead_convert
 from pipeline.models import LocalStage
 
 
@@ -128,8 +130,6 @@ class LeadViewSet(
         """Create or match the account, then the contact and the opportunity, all or nothing.
         Duplicate candidates answer 400 listing them unless an account or create_account is
         given."""
-        from leads.services import lead_convert
-
         data = ConvertSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         result = lead_convert(
@@ -199,8 +199,6 @@ class CampaignViewSet(
     def members(self, request: Request, pk: str | None = None) -> Response:
         """Members the user may see; ``?export=1`` leaves out suppressed contacts (an
         opportunity of theirs is in negotiation)."""
-        from leads.selectors import campaign_member_export, campaign_member_list
-
         campaign = self.get_object()
         if request.method == "POST":
             data = CampaignMemberSerializer(data=request.data, context={"request": request})

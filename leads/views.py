@@ -199,9 +199,6 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
     """Account (matched or new), contact and opportunity in one transaction. When the company
     looks like existing accounts, nothing is written: the candidates are shown, and the user
     picks one or confirms a new customer, and posts again."""
-    from leads.services import DuplicateAccountsError
-    from leads.services import lead_convert as convert
-
     user: User = request.user
     lead = selectors.lead_get(user=user, pk=pk)
     if not services.may_lead(user, services.LeadAction.CONVERT, lead):
@@ -226,14 +223,14 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, _("Choose one of the accounts listed."))
         if not form.errors:
             try:
-                result = convert(
+                result = services.lead_convert(
                     lead=lead,
                     acting_user=user,
                     account=account,
                     create_account=choice == "new",
                     **data,
                 )
-            except DuplicateAccountsError as exc:
+            except services.DuplicateAccountsError as exc:
                 candidates = exc.candidates
             except ValidationError as exc:
                 apply_validation_error(form, exc)
@@ -298,8 +295,6 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 @roles_required(LEAD_ROLES)
 @require_http_methods(["GET", "POST"])
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from leads.selectors import campaign_member_list
-
     user: User = request.user
     campaign = selectors.campaign_get(user=user, pk=pk)
     if request.method == "POST":
@@ -309,7 +304,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.error(request, _("Choose one contact or one lead."))
         return redirect(f"{reverse('leads:campaign_detail', args=[campaign.pk])}")
-    members = campaign_member_list(campaign=campaign, user=user)
+    members = selectors.campaign_member_list(campaign=campaign, user=user)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     search = MemberSearchForm(request.GET or None)
     contacts: list[Contact] = []
@@ -371,10 +366,8 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
 def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The members that may be mailed: contacts without marketing consent or an e-mail
     address, and suppressed (do-not-market) ones, are left out."""
-    from leads.selectors import campaign_member_export
-
     campaign = selectors.campaign_get(user=request.user, pk=pk)
-    rows = campaign_member_export(campaign=campaign, user=request.user)
+    rows = selectors.campaign_member_export(campaign=campaign, user=request.user)
     writer = csv.writer(Echo())
 
     def lines() -> Iterator[str]:
