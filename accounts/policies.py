@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 
 from accounts.models import (
@@ -20,6 +21,7 @@ from accounts.models import (
     AccountTeamMember,
     FrameworkAgreement,
 )
+from crm.audit import register_history
 from crm.models import User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import (
@@ -114,4 +116,13 @@ policy("accounts.AccountTeamMemberEvent")(event_policy(Account, "account_id"))
 policy("accounts.FrameworkAgreementEvent")(event_policy(Account, "account_id", marketing=False))
 policy("accounts.DiscountTierEvent")(
     event_policy(FrameworkAgreement, "agreement_id", marketing=False)
+)
+
+# The account's History page: its own changes and those of what hangs off it.
+register_history(
+    Account,
+    (apps.get_model("accounts", "AccountEvent"), "pgh_obj_id"),
+    (apps.get_model("accounts", "ContactEvent"), "account_id"),
+    (apps.get_model("accounts", "AccountTeamMemberEvent"), "account_id"),
+    (apps.get_model("accounts", "FrameworkAgreementEvent"), "account_id"),
 )

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pghistory
-from django.apps import apps
 from django.db import models
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -85,19 +84,16 @@ class HistoryEntry:
 
 
 # Which event tables make up a record's history, and how each points at the record.
-HISTORY_SOURCES: dict[str, list[tuple[str, str]]] = {
-    "opportunities.Opportunity": [
-        ("opportunities.OpportunityEvent", "pgh_obj_id"),
-        ("opportunities.OpportunityLineEvent", "opportunity_id"),
-        ("opportunities.OpportunitySplitEvent", "opportunity_id"),
-    ],
-    "accounts.Account": [
-        ("accounts.AccountEvent", "pgh_obj_id"),
-        ("accounts.ContactEvent", "account_id"),
-        ("accounts.AccountTeamMemberEvent", "account_id"),
-        ("accounts.FrameworkAgreementEvent", "account_id"),
-    ],
-}
+# Per record with a History page: the event tables that make up its trail, each with the column
+# that points at the record. Registered by the apps (``register_history``), so the kernel names
+# no model above it.
+_HISTORY_SOURCES: dict[str, list[tuple[type[Model], str]]] = {}
+
+
+def register_history(record: type[Model], *sources: tuple[type[Model], str]) -> None:
+    """The history of ``record`` is read from ``sources``: (event model, pointer column)."""
+    _HISTORY_SOURCES[record._meta.label] = list(sources)
+
 
 _META_FIELDS = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "organization"}
 
@@ -106,8 +102,7 @@ def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry
     """The audit trail of ``obj`` (already fetched through the visibility policy), oldest
     first: one query per event table, each narrowed by the same policy."""
     entries: list[HistoryEntry] = []
-    for label, pointer in HISTORY_SOURCES[obj._meta.label]:
-        model = apps.get_model(label)
+    for model, pointer in _HISTORY_SOURCES[obj._meta.label]:
         fields = [f for f in model._meta.concrete_fields if f.name not in _META_FIELDS]
         rows = (
             apply(model.objects.unscoped(), user)

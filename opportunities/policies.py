@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 
 from accounts.models import Account
 from accounts.policies import account_q, team_group_ids
+from crm.audit import register_history
 from crm.models import User
 from crm.roles import Role
 from crm.visibility import (
@@ -133,3 +135,11 @@ policy("opportunities.OpportunityUserObjectPermission")(grant_policy)
 policy("opportunities.OpportunityEvent")(event_policy(Opportunity, "pgh_obj_id"))
 policy("opportunities.OpportunityLineEvent")(event_policy(Opportunity, "opportunity_id"))
 policy("opportunities.OpportunitySplitEvent")(event_policy(Opportunity, "opportunity_id"))
+
+# The opportunity's History page: its own changes, its lines' and its splits'.
+register_history(
+    Opportunity,
+    (apps.get_model("opportunities", "OpportunityEvent"), "pgh_obj_id"),
+    (apps.get_model("opportunities", "OpportunityLineEvent"), "opportunity_id"),
+    (apps.get_model("opportunities", "OpportunitySplitEvent"), "opportunity_id"),
+)
