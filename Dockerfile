@@ -8,4 +8,4 @@ RUN DEBUG=1 python manage.py collectstatic --noinput
 RUN useradd --create-home meridian
 USER meridian
 EXPOSE 8000
-CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "meridian.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Development defaults; production sets these in its own environment.
 export DEBUG ?= 1
-export DJANGO_SETTINGS_MODULE := crm.settings
+export DJANGO_SETTINGS_MODULE := meridian.settings
 # The owner's URL (migrations, seeding, tests) and the application role's URL (serving; row-level
 # security applies to it): DATABASE_OWNER_URL / DATABASE_URL if set, else a local or embedded
 # PostgreSQL found and set up by scripts/devdb.py.
@@ -54,10 +54,10 @@ test: lint
 	DATABASE_URL="$(DBURL)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
 worker: install
-	DATABASE_URL="$(APPURL)" $(BIN)/celery -A crm worker --loglevel=info
+	DATABASE_URL="$(APPURL)" $(BIN)/celery -A meridian worker --loglevel=info
 
 beat: install
-	DATABASE_URL="$(APPURL)" $(BIN)/celery -A crm beat --loglevel=info
+	DATABASE_URL="$(APPURL)" $(BIN)/celery -A meridian beat --loglevel=info
 
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(50))') \

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts import setup_views, views
-from crm import history_views
 
 app_name = "accounts"
 
@@ -16,7 +15,6 @@ urlpatterns = [
     path("duplicates/", views.account_duplicates, name="duplicates"),
     path("new/inline/", views.account_inline_create, name="inline_create"),
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
-    path("<int:pk>/history/", history_views.account_history, name="history"),
     path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),

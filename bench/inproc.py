@@ -25,7 +25,7 @@ from typing import Any
 
 
 def _setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meridian.settings")
     import django
 
     django.setup()

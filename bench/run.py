@@ -104,7 +104,7 @@ class Server:
             # (no worker in the bench; nothing it drives queues one).
             "REDIS_URL": redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "1",
-            "DJANGO_SETTINGS_MODULE": "crm.settings",
+            "DJANGO_SETTINGS_MODULE": "meridian.settings",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             # The token endpoint's anonymous throttle would refuse the sign-ins of a run.
             "API_ANON_THROTTLE": "1000/minute",
@@ -121,7 +121,7 @@ class Server:
         )
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.proc = subprocess.Popen(
-            [str(gunicorn), "crm.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+            [str(gunicorn), "meridian.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--threads", str(self.threads),
              "--worker-class", "gthread", "--log-level", "warning", "--timeout", "120"],
             cwd=ROOT, env=self.env, start_new_session=True,

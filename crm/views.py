@@ -1,30 +1,25 @@
-"""Kernel pages: home, search, the user's profile, error pages, and the global admin's set-up of
-sales companies, users and exchange rates.
+"""Kernel pages: the user's profile, error pages, and the global admin's set-up of sales
+companies, users and exchange rates. Home and search, which join the apps, are the shell's
+(meridian.views): the kernel imports no app built on it (ARCHITECTURE.md).
 
 Views stay thin: forms validate, ``crm.services`` write, visibility-backed querysets read.
-The kernel does not import the apps built on it (ARCHITECTURE.md), so search reaches accounts,
-contacts and opportunities by model label, the way ``crm.visibility`` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -35,22 +30,15 @@ from crm.forms import (
     ExchangeRateForm,
     ProfileForm,
     SalesCompanyForm,
-    SearchForm,
     UserForm,
 )
 from crm.models import ExchangeRate, SalesCompany, User
-from crm.selectors import home_summary, own_api_token_or_404, own_api_tokens
+from crm.selectors import own_api_token_or_404, own_api_tokens
 from crm.visibility import apply, can_configure, get_visible_or_404
 
 View = Callable[..., HttpResponse]
 
-SEARCH_PAGE_SIZE = 10
 SETUP_PAGE_SIZE = 50
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "crm/home.html", {"summary": home_summary(user=request.user)})
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -147,86 +135,6 @@ def profile_password(request: HttpRequest) -> HttpResponse:
         )
         return redirect("profile")
     return render(request, "crm/password_change.html", {"form": form})
-
-
-# --- Search ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchSection:
-    key: str
-    title: str
-    page: Page
-    rows: list[tuple[Any, str | None]]  # (row, link to its page or None)
-    query: str  # the other parameters, kept by this section's pager
-
-
-def _detail_url_maker(url_name: str) -> Callable[[int], str | None]:
-    """Links to the rows' detail pages; a URL name that does not resolve raises."""
-    return lambda pk: reverse(url_name, args=[pk])
-
-
-def search_querysets(*, user: User, term: str) -> dict[str, QuerySet[Any]]:
-    """Accounts, contacts and opportunities matching ``term`` that ``user`` may see.
-
-    Names are matched by prefix on the normalized name, which the ``account_org_norm_idx``
-    pattern index serves ("acme" finds "ACME AB" and "Acmé Nordic"). Each queryset is one SQL
-    statement with the visibility policy inside it; nothing is filtered in Python.
-    """
-    from accounts.normalize import normalize_name  # data helper, no models: safe for the kernel
-
-    account_model = apps.get_model("accounts.Account")
-    contact_model = apps.get_model("accounts.Contact")
-    opportunity_model = apps.get_model("opportunities.Opportunity")
-    norm = normalize_name(term)
-    if not norm:
-        return {}
-    accounts = (
-        apply(account_model.objects.unscoped(), user)
-        .filter(normalized_name__startswith=norm)
-        .select_related("home_company")
-        .order_by("name", "pk")
-    )
-    contacts = (
-        apply(contact_model.objects.unscoped(), user)
-        .filter(
-            Q(full_name__istartswith=term)
-            | Q(email__istartswith=term)
-            | Q(account__normalized_name__startswith=norm)
-        )
-        .select_related("account")
-        .order_by("full_name", "pk")
-    )
-    opportunities = (
-        apply(opportunity_model.objects.unscoped(), user)
-        .filter(Q(name__istartswith=term) | Q(account__normalized_name__startswith=norm))
-        .select_related("account", "local_stage", "sales_company")
-        .order_by("-created_at", "-pk")
-    )
-    return {"accounts": accounts, "contacts": contacts, "opportunities": opportunities}
-
-
-@login_required
-def search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET or None)
-    term = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    sections: list[SearchSection] = []
-    if term:
-        titles = {
-            "accounts": (_("Accounts"), "accounts:detail"),
-            "contacts": (_("Contacts"), "accounts:detail"),
-            "opportunities": (_("Opportunities"), "opportunities:detail"),
-        }
-        for key, qs in search_querysets(user=request.user, term=term).items():
-            title, url_name = titles[key]
-            # Each section pages on its own parameter, so paging contacts keeps the account page.
-            page = Paginator(qs, SEARCH_PAGE_SIZE).get_page(request.GET.get(f"{key}_page"))
-            url = _detail_url_maker(url_name)
-            rows = [(row, url(row.account_id if key == "contacts" else row.pk)) for row in page]
-            others = request.GET.copy()
-            others.pop(f"{key}_page", None)
-            sections.append(SearchSection(key, title, page, rows, others.urlencode()))
-    return render(request, "crm/search.html", {"form": form, "term": term, "sections": sections})
 
 
 # --- Set-up (global admin) ---------------------------------------------------------------------

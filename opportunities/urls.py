@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import history_views
 from opportunities import setup_views, views
 
 app_name = "opportunities"
@@ -18,7 +17,6 @@ urlpatterns = [
     path("conflicts/<int:pk>/", views.conflict_detail, name="conflict"),
     path("team/", views.team_overview, name="team"),
     path("data-quality/", views.data_quality, name="data_quality"),
-    path("<int:pk>/history/", history_views.opportunity_history, name="history"),
     path("<int:pk>/", views.opportunity_detail, name="detail"),
     path("<int:pk>/edit/", views.opportunity_edit, name="edit"),
     path("<int:pk>/move/", views.opportunity_move, name="move"),

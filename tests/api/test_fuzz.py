@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from crm.services import api_token_issue
-from crm.wsgi import application
+from meridian.wsgi import application
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory, process_for
 

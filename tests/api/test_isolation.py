@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from crm.api_urls import router
+from meridian.api_urls import router
 from tests.api.makers import MAKERS
 from tests.conftest import World
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import DiscountTier
-from crm.api_urls import router
+from meridian.api_urls import router
 from tests.api.makers import MAKERS
 from tests.conftest import World
 

@@ -122,7 +122,7 @@ def test_a_misspelt_menu_name_raises(
 
 
 def test_search_links_fail_loudly() -> None:
-    from crm import views
+    from meridian import views
 
     with pytest.raises(NoReverseMatch):
         views._detail_url_maker("accounts:detial")(1)

@@ -18,7 +18,7 @@ from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
 
-from crm.api_urls import router
+from meridian.api_urls import router
 from crm.directory import hash_token
 from crm.rls import (
     LOOKUP_FUNCTIONS,

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery.signals import task_prerun
 
-from crm.celery import app
+from meridian.celery import app
 
 __all__ = ["app"]
 

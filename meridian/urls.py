@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from accounts import urls as accounts_urls
 from crm import views
+from meridian import history
+from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
 
@@ -22,11 +24,22 @@ setup_patterns = [
     *accounts_urls.setup_urlpatterns,
 ]
 
+# The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they
+# join each app's own patterns in its namespace, at the same paths and names as before.
+accounts_patterns = [
+    path("<int:pk>/history/", history.account_history, name="history"),
+    *accounts_urls.urlpatterns,
+]
+opportunities_patterns = [
+    path("<int:pk>/history/", history.opportunity_history, name="history"),
+    *opportunities_urls.urlpatterns,
+]
+
 admin.site.site_header = "Meridian CRM administration"
 admin.site.site_title = "Meridian CRM"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", shell_views.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -36,11 +49,11 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("crm.api_urls")),
+    path("api/v1/", include("meridian.api_urls")),
     path("reports/", include("reporting.urls")),
-    path("opportunities/", include("opportunities.urls")),
-    path("accounts/", include("accounts.urls")),
-    path("search/", views.search, name="search"),
+    path("opportunities/", include((opportunities_patterns, "opportunities"))),
+    path("accounts/", include((accounts_patterns, "accounts"))),
+    path("search/", shell_views.search, name="search"),
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.profile_password, name="profile_password"),
     path("profile/tokens/", views.profile_token_create, name="profile_token_create"),

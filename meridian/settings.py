@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "opportunities",
     "leads",
     "reporting",
+    "meridian",
 ]
 
 MIDDLEWARE = [
@@ -77,9 +78,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "crm.urls"
-WSGI_APPLICATION = "crm.wsgi.application"
-ASGI_APPLICATION = "crm.asgi.application"
+ROOT_URLCONF = "meridian.urls"
+WSGI_APPLICATION = "meridian.wsgi.application"
+ASGI_APPLICATION = "meridian.asgi.application"
 
 TEMPLATES = [
     {

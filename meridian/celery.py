@@ -7,8 +7,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meridian.settings")
 
-app = Celery("crm")
+app = Celery("meridian")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -7,10 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
+from accounts.models import Account
 from crm.audit import history_for
 from crm.models import User
 from crm.visibility import get_visible_or_404
+from opportunities.models import Opportunity
 
 
 def render_history(
@@ -27,17 +30,9 @@ def render_history(
 
 @login_required
 def opportunity_history(request: HttpRequest, pk: int) -> HttpResponse:
-    from django.urls import reverse
-
-    from opportunities.models import Opportunity
-
     return render_history(request, Opportunity, pk, reverse("opportunities:detail", args=[pk]))
 
 
 @login_required
 def account_history(request: HttpRequest, pk: int) -> HttpResponse:
-    from django.urls import reverse
-
-    from accounts.models import Account
-
     return render_history(request, Account, pk, reverse("accounts:detail", args=[pk]))
