@@ -58,7 +58,7 @@ def database_url() -> str:
     return f"postgres://{auth}{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(queue: str, *, app: str = "crm", **env: str) -> subprocess.Popen[str]:
+def start_worker(queue: str, *, app: str = "meridian", **env: str) -> subprocess.Popen[str]:
     full_env = {
         **os.environ,
         "DEBUG": "1",
