@@ -1,8 +1,10 @@
 """Reads of the accounts app. Each takes the acting user and applies the one visibility policy.
 
-Money is converted to the corporate currency in SQL, with the rate valid on the relevant date
-(a won deal: the day it closed; open pipeline: the day asked about). A missing rate raises
-``MissingExchangeRateError`` naming the currency and date; it never counts as 1.0.
+Money is converted to the corporate currency in SQL by the kernel's one conversion
+(``crm.money.with_corporate_amount``), with the rate valid on the relevant date (a won deal: the
+day it closed; open pipeline: the day asked about): exact per deal, each total rounded half-even
+to the cent. A missing rate raises ``MissingExchangeRateError`` naming the currency and date; it
+never counts as 1.0.
 """
 
 from __future__ import annotations
@@ -17,11 +19,7 @@ from django.db.models import (
     Case,
     Count,
     DateField,
-    DecimalField,
     Expression,
-    ExpressionWrapper,
-    F,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -30,7 +28,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Round, TruncDate
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -44,57 +42,18 @@ from accounts.models import (
     DiscountTier,
     FrameworkAgreement,
 )
-from crm.models import ExchangeRate, Organization, SalesCompany, User
-from crm.money import MissingExchangeRateError
+from crm.models import Organization, SalesCompany, User
+from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.visibility import get_visible_or_404
 
-MONEY = DecimalField(max_digits=20, decimal_places=2)
 ZERO = Decimal("0.00")
 
 
 # --- Money in SQL ------------------------------------------------------------------------------
 
 
-def _with_corporate(qs: QuerySet[Any], organization: Organization, on_date: Any) -> QuerySet[Any]:
-    """Annotate ``fx_date`` (the relevant date), ``fx_rate`` (the latest rate of the row's
-    currency valid from that date or earlier; NULL when there is none), ``corp_amount`` (rounded
-    to cents per deal, like ``crm.money.to_corporate``) and ``rate_missing`` (1 or 0)."""
-    date_expr = on_date if isinstance(on_date, Expression) else Value(on_date)
-    latest = (
-        ExchangeRate.objects.for_org(organization)
-        .filter(currency=OuterRef("currency"), valid_from__lte=OuterRef("fx_date"))
-        .order_by("-valid_from")
-        .values("rate")[:1]
-    )
-    rate = Case(
-        When(currency=organization.corporate_currency, then=Value(Decimal(1))),
-        default=Subquery(latest),
-        output_field=DecimalField(max_digits=18, decimal_places=8),
-    )
-    return (
-        qs.annotate(fx_date=ExpressionWrapper(date_expr, output_field=DateField()))
-        .annotate(fx_rate=rate)
-        .annotate(
-            corp_amount=Round(F("amount") * F("fx_rate"), 2, output_field=MONEY),
-            rate_missing=Case(
-                When(Q(amount__isnull=False, fx_rate__isnull=True), then=Value(1)),
-                default=Value(0),
-            ),
-        )
-    )
-
-
 def _won_date() -> Expression:
     return TruncDate("closed_at")
-
-
-def _raise_if_missing(qs: QuerySet[Any], organization: Organization) -> None:
-    """Only reached when an aggregate reported a missing rate: name the first one."""
-    row = qs.filter(rate_missing=1).values("currency", "fx_date").order_by("fx_date").first()
-    if row is not None:
-        raise MissingExchangeRateError(
-            currency=row["currency"], on_date=row["fx_date"], organization=organization
-        )
 
 
 def _opportunities(organization: Organization) -> QuerySet[Any]:
@@ -104,12 +63,14 @@ def _opportunities(organization: Organization) -> QuerySet[Any]:
 
 
 def _won_corporate_total(qs: QuerySet[Any], organization: Organization) -> Decimal:
-    """Sum of won amounts in the corporate currency, each at the rate of its closing day."""
-    qs = _with_corporate(qs.filter(global_stage__is_won=True), organization, _won_date())
-    agg = qs.aggregate(total=Coalesce(Sum("corp_amount"), ZERO), missing=Sum("rate_missing"))
-    if agg["missing"]:
-        _raise_if_missing(qs, organization)
-    return agg["total"]
+    """Sum of won amounts in the corporate currency, each at the rate of its closing day,
+    exact per deal and rounded half-even once on the total (``crm.money``'s one rule)."""
+    qs = with_corporate_amount(
+        qs.filter(global_stage__is_won=True), organization, rate_date=_won_date()
+    )
+    agg = qs.aggregate(total=Sum("corporate_amount"), missing=missing_rate())
+    raise_if_missing(organization, [agg["missing"]])
+    return money(agg["total"])
 
 
 # --- Accounts ----------------------------------------------------------------------------------
@@ -427,7 +388,7 @@ def account_360(
     for account in accounts:
         by_country[account.country].append(account)
 
-    figures = _figures_by_country(user, organization, top.pk, today)
+    figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
 
     activities = list(
         Activity.objects.unscoped()
@@ -449,9 +410,9 @@ def account_360(
         plan = PlanProgress(
             plan=plan_row,
             target=plan_row.revenue_target,
-            # This year's won business per country is already summed (same deals, same
-            # closing-day rates, same rounding): no second pass over the group's deals.
-            won_ytd=sum((f.won_amount for f in figures.values()), ZERO),
+            # This year's won business is already summed (same deals, same closing-day
+            # rates, one rounding of the exact total): no second pass over the group's deals.
+            won_ytd=won_this_year,
             open_actions=plan_row.open_actions,
             overdue_actions=plan_row.overdue_actions,
         )
@@ -487,7 +448,7 @@ def account_360(
 
 def _figures_by_country(
     user: User, organization: Organization, group_id: int, today: dt.date
-) -> dict[str, CountryFigures]:
+) -> tuple[dict[str, CountryFigures], Decimal]:
     """Open (at today's rate) and won this year (at closing-day rates) per account country:
     one grouped query; a second only to name a missing rate."""
     year_start = dt.date(today.year, 1, 1)
@@ -500,32 +461,35 @@ def _figures_by_country(
             | Q(global_stage__is_won=True, closed_at__date__gte=year_start)
         )
     )
-    fx_date = Case(
+    rate_date = Case(
         When(global_stage__is_won=True, then=_won_date()),
         default=Value(today),
         output_field=DateField(),
     )
-    qs = _with_corporate(base, organization, fx_date)
-    rows = (
+    qs = with_corporate_amount(base, organization, rate_date=rate_date)
+    rows = list(
         qs.values("account__country")
         .annotate(
             open_count=Count("id", filter=Q(global_stage__is_won=False)),
-            open_amount=Coalesce(Sum("corp_amount", filter=Q(global_stage__is_won=False)), ZERO),
+            open_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=False)),
             won_count=Count("id", filter=Q(global_stage__is_won=True)),
-            won_amount=Coalesce(Sum("corp_amount", filter=Q(global_stage__is_won=True)), ZERO),
-            missing=Sum("rate_missing"),
+            won_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=True)),
+            missing=missing_rate(),
         )
         .order_by("account__country")
     )
-    out: dict[str, CountryFigures] = {}
-    for row in rows:
-        if row["missing"]:
-            _raise_if_missing(qs, organization)
-        out[row["account__country"]] = CountryFigures(
+    raise_if_missing(organization, (row["missing"] for row in rows))
+    # Each country's figure is its exact sum rounded half-even; the group's won total is the
+    # exact sum of all of them rounded once, so it equals the dashboard's for the same deals.
+    figures = {
+        row["account__country"]: CountryFigures(
             country=row["account__country"],
             open_count=row["open_count"],
-            open_amount=row["open_amount"],
+            open_amount=money(row["open_amount"]),
             won_count=row["won_count"],
-            won_amount=row["won_amount"],
+            won_amount=money(row["won_amount"]),
         )
-    return out
+        for row in rows
+    }
+    won_total = money(sum((row["won_amount"] or ZERO for row in rows), ZERO))
+    return figures, won_total

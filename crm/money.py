@@ -2,18 +2,49 @@
 
 A missing rate is an error that names the currency and date: a wrong 1.0 in a global
 pipeline report is worse than no number.
+
+The one rounding rule, in Python and in SQL alike: each deal converts exactly (amount x rate,
+no per-deal rounding), the exact amounts are summed, and only the total is rounded half-even
+to the cent (``money``). PostgreSQL's ROUND is half away from zero, so SQL never rounds: the
+queries return exact sums (``with_corporate_amount``) and Python rounds them. That way the 360°
+view, the dashboard and the exports agree to the cent for the same deals.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
+from django.db.models import (
+    Case,
+    CharField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext
 
 from crm.models import ExchangeRate, Organization
 
 CENT = Decimal("0.01")
+RATE = DecimalField(max_digits=18, decimal_places=8)
+# Wide enough for an exact amount x rate and sums of them: nothing is rounded in SQL.
+EXACT = DecimalField(max_digits=38, decimal_places=12)
+
+
+def money(value: Decimal | None) -> Decimal:
+    """The one rounding of money: half-even to the cent, on an exact amount or exact sum."""
+    return (value or Decimal(0)).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 class MissingExchangeRateError(LookupError):
@@ -58,8 +89,80 @@ def rate_on(*, organization: Organization, currency: str, on_date: dt.date) -> D
     return rate
 
 
+def to_corporate_exact(
+    *, organization: Organization, amount: Decimal, currency: str, on_date: dt.date
+) -> Decimal:
+    """``amount`` in the corporate currency, unrounded: what a total sums before ``money``."""
+    return amount * rate_on(organization=organization, currency=currency, on_date=on_date)
+
+
 def to_corporate(
     *, organization: Organization, amount: Decimal, currency: str, on_date: dt.date
 ) -> Decimal:
-    rate = rate_on(organization=organization, currency=currency, on_date=on_date)
-    return (amount * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return money(
+        to_corporate_exact(
+            organization=organization, amount=amount, currency=currency, on_date=on_date
+        )
+    )
+
+
+# --- The same conversion in SQL ----------------------------------------------------------------
+
+
+def with_corporate_amount(
+    qs: QuerySet[Any], organization: Organization, *, rate_date: Any, prefix: str = ""
+) -> QuerySet[Any]:
+    """Annotate ``rate_date``, ``rate`` and ``corporate_amount`` (amount x dated rate, exact).
+
+    The corporate currency converts at exactly 1; any other currency takes the latest rate
+    valid on ``rate_date`` or NULL if there is none (report it with ``missing_rate``). Sum
+    ``corporate_amount`` and round the sum with ``money``, never the rows.
+    """
+    latest = (
+        ExchangeRate.objects.for_org(organization)
+        .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    rate = Case(
+        When(
+            **{f"{prefix}currency": organization.corporate_currency},
+            then=Value(Decimal(1), output_field=RATE),
+        ),
+        default=Subquery(latest, output_field=RATE),
+        output_field=RATE,
+    )
+    return qs.annotate(rate_date=rate_date, rate=rate).annotate(
+        corporate_amount=ExpressionWrapper(F(f"{prefix}amount") * F("rate"), output_field=EXACT)
+    )
+
+
+def missing_rate(prefix: str = "", filter: Q | None = None) -> Min:
+    """Aggregate naming one row whose amount could not be converted: "SEK 2026-03-31"."""
+    condition = Q(rate__isnull=True, **{f"{prefix}amount__isnull": False})
+    if filter is not None:
+        condition &= filter
+    return Min(
+        Case(
+            When(
+                condition,
+                then=Concat(
+                    F(f"{prefix}currency"),
+                    Value(" "),
+                    Cast("rate_date", CharField()),
+                    output_field=CharField(),
+                ),
+            ),
+            output_field=CharField(),
+        )
+    )
+
+
+def raise_if_missing(organization: Organization, missing: Iterable[str | None]) -> None:
+    """Raise ``MissingExchangeRateError`` for the earliest of the ``missing_rate`` values."""
+    found = sorted(m for m in missing if m)
+    if found:
+        currency, day = found[0].split(" ", 1)
+        raise MissingExchangeRateError(
+            currency=currency, on_date=dt.date.fromisoformat(day), organization=organization
+        )

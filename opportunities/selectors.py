@@ -23,9 +23,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from crm.models import Organization, SalesCompany, User
-from crm.money import CENT, rate_on, to_corporate
-from crm.visibility import apply, get_visible_or_404
-from opportunities.models import Opportunity, StageChange
+from crm.money import money, rate_on, to_corporate, to_corporate_exact
+from crm.registry import access_by_id
+from opportunities.models import Conflict, Opportunity, Product, StageChange
 from pipeline.models import LocalStage
 
 _LIST_RELATED = ("account", "sales_company", "owner", "local_stage", "global_stage")
@@ -49,7 +49,7 @@ def opportunity_list(
     search: str = "",
 ) -> QuerySet[Opportunity]:
     """The opportunities the user sees, filtered, with what a list row shows joined in."""
-    qs = apply(Opportunity.objects.unscoped(), user).select_related(*_LIST_RELATED)
+    qs = Opportunity.objects.visible_to(user).select_related(*_LIST_RELATED)
     if sales_company is not None:
         qs = qs.filter(sales_company=sales_company)
     if owner is not None:
@@ -72,16 +72,44 @@ def opportunity_list(
     return qs.order_by("-created_at", "-id")
 
 
-def opportunity_get(*, user: User, pk: int) -> Opportunity:
+def access_opportunity_by_id(user: User, pk: object) -> Opportunity:
     """One opportunity the user may see; 404 for missing, foreign and invisible alike."""
-    return get_visible_or_404(
-        Opportunity.objects.unscoped().select_related(*_LIST_RELATED, "campaign"), user, pk=pk
+    return access_by_id(
+        Opportunity.objects.visible_to(user).select_related(*_LIST_RELATED, "campaign"), pk
     )
+
+
+def opportunity_get(*, user: User, pk: int) -> Opportunity:  # TEMP(reads): views at 00:45
+    return access_opportunity_by_id(user, pk)
+
+
+def access_product_by_id(user: User, pk: object) -> Product:
+    return access_by_id(Product.objects.visible_to(user), pk)
+
+
+_CONFLICT_RELATED = (
+    "organization",
+    "account__group",
+    "account__home_company",
+    "other_account",
+    "sales_company",
+    "other_sales_company",
+    "opportunity__owner",
+    "opportunity__sales_company",
+    "other_opportunity__owner",
+    "other_opportunity__sales_company",
+    "resolved_by",
+)
+
+
+def access_conflict_by_id(user: User, pk: object) -> Conflict:
+    """One conflict the user may see, with what its page and its warning show joined in."""
+    return access_by_id(Conflict.objects.visible_to(user).select_related(*_CONFLICT_RELATED), pk)
 
 
 def stage_history(*, user: User, opportunity: Opportunity) -> QuerySet[StageChange]:
     return (
-        apply(StageChange.objects.unscoped(), user)
+        StageChange.objects.visible_to(user)
         .filter(opportunity=opportunity)
         .select_related(
             "from_local_stage", "to_local_stage", "from_global_stage", "to_global_stage"
@@ -144,14 +172,15 @@ def total_corporate(
     )
     total, count = Decimal(0), 0
     for row in groups:
-        total += to_corporate(
+        # Exact per group, rounded once on the total: crm.money's one rule, as in SQL.
+        total += to_corporate_exact(
             organization=organization,
             amount=row["total"],
             currency=row["currency"],
             on_date=row["on_date"],
         )
         count += row["n"]
-    return total.quantize(CENT), count
+    return money(total), count
 
 
 # --- Board ---------------------------------------------------------------------------------------
@@ -173,14 +202,14 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     if company is None or company.organization_id != user.organization_id:
         return []
     stages = list(
-        LocalStage.objects.for_org(user.organization_id)
+        LocalStage.objects.visible_to(user)
         .filter(process__sales_company=company)
         .filter(global_stage__is_won=False, global_stage__is_lost=False)
         .select_related("global_stage")
         .order_by("order")
     )
     columns = {s.pk: BoardColumn(stage=s, currency=company.currency) for s in stages}
-    visible = apply(Opportunity.objects.unscoped(), user).filter(local_stage_id__in=list(columns))
+    visible = Opportunity.objects.visible_to(user).filter(local_stage_id__in=list(columns))
     for opp in visible.select_related(*_LIST_RELATED).order_by("expected_close_date", "id"):
         columns[opp.local_stage_id].opportunities.append(opp)
     # Totals in SQL per (stage, currency); converted once per currency via the corporate one.
@@ -201,7 +230,7 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
             continue
         if company_rate is None:
             company_rate = rate_on(organization=org, currency=company.currency, on_date=today)
-        corporate = to_corporate(
+        corporate = to_corporate_exact(
             organization=org, amount=row["total"], currency=row["currency"], on_date=today
         )
         col.total += corporate / company_rate
@@ -211,5 +240,5 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     for row in counts:
         columns[row["local_stage_id"]].count += row["n"]
     for col in columns.values():
-        col.total = col.total.quantize(CENT)
+        col.total = money(col.total)
     return list(columns.values())

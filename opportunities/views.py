@@ -32,7 +32,7 @@ from accounts.models import Account, AccountTeamMember, Activity, TeamRole
 from accounts.selectors import agreement_for_account
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
-from crm.money import MissingExchangeRateError, to_corporate
+from crm.money import MissingExchangeRateError, money, to_corporate_exact
 from crm.pagination import CappedPaginator
 from crm.ratelimit import over_limit
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
@@ -666,11 +666,13 @@ def team_overview(request: HttpRequest) -> HttpResponse:
         if row["total"] is None:
             continue
         try:
-            f["amount"] += to_corporate(
+            f["amount"] += to_corporate_exact(
                 organization=org, amount=row["total"], currency=row["currency"], on_date=today
             )
         except MissingExchangeRateError as exc:
             missing_rate = str(exc)
+    for f in figures.values():
+        f["amount"] = money(f["amount"])
     overdue = (
         apply(Activity.objects.unscoped(), user)
         .filter(owner_id__in=ids, done_at__isnull=True, due_at__lt=timezone.now())

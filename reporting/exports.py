@@ -22,7 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from crm.models import User
-from crm.money import MissingExchangeRateError
+from crm.money import MissingExchangeRateError, money, with_corporate_amount
 from crm.spreadsheet import escape_cell
 from crm.visibility import visible_companies
 from reporting import kpis
@@ -199,7 +199,7 @@ def opportunity_rows(user: User, scope: Scope, as_of: dt.date) -> Iterator[Row]:
     """Every opportunity in scope the user may see, with its amount in the corporate currency
     (at the close date's rate once closed, else at ``as_of``), streamed in chunks."""
     org = user.organization
-    qs = kpis.with_corporate_amount(
+    qs = with_corporate_amount(
         kpis.visible_opportunities(user, scope), org, rate_date=kpis.rate_date_expression(as_of)
     )
     fields = (
@@ -211,7 +211,7 @@ def opportunity_rows(user: User, scope: Scope, as_of: dt.date) -> Iterator[Row]:
     for r in qs.values_list(*fields).order_by("id").iterator(chunk_size=CHUNK_SIZE):
         if r[7] is not None and r[14] is None:
             raise MissingExchangeRateError(currency=r[8], on_date=r[15], organization=org)
-        corporate = kpis.money(r[9]) if r[9] is not None else None
+        corporate = money(r[9]) if r[9] is not None else None
         yield [*r[:9], corporate, r[10], r[11], _date(r[12]), _date(r[13])]
 
 

@@ -4,9 +4,10 @@ user may see.
 Each selector takes the acting ``user`` and a ``Scope`` (the organization, a region, a sales
 company or one person) and intersects the two: the scope narrows, the visibility policy
 (``crm.visibility``) decides. Money is converted inside the query with the rate valid on the
-relevant date (the close date for closed deals, the report date ``as_of`` for open ones): a
-subquery on ExchangeRate per row. A row whose rate subquery is NULL is reported by the same
-query (``_missing_rate``) and raises ``MissingExchangeRateError``: never a silent 1.0.
+relevant date (the close date for closed deals, the report date ``as_of`` for open ones), with
+the kernel's one SQL conversion (``crm.money.with_corporate_amount``: exact per deal, the sum
+rounded half-even by ``money``). A row whose rate is missing is reported by the same query
+(``missing_rate``) and raises ``MissingExchangeRateError``: never a silent 1.0.
 
 Every selector is a fixed number of queries, whatever the number of opportunities.
 """
@@ -22,28 +23,24 @@ from typing import Any
 from django.db.models import (
     BooleanField,
     Case,
-    CharField,
     Count,
     DateField,
-    DecimalField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
-    Min,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Concat, TruncDate
+from django.db.models.functions import TruncDate
 
 from accounts.models import Account, Activity
-from crm.models import ExchangeRate, Organization, User
-from crm.money import CENT, MissingExchangeRateError
+from crm.models import Organization, User
+from crm.money import EXACT, missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.visibility import apply
 from opportunities.models import (
     Conflict,
@@ -57,8 +54,6 @@ from pipeline.models import ForecastCategory
 from reporting.models import PeriodKind, PipelineSnapshot, Target, TargetKind
 from reporting.periods import Period, fiscal_quarter, next_quarter
 
-RATE = DecimalField(max_digits=18, decimal_places=8)
-AMOUNT = DecimalField(max_digits=38, decimal_places=12)
 ONE_DECIMAL = Decimal("0.1")
 STALE_AFTER_DAYS = 30
 
@@ -96,10 +91,6 @@ GROUP_NAMES: dict[str, str] = {
     "company": "sales_company__name",
     "owner": "owner__full_name",
 }
-
-
-def money(value: Decimal | None) -> Decimal:
-    return (value or Decimal(0)).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
@@ -140,63 +131,6 @@ def rate_date_expression(as_of: dt.date, prefix: str = "") -> Case:
     )
 
 
-def with_corporate_amount(
-    qs: QuerySet[Any], organization: Organization, *, rate_date: Any, prefix: str = ""
-) -> QuerySet[Any]:
-    """Annotate ``rate_date``, ``rate`` and ``corporate_amount`` (amount x dated rate), in SQL.
-
-    The corporate currency converts at exactly 1; any other currency takes the latest rate
-    valid on ``rate_date`` or NULL if there is none (see ``_missing_rate``).
-    """
-    latest = (
-        ExchangeRate.objects.for_org(organization)
-        .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
-        .order_by("-valid_from")
-        .values("rate")[:1]
-    )
-    rate = Case(
-        When(
-            **{f"{prefix}currency": organization.corporate_currency},
-            then=Value(Decimal(1), output_field=RATE),
-        ),
-        default=Subquery(latest, output_field=RATE),
-        output_field=RATE,
-    )
-    return qs.annotate(rate_date=rate_date, rate=rate).annotate(
-        corporate_amount=ExpressionWrapper(F(f"{prefix}amount") * F("rate"), output_field=AMOUNT)
-    )
-
-
-def _missing_rate(prefix: str = "", filter: Q | None = None) -> Min:
-    """Aggregate naming one row whose amount could not be converted: "SEK 2026-03-31"."""
-    condition = Q(rate__isnull=True, **{f"{prefix}amount__isnull": False})
-    if filter is not None:
-        condition &= filter
-    return Min(
-        Case(
-            When(
-                condition,
-                then=Concat(
-                    F(f"{prefix}currency"),
-                    Value(" "),
-                    Cast("rate_date", CharField()),
-                    output_field=CharField(),
-                ),
-            ),
-            output_field=CharField(),
-        )
-    )
-
-
-def raise_if_missing(organization: Organization, missing: Iterable[str | None]) -> None:
-    found = sorted(m for m in missing if m)
-    if found:
-        currency, day = found[0].split(" ", 1)
-        raise MissingExchangeRateError(
-            currency=currency, on_date=dt.date.fromisoformat(day), organization=organization
-        )
-
-
 def _organization(user: User) -> Organization:
     return user.organization
 
@@ -235,9 +169,9 @@ def pipeline_by_stage(*, user: User, scope: Scope = ORGANIZATION, as_of: dt.date
             total=Sum("corporate_amount"),
             weighted=Sum(
                 F("corporate_amount") * F("global_stage__probability") / Value(Decimal(100)),
-                output_field=AMOUNT,
+                output_field=EXACT,
             ),
-            missing=_missing_rate(),
+            missing=missing_rate(),
         )
         .order_by("global_stage__order")
     )
@@ -298,9 +232,9 @@ def pipeline_by(
             total=Sum("corporate_amount"),
             weighted=Sum(
                 F("corporate_amount") * F("global_stage__probability") / Value(Decimal(100)),
-                output_field=AMOUNT,
+                output_field=EXACT,
             ),
-            missing=_missing_rate(),
+            missing=missing_rate(),
         )
         .order_by(name)
     )
@@ -429,7 +363,7 @@ def _forecast_rows(
         fields.append(GROUPS[group][0])
     rows = list(
         qs.values(*fields)
-        .annotate(total=Sum("corporate_amount"), missing=_missing_rate())
+        .annotate(total=Sum("corporate_amount"), missing=missing_rate())
         .order_by()
     )
     raise_if_missing(org, (r["missing"] for r in rows))
@@ -512,7 +446,7 @@ def _win_aggregates(org: Organization) -> dict[str, Any]:
             ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField()),
             filter=won,
         ),
-        "missing": _missing_rate(filter=won),
+        "missing": missing_rate(filter=won),
     }
 
 
@@ -693,9 +627,9 @@ def revenue_credit(
         splits.values(split_key, split_name)
         .annotate(
             credit=Sum(
-                F("corporate_amount") * F("percent") / Value(Decimal(100)), output_field=AMOUNT
+                F("corporate_amount") * F("percent") / Value(Decimal(100)), output_field=EXACT
             ),
-            missing=_missing_rate("opportunity__"),
+            missing=missing_rate("opportunity__"),
         )
         .order_by()
     )
@@ -712,7 +646,7 @@ def revenue_credit(
     unsplit = with_corporate_amount(unsplit, org, rate_date=TruncDate("closed_at"))
     unsplit_rows = list(
         unsplit.values(opp_key, opp_name)
-        .annotate(credit=Sum("corporate_amount"), missing=_missing_rate())
+        .annotate(credit=Sum("corporate_amount"), missing=missing_rate())
         .order_by()
     )
     raise_if_missing(org, [r["missing"] for r in split_rows + unsplit_rows])
@@ -990,6 +924,6 @@ def forecast_accuracy(
         visible_opportunities(user, scope).filter(_closed_in(after), global_stage__is_won=True),
         org,
         rate_date=TruncDate("closed_at"),
-    ).aggregate(total=Sum("corporate_amount"), missing=_missing_rate())
+    ).aggregate(total=Sum("corporate_amount"), missing=missing_rate())
     raise_if_missing(org, [won["missing"]])
     return ForecastAccuracy(taken_on, quarter.end, money(committed), money(won["total"]))

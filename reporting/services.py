@@ -15,7 +15,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.models import Organization, Region, SalesCompany, User
-from crm.money import MissingExchangeRateError
+from crm.money import (
+    MissingExchangeRateError,
+    missing_rate,
+    money,
+    raise_if_missing,
+    with_corporate_amount,
+)
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import org_scope
 from crm.visibility import covers_company
@@ -100,13 +106,13 @@ def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> i
         )
         .filter(stage_then__in=open_ids)
     )
-    qs = kpis.with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
+    qs = with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
     rows = list(
         qs.values("sales_company_id", "stage_then")
-        .annotate(n=Count("id"), total=Sum("corporate_amount"), missing=kpis._missing_rate())
+        .annotate(n=Count("id"), total=Sum("corporate_amount"), missing=missing_rate())
         .order_by()
     )
-    kpis.raise_if_missing(organization, (r["missing"] for r in rows))
+    raise_if_missing(organization, (r["missing"] for r in rows))
     PipelineSnapshot.objects.for_org(organization).filter(taken_on=on_date).delete()
     PipelineSnapshot.objects.bulk_create(
         PipelineSnapshot(
@@ -116,7 +122,7 @@ def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> i
             global_stage_id=r["stage_then"],
             forecast_category=stages[r["stage_then"]].forecast_category,
             count=r["n"],
-            amount=kpis.money(r["total"]),
+            amount=money(r["total"]),
         )
         for r in rows
     )
