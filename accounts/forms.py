@@ -13,7 +13,7 @@ from crm.forms import ISO_DATE_INPUT, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
-from crm.visibility import apply, visible_companies
+from crm.visibility import visible_companies
 
 
 class AccountSearchForm(forms.Form):
@@ -44,7 +44,7 @@ class InlineAccountForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["new_parent"].queryset = apply(Account.objects.unscoped(), user)
+        self.fields["new_parent"].queryset = Account.objects.visible_to(user)
         self.fields["new_home_company"].queryset = visible_companies(user)
 
     def clean_new_country(self) -> str:
@@ -126,7 +126,7 @@ class AccountEditForm(forms.Form):
         initial = {name: getattr(account, name) for name in (*self.FIELDS, "lifecycle")}
         initial["parent"] = account.parent_id
         super().__init__(*args, initial=initial, **kwargs)
-        self.fields["parent"].queryset = apply(Account.objects.unscoped(), user)
+        self.fields["parent"].queryset = Account.objects.visible_to(user)
 
     def clean_country(self) -> str:
         country = (self.cleaned_data.get("country") or "").upper()
@@ -186,7 +186,7 @@ class AgreementForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["group"].queryset = (
-            apply(Account.objects.unscoped(), user).filter(parent__isnull=True).order_by("name")
+            Account.objects.visible_to(user).filter(parent__isnull=True).order_by("name")
         )
         self.fields["covered_companies"].queryset = visible_companies(user).order_by("name")
 
@@ -207,7 +207,7 @@ class TeamMemberForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = (
-            apply(User.objects.unscoped(), user)
+            User.objects.visible_to(user)
             .filter(is_active=True)
             .select_related("sales_company")
             .order_by("full_name")

@@ -26,7 +26,6 @@ from crm.models import User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import (
     among,
-    apply,
     event_policy,
     grant_policy,
     granted_ids,
@@ -103,7 +102,7 @@ def _plans(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 @policy("accounts.PlanAction")
 def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
-    return qs.filter(plan_id__in=apply(AccountPlan.objects.unscoped(), user).values("id"))
+    return qs.filter(plan_id__in=AccountPlan.objects.visible_to(user).values("id"))
 
 
 policy("accounts.AccountPlanUserObjectPermission")(grant_policy)

@@ -50,7 +50,7 @@ def setup_agreements(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("%(name)s is saved.") % {"name": agreement.name})
                 return redirect("setup:agreements")
     agreements = (
-        apply(FrameworkAgreement.objects.unscoped(), user)
+        FrameworkAgreement.objects.visible_to(user)
         .select_related("account")
         .prefetch_related("tiers", "covered_companies")
         .order_by("-valid_from", "pk")
@@ -67,7 +67,7 @@ def setup_agreements(request: HttpRequest) -> HttpResponse:
 def setup_teams(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     term = request.GET.get("q", "").strip()
-    groups = apply(Account.objects.unscoped(), user).filter(parent__isnull=True)
+    groups = Account.objects.visible_to(user).filter(parent__isnull=True)
     if term:
         groups = groups.filter(normalized_name__startswith=normalize_name(term))
     else:
@@ -109,7 +109,7 @@ def setup_team(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 return redirect("setup:team", pk=group.pk)
     members = (
-        apply(AccountTeamMember.objects.unscoped(), user)
+        AccountTeamMember.objects.visible_to(user)
         .filter(account=group)
         .select_related("user", "sales_company")
         .order_by("role", "user__full_name")

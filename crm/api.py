@@ -20,7 +20,7 @@ from crm.api_auth import HashedTokenAuthentication
 from crm.drf import OrgScopedAPIMixin, VisibleViewSet
 from crm.models import ApiToken, ExchangeRate, Region, SalesCompany, User
 from crm.scope import org_scope
-from crm.selectors import own_api_token_or_404, own_api_tokens
+from crm.selectors import access_api_token_by_id, own_api_tokens
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -115,7 +115,7 @@ class TokenDetailView(OrgScopedAPIMixin, APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        token = own_api_token_or_404(user=request.user, pk=pk)
+        token = access_api_token_by_id(request.user, pk)
         services.api_token_revoke(token=token, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

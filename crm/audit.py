@@ -15,7 +15,6 @@ from django.db import models
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
-from crm.registry import apply
 from crm.tenancy import TenantManager
 
 M = TypeVar("M", bound=Model)
@@ -105,7 +104,8 @@ def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry
     for model, pointer in _HISTORY_SOURCES[obj._meta.label]:
         fields = [f for f in model._meta.concrete_fields if f.name not in _META_FIELDS]
         rows = (
-            apply(model.objects.unscoped(), user)
+            # Event models are made by pghistory at run time, with audited()'s TenantManager.
+            model.objects.visible_to(user)  # type: ignore[attr-defined]
             .filter(**{pointer: obj.pk})
             .select_related("pgh_context")
             .order_by("pgh_obj_id", "pgh_id")[:limit]

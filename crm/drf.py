@@ -15,7 +15,6 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
-from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
@@ -23,10 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
-from crm.ids import parse_id
 from crm.money import MissingExchangeRateError
+from crm.registry import access_by_id
 from crm.tenancy import enter_org_scope, exit_org_scope
-from crm.visibility import apply, get_visible_or_404
 
 
 class OrgScopedAPIMixin:
@@ -91,7 +89,7 @@ class VisibleViewSet(OrgScopedAPIMixin, GenericViewSet):
     ordering_fields: ClassVar[Sequence[str]] = ()
 
     def get_queryset(self) -> QuerySet[Any]:
-        qs = apply(self.model._default_manager.unscoped(), self.request.user)
+        qs = self.model._default_manager.visible_to(self.request.user)
         if self.select_related:
             qs = qs.select_related(*self.select_related)
         if self.prefetch_related:
@@ -99,10 +97,11 @@ class VisibleViewSet(OrgScopedAPIMixin, GenericViewSet):
         return qs.order_by(*(self.model._meta.ordering or ["pk"]), "pk")
 
     def get_object(self) -> Any:
-        pk = parse_id(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
-        if pk is None:
-            raise Http404
-        obj = get_visible_or_404(self.get_queryset(), self.request.user, pk=pk)
+        # The list's queryset (visible rows, its joins), so a detail is 404 exactly when the
+        # row is not in the list: missing, foreign, invisible and malformed ids alike.
+        obj = access_by_id(
+            self.get_queryset(), self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        )
         self.check_object_permissions(self.request, obj)
         return obj
 
@@ -155,7 +154,7 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         request = self.context.get("request")
         if request is None or not request.user.is_authenticated:
             return self.model._default_manager.none()
-        return apply(self.model._default_manager.unscoped(), request.user)
+        return self.model._default_manager.visible_to(request.user)
 
 
 def money_field(**kwargs: Any) -> serializers.DecimalField:

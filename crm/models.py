@@ -21,6 +21,7 @@ from crm.audit import audited
 from crm.directory import org_of_email
 from crm.fields import NameField
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
+from crm.registry import apply
 from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
 from crm.validators import validate_country, validate_currency, validate_timezone
 
@@ -157,6 +158,11 @@ class UserManager(BaseUserManager["User"]):
         return super().get_queryset()
 
     def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+    def visible_to(self, user: User) -> models.QuerySet[User]:
+        """The users ``user`` may see (the user's organization, then the policy), as
+        ``TenantManager.visible_to`` does for the tenant models."""
+        return apply(super().get_queryset(), user)
+
         if not email:
             raise ValueError("A user needs an e-mail address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)

@@ -71,6 +71,22 @@ def access_by_id(visible: QuerySet[M], pk: object) -> M:
 
 def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
     """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
+def require_visible(user: User | None, obj: Model) -> None:
+    """Raise ``access_by_id``'s ``Http404`` unless ``user`` may see ``obj``: services that are
+    handed an object check it first, so a foreign or invisible one answers like a missing one
+    (and only a visible one can be refused with ``PermissionDenied``). ``None`` is the system
+    itself (seed_demo, tasks), which acts on the whole organization."""
+    if user is None:
+        return
+    manager = type(obj)._default_manager
+    if (
+        obj.pk is None
+        or getattr(obj, "organization_id", None) != user.organization_id
+        or not manager.visible_to(user).filter(pk=obj.pk).exists()  # type: ignore[attr-defined]
+    ):
+        raise Http404(f"No {obj._meta.verbose_name} matches the given query.")
+
+
     obj = apply(qs, user).filter(**lookup).first()
     if obj is None:
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.http import Http404
 
-from crm.models import ApiToken, SalesCompany, User
+from crm.models import ApiToken, Region, SalesCompany, User
+from crm.registry import access_by_id
 from crm.roles import COMPANY_ROLES
-from crm.visibility import apply, scoped_company_ids, visible_companies
+from crm.visibility import scoped_company_ids, visible_companies
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class HomeSummary:
 
 
 def colleagues_visible_to(user: User) -> QuerySet[User]:
-    return apply(User.objects.unscoped(), user).filter(is_active=True)
+    return User.objects.visible_to(user).filter(is_active=True)
 
 
 def home_summary(*, user: User) -> HomeSummary:
@@ -42,16 +42,38 @@ def own_api_tokens(*, user: User) -> QuerySet[ApiToken]:
     """The user's own tokens that were not revoked, newest first (expired ones stay listed,
     marked by their date, until revoked). Never anyone else's: tokens are personal."""
     return (
-        ApiToken.objects.for_org(user.organization_id)
-        .filter(user=user, revoked_at__isnull=True)
+        ApiToken.objects.visible_to(user)
+        .filter(revoked_at__isnull=True)
         .order_by("-created_at", "-pk")
     )
 
 
-def own_api_token_or_404(*, user: User, pk: int) -> ApiToken:
+def access_api_token_by_id(user: User, pk: object) -> ApiToken:
     """One of the user's own live tokens; anyone else's (or a revoked one) is 404 like a
     missing one."""
-    token = own_api_tokens(user=user).filter(pk=pk).first()
-    if token is None:
-        raise Http404("No such token.")
-    return token
+    return access_by_id(own_api_tokens(user=user), pk)
+
+
+def access_user_by_id(user: User, pk: object) -> User:
+    """A person of the user's organization (everyone there sees its people)."""
+    return access_by_id(User.objects.visible_to(user).select_related("sales_company", "region"), pk)
+
+
+def access_sales_company_by_id(user: User, pk: object) -> SalesCompany:
+    """A sales company of the user's organization, by the organization's policy (every company
+    is known to everyone in it; ``visible_companies`` is the narrower role scope)."""
+    return access_by_id(SalesCompany.objects.visible_to(user).select_related("region"), pk)
+
+
+def access_scoped_company_by_id(user: User, pk: object) -> SalesCompany:
+    """A sales company in the user's role scope (its records, reports and exports); one outside
+    it is 404 like a missing one."""
+    return access_by_id(visible_companies(user).select_related("region"), pk)
+
+
+def access_region_by_id(user: User, pk: object) -> Region:
+    return access_by_id(Region.objects.visible_to(user), pk)
+
+
+def own_api_token_or_404(*, user: User, pk: int) -> ApiToken:  # TEMP(reads): until crm/views moves
+    return access_api_token_by_id(user, pk)

@@ -21,7 +21,12 @@ def remember_credential_change(sender: type[User], instance: User, **kwargs: Any
         return
     if update_fields is not None and not (_WATCHED & set(update_fields)):
         return  # e.g. last_login at sign-in, language and time zone
-    stored = User.objects.unscoped().filter(pk=instance.pk).values("password", "is_active").first()
+    stored = (
+        User.objects.for_org(instance.organization_id)
+        .filter(pk=instance.pk)
+        .values("password", "is_active")
+        .first()
+    )
     if stored is None:
         return
     deactivated = stored["is_active"] and not instance.is_active

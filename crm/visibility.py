@@ -109,9 +109,7 @@ def granted_ids(grant_model: type[Model], user: User) -> QuerySet[Any]:
 
 def grant_policy(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     """A grant is seen by its grantee and by whoever sees the shared object."""
-    target = apply(
-        qs.model._meta.get_field("content_object").related_model.objects.unscoped(), user
-    )
+    target = qs.model._meta.get_field("content_object").related_model.objects.visible_to(user)
     return qs.filter(Q(user_id=user.pk) | Q(content_object_id__in=target.values("id")))
 
 
@@ -126,7 +124,7 @@ def event_policy(parent: type[Model], field: str, *, marketing: bool = True) -> 
             return qs
         if user.role == Role.MARKETING and not marketing:
             return nothing(qs)
-        parents = apply(parent._default_manager.unscoped(), user).values("id")  # type: ignore[attr-defined]
+        parents = parent._default_manager.visible_to(user).values("id")  # type: ignore[attr-defined]
         return qs.filter(**{f"{field}__in": parents})
 
     return narrow

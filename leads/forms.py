@@ -16,7 +16,7 @@ from crm.forms import ISO_DATE_INPUT
 from crm.models import SalesCompany, User
 from crm.roles import Role
 from crm.validators import validate_country, validate_currency
-from crm.visibility import apply, scoped_company_ids, visible_companies
+from crm.visibility import scoped_company_ids, visible_companies
 from leads.models import Campaign, CampaignKind, LeadStatus
 
 
@@ -41,7 +41,7 @@ class LeadFilterForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["company"].queryset = visible_companies(user).order_by("name")
-        self.fields["campaign"].queryset = apply(Campaign.objects.unscoped(), user).order_by(
+        self.fields["campaign"].queryset = Campaign.objects.visible_to(user).order_by(
             "-starts_on", "id"
         )
 
@@ -68,7 +68,7 @@ class LeadForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = apply(Campaign.objects.unscoped(), user).order_by(
+        self.fields["campaign"].queryset = Campaign.objects.visible_to(user).order_by(
             "-starts_on", "id"
         )
 
@@ -88,7 +88,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, company_id: int | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        people = apply(User.objects.unscoped(), user).filter(
+        people = User.objects.visible_to(user).filter(
             is_active=True, role__in=[Role.SALES_REP, Role.COUNTRY_MANAGER]
         )
         if company_id is not None:

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import Contact
 from crm.models import User
-from crm.visibility import apply, everyone_in_the_organization, policy, scoped_company_ids
+from crm.visibility import everyone_in_the_organization, policy, scoped_company_ids
 from leads.models import Lead
 
 
@@ -25,8 +25,8 @@ def _leads(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 def _campaign_members(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     if scoped_company_ids(user) is None:
         return qs
-    contacts = apply(Contact.objects.unscoped(), user).values("id")
-    leads = apply(Lead.objects.unscoped(), user).values("id")
+    contacts = Contact.objects.visible_to(user).values("id")
+    leads = Lead.objects.visible_to(user).values("id")
     return qs.filter(Q(contact_id__in=contacts) | Q(lead_id__in=leads))
 
 

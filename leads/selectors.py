@@ -16,7 +16,8 @@ from django.db.models import (
 
 from accounts.models import Contact
 from crm.models import Organization, SalesCompany, User
-from crm.visibility import apply, get_visible_or_404, scoped_company_ids
+from crm.registry import access_by_id
+from crm.visibility import scoped_company_ids
 from leads.models import Campaign, CampaignCompany, CampaignMember, Lead
 from opportunities.models import Opportunity
 from opportunities.selectors import open_q
@@ -32,7 +33,7 @@ def lead_list(
     campaign: Campaign | int | None = None,
     search: str = "",
 ) -> QuerySet[Lead]:
-    qs = apply(Lead.objects.unscoped(), user).select_related("sales_company", "owner", "campaign")
+    qs = Lead.objects.visible_to(user).select_related("sales_company", "owner", "campaign")
     if status:
         qs = qs.filter(status=status)
     if sales_company is not None:
@@ -51,9 +52,9 @@ def lead_list(
     return qs.order_by("-created_at", "-id")
 
 
-def lead_get(*, user: User, pk: int) -> Lead:
-    return get_visible_or_404(
-        Lead.objects.unscoped().select_related("sales_company", "owner", "campaign"), user, pk=pk
+def access_lead_by_id(user: User, pk: object) -> Lead:
+    return access_by_id(
+        Lead.objects.visible_to(user).select_related("sales_company", "owner", "campaign"), pk
     )
 
 
@@ -62,7 +63,7 @@ def campaign_list(
 ) -> QuerySet[Campaign]:
     """The organization's campaign calendar; ``mine_only`` keeps those for the user's companies
     (a campaign for no company in particular is everyone's)."""
-    qs = apply(Campaign.objects.unscoped(), user).select_related("owner")
+    qs = Campaign.objects.visible_to(user).select_related("owner")
     if active_on is not None:
         qs = qs.filter(starts_on__lte=active_on, ends_on__gte=active_on)
     if mine_only:
@@ -75,8 +76,8 @@ def campaign_list(
     return qs.order_by("-starts_on", "id")
 
 
-def campaign_get(*, user: User, pk: int) -> Campaign:
-    return get_visible_or_404(Campaign.objects.unscoped().select_related("owner"), user, pk=pk)
+def access_campaign_by_id(user: User, pk: object) -> Campaign:
+    return access_by_id(Campaign.objects.visible_to(user).select_related("owner"), pk)
 
 
 def negotiating_account_ids(organization: Organization | int) -> QuerySet[Any]:
@@ -105,7 +106,7 @@ def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[Campaign
         pk=OuterRef("contact_id"), account_id__in=negotiating_account_ids(org_id)
     )
     return (
-        apply(CampaignMember.objects.unscoped(), user)
+        CampaignMember.objects.visible_to(user)
         .filter(campaign=campaign)
         .select_related("contact", "contact__account", "lead")
         .annotate(do_not_market=Exists(suppressed))

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates
@@ -23,14 +22,15 @@ from accounts.models import Account, Contact
 from accounts.services import account_create, contact_create
 from crm.limits import MAX_COMPANIES_PER_LIST, check_count
 from crm.models import Organization, SalesCompany, User
+from crm.registry import require_visible
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
-from crm.visibility import apply, scoped_company_ids
+from crm.visibility import scoped_company_ids
 from leads.models import Campaign, CampaignCompany, CampaignKind, CampaignMember, Lead, LeadStatus
 from opportunities.models import (
     Opportunity,
 )
-from opportunities.services import opportunity_create, require_visible_account
+from opportunities.services import opportunity_create
 from pipeline.models import LocalStage
 
 
@@ -106,9 +106,7 @@ def require_lead(acting_user: User | None, lead: Lead, action: LeadAction) -> No
     """Refuse like the rest of the API: 404 if the user may not even see the lead, else 403."""
     if may_lead(acting_user, action, lead):
         return
-    assert acting_user is not None
-    if not apply(Lead.objects.unscoped(), acting_user).filter(pk=lead.pk).exists():
-        raise Http404("No such lead.")
+    require_visible(acting_user, lead)
     raise PermissionDenied("You may not change this lead.")
 
 
@@ -290,17 +288,14 @@ def campaign_member_add(
 ) -> CampaignMember:
     """Add a contact or a lead to the campaign; adding the same one twice is a no-op."""
     org_id = campaign.organization_id
-    if not may_run_campaigns(acting_user, org_id):
-        raise PermissionDenied("Only marketing and managers manage campaign members.")
     if (contact is None) == (lead is None):
         raise ValidationError("A campaign member is either a contact or a lead.")
     require_same_org(org_id, contact, lead)
-    if acting_user is not None:
-        # Nobody enrols people they cannot see.
-        target = contact or lead
-        model = Contact if contact is not None else Lead
-        if not apply(model.objects.unscoped(), acting_user).filter(pk=target.pk).exists():
-            raise Http404("No such contact or lead.")
+    # Nobody enrols people they cannot see, nor learns by the answer that they exist.
+    require_visible(acting_user, campaign)
+    require_visible(acting_user, contact or lead)
+    if not may_run_campaigns(acting_user, org_id):
+        raise PermissionDenied("Only marketing and managers manage campaign members.")
     member, created = CampaignMember.objects.for_org(org_id).get_or_create(
         campaign=campaign,
         contact=contact,
@@ -395,7 +390,7 @@ def lead_convert(
         created = True
     else:
         require_same_org(org_id, account)
-        require_visible_account(acting_user, account)
+        require_visible(acting_user, account)
     contact = contact_create(
         account=account,
         acting_user=acting_user,

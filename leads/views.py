@@ -26,9 +26,9 @@ from accounts.normalize import normalize_name
 from crm.decorators import View, allowed_by, roles_required
 from crm.ids import parse_id
 from crm.models import User
+from crm.registry import access_by_id
 from crm.spreadsheet import Echo, csv_text
 from crm.views import apply_validation_error
-from crm.visibility import apply, get_visible_or_404
 from leads import selectors, services
 from leads.forms import (
     AssignForm,
@@ -119,7 +119,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 @lead_access(services.LeadAction.VIEW)
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user
-    lead = selectors.lead_get(user=user, pk=pk)
+    lead = selectors.access_lead_by_id(user, pk)
     return render(
         request,
         "leads/lead_detail.html",
@@ -144,7 +144,7 @@ def _url_or_none(name: str, pk: int | None) -> str | None:
 @lead_access(services.LeadAction.WORK)
 @require_POST
 def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, pk=pk)
+    lead = selectors.access_lead_by_id(request.user, pk)
     try:
         services.lead_qualify(lead=lead, acting_user=request.user)
     except ValidationError as exc:
@@ -157,7 +157,7 @@ def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
 @lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
 def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, pk=pk)
+    lead = selectors.access_lead_by_id(request.user, pk)
     form = DisqualifyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -175,7 +175,7 @@ def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
 @lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
 def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, pk=pk)
+    lead = selectors.access_lead_by_id(request.user, pk)
     form = AssignForm(
         request.POST or None,
         user=request.user,
@@ -200,7 +200,7 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
     looks like existing accounts, nothing is written: the candidates are shown, and the user
     picks one or confirms a new customer, and posts again."""
     user: User = request.user
-    lead = selectors.lead_get(user=user, pk=pk)
+    lead = selectors.access_lead_by_id(user, pk)
     if not services.may_lead(user, services.LeadAction.CONVERT, lead):
         raise PermissionDenied(_("You may not hand this lead over."))
     form = ConvertForm(
@@ -218,7 +218,7 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
         choice = data.pop("account").strip()
         account: Account | None = None
         if (account_id := parse_id(choice)) is not None:
-            account = apply(Account.objects.unscoped(), user).filter(pk=account_id).first()
+            account = Account.objects.visible_to(user).filter(pk=account_id).first()
             if account is None:
                 form.add_error(None, _("Choose one of the accounts listed."))
         if not form.errors:
@@ -296,7 +296,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user
-    campaign = selectors.campaign_get(user=user, pk=pk)
+    campaign = selectors.access_campaign_by_id(user, pk)
     if request.method == "POST":
         add = MemberAddForm(request.POST)
         if add.is_valid():
@@ -332,13 +332,13 @@ def _member_candidates(user: User, term: str) -> tuple[list[Contact], list[Lead]
     if norm:
         contact_q |= Q(account__normalized_name__startswith=norm)
     contacts = list(
-        apply(Contact.objects.unscoped(), user)
+        Contact.objects.visible_to(user)
         .filter(contact_q)
         .select_related("account")
         .order_by("full_name", "pk")[:MEMBER_CANDIDATES]
     )
     leads = list(
-        apply(Lead.objects.unscoped(), user)
+        Lead.objects.visible_to(user)
         .filter(Q(company_name__istartswith=term) | Q(contact_name__istartswith=term))
         .order_by("company_name", "pk")[:MEMBER_CANDIDATES]
     )
@@ -349,10 +349,10 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
     user: User = request.user
     # Visible or 404: nobody enrols people they cannot see.
     if data.get("contact"):
-        target: Any = get_visible_or_404(Contact.objects.unscoped(), user, pk=data["contact"])
+        target: Any = access_by_id(Contact.objects.visible_to(user), data["contact"])
         kwargs = {"contact": target}
     else:
-        target = get_visible_or_404(Lead.objects.unscoped(), user, pk=data["lead"])
+        target = selectors.access_lead_by_id(user, data["lead"])
         kwargs = {"lead": target}
     try:
         services.campaign_member_add(campaign=campaign, acting_user=user, **kwargs)
@@ -366,7 +366,7 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
 def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The members that may be mailed: contacts without marketing consent or an e-mail
     address, and suppressed (do-not-market) ones, are left out."""
-    campaign = selectors.campaign_get(user=request.user, pk=pk)
+    campaign = selectors.access_campaign_by_id(request.user, pk)
     rows = selectors.campaign_member_export(campaign=campaign, user=request.user)
     writer = csv.writer(Echo())
 

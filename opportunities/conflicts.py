@@ -24,7 +24,6 @@ from accounts.models import Account, AccountTeamMember, TeamRole
 from accounts.selectors import agreement_for_account
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
-from crm.visibility import apply
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -257,7 +256,7 @@ def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[Conf
     other_ids = [c.other_opportunity_id for c in conflicts if c.other_opportunity_id]
     visible = {
         o.pk: o
-        for o in apply(Opportunity.objects.unscoped(), user)
+        for o in Opportunity.objects.visible_to(user)
         .filter(pk__in=other_ids)
         .select_related("owner", "account", "sales_company", "local_stage", "global_stage")
     }
@@ -371,7 +370,7 @@ def preview_for(
     if products:
         candidates = [o.pk for o in others if o.owner_id != owner.pk]
         other_ids = list(
-            apply(Opportunity.objects.unscoped(), user)
+            Opportunity.objects.visible_to(user)
             .filter(pk__in=candidates)
             .values_list("pk", flat=True)
         )

@@ -17,7 +17,7 @@ from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import SalesCompany, User
-from crm.visibility import apply, visible_companies
+from crm.visibility import visible_companies
 from opportunities import selectors
 from opportunities.models import Opportunity, OpportunityLine, Product, Resolution
 from opportunities.services import LineInput
@@ -79,7 +79,7 @@ def colleagues(user: User) -> QuerySet[User]:
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
-    return apply(Account.objects.unscoped(), user)
+    return Account.objects.visible_to(user)
 
 
 class OpportunityFilterForm(forms.Form):

@@ -30,9 +30,10 @@ from accounts.models import Account, Lifecycle
 from accounts.services import has_grant
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import SalesCompany, User
+from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
-from crm.visibility import apply, covers_company
+from crm.visibility import covers_company
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
@@ -86,28 +87,15 @@ def may_change_opportunity(user: User | None, opportunity: Opportunity) -> bool:
     return has_grant(user, opportunity, "change")
 
 
-def _is_visible(user: User, model: type[Any], pk: int) -> bool:
-    return apply(model.objects.unscoped(), user).filter(pk=pk).exists()
-
-
 def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     if may_change_opportunity(acting_user, opportunity):
         return
     assert acting_user is not None
     # Only now ask about visibility: it is the slower question, and the answer decides whether
     # the caller may even learn that the opportunity exists.
-    if opportunity.pk is not None and not _is_visible(acting_user, Opportunity, opportunity.pk):
-        raise Http404("No opportunity matches the given query.")
+    if opportunity.pk is not None:
+        require_visible(acting_user, opportunity)
     raise PermissionDenied("You may not change this opportunity.")
-
-
-def require_visible_account(acting_user: User | None, account: Account) -> None:
-    if acting_user is None:
-        return
-    if acting_user.organization_id != account.organization_id or not _is_visible(
-        acting_user, Account, account.pk
-    ):
-        raise Http404("No account matches the given query.")
 
 
 def _detect(opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
@@ -224,9 +212,7 @@ def opportunity_create(
 ) -> Opportunity:
     """A new open opportunity, 100% revenue split to its owner, checked for conflicts."""
     org_id = account.organization_id
-    if acting_user is not None and acting_user.organization_id != org_id:
-        raise Http404("No account matches the given query.")
-    require_visible_account(acting_user, account)
+    require_visible(acting_user, account)
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "An opportunity needs an owner."})
@@ -323,7 +309,7 @@ def opportunity_update(
             {"amount": "The amount comes from the product lines; change the lines instead."}
         )
     if "account" in fields and fields["account"].pk != opportunity.account_id:
-        require_visible_account(acting_user, fields["account"])
+        require_visible(acting_user, fields["account"])
     candidate = Opportunity.objects.for_org(org_id).get(pk=opportunity.pk)
     for name, value in fields.items():
         setattr(candidate, name, value.strip() if isinstance(value, str) else value)
@@ -476,8 +462,8 @@ def opportunity_set_splits(
     rows = []
     for user, company, kind, percent in splits:
         percent = Decimal(percent)
-        if user.organization_id != org_id or (company and company.organization_id != org_id):
-            raise ValidationError("Splits go to colleagues of the same organization only.")
+        # Colleagues of the organization only: another one's answer like missing ones.
+        require_same_org(org_id, user, company)
         if not user.is_active:
             errors.append(f"{user.full_name} is inactive.")
         company = company or user.sales_company or opportunity.sales_company

@@ -15,11 +15,10 @@ from django.views.decorators.http import require_http_methods
 
 from crm.models import User
 from crm.views import admin_required, apply_validation_error
-from crm.visibility import get_visible_or_404
 from opportunities.forms import RemapForm
 from opportunities.models import Opportunity
 from opportunities.services import local_stage_remap
-from pipeline.models import LocalStage
+from pipeline.selectors import access_local_stage_by_id
 
 
 @admin_required
@@ -27,11 +26,7 @@ from pipeline.models import LocalStage
 def setup_stage_remap(request: HttpRequest, pk: int) -> HttpResponse:
     """Two steps: choose the global stage, then confirm seeing how many deals move with it."""
     user: User = request.user
-    stage = get_visible_or_404(
-        LocalStage.objects.unscoped().select_related("global_stage", "process__sales_company"),
-        user,
-        pk=pk,
-    )
+    stage = access_local_stage_by_id(user, pk)
     form = RemapForm(
         request.POST or None,
         organization_id=user.organization_id,

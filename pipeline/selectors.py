@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from crm.models import Organization, SalesCompany
+from crm.models import Organization, SalesCompany, User
+from crm.registry import access_by_id
 from pipeline.models import (
     GlobalStage,
     LocalStage,
@@ -14,6 +15,20 @@ from pipeline.models import (
 
 def global_stage_list(*, organization: Organization | int) -> QuerySet[GlobalStage]:
     return GlobalStage.objects.for_org(organization).order_by("order")
+
+
+def access_global_stage_by_id(user: User, pk: object) -> GlobalStage:
+    return access_by_id(GlobalStage.objects.visible_to(user), pk)
+
+
+def access_local_stage_by_id(user: User, pk: object) -> LocalStage:
+    """A local stage with its global stage and its process's company (the set-up pages')."""
+    return access_by_id(
+        LocalStage.objects.visible_to(user).select_related(
+            "global_stage", "process__sales_company"
+        ),
+        pk,
+    )
 
 
 def sales_process_for(*, sales_company: SalesCompany) -> SalesProcess | None:

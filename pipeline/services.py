@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils.translation import gettext
 
 from crm.models import Organization, SalesCompany, User
@@ -41,9 +42,13 @@ StageSpec = tuple[str, int, GlobalStage]
 
 
 def require_configure(acting_user: User | None, organization_id: int) -> None:
+    """The process (stages, processes, companies) is known to everyone in the organization:
+    another organization's answers like a missing one (404), one's own is the admin's (403)."""
     if acting_user is None:
         return
-    if acting_user.organization_id != organization_id or not can_configure(acting_user):
+    if acting_user.organization_id != organization_id:
+        raise Http404("No such record.")
+    if not can_configure(acting_user):
         raise PermissionDenied("Only the organization's global admin may configure the process.")
 
 

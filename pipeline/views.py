@@ -6,7 +6,6 @@ read. Lists run a constant number of queries whatever their length.
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
@@ -16,16 +15,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm.ids import parse_id
-from crm.models import User
+from crm.models import SalesCompany, User
+from crm.selectors import access_sales_company_by_id
 from crm.views import admin_required, apply_validation_error
-from crm.visibility import apply, get_visible_or_404
 from pipeline import selectors, services
 from pipeline.forms import (
     GlobalStageForm,
     LocalStageRowFormSet,
     ProcessForm,
 )
-from pipeline.models import GlobalStage, LocalStage, SalesProcess
+from pipeline.models import LocalStage, SalesProcess
 
 # --- Set-up: stages and processes (global admin) -----------------------------------------------
 
@@ -48,7 +47,7 @@ def setup_stages(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup_stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user
-    stage = get_visible_or_404(GlobalStage.objects.unscoped(), user, pk=pk)
+    stage = selectors.access_global_stage_by_id(user, pk)
     form = GlobalStageForm(
         request.POST or None,
         initial={
@@ -85,7 +84,7 @@ def setup_processes(request: HttpRequest) -> HttpResponse:
         .order_by("sales_company__code")
     )
     without = (
-        apply(apps.get_model("crm.SalesCompany").objects.unscoped(), request.user)
+        SalesCompany.objects.visible_to(request.user)
         .filter(processes__isnull=True)
         .order_by("code")
     )
@@ -107,9 +106,7 @@ def setup_process_create(request: HttpRequest) -> HttpResponse:
     requested = parse_id(request.GET.get("company", ""))
     if requested is not None:
         # Another organization's company is missing here, as everywhere.
-        company = get_visible_or_404(
-            apps.get_model("crm.SalesCompany").objects.unscoped(), user, pk=requested
-        )
+        company = access_sales_company_by_id(user, requested)
     global_stages = list(selectors.global_stage_list(organization=org_id))
     form = ProcessForm(
         request.POST or None,

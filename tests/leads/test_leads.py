@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from leads.models import CampaignMember, LeadStatus
-from leads.selectors import campaign_list, lead_get, lead_list
+from leads.selectors import access_lead_by_id, campaign_list, lead_list
 from leads.services import (
     campaign_create,
     campaign_member_add,
@@ -89,7 +89,7 @@ def test_lead_list_per_role(world: World) -> None:
         assert set(lead_list(user=user)) == expected[role], role
     assert set(lead_list(user=world.admin, search="dk a/s")) == {dk}
     with pytest.raises(Http404):
-        lead_get(user=world.rep_dk, pk=se.pk)
+        access_lead_by_id(world.rep_dk, se.pk)
 
 
 def test_campaign_scope_and_members(world: World) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
+from django.http import Http404
 
 from opportunities.models import Opportunity
 from opportunities.services import (
@@ -80,11 +81,16 @@ def test_only_the_global_admin_configures(world: World) -> None:
         with pytest.raises(PermissionDenied):
             global_stages_ensure_default(organization=world.org, acting_user=user)
     g = _globals(world)
-    for user in (world.director, world.regional, world.manager_se, world.stranger):
+    for user in (world.director, world.regional, world.manager_se):
         with pytest.raises(PermissionDenied):
             sales_process_create(
                 sales_company=world.se, name="x", stages=_swedish(g), acting_user=user
             )
+    # Another organization's company answers like a missing one, not "not allowed".
+    with pytest.raises(Http404):
+        sales_process_create(
+            sales_company=world.se, name="x", stages=_swedish(g), acting_user=world.stranger
+        )
     process = sales_process_create(
         sales_company=world.se, name="Säljprocess", stages=_swedish(g), acting_user=world.admin
     )
@@ -297,8 +303,10 @@ def test_only_the_global_admin_updates_a_global_stage(world: World) -> None:
     from pipeline.services import global_stage_update
 
     g = _globals(world)
-    for user in (world.director, world.manager_se, world.rep_se, world.marketing, world.stranger):
+    for user in (world.director, world.manager_se, world.rep_se, world.marketing):
         with pytest.raises(PermissionDenied):
             global_stage_update(stage=g["Develop"], acting_user=user, probability=30)
+    with pytest.raises(Http404):
+        global_stage_update(stage=g["Develop"], acting_user=world.stranger, probability=30)
     g["Develop"].refresh_from_db()
     assert g["Develop"].probability == 25
