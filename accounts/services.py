@@ -56,6 +56,7 @@ from crm.limits import (
 )
 from crm.models import Organization, SalesCompany, User
 from crm.roles import Role
+from crm.visibility import covers_company
 
 # --- Permission checks -------------------------------------------------------------------------
 
@@ -64,21 +65,6 @@ def _same_org(acting_user: User, organization_id: int) -> None:
     if acting_user.organization_id != organization_id or not acting_user.is_active:
         # Another organization's object behaves as missing: no hint that it exists.
         raise PermissionDenied("Not allowed.")
-
-
-def manages_company(user: User, company_id: int | None) -> bool:
-    """Whether ``user`` is a manager (or rep: own company) whose scope covers the company."""
-    if company_id is None:
-        return False
-    if user.role == Role.REGIONAL_MANAGER:
-        return (
-            SalesCompany.objects.for_org(user.organization_id)
-            .filter(pk=company_id, region_id=user.region_id)
-            .exists()
-        )
-    if user.role in (Role.COUNTRY_MANAGER, Role.SALES_REP):
-        return user.sales_company_id == company_id
-    return False
 
 
 def _is_team_role(user: User, group_id: int, roles: Iterable[str]) -> bool:
@@ -97,7 +83,7 @@ def may_govern_account(user: User, account: Account) -> bool:
         return False
     if user.role in (Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR):
         return True
-    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and manages_company(
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and covers_company(
         user, account.home_company_id
     ):
         return True
@@ -113,7 +99,7 @@ def owns_account(user: User, account: Account) -> bool:
         user.role == Role.SALES_REP
         and user.is_active
         and account.created_by_id == user.pk
-        and manages_company(user, account.home_company_id)
+        and covers_company(user, account.home_company_id)
     )
 
 
@@ -140,7 +126,7 @@ def may_work_with_contacts(user: User, account: Account) -> bool:
     if user.organization_id != account.organization_id or not user.is_active:
         return False
     return may_change_account(user, account) or (
-        user.role == Role.SALES_REP and manages_company(user, account.home_company_id)
+        user.role == Role.SALES_REP and covers_company(user, account.home_company_id)
     )
 
 
@@ -150,7 +136,7 @@ def may_manage_group(user: User, group: Account) -> bool:
         return False
     if user.role == Role.GLOBAL_DIRECTOR:
         return True
-    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and manages_company(
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and covers_company(
         user, group.home_company_id
     ):
         return True
@@ -442,7 +428,7 @@ def activity_log(
         if owner.pk != acting_user.pk:
             _require(
                 acting_user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER)
-                and manages_company(acting_user, owner.sales_company_id),
+                and covers_company(acting_user, owner.sales_company_id),
                 "You may log activities only for yourself or your companies' people.",
             )
         _require(
@@ -496,7 +482,7 @@ def activity_complete(
             activity.owner_id == acting_user.pk
             or (
                 acting_user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER)
-                and manages_company(acting_user, activity.sales_company_id)
+                and covers_company(acting_user, activity.sales_company_id)
             ),
             "Only the owner or their manager may complete this activity.",
         )

@@ -18,10 +18,10 @@ from accounts.forms import AgreementForm, TeamMemberForm
 from accounts.models import Account, AccountTeamMember, FrameworkAgreement
 from accounts.normalize import normalize_name
 from crm.decorators import roles_required
+from crm.forms import apply_validation_error
 from crm.models import User
 from crm.roles import Role
-from crm.views import apply_validation_error
-from crm.visibility import apply, get_visible_or_404
+from crm.visibility import get_visible_or_404
 
 PAGE_SIZE = 25
 

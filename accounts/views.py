@@ -21,10 +21,8 @@ from accounts import selectors, services
 from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, InlineAccountForm
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import Account, ActionStatus, Activity, PlanAction
+from crm.forms import apply_validation_error
 from crm.models import User
-from crm.money import MissingExchangeRateError
-from crm.roles import Role
-from crm.views import apply_validation_error
 from crm.visibility import apply, get_visible_or_404
 
 PAGE_SIZE = 50

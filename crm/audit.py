@@ -32,7 +32,10 @@ def audited(*trackers: pghistory.Tracker, **options: Any) -> Callable[[type[M]],
     attrs = {"objects": TenantManager(), **options.pop("attrs", {})}
     # A record's history is read by organization and record, newest last.
     meta = {"indexes": [models.Index(fields=["organization", "pgh_obj", "pgh_id"])]}
-    return pghistory.track(*(trackers or audit_events()), attrs=attrs, meta=meta, **options)
+    track: Callable[[type[M]], type[M]] = pghistory.track(
+        *(trackers or audit_events()), attrs=attrs, meta=meta, **options
+    )
+    return track
 
 
 # What a client may send as its own correlation id: a plain token, nothing that could smuggle

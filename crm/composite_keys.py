@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
+from django.db.models import Field, ForeignKey
 from psycopg import sql
 
 from crm.rls import tenant_models
@@ -86,23 +87,31 @@ def _name(base: str, suffix: str) -> str:
     return f"{base[: _MAX_NAME - len(suffix) - 9]}_{digest}{suffix}"
 
 
+def _column(field: Field[Any, Any]) -> str:
+    # Only fields without a column of their own (many-to-many, generic relations) have None.
+    assert field.column is not None, field
+    return field.column
+
+
 def expected_keys() -> tuple[list[TenantKey], list[TenantForeignKey]]:
     """What the model graph asks for: the unique keys and the composite foreign keys."""
     models = tenant_models()
     tenant_tables = {m._meta.db_table for m in models}
-    keys = {TenantKey(m._meta.db_table, m._meta.pk.column) for m in models}
+    keys = {TenantKey(m._meta.db_table, _column(m._meta.pk)) for m in models}
     fks: set[TenantForeignKey] = set()
     for model in models:
         for field in model._meta.concrete_fields:
-            if not (field.is_relation and (field.many_to_one or field.one_to_one)):
+            # The concrete many-to-one and one-to-one relations (OneToOneField is a ForeignKey).
+            if not isinstance(field, ForeignKey):
                 continue
-            if not field.db_constraint or field.column == ORG_COLUMN:
+            # db_constraint is set by ForeignKey.__init__ but missing from the stubs' class.
+            if not field.db_constraint or field.column == ORG_COLUMN:  # type: ignore[attr-defined]
                 continue
             target = field.related_model._meta.db_table
             if target not in tenant_tables:
                 continue
             fk = TenantForeignKey(
-                model._meta.db_table, field.column, target, field.target_field.column
+                model._meta.db_table, _column(field), target, _column(field.target_field)
             )
             fks.add(fk)
             keys.add(fk.key)  # a to_field target needs its own (organization_id, x) key

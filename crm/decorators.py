@@ -8,9 +8,10 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 
+from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 
 View = Callable[..., HttpResponse]
@@ -22,7 +23,7 @@ def allowed_by(rule: Callable[[User], bool]) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not rule(request.user):
                 raise PermissionDenied(_("Your role does not allow this page."))
             return view(request, *args, **kwargs)

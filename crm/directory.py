@@ -21,7 +21,7 @@ def hash_token(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _org_of(function: str, value: object) -> int | None:
+def _org_of(function: str, value: str | int) -> int | None:
     with connection.cursor() as cursor:
         # The function names are the constants below, never input.
         cursor.execute(f"SELECT {function}(%s)", [value])
@@ -38,7 +38,7 @@ def org_of_email(email: str) -> int | None:
 
 def user_pk(user_id: object) -> int | None:
     try:
-        pk = _USER_PK.to_python(user_id)
+        pk: int | None = _USER_PK.to_python(user_id)
     except ValidationError:
         return None
     if pk is None or not -(2**63) <= pk < 2**63:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from crm.validators import validate_no_control_characters
 
+if TYPE_CHECKING:
+    # Fields are generic (set type, get type) only in the stubs; at run time not subscriptable.
+    _CharField = models.CharField[str, str]
+else:
+    _CharField = models.CharField
 
-class NameField(models.CharField):
+
+class NameField(_CharField):
     """A one-line name (accounts, contacts, opportunities, companies, products): a CharField
     that refuses control characters in model validation, hence in ModelForms and in
     ModelSerializers (DRF copies the model field's validators), and in every service that

@@ -102,4 +102,5 @@ class SessionOrgAuthenticationMiddleware(AuthenticationMiddleware):
         from django.utils.functional import SimpleLazyObject
 
         super().process_request(request)
-        request.user = SimpleLazyObject(lambda: _session_user(request))
+        # A lazy stand-in for the user, as Django's own middleware sets (the stubs want the user).
+        request.user = SimpleLazyObject(lambda: _session_user(request))  # type: ignore[assignment]

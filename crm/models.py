@@ -15,13 +15,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audited
 from crm.directory import org_of_email
 from crm.fields import NameField
-from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.registry import apply
+from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
 from crm.validators import validate_country, validate_currency, validate_timezone
 
@@ -157,12 +158,12 @@ class UserManager(BaseUserManager["User"]):
     def unscoped(self) -> models.QuerySet[User]:
         return super().get_queryset()
 
-    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
     def visible_to(self, user: User) -> models.QuerySet[User]:
         """The users ``user`` may see (the user's organization, then the policy), as
         ``TenantManager.visible_to`` does for the tenant models."""
         return apply(super().get_queryset(), user)
 
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         if not email:
             raise ValueError("A user needs an e-mail address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -262,7 +263,7 @@ class User(AbstractBaseUser):
                 )
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, str | Promise] = {}
         if self.role in COMPANY_ROLES and not self.sales_company_id:
             errors["sales_company"] = _("A %(role)s must belong to a sales company.") % {
                 "role": self.get_role_display()
@@ -270,9 +271,10 @@ class User(AbstractBaseUser):
         if self.role == Role.REGIONAL_MANAGER and not self.region_id:
             errors["region"] = _("A regional manager needs a region.")
         org_id = self.organization_id
-        if self.sales_company_id and self.sales_company.organization_id != org_id:
+        company, region = self.sales_company, self.region
+        if company is not None and company.organization_id != org_id:
             errors["sales_company"] = _("The sales company belongs to another organization.")
-        if self.region_id and self.region.organization_id != org_id:
+        if region is not None and region.organization_id != org_id:
             errors["region"] = _("The region belongs to another organization.")
         if errors:
             raise ValidationError(errors)
@@ -285,13 +287,15 @@ class User(AbstractBaseUser):
     def effective_language(self) -> str:
         if self.language:
             return self.language
-        return self.sales_company.language if self.sales_company_id else "en"
+        company = self.sales_company
+        return company.language if company is not None else "en"
 
     @property
     def effective_timezone(self) -> str:
         if self.timezone:
             return self.timezone
-        return self.sales_company.timezone if self.sales_company_id else "UTC"
+        company = self.sales_company
+        return company.timezone if company is not None else "UTC"
 
     # Django admin asks these; only an organization's global admin may configure it there.
     def has_perm(self, perm: str, obj: object = None) -> bool:

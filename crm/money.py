@@ -132,9 +132,10 @@ def with_corporate_amount(
         default=Subquery(latest, output_field=RATE),
         output_field=RATE,
     )
-    return qs.annotate(rate_date=rate_date, rate=rate).annotate(
+    converted: QuerySet[Any] = qs.annotate(rate_date=rate_date, rate=rate).annotate(
         corporate_amount=ExpressionWrapper(F(f"{prefix}amount") * F("rate"), output_field=EXACT)
     )
+    return converted
 
 
 def missing_rate(prefix: str = "", filter: Q | None = None) -> Min:

@@ -9,7 +9,7 @@ own policies in ``<app>/policies.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from crm.models import User
 
 M = TypeVar("M", bound=Model)
+QS = TypeVar("QS", bound=QuerySet[Any])
 Policy = Callable[[QuerySet[Any], "User"], QuerySet[Any]]
 
 _POLICIES: dict[str, Policy] = {}
@@ -41,7 +42,7 @@ def policy(*labels: str) -> Callable[[Policy], Policy]:
     return register
 
 
-def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
+def apply(qs: QS, user: User) -> QS:
     """Narrow ``qs`` to the rows ``user`` may see."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return qs.none()
@@ -54,7 +55,8 @@ def apply(qs: QuerySet[M], user: User) -> QuerySet[M]:
     # always stays on for them.
     if orm_tenant_filter_on() or label in RLS_NOT_FORCED:
         qs = qs.filter(organization_id=user.organization_id)
-    return fn(qs, user)
+    # A policy narrows with filter()/none(), which keep the queryset's class and model.
+    return cast("QS", fn(qs, user))
 
 
 def access_by_id(visible: QuerySet[M], pk: object) -> M:
@@ -69,8 +71,6 @@ def access_by_id(visible: QuerySet[M], pk: object) -> M:
     return obj
 
 
-def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
-    """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
 def require_visible(user: User | None, obj: Model) -> None:
     """Raise ``access_by_id``'s ``Http404`` unless ``user`` may see ``obj``: services that are
     handed an object check it first, so a foreign or invisible one answers like a missing one
@@ -87,6 +87,8 @@ def require_visible(user: User | None, obj: Model) -> None:
         raise Http404(f"No {obj._meta.verbose_name} matches the given query.")
 
 
+def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
+    """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
     obj = apply(qs, user).filter(**lookup).first()
     if obj is None:
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.")

@@ -34,7 +34,7 @@ def remember_credential_change(sender: type[User], instance: User, **kwargs: Any
     # _password reset to None: the same password, so not a change. set_password keeps the raw
     # password in _password until the save; set_unusable_password leaves an unusable hash.
     password_changed = stored["password"] != instance.password and (
-        instance._password is not None
+        instance._password is not None  # type: ignore[attr-defined]  # AbstractBaseUser's, not in the stubs
         or not is_password_usable(instance.password)
         or update_fields is None
     )

@@ -19,9 +19,9 @@ a plain manager on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from django.db import models
 from django.db.models import BooleanField, Expression, F
@@ -55,8 +55,10 @@ __all__ = [
 if TYPE_CHECKING:
     from crm.models import Organization, User
 
+_M = TypeVar("_M", bound=models.Model)
 
-class TenantQuerySet(models.QuerySet):
+
+class TenantQuerySet(models.QuerySet[_M]):
     def visible_to(self, user: User) -> Self:
         """The rows ``user`` may see, as one SQL query (see ``crm.visibility``)."""
         return apply(self, user)
@@ -83,10 +85,12 @@ class _OrganizationScopeGuard(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.column]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.column,) = exprs
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    # Params as a list, as Django 5.2 composes them (``lhs_params + rhs_params``); the stubs
+    # follow Django 6's tuples.
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         org_id = current_org_id()
         if org_id is None:
             raise OrganizationScopeError(
@@ -99,17 +103,25 @@ class _OrganizationScopeGuard(Expression):
         return f"{column_sql} = %s", [*params, org_id]
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+_TenantManagerBase = models.Manager.from_queryset(TenantQuerySet)
+
+
+class TenantManager(_TenantManagerBase[_M]):
     """Fail-closed manager: no organization in scope, no query reaches the database."""
 
-    def get_queryset(self) -> TenantQuerySet:
-        qs = super().get_queryset()
+    def _all_rows(self) -> TenantQuerySet[_M]:
+        # from_queryset makes TenantQuerySet the manager's queryset class; the stubs' Manager
+        # still types super().get_queryset() as a plain QuerySet.
+        return cast("TenantQuerySet[_M]", super().get_queryset())
+
+    def get_queryset(self) -> TenantQuerySet[_M]:
+        qs = self._all_rows()
         org_id = current_org_id()
         if org_id is None:
             return qs.filter(_OrganizationScopeGuard(F("organization_id"), self.model._meta.label))
         return qs.filter(organization_id=org_id) if orm_tenant_filter_on() else qs
 
-    def for_org(self, org: Organization | int) -> TenantQuerySet:
+    def for_org(self, org: Organization | int) -> TenantQuerySet[_M]:
         org_id = org_id_of(org)
         scoped = current_org_id()
         if scoped is not None and scoped != org_id:
@@ -117,13 +129,13 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
                 f"{self.model._meta.label}: organization {org_id} asked for while "
                 f"organization {scoped} is in scope."
             )
-        qs = super().get_queryset()
+        qs = self._all_rows()
         return qs.filter(organization_id=org_id) if orm_tenant_filter_on() else qs
 
-    def unscoped(self) -> TenantQuerySet:
-        return super().get_queryset()
+    def unscoped(self) -> TenantQuerySet[_M]:
+        return self._all_rows()
 
-    def visible_to(self, user: User) -> TenantQuerySet:
+    def visible_to(self, user: User) -> TenantQuerySet[_M]:
         """The one idiom for tenant reads on behalf of a user: the rows ``user`` may see, scoped
         by the user's own organization (whatever is in scope), then by the model's policy, as one
         SQL query. Anonymous or inactive users see nothing."""
@@ -135,7 +147,7 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
                 f"organization {scoped} is in scope."
             )
         # Not the guarded default queryset: ``apply`` puts the user's organization first.
-        return apply(super().get_queryset(), user)
+        return apply(self._all_rows(), user)
 
 
 class TenantModel(models.Model):

@@ -44,6 +44,8 @@ def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:
     if user.role in ORG_WIDE_ROLES:
         return None
     if user.role == Role.REGIONAL_MANAGER:
+        if user.region_id is None:  # refused by User.clean: a regional manager has a region
+            return []
         return (
             SalesCompany.objects.for_org(user.organization_id)
             .filter(region_id=user.region_id)
@@ -103,7 +105,9 @@ def everyone_in_the_organization(qs: QuerySet[M], user: User) -> QuerySet[M]:
 
 def granted_ids(grant_model: type[Model], user: User) -> QuerySet[Any]:
     """Objects shared with the user by a direct-FK guardian grant (view or change)."""
-    grants = grant_model._default_manager.for_org(user.organization_id)  # type: ignore[attr-defined]
+    # A grant model is a TenantModel (its default manager has for_org); the fields differ per
+    # model, so its type here is any model's.
+    grants: QuerySet[Any] = grant_model._default_manager.for_org(user.organization_id)  # type: ignore[attr-defined]
     return grants.filter(user_id=user.pk).values("content_object_id")
 
 

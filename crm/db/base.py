@@ -51,18 +51,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super().get_new_connection(conn_params)
 
     # After, not before: the rollback itself may undo a set_config made inside the transaction.
+    # (_rollback, _savepoint_rollback and _close are BaseDatabaseWrapper's private hooks, which
+    # the stubs leave out.)
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             self._app_org = _UNKNOWN
 
     def _savepoint_rollback(self, sid: str) -> None:
         try:
-            super()._savepoint_rollback(sid)
+            super()._savepoint_rollback(sid)  # type: ignore[misc]
         finally:
             self._app_org = _UNKNOWN
 
     def _close(self) -> None:
         self._app_org = _UNKNOWN
-        super()._close()
+        super()._close()  # type: ignore[misc]

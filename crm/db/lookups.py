@@ -27,7 +27,9 @@ class AnyOf(Lookup):
         self.rhs.clear_ordering(clear_default=True)
         return super().get_prep_lookup()
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    # Params as a list, as Django 5.2 composes them (``lhs_params + rhs_params``); the stubs
+    # follow Django 6's tuples.
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         # process_rhs wraps a subquery in parentheses: ARRAY(SELECT …).
@@ -50,7 +52,8 @@ class _PatternComparison(Lookup):
 
     operator = ""
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    # A list, as AnyOf.as_sql says.
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} {self.operator} {rhs}", [*lhs_params, *rhs_params]

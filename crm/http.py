@@ -1,0 +1,19 @@
+"""Request types for code behind sign-in: pages under ``login_required`` (or the role
+decorators of ``crm.decorators``) and API views under DRF's ``IsAuthenticated`` (the default
+permission). Their ``user`` is one of ours, never ``AnonymousUser``; Django and DRF build the
+requests, these classes only say so to the type checker (views annotate their ``request``)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from rest_framework.request import Request
+
+from crm.models import User
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    user: User
+
+
+class AuthenticatedRequest(Request):
+    user: User
