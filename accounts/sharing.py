@@ -18,9 +18,10 @@ from django.db import transaction
 from django.db.models import Model
 
 from accounts.models import AccountPlan
-from accounts.services import manages_company, may_manage_group
+from accounts.services import may_manage_group
 from crm.models import User
 from crm.roles import MANAGER_ROLES, Role
+from crm.visibility import covers_company
 
 SharePermission = Literal["view", "change"]
 
@@ -61,7 +62,7 @@ def _may_share(obj: Any, user: User) -> bool:
         return manager and may_manage_group(user, obj.account)
     if user.role == Role.GLOBAL_DIRECTOR:
         return True
-    return user.role in MANAGER_ROLES and manages_company(user, _owning_company_id(obj))
+    return user.role in MANAGER_ROLES and covers_company(user, _owning_company_id(obj))
 
 
 def _check(obj: Any, grantee: User, acting_user: User | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -27,6 +27,16 @@ from crm.validators import CURRENCIES, validate_country
 # The one date widget of every form: <input type=date> takes and gives ISO dates whatever the
 # user's language, so the value is rendered as ISO, never in the locale's format.
 ISO_DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
+    """A service's ValidationError shown on the form: each message on its field when the form
+    has that field, else on top (a service may name a field the form does not show)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
 
 
 class QuickSelect(forms.Select):
@@ -79,8 +89,10 @@ class ProfileForm(forms.Form):
         kwargs.setdefault("initial", {"language": user.language, "timezone": user.timezone})
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["language"].choices = _language_choices(_("As my sales company"))
-        self.fields["timezone"].choices = [
+        cast(forms.ChoiceField, self.fields["language"]).choices = _language_choices(
+            _("As my sales company")
+        )
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [
             ("", _("As my sales company")),
             *_timezone_choices(),
         ]
@@ -126,15 +138,17 @@ class SalesCompanyForm(forms.Form):
 
     def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["region"].queryset = Region.objects.for_org(organization_id).order_by("name")
-        self.fields["timezone"].choices = _timezone_choices()
+        cast(forms.ModelChoiceField[Region], self.fields["region"]).queryset = (
+            Region.objects.for_org(organization_id).order_by("name")
+        )
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = _timezone_choices()
         if editing:
             # The code is the company's key in imports and the API; renaming it is a migration.
             self.fields["code"].disabled = True
 
     def clean_country(self) -> str:
         # Upper-case first, then the model's validator: "se" is a fine way to type Sweden.
-        value = self.cleaned_data["country"].strip().upper()
+        value: str = self.cleaned_data["country"].strip().upper()
         validate_country(value)
         return value
 
@@ -161,19 +175,27 @@ class UserForm(forms.Form):
     def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.editing = editing
-        self.fields["sales_company"].queryset = SalesCompany.objects.for_org(
-            organization_id
-        ).order_by("name")
-        self.fields["region"].queryset = Region.objects.for_org(organization_id).order_by("name")
-        self.fields["language"].choices = _language_choices(_("As the sales company"))
-        self.fields["timezone"].choices = [("", _("As the sales company")), *_timezone_choices()]
+        cast(forms.ModelChoiceField[SalesCompany], self.fields["sales_company"]).queryset = (
+            SalesCompany.objects.for_org(organization_id).order_by("name")
+        )
+        cast(forms.ModelChoiceField[Region], self.fields["region"]).queryset = (
+            Region.objects.for_org(organization_id).order_by("name")
+        )
+        cast(forms.ChoiceField, self.fields["language"]).choices = _language_choices(
+            _("As the sales company")
+        )
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [
+            ("", _("As the sales company")),
+            *_timezone_choices(),
+        ]
         if editing:
             # The e-mail is the sign-in name and the key user_ensure matches on.
             self.fields["email"].disabled = True
             del self.fields["password"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # Form.clean returns cleaned_data, which is set by now (the stubs allow None).
+        data = super().clean() or {}
         role = data.get("role")
         # The same rules as the model's, said next to the field that breaks them.
         if role in COMPANY_ROLES and not data.get("sales_company"):

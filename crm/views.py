@@ -31,6 +31,7 @@ from crm.forms import (
     ProfileForm,
     SalesCompanyForm,
     UserForm,
+    apply_validation_error,
 )
 from crm.models import ExchangeRate, SalesCompany, User
 from crm.selectors import own_api_token_or_404, own_api_tokens
@@ -151,15 +152,6 @@ def admin_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapped
-
-
-def apply_validation_error(form: Any, exc: ValidationError) -> None:
-    """A service's ValidationError shown on the form: on its field when the form has one."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 @admin_required

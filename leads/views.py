@@ -24,11 +24,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
 from crm.decorators import View, allowed_by, roles_required
+from crm.forms import apply_validation_error
 from crm.ids import parse_id
 from crm.models import User
 from crm.registry import access_by_id
 from crm.spreadsheet import Echo, csv_text
-from crm.views import apply_validation_error
 from leads import selectors, services
 from leads.forms import (
     AssignForm,

@@ -20,7 +20,7 @@ from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.limits import MAX_RESOLUTION_NOTE_LENGTH, check_text
 from crm.models import User
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
-from crm.visibility import apply, covers_company, get_visible_or_404
+from crm.visibility import apply, get_visible_or_404, visible_companies
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -51,22 +51,43 @@ def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet
     )
 
 
-def may_resolve(user: User, conflict: Conflict) -> bool:
-    if user.organization_id != conflict.organization_id or not user.is_active:
-        return False
+def _group_id(conflict: Conflict) -> int:
+    return conflict.account.group_id or conflict.account_id
+
+
+def resolvable_ids(user: User, conflicts: list[Conflict]) -> set[int]:
+    """Which of these conflicts the user may resolve: global sales management, the managers of
+    either company involved, or the group's global account manager. One rule for a whole page
+    in at most two queries whatever their number; ``may_resolve`` is it for one conflict."""
+    mine = [c for c in conflicts if c.organization_id == user.organization_id]
+    if not user.is_active or not mine:
+        return set()
     if user.role in ORG_WIDE_ROLES:
-        return True
-    if user.role in MANAGER_ROLES and (
-        covers_company(user, conflict.sales_company_id)
-        or covers_company(user, conflict.other_sales_company_id)
-    ):
-        return True
-    group_id = conflict.account.group_id or conflict.account_id
-    return (
-        AccountTeamMember.objects.for_org(user.organization_id)
-        .filter(account_id=group_id, user=user, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
-        .exists()
+        return {c.pk for c in mine}
+    managed: set[int] = set()
+    if user.role in MANAGER_ROLES:
+        managed = set(visible_companies(user).values_list("id", flat=True))
+
+    def involves_managed(c: Conflict) -> bool:
+        return c.sales_company_id in managed or c.other_sales_company_id in managed
+
+    others = {_group_id(c) for c in mine if not involves_managed(c)}
+    gam_of = (
+        set(
+            AccountTeamMember.objects.for_org(user.organization_id)
+            .filter(account_id__in=others, user=user, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
+            .values_list("account_id", flat=True)
+        )
+        if others
+        else set()
     )
+    return {c.pk for c in mine if involves_managed(c) or _group_id(c) in gam_of}
+
+
+def may_resolve(user: User, conflict: Conflict) -> bool:
+    """Global sales management, the managers of either company involved, or the group's
+    global account manager; the batch form is ``resolvable_ids``."""
+    return conflict.pk in resolvable_ids(user, [conflict])
 
 
 @transaction.atomic

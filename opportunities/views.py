@@ -20,7 +20,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.forms import Form
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,14 +27,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Account, AccountTeamMember, Activity, TeamRole
+from accounts.models import Account, Activity
 from accounts.selectors import agreement_for_account
+from crm.forms import apply_validation_error
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, money, to_corporate_exact
 from crm.pagination import CappedPaginator
 from crm.ratelimit import over_limit
-from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.roles import Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
 from crm.visibility import apply, get_visible_or_404, scoped_company_ids, visible_companies
@@ -60,7 +60,7 @@ from opportunities.models import (
     OpportunitySplit,
     Resolution,
 )
-from opportunities.resolution import conflict_inbox, conflict_resolve, may_resolve
+from opportunities.resolution import conflict_inbox, conflict_resolve, may_resolve, resolvable_ids
 
 # --- Helpers -------------------------------------------------------------------------------------
 
@@ -75,17 +75,6 @@ def _query_without(request: HttpRequest, *names: str) -> str:
     for name in names:
         params.pop(name, None)
     return params.urlencode()
-
-
-def attach_errors(form: Form, exc: ValidationError) -> None:
-    """A service's ValidationError onto the form: per field where the form has it, else on top."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            target = field if field in form.fields else None
-            for error in errors:
-                form.add_error(target, error)
-    else:
-        form.add_error(None, exc)
 
 
 def _require_manager(user: User) -> None:
@@ -279,7 +268,7 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
                 lines=lines,
             )
         except ValidationError as exc:
-            attach_errors(form, exc)
+            apply_validation_error(form, exc)
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
@@ -329,7 +318,7 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, str(exc))
             return _render_form(request, form, formset, opp, status=409)
         except ValidationError as exc:
-            attach_errors(form, exc)
+            apply_validation_error(form, exc)
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
@@ -481,28 +470,6 @@ def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
     )
 
 
-def _resolvable_ids(user: User, conflicts: list[Conflict]) -> set[int]:
-    """Which of these conflicts the user may resolve, in two queries whatever their number
-    (the same rule as ``may_resolve``, which the service enforces again on submit)."""
-    if user.role in ORG_WIDE_ROLES:
-        return {c.pk for c in conflicts}
-    companies: set[int] = set()
-    if user.role in MANAGER_ROLES:
-        companies = set(visible_companies(user).values_list("id", flat=True))
-    gam_groups = set(
-        AccountTeamMember.objects.for_org(user.organization_id)
-        .filter(user=user, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
-        .values_list("account_id", flat=True)
-    )
-    return {
-        c.pk
-        for c in conflicts
-        if c.sales_company_id in companies
-        or c.other_sales_company_id in companies
-        or (c.account.group_id or c.account_id) in gam_groups
-    }
-
-
 @login_required
 @require_GET
 def conflict_list(request: HttpRequest) -> HttpResponse:
@@ -518,7 +485,7 @@ def conflict_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "warnings": conflict_warnings(user=user, conflicts=rows),
-            "resolvable": _resolvable_ids(user, rows),
+            "resolvable": resolvable_ids(user, rows),
             "visible_opps": _visible_ids(user, [c.opportunity_id for c in rows]),
             "status": status,
             "statuses": ConflictStatus.choices,
@@ -583,7 +550,7 @@ def conflict_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         note=data.get("note") or "",
                     )
                 except ValidationError as exc:
-                    attach_errors(form, exc)
+                    apply_validation_error(form, exc)
                 else:
                     messages.success(request, _("Conflict resolved."))
                     return redirect("opportunities:conflicts")
