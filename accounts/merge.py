@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountPlan, AccountTeamMember
 from crm.models import User
+from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
 from crm.visibility import covers_company
 
@@ -33,6 +34,10 @@ def account_merge(*, keep: Account, remove: Account, acting_user: User | None) -
     conflicts from ``remove`` to ``keep``, then delete ``remove``."""
     if keep.pk == remove.pk:
         raise ValidationError(_("An account cannot be merged into itself."))
+    # A user merges only accounts they see: another organization's or an invisible one answers
+    # like a missing one.
+    require_visible(acting_user, keep)
+    require_visible(acting_user, remove)
     if keep.organization_id != remove.organization_id:
         raise ValidationError(_("Accounts of different organizations cannot be merged."))
     if not _may_merge(acting_user, keep, remove):
