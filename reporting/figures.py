@@ -19,7 +19,11 @@ organization (seconds); the stored figures are one row. How they stay current:
   queued again by the next view; adding the rate marks the row stale (the trigger on the rates
   table) and the next view computes the figures;
 * ``manage.py refresh_dashboards`` computes every scope of every organization (after a bulk load,
-  or nightly so that the first view of the day is fast).
+  or nightly so that the first view of the day is fast);
+* the row holds JSON with a format version (``FORMAT_VERSION``), not a pickle: a pickle names
+  classes and their layout, so figures stored by one deploy could not be read (or were misread)
+  by the next. Decimals, dates and the figures' dataclasses are tagged so they come back exactly;
+  a row of another version, or one that cannot be read, counts as stale and is recomputed.
 
 The figures of a scope are the same for every viewer whose role covers the scope (the director,
 the regional manager of the region, the managers of the company): ``dashboard_scope`` refuses any
@@ -31,12 +35,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import pickle
+import importlib
+import json
 import time
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from crm.money import MissingExchangeRateError
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -111,8 +118,104 @@ def _with_viewer(d: Dashboard, user: User, where: DashboardScope) -> Dashboard:
     return dataclasses.replace(d, user=user, where=where)
 
 
-def _stored(d: Dashboard) -> bytes:
-    return pickle.dumps(dataclasses.replace(d, user=None), protocol=pickle.HIGHEST_PROTOCOL)
+# Bump when a stored dataclass changes shape: rows of any other version are recomputed.
+FORMAT_VERSION = 1
+# The only modules whose dataclasses a stored row may name (never an arbitrary import path).
+_FIGURE_MODULES = frozenset(
+    {"reporting.figures", "reporting.kpis", "reporting.periods", "reporting.selectors"}
+)
+
+
+class UnreadableFigures(ValueError):
+    """A stored row of another format version, or not the JSON this module writes."""
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, SafeString):
+        return {"$safe": str(value)}
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v) for v in value]}
+    if isinstance(value, dict):  # keys may be ints (company ids): kept as pairs
+        return {"$map": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        if cls.__module__ not in _FIGURE_MODULES:
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__} is not a stored figure")
+        return {
+            "$class": f"{cls.__module__}:{cls.__qualname__}",
+            "fields": {
+                f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+            },
+        }
+    raise TypeError(f"{type(value).__name__} cannot be stored in the dashboard figures")
+
+
+def _figure_class(name: str) -> type:
+    module, _, qualname = name.partition(":")
+    if module not in _FIGURE_MODULES:
+        raise UnreadableFigures(f"unknown class {name}")
+    cls = getattr(importlib.import_module(module), qualname, None)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise UnreadableFigures(f"unknown class {name}")
+    return cls
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$decimal" in value:
+        return Decimal(value["$decimal"])
+    if "$date" in value:
+        return dt.date.fromisoformat(value["$date"])
+    if "$datetime" in value:
+        return dt.datetime.fromisoformat(value["$datetime"])
+    if "$safe" in value:
+        return mark_safe(value["$safe"])  # noqa: S308 - our own rendered charts, stored as is
+    if "$tuple" in value:
+        return tuple(_decode(v) for v in value["$tuple"])
+    if "$map" in value:
+        return {_decode(k): _decode(v) for k, v in value["$map"]}
+    if "$class" in value:
+        cls = _figure_class(value["$class"])
+        return cls(**{k: _decode(v) for k, v in value["fields"].items()})
+    raise UnreadableFigures(f"untagged object {sorted(value)}")
+
+
+def dumps(figures: Dashboard | MissingRate) -> bytes:
+    """The stored form of a dashboard (without its viewer) or of a missing rate."""
+    if not isinstance(figures, MissingRate):
+        figures = dataclasses.replace(figures, user=None)
+    return json.dumps(
+        {"version": FORMAT_VERSION, "figures": _encode(figures)}, separators=(",", ":")
+    ).encode()
+
+
+def loads(data: bytes) -> Dashboard | MissingRate:
+    """Read a stored row; ``UnreadableFigures`` for another version or anything unreadable."""
+    try:
+        stored = json.loads(bytes(data))
+        if not isinstance(stored, dict) or stored.get("version") != FORMAT_VERSION:
+            raise UnreadableFigures("another format version")
+        return _decode(stored["figures"])  # type: ignore[no-any-return]
+    except UnreadableFigures:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Not JSON (a pickle of an earlier deploy), or a class whose fields changed.
+        raise UnreadableFigures(str(exc)) from exc
 
 
 def refresh(*, user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
@@ -138,7 +241,7 @@ def refresh(*, user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
     except MissingExchangeRateError as exc:
         missing = MissingRate(currency=exc.currency, on_date=exc.on_date)
         rows.filter(stale=False).update(
-            data=pickle.dumps(missing, protocol=pickle.HIGHEST_PROTOCOL),
+            data=dumps(missing),
             computed_at=timezone.now(),
             seconds=time.perf_counter() - started,
             refreshing_since=None,
@@ -146,7 +249,7 @@ def refresh(*, user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
         rows.update(refreshing_since=None)
         raise
     stored = rows.filter(stale=False).update(
-        data=_stored(d),
+        data=dumps(d),
         computed_at=timezone.now(),
         seconds=time.perf_counter() - started,
         refreshing_since=None,
@@ -190,7 +293,11 @@ def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
         refresh_dashboard.delay(user.pk, user.organization_id, key, as_of.isoformat())
         row.refresh_from_db()
         fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
-    d = pickle.loads(bytes(row.data))  # noqa: S301 - our own figures, see the model
+    try:
+        d = loads(row.data)
+    except UnreadableFigures:
+        # Stored by another deploy (or damaged): as good as stale, recompute them now.
+        return Shown(refresh(user=user, where=where, as_of=as_of), timezone.now(), updating=False)
     if isinstance(d, MissingRate):
         raise d.error(user)
     fragment = f"{row.organization_id}:{key}:{as_of.isoformat()}:{row.computed_at.timestamp()}"

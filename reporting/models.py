@@ -184,8 +184,9 @@ class DashboardFigures(TenantModel):
 
     ``stale`` is set by statement triggers on every table the figures are made of (migration
     0002), in the writing transaction itself; ``refreshing_since`` marks a refresh in progress
-    so that one viewer, not every viewer, starts it. ``data`` is the pickled ``Dashboard``
-    without its viewer: written and read only by this application, like Django's database cache.
+    so that one viewer, not every viewer, starts it. ``data`` is the ``Dashboard`` without its
+    viewer (or the missing rate) as versioned JSON (``reporting.figures.dumps``): a row of another
+    format version, or an earlier deploy's pickle, reads as stale and is recomputed.
     """
 
     scope_key = models.CharField(max_length=40)

@@ -3,7 +3,10 @@ refreshed once, never stored over a write they missed, never shown across organi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+import pickle
 from decimal import Decimal as D
 
 import pytest
@@ -11,6 +14,7 @@ from django.core.management import call_command
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from crm.roles import Role
 from opportunities.models import Opportunity
@@ -204,3 +208,56 @@ def test_figures_computed_for_one_viewer_are_not_cached(client, dataset: Dataset
         as_of=timezone.localdate(),
     )
     assert shown.fragment_key == ""
+
+
+# --- Stored as versioned JSON ------------------------------------------------------------------
+
+
+def test_the_stored_figures_are_versioned_json_and_round_trip_exactly(client, dataset: Dataset):
+    w = dataset.world
+    _view(client, w.director)
+    raw = bytes(_rows(w.org).get().data)
+    stored = json.loads(raw)  # JSON, not a pickle
+    assert stored["version"] == figures.FORMAT_VERSION
+    where = selectors.dashboard_scope(user=w.director)
+    live = selectors.dashboard(user=w.director, scope=where, as_of=timezone.localdate())
+    back = figures.loads(figures.dumps(live))
+    # Every figure comes back equal and of the same type: Decimals keep their exponent
+    # (D("1.50") is not D("1.5") on a page), dates stay dates, int keys stay ints.
+    assert back == dataclasses.replace(live, user=None)
+    assert repr(back.totals) == repr(live.totals) and repr(back.trend) == repr(live.trend)
+    assert back.quarter.start == live.quarter.start and type(back.as_of) is dt.date
+    assert repr(back.quality.by_company) == repr(live.quality.by_company)
+    assert repr(back.quality.opportunities_to_fix) == repr(live.quality.opportunities_to_fix)
+    assert all(isinstance(c, SafeString) for c in back.charts.values())
+
+
+def test_known_values_round_trip_exactly() -> None:
+    missing = figures.MissingRate(currency="SEK", on_date=dt.date(2026, 2, 28))
+    assert figures.loads(figures.dumps(missing)) == missing
+    value = {1: (D("0.10"), dt.date(2026, 12, 31)), "x": [D("-1234567890.125"), None, 3]}
+    assert figures._decode(json.loads(json.dumps(figures._encode(value)))) == value
+    assert repr(figures._decode(json.loads(json.dumps(figures._encode(value))))) == repr(value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pickle.dumps({"an": "earlier deploy"}),
+        json.dumps({"version": figures.FORMAT_VERSION + 1, "figures": {}}).encode(),
+        json.dumps(
+            {"version": figures.FORMAT_VERSION, "figures": {"$class": "os:system"}}
+        ).encode(),
+        b"{not json",
+    ],
+    ids=["pickle", "other-version", "foreign-class", "garbage"],
+)
+def test_a_row_of_another_version_or_unreadable_is_recomputed_not_a_500(
+    client, dataset: Dataset, data: bytes
+):
+    w = dataset.world
+    good = _view(client, w.director)
+    _rows(w.org).update(data=data, stale=False, computed_at=timezone.now())
+    shown = _view(client, w.director)  # asserts 200
+    assert shown.dashboard.totals == good.dashboard.totals
+    assert json.loads(bytes(_rows(w.org).get().data))["version"] == figures.FORMAT_VERSION

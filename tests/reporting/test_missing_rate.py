@@ -5,7 +5,6 @@ figures' refresh records the error for the page instead of failing (and being qu
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 from decimal import Decimal
 
 import pytest
@@ -34,7 +33,7 @@ def _without_nok_rate(dataset: Dataset) -> str:
 
 def _stored(org) -> object:
     row = DashboardFigures.objects.for_org(org).get(scope_key="organization")
-    return pickle.loads(bytes(row.data))
+    return figures.loads(row.data)
 
 
 def test_the_dashboard_names_the_missing_rate(client, dataset: Dataset) -> None:
