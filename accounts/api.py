@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from accounts import selectors, services
+from accounts import services
 from accounts.matching import find_duplicate_candidates
 from accounts.models import (
     Account,
@@ -31,7 +30,6 @@ from accounts.models import (
 )
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
-from crm.ids import parse_id
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
     MAX_TEXT_LENGTH,
@@ -120,36 +118,6 @@ def _candidates(user: User, data: dict[str, Any], exclude_id: int | None = None)
     return [c for c in found if c.account.pk in visible]
 
 
-class CountryFiguresSerializer(serializers.Serializer):
-    open_count = serializers.IntegerField()
-    open_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
-    won_count = serializers.IntegerField()
-    won_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
-
-
-class PlanProgressSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    year = serializers.IntegerField()
-    target = serializers.DecimalField(max_digits=20, decimal_places=2)
-    won_ytd = serializers.DecimalField(max_digits=20, decimal_places=2)
-    open_actions = serializers.IntegerField()
-    overdue_actions = serializers.IntegerField()
-
-
-class Account360Serializer(serializers.Serializer):
-    """The schema of the 360° view (amounts in the corporate currency)."""
-
-    group = AccountSerializer()
-    subsidiaries_by_country = serializers.DictField(child=AccountSerializer(many=True))
-    figures_by_country = serializers.DictField(child=CountryFiguresSerializer())
-    corporate_currency = serializers.CharField()
-    latest_activities = serializers.ListField(child=serializers.DictField())
-    team = serializers.ListField(child=serializers.DictField())
-    plan = PlanProgressSerializer(allow_null=True)
-    agreements = serializers.ListField(child=serializers.DictField())
-    open_conflicts = serializers.ListField(child=serializers.IntegerField())
-
-
 class AccountViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -229,55 +197,6 @@ class AccountViewSet(
         """The audit trail of the account, its contacts, team and agreements."""
         entries = history_for(user=request.user, obj=self.get_object())
         return Response(HistoryEntrySerializer(entries, many=True).data)
-
-    @extend_schema(responses={200: Account360Serializer})
-    @action(detail=True, methods=["get"], url_path="360")
-    def view_360(self, request: Request, pk: str | None = None) -> Response:
-        """The whole group of this account, as the user may see it."""
-        group = parse_id(pk)
-        if group is None:
-            raise Http404("No account matches the given query.")
-        # The account, its group and its visibility in one query (same 404s as get_object).
-        view = selectors.account_360(user=request.user, group=group)
-        return Response(_serialize_360(view))
-
-
-def _serialize_360(view: Any) -> dict[str, Any]:
-    plan = view.plan
-    # One serializer for every account of the group, not one per country (its fields are
-    # built once).
-    account = AccountSerializer().to_representation
-    return {
-        "group": account(view.group),
-        "subsidiaries_by_country": {
-            country: [account(a) for a in accounts]
-            for country, accounts in view.subsidiaries_by_country.items()
-        },
-        "figures_by_country": {
-            country: {
-                "open_count": f.open_count,
-                "open_amount": str(f.open_amount),
-                "won_count": f.won_count,
-                "won_amount": str(f.won_amount),
-            }
-            for country, f in view.figures_by_country.items()
-        },
-        "corporate_currency": view.group.organization.corporate_currency,
-        "latest_activities": ActivitySerializer(view.latest_activities, many=True).data,
-        "team": TeamMemberSerializer(view.team, many=True).data,
-        "plan": None
-        if plan is None
-        else {
-            "id": plan.plan.pk,
-            "year": plan.plan.year,
-            "target": str(plan.target),
-            "won_ytd": str(plan.won_ytd),
-            "open_actions": plan.open_actions,
-            "overdue_actions": plan.overdue_actions,
-        },
-        "agreements": AgreementSerializer(view.agreements, many=True).data,
-        "open_conflicts": [c.pk for c in view.open_conflicts],
-    }
 
 
 class ContactSerializer(serializers.ModelSerializer):

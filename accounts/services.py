@@ -168,6 +168,12 @@ def has_grant(user: User, obj: Any, permission: str) -> bool:
     )
 
 
+def may_log_activities(user: User) -> bool:
+    """Sales activities are the sellers' and managers': marketing works leads, not customers'
+    meetings. The one copy of the rule: the service, the 360° form and the pages ask it."""
+    return user.role != Role.MARKETING
+
+
 def _require(allowed: bool, message: str) -> None:
     if not allowed:
         raise PermissionDenied(message)
@@ -424,7 +430,7 @@ def activity_log(
     check_text("notes", notes)
     if acting_user is not None:
         _same_org(acting_user, account.organization_id)
-        _require(acting_user.role != Role.MARKETING, "Marketing does not log sales activities.")
+        _require(may_log_activities(acting_user), "Marketing does not log sales activities.")
         if owner.pk != acting_user.pk:
             _require(
                 acting_user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER)

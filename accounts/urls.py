@@ -15,7 +15,6 @@ urlpatterns = [
     path("duplicates/", views.account_duplicates, name="duplicates"),
     path("new/inline/", views.account_inline_create, name="inline_create"),
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
-    path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),
 ]

@@ -29,10 +29,6 @@ PAGE_SIZE = 50
 SUGGESTIONS = 10
 
 
-def _may_log(user: User) -> bool:
-    return user.role != Role.MARKETING
-
-
 # --- List and 360° -------------------------------------------------------------------------------
 
 
@@ -81,63 +77,13 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _group_accounts(view: Any) -> list[Account]:
-    return [a for accounts in view.subsidiaries_by_country.values() for a in accounts]
-
-
-def _latest_activities(user: User, group_id: int) -> list[Activity]:
-    return list(
-        apply(Activity.objects.unscoped(), user)
-        .filter(account__group_id=group_id)
-        .select_related("account", "owner", "sales_company", "contact")
-        .order_by("-created_at", "-pk")[:20]
-    )
-
-
-@login_required
-@require_GET
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The 360° page of the account's whole group (the selector narrows it to what the user
-    may see)."""
-    user = request.user
-    try:
-        # The account asked for, its group and its visibility in one query (404 as before).
-        view = selectors.account_360(user=user, group=pk)
-        terms = selectors.agreement_terms_in_360(
-            view, on_date=timezone.localdate(), booking_company=user.sales_company
-        )
-    except MissingExchangeRateError as exc:
-        # Figures without a rate would be wrong; say which rate is missing instead.
-        account = selectors.account_get(user=user, pk=pk)
-        context_error = {"account": account, "rate_error": str(exc)}
-        return render(request, "accounts/detail.html", context_error)
-    account = view.requested
-    context: dict[str, Any] = {"account": account}
-    accounts = _group_accounts(view)
-    context.update(
-        view=view,
-        terms=terms,
-        # Figures are keyed by the accounts' country; a country without deals has none.
-        country_rows=[
-            (country, group, view.figures_by_country.get(country))
-            for country, group in view.subsidiaries_by_country.items()
-        ],
-        corporate_currency=view.group.organization.corporate_currency,
-        activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
-        if _may_log(user)
-        else None,
-        may_change=services.may_change_account(user, account),
-    )
-    return render(request, "accounts/detail.html", context)
-
-
 @login_required
 @require_POST
 def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Log an activity from the 360° page; htmx gets the refreshed activity list back."""
     user = request.user
     account = selectors.account_get(user=user, pk=pk)
-    if not _may_log(user):
+    if not services.may_log_activities(user):
         raise PermissionDenied(_("Marketing does not log sales activities."))
     group_id = account.group_id or account.pk
     accounts = list(
@@ -173,7 +119,7 @@ def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
                 "accounts/_activities.html",
                 {
                     "account": account,
-                    "activities": _latest_activities(user, group_id),
+                    "activities": selectors.latest_activities(user, group_id),
                     "activity_form": form,
                     "notice": _("Activity logged."),
                 },
@@ -185,7 +131,7 @@ def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
         "accounts/_activities.html",
         {
             "account": account,
-            "activities": _latest_activities(user, group_id),
+            "activities": selectors.latest_activities(user, group_id),
             "activity_form": form,
         },
         status=200 if request.htmx else status,

@@ -6,7 +6,7 @@ the signed-in global admin's organization.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import axes.admin  # noqa: F401  (imported for its registrations, which are undone below)
 import django.contrib.auth.admin  # noqa: F401  (likewise: it registers Group)
@@ -18,35 +18,47 @@ from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 
+from crm.http import signed_in_user
 from crm.models import ExchangeRate, Organization, Region, SalesCompany, User
 from crm.tenancy import TenantModel
 
+if TYPE_CHECKING:
+    # Generic only in the stubs; at run time not subscriptable.
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _ModelForm = forms.ModelForm[User]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _ModelForm = forms.ModelForm
 
-class OrgScopedAdmin(admin.ModelAdmin):
+
+class OrgScopedAdmin(_ModelAdmin):
     """Lists, lookups and new rows all belong to the request user's organization."""
 
-    exclude = ("organization",)
+    exclude: ClassVar[tuple[str, ...]] = ("organization",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return self.model.objects.for_org(request.user.organization_id)
+        rows: QuerySet[Any] = self.model.objects.for_org(signed_in_user(request).organization_id)
+        return rows
 
     def formfield_for_foreignkey(
-        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
-    ) -> forms.ModelChoiceField | None:
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
         related = db_field.related_model
         if isinstance(related, type) and issubclass(related, TenantModel | User):
-            kwargs["queryset"] = related.objects.for_org(request.user.organization_id)
+            kwargs["queryset"] = related.objects.for_org(signed_in_user(request).organization_id)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change:
-            obj.organization_id = request.user.organization_id
+            obj.organization_id = signed_in_user(request).organization_id
         super().save_model(request, obj, form, change)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
         # ModelForm validation (uniqueness) runs before save_model; give the instance its org.
-        org_id = request.user.organization_id
+        org_id = signed_in_user(request).organization_id
 
         class ScopedForm(form):  # type: ignore[misc, valid-type]
             def __init__(self, *args: Any, **kw: Any) -> None:
@@ -58,11 +70,11 @@ class OrgScopedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(_ModelAdmin):
     list_display = ("name", "corporate_currency", "fiscal_year_start_month", "rules_of_engagement")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
-        return Organization.objects.filter(pk=request.user.organization_id)
+        return Organization.objects.filter(pk=signed_in_user(request).organization_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -92,7 +104,7 @@ class ExchangeRateAdmin(OrgScopedAdmin):
     date_hierarchy = "valid_from"
 
 
-class UserCreationAdminForm(forms.ModelForm):
+class UserCreationAdminForm(_ModelForm):
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 
     class Meta:
@@ -116,10 +128,12 @@ class UserAdmin(OrgScopedAdmin):
     exclude = ("organization", "password", "last_login")
     change_password_form = AdminPasswordChangeForm
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None:
             kwargs["form"] = UserCreationAdminForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
 
 # Third-party models with no organization must not be in an admin every organization's global

@@ -18,12 +18,13 @@ from rest_framework.views import APIView
 from crm import services
 from crm.api_auth import HashedTokenAuthentication
 from crm.drf import OrgScopedAPIMixin, VisibleViewSet
+from crm.http import AuthenticatedRequest
 from crm.models import ApiToken, ExchangeRate, Region, SalesCompany, User
 from crm.scope import org_scope
 from crm.selectors import access_api_token_by_id, own_api_tokens
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenRequestSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField()
     password = serializers.CharField(max_length=256, trim_whitespace=False)
     name = serializers.CharField(
@@ -34,7 +35,7 @@ class TokenRequestSerializer(serializers.Serializer):
     )
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
     """A token as its owner's list shows it: never the key, nor its hash."""
 
     class Meta:
@@ -92,7 +93,7 @@ class TokenView(APIView):
         return Response({**ApiTokenSerializer(token).data, "token": key})
 
     @extend_schema(request=None, responses={204: None})
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         token = request.auth
         if not isinstance(token, ApiToken):  # pragma: no cover - only token auth reaches here
             raise exceptions.NotAuthenticated()
@@ -105,7 +106,7 @@ class TokenListView(OrgScopedAPIMixin, APIView):
     """Your own API tokens, newest first (expired ones too, until you revoke them)."""
 
     @extend_schema(responses={200: ApiTokenSerializer(many=True)})
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         tokens = own_api_tokens(user=request.user)
         return Response(ApiTokenSerializer(tokens, many=True).data)
 
@@ -114,31 +115,31 @@ class TokenDetailView(OrgScopedAPIMixin, APIView):
     """Revoke one of your own tokens; another user's token answers 404 like a missing one."""
 
     @extend_schema(request=None, responses={204: None})
-    def delete(self, request: Request, pk: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
         token = access_api_token_by_id(request.user, pk)
         services.api_token_revoke(token=token, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RegionSerializer(serializers.ModelSerializer):
+class RegionSerializer(serializers.ModelSerializer[Region]):
     class Meta:
         model = Region
         fields = ["id", "name"]
 
 
-class SalesCompanySerializer(serializers.ModelSerializer):
+class SalesCompanySerializer(serializers.ModelSerializer[SalesCompany]):
     class Meta:
         model = SalesCompany
         fields = ["id", "code", "name", "region", "country", "currency", "language", "timezone"]
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = ["id", "email", "full_name", "role", "sales_company", "region", "is_active"]
 
 
-class ExchangeRateSerializer(serializers.ModelSerializer):
+class ExchangeRateSerializer(serializers.ModelSerializer[ExchangeRate]):
     class Meta:
         model = ExchangeRate
         fields = ["id", "currency", "rate", "valid_from"]
@@ -171,7 +172,7 @@ class ExchangeRateViewSet(
     serializer_class = ExchangeRateSerializer
     filterset_fields = ["currency", "valid_from"]
 
-    def perform_create(self, serializer: ExchangeRateSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[ExchangeRate]) -> None:
         user = self.request.user
         serializer.instance = services.exchange_rate_set(
             organization=user.organization,

@@ -71,6 +71,14 @@ def access_by_id(visible: QuerySet[M], pk: object) -> M:
     return obj
 
 
+def visible_rows(model: type[Model], user: User) -> QuerySet[Any]:
+    """``model.objects.visible_to(user)`` for a model known only at run time (API viewsets,
+    references by id): the default manager of every model with a policy has ``visible_to``
+    (TenantManager, UserManager), which the type of a manager of any model cannot say."""
+    rows: QuerySet[Any] = model._default_manager.visible_to(user)  # type: ignore[attr-defined]
+    return rows
+
+
 def require_visible(user: User | None, obj: Model) -> None:
     """Raise ``access_by_id``'s ``Http404`` unless ``user`` may see ``obj``: services that are
     handed an object check it first, so a foreign or invisible one answers like a missing one
@@ -78,11 +86,10 @@ def require_visible(user: User | None, obj: Model) -> None:
     itself (seed_demo, tasks), which acts on the whole organization."""
     if user is None:
         return
-    manager = type(obj)._default_manager
     if (
         obj.pk is None
         or getattr(obj, "organization_id", None) != user.organization_id
-        or not manager.visible_to(user).filter(pk=obj.pk).exists()  # type: ignore[attr-defined]
+        or not visible_rows(type(obj), user).filter(pk=obj.pk).exists()
     ):
         raise Http404(f"No {obj._meta.verbose_name} matches the given query.")
 

@@ -16,6 +16,7 @@ from accounts import api as accounts_api
 from crm import api as crm_api
 from leads import api as leads_api
 from opportunities import api as opportunities_api
+from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
 
 
@@ -49,6 +50,8 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=_DOCS),
         name="api-docs",
     ),
+    # The 360° reads deals (opportunities.customer_api), beside the accounts router's routes.
+    path("accounts/<str:pk>/360/", Account360View.as_view(), name="account-view-360"),
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),

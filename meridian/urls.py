@@ -29,6 +29,7 @@ setup_patterns = [
 accounts_patterns = [
     path("<int:pk>/history/", history.account_history, name="history"),
     *accounts_urls.urlpatterns,
+    *opportunities_urls.account_urlpatterns,
 ]
 opportunities_patterns = [
     path("<int:pk>/history/", history.opportunity_history, name="history"),

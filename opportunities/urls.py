@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from opportunities import setup_views, views
+from opportunities import customer_views, setup_views, views
 
 app_name = "opportunities"
 
@@ -25,4 +25,10 @@ urlpatterns = [
 # Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
 setup_urlpatterns = [
     path("processes/stages/<int:pk>/remap/", setup_views.setup_stage_remap, name="stage_remap"),
+]
+
+# The 360° page reads deals, so it lives here; the shell mounts it in the accounts namespace
+# (``accounts:detail`` at /accounts/<id>/) beside the accounts app's own pages.
+account_urlpatterns = [
+    path("<int:pk>/", customer_views.account_detail, name="detail"),
 ]

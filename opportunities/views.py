@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Account, Activity
-from accounts.selectors import agreement_for_account
+from opportunities.customer import agreement_for_account
 from crm.forms import apply_validation_error
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User

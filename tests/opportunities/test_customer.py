@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.http import Http404
 
-from accounts import selectors, services
+from accounts import services
 from accounts.models import Account, DiscountTier, TeamRole
 from crm.money import MissingExchangeRateError
 from crm.services import exchange_rate_set
+from opportunities import customer
 from opportunities.models import Conflict, ConflictKind
 from tests.accounts.factories import make_account, make_opportunity
 from tests.conftest import World
@@ -71,7 +72,7 @@ def tiers(*pairs: tuple[str, str]) -> list[DiscountTier]:
 )
 def test_tier_position_known_answers(volume: str, current: str | None, nxt: str | None) -> None:
     ladder = tiers(("100000", "2"), ("250000", "3.5"), ("500000", "5"))
-    cur, nex = selectors.tier_position(ladder, D(volume))
+    cur, nex = customer.tier_position(ladder, D(volume))
     assert (cur.threshold if cur else None) == (D(current) if current else None)
     assert (nex.threshold if nex else None) == (D(nxt) if nxt else None)
 
@@ -178,7 +179,7 @@ def test_agreement_volume_and_tiers_known_answer(world: World, group: dict[str, 
         closed_on=dt.date(2026, 4, 4),
     )
 
-    terms = selectors.agreement_for_account(account=dk, on_date=TODAY)
+    terms = customer.agreement_for_account(account=dk, on_date=TODAY)
     assert terms is not None
     assert terms.won_volume == D("103679.00")  # 45000 + 33333.33 + 13000 + 12345.67
     assert terms.current_tier.threshold == D("100000")
@@ -189,7 +190,7 @@ def test_agreement_volume_and_tiers_known_answer(world: World, group: dict[str, 
     assert terms.agreement.incoterm == "DAP"
 
     # Earlier in the year, less volume: the base tier and a bigger gap.
-    early = selectors.agreement_for_account(account=dk, on_date=dt.date(2026, 2, 28))
+    early = customer.agreement_for_account(account=dk, on_date=dt.date(2026, 2, 28))
     assert early.won_volume == D("45000.00")
     assert (early.discount_percent, early.gap_to_next) == (D("2"), D("55000.00"))
 
@@ -197,17 +198,17 @@ def test_agreement_volume_and_tiers_known_answer(world: World, group: dict[str, 
 def test_which_agreement_applies(world: World, group: dict[str, Account]) -> None:
     make_agreement(world, group["top"])
     # The DE subsidiary's home company is not covered...
-    assert selectors.agreement_for_account(account=group["de"], on_date=TODAY) is None
+    assert customer.agreement_for_account(account=group["de"], on_date=TODAY) is None
     # ...unless the deal is booked by a covered company.
-    terms = selectors.agreement_for_account(
+    terms = customer.agreement_for_account(
         account=group["de"], on_date=TODAY, booking_company=world.dk
     )
     assert terms is not None and terms.won_volume == D("0.00")
     assert terms.current_tier.discount_percent == D("2")
     # Outside the validity window nothing applies; another group never.
-    assert selectors.agreement_for_account(account=group["dk"], on_date=dt.date(2027, 1, 1)) is None
+    assert customer.agreement_for_account(account=group["dk"], on_date=dt.date(2027, 1, 1)) is None
     other = make_account(organization=world.org, home_company=world.se)
-    assert selectors.agreement_for_account(account=other, on_date=TODAY) is None
+    assert customer.agreement_for_account(account=other, on_date=TODAY) is None
 
 
 def test_missing_rate_is_an_error_not_one(world: World, group: dict[str, Account]) -> None:
@@ -222,7 +223,7 @@ def test_missing_rate_is_an_error_not_one(world: World, group: dict[str, Account
         closed_on=dt.date(2026, 3, 1),
     )
     with pytest.raises(MissingExchangeRateError) as err:
-        selectors.agreement_for_account(account=group["top"], on_date=TODAY)
+        customer.agreement_for_account(account=group["top"], on_date=TODAY)
     assert err.value.currency == "SEK"
     assert err.value.on_date == dt.date(2026, 3, 1)
 
@@ -278,12 +279,12 @@ def test_plan_progress_known_answer(world: World, group: dict[str, Account]) -> 
         state="won",
         closed_on=dt.date(2025, 6, 14),
     )  # last year
-    progress = selectors.plan_progress(user=world.director, plan=plan, today=TODAY)
+    progress = customer.plan_progress(user=world.director, plan=plan, today=TODAY)
     assert progress.won_ytd == D("50000.00")
     assert progress.percent == D("25.0")
     assert (progress.open_actions, progress.overdue_actions) == (2, 1)
     with pytest.raises(Http404):
-        selectors.plan_progress(user=world.rep_dk, plan=plan, today=TODAY)
+        customer.plan_progress(user=world.rep_dk, plan=plan, today=TODAY)
 
 
 # --- 360° --------------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def test_360_constant_queries(world: World, django_assert_max_num_queries, size:
     # 12 whatever the size: group, organization, accounts, figures, activities, team, plan,
     # won YTD, agreements + tiers + covered companies, conflicts.
     with django_assert_max_num_queries(12):
-        view = selectors.account_360(user=world.director, group=top, today=TODAY)
+        view = customer.account_360(user=world.director, group=top, today=TODAY)
         # Touch everything a page renders, so lazy loads would be counted too.
         for members in view.subsidiaries_by_country.values():
             [a.home_company.code for a in members]
@@ -380,7 +381,7 @@ def test_360_constant_queries(world: World, django_assert_max_num_queries, size:
 def test_360_known_figures_and_what_a_rep_may_not_see(world: World) -> None:
     rates(world)
     top = build_group(world, 4)  # one subsidiary each in SE, DK, DE, US
-    view = selectors.account_360(user=world.director, group=top, today=TODAY)
+    view = customer.account_360(user=world.director, group=top, today=TODAY)
     assert set(view.subsidiaries_by_country) == {"SE", "DK", "DE", "US"}
     se, dk, de, us = (view.figures_by_country[c] for c in ("SE", "DK", "DE", "US"))
     # Open at today's rate, won at the closing day's (SEK 0.10 from April; DKK 0.13; USD 0.90).
@@ -392,18 +393,18 @@ def test_360_known_figures_and_what_a_rep_may_not_see(world: World) -> None:
     assert len(view.latest_activities) == 4
 
     # The DK rep is on the team: the whole group, but only deals by the visibility policy.
-    dk_view = selectors.account_360(user=world.rep_dk, group=top, today=TODAY)
+    dk_view = customer.account_360(user=world.rep_dk, group=top, today=TODAY)
     assert set(dk_view.subsidiaries_by_country) == {"SE", "DK", "DE", "US"}
     assert len(dk_view.latest_activities) == 4
     # The DE rep is not: only the DE subsidiary of the group, and no group page at all.
     with pytest.raises(Http404):
-        selectors.account_360(user=world.rep_de, group=top, today=TODAY)
+        customer.account_360(user=world.rep_de, group=top, today=TODAY)
     with pytest.raises(Http404):
-        selectors.account_360(user=world.stranger, group=top, today=TODAY)
+        customer.account_360(user=world.stranger, group=top, today=TODAY)
     # The SE manager (home company; a member of SE is on the team) sees all; but a SE
     # colleague who is not on the team sees the top account and SE figures only.
     se_colleague = UserFactory(organization=world.org, sales_company=world.se)
-    narrow = selectors.account_360(user=se_colleague, group=top, today=TODAY)
+    narrow = customer.account_360(user=se_colleague, group=top, today=TODAY)
     assert set(narrow.subsidiaries_by_country) == {"SE"}
     assert narrow.figures_by_country == {}  # owns no deal, not on the team
     assert narrow.team and narrow.plan is not None and narrow.open_conflicts == []
@@ -413,32 +414,32 @@ def test_360_by_pk_is_the_requested_accounts_group_with_the_same_404s(world: Wor
     rates(world)
     top = build_group(world, 4)
     sub_de = Account.objects.for_org(world.org).get(parent=top, country="DE")
-    by_pk = selectors.account_360(user=world.director, group=sub_de.pk, today=TODAY)
+    by_pk = customer.account_360(user=world.director, group=sub_de.pk, today=TODAY)
     assert by_pk.group == top and by_pk.requested == sub_de
     assert (
         by_pk.figures_by_country
-        == selectors.account_360(user=world.director, group=top, today=TODAY).figures_by_country
+        == customer.account_360(user=world.director, group=top, today=TODAY).figures_by_country
     )
     # The SE colleague sees the top (home company SE) but not the DE subsidiary: asking for
     # the subsidiary is a 404, not its group's page.
     se_colleague = UserFactory(organization=world.org, sales_company=world.se)
-    assert selectors.account_360(user=se_colleague, group=top.pk, today=TODAY).requested == top
+    assert customer.account_360(user=se_colleague, group=top.pk, today=TODAY).requested == top
     with pytest.raises(Http404):
-        selectors.account_360(user=se_colleague, group=sub_de.pk, today=TODAY)
+        customer.account_360(user=se_colleague, group=sub_de.pk, today=TODAY)
     with pytest.raises(Http404):
-        selectors.account_360(user=world.stranger, group=sub_de.pk, today=TODAY)
+        customer.account_360(user=world.stranger, group=sub_de.pk, today=TODAY)
     with pytest.raises(Http404):
-        selectors.account_360(user=world.director, group=10**9, today=TODAY)
+        customer.account_360(user=world.director, group=10**9, today=TODAY)
 
 
 def test_agreement_terms_from_the_360_match_the_system_read(world: World) -> None:
     rates(world)
     top = build_group(world, 4)
-    view = selectors.account_360(user=world.director, group=top, today=TODAY)
+    view = customer.account_360(user=world.director, group=top, today=TODAY)
     found = []
     for booking in (None, world.se, world.dk, world.de):
-        terms = selectors.agreement_terms_in_360(view, on_date=TODAY, booking_company=booking)
-        assert terms == selectors.agreement_for_account(
+        terms = customer.agreement_terms_in_360(view, on_date=TODAY, booking_company=booking)
+        assert terms == customer.agreement_for_account(
             account=top, on_date=TODAY, booking_company=booking
         )
         found.append(terms)
@@ -449,5 +450,5 @@ def test_360_missing_rate_is_an_error(world: World) -> None:
     top = make_account(organization=world.org, home_company=world.se)
     make_opportunity(account=top, company=world.se, owner=world.rep_se, amount="10", currency="SEK")
     with pytest.raises(MissingExchangeRateError) as err:
-        selectors.account_360(user=world.director, group=top, today=TODAY)
+        customer.account_360(user=world.director, group=top, today=TODAY)
     assert (err.value.currency, err.value.on_date) == ("SEK", TODAY)

@@ -13,10 +13,11 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import selectors, services
+from accounts import services
 from accounts.models import Account
 from crm.models import SalesCompany
 from crm.services import exchange_rate_set
+from opportunities import customer
 from reporting import kpis
 from reporting.periods import Period
 from tests.accounts.factories import make_account, make_opportunity
@@ -63,7 +64,7 @@ def _won_sek(world: World, amounts_by_company: list[tuple[SalesCompany, str]]) -
 
 def test_the_360_and_the_dashboard_round_the_same_exact_total_half_even(world: World) -> None:
     top = _won_sek(world, [(world.se, "10.25"), (world.dk, "10.25")])
-    view = selectors.account_360(user=world.director, group=top, today=TODAY)
+    view = customer.account_360(user=world.director, group=top, today=TODAY)
     dashboard = kpis.win_stats(user=world.director, period=YEAR)
 
     assert view.figures_by_country["SE"].won_amount == D("1.02")  # half-even of 1.025
@@ -76,10 +77,10 @@ def test_the_360_and_the_dashboard_round_the_same_exact_total_half_even(world: W
 def test_a_tie_on_the_exact_total_goes_to_the_even_cent_on_every_surface(world: World) -> None:
     # 1.025 + 1.000 = 2.025 exactly: half-even 2.02 (per-deal SQL ROUND said 1.03 + 1.00).
     top = _won_sek(world, [(world.se, "10.25"), (world.se, "10.00")])
-    view = selectors.account_360(user=world.director, group=top, today=TODAY)
+    view = customer.account_360(user=world.director, group=top, today=TODAY)
     dashboard = kpis.win_stats(user=world.director, period=YEAR)
     assert view.plan is not None
-    plan_page = selectors.plan_progress(user=world.director, plan=view.plan.plan, today=TODAY)
+    plan_page = customer.plan_progress(user=world.director, plan=view.plan.plan, today=TODAY)
 
     assert view.figures_by_country["SE"].won_amount == D("2.02")
     assert view.plan.won_ytd == D("2.02")

@@ -1,0 +1,460 @@
+"""Reads of a customer's business, which need its opportunities: the 360° of an account group,
+account plan progress, and framework agreement terms (won volume, tier position).
+
+Above ``accounts`` in the layers (they read accounts and deals together). Money is converted in
+SQL by the kernel's one conversion (``crm.money.with_corporate_amount``), with the rate valid on
+the relevant date (a won deal: the day it closed; open pipeline: the day asked about): exact per
+deal, each total rounded half-even to the cent. A missing rate raises
+``MissingExchangeRateError`` naming the currency and date; it never counts as 1.0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    Expression,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import (
+    Account,
+    AccountPlan,
+    AccountTeamMember,
+    ActionStatus,
+    Activity,
+    AgreementCompany,
+    DiscountTier,
+    FrameworkAgreement,
+)
+from crm.models import Organization, SalesCompany, User
+from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
+from crm.visibility import get_visible_or_404
+from opportunities.models import Conflict, ConflictStatus, Opportunity
+
+ZERO = Decimal("0.00")
+
+
+def _won_date() -> Expression:
+    return TruncDate("closed_at")
+
+
+def _opportunities(organization: Organization) -> QuerySet[Any]:
+    return Opportunity.objects.for_org(organization)
+
+
+def _won_corporate_total(qs: QuerySet[Any], organization: Organization) -> Decimal:
+    """Sum of won amounts in the corporate currency, each at the rate of its closing day,
+    exact per deal and rounded half-even once on the total (``crm.money``'s one rule)."""
+    qs = with_corporate_amount(
+        qs.filter(global_stage__is_won=True), organization, rate_date=_won_date()
+    )
+    agg = qs.aggregate(total=Sum("corporate_amount"), missing=missing_rate())
+    raise_if_missing(organization, [agg["missing"]])
+    return money(agg["total"])
+
+
+@dataclass(frozen=True)
+class PlanProgress:
+    plan: AccountPlan
+    target: Decimal
+    won_ytd: Decimal
+    open_actions: int
+    overdue_actions: int
+
+    @property
+    def percent(self) -> Decimal:
+        if not self.target:
+            return Decimal(0)
+        return (self.won_ytd * 100 / self.target).quantize(Decimal("0.1"))
+
+
+def _plans_with_counts(user: User, today: dt.date) -> QuerySet[AccountPlan]:
+    return (
+        AccountPlan.objects.unscoped()
+        .visible_to(user)
+        .select_related("owner")
+        .annotate(
+            open_actions=Count("actions", filter=Q(actions__status=ActionStatus.OPEN)),
+            overdue_actions=Count(
+                "actions",
+                filter=Q(actions__status=ActionStatus.OPEN, actions__due_date__lt=today),
+            ),
+        )
+    )
+
+
+def _won_ytd(
+    *, user: User, organization: Organization, group_id: int, year: int, today: dt.date
+) -> Decimal:
+    start = dt.date(year, 1, 1)
+    end = min(today, dt.date(year, 12, 31))
+    qs = (
+        _opportunities(organization)
+        .visible_to(user)
+        .filter(account__group_id=group_id, closed_at__date__gte=start, closed_at__date__lte=end)
+    )
+    return _won_corporate_total(qs, organization)
+
+
+def plan_progress(*, user: User, plan: AccountPlan, today: dt.date | None = None) -> PlanProgress:
+    """Won revenue of the group year-to-date (the plan's year, in the corporate currency, of
+    the opportunities the user may see) against the target, and open and overdue actions."""
+    today = today or timezone.localdate()
+    row = get_visible_or_404(_plans_with_counts(user, today), user, pk=plan.pk)
+    return PlanProgress(
+        plan=row,
+        target=row.revenue_target,
+        won_ytd=_won_ytd(
+            user=user,
+            organization=Organization.objects.get(pk=row.organization_id),
+            group_id=row.account_id,
+            year=row.year,
+            today=today,
+        ),
+        open_actions=row.open_actions,
+        overdue_actions=row.overdue_actions,
+    )
+
+
+@dataclass(frozen=True)
+class AgreementTerms:
+    agreement: FrameworkAgreement
+    covered_company_ids: frozenset[int]
+    tiers: list[DiscountTier]
+    won_volume: Decimal
+    current_tier: DiscountTier | None
+    next_tier: DiscountTier | None
+
+    @property
+    def discount_percent(self) -> Decimal:
+        return self.current_tier.discount_percent if self.current_tier else Decimal(0)
+
+    @property
+    def gap_to_next(self) -> Decimal | None:
+        """Volume still to win for the next tier; ``None`` at the top tier."""
+        return self.next_tier.threshold - self.won_volume if self.next_tier else None
+
+
+def tier_position(
+    tiers: list[DiscountTier], volume: Decimal
+) -> tuple[DiscountTier | None, DiscountTier | None]:
+    """(current, next): the highest tier whose threshold the volume has reached, and the first
+    one above. Tiers are ordered by threshold. A threshold reached exactly counts as reached."""
+    current = next_tier = None
+    for tier in tiers:
+        if tier.threshold <= volume:
+            current = tier
+        else:
+            next_tier = tier
+            break
+    return current, next_tier
+
+
+def agreement_volume(
+    *,
+    agreement: FrameworkAgreement,
+    up_to: dt.date | None = None,
+    organization: Organization | None = None,
+) -> Decimal:
+    """Won volume under the agreement: won opportunities on any account of the group, booked by
+    a covered company, closed inside the validity window (and not after ``up_to``), in the
+    corporate currency at each deal's closing-day rate. One SQL aggregate."""
+    if organization is None:
+        organization = Organization.objects.get(pk=agreement.organization_id)
+    end = min(agreement.valid_to, up_to) if up_to else agreement.valid_to
+    covered = (
+        AgreementCompany.objects.for_org(organization)
+        .filter(agreement_id=agreement.pk)
+        .values("sales_company_id")
+    )
+    qs = _opportunities(organization).filter(
+        account__group_id=agreement.account_id,
+        sales_company_id__in=covered,
+        closed_at__date__gte=agreement.valid_from,
+        closed_at__date__lte=end,
+    )
+    return _won_corporate_total(qs, organization)
+
+
+def agreement_for_account(
+    *,
+    account: Account,
+    on_date: dt.date,
+    booking_company: SalesCompany | None = None,
+) -> AgreementTerms | None:
+    """Which agreement applies to this account on ``on_date``, and on what terms.
+
+    An agreement of the account's group, valid on the date, covering the account's home
+    company or the company booking the deal. For the opportunity form and the conflict checks
+    (system reads: the terms apply whoever looks). The most recently started one wins if two
+    overlap.
+    """
+    company_ids = {account.home_company_id}
+    if booking_company is not None:
+        company_ids.add(booking_company.pk)
+    agreement = (
+        FrameworkAgreement.objects.for_org(account.organization_id)
+        .filter(
+            account_id=account.group_id or account.pk,
+            valid_from__lte=on_date,
+            valid_to__gte=on_date,
+            agreementcompany__sales_company_id__in=company_ids,
+        )
+        .order_by("-valid_from", "-pk")
+        .first()
+    )
+    if agreement is None:
+        return None
+    return _terms(agreement, on_date)
+
+
+def _terms(
+    agreement: FrameworkAgreement,
+    on_date: dt.date,
+    *,
+    tiers: list[DiscountTier] | None = None,
+    covered: frozenset[int] | None = None,
+    organization: Organization | None = None,
+) -> AgreementTerms:
+    if tiers is None:
+        tiers = list(
+            DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement)
+        )
+    if covered is None:
+        covered = frozenset(
+            AgreementCompany.objects.for_org(agreement.organization_id)
+            .filter(agreement=agreement)
+            .values_list("sales_company_id", flat=True)
+        )
+    volume = agreement_volume(agreement=agreement, up_to=on_date, organization=organization)
+    current, next_tier = tier_position(tiers, volume)
+    return AgreementTerms(
+        agreement=agreement,
+        covered_company_ids=covered,
+        tiers=tiers,
+        won_volume=volume,
+        current_tier=current,
+        next_tier=next_tier,
+    )
+
+
+def agreement_terms_in_360(
+    view: Account360, *, on_date: dt.date, booking_company: SalesCompany | None = None
+) -> AgreementTerms | None:
+    """``agreement_for_account`` for the account of a 360° view, chosen by the same rule among
+    the agreements the view already holds (tiers and companies prefetched): one query, the won
+    volume, instead of six. The view shows every agreement of the group once its top is
+    visible, so the choice is the same as the system read's."""
+    account = view.requested or view.group
+    company_ids = {account.home_company_id}
+    if booking_company is not None:
+        company_ids.add(booking_company.pk)
+    covering = [
+        (agreement, frozenset(c.pk for c in agreement.covered_companies.all()))
+        for agreement in view.agreements
+        if agreement.valid_from <= on_date <= agreement.valid_to
+    ]
+    covering = [(a, covered) for a, covered in covering if covered & company_ids]
+    if not covering:
+        return None
+    agreement, covered = max(covering, key=lambda pair: (pair[0].valid_from, pair[0].pk))
+    return _terms(
+        agreement,
+        on_date,
+        tiers=list(agreement.tiers.all()),
+        covered=covered,
+        organization=view.group.organization,
+    )
+
+
+@dataclass
+class CountryFigures:
+    country: str
+    open_count: int = 0
+    open_amount: Decimal = ZERO
+    won_count: int = 0
+    won_amount: Decimal = ZERO
+
+
+@dataclass
+class Account360:
+    group: Account
+    subsidiaries_by_country: dict[str, list[Account]]
+    figures_by_country: dict[str, CountryFigures]
+    latest_activities: list[Activity]
+    team: list[AccountTeamMember]
+    plan: PlanProgress | None
+    agreements: list[FrameworkAgreement]
+    open_conflicts: list[Any] = field(default_factory=list)
+    requested: Account | None = None  # the account asked for (the top or a subsidiary)
+
+
+def account_360(
+    *,
+    user: User,
+    group: Account | int,
+    today: dt.date | None = None,
+    activity_limit: int = 20,
+) -> Account360:
+    """One group seen whole: its accounts by country, open and won business per country, what
+    just happened in every country, the team, this year's plan, agreements and open conflicts,
+    each narrowed to what ``user`` may see. A constant number of queries whatever the size.
+
+    Won amounts per country are the group's won deals of the current year at their closing-day
+    rates; open amounts are at today's rates.
+    """
+    today = today or timezone.localdate()
+    if isinstance(group, Account):
+        requested_pk, group_of = group.pk, Value(group.group_id or group.pk)
+    else:
+        # Only the pk of the account asked for: its group is found in the same query, and the
+        # account itself must be among the visible ones (no separate look-up, same 404s).
+        # (A plain subquery, no COALESCE: every account has its group, a top is its own, and
+        # only a bare parameter lets the planner use the group index under row-level security.)
+        requested_pk = int(group)
+        group_of = Subquery(
+            Account.objects.for_org(user.organization_id)
+            .filter(pk=requested_pk)
+            .order_by()
+            .values("group_id")[:1]
+        )
+    # One query for the top and its group (the top is in its own group): the top is visible
+    # exactly when it is among the visible accounts of the group, else 404 as before.
+    accounts = list(
+        Account.objects.unscoped()
+        .visible_to(user)
+        .filter(group_id=group_of)
+        .select_related("home_company", "organization")
+        .order_by("country", "name", "pk")
+    )
+    top = next((a for a in accounts if a.pk == a.group_id), None)
+    requested = next((a for a in accounts if a.pk == requested_pk), None)
+    if top is None or requested is None:
+        raise Http404("No account matches the given query.")
+    organization = top.organization
+    by_country: dict[str, list[Account]] = defaultdict(list)
+    for account in accounts:
+        by_country[account.country].append(account)
+
+    figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
+
+    activities = list(
+        Activity.objects.unscoped()
+        .visible_to(user)
+        .filter(account__group_id=top.pk)
+        .select_related("account", "owner", "sales_company", "contact")
+        .order_by("-created_at", "-pk")[:activity_limit]
+    )
+    team = list(
+        AccountTeamMember.objects.unscoped()
+        .visible_to(user)
+        .filter(account_id=top.pk)
+        .select_related("user", "sales_company")
+        .order_by("role", "sales_company__code", "user__full_name")
+    )
+    plan_row = _plans_with_counts(user, today).filter(account_id=top.pk, year=today.year).first()
+    plan = None
+    if plan_row is not None:
+        plan = PlanProgress(
+            plan=plan_row,
+            target=plan_row.revenue_target,
+            # This year's won business is already summed (same deals, same closing-day
+            # rates, one rounding of the exact total): no second pass over the group's deals.
+            won_ytd=won_this_year,
+            open_actions=plan_row.open_actions,
+            overdue_actions=plan_row.overdue_actions,
+        )
+    agreements = list(
+        FrameworkAgreement.objects.unscoped()
+        .visible_to(user)
+        .filter(account_id=top.pk)
+        .prefetch_related(
+            # Related managers are fail-closed outside a request: give them the organization.
+            Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)),
+            Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization)),
+        )
+    )
+    conflicts = list(
+        Conflict.objects.unscoped()
+        .visible_to(user)
+        .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
+        .select_related("sales_company", "other_sales_company", "account")
+        .order_by("-created_at")
+    )
+    return Account360(
+        group=top,
+        subsidiaries_by_country=dict(by_country),
+        figures_by_country=figures,
+        latest_activities=activities,
+        team=team,
+        plan=plan,
+        agreements=agreements,
+        open_conflicts=conflicts,
+        requested=requested,
+    )
+
+
+def _figures_by_country(
+    user: User, organization: Organization, group_id: int, today: dt.date
+) -> tuple[dict[str, CountryFigures], Decimal]:
+    """Open (at today's rate) and won this year (at closing-day rates) per account country:
+    one grouped query; a second only to name a missing rate."""
+    year_start = dt.date(today.year, 1, 1)
+    base = (
+        _opportunities(organization)
+        .visible_to(user)
+        .filter(account__group_id=group_id)
+        .filter(
+            Q(global_stage__is_won=False, global_stage__is_lost=False)
+            | Q(global_stage__is_won=True, closed_at__date__gte=year_start)
+        )
+    )
+    rate_date = Case(
+        When(global_stage__is_won=True, then=_won_date()),
+        default=Value(today),
+        output_field=DateField(),
+    )
+    qs = with_corporate_amount(base, organization, rate_date=rate_date)
+    rows = list(
+        qs.values("account__country")
+        .annotate(
+            open_count=Count("id", filter=Q(global_stage__is_won=False)),
+            open_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=False)),
+            won_count=Count("id", filter=Q(global_stage__is_won=True)),
+            won_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=True)),
+            missing=missing_rate(),
+        )
+        .order_by("account__country")
+    )
+    raise_if_missing(organization, (row["missing"] for row in rows))
+    # Each country's figure is its exact sum rounded half-even; the group's won total is the
+    # exact sum of all of them rounded once, so it equals the dashboard's for the same deals.
+    figures = {
+        row["account__country"]: CountryFigures(
+            country=row["account__country"],
+            open_count=row["open_count"],
+            open_amount=money(row["open_amount"]),
+            won_count=row["won_count"],
+            won_amount=money(row["won_amount"]),
+        )
+        for row in rows
+    }
+    won_total = money(sum((row["won_amount"] or ZERO for row in rows), ZERO))
+    return figures, won_total

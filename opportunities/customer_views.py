@@ -1,0 +1,61 @@
+"""The 360° page of an account group: accounts by country, open and won business, the team, the
+plan, agreements and conflicts (``accounts:detail``; routed by the shell into the accounts
+namespace, because it reads deals, which sit above accounts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts import selectors, services
+from accounts.forms import ActivityForm
+from accounts.models import Account
+from crm.money import MissingExchangeRateError
+from opportunities import customer
+
+
+def _group_accounts(view: Any) -> list[Account]:
+    return [a for accounts in view.subsidiaries_by_country.values() for a in accounts]
+
+
+@login_required
+@require_GET
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The 360° page of the account's whole group (the selector narrows it to what the user
+    may see)."""
+    user = request.user
+    try:
+        # The account asked for, its group and its visibility in one query (404 as before).
+        view = customer.account_360(user=user, group=pk)
+        terms = customer.agreement_terms_in_360(
+            view, on_date=timezone.localdate(), booking_company=user.sales_company
+        )
+    except MissingExchangeRateError as exc:
+        # Figures without a rate would be wrong; say which rate is missing instead.
+        account = selectors.account_get(user=user, pk=pk)
+        context_error = {"account": account, "rate_error": str(exc)}
+        return render(request, "accounts/detail.html", context_error)
+    account = view.requested
+    context: dict[str, Any] = {"account": account}
+    accounts = _group_accounts(view)
+    context.update(
+        view=view,
+        terms=terms,
+        # Figures are keyed by the accounts' country; a country without deals has none.
+        country_rows=[
+            (country, group, view.figures_by_country.get(country))
+            for country, group in view.subsidiaries_by_country.items()
+        ],
+        corporate_currency=view.group.organization.corporate_currency,
+        activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
+        if services.may_log_activities(user)
+        else None,
+        may_change=services.may_change_account(user, account),
+    )
+    return render(request, "accounts/detail.html", context)
