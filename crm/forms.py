@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from decimal import Decimal
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -138,9 +138,8 @@ class SalesCompanyForm(forms.Form):
 
     def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        cast(forms.ModelChoiceField[Region], self.fields["region"]).queryset = (
-            Region.objects.for_org(organization_id).order_by("name")
-        )
+        region = cast("forms.ModelChoiceField[Region]", self.fields["region"])
+        region.queryset = Region.objects.for_org(organization_id).order_by("name")
         cast(forms.ChoiceField, self.fields["timezone"]).choices = _timezone_choices()
         if editing:
             # The code is the company's key in imports and the API; renaming it is a migration.
@@ -175,12 +174,10 @@ class UserForm(forms.Form):
     def __init__(self, *args: Any, organization_id: int, editing: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.editing = editing
-        cast(forms.ModelChoiceField[SalesCompany], self.fields["sales_company"]).queryset = (
-            SalesCompany.objects.for_org(organization_id).order_by("name")
-        )
-        cast(forms.ModelChoiceField[Region], self.fields["region"]).queryset = (
-            Region.objects.for_org(organization_id).order_by("name")
-        )
+        company = cast("forms.ModelChoiceField[SalesCompany]", self.fields["sales_company"])
+        company.queryset = SalesCompany.objects.for_org(organization_id).order_by("name")
+        region = cast("forms.ModelChoiceField[Region]", self.fields["region"])
+        region.queryset = Region.objects.for_org(organization_id).order_by("name")
         cast(forms.ChoiceField, self.fields["language"]).choices = _language_choices(
             _("As the sales company")
         )
@@ -194,8 +191,8 @@ class UserForm(forms.Form):
             del self.fields["password"]
 
     def clean(self) -> dict[str, Any]:
-        # Form.clean returns cleaned_data, which is set by now (the stubs allow None).
-        data = super().clean() or {}
+        data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         role = data.get("role")
         # The same rules as the model's, said next to the field that breaks them.
         if role in COMPANY_ROLES and not data.get("sales_company"):
@@ -231,7 +228,18 @@ class ExchangeRateForm(forms.Form):
     )
 
 
-class _ListedIterator(forms.models.ModelChoiceIterator):
+if TYPE_CHECKING:
+    # Generic only in the stubs; at run time not subscriptable.
+    _ModelChoiceIterator = forms.models.ModelChoiceIterator[Any]
+    _ModelChoiceField = forms.ModelChoiceField[Any]
+else:
+    _ModelChoiceIterator = forms.models.ModelChoiceIterator
+    _ModelChoiceField = forms.ModelChoiceField
+
+
+class _ListedIterator(_ModelChoiceIterator):
+    field: ListedModelChoiceField
+
     def __iter__(self) -> Any:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
@@ -242,7 +250,7 @@ class _ListedIterator(forms.models.ModelChoiceIterator):
         return len(self.field.listed()) + (1 if self.field.empty_label is not None else 0)
 
 
-class ListedModelChoiceField(forms.ModelChoiceField):
+class ListedModelChoiceField(_ModelChoiceField):
     """A ModelChoiceField that reads its options once per form: the dropdown and the check of
     the chosen value share one query (the stock field runs a second ``get`` for the value), so
     a filtered list page costs what an unfiltered one does. For short option lists."""
@@ -251,8 +259,10 @@ class ListedModelChoiceField(forms.ModelChoiceField):
     widget = QuickSelect
 
     def listed(self) -> list[Any]:
-        if getattr(self, "_listed_for", None) is not self.queryset:
-            self._listed, self._listed_for = list(self.queryset), self.queryset
+        queryset = self.queryset
+        assert queryset is not None  # a ModelChoiceField is made with one
+        if getattr(self, "_listed_for", None) is not queryset:
+            self._listed, self._listed_for = list(queryset), queryset
         return self._listed
 
     def to_python(self, value: Any) -> Any:
