@@ -257,7 +257,7 @@ class OpportunityViewSet(
     def lines(self, request: Request, pk: str | None = None) -> Response:
         opp = self.get_object()
         if request.method == "GET":
-            rows = OpportunityLine.objects.for_org(opp.organization_id).filter(opportunity=opp)
+            rows = OpportunityLine.objects.visible_to(request.user).filter(opportunity=opp)
             return Response(LineSerializer(rows.order_by("pk"), many=True).data)
         data = LinesInputSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -293,7 +293,7 @@ class OpportunityViewSet(
                 ],
                 acting_user=request.user,
             )
-        rows = OpportunitySplit.objects.for_org(opp.organization_id).filter(opportunity=opp)
+        rows = OpportunitySplit.objects.visible_to(request.user).filter(opportunity=opp)
         return Response(SplitSerializer(rows.order_by("pk"), many=True).data)
 
     @extend_schema(responses={200: StageChangeSerializer(many=True)})

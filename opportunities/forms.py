@@ -72,7 +72,7 @@ def quarter_choices(today: dt.date, before: int = 4, after: int = 6) -> list[tup
 def colleagues(user: User) -> QuerySet[User]:
     """People of the companies in the user's scope (owners to filter by or assign to)."""
     return (
-        User.objects.for_org(user.organization_id)
+        User.objects.visible_to(user)
         .filter(is_active=True, sales_company_id__in=visible_companies(user).values("id"))
         .order_by("full_name")
     )
@@ -177,7 +177,7 @@ class OpportunityForm(forms.Form):
         self.fields["account"].queryset = visible_accounts(user)
         self.fields["sales_company"].queryset = companies
         self.fields["local_stage"].queryset = (
-            LocalStage.objects.for_org(user.organization_id)
+            LocalStage.objects.visible_to(user)
             .filter(process__sales_company__in=companies.values("id"))
             .filter(global_stage__is_won=False, global_stage__is_lost=False)
             .select_related("process__sales_company")
@@ -215,7 +215,7 @@ class OpportunityForm(forms.Form):
         }
         if company is not None:
             first = (
-                LocalStage.objects.for_org(user.organization_id)
+                LocalStage.objects.visible_to(user)
                 .filter(process__sales_company=company)
                 .order_by("order")
                 .values_list("pk", flat=True)
@@ -378,7 +378,7 @@ class ResolveForm(forms.Form):
         super().__init__(*args, **kwargs)
         company_ids = [conflict.sales_company_id, conflict.other_sales_company_id]
         self.fields["owner"].queryset = (
-            User.objects.for_org(user.organization_id)
+            User.objects.visible_to(user)
             .filter(is_active=True, sales_company_id__in=[c for c in company_ids if c])
             .select_related("sales_company")
             .order_by("sales_company__code", "full_name")

@@ -14,10 +14,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm.decorators import admin_required
+from crm.forms import apply_validation_error
 from crm.ids import parse_id
 from crm.models import SalesCompany, User
 from crm.selectors import access_sales_company_by_id
-from crm.views import admin_required, apply_validation_error
 from pipeline import selectors, services
 from pipeline.forms import (
     GlobalStageForm,
@@ -69,14 +70,13 @@ def setup_stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 def setup_processes(request: HttpRequest) -> HttpResponse:
-    org_id = request.user.organization_id
     processes = (
-        SalesProcess.objects.for_org(org_id)
+        SalesProcess.objects.visible_to(request.user)
         .select_related("sales_company")
         .prefetch_related(
             Prefetch(
                 "stages",
-                queryset=LocalStage.objects.for_org(org_id)
+                queryset=LocalStage.objects.visible_to(request.user)
                 .select_related("global_stage")
                 .order_by("order"),
             )
