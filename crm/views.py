@@ -8,7 +8,6 @@ Views stay thin: forms validate, ``crm.services`` write, visibility-backed query
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -24,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm import services
+from crm.decorators import admin_required
 from crm.directory import email_in_use
 from crm.forms import (
     ApiTokenForm,
@@ -35,7 +35,7 @@ from crm.forms import (
 )
 from crm.models import ExchangeRate, SalesCompany, User
 from crm.selectors import own_api_token_or_404, own_api_tokens
-from crm.visibility import apply, can_configure, get_visible_or_404
+from crm.visibility import apply, get_visible_or_404
 
 View = Callable[..., HttpResponse]
 
@@ -139,19 +139,6 @@ def profile_password(request: HttpRequest) -> HttpResponse:
 
 
 # --- Set-up (global admin) ---------------------------------------------------------------------
-
-
-def admin_required(view: View) -> View:
-    """Set-up pages are the global admin's; everyone else gets 403 (they exist, but not for you)."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not can_configure(request.user):
-            raise PermissionDenied(_("Only the global admin configures the organization."))
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 @admin_required

@@ -13,9 +13,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm.decorators import admin_required
 from crm.forms import apply_validation_error
 from crm.models import User
-from crm.views import admin_required
 from opportunities.forms import RemapForm
 from opportunities.models import Opportunity
 from opportunities.services import local_stage_remap

@@ -9,15 +9,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm.decorators import admin_required
 from crm.forms import apply_validation_error
+from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
-from crm.models import SalesCompany, User
+from crm.models import SalesCompany
 from crm.selectors import access_sales_company_by_id
 from pipeline import selectors, services
 from pipeline.forms import (
@@ -31,7 +32,7 @@ from pipeline.models import LocalStage, SalesProcess
 
 
 @admin_required
-def setup_stages(request: HttpRequest) -> HttpResponse:
+def setup_stages(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         services.global_stages_ensure_default(
             organization=request.user.organization, acting_user=request.user
@@ -46,8 +47,8 @@ def setup_stages(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user: User = request.user
+def setup_stage_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
     stage = selectors.access_global_stage_by_id(user, pk)
     form = GlobalStageForm(
         request.POST or None,
@@ -69,7 +70,7 @@ def setup_stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_required
-def setup_processes(request: HttpRequest) -> HttpResponse:
+def setup_processes(request: AuthenticatedHttpRequest) -> HttpResponse:
     processes = (
         SalesProcess.objects.visible_to(request.user)
         .select_related("sales_company")
@@ -97,10 +98,10 @@ def setup_processes(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_process_create(request: HttpRequest) -> HttpResponse:
+def setup_process_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A process for a company without one, pre-filled with one local stage per global stage
     (named and ordered as the global one), which the admin renames, drops or refines."""
-    user: User = request.user
+    user = request.user
     org_id = user.organization_id
     company = None
     requested = parse_id(request.GET.get("company", ""))
