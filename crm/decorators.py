@@ -8,14 +8,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 from django.utils.translation import gettext as _
 
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 from crm.visibility import can_configure
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def allowed_by(rule: Callable[[User], bool], refusal: str = "") -> Callable[[View], View]:
@@ -24,7 +24,9 @@ def allowed_by(rule: Callable[[User], bool], refusal: str = "") -> Callable[[Vie
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required
-        def wrapped(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(
+            request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any
+        ) -> HttpResponseBase:
             if not rule(request.user):
                 raise PermissionDenied(refusal or _("Your role does not allow this page."))
             return view(request, *args, **kwargs)

@@ -23,5 +23,6 @@ class AuthenticatedRequest(Request):
 
 def signed_in_user(request: HttpRequest) -> User:
     """The user of a request behind sign-in, where a framework hook fixes the parameter as any
-    request (a ModelAdmin's methods: the admin site lets only active staff in)."""
+    request: a ModelAdmin's methods (the admin site lets only active staff in), a DRF
+    permission's ``has_permission`` once ``IsAuthenticated`` has said yes."""
     return cast(User, request.user)

@@ -16,6 +16,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.models import Account, Contact
 from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
+from crm.http import AuthenticatedRequest, signed_in_user
 from crm.limits import MAX_COMPANIES_PER_LIST, check_payload_counts
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
@@ -86,7 +87,7 @@ class MayLead(IsAuthenticated):
             return False
         action = _LEAD_ACTIONS.get(view.action)
         # Anything not listed (OPTIONS, an unknown method) needs at least the right to read.
-        return services.may_lead(request.user, action or services.LeadAction.VIEW)
+        return services.may_lead(signed_in_user(request), action or services.LeadAction.VIEW)
 
 
 class LeadViewSet(
@@ -101,7 +102,7 @@ class LeadViewSet(
     filterset_fields = ["status", "sales_company", "owner", "campaign", "country"]
     ordering_fields = ["created_at", "company_name"]
 
-    def perform_create(self, serializer: LeadSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Lead]) -> None:
         serializer.instance = services.lead_create(
             organization=self.request.user.organization,
             acting_user=self.request.user,
@@ -110,13 +111,13 @@ class LeadViewSet(
 
     @extend_schema(request=None, responses={200: LeadSerializer})
     @action(detail=True, methods=["post"])
-    def qualify(self, request: Request, pk: str | None = None) -> Response:
+    def qualify(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         lead = services.lead_qualify(lead=self.get_object(), acting_user=request.user)
         return Response(LeadSerializer(lead, context={"request": request}).data)
 
     @extend_schema(request=DisqualifySerializer, responses={200: LeadSerializer})
     @action(detail=True, methods=["post"])
-    def disqualify(self, request: Request, pk: str | None = None) -> Response:
+    def disqualify(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         data = DisqualifySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lead = services.lead_disqualify(
@@ -126,7 +127,7 @@ class LeadViewSet(
 
     @extend_schema(request=ConvertSerializer, responses={201: ConversionSerializer})
     @action(detail=True, methods=["post"])
-    def convert(self, request: Request, pk: str | None = None) -> Response:
+    def convert(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Create or match the account, then the contact and the opportunity, all or nothing.
         Duplicate candidates answer 400 listing them unless an account or create_account is
         given."""
@@ -182,7 +183,7 @@ class CampaignViewSet(
     filterset_fields = ["kind", "owner"]
     ordering_fields = ["starts_on", "name"]
 
-    def perform_create(self, serializer: CampaignSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Campaign]) -> None:
         serializer.instance = services.campaign_create(
             organization=self.request.user.organization,
             acting_user=self.request.user,
@@ -196,7 +197,7 @@ class CampaignViewSet(
         responses={201: CampaignMemberSerializer},
     )
     @action(detail=True, methods=["get", "post"])
-    def members(self, request: Request, pk: str | None = None) -> Response:
+    def members(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Members the user may see; ``?export=1`` leaves out suppressed contacts (an
         opportunity of theirs is in negotiation)."""
         campaign = self.get_object()

@@ -7,7 +7,7 @@ posted id of an invisible or foreign row is just an invalid choice.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -40,10 +40,10 @@ class LeadFilterForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = visible_companies(user).order_by("name")
-        self.fields["campaign"].queryset = Campaign.objects.visible_to(user).order_by(
-            "-starts_on", "id"
-        )
+        company = cast(forms.ModelChoiceField, self.fields["company"])
+        company.queryset = visible_companies(user).order_by("name")
+        campaign = cast(forms.ModelChoiceField, self.fields["campaign"])
+        campaign.queryset = Campaign.objects.visible_to(user).order_by("-starts_on", "id")
 
 
 class LeadForm(forms.Form):
@@ -68,13 +68,12 @@ class LeadForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.visible_to(user).order_by(
-            "-starts_on", "id"
-        )
+        campaign = cast(forms.ModelChoiceField, self.fields["campaign"])
+        campaign.queryset = Campaign.objects.visible_to(user).order_by("-starts_on", "id")
 
     def clean_country(self) -> str:
         # Upper-case first, then the model's validator: "se" is a fine way to type Sweden.
-        value = self.cleaned_data["country"].strip().upper()
+        value: str = self.cleaned_data["country"].strip().upper()
         validate_country(value)
         return value
 
@@ -93,7 +92,7 @@ class AssignForm(forms.Form):
         )
         if company_id is not None:
             people = people.filter(sales_company_id=company_id)
-        self.fields["owner"].queryset = people.order_by("full_name")
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = people.order_by("full_name")
 
 
 class ConvertForm(AssignForm):
@@ -120,6 +119,7 @@ class MemberAddForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         if bool(data.get("contact")) == bool(data.get("lead")):
             raise forms.ValidationError(_("Choose one contact or one lead."))
         return data
@@ -145,7 +145,8 @@ class CampaignForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sales_companies"].queryset = visible_companies(user).order_by("name")
+        companies = cast(forms.ModelMultipleChoiceField, self.fields["sales_companies"])
+        companies.queryset = visible_companies(user).order_by("name")
         if scoped_company_ids(user) is not None:
             # campaign_create refuses a company-bound user's campaign without companies; saying
             # so on the field beats a 403 after the post.
@@ -165,6 +166,7 @@ class CampaignForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         starts, ends = data.get("starts_on"), data.get("ends_on")
         if starts and ends and ends < starts:
             self.add_error("ends_on", _("The campaign cannot end before it starts."))

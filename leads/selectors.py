@@ -5,7 +5,7 @@ account is in negotiation.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import (
     Exists,
@@ -22,6 +22,13 @@ from leads.models import Campaign, CampaignCompany, CampaignMember, Lead
 from opportunities.models import Opportunity
 from opportunities.selectors import open_q
 from pipeline.models import ForecastCategory
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Suppression(TypedDict):
+    do_not_market: bool
 
 
 def lead_list(
@@ -99,7 +106,9 @@ def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
     )
 
 
-def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+def campaign_member_list(
+    *, campaign: Campaign, user: User
+) -> QuerySet[WithAnnotations[CampaignMember, _Suppression]]:
     """The members of the campaign the user may see, each with ``do_not_market``."""
     org_id = campaign.organization_id
     suppressed = Contact.objects.for_org(org_id).filter(
@@ -114,7 +123,9 @@ def campaign_member_list(*, campaign: Campaign, user: User) -> QuerySet[Campaign
     )
 
 
-def campaign_member_export(*, campaign: Campaign, user: User) -> QuerySet[CampaignMember]:
+def campaign_member_export(
+    *, campaign: Campaign, user: User
+) -> QuerySet[WithAnnotations[CampaignMember, _Suppression]]:
     """What may be mailed: the visible members with an e-mail address, contacts only with their
     marketing consent, minus the do-not-market ones (accounts in negotiation).
 

@@ -293,7 +293,9 @@ def campaign_member_add(
     require_same_org(org_id, contact, lead)
     # Nobody enrols people they cannot see, nor learns by the answer that they exist.
     require_visible(acting_user, campaign)
-    require_visible(acting_user, contact or lead)
+    person = contact or lead
+    assert person is not None  # exactly one of them, checked above
+    require_visible(acting_user, person)
     if not may_run_campaigns(acting_user, org_id):
         raise PermissionDenied("Only marketing and managers manage campaign members.")
     member, created = CampaignMember.objects.for_org(org_id).get_or_create(

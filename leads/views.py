@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -25,6 +25,7 @@ from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
 from crm.decorators import View, allowed_by, roles_required
 from crm.forms import apply_validation_error
+from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import User
 from crm.registry import access_by_id
@@ -64,8 +65,8 @@ def _error_text(exc: ValidationError) -> str:
 
 
 @lead_access(services.LeadAction.VIEW)
-def lead_list(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def lead_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     form = LeadFilterForm(request.GET or None, user=user)
     filters: dict[str, Any] = {}
     if form.is_valid():
@@ -94,8 +95,8 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
 @lead_access(services.LeadAction.CREATE)
 @require_http_methods(["GET", "POST"])
-def lead_create(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def lead_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     form = LeadForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -117,8 +118,8 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 
 
 @lead_access(services.LeadAction.VIEW)
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user: User = request.user
+def lead_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
     lead = selectors.access_lead_by_id(user, pk)
     return render(
         request,
@@ -143,7 +144,7 @@ def _url_or_none(name: str, pk: int | None) -> str | None:
 
 @lead_access(services.LeadAction.WORK)
 @require_POST
-def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_qualify(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = selectors.access_lead_by_id(request.user, pk)
     try:
         services.lead_qualify(lead=lead, acting_user=request.user)
@@ -156,7 +157,7 @@ def lead_qualify(request: HttpRequest, pk: int) -> HttpResponse:
 
 @lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
-def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_disqualify(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = selectors.access_lead_by_id(request.user, pk)
     form = DisqualifyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -174,7 +175,7 @@ def lead_disqualify(request: HttpRequest, pk: int) -> HttpResponse:
 
 @lead_access(services.LeadAction.WORK)
 @require_http_methods(["GET", "POST"])
-def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_assign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = selectors.access_lead_by_id(request.user, pk)
     form = AssignForm(
         request.POST or None,
@@ -195,11 +196,11 @@ def lead_assign(request: HttpRequest, pk: int) -> HttpResponse:
 
 @lead_access(services.LeadAction.CONVERT)
 @require_http_methods(["GET", "POST"])
-def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Account (matched or new), contact and opportunity in one transaction. When the company
     looks like existing accounts, nothing is written: the candidates are shown, and the user
     picks one or confirms a new customer, and posts again."""
-    user: User = request.user
+    user = request.user
     lead = selectors.access_lead_by_id(user, pk)
     if not services.may_lead(user, services.LeadAction.CONVERT, lead):
         raise PermissionDenied(_("You may not hand this lead over."))
@@ -253,7 +254,7 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @roles_required(LEAD_ROLES)
-def campaign_list(request: HttpRequest) -> HttpResponse:
+def campaign_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaigns = selectors.campaign_list(user=request.user).annotate(
         member_count=Count("members", distinct=True)
     )
@@ -264,8 +265,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 @roles_required(LEAD_ROLES)
 @require_http_methods(["GET", "POST"])
-def campaign_create(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def campaign_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if not services.may_run_campaigns(user, user.organization_id):
         raise PermissionDenied(_("Your role does not allow this page."))
     own = user.sales_company
@@ -294,8 +295,8 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 
 @roles_required(LEAD_ROLES)
 @require_http_methods(["GET", "POST"])
-def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user: User = request.user
+def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
     campaign = selectors.access_campaign_by_id(user, pk)
     if request.method == "POST":
         add = MemberAddForm(request.POST)
@@ -345,8 +346,8 @@ def _member_candidates(user: User, term: str) -> tuple[list[Contact], list[Lead]
     return contacts, leads
 
 
-def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> None:
-    user: User = request.user
+def _member_add(request: AuthenticatedHttpRequest, campaign: Any, data: dict[str, Any]) -> None:
+    user = request.user
     # Visible or 404: nobody enrols people they cannot see.
     if data.get("contact"):
         target: Any = access_by_id(Contact.objects.visible_to(user), data["contact"])
@@ -363,7 +364,7 @@ def _member_add(request: HttpRequest, campaign: Any, data: dict[str, Any]) -> No
 
 
 @roles_required(LEAD_ROLES)
-def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
     """The members that may be mailed: contacts without marketing consent or an e-mail
     address, and suppressed (do-not-market) ones, are left out."""
     campaign = selectors.access_campaign_by_id(request.user, pk)
@@ -373,8 +374,8 @@ def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     def lines() -> Iterator[str]:
         yield writer.writerow(["type", "name", "title", "email", "company", "country", "attended"])
         for m in rows.iterator(chunk_size=2000):
-            if m.contact_id:
-                c = m.contact
+            c = m.contact
+            if c is not None:
                 cells = [
                     "contact",
                     c.full_name,
@@ -385,6 +386,7 @@ def campaign_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                 ]
             else:
                 lead = m.lead
+                assert lead is not None  # a member is a contact or a lead (a check constraint)
                 cells = [
                     "lead",
                     lead.contact_name,

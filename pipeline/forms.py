@@ -6,7 +6,7 @@ posted id of an invisible or foreign row is just an invalid choice.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -42,9 +42,8 @@ class ProcessForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the companies still without one: a company has exactly one process.
-        self.fields["sales_company"].queryset = (
-            visible_companies(user).filter(processes__isnull=True).order_by("code")
-        )
+        company = cast(forms.ModelChoiceField, self.fields["sales_company"])
+        company.queryset = visible_companies(user).filter(processes__isnull=True).order_by("code")
 
 
 class LocalStageRowForm(forms.Form):
@@ -59,12 +58,12 @@ class LocalStageRowForm(forms.Form):
 
     def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["global_stage"].queryset = GlobalStage.objects.for_org(
-            organization_id
-        ).order_by("order")
+        stage = cast(forms.ModelChoiceField, self.fields["global_stage"])
+        stage.queryset = GlobalStage.objects.for_org(organization_id).order_by("order")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         if (data.get("name") or "").strip():
             for field in ("order", "global_stage"):
                 if data.get(field) is None and field not in self.errors:
