@@ -39,20 +39,20 @@ import importlib
 import json
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from crm.models import Region, SalesCompany, User
 from crm.money import MissingExchangeRateError
+from crm.queue import enqueue
 from crm.roles import ORG_WIDE_ROLES, Role
+from reporting import selectors
 from reporting.kpis import Scope
 from reporting.models import DashboardFigures
-
-if TYPE_CHECKING:
-    from crm.models import User
-    from reporting.selectors import Dashboard, DashboardScope
+from reporting.selectors import Dashboard, DashboardScope
 
 MAX_AGE = dt.timedelta(minutes=15)
 # A refresh that has not finished in this long is presumed lost (a killed worker) and retried.
@@ -109,8 +109,6 @@ class MissingRate:
 
 
 def _compute(user: User, where: DashboardScope, as_of: dt.date) -> Dashboard:
-    from reporting import selectors
-
     return selectors.dashboard(user=user, scope=where, as_of=as_of)
 
 
@@ -288,9 +286,13 @@ def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
         return Shown(_compute(user, where, as_of), timezone.now(), updating=False)
     fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
     if not fresh and _claim_refresh(row):
-        from reporting.tasks import refresh_dashboard
-
-        refresh_dashboard.delay(user.pk, user.organization_id, key, as_of.isoformat())
+        enqueue(
+            "reporting.tasks.refresh_dashboard",
+            user.pk,
+            user.organization_id,
+            key,
+            as_of.isoformat(),
+        )
         row.refresh_from_db()
         fresh = not row.stale and row.computed_at >= timezone.now() - MAX_AGE
     try:
@@ -307,9 +309,6 @@ def show(*, user: User, where: DashboardScope, as_of: dt.date) -> Shown:
 def rebuild(*, organization_id: int, as_of: dt.date) -> list[tuple[str, float]]:
     """Compute and store every dashboard of an organization: the whole organization, each
     region and each sales company. Returns (scope, seconds) per dashboard."""
-    from crm.models import Region, SalesCompany, User
-    from reporting import selectors
-
     viewer = (
         User.objects.for_org(organization_id)
         .filter(is_active=True, role__in=ORG_WIDE_ROLES)

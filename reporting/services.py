@@ -22,6 +22,7 @@ from crm.money import (
     raise_if_missing,
     with_corporate_amount,
 )
+from crm.queue import enqueue
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import org_scope
 from crm.visibility import covers_company
@@ -181,9 +182,9 @@ def export_request(
         sales_company=sales_company,
         format=file_format,
     )
-    from reporting.tasks import generate_export
-
-    transaction.on_commit(lambda: generate_export.delay(export.pk, export.organization_id))
+    transaction.on_commit(
+        lambda: enqueue("reporting.tasks.generate_export", export.pk, export.organization_id)
+    )
     return export
 
 

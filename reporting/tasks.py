@@ -7,10 +7,10 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
-from crm.models import Organization
+from crm.models import Organization, User
 from crm.money import MissingExchangeRateError
 from crm.tenancy import org_scope
-from reporting import services
+from reporting import figures, selectors, services
 from reporting.models import Export
 
 
@@ -52,9 +52,6 @@ def purge_expired_exports() -> int:
 def refresh_dashboard(user_id: int, organization_id: int, scope_key: str, as_of: str) -> str:
     """Recompute one dashboard's stored figures (queued by the first view of stale ones); the
     user is one whose role covers the scope, so the figures are everyone's who may see them."""
-    from crm.models import User
-    from reporting import figures, selectors
-
     kind, _, pk = scope_key.partition(":")
     with org_scope(organization_id):
         user = User.objects.for_org(organization_id).filter(pk=user_id, is_active=True).first()
