@@ -10,9 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     DateField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -22,6 +26,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.models import Account, Activity
 from crm.models import Organization, SalesCompany, User
 from crm.money import money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
@@ -242,3 +247,82 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     for col in columns.values():
         col.total = money(col.total)
     return list(columns.values())
+
+
+# --- Data quality --------------------------------------------------------------------------------
+
+# The one rule of what is wrong with a record, read by the data-quality page, the dashboard's KPI
+# and the export alike (reporting imports it: it is above opportunities).
+STALE_AFTER_DAYS = 30
+OPPORTUNITY_ISSUES: dict[str, str] = {
+    "no_amount": "missing amount",
+    "no_close_date": "missing close date",
+    "no_next_step": "missing next step",
+    "close_in_past": "close date in the past",
+    "stale": "no activity in 30 days",
+}
+ACCOUNT_ISSUES: dict[str, str] = {
+    "no_country": "missing country",
+    "no_registration": "missing registration number",
+}
+
+
+def opportunity_issues(as_of: dt.date) -> dict[str, Q]:
+    """Each issue of an open opportunity as a filter (``stale`` needs ``has_recent_activity``,
+    which ``data_quality_opportunities`` annotates)."""
+    return {
+        "no_amount": Q(amount__isnull=True),
+        "no_close_date": Q(expected_close_date__isnull=True),
+        "no_next_step": Q(next_step=""),
+        "close_in_past": Q(expected_close_date__lt=as_of),
+        "stale": Q(has_recent_activity=False),
+    }
+
+
+def account_issues() -> dict[str, Q]:
+    return {"no_country": Q(country=""), "no_registration": Q(registration_number="")}
+
+
+def any_issue(issues: dict[str, Q]) -> Q:
+    out = Q()
+    for q in issues.values():
+        out |= q
+    return out
+
+
+def _flags(issues: dict[str, Q]) -> dict[str, ExpressionWrapper]:
+    return {
+        **{name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in issues.items()},
+        "has_issue": ExpressionWrapper(any_issue(issues), output_field=BooleanField()),
+    }
+
+
+def data_quality_opportunities(
+    *, user: User, as_of: dt.date, within: Q | None = None
+) -> QuerySet[Opportunity]:
+    """The open opportunities the user may see (narrowed by ``within``), each annotated with
+    one boolean per issue of ``OPPORTUNITY_ISSUES`` and ``has_issue``.
+
+    Stale: no activity on the deal created or completed since the start (UTC) of the day
+    ``STALE_AFTER_DAYS`` before ``as_of`` — any activity counts, seen by the viewer or not."""
+    since = dt.datetime.combine(as_of - dt.timedelta(days=STALE_AFTER_DAYS), dt.time.min, dt.UTC)
+    recent = Activity.objects.for_org(user.organization_id).filter(
+        Q(created_at__gte=since) | Q(done_at__gte=since), opportunity_id=OuterRef("pk")
+    )
+    qs = Opportunity.objects.visible_to(user).filter(
+        global_stage__is_won=False, global_stage__is_lost=False
+    )
+    if within is not None:
+        qs = qs.filter(within)
+    return qs.annotate(has_recent_activity=Exists(recent)).annotate(
+        **_flags(opportunity_issues(as_of))
+    )
+
+
+def data_quality_accounts(*, user: User, within: Q | None = None) -> QuerySet[Account]:
+    """The accounts the user may see (narrowed by ``within``), each annotated with one boolean
+    per issue of ``ACCOUNT_ISSUES`` and ``has_issue``."""
+    qs = Account.objects.visible_to(user)
+    if within is not None:
+        qs = qs.filter(within)
+    return qs.annotate(**_flags(account_issues()))

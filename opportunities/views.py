@@ -8,7 +8,6 @@ object comes through the visibility policy (invisible == missing == 404).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,7 +27,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Account, Activity
-from opportunities.customer import agreement_for_account
 from crm.forms import apply_validation_error
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
@@ -41,6 +39,7 @@ from crm.tenancy import org_scope
 from crm.visibility import apply, get_visible_or_404, scoped_company_ids, visible_companies
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings, preview_for, rightful_company
+from opportunities.customer import agreement_for_account
 from opportunities.errors import StaleVersionError
 from opportunities.forms import (
     PAGE_SIZE,
@@ -664,45 +663,29 @@ def team_overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-STALE_DAYS = 30
-
-
 @login_required
 @require_GET
 def data_quality(request: HttpRequest) -> HttpResponse:
-    """Records to fix: open opportunities missing amount, close date or next step, with a close
-    date in the past or no activity for 30 days; accounts without country or registration
-    number. All flags are computed in SQL; two paginated lists."""
+    """Records to fix, by the one data-quality rule (``selectors.data_quality_*``, which the
+    dashboard and the export count too): two paginated lists."""
     user = request.user
     _require_manager(user)
     companies, chosen = _manager_companies(request)
     today = timezone.localdate()
     ids = scoped_company_ids(user) if chosen is None else [chosen.pk]
-    recent = Activity.objects.for_org(user.organization_id).filter(
-        opportunity_id=OuterRef("pk"),
-        created_at__gte=timezone.now() - dt.timedelta(days=STALE_DAYS),
-    )
-    opps = apply(Opportunity.objects.unscoped(), user).filter(
-        global_stage__is_won=False, global_stage__is_lost=False
-    )
-    accounts = apply(Account.objects.unscoped(), user)
-    if ids is not None:
-        opps = opps.filter(sales_company_id__in=ids)
-        accounts = accounts.filter(home_company_id__in=ids)
     opps = (
-        opps.annotate(has_recent=Exists(recent))
-        .filter(
-            Q(amount__isnull=True)
-            | Q(expected_close_date__isnull=True)
-            | Q(next_step="")
-            | Q(expected_close_date__lt=today)
-            | Q(has_recent=False)
+        selectors.data_quality_opportunities(
+            user=user, as_of=today, within=None if ids is None else Q(sales_company_id__in=ids)
         )
+        .filter(has_issue=True)
         .select_related("account", "owner", "sales_company", "local_stage")
         .order_by("sales_company__code", "expected_close_date", "pk")
     )
     accounts = (
-        accounts.filter(Q(country="") | Q(registration_number=""))
+        selectors.data_quality_accounts(
+            user=user, within=None if ids is None else Q(home_company_id__in=ids)
+        )
+        .filter(has_issue=True)
         .select_related("home_company")
         .order_by("name", "pk")
     )
@@ -715,7 +698,7 @@ def data_quality(request: HttpRequest) -> HttpResponse:
             "today": today,
             "companies": companies,
             "chosen": chosen,
-            "stale_days": STALE_DAYS,
+            "stale_days": selectors.STALE_AFTER_DAYS,
             "query": _query_without(request, "page"),
             "aquery": _query_without(request, "apage"),
         },

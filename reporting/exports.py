@@ -139,7 +139,7 @@ def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
         opps = kpis.data_quality_opportunities(user, scope, as_of)
         issues = list(kpis.OPPORTUNITY_ISSUES)
         for r in (
-            opps.filter(kpis._any(kpis._opportunity_issue_q(as_of)))
+            opps.filter(has_issue=True)
             .values("id", "name", "sales_company__code", "owner__full_name", *issues)
             .order_by("id")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -155,7 +155,7 @@ def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
         accs = kpis.data_quality_accounts(user, scope)
         acc_issues = list(kpis.ACCOUNT_ISSUES)
         for r in (
-            accs.filter(kpis._any(kpis._account_issue_q()))
+            accs.filter(has_issue=True)
             .values("id", "name", "home_company__code", *acc_issues)
             .order_by("id")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -251,7 +251,7 @@ def count_streamed_rows(*, user: User, scope: Scope, as_of: dt.date) -> int:
     opps = kpis.visible_opportunities(user, scope).count()
     dq = (
         kpis.data_quality_opportunities(user, scope, as_of)
-        .filter(kpis._any(kpis._opportunity_issue_q(as_of)))
+        .filter(has_issue=True)
         .count()
     )
     return opps + dq

@@ -21,7 +21,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
     Case,
     Count,
     DateField,
@@ -38,10 +37,11 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
-from accounts.models import Account, Activity
+from accounts.models import Account
 from crm.models import Organization, User
 from crm.money import EXACT, missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.visibility import apply
+from opportunities import selectors as quality
 from opportunities.models import (
     Conflict,
     ConflictStatus,
@@ -55,7 +55,6 @@ from reporting.models import PeriodKind, PipelineSnapshot, Target, TargetKind
 from reporting.periods import Period, fiscal_quarter, next_quarter
 
 ONE_DECIMAL = Decimal("0.1")
-STALE_AFTER_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -565,15 +564,9 @@ class NewCustomers:
 
 
 def _scoped_accounts(user: User, scope: Scope) -> QuerySet[Account]:
-    qs = apply(Account.objects.for_org(user.organization_id), user)
-    if scope.sales_company_id:
-        qs = qs.filter(home_company_id=scope.sales_company_id)
-    elif scope.region_id:
-        qs = qs.filter(home_company__region_id=scope.region_id)
-    if scope.user_id:
-        owned = Opportunity.objects.for_org(user.organization_id).filter(owner_id=scope.user_id)
-        qs = qs.filter(id__in=owned.values("account_id"))
-    return qs
+    return apply(Account.objects.for_org(user.organization_id), user).filter(
+        _account_scope_q(user, scope)
+    )
 
 
 def new_customers(*, user: User, scope: Scope = ORGANIZATION, period: Period) -> NewCustomers:
@@ -718,60 +711,30 @@ def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[s
 
 # --- Data quality --------------------------------------------------------------------------
 
-OPPORTUNITY_ISSUES: dict[str, str] = {
-    "no_amount": "missing amount",
-    "no_close_date": "missing close date",
-    "no_next_step": "missing next step",
-    "close_in_past": "close date in the past",
-    "stale": "no activity in 30 days",
-}
-ACCOUNT_ISSUES: dict[str, str] = {
-    "no_country": "missing country",
-    "no_registration": "missing registration number",
-}
+# The rule (issues, staleness) is opportunities.selectors'; reporting only narrows it to a scope.
+OPPORTUNITY_ISSUES = quality.OPPORTUNITY_ISSUES
+ACCOUNT_ISSUES = quality.ACCOUNT_ISSUES
 
 
-def _opportunity_issue_q(as_of: dt.date) -> dict[str, Q]:
-    return {
-        "no_amount": Q(amount__isnull=True),
-        "no_close_date": Q(expected_close_date__isnull=True),
-        "no_next_step": Q(next_step=""),
-        "close_in_past": Q(expected_close_date__lt=as_of),
-        "stale": Q(has_recent_activity=False),
-    }
-
-
-def _account_issue_q() -> dict[str, Q]:
-    return {"no_country": Q(country=""), "no_registration": Q(registration_number="")}
-
-
-def _any(qs: dict[str, Q]) -> Q:
-    out = Q()
-    for q in qs.values():
-        out |= q
-    return out
+def _account_scope_q(user: User, scope: Scope) -> Q:
+    q = Q()
+    if scope.sales_company_id:
+        q &= Q(home_company_id=scope.sales_company_id)
+    elif scope.region_id:
+        q &= Q(home_company__region_id=scope.region_id)
+    if scope.user_id:
+        owned = Opportunity.objects.for_org(user.organization_id).filter(owner_id=scope.user_id)
+        q &= Q(id__in=owned.values("account_id"))
+    return q
 
 
 def data_quality_opportunities(user: User, scope: Scope, as_of: dt.date) -> QuerySet[Opportunity]:
-    """Open opportunities in scope, each annotated with one boolean per issue."""
-    since = dt.datetime.combine(as_of - dt.timedelta(days=STALE_AFTER_DAYS), dt.time.min, dt.UTC)
-    recent = Activity.objects.for_org(user.organization_id).filter(
-        Q(created_at__gte=since) | Q(done_at__gte=since), opportunity_id=OuterRef("pk")
-    )
-    qs = _open(visible_opportunities(user, scope)).annotate(has_recent_activity=Exists(recent))
-    flags = {
-        name: ExpressionWrapper(q, output_field=BooleanField())
-        for name, q in _opportunity_issue_q(as_of).items()
-    }
-    return qs.annotate(**flags)
+    """Open opportunities in scope, each annotated with one boolean per issue and has_issue."""
+    return quality.data_quality_opportunities(user=user, as_of=as_of, within=scope.q())
 
 
 def data_quality_accounts(user: User, scope: Scope) -> QuerySet[Account]:
-    flags = {
-        name: ExpressionWrapper(q, output_field=BooleanField())
-        for name, q in _account_issue_q().items()
-    }
-    return _scoped_accounts(user, scope).annotate(**flags)
+    return quality.data_quality_accounts(user=user, within=_account_scope_q(user, scope))
 
 
 @dataclass
@@ -808,11 +771,11 @@ class DataQuality:
     accounts_to_fix: list[dict[str, Any]]
 
 
-def _counts(issue_q: dict[str, Q]) -> dict[str, Count]:
+def _counts(issues: dict[str, str]) -> dict[str, Count]:
     return {
         "n": Count("id"),
-        "any_issue": Count("id", filter=_any(issue_q)),
-        **{name: Count("id", filter=q) for name, q in issue_q.items()},
+        "any_issue": Count("id", filter=Q(has_issue=True)),
+        **{name: Count("id", filter=Q(**{name: True})) for name in issues},
     }
 
 
@@ -821,7 +784,7 @@ def data_quality(
 ) -> DataQuality:
     """Share of open opportunities and accounts with each issue, per company, and the first
     ``limit`` records to fix of each. Five queries."""
-    opp_q, acc_q = _opportunity_issue_q(as_of), _account_issue_q()
+    opp_q, acc_q = OPPORTUNITY_ISSUES, ACCOUNT_ISSUES
     opps = data_quality_opportunities(user, scope, as_of)
     accs = data_quality_accounts(user, scope)
     total = QualityCounts()
@@ -852,11 +815,13 @@ def data_quality(
         total=total,
         by_company=dict(sorted(by_company.items(), key=lambda kv: kv[1][0])),
         opportunities_to_fix=list(
-            opps.filter(_any(opp_q))
+            opps.filter(has_issue=True)
             .values(*opp_fields)
             .order_by("expected_close_date", "id")[:limit]
         ),
-        accounts_to_fix=list(accs.filter(_any(acc_q)).values(*acc_fields).order_by("name")[:limit]),
+        accounts_to_fix=list(
+            accs.filter(has_issue=True).values(*acc_fields).order_by("name")[:limit]
+        ),
     )
 
 
