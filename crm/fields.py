@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import models
 
@@ -29,3 +29,12 @@ class NameField(_CharField):
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.CharField", args, kwargs
+
+
+class DecimalSize(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Every money column: amounts below 10^14 with cents (``models.DecimalField(..., **MONEY)``).
+MONEY: DecimalSize = {"max_digits": 16, "decimal_places": 2}

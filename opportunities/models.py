@@ -13,13 +13,11 @@ from guardian.models import UserObjectPermissionBase
 
 from accounts.models import PERCENT, Account, FrameworkAgreement
 from crm.audit import audited
-from crm.fields import NameField
+from crm.fields import MONEY, NameField
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_currency
 from pipeline.models import GlobalStage, LocalStage
-
-MONEY = {"max_digits": 16, "decimal_places": 2}
 
 
 class Product(TenantModel):
@@ -271,7 +269,8 @@ class Conflict(TenantModel):
         ]
 
 
-class OpportunityUserObjectPermission(TenantModel, UserObjectPermissionBase):
+# Both bases name a manager "objects": TenantModel's fail-closed one comes first and is the one.
+class OpportunityUserObjectPermission(TenantModel, UserObjectPermissionBase):  # type: ignore[misc]
     """One opportunity shared with a named colleague (view or change): a guardian grant."""
 
     content_object = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="grants")
