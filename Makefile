@@ -34,9 +34,13 @@ run: install
 	echo "Serving on http://127.0.0.1:8000 (Ctrl-C stops)" && \
 	DATABASE_URL="$(APPURL)" $(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# The layers (import-linter, [tool.importlinter] in pyproject.toml) and no hidden upward import
+# (scripts/check_local_imports.py) are checks, not prose.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check_local_imports.py
 
 format: install
 	$(BIN)/ruff format .

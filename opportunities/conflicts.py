@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 
 from accounts.matching import find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
-from opportunities.customer import agreement_for_account
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
+from opportunities.customer import agreement_for_account
 from opportunities.models import (
     Conflict,
     ConflictKind,

@@ -125,9 +125,7 @@ MAKERS: dict[str, Callable[[World], Made]] = {
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
     "pipeline.SalesProcess": _process,
-    "leads.Lead": lambda w: Made(
-        LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN
-    ),
+    "leads.Lead": lambda w: Made(LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN),
     "leads.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
     "opportunities.Product": lambda w: Made(ProductFactory(organization=w.org)),
     "opportunities.Opportunity": lambda w: Made(

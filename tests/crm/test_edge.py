@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from meridian.api_urls import router
 from crm.parsers import MAX_JSON_DEPTH, json_too_deep
+from meridian.api_urls import router
 from tests.api.makers import MAKERS
 from tests.conftest import World
 

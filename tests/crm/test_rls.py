@@ -18,7 +18,6 @@ from django.db import connection, connections
 from django.test import Client
 from rest_framework.test import APIClient
 
-from meridian.api_urls import router
 from crm.directory import hash_token
 from crm.rls import (
     LOOKUP_FUNCTIONS,
@@ -30,6 +29,7 @@ from crm.rls import (
 )
 from crm.roles import Role
 from crm.services import api_token_issue
+from meridian.api_urls import router
 from tests.api.makers import MAKERS
 from tests.api.test_isolation import ROLE_GATED
 from tests.conftest import World

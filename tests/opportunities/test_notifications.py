@@ -15,8 +15,8 @@ from accounts.models import Account
 from crm.mail import mail_subject
 from crm.roles import Role
 from opportunities.conflicts import detect_for_opportunity
-from opportunities.notifications import conflicts_notify
 from opportunities.models import Conflict, Opportunity
+from opportunities.notifications import conflicts_notify
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
 from tests.factories import UserFactory
