@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -108,15 +108,20 @@ class OpportunityFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         org = user.organization_id
-        self.fields["company"].queryset = visible_companies(user).order_by("code")
-        self.fields["stage"].queryset = GlobalStage.objects.for_org(org).order_by("order")
-        self.fields["owner"].queryset = colleagues(user)
-        self.fields["product"].queryset = Product.objects.for_org(org).order_by("name")
-        self.fields["quarter"].choices = [("", _("Any")), *quarter_choices(timezone.localdate())]
-        self.fields["company"].empty_label = _("All")
-        self.fields["stage"].empty_label = _("All")
-        self.fields["owner"].empty_label = _("Anyone")
-        self.fields["product"].empty_label = _("Any")
+        company, stage, owner, product = (
+            cast(ListedModelChoiceField, self.fields[name])
+            for name in ("company", "stage", "owner", "product")
+        )
+        company.queryset = visible_companies(user).order_by("code")
+        stage.queryset = GlobalStage.objects.for_org(org).order_by("order")
+        owner.queryset = colleagues(user)
+        product.queryset = Product.objects.for_org(org).order_by("name")
+        quarter = cast(forms.ChoiceField, self.fields["quarter"])
+        quarter.choices = [("", _("Any")), *quarter_choices(timezone.localdate())]
+        company.empty_label = _("All")
+        stage.empty_label = _("All")
+        owner.empty_label = _("Anyone")
+        product.empty_label = _("Any")
 
     def opportunities(self) -> QuerySet[Opportunity]:
         """The visible opportunities matching the filters, sorted; a bad value filters nothing."""
@@ -174,16 +179,18 @@ class OpportunityForm(forms.Form):
         self.user = user
         self.instance = instance
         companies = visible_companies(user).order_by("code")
-        self.fields["account"].queryset = visible_accounts(user)
-        self.fields["sales_company"].queryset = companies
-        self.fields["local_stage"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["account"]).queryset = visible_accounts(user)
+        cast(forms.ModelChoiceField, self.fields["sales_company"]).queryset = companies
+        local_stage = cast(forms.ModelChoiceField, self.fields["local_stage"])
+        local_stage.queryset = (
             LocalStage.objects.visible_to(user)
             .filter(process__sales_company__in=companies.values("id"))
             .filter(global_stage__is_won=False, global_stage__is_lost=False)
             .select_related("process__sales_company")
             .order_by("process__sales_company__code", "order")
         )
-        self.fields["local_stage"].label_from_instance = lambda s: (
+        # An instance's own label (a field subclass per label would say no more).
+        local_stage.label_from_instance = lambda s: (  # type: ignore[method-assign, assignment]
             f"{s.process.sales_company.code} · {s.name}"
         )
         self.fields["name"].widget.attrs.update(autofocus=True, autocomplete="off")
@@ -229,6 +236,7 @@ class OpportunityForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         stage, company = data.get("local_stage"), data.get("sales_company")
         if (
             stage is not None
@@ -268,13 +276,14 @@ class LineForm(forms.Form):
     def __init__(self, *args: Any, products: dict[int, Product], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.products = products
-        self.fields["product"].choices = [
+        cast(forms.ChoiceField, self.fields["product"]).choices = [
             ("", "—"),
             *((p.pk, f"{p.name} ({p.list_price} {p.currency})") for p in products.values()),
         ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data (the stubs allow None)
         if data.get("product") is not None:
             data["product"] = self.products[data["product"]]
             if not data.get("quantity"):
@@ -349,9 +358,10 @@ class MoveForm(forms.Form):
     def __init__(self, *args: Any, opportunity: Opportunity, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The booking company's process only; the service checks again under a lock.
-        self.fields["local_stage"].queryset = LocalStage.objects.for_org(
-            opportunity.organization_id
-        ).filter(process__sales_company_id=opportunity.sales_company_id)
+        local_stage = cast(forms.ModelChoiceField, self.fields["local_stage"])
+        local_stage.queryset = LocalStage.objects.for_org(opportunity.organization_id).filter(
+            process__sales_company_id=opportunity.sales_company_id
+        )
 
 
 class ResolveForm(forms.Form):
@@ -377,17 +387,20 @@ class ResolveForm(forms.Form):
     def __init__(self, *args: Any, user: User, conflict: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         company_ids = [conflict.sales_company_id, conflict.other_sales_company_id]
-        self.fields["owner"].queryset = (
+        owner = cast(forms.ModelChoiceField, self.fields["owner"])
+        owner.queryset = (
             User.objects.visible_to(user)
             .filter(is_active=True, sales_company_id__in=[c for c in company_ids if c])
             .select_related("sales_company")
             .order_by("sales_company__code", "full_name")
         )
-        self.fields["owner"].label_from_instance = lambda u: (
+        # An instance's own label (a field subclass per label would say no more).
+        owner.label_from_instance = lambda u: (  # type: ignore[method-assign, assignment]
             f"{u.full_name} ({u.sales_company.code})"
         )
         accounts = [a for a in (conflict.account_id, conflict.other_account_id) if a]
-        self.fields["keep_account"].queryset = visible_accounts(user).filter(Q(pk__in=accounts))
+        keep_account = cast(forms.ModelChoiceField, self.fields["keep_account"])
+        keep_account.queryset = visible_accounts(user).filter(Q(pk__in=accounts))
 
 
 class RemapForm(forms.Form):
@@ -399,6 +412,5 @@ class RemapForm(forms.Form):
 
     def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["global_stage"].queryset = GlobalStage.objects.for_org(
-            organization_id
-        ).order_by("order")
+        global_stage = cast(forms.ModelChoiceField, self.fields["global_stage"])
+        global_stage.queryset = GlobalStage.objects.for_org(organization_id).order_by("order")
