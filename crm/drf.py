@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,7 +88,7 @@ class VisibleViewSet(OrgScopedAPIMixin, GenericViewSet[Any]):
     model: ClassVar[type[Model]]
     select_related: ClassVar[tuple[str, ...]] = ()
     prefetch_related: ClassVar[tuple[str, ...]] = ()
-    pagination_class = MeridianPagination
+    pagination_class: type[BasePagination] | None = MeridianPagination
     # ``?ordering=`` accepts only the fields a viewset names: DRF's default (every serializer
     # field, sources included) lets values through that are no column, and a FieldError is a
     # 500. Unknown values are dropped and the list keeps its default order.

@@ -21,6 +21,7 @@ from crm.drf import (
     VisibleViewSet,
     money_field,
 )
+from crm.http import AuthenticatedRequest
 from crm.limits import (
     MAX_LINES_PER_OPPORTUNITY,
     MAX_RESOLUTION_NOTE_LENGTH,
@@ -143,7 +144,10 @@ class OpportunityCreateSerializer(serializers.Serializer):
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
     campaign = VisibleRelatedField("leads.Campaign", required=False, allow_null=True)
-    lines = LineSerializer(many=True, required=False, max_length=MAX_LINES_PER_OPPORTUNITY)
+    # many=True makes a ListSerializer, which takes max_length; the stubs type the child's init.
+    lines = LineSerializer(  # type: ignore[call-arg]
+        many=True, required=False, max_length=MAX_LINES_PER_OPPORTUNITY
+    )
 
 
 class OpportunityUpdateSerializer(serializers.Serializer):
@@ -168,14 +172,14 @@ class MoveStageSerializer(serializers.Serializer):
 
 class LinesInputSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
-    lines = LineSerializer(many=True, max_length=MAX_LINES_PER_OPPORTUNITY)
+    lines = LineSerializer(many=True, max_length=MAX_LINES_PER_OPPORTUNITY)  # type: ignore[call-arg]
 
 
 class SplitsInputSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, help_text="The opportunity's version you read (409 if stale)."
     )
-    splits = SplitSerializer(many=True, max_length=MAX_SPLITS_PER_OPPORTUNITY)
+    splits = SplitSerializer(many=True, max_length=MAX_SPLITS_PER_OPPORTUNITY)  # type: ignore[call-arg]
 
 
 class StageChangeSerializer(serializers.ModelSerializer):
@@ -193,7 +197,7 @@ def _line_inputs(rows: list[dict[str, Any]]) -> list[services.LineInput]:
             product=row["product"],
             quantity=row["quantity"],
             unit_price=row.get("unit_price"),
-            discount_percent=row.get("discount_percent") or 0,
+            discount_percent=row.get("discount_percent") or Decimal(0),
         )
         for row in rows
     ]
@@ -219,7 +223,7 @@ class OpportunityViewSet(
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields["lines"] = _line_inputs(fields.pop("lines", []))
-        opp = services.opportunity_create(acting_user=request.user, **fields)
+        opp = services.opportunity_create(acting_user=self.request.user, **fields)
         return Response(OpportunitySerializer(opp).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpportunityUpdateSerializer, responses={200: OpportunitySerializer})
@@ -230,13 +234,13 @@ class OpportunityViewSet(
         fields = dict(data.validated_data)
         version = fields.pop("version")
         opp = services.opportunity_update(
-            opportunity=opp, acting_user=request.user, expected_version=version, **fields
+            opportunity=opp, acting_user=self.request.user, expected_version=version, **fields
         )
         return Response(OpportunitySerializer(opp).data)
 
     @extend_schema(request=MoveStageSerializer, responses={200: OpportunitySerializer})
     @action(detail=True, methods=["post"], url_path="move-stage")
-    def move_stage(self, request: Request, pk: str | None = None) -> Response:
+    def move_stage(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         opp = self.get_object()
         data = MoveStageSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -254,7 +258,7 @@ class OpportunityViewSet(
         methods=["PUT"], request=LinesInputSerializer, responses={200: OpportunitySerializer}
     )
     @action(detail=True, methods=["get", "put"])
-    def lines(self, request: Request, pk: str | None = None) -> Response:
+    def lines(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         opp = self.get_object()
         if request.method == "GET":
             rows = OpportunityLine.objects.visible_to(request.user).filter(opportunity=opp)
@@ -274,7 +278,7 @@ class OpportunityViewSet(
         methods=["PUT"], request=SplitsInputSerializer, responses={200: SplitSerializer(many=True)}
     )
     @action(detail=True, methods=["get", "put"])
-    def splits(self, request: Request, pk: str | None = None) -> Response:
+    def splits(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         opp = self.get_object()
         if request.method == "PUT":
             data = SplitsInputSerializer(data=request.data, context={"request": request})
@@ -298,14 +302,14 @@ class OpportunityViewSet(
 
     @extend_schema(responses={200: StageChangeSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="stage-history", pagination_class=None)
-    def stage_history(self, request: Request, pk: str | None = None) -> Response:
+    def stage_history(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         opp = self.get_object()
         rows = selectors.stage_history(user=request.user, opportunity=opp)
         return Response(StageChangeSerializer(rows, many=True).data)
 
     @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)
-    def history(self, request: Request, pk: str | None = None) -> Response:
+    def history(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """The audit trail: every change to the opportunity, its lines and splits, with who
         made it and the request id."""
         entries = history_for(user=request.user, obj=self.get_object())
@@ -361,16 +365,17 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleV
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        warnings = conflict_warnings(user=request.user, conflicts=page)
+        assert page is not None  # the viewset pages (MeridianPagination)
+        warnings = conflict_warnings(user=self.request.user, conflicts=page)
         return self.get_paginated_response(ConflictSerializer(warnings, many=True).data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        (warning,) = conflict_warnings(user=request.user, conflicts=[self.get_object()])
+        (warning,) = conflict_warnings(user=self.request.user, conflicts=[self.get_object()])
         return Response(ConflictSerializer(warning).data)
 
     @extend_schema(request=ResolveSerializer, responses={200: ConflictSerializer})
     @action(detail=True, methods=["post"])
-    def resolve(self, request: Request, pk: str | None = None) -> Response:
+    def resolve(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         conflict = self.get_object()
         data = ResolveSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
