@@ -277,7 +277,8 @@ def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[Conf
     )
     warnings = []
     for c in conflicts:
-        owner_id = owners.get(c.other_opportunity_id)
+        other_id = c.other_opportunity_id
+        owner_id = owners.get(other_id) if other_id is not None else None
         contact = people.get(owner_id) if owner_id else managers.get(c.other_sales_company_id)
         warnings.append(
             ConflictWarning(
@@ -285,7 +286,7 @@ def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[Conf
                 kind_label=str(c.get_kind_display()),
                 other_company=c.other_sales_company,
                 contact_person=contact,
-                other_opportunity=visible.get(c.other_opportunity_id),
+                other_opportunity=visible.get(other_id) if other_id is not None else None,
                 detail=c.detail,
             )
         )

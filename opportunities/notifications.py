@@ -82,7 +82,7 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
     companies = ", ".join(
         sorted(
             {c.sales_company.name for c in pending}
-            | {c.other_sales_company.name for c in pending if c.other_sales_company_id}
+            | {c.other_sales_company.name for c in pending if c.other_sales_company is not None}
         )
     )
     messages = []

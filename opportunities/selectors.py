@@ -242,8 +242,8 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     counts = (
         visible.filter(amount__isnull=True).values("local_stage_id").annotate(n=Count("id"))
     ).order_by()
-    for row in counts:
-        columns[row["local_stage_id"]].count += row["n"]
+    for count in counts:
+        columns[count["local_stage_id"]].count += count["n"]
     for col in columns.values():
         col.total = money(col.total)
     return list(columns.values())
@@ -290,7 +290,7 @@ def any_issue(issues: dict[str, Q]) -> Q:
     return out
 
 
-def _flags(issues: dict[str, Q]) -> dict[str, ExpressionWrapper]:
+def _flags(issues: dict[str, Q]) -> dict[str, ExpressionWrapper[Q]]:
     return {
         **{name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in issues.items()},
         "has_issue": ExpressionWrapper(any_issue(issues), output_field=BooleanField()),
