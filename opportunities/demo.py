@@ -108,12 +108,14 @@ def seed_demo(org: Organization) -> None:
             _seed_opportunity(org, *spec)
     elif org.slug == "tellus":
         rep = User.objects.for_org(org).get(email="rep@tellus.example")
+        company = rep.sales_company
+        assert company is not None  # a sales rep belongs to a company
         for name, reg, path, amount, age, close_in in TELLUS_OPPORTUNITIES:
             _ensure(
                 org,
                 name=name,
                 account=_account(org, reg),
-                company=rep.sales_company,
+                company=company,
                 owner=rep,
                 path=path,
                 currency="SEK",
@@ -194,12 +196,15 @@ def _seed_opportunity(
 
 
 def _stage(company: SalesCompany, global_name: str) -> LocalStage:
-    return (
+    stage = (
         LocalStage.objects.for_org(company.organization_id)
         .filter(process__sales_company=company, global_stage__name=global_name)
         .order_by("order")
         .first()
     )
+    if stage is None:  # the demo's processes map every global stage
+        raise LookupError(f"{company.code} has no local stage for {global_name}.")
+    return stage
 
 
 def _ensure(

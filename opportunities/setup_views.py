@@ -8,14 +8,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm.decorators import admin_required
 from crm.forms import apply_validation_error
-from crm.models import User
+from crm.http import AuthenticatedHttpRequest
 from opportunities.forms import RemapForm
 from opportunities.models import Opportunity
 from opportunities.services import local_stage_remap
@@ -24,9 +24,9 @@ from pipeline.selectors import access_local_stage_by_id
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_stage_remap(request: HttpRequest, pk: int) -> HttpResponse:
+def setup_stage_remap(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Two steps: choose the global stage, then confirm seeing how many deals move with it."""
-    user: User = request.user
+    user = request.user
     stage = access_local_stage_by_id(user, pk)
     form = RemapForm(
         request.POST or None,
