@@ -14,7 +14,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import (
     Case,
@@ -45,8 +45,12 @@ from accounts.models import (
 )
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
+from crm.tenancy import TenantQuerySet
 from crm.visibility import get_visible_or_404
 from opportunities.models import Conflict, ConflictStatus, Opportunity
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 ZERO = Decimal("0.00")
 
@@ -55,7 +59,7 @@ def _won_date() -> Expression:
     return TruncDate("closed_at")
 
 
-def _opportunities(organization: Organization) -> QuerySet[Any]:
+def _opportunities(organization: Organization) -> TenantQuerySet[Opportunity]:
     return Opportunity.objects.for_org(organization)
 
 
@@ -85,7 +89,14 @@ class PlanProgress:
         return (self.won_ytd * 100 / self.target).quantize(Decimal("0.1"))
 
 
-def _plans_with_counts(user: User, today: dt.date) -> QuerySet[AccountPlan]:
+class _ActionCounts(TypedDict):
+    open_actions: int
+    overdue_actions: int
+
+
+def _plans_with_counts(
+    user: User, today: dt.date
+) -> QuerySet[WithAnnotations[AccountPlan, _ActionCounts]]:
     return (
         AccountPlan.objects.unscoped()
         .visible_to(user)
@@ -117,7 +128,9 @@ def plan_progress(*, user: User, plan: AccountPlan, today: dt.date | None = None
     """Won revenue of the group year-to-date (the plan's year, in the corporate currency, of
     the opportunities the user may see) against the target, and open and overdue actions."""
     today = today or timezone.localdate()
-    row = get_visible_or_404(_plans_with_counts(user, today), user, pk=plan.pk)
+    row: WithAnnotations[AccountPlan, _ActionCounts] = get_visible_or_404(
+        _plans_with_counts(user, today), user, pk=plan.pk
+    )
     return PlanProgress(
         plan=row,
         target=row.revenue_target,
@@ -321,6 +334,7 @@ def account_360(
     rates; open amounts are at today's rates.
     """
     today = today or timezone.localdate()
+    group_of: Value | Subquery[Any]
     if isinstance(group, Account):
         requested_pk, group_of = group.pk, Value(group.group_id or group.pk)
     else:
@@ -385,10 +399,11 @@ def account_360(
         FrameworkAgreement.objects.unscoped()
         .visible_to(user)
         .filter(account_id=top.pk)
+        # Related managers are fail-closed outside a request: give them the organization. (One
+        # call per Prefetch: the stubs type a call's Prefetches as of one model.)
+        .prefetch_related(Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)))
         .prefetch_related(
-            # Related managers are fail-closed outside a request: give them the organization.
-            Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)),
-            Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization)),
+            Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization))
         )
     )
     conflicts = list(
