@@ -9,7 +9,6 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +18,7 @@ from accounts.api import (
     AgreementSerializer,
     TeamMemberSerializer,
 )
+from crm.http import AuthenticatedRequest
 from crm.ids import parse_id
 from opportunities import customer
 
@@ -95,7 +95,7 @@ class Account360View(APIView):
     """The whole group of this account, as the user may see it."""
 
     @extend_schema(responses={200: Account360Serializer})
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: str) -> Response:
         group = parse_id(pk)
         if group is None:
             raise Http404("No account matches the given query.")
