@@ -13,8 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from accounts import services
-from accounts.matching import find_duplicate_candidates
+from accounts import selectors, services
 from accounts.models import (
     Account,
     AccountPlan,
@@ -99,25 +98,6 @@ class CandidateSerializer(serializers.Serializer):
     score = serializers.IntegerField()
 
 
-def _candidates(user: User, data: dict[str, Any], exclude_id: int | None = None) -> list[Any]:
-    found = find_duplicate_candidates(
-        organization=user.organization,
-        name=data.get("name", ""),
-        country=data.get("country", ""),
-        registration_number=data.get("registration_number", ""),
-        domain=data.get("domain", ""),
-        exclude_id=exclude_id,
-    )
-    # Only what the user may see is named; the rest still blocks a silent duplicate.
-    visible = set(
-        Account.objects.unscoped()
-        .visible_to(user)
-        .filter(pk__in=[c.account.pk for c in found])
-        .values_list("pk", flat=True)
-    )
-    return [c for c in found if c.account.pk in visible]
-
-
 class AccountViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -137,22 +117,24 @@ class AccountViewSet(
         data = AccountWriteSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        if not fields.pop("ignore_duplicates"):
-            candidates = _candidates(request.user, fields)
-            if candidates:
-                return Response(
-                    {
-                        "non_field_errors": [
-                            "This account looks like one that exists. Pick it, or send "
-                            "ignore_duplicates=true to create a new one."
-                        ],
-                        "duplicates": CandidateSerializer(candidates, many=True).data,
-                    },
-                    status=status.HTTP_400_BAD_REQUEST,
-                )
-        account = services.account_create(
-            organization=request.user.organization, acting_user=request.user, **fields
-        )
+        try:
+            account = services.account_create(
+                organization=request.user.organization,
+                acting_user=request.user,
+                allow_duplicate=fields.pop("ignore_duplicates"),
+                **fields,
+            )
+        except services.DuplicateAccountError as exc:
+            return Response(
+                {
+                    "non_field_errors": [
+                        "This account looks like one that exists. Pick it, or send "
+                        "ignore_duplicates=true to create a new one."
+                    ],
+                    "duplicates": CandidateSerializer(exc.candidates, many=True).data,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=AccountWriteSerializer, responses={200: AccountSerializer})
@@ -189,7 +171,8 @@ class AccountViewSet(
             k: request.query_params.get(k, "")[:200]
             for k in ("name", "country", "registration_number", "domain")
         }
-        return Response(CandidateSerializer(_candidates(request.user, params), many=True).data)
+        shown, _hidden = selectors.duplicate_candidates(user=request.user, **params)
+        return Response(CandidateSerializer(shown, many=True).data)
 
     @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)

@@ -10,6 +10,7 @@ from django.db.models import (
     QuerySet,
 )
 
+from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import (
     Account,
     Activity,
@@ -43,3 +44,36 @@ def latest_activities(user: User, group_id: int) -> list[Activity]:
         .select_related("account", "owner", "sales_company", "contact")
         .order_by("-created_at", "-pk")[:20]
     )
+
+
+def duplicate_candidates(
+    *,
+    user: User,
+    name: str,
+    country: str = "",
+    registration_number: str = "",
+    domain: str = "",
+    group: Account | None = None,
+    exclude_id: int | None = None,
+) -> tuple[list[DuplicateCandidate], int]:
+    """Existing accounts the one being entered may duplicate: those the user may see (best
+    first; the only ones that may be named) and how many others there are (they count as
+    duplicates all the same). Two queries."""
+    found = find_duplicate_candidates(
+        organization=user.organization_id,
+        name=name,
+        country=country,
+        registration_number=registration_number,
+        domain=domain,
+        group=group,
+        exclude_id=exclude_id,
+    )
+    if not found:
+        return [], 0
+    visible = set(
+        Account.objects.visible_to(user)
+        .filter(pk__in=[c.account.pk for c in found])
+        .values_list("pk", flat=True)
+    )
+    shown = [c for c in found if c.account.pk in visible]
+    return shown, len(found) - len(shown)

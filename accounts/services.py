@@ -33,6 +33,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.matching import DuplicateCandidate
 from accounts.models import (
     Account,
     AccountPlan,
@@ -47,6 +48,7 @@ from accounts.models import (
     TeamRole,
 )
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
+from accounts.selectors import duplicate_candidates
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
     MAX_TIERS_PER_AGREEMENT,
@@ -242,6 +244,23 @@ def _apply_account_fields(account: Account, fields: dict[str, Any]) -> None:
         )
 
 
+class DuplicateAccountError(ValidationError):
+    """The account being created looks like accounts that exist (``accounts.matching``).
+
+    ``candidates`` are the look-alikes the acting user may see, best first: the only ones a
+    page or the API may name. ``hidden`` counts the others: they block all the same (a silent
+    duplicate of a customer another country owns is what the check is for), unnamed."""
+
+    def __init__(self, candidates: list[DuplicateCandidate], hidden: int) -> None:
+        self.candidates = candidates
+        self.hidden = hidden
+        super().__init__(
+            "This account looks like one that exists. Pick it, or confirm that a new account "
+            "should be created.",
+            code="duplicate_account",
+        )
+
+
 @transaction.atomic
 def account_create(
     *,
@@ -250,9 +269,25 @@ def account_create(
     home_company: SalesCompany,
     acting_user: User | None,
     parent: Account | None = None,
+    allow_duplicate: bool = False,
     **fields: Any,
 ) -> Account:
-    """Create an account; normal forms and the group are derived here, never by the caller."""
+    """Create an account; normal forms and the group are derived here, never by the caller.
+
+    A person (``acting_user``) creating an account that looks like an existing one is refused
+    with ``DuplicateAccountError`` unless ``allow_duplicate`` confirms it is a new customer.
+    Code acting for nobody (seeds, imports, tests' factories) is trusted to know."""
+    if acting_user is not None and not allow_duplicate:
+        shown, hidden = duplicate_candidates(
+            user=acting_user,
+            name=name,
+            country=fields.get("country", ""),
+            registration_number=fields.get("registration_number", ""),
+            domain=fields.get("domain", ""),
+            group=parent,
+        )
+        if shown or hidden:
+            raise DuplicateAccountError(shown, hidden)
     account = Account(organization=organization, home_company=home_company, created_by=acting_user)
     _apply_account_fields(account, {"name": name, **fields})
     _check_parent(account, parent)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors, services
 from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, InlineAccountForm
-from accounts.matching import DuplicateCandidate, find_duplicate_candidates
+from accounts.matching import DuplicateCandidate
 from accounts.models import Account, ActionStatus, Activity, PlanAction
 from crm.forms import apply_validation_error
 from crm.models import User
@@ -202,22 +202,17 @@ def account_search(request: HttpRequest) -> HttpResponse:
 
 
 def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCandidate]:
+    """The look-alikes shown while typing (the create itself is refused by the service)."""
     fields = form.service_fields()
-    found = find_duplicate_candidates(
-        organization=user.organization_id,
+    shown, _hidden = selectors.duplicate_candidates(
+        user=user,
         name=fields["name"],
         country=fields["country"],
         registration_number=fields["registration_number"],
         domain=fields["domain"],
         group=form.cleaned_data.get("new_parent"),
     )
-    # Name only what the user may see; an invisible look-alike still makes them pause below.
-    visible = set(
-        apply(Account.objects.unscoped(), user)
-        .filter(pk__in=[c.account.pk for c in found])
-        .values_list("pk", flat=True)
-    )
-    return [c for c in found if c.account.pk in visible]
+    return shown
 
 
 @login_required
@@ -238,14 +233,6 @@ def account_inline_create(request: HttpRequest) -> HttpResponse:
     form = InlineAccountForm(request.POST, user=user)
     context: dict[str, Any] = {"accounts": [], "inline_form": form}
     if form.is_valid():
-        candidates = _visible_candidates(user, form)
-        if candidates and not form.cleaned_data.get("new_ignore_duplicates"):
-            context.update(
-                accounts=[c.account for c in candidates],
-                candidates=candidates,
-                duplicate_warning=True,
-            )
-            return render(request, "accounts/_account_choices.html", context)
         home = form.cleaned_data.get("new_home_company") or user.sales_company
         if home is None:
             form.add_error("new_home_company", _("Choose the account's home company."))
@@ -256,8 +243,17 @@ def account_inline_create(request: HttpRequest) -> HttpResponse:
                     home_company=home,
                     parent=form.cleaned_data.get("new_parent"),
                     acting_user=user,
+                    allow_duplicate=bool(form.cleaned_data.get("new_ignore_duplicates")),
                     **form.service_fields(),
                 )
+            except services.DuplicateAccountError as exc:
+                # The look-alikes the user may see, to pick from; the warning says why.
+                context.update(
+                    accounts=[c.account for c in exc.candidates],
+                    candidates=exc.candidates,
+                    duplicate_warning=True,
+                )
+                return render(request, "accounts/_account_choices.html", context)
             except (ValidationError, PermissionDenied) as exc:
                 form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
             else:
