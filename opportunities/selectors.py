@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import (
     BooleanField,
@@ -32,6 +32,9 @@ from crm.money import money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
 from opportunities.models import Conflict, Opportunity, Product, StageChange
 from pipeline.models import LocalStage
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 _LIST_RELATED = ("account", "sales_company", "owner", "local_stage", "global_stage")
 
@@ -290,6 +293,26 @@ def any_issue(issues: dict[str, Q]) -> Q:
     return out
 
 
+class OpportunityQuality(TypedDict):
+    """The annotations of ``data_quality_opportunities``: OPPORTUNITY_ISSUES' flags and more."""
+
+    has_recent_activity: bool
+    no_amount: bool
+    no_close_date: bool
+    no_next_step: bool
+    close_in_past: bool
+    stale: bool
+    has_issue: bool
+
+
+class AccountQuality(TypedDict):
+    """The annotations of ``data_quality_accounts``: ACCOUNT_ISSUES' flags and ``has_issue``."""
+
+    no_country: bool
+    no_registration: bool
+    has_issue: bool
+
+
 def _flags(issues: dict[str, Q]) -> dict[str, ExpressionWrapper[Q]]:
     return {
         **{name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in issues.items()},
@@ -299,7 +322,7 @@ def _flags(issues: dict[str, Q]) -> dict[str, ExpressionWrapper[Q]]:
 
 def data_quality_opportunities(
     *, user: User, as_of: dt.date, within: Q | None = None
-) -> QuerySet[Opportunity]:
+) -> QuerySet[WithAnnotations[Opportunity, OpportunityQuality]]:
     """The open opportunities the user may see (narrowed by ``within``), each annotated with
     one boolean per issue of ``OPPORTUNITY_ISSUES`` and ``has_issue``.
 
@@ -314,15 +337,23 @@ def data_quality_opportunities(
     )
     if within is not None:
         qs = qs.filter(within)
-    return qs.annotate(has_recent_activity=Exists(recent)).annotate(
+    flagged = qs.annotate(has_recent_activity=Exists(recent)).annotate(
         **_flags(opportunity_issues(as_of))
     )
+    # annotate(**flags) names its fields at run time; OpportunityQuality names them for mypy.
+    return cast("QuerySet[WithAnnotations[Opportunity, OpportunityQuality]]", flagged)
 
 
-def data_quality_accounts(*, user: User, within: Q | None = None) -> QuerySet[Account]:
+def data_quality_accounts(
+    *, user: User, within: Q | None = None
+) -> QuerySet[WithAnnotations[Account, AccountQuality]]:
     """The accounts the user may see (narrowed by ``within``), each annotated with one boolean
     per issue of ``ACCOUNT_ISSUES`` and ``has_issue``."""
     qs = Account.objects.visible_to(user)
     if within is not None:
         qs = qs.filter(within)
-    return qs.annotate(**_flags(account_issues()))
+    # As above: AccountQuality names the flags annotate(**flags) adds.
+    return cast(
+        "QuerySet[WithAnnotations[Account, AccountQuality]]",
+        qs.annotate(**_flags(account_issues())),
+    )
