@@ -6,18 +6,13 @@ from __future__ import annotations
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.functional import SimpleLazyObject
-from django.utils.translation import gettext_lazy as _
 
-from crm.roles import Role
 from crm.tenancy import org_scope
 
 
@@ -87,7 +82,6 @@ class UserLocaleMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if not (user.is_authenticated and user.is_active):
-            request.navigation = []  # type: ignore[attr-defined]
             return self.get_response(request)
         language = _supported_language(user.effective_language)
         # Restored afterwards: the thread serves other requests and tasks after this one.
@@ -99,8 +93,6 @@ class UserLocaleMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             # A bad stored zone must not lock the user out; UTC is the honest fallback.
             timezone.deactivate()
-        # Built on first use only: API requests and redirects never pay for it.
-        request.navigation = SimpleLazyObject(lambda: navigation_for(user))  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
         finally:
@@ -120,65 +112,3 @@ def _supported_language(code: str) -> str:
         return translation.get_supported_language_variant(code)
     except LookupError:
         return settings.LANGUAGE_CODE
-
-
-# --- Navigation ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NavLink:
-    label: str
-    url: str
-    name: str
-
-
-# (URL name, label) per role: only pages the role may open (tests/crm/test_navigation.py walks
-# them). Every name must resolve; a misspelt one raises NoReverseMatch rather than vanishing.
-_REP = [
-    ("opportunities:board", _("Board")),
-    ("opportunities:list", _("Opportunities")),
-    ("accounts:list", _("Accounts")),
-    ("accounts:tasks", _("My tasks")),
-]
-_MANAGER = [
-    *_REP,
-    ("opportunities:conflicts", _("Conflicts")),
-    ("opportunities:team", _("Team")),
-    ("opportunities:data_quality", _("Data quality")),
-    ("reporting:dashboard", _("Reports")),
-]
-_NAVIGATION: dict[str, list[tuple[str, Any]]] = {
-    Role.SALES_REP: _REP,
-    Role.COUNTRY_MANAGER: _MANAGER,
-    Role.REGIONAL_MANAGER: _MANAGER,
-    Role.MARKETING: [
-        ("leads:lead_list", _("Leads")),
-        ("leads:campaign_list", _("Campaigns")),
-        ("accounts:list", _("Accounts")),
-    ],
-    Role.GLOBAL_DIRECTOR: [
-        ("reporting:dashboard", _("Reports")),
-        ("opportunities:list", _("Opportunities")),
-        ("accounts:list", _("Accounts")),
-        ("opportunities:conflicts", _("Conflicts")),
-        ("setup:agreements", _("Agreements")),
-        ("setup:teams", _("Account teams")),
-    ],
-    Role.GLOBAL_ADMIN: [
-        ("setup:index", _("Set-up")),
-        ("setup:stages", _("Stages")),
-        ("setup:processes", _("Processes")),
-        ("setup:companies", _("Sales companies")),
-        ("setup:users", _("Users")),
-        ("setup:rates", _("Exchange rates")),
-        ("reporting:dashboard", _("Reports")),
-    ],
-}
-
-
-def navigation_for(user: Any) -> list[NavLink]:
-    """The role's menu: home, then the pages its role may open."""
-    links = [NavLink(label=str(_("Home")), url=reverse("home"), name="home")]
-    for name, label in _NAVIGATION.get(user.role, []):
-        links.append(NavLink(label=str(label), url=reverse(name), name=name))
-    return links

@@ -15,8 +15,8 @@ import pytest
 from django.test import Client
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
-from crm import middleware
 from crm.roles import Role
+from meridian import navigation
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory
 from tests.opportunities.factories import OpportunityFactory, account_for, process_for
@@ -114,8 +114,8 @@ def test_every_menu_link_opens_for_its_role(client: Client, world: World, role: 
 def test_a_misspelt_menu_name_raises(
     client: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    misspelt = [*middleware._NAVIGATION[Role.SALES_REP], ("opportunities:bored", "Board")]
-    monkeypatch.setitem(middleware._NAVIGATION, Role.SALES_REP, misspelt)
+    misspelt = [*navigation._NAVIGATION[Role.SALES_REP], ("opportunities:bored", "Board")]
+    monkeypatch.setitem(navigation._NAVIGATION, Role.SALES_REP, misspelt)
     client.force_login(world.rep_se)
     with pytest.raises(NoReverseMatch):
         client.get(reverse("home"))

@@ -1,0 +1,85 @@
+"""The menu of each role: home, then the pages the role may open (one list per role).
+
+The shell's: it names the pages of every app. Every URL name must resolve; a misspelt one raises
+``NoReverseMatch`` rather than vanishing (tests/crm/test_navigation.py renders every role's menu).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext_lazy as _
+
+from crm.roles import Role
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    name: str
+
+
+# (URL name, label) per role: only pages the role may open (tests/crm/test_navigation.py walks
+# them). Every name must resolve; a misspelt one raises NoReverseMatch rather than vanishing.
+_REP = [
+    ("opportunities:board", _("Board")),
+    ("opportunities:list", _("Opportunities")),
+    ("accounts:list", _("Accounts")),
+    ("accounts:tasks", _("My tasks")),
+]
+_MANAGER = [
+    *_REP,
+    ("opportunities:conflicts", _("Conflicts")),
+    ("opportunities:team", _("Team")),
+    ("opportunities:data_quality", _("Data quality")),
+    ("reporting:dashboard", _("Reports")),
+]
+_NAVIGATION: dict[str, list[tuple[str, Any]]] = {
+    Role.SALES_REP: _REP,
+    Role.COUNTRY_MANAGER: _MANAGER,
+    Role.REGIONAL_MANAGER: _MANAGER,
+    Role.MARKETING: [
+        ("leads:lead_list", _("Leads")),
+        ("leads:campaign_list", _("Campaigns")),
+        ("accounts:list", _("Accounts")),
+    ],
+    Role.GLOBAL_DIRECTOR: [
+        ("reporting:dashboard", _("Reports")),
+        ("opportunities:list", _("Opportunities")),
+        ("accounts:list", _("Accounts")),
+        ("opportunities:conflicts", _("Conflicts")),
+        ("setup:agreements", _("Agreements")),
+        ("setup:teams", _("Account teams")),
+    ],
+    Role.GLOBAL_ADMIN: [
+        ("setup:index", _("Set-up")),
+        ("setup:stages", _("Stages")),
+        ("setup:processes", _("Processes")),
+        ("setup:companies", _("Sales companies")),
+        ("setup:users", _("Users")),
+        ("setup:rates", _("Exchange rates")),
+        ("reporting:dashboard", _("Reports")),
+    ],
+}
+
+
+def navigation_for(user: Any) -> list[NavLink]:
+    """The role's menu: home, then the pages its role may open."""
+    links = [NavLink(label=str(_("Home")), url=reverse("home"), name="home")]
+    for name, label in _NAVIGATION.get(user.role, []):
+        links.append(NavLink(label=str(label), url=reverse(name), name=name))
+    return links
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context: the signed-in user's menu, built on first use only (a page that does
+    not show it never pays for the reverse() calls)."""
+    user = getattr(request, "user", None)
+    if user is None or not (user.is_authenticated and user.is_active):
+        return {"navigation": []}
+    return {"navigation": SimpleLazyObject(lambda: navigation_for(user))}
