@@ -249,11 +249,7 @@ def report_sections(*, user: User, scope: Scope, as_of: dt.date) -> Iterator[Sec
 def count_streamed_rows(*, user: User, scope: Scope, as_of: dt.date) -> int:
     """How many rows the streamed sections will write, for the progress bar (two counts)."""
     opps = kpis.visible_opportunities(user, scope).count()
-    dq = (
-        kpis.data_quality_opportunities(user, scope, as_of)
-        .filter(has_issue=True)
-        .count()
-    )
+    dq = kpis.data_quality_opportunities(user, scope, as_of).filter(has_issue=True).count()
     return opps + dq
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import Account
@@ -22,6 +23,7 @@ from reporting import kpis
 from reporting.periods import Period
 from tests.accounts.factories import make_account, make_opportunity
 from tests.conftest import World
+from tests.factories import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -30,17 +32,25 @@ TODAY = dt.date(2026, 6, 15)
 YEAR = Period(kind="year", start=dt.date(2026, 1, 1), end=dt.date(2027, 1, 1), label="2026")
 
 
-def _won_sek(world: World, amounts_by_company: list[tuple[SalesCompany, str]]) -> Account:
+def _won_sek(
+    world: World,
+    amounts_by_company: list[tuple[SalesCompany, str]],
+    closed_on: dt.date = dt.date(2026, 5, 5),
+) -> Account:
     exchange_rate_set(
         organization=world.org,
         currency="SEK",
         rate=D("0.10"),
-        valid_from=dt.date(2026, 1, 1),
+        valid_from=dt.date(closed_on.year, 1, 1),
         acting_user=None,
     )
     top = make_account(organization=world.org, home_company=world.se, name="Tie Group AB")
     services.account_plan_create(
-        group=top, year=2026, revenue_target=D("100"), owner=world.rep_se, acting_user=None
+        group=top,
+        year=closed_on.year,
+        revenue_target=D("100"),
+        owner=world.rep_se,
+        acting_user=None,
     )
     for i, (company, amount) in enumerate(amounts_by_company):
         sub = make_account(
@@ -57,7 +67,7 @@ def _won_sek(world: World, amounts_by_company: list[tuple[SalesCompany, str]]) -
             amount=amount,
             currency="SEK",
             state="won",
-            closed_on=dt.date(2026, 5, 5),
+            closed_on=closed_on,
         )
     return top
 
@@ -86,3 +96,20 @@ def test_a_tie_on_the_exact_total_goes_to_the_even_cent_on_every_surface(world: 
     assert view.plan.won_ytd == D("2.02")
     assert plan_page.won_ytd == D("2.02")
     assert dashboard.won_amount == D("2.02")
+
+
+def test_the_360_api_and_the_dashboard_give_the_same_cents(world: World) -> None:
+    # The API's 360° is of today's year: the deals close today.
+    today = timezone.localdate()
+    top = _won_sek(world, [(world.se, "10.25"), (world.dk, "10.25")], closed_on=today)
+    body = as_user(world.director).get(f"/api/v1/accounts/{top.pk}/360/").json()
+    year = Period(
+        kind="year",
+        start=dt.date(today.year, 1, 1),
+        end=dt.date(today.year + 1, 1, 1),
+        label=str(today.year),
+    )
+    dashboard = kpis.win_stats(user=world.director, period=year)
+
+    assert D(body["figures_by_country"]["SE"]["won_amount"]) == D("1.02")
+    assert D(body["plan"]["won_ytd"]) == D("2.05") == dashboard.won_amount
