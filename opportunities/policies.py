@@ -34,7 +34,8 @@ from opportunities.models import Opportunity, OpportunitySplit, OpportunityUserO
 
 def opportunity_q(user: User, prefix: str = "") -> Q | None:
     """Opportunities the user sees; ``None`` means all of the organization, ``Q(pk__in=[])``
-    none. Booked by a company in scope, on a team group, owned, split to, or shared."""
+    none. Booked by a company in scope, on a team group, owned, split to, or shared (the last
+    three for every role but marketing's, whichever company books the deal)."""
     shared = granted_ids(OpportunityUserObjectPermission, user)
     if user.role == Role.MARKETING:
         # Marketing works leads and campaigns; deals are the sellers'. Checked before the
@@ -44,15 +45,17 @@ def opportunity_q(user: User, prefix: str = "") -> Q | None:
     groups = team_group_ids(user)
     if company_ids is None or groups is None:
         return None
+    # Deals the user owns or holds a split on are theirs to see whichever company books them
+    # (a manager credited on another company's deal, too).
+    splits = (
+        OpportunitySplit.objects.for_org(user.organization_id)
+        .filter(user_id=user.pk)
+        .values("opportunity_id")
+    )
     if user.role == Role.SALES_REP:
         # A rep's deals are a few thousand of the organization's million: gather each source once
         # (InitPlans) as indexable conditions on the opportunity itself, so PostgreSQL combines
         # index scans (BitmapOr) instead of walking the whole organization through a filter.
-        splits = (
-            OpportunitySplit.objects.for_org(user.organization_id)
-            .filter(user_id=user.pk)
-            .values("opportunity_id")
-        )
         team_accounts = (
             Account.objects.for_org(user.organization_id).filter(group_id__in=groups).values("id")
         )
@@ -71,6 +74,8 @@ def opportunity_q(user: User, prefix: str = "") -> Q | None:
     return (
         among(f"{prefix}sales_company_id", company_ids)
         | Q(**{f"{prefix}account_group_id__in": groups})
+        | Q(**{f"{prefix}owner_id": user.pk})
+        | among(f"{prefix}id", splits)
         | among(f"{prefix}id", shared)
     )
 
