@@ -33,6 +33,7 @@ from crm.forms import (
     UserForm,
     apply_validation_error,
 )
+from crm.http import AuthenticatedHttpRequest
 from crm.models import ExchangeRate, SalesCompany, User
 from crm.selectors import own_api_token_or_404, own_api_tokens
 from crm.visibility import apply, get_visible_or_404
@@ -55,8 +56,8 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     form = ProfileForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -67,14 +68,14 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 def _render_profile(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     *,
     form: Any = None,
     token_form: Any = None,
     new_key: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    user: User = request.user
+    user = request.user
     return render(
         request,
         "crm/profile.html",
@@ -91,7 +92,7 @@ def _render_profile(
 
 @login_required
 @require_http_methods(["POST"])
-def profile_token_create(request: HttpRequest) -> HttpResponse:
+def profile_token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Issue a named token and show its key on this one answer (no redirect: the key must not
     travel through the session or a message to be shown again)."""
     token_form = ApiTokenForm(request.POST)
@@ -111,7 +112,7 @@ def profile_token_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation, POST revokes. Only the user's own live tokens: anyone else's
     answers 404 like a missing one."""
     token = own_api_token_or_404(user=request.user, pk=pk)
@@ -124,7 +125,7 @@ def profile_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile_password(request: HttpRequest) -> HttpResponse:
+def profile_password(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own password. Saving it revokes the user's API tokens (crm/signals.py) and
     signs out other sessions; this one stays signed in."""
     form = PasswordChangeForm(request.user, request.POST or None)
@@ -142,12 +143,12 @@ def profile_password(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def setup_index(request: HttpRequest) -> HttpResponse:
+def setup_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "crm/setup/index.html")
 
 
 @admin_required
-def setup_companies(request: HttpRequest) -> HttpResponse:
+def setup_companies(request: AuthenticatedHttpRequest) -> HttpResponse:
     companies = apply(SalesCompany.objects.unscoped(), request.user).select_related("region")
     return render(
         request,
@@ -158,8 +159,8 @@ def setup_companies(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    user: User = request.user
+def setup_company_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
+    user = request.user
     company = (
         get_visible_or_404(SalesCompany.objects.unscoped(), user, pk=pk) if pk is not None else None
     )
@@ -205,7 +206,7 @@ def setup_company_edit(request: HttpRequest, pk: int | None = None) -> HttpRespo
 
 
 @admin_required
-def setup_users(request: HttpRequest) -> HttpResponse:
+def setup_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     users = (
         apply(User.objects.unscoped(), request.user)
         .select_related("sales_company", "region")
@@ -217,7 +218,7 @@ def setup_users(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def setup_user_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     acting: User = request.user
     person = get_visible_or_404(User.objects.unscoped(), acting, pk=pk) if pk is not None else None
     initial = (
@@ -278,8 +279,8 @@ def _user_save(*, acting: User, data: dict[str, Any], password: str) -> User:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def setup_rates(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def setup_rates(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     form = ExchangeRateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if form.cleaned_data["currency"] == user.organization.corporate_currency:
