@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
 from rest_framework.request import Request
 
 from crm.models import User
@@ -15,6 +16,7 @@ from crm.models import User
 
 class AuthenticatedHttpRequest(HttpRequest):
     user: User
+    htmx: HtmxDetails  # set on every request by django-htmx's middleware
 
 
 class AuthenticatedRequest(Request):

@@ -327,12 +327,16 @@ class BaseLineFormSet(forms.BaseFormSet):
         return ids
 
 
-LineFormSet = forms.formset_factory(
-    LineForm,
-    formset=BaseLineFormSet,
-    extra=2,
-    max_num=MAX_LINES_PER_OPPORTUNITY,
-    validate_max=True,
+# formset_factory makes a subclass of the formset it is given; the stubs say a plain BaseFormSet.
+LineFormSet = cast(
+    "type[BaseLineFormSet]",
+    forms.formset_factory(
+        LineForm,
+        formset=BaseLineFormSet,
+        extra=2,
+        max_num=MAX_LINES_PER_OPPORTUNITY,
+        validate_max=True,
+    ),
 )
 
 
