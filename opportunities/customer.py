@@ -317,6 +317,9 @@ class Account360:
     agreements: list[FrameworkAgreement]
     open_conflicts: list[Any] = field(default_factory=list)
     requested: Account | None = None  # the account asked for (the top or a subsidiary)
+    # False when the user sees accounts of the group but not its top: the top is then shown at
+    # need-to-know level only (its name and home company), never a 404 for a visible account.
+    group_visible: bool = True
 
 
 def account_360(
@@ -360,8 +363,17 @@ def account_360(
     )
     top = next((a for a in accounts if a.pk == a.group_id), None)
     requested = next((a for a in accounts if a.pk == requested_pk), None)
-    if top is None or requested is None:
+    if requested is None:
         raise Http404("No account matches the given query.")
+    group_visible = top is not None
+    if top is None:
+        # A subsidiary the user sees in a group whose top they do not: the top at need-to-know
+        # level (the page and the API show its name and home company only).
+        top = (
+            Account.objects.for_org(user.organization_id)
+            .select_related("home_company", "organization")
+            .get(pk=requested.group_id)
+        )
     organization = top.organization
     by_country: dict[str, list[Account]] = defaultdict(list)
     for account in accounts:
@@ -423,6 +435,7 @@ def account_360(
         agreements=agreements,
         open_conflicts=conflicts,
         requested=requested,
+        group_visible=group_visible,
     )
 
 

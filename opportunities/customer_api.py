@@ -42,7 +42,11 @@ class PlanProgressSerializer(serializers.Serializer):
 class Account360Serializer(serializers.Serializer):
     """The schema of the 360° view (amounts in the corporate currency)."""
 
-    group = AccountSerializer()
+    group = AccountSerializer(
+        help_text="The group's top account; only id, name and home_company when group_visible "
+        "is false (the user sees accounts of the group, not its top)."
+    )
+    group_visible = serializers.BooleanField()
     subsidiaries_by_country = serializers.DictField(child=AccountSerializer(many=True))
     figures_by_country = serializers.DictField(child=CountryFiguresSerializer())
     corporate_currency = serializers.CharField()
@@ -59,7 +63,14 @@ def _serialize_360(view: Any) -> dict[str, Any]:
     # built once).
     account = AccountSerializer().to_representation
     return {
-        "group": account(view.group),
+        "group": account(view.group)
+        if view.group_visible
+        else {
+            "id": view.group.pk,
+            "name": view.group.name,
+            "home_company": view.group.home_company_id,
+        },
+        "group_visible": view.group_visible,
         "subsidiaries_by_country": {
             country: [account(a) for a in accounts]
             for country, accounts in view.subsidiaries_by_country.items()
