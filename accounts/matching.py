@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
@@ -34,6 +35,26 @@ from crm.models import Organization
 STRONG_MATCH = 60
 # Prefixes shorter than this would make the range "a " .. "a!" read a large slice of the index.
 MIN_PREFIX = 3
+
+
+# What each reason code means to a person; codes never reach a page, a message or a mail.
+REASON_LABELS = {
+    "registration": _("same registration number"),
+    "domain": _("same web domain"),
+    "same_name": _("same name"),
+    "same_country": _("same country"),
+    "same_group": _("same group"),
+    "similar_name": _("similar name"),
+}
+
+
+def reason_text(codes: list[str] | str) -> str:
+    """The reasons in the reader's language ("same name, same country"); ``codes`` as a list or
+    as stored, comma-separated. An unknown code reads as "similar name", never as the code."""
+    if isinstance(codes, str):
+        codes = [c.strip() for c in codes.split(",") if c.strip()]
+    fallback = REASON_LABELS["similar_name"]
+    return ", ".join(str(REASON_LABELS.get(code, fallback)) for code in codes) or str(fallback)
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,10 @@ class DuplicateCandidate:
     @property
     def is_strong(self) -> bool:
         return self.score >= STRONG_MATCH
+
+    @property
+    def reason_text(self) -> str:
+        return reason_text(self.reasons)
 
 
 def _word_prefixes(name: str) -> list[str]:

@@ -316,7 +316,7 @@ class DuplicateAccountsError(ValidationError):
     def __init__(self, candidates: list[DuplicateCandidate]) -> None:
         self.candidates = candidates
         listed = "; ".join(
-            f"{c.account.name} (#{c.account.pk}, {', '.join(c.reasons)})" for c in candidates
+            f"{c.account.name} (#{c.account.pk}, {c.reason_text})" for c in candidates
         )
         super().__init__(
             f"The company may already be a customer: {listed}. Choose one of these accounts, "

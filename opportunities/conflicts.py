@@ -19,7 +19,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.matching import find_duplicate_candidates
+from accounts.matching import find_duplicate_candidates, reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
@@ -287,7 +287,9 @@ def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[Conf
                 other_company=c.other_sales_company,
                 contact_person=contact,
                 other_opportunity=visible.get(other_id) if other_id is not None else None,
-                detail=c.detail,
+                detail=reason_text(c.detail)
+                if c.kind == ConflictKind.DUPLICATE_ACCOUNT
+                else c.detail,
             )
         )
     return warnings

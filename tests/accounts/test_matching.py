@@ -172,3 +172,16 @@ def test_candidates_come_from_indexes_not_a_scan(world: World) -> None:
     assert "account_org_norm_idx" in plan, plan
     assert "account_org_reg_idx" in plan, plan
     assert "account_org_domain_idx" in plan, plan
+
+
+def test_reason_codes_never_reach_a_reader() -> None:
+    from django.utils import translation
+
+    from accounts.matching import REASON_LABELS, reason_text
+
+    assert reason_text(["same_name", "same_country"]) == "same name, same country"
+    assert reason_text("registration, domain") == "same registration number, same web domain"
+    assert reason_text(["unknown_code"]) == "similar name"
+    with translation.override("de"):
+        german = reason_text(list(REASON_LABELS))
+    assert not any(code in german for code in REASON_LABELS)
