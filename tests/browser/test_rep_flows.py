@@ -5,10 +5,8 @@ keyboard alternative), log an activity on the 360° page, and no way into anothe
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
@@ -17,6 +15,7 @@ from crm.models import Organization, User
 from opportunities.models import Opportunity, StageChange
 from pipeline.models import LocalStage
 from tests.browser.conftest import login, screenshot
+from tests.demo_snapshot import load_demo
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +23,8 @@ pytestmark = pytest.mark.browser
 
 
 def seed() -> Organization:
-    call_command("seed_demo", stdout=StringIO())
+    # seed_demo once per test process, restored from its snapshot for every later test.
+    load_demo()
     return Organization.objects.get(slug="nordvik")
 
 
