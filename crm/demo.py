@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 from crm.roles import Role
 
 DEMO_PASSWORD = "demo1234"  # documented demo password, seeded only by seed_demo
 
-NORDVIK = {
+
+class DemoOrganization(TypedDict):
+    slug: str
+    name: str
+    corporate_currency: str
+    fiscal_year_start_month: int
+    regions: list[str]
+    companies: dict[str, tuple[str, str, str, str, str, str]]
+    users: dict[str, tuple[str, Role, str | None, str | None]]
+    rates: dict[str, Decimal]
+
+
+NORDVIK: DemoOrganization = {
     "slug": "nordvik",
     "name": "Nordvik Industries",
     "corporate_currency": "EUR",
@@ -51,7 +64,7 @@ NORDVIK = {
     },
 }
 
-TELLUS = {
+TELLUS: DemoOrganization = {
     "slug": "tellus",
     "name": "Tellus Group",
     "corporate_currency": "USD",
