@@ -372,7 +372,7 @@ def account_360(
         top = (
             Account.objects.for_org(user.organization_id)
             .select_related("home_company", "organization")
-            .get(pk=requested.group_id)
+            .get(pk=requested.group_id or requested.pk)
         )
     organization = top.organization
     by_country: dict[str, list[Account]] = defaultdict(list)
