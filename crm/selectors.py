@@ -73,7 +73,3 @@ def access_scoped_company_by_id(user: User, pk: object) -> SalesCompany:
 
 def access_region_by_id(user: User, pk: object) -> Region:
     return access_by_id(Region.objects.visible_to(user), pk)
-
-
-def own_api_token_or_404(*, user: User, pk: int) -> ApiToken:  # TEMP(reads): until crm/views moves
-    return access_api_token_by_id(user, pk)

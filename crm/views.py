@@ -35,8 +35,12 @@ from crm.forms import (
 )
 from crm.http import AuthenticatedHttpRequest
 from crm.models import ExchangeRate, SalesCompany, User
-from crm.selectors import own_api_token_or_404, own_api_tokens
-from crm.visibility import apply, get_visible_or_404
+from crm.selectors import (
+    access_api_token_by_id,
+    access_sales_company_by_id,
+    access_user_by_id,
+    own_api_tokens,
+)
 
 View = Callable[..., HttpResponse]
 
@@ -115,7 +119,7 @@ def profile_token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 def profile_token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation, POST revokes. Only the user's own live tokens: anyone else's
     answers 404 like a missing one."""
-    token = own_api_token_or_404(user=request.user, pk=pk)
+    token = access_api_token_by_id(request.user, pk)
     if request.method == "POST":
         services.api_token_revoke(token=token, acting_user=request.user)
         messages.success(request, _("Token %(name)s is revoked.") % {"name": token.name})
@@ -149,7 +153,7 @@ def setup_index(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @admin_required
 def setup_companies(request: AuthenticatedHttpRequest) -> HttpResponse:
-    companies = apply(SalesCompany.objects.unscoped(), request.user).select_related("region")
+    companies = SalesCompany.objects.visible_to(request.user).select_related("region")
     return render(
         request,
         "crm/setup/companies.html",
@@ -161,9 +165,7 @@ def setup_companies(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup_company_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     user = request.user
-    company = (
-        get_visible_or_404(SalesCompany.objects.unscoped(), user, pk=pk) if pk is not None else None
-    )
+    company = access_sales_company_by_id(user, pk) if pk is not None else None
     initial = (
         {
             "code": company.code,
@@ -208,7 +210,7 @@ def setup_company_edit(request: AuthenticatedHttpRequest, pk: int | None = None)
 @admin_required
 def setup_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     users = (
-        apply(User.objects.unscoped(), request.user)
+        User.objects.visible_to(request.user)
         .select_related("sales_company", "region")
         .order_by("full_name", "pk")
     )
@@ -220,7 +222,7 @@ def setup_users(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup_user_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     acting: User = request.user
-    person = get_visible_or_404(User.objects.unscoped(), acting, pk=pk) if pk is not None else None
+    person = access_user_by_id(acting, pk) if pk is not None else None
     initial = (
         {
             "email": person.email,
@@ -295,7 +297,7 @@ def setup_rates(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("The exchange rate is saved."))
                 return redirect("setup:rates")
-    rates = apply(ExchangeRate.objects.unscoped(), user)
+    rates = ExchangeRate.objects.visible_to(user)
     # The latest rate per currency in one query (PostgreSQL DISTINCT ON), then the history of
     # the chosen currency.
     latest = rates.order_by("currency", "-valid_from").distinct("currency")

@@ -12,16 +12,16 @@ from django.urls import reverse
 from accounts.models import Account
 from crm.audit import history_for
 from crm.models import User
-from crm.visibility import get_visible_or_404
+from crm.registry import access_by_id, visible_rows
 from opportunities.models import Opportunity
 
 
 def render_history(
     request: HttpRequest, model: type[Model], pk: int, back_url: str
 ) -> HttpResponse:
-    obj = get_visible_or_404(model.objects.unscoped(), request.user, pk=pk)
+    obj = access_by_id(visible_rows(model, request.user), pk)
     entries = history_for(user=request.user, obj=obj)
-    people = User.objects.for_org(request.user.organization_id).in_bulk(
+    people = User.objects.visible_to(request.user).in_bulk(
         {e.user_id for e in entries if e.user_id}
     )
     rows = [(e, people.get(e.user_id)) for e in reversed(entries)]

@@ -20,7 +20,6 @@ from accounts.normalize import normalize_name
 from crm.forms import SearchForm
 from crm.models import User
 from crm.selectors import home_summary
-from crm.visibility import apply
 from opportunities.models import Opportunity
 
 SEARCH_PAGE_SIZE = 10
@@ -59,13 +58,13 @@ def search_querysets(*, user: User, term: str) -> dict[str, QuerySet[Any]]:
     if not norm:
         return {}
     accounts = (
-        apply(Account.objects.unscoped(), user)
+        Account.objects.visible_to(user)
         .filter(normalized_name__startswith=norm)
         .select_related("home_company")
         .order_by("name", "pk")
     )
     contacts = (
-        apply(Contact.objects.unscoped(), user)
+        Contact.objects.visible_to(user)
         .filter(
             Q(full_name__istartswith=term)
             | Q(email__istartswith=term)
@@ -75,7 +74,7 @@ def search_querysets(*, user: User, term: str) -> dict[str, QuerySet[Any]]:
         .order_by("full_name", "pk")
     )
     opportunities = (
-        apply(Opportunity.objects.unscoped(), user)
+        Opportunity.objects.visible_to(user)
         .filter(Q(name__istartswith=term) | Q(account__normalized_name__startswith=norm))
         .select_related("account", "local_stage", "sales_company")
         .order_by("-created_at", "-pk")
