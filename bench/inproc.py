@@ -157,6 +157,7 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
         # Serialization of a 200-row page: objects already fetched, then serializer + JSON.
         from rest_framework.renderers import JSONRenderer
 
+        # The bench's own user, found by e-mail before any organization is known (sign-in's way).
         director = User.objects.unscoped().get(email=spec["director"])
         rows = list(opportunity_list(user=director)[:200])
         per_row, per_row_json = [], []
