@@ -14,9 +14,9 @@ from crm.money import MissingExchangeRateError
 from crm.services import exchange_rate_set
 from opportunities.models import Opportunity
 from opportunities.selectors import (
+    access_opportunity_by_id,
     board_columns,
     opportunity_amount_corporate,
-    opportunity_get,
     opportunity_list,
     total_corporate,
 )
@@ -91,12 +91,12 @@ def test_visibility_per_role(world: World, deals: dict[str, Opportunity]) -> Non
 def test_get_answers_404_for_invisible_foreign_and_missing(
     world: World, deals: dict[str, Opportunity]
 ) -> None:
-    assert opportunity_get(user=world.rep_se, pk=deals["se_own"].pk) == deals["se_own"]
+    assert access_opportunity_by_id(world.rep_se, deals["se_own"].pk) == deals["se_own"]
     for user in (world.rep_dk, world.marketing_se, world.stranger):
         with pytest.raises(Http404):
-            opportunity_get(user=user, pk=deals["se_own"].pk)
+            access_opportunity_by_id(user, deals["se_own"].pk)
     with pytest.raises(Http404):
-        opportunity_get(user=world.admin, pk=10**9)
+        access_opportunity_by_id(world.admin, 10**9)
 
 
 def test_list_is_a_constant_number_of_queries(world: World, django_assert_max_num_queries) -> None:
