@@ -14,7 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from accounts.api import CandidateSerializer
 from accounts.models import Account, Contact
+from accounts.services import DuplicateAccountError
 from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
 from crm.http import AuthenticatedRequest, signed_in_user
 from crm.limits import MAX_COMPANIES_PER_LIST, check_payload_counts
@@ -133,9 +135,23 @@ class LeadViewSet(
         given."""
         data = ConvertSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        result = lead_convert(
-            lead=self.get_object(), acting_user=request.user, **data.validated_data
-        )
+        try:
+            result = lead_convert(
+                lead=self.get_object(), acting_user=request.user, **data.validated_data
+            )
+        except DuplicateAccountError as exc:
+            # As the accounts API answers a duplicate: only the look-alikes the user may see.
+            return Response(
+                {
+                    "non_field_errors": [
+                        "The company looks like an existing customer. Send its id as account, "
+                        "or create_account=true to create a new one."
+                    ],
+                    "duplicates": CandidateSerializer(exc.candidates, many=True).data,
+                    "hidden_duplicates": exc.hidden,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         return Response(ConversionSerializer(result).data, status=status.HTTP_201_CREATED)
 
 

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import Account, Contact
 from accounts.services import account_create, contact_create
 from crm.limits import MAX_COMPANIES_PER_LIST, check_count
@@ -310,21 +309,6 @@ def campaign_member_add(
     return member
 
 
-class DuplicateAccountsError(ValidationError):
-    """The lead's company looks like accounts that exist; the caller picks one or forces."""
-
-    def __init__(self, candidates: list[DuplicateCandidate]) -> None:
-        self.candidates = candidates
-        listed = "; ".join(
-            f"{c.account.name} (#{c.account.pk}, {c.reason_text})" for c in candidates
-        )
-        super().__init__(
-            f"The company may already be a customer: {listed}. Choose one of these accounts, "
-            "or confirm that a new account should be created.",
-            code="duplicate_accounts",
-        )
-
-
 @dataclass(frozen=True)
 class LeadConversion:
     lead: Lead
@@ -349,9 +333,9 @@ def lead_convert(
 ) -> LeadConversion:
     """Turn a lead into account (created or matched), contact and opportunity, all or nothing.
 
-    Without ``account`` the lead's company is matched against existing accounts; if it looks
-    like one of them the conversion is refused with the candidates (``DuplicateAccountsError``)
-    unless ``create_account=True`` confirms it is a new customer."""
+    Without ``account`` a new account is created by ``account_create``, whose duplicate guard
+    refuses a company that looks like existing accounts (``DuplicateAccountError``, naming only
+    those the user may see) unless ``create_account=True`` confirms it is a new customer."""
     org_id = lead.organization_id
     # Conversion is the hand-over to sales: the lead rule (the pages' and the API's) decides who
     # may hand over, and the opportunity's own rule (opportunity_create) whether they may book.
@@ -367,24 +351,12 @@ def lead_convert(
         )
     created = False
     if account is None:
-        candidates = (
-            []
-            if create_account
-            else find_duplicate_candidates(
-                organization=org_id,
-                name=lead.company_name,
-                country=lead.country,
-                registration_number=lead.registration_number,
-                domain=lead.domain,
-            )
-        )
-        if candidates:
-            raise DuplicateAccountsError(candidates)
         account = account_create(
             organization=lead.organization,
             name=lead.company_name,
             home_company=company,
             acting_user=acting_user,
+            allow_duplicate=create_account,
             country=lead.country,
             registration_number=lead.registration_number,
             domain=lead.domain,

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
+from accounts.services import DuplicateAccountError
 from crm.decorators import View, allowed_by, roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -214,6 +215,7 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         },
     )
     candidates: list[Any] = []
+    hidden = 0
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         choice = data.pop("account").strip()
@@ -231,8 +233,8 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                     create_account=choice == "new",
                     **data,
                 )
-            except services.DuplicateAccountsError as exc:
-                candidates = exc.candidates
+            except DuplicateAccountError as exc:
+                candidates, hidden = exc.candidates, exc.hidden
             except ValidationError as exc:
                 apply_validation_error(form, exc)
             else:
@@ -249,7 +251,7 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "leads/lead_convert.html",
-        {"lead": lead, "form": form, "candidates": candidates},
+        {"lead": lead, "form": form, "candidates": candidates, "hidden": hidden},
     )
 
 
