@@ -205,6 +205,9 @@ class Resolution(models.TextChoices):
     MERGE = "merge", _("Merge duplicate accounts")
     KEEP_BOTH_SPLIT = "keep_both_split", _("Keep both with a split")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged, no action")
+    # Set by the system: a won or lost deal leaves its conflicts (there is nothing left to
+    # coordinate); a duplicate-account finding stays, it is about the accounts.
+    DEAL_CLOSED = "deal_closed", _("The deal was won or lost")
 
 
 class Conflict(TenantModel):

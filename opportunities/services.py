@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -38,10 +38,13 @@ from opportunities.conflicts import detect_for_opportunity
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
     Conflict,
+    ConflictKind,
+    ConflictStatus,
     Opportunity,
     OpportunityLine,
     OpportunitySplit,
     Product,
+    Resolution,
     SplitKind,
     StageChange,
 )
@@ -427,12 +430,31 @@ def opportunity_move_stage(
         changed_at=now,
         changed_by=acting_user,
     )
+    if closing:
+        _close_conflicts_of(opportunity, now)
     if target.is_won:
         # One UPDATE; COALESCE keeps the first win when the account was won before.
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
             first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
         )
     return opportunity
+
+
+def _close_conflicts_of(opportunity: Opportunity, now: Any) -> int:
+    """A won or lost deal leaves every open conflict it is part of (one UPDATE); the account's
+    duplicate findings stay open, they do not depend on the deal."""
+    return (
+        Conflict.objects.for_org(opportunity.organization_id)
+        .filter(Q(opportunity=opportunity) | Q(other_opportunity=opportunity))
+        .filter(status=ConflictStatus.OPEN)
+        .exclude(kind=ConflictKind.DUPLICATE_ACCOUNT)
+        .update(
+            status=ConflictStatus.RESOLVED,
+            resolution=Resolution.DEAL_CLOSED,
+            resolved_at=now,
+            resolved_by=None,
+        )
+    )
 
 
 # --- Splits --------------------------------------------------------------------------------------

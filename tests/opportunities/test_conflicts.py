@@ -384,3 +384,44 @@ def test_agreement_discount_below_the_current_tier_is_flagged(world, group) -> N
     line.save()
     found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
     assert ConflictKind.AGREEMENT not in kinds(found)
+
+
+@pytest.mark.parametrize("outcome", ["Won", "Lost"])
+def test_a_won_or_lost_deal_leaves_its_conflicts(world, group, outcome: str) -> None:
+    from opportunities.services import opportunity_move_stage
+    from tests.opportunities.factories import stage_for
+
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    duplicate = Conflict.objects.for_org(world.org).create(
+        organization=world.org,
+        kind=ConflictKind.DUPLICATE_ACCOUNT,
+        opportunity=denmark,
+        account=group["dk"],
+        other_account=group["de"],
+        sales_company=world.dk,
+        detail="same_name",
+    )
+    germany = OpportunityFactory(account=group["de"], owner=world.rep_de)
+    with_germany = detect_for_opportunity(opportunity=germany, acting_user=world.rep_de)
+    opportunity_move_stage(
+        opportunity=denmark,
+        local_stage=stage_for(world.dk, outcome),
+        acting_user=world.rep_dk,
+        lost_reason="Price" if outcome == "Lost" else "",
+    )
+    conflict.refresh_from_db()
+    assert (conflict.status, conflict.resolution) == (
+        ConflictStatus.RESOLVED,
+        Resolution.DEAL_CLOSED,
+    )
+    duplicate.refresh_from_db()
+    assert duplicate.status == ConflictStatus.OPEN  # about the accounts, not the deal
+    # Germany's conflicts: the one with Denmark closed with it, the one with Sweden still open.
+    statuses = {}
+    for c in with_germany:
+        c.refresh_from_db()
+        statuses[denmark.pk in (c.opportunity_id, c.other_opportunity_id)] = c.status
+    assert statuses == {True: ConflictStatus.RESOLVED, False: ConflictStatus.OPEN}
+    assert sweden.pk in (conflict.opportunity_id, conflict.other_opportunity_id)
