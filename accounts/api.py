@@ -29,6 +29,7 @@ from accounts.models import (
 )
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
+from crm.http import AuthenticatedRequest
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
     MAX_TEXT_LENGTH,
@@ -78,7 +79,8 @@ class AccountSerializer(serializers.ModelSerializer):
 class AccountWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     home_company = VisibleRelatedField(SalesCompany)
-    parent = VisibleRelatedField(Account, required=False, allow_null=True)
+    # A declared field (the metaclass takes it off the class), not the stubs' Field.parent.
+    parent = VisibleRelatedField(Account, required=False, allow_null=True)  # type: ignore[assignment]
     country = serializers.CharField(
         max_length=2, required=False, allow_blank=True, validators=[validate_country]
     )
@@ -119,8 +121,8 @@ class AccountViewSet(
         fields = dict(data.validated_data)
         try:
             account = services.account_create(
-                organization=request.user.organization,
-                acting_user=request.user,
+                organization=self.request.user.organization,
+                acting_user=self.request.user,
                 allow_duplicate=fields.pop("ignore_duplicates"),
                 **fields,
             )
@@ -150,7 +152,7 @@ class AccountViewSet(
         account = services.account_edit(
             account=account,
             parent=fields.pop("parent", account.parent),
-            acting_user=request.user,
+            acting_user=self.request.user,
             **fields,
         )
         return Response(AccountSerializer(account).data)
@@ -165,18 +167,21 @@ class AccountViewSet(
         responses={200: CandidateSerializer(many=True)},
     )
     @action(detail=False, methods=["get"], pagination_class=None)
-    def duplicates(self, request: Request) -> Response:
+    def duplicates(self, request: AuthenticatedRequest) -> Response:
         """Candidates an account about to be created may duplicate."""
-        params = {
-            k: request.query_params.get(k, "")[:200]
-            for k in ("name", "country", "registration_number", "domain")
-        }
-        shown, _hidden = selectors.duplicate_candidates(user=request.user, **params)
+        query = request.query_params
+        shown, _hidden = selectors.duplicate_candidates(
+            user=request.user,
+            name=query.get("name", "")[:200],
+            country=query.get("country", "")[:200],
+            registration_number=query.get("registration_number", "")[:200],
+            domain=query.get("domain", "")[:200],
+        )
         return Response(CandidateSerializer(shown, many=True).data)
 
     @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)
-    def history(self, request: Request, pk: str | None = None) -> Response:
+    def history(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """The audit trail of the account, its contacts, team and agreements."""
         entries = history_for(user=request.user, obj=self.get_object())
         return Response(HistoryEntrySerializer(entries, many=True).data)
@@ -210,22 +215,26 @@ class ContactViewSet(
     serializer_class = ContactSerializer
     filterset_fields = ["account", "language", "marketing_consent"]
 
-    def perform_create(self, serializer: ContactSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Contact]) -> None:
         fields = dict(serializer.validated_data)
         serializer.instance = services.contact_create(acting_user=self.request.user, **fields)
 
-    def perform_update(self, serializer: ContactSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[Contact]) -> None:
         fields = dict(serializer.validated_data)
         fields.pop("account", None)  # a contact moves with a merge, not by an edit
+        contact = serializer.instance
+        assert contact is not None  # an update's serializer holds the object
         serializer.instance = services.contact_update(
-            contact=serializer.instance, acting_user=self.request.user, **fields
+            contact=contact, acting_user=self.request.user, **fields
         )
 
 
 class ActivitySerializer(serializers.ModelSerializer):
     account = VisibleRelatedField(Account)
     contact = VisibleRelatedField(Contact, required=False, allow_null=True)
-    opportunity = serializers.PrimaryKeyRelatedField(read_only=True)
+    opportunity: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
     class Meta:
         model = Activity
@@ -245,14 +254,14 @@ class ActivityViewSet(
     filterset_fields = ["account", "owner", "kind", "opportunity", "contact"]
     ordering_fields = ["created_at", "due_at"]
 
-    def perform_create(self, serializer: ActivitySerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Activity]) -> None:
         serializer.instance = services.activity_log(
             acting_user=self.request.user, **serializer.validated_data
         )
 
     @extend_schema(request=None, responses={200: ActivitySerializer})
     @action(detail=True, methods=["post"])
-    def complete(self, request: Request, pk: str | None = None) -> Response:
+    def complete(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         activity = services.activity_complete(
             activity=self.get_object(), acting_user=request.user, done_at=timezone.now()
         )
@@ -284,7 +293,7 @@ class TeamMemberViewSet(
     serializer_class = TeamMemberSerializer
     filterset_fields = ["account", "user", "sales_company", "role"]
 
-    def perform_create(self, serializer: TeamMemberSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[AccountTeamMember]) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.team_member_add(
             group=data.pop("account"), acting_user=self.request.user, **data
@@ -335,22 +344,24 @@ class AccountPlanViewSet(
     prefetch_related = ("actions",)
     filterset_fields = ["account", "year", "status", "owner"]
 
-    def perform_create(self, serializer: AccountPlanSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[AccountPlan]) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.account_plan_create(
             group=data.pop("account"), acting_user=self.request.user, **data
         )
 
-    def perform_update(self, serializer: AccountPlanSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[AccountPlan]) -> None:
         data = dict(serializer.validated_data)
         data.pop("account", None)
+        plan = serializer.instance
+        assert plan is not None  # an update's serializer holds the object
         serializer.instance = services.account_plan_update(
-            plan=serializer.instance, acting_user=self.request.user, **data
+            plan=plan, acting_user=self.request.user, **data
         )
 
     @extend_schema(request=PlanActionSerializer, responses={201: PlanActionSerializer})
     @action(detail=True, methods=["post"])
-    def actions(self, request: Request, pk: str | None = None) -> Response:
+    def actions(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         data = PlanActionSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -405,7 +416,7 @@ class AgreementViewSet(
     prefetch_related = ("tiers", "covered_companies")
     filterset_fields = ["account", "incoterm"]
 
-    def perform_create(self, serializer: AgreementSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[FrameworkAgreement]) -> None:
         data = dict(serializer.validated_data)
         tiers = [(t["threshold"], t["discount_percent"]) for t in data.pop("tiers")]
         serializer.instance = services.agreement_create(

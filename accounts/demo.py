@@ -102,7 +102,8 @@ NORDVIK_CONTACTS = {
 }  # fmt: skip
 
 # account registration: [(kind, subject, owner e-mail, days ago (done) or None (open task))]
-NORDVIK_ACTIVITIES = {
+# Per account: (kind, subject, owner's e-mail, days ago or None for an open task).
+NORDVIK_ACTIVITIES: dict[str, list[tuple[str, str, str, int | None]]] = {
     "SE5560001001": [
         ("meeting", "Annual business review in Gothenburg", "rep.se@nordvik.example", 20),
         ("call", "Global frame agreement renewal kick-off", "rep.se@nordvik.example", 6),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -44,8 +44,10 @@ class InlineAccountForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["new_parent"].queryset = Account.objects.visible_to(user)
-        self.fields["new_home_company"].queryset = visible_companies(user)
+        parent = cast(forms.ModelChoiceField, self.fields["new_parent"])
+        parent.queryset = Account.objects.visible_to(user)
+        company = cast(forms.ModelChoiceField, self.fields["new_home_company"])
+        company.queryset = visible_companies(user)
 
     def clean_new_country(self) -> str:
         # Upper-cased before validation: people type "se" as often as "SE".
@@ -125,8 +127,10 @@ class AccountEditForm(forms.Form):
     def __init__(self, *args: Any, user: User, account: Account, **kwargs: Any) -> None:
         initial = {name: getattr(account, name) for name in (*self.FIELDS, "lifecycle")}
         initial["parent"] = account.parent_id
-        super().__init__(*args, initial=initial, **kwargs)
-        self.fields["parent"].queryset = Account.objects.visible_to(user)
+        kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
+        parent = cast(forms.ModelChoiceField, self.fields["parent"])
+        parent.queryset = Account.objects.visible_to(user)
 
     def clean_country(self) -> str:
         country = (self.cleaned_data.get("country") or "").upper()
@@ -185,10 +189,12 @@ class AgreementForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = (
+        group = cast(forms.ModelChoiceField, self.fields["group"])
+        group.queryset = (
             Account.objects.visible_to(user).filter(parent__isnull=True).order_by("name")
         )
-        self.fields["covered_companies"].queryset = visible_companies(user).order_by("name")
+        companies = cast(forms.ModelMultipleChoiceField, self.fields["covered_companies"])
+        companies.queryset = visible_companies(user).order_by("name")
 
     def clean_tiers(self) -> list[tuple[Decimal, Decimal]]:
         return parse_tiers(self.cleaned_data.get("tiers") or "")
@@ -206,10 +212,11 @@ class TeamMemberForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["user"]).queryset = (
             User.objects.visible_to(user)
             .filter(is_active=True)
             .select_related("sales_company")
             .order_by("full_name")
         )
-        self.fields["sales_company"].queryset = visible_companies(user).order_by("name")
+        company = cast(forms.ModelChoiceField, self.fields["sales_company"])
+        company.queryset = visible_companies(user).order_by("name")

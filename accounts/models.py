@@ -360,7 +360,8 @@ class DiscountTier(TenantModel):
         return f"{self.discount_percent}% from {self.threshold}"
 
 
-class AccountPlanUserObjectPermission(TenantModel, UserObjectPermissionBase):
+# Both bases name a manager "objects": TenantModel's fail-closed one comes first and is the one.
+class AccountPlanUserObjectPermission(TenantModel, UserObjectPermissionBase):  # type: ignore[misc]
     """A plan shared with a named colleague (view or change): a direct-FK guardian grant."""
 
     content_object = models.ForeignKey(AccountPlan, on_delete=models.CASCADE, related_name="grants")

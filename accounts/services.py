@@ -159,7 +159,7 @@ def has_grant(user: User, obj: Any, permission: str) -> bool:
     """Whether ``obj`` (an account plan or an opportunity) is shared with ``user`` for
     ``permission`` ("view" or "change") through its direct-FK guardian grant table."""
     grants = obj._meta.get_field("grants").related_model
-    return (
+    shared: bool = (
         grants.objects.for_org(obj.organization_id)
         .filter(
             content_object_id=obj.pk,
@@ -168,6 +168,7 @@ def has_grant(user: User, obj: Any, permission: str) -> bool:
         )
         .exists()
     )
+    return shared
 
 
 def may_log_activities(user: User) -> bool:

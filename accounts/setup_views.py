@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -19,7 +19,7 @@ from accounts.models import Account, AccountTeamMember, FrameworkAgreement
 from accounts.normalize import normalize_name
 from crm.decorators import roles_required
 from crm.forms import apply_validation_error
-from crm.models import User
+from crm.http import AuthenticatedHttpRequest
 from crm.roles import Role
 from crm.visibility import get_visible_or_404
 
@@ -33,8 +33,8 @@ AGREEMENT_ROLES = frozenset({Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR})
 
 @roles_required(AGREEMENT_ROLES)
 @require_http_methods(["GET", "POST"])
-def setup_agreements(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def setup_agreements(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     may_create = user.role == Role.GLOBAL_DIRECTOR
     form = AgreementForm(request.POST or None, user=user) if may_create else None
     if request.method == "POST":
@@ -64,8 +64,8 @@ def setup_agreements(request: HttpRequest) -> HttpResponse:
 
 
 @roles_required(AGREEMENT_ROLES)
-def setup_teams(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
+def setup_teams(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     term = request.GET.get("q", "").strip()
     groups = Account.objects.visible_to(user).filter(parent__isnull=True)
     if term:
@@ -73,19 +73,19 @@ def setup_teams(request: HttpRequest) -> HttpResponse:
     else:
         # Without a search, the groups that have a team: those are the global accounts.
         groups = groups.filter(team__isnull=False)
-    groups = (
+    listed = (
         groups.select_related("home_company")
         .annotate(member_count=Count("team", distinct=True))
         .order_by("name", "pk")
     )
-    page = Paginator(groups, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "accounts/setup/teams.html", {"page": page, "term": term})
 
 
 @roles_required(AGREEMENT_ROLES)
 @require_http_methods(["GET", "POST"])
-def setup_team(request: HttpRequest, pk: int) -> HttpResponse:
-    user: User = request.user
+def setup_team(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
     group = get_visible_or_404(
         Account.objects.unscoped().select_related("home_company"), user, pk=pk, parent__isnull=True
     )
@@ -123,9 +123,9 @@ def setup_team(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles_required(AGREEMENT_ROLES)
 @require_http_methods(["GET", "POST"])
-def setup_team_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def setup_team_member_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST removes (and with the row, the member's visibility)."""
-    user: User = request.user
+    user = request.user
     member = get_visible_or_404(
         AccountTeamMember.objects.unscoped().select_related("account", "user", "sales_company"),
         user,

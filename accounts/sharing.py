@@ -21,14 +21,16 @@ from accounts.models import AccountPlan
 from accounts.services import may_manage_group
 from crm.models import User
 from crm.roles import MANAGER_ROLES, Role
+from crm.tenancy import TenantModel
 from crm.visibility import covers_company
 
 SharePermission = Literal["view", "change"]
 
 
-def _grant_model(obj: Model) -> type[Model]:
+def _grant_model(obj: Model) -> Any:
+    # The model's own grant class (AccountPlanUserObjectPermission, ...), known at run time.
     try:
-        return obj._meta.get_field("grants").related_model  # type: ignore[return-value]
+        return obj._meta.get_field("grants").related_model
     except Exception as exc:  # FieldDoesNotExist: the model is not shareable
         raise TypeError(f"{obj._meta.label} has no direct-FK grant model.") from exc
 
@@ -79,12 +81,12 @@ def _check(obj: Any, grantee: User, acting_user: User | None) -> None:
 
 @transaction.atomic
 def object_share(
-    *, obj: Model, grantee: User, permission: SharePermission, acting_user: User | None
+    *, obj: TenantModel, grantee: User, permission: SharePermission, acting_user: User | None
 ) -> Model:
     """Grant ``grantee`` view or change on ``obj``; sharing twice is harmless. Returns the grant."""
     _check(obj, grantee, acting_user)
     grant_model = _grant_model(obj)
-    grant, _ = grant_model.objects.for_org(obj.organization_id).get_or_create(  # type: ignore[attr-defined]
+    grant, _ = grant_model.objects.for_org(obj.organization_id).get_or_create(
         user=grantee,
         permission=_permission(obj, permission),
         content_object=obj,
@@ -96,7 +98,7 @@ def object_share(
 @transaction.atomic
 def object_unshare(
     *,
-    obj: Model,
+    obj: TenantModel,
     grantee: User,
     acting_user: User | None,
     permission: SharePermission | None = None,
@@ -107,9 +109,7 @@ def object_unshare(
     grants = (
         _grant_model(obj)
         .objects.for_org(obj.organization_id)
-        .filter(  # type: ignore[attr-defined]
-            user=grantee, content_object=obj
-        )
+        .filter(user=grantee, content_object=obj)
     )
     if permission is not None:
         grants = grants.filter(permission=_permission(obj, permission))

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,6 +22,7 @@ from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, Inl
 from accounts.matching import DuplicateCandidate
 from accounts.models import Account, ActionStatus, Activity, PlanAction
 from crm.forms import apply_validation_error
+from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 from crm.visibility import apply, get_visible_or_404
 
@@ -34,7 +35,7 @@ SUGGESTIONS = 10
 
 @login_required
 @require_GET
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = AccountSearchForm(request.GET or None)
     search = form.cleaned_data.get("q", "") if form.is_valid() else ""
     qs = selectors.account_list(user=request.user, search=search)
@@ -50,7 +51,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def account_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Edit an account and its group. The services decide, as for the API: an invisible account
     is 404, a visible one the user may not change 403 (a parent change needs the group-link
     rule on both sides, ``services.may_link_to_group``)."""
@@ -79,7 +80,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Log an activity from the 360° page; htmx gets the refreshed activity list back."""
     user = request.user
     account = selectors.account_get(user=user, pk=pk)
@@ -143,7 +144,7 @@ def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def my_tasks(request: HttpRequest) -> HttpResponse:
+def my_tasks(request: AuthenticatedHttpRequest) -> HttpResponse:
     """My open activities (soonest due first, overdue marked) and my open account-plan actions."""
     user = request.user
     tasks = (
@@ -172,7 +173,7 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_done(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     activity = get_visible_or_404(
         Activity.objects.unscoped().select_related("account"), request.user, pk=pk
     )
@@ -188,7 +189,7 @@ def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def account_search(request: HttpRequest) -> HttpResponse:
+def account_search(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Autocomplete over the accounts the user may see: radio choices named ``account``."""
     term = (request.GET.get("account_search") or request.GET.get("q") or "").strip()[:100]
     found = (
@@ -217,7 +218,7 @@ def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCa
 
 @login_required
 @require_GET
-def account_duplicates(request: HttpRequest) -> HttpResponse:
+def account_duplicates(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Existing accounts the one being typed may duplicate (shown while typing)."""
     form = InlineAccountForm(request.GET, user=request.user)
     candidates = _visible_candidates(request.user, form) if form.is_valid() else []
@@ -226,7 +227,7 @@ def account_duplicates(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["POST"])
-def account_inline_create(request: HttpRequest) -> HttpResponse:
+def account_inline_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create the account typed in the opportunity form unless it looks like an existing one;
     then it is offered as the chosen account."""
     user = request.user
