@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from accounts import selectors, services
 from accounts.forms import ActivityForm
 from accounts.models import Account
+from crm.http import AuthenticatedHttpRequest
 from crm.money import MissingExchangeRateError
 from opportunities import customer
 
@@ -26,7 +27,7 @@ def _group_accounts(view: Any) -> list[Account]:
 
 @login_required
 @require_GET
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The 360° page of the account's whole group (the selector narrows it to what the user
     may see)."""
     user = request.user
@@ -38,10 +39,13 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except MissingExchangeRateError as exc:
         # Figures without a rate would be wrong; say which rate is missing instead.
-        account = selectors.account_get(user=user, pk=pk)
-        context_error = {"account": account, "rate_error": str(exc)}
+        context_error = {
+            "account": selectors.account_get(user=user, pk=pk),
+            "rate_error": str(exc),
+        }
         return render(request, "accounts/detail.html", context_error)
     account = view.requested
+    assert account is not None  # account_360 names the account asked for, or raises 404
     context: dict[str, Any] = {"account": account}
     accounts = _group_accounts(view)
     context.update(

@@ -30,7 +30,7 @@ from opportunities.models import (
     Resolution,
     SplitKind,
 )
-from opportunities.services import opportunity_set_splits
+from opportunities.services import SplitSpec, opportunity_set_splits
 
 
 def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet[Conflict]:
@@ -159,10 +159,9 @@ def _assign_owner(conflict: Conflict, owner: User | None) -> None:
 def _merge(conflict: Conflict, keep: Account | None, acting_user: User) -> None:
     if conflict.kind != ConflictKind.DUPLICATE_ACCOUNT or conflict.other_account_id is None:
         raise ValidationError({"resolution": _("Only duplicate accounts can be merged.")})
-    pair = {
-        conflict.account_id: conflict.account,
-        conflict.other_account_id: conflict.other_account,
-    }
+    other = conflict.other_account
+    assert other is not None  # other_account_id is set
+    pair = {conflict.account_id: conflict.account, conflict.other_account_id: other}
     if keep is None:
         keep = min(pair.values(), key=lambda a: (a.created_at, a.pk))
     if keep.pk not in pair:
@@ -182,8 +181,9 @@ def _keep_both(conflict: Conflict, percent: Decimal | None) -> None:
     percent = Decimal(50) if percent is None else Decimal(percent)
     if not Decimal(0) < percent < Decimal(100):
         raise ValidationError({"split_percent": _("The split must be between 0 and 100%.")})
-    opp = conflict.opportunity
-    other_owner = conflict.other_opportunity.owner
+    opp, other = conflict.opportunity, conflict.other_opportunity
+    assert opp is not None and other is not None  # both ids are set
+    other_owner = other.owner
     if other_owner.pk == opp.owner_id:
         raise ValidationError({"resolution": _("Both deals have the same owner.")})
     _set_revenue_split(opp, [(opp.owner, Decimal(100) - percent), (other_owner, percent)])
@@ -191,11 +191,13 @@ def _keep_both(conflict: Conflict, percent: Decimal | None) -> None:
 
 def _set_revenue_split(opp: Opportunity, shares: list[tuple[User, Decimal]]) -> None:
     # The resolver's authority was checked above; the split rules are the opportunity service's.
-    overlays = [
+    overlays: list[SplitSpec] = [
         (s.user, s.sales_company, s.kind, s.percent)
         for s in OpportunitySplit.objects.for_org(opp.organization_id)
         .filter(opportunity=opp, kind=SplitKind.OVERLAY)
         .select_related("user", "sales_company")
     ]
-    revenue = [(user, user.sales_company, SplitKind.REVENUE, pct) for user, pct in shares]
+    revenue: list[SplitSpec] = [
+        (user, user.sales_company, SplitKind.REVENUE, pct) for user, pct in shares
+    ]
     opportunity_set_splits(opportunity=opp, splits=revenue + overlays, acting_user=None)

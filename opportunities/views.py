@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Count, Q, Sum
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Account, Activity
 from crm.forms import apply_validation_error
+from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, money, to_corporate_exact
@@ -113,7 +114,7 @@ def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
 
 @login_required
 @require_GET
-def opportunity_list(request: HttpRequest) -> HttpResponse:
+def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     form = OpportunityFilterForm(request.GET or None, user=request.user)
     qs = form.opportunities()
     if request.GET.get("format") == "csv":
@@ -153,7 +154,7 @@ def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
 
 @login_required
 @require_GET
-def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     opp = selectors.opportunity_get(user=user, pk=pk)
     org_id = opp.organization_id
@@ -199,7 +200,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Create / edit -------------------------------------------------------------------------------
 
 
-def _formset(request: HttpRequest, initial: list[dict[str, Any]] | None = None) -> Any:
+def _formset(request: AuthenticatedHttpRequest, initial: list[dict[str, Any]] | None = None) -> Any:
     org_id = request.user.organization_id
     if request.method == "POST":
         return LineFormSet(request.POST, prefix="lines", organization_id=org_id)
@@ -214,13 +215,14 @@ def _chosen_account(user: User, value: Any) -> Account | None:
 
 
 def _render_form(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     form: OpportunityForm,
     formset: Any,
     opp: Opportunity | None,
     status: int = 200,
 ) -> HttpResponse:
-    account = form.instance.account if opp is not None else None
+    instance = form.instance
+    account = instance.account if opp is not None and instance is not None else None
     if form.is_bound:
         account = _chosen_account(request.user, form.data.get("account")) or account
     elif form.initial.get("account"):
@@ -241,7 +243,7 @@ def _render_form(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def opportunity_create(request: HttpRequest) -> HttpResponse:
+def opportunity_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     if not services.may_book_opportunities(user):
         raise PermissionDenied(_("Marketing hands leads over; sellers log opportunities."))
@@ -276,7 +278,7 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     opp = selectors.opportunity_get(user=user, pk=pk)
     if not services.may_change_opportunity(user, opp):
@@ -326,7 +328,7 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def opportunity_preview(request: HttpRequest) -> HttpResponse:
+def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What saving would find, shown while the form is filled in (htmx, nothing is written):
     conflicts with need-to-know disclosure, and the framework agreement's terms and tier.
 
@@ -375,14 +377,16 @@ def opportunity_preview(request: HttpRequest) -> HttpResponse:
 # --- Board ---------------------------------------------------------------------------------------
 
 
-def _board_company(request: HttpRequest) -> SalesCompany | None:
+def _board_company(request: AuthenticatedHttpRequest) -> SalesCompany | None:
     wanted = parse_id(request.GET.get("company") or request.POST.get("company"))
     if wanted is not None:
         return visible_companies(request.user).filter(pk=wanted).first()
     return request.user.sales_company
 
 
-def _board_context(request: HttpRequest, company: SalesCompany | None) -> dict[str, Any]:
+def _board_context(
+    request: AuthenticatedHttpRequest, company: SalesCompany | None
+) -> dict[str, Any]:
     user = request.user
     columns = selectors.board_columns(user=user, sales_company=company) if company else []
     return {
@@ -394,7 +398,7 @@ def _board_context(request: HttpRequest, company: SalesCompany | None) -> dict[s
 
 @login_required
 @require_GET
-def board(request: HttpRequest) -> HttpResponse:
+def board(request: AuthenticatedHttpRequest) -> HttpResponse:
     company = _board_company(request)
     context = _board_context(request, company)
     if company is None:
@@ -404,7 +408,7 @@ def board(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A stage move from the board (drag and drop or the keyboard's select) or the detail page.
 
     The move carries the version the page showed; if the deal changed since, nothing is moved
@@ -414,7 +418,7 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     form = MoveForm(request.POST, opportunity=opp)
     ok = False
     if not form.is_valid():
-        message = " ".join(e for errors in form.errors.values() for e in errors)
+        message = " ".join(str(e) for errors in form.errors.values() for e in errors)
     else:
         try:
             opp = services.opportunity_move_stage(
@@ -471,7 +475,7 @@ def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
 
 @login_required
 @require_GET
-def conflict_list(request: HttpRequest) -> HttpResponse:
+def conflict_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     status = request.GET.get("status") or ConflictStatus.OPEN
     if status not in ConflictStatus.values:
@@ -494,7 +498,7 @@ def conflict_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def conflict_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def conflict_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One conflict with the rules-of-engagement suggestion and the resolve actions. A merge is
     destructive: it is confirmed on a second step before anything is written."""
     user = request.user
@@ -589,7 +593,7 @@ def _suggested_owner(conflict: Conflict, company: SalesCompany | None) -> User |
 # --- Team overview and data quality --------------------------------------------------------------
 
 
-def _manager_companies(request: HttpRequest) -> tuple[Any, SalesCompany | None]:
+def _manager_companies(request: AuthenticatedHttpRequest) -> tuple[Any, SalesCompany | None]:
     companies = visible_companies(request.user).order_by("code")
     wanted = parse_id(request.GET.get("company"))
     chosen = companies.filter(pk=wanted).first() if wanted is not None else None
@@ -598,7 +602,7 @@ def _manager_companies(request: HttpRequest) -> tuple[Any, SalesCompany | None]:
 
 @login_required
 @require_GET
-def team_overview(request: HttpRequest) -> HttpResponse:
+def team_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The people of the manager's companies: open pipeline (count, amount in the corporate
     currency at today's rates) and overdue tasks. Three aggregates plus one rate per currency."""
     user = request.user
@@ -646,8 +650,8 @@ def team_overview(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in overdue:
-        figures[row["owner_id"]]["overdue"] = row["n"]
+    for late in overdue:
+        figures[late["owner_id"]]["overdue"] = late["n"]
     rows = [(p, figures[p.pk]) for p in page.object_list]
     return render(
         request,
@@ -665,7 +669,7 @@ def team_overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def data_quality(request: HttpRequest) -> HttpResponse:
+def data_quality(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Records to fix, by the one data-quality rule (``selectors.data_quality_*``, which the
     dashboard and the export count too): two paginated lists."""
     user = request.user
