@@ -30,17 +30,24 @@ COMPANY_STEP = Decimal(150_000)
 REP_REVENUE = Decimal(250_000)
 
 
-def _targets(org: Organization, *, kind: str, yearly: Decimal, **who: object) -> None:
+def _targets(
+    org: Organization,
+    *,
+    kind: str,
+    yearly: Decimal,
+    sales_company: SalesCompany | None = None,
+    user: User | None = None,
+) -> None:
     year = fiscal_year(org, timezone.localdate())
     target_set(
         organization=org, kind=kind, period_kind=PeriodKind.YEAR, period_start=year.start,
-        value=yearly, acting_user=None, **who,
+        value=yearly, acting_user=None, sales_company=sales_company, user=user,
     )  # fmt: skip
     for quarter in quarters_of_year(org, year):
         target_set(
             organization=org, kind=kind, period_kind=PeriodKind.QUARTER,
             period_start=quarter.start, value=(yearly / 4).quantize(Decimal("0.01")),
-            acting_user=None, **who,
+            acting_user=None, sales_company=sales_company, user=user,
         )  # fmt: skip
 
 

@@ -202,13 +202,13 @@ def dumps(figures: Dashboard | MissingRate) -> bytes:
     ).encode()
 
 
-def loads(data: bytes) -> Dashboard | MissingRate:
+def loads(data: bytes | memoryview) -> Dashboard | MissingRate:
     """Read a stored row; ``UnreadableFigures`` for another version or anything unreadable."""
     try:
         stored = json.loads(bytes(data))
         if not isinstance(stored, dict) or stored.get("version") != FORMAT_VERSION:
             raise UnreadableFigures("another format version")
-        return _decode(stored["figures"])  # type: ignore[no-any-return]
+        return _decode(stored["figures"])
     except UnreadableFigures:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

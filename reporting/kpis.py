@@ -15,10 +15,10 @@ Every selector is a fixed number of queries, whatever the number of opportunitie
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
     Case,
@@ -53,6 +53,9 @@ from opportunities.models import (
 from pipeline.models import ForecastCategory
 from reporting.models import PeriodKind, PipelineSnapshot, Target, TargetKind
 from reporting.periods import Period, fiscal_quarter, next_quarter
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 ONE_DECIMAL = Decimal("0.1")
 
@@ -388,7 +391,7 @@ def forecast(*, user: User, scope: Scope = ORGANIZATION, as_of: dt.date) -> list
 
 @dataclass(frozen=True)
 class ForecastGroupRow:
-    key: int
+    key: int | None  # the region, company or owner; None for deals without one
     won: Decimal
     commit: Decimal
     best_case: Decimal
@@ -613,11 +616,12 @@ def revenue_credit(
         scope.q(owner_field="user_id"),
         kind=SplitKind.REVENUE,
     )
-    splits = with_corporate_amount(
+    priced_splits = with_corporate_amount(
         splits, org, rate_date=TruncDate("opportunity__closed_at"), prefix="opportunity__"
     )
-    split_rows = list(
-        splits.values(split_key, split_name)
+    # Rows keyed by the party's fields, chosen at run time: read as mappings.
+    split_rows: list[Mapping[str, Any]] = list(
+        priced_splits.values(split_key, split_name)
         .annotate(
             credit=Sum(
                 F("corporate_amount") * F("percent") / Value(Decimal(100)), output_field=EXACT
@@ -636,9 +640,9 @@ def revenue_credit(
         .filter(scope.q(), _closed_in(period), global_stage__is_won=True)
         .filter(~Exists(has_split))
     )
-    unsplit = with_corporate_amount(unsplit, org, rate_date=TruncDate("closed_at"))
-    unsplit_rows = list(
-        unsplit.values(opp_key, opp_name)
+    priced_unsplit = with_corporate_amount(unsplit, org, rate_date=TruncDate("closed_at"))
+    unsplit_rows: list[Mapping[str, Any]] = list(
+        priced_unsplit.values(opp_key, opp_name)
         .annotate(credit=Sum("corporate_amount"), missing=missing_rate())
         .order_by()
     )
@@ -655,7 +659,8 @@ def target_attainment(
     *, user: User, scope: Scope = ORGANIZATION, period: Period
 ) -> list[AttainmentRow]:
     """Revenue targets of the period for companies and people in scope, against split credit."""
-    targets = list(
+    # Read by the party's id and name fields, chosen per party below: as mappings.
+    targets: list[Mapping[str, Any]] = list(
         apply(Target.objects.for_org(user.organization_id), user)
         .filter(
             Q(sales_company__isnull=False, **_company_scope(scope))
@@ -728,12 +733,16 @@ def _account_scope_q(user: User, scope: Scope) -> Q:
     return q
 
 
-def data_quality_opportunities(user: User, scope: Scope, as_of: dt.date) -> QuerySet[Opportunity]:
+def data_quality_opportunities(
+    user: User, scope: Scope, as_of: dt.date
+) -> QuerySet[WithAnnotations[Opportunity, quality.OpportunityQuality]]:
     """Open opportunities in scope, each annotated with one boolean per issue and has_issue."""
     return quality.data_quality_opportunities(user=user, as_of=as_of, within=scope.q())
 
 
-def data_quality_accounts(user: User, scope: Scope) -> QuerySet[Account]:
+def data_quality_accounts(
+    user: User, scope: Scope
+) -> QuerySet[WithAnnotations[Account, quality.AccountQuality]]:
     return quality.data_quality_accounts(user=user, within=_account_scope_q(user, scope))
 
 
@@ -789,9 +798,14 @@ def data_quality(
     accs = data_quality_accounts(user, scope)
     total = QualityCounts()
     by_company: dict[int, tuple[str, QualityCounts]] = {}
-    opp_rows = opps.values("sales_company_id", "sales_company__name").annotate(**_counts(opp_q))
-    acc_rows = accs.values("home_company_id", "home_company__name").annotate(**_counts(acc_q))
-    for r in opp_rows.order_by():
+    # Counted per issue by name (annotate(**counts)): the rows are read as mappings.
+    opp_rows: Iterable[Mapping[str, Any]] = (
+        opps.values("sales_company_id", "sales_company__name").annotate(**_counts(opp_q)).order_by()
+    )
+    acc_rows: Iterable[Mapping[str, Any]] = (
+        accs.values("home_company_id", "home_company__name").annotate(**_counts(acc_q)).order_by()
+    )
+    for r in opp_rows:
         c = by_company.setdefault(
             r["sales_company_id"], (r["sales_company__name"], QualityCounts())
         )[1]
@@ -800,7 +814,7 @@ def data_quality(
             counts.opportunities_with_issues += r["any_issue"]
             for name in opp_q:
                 counts.issues[name] = counts.issues.get(name, 0) + r[name]
-    for r in acc_rows.order_by():
+    for r in acc_rows:
         c = by_company.setdefault(r["home_company_id"], (r["home_company__name"], QualityCounts()))[
             1
         ]

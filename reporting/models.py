@@ -11,11 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import MONEY
 from crm.models import Region, SalesCompany, User
 from crm.tenancy import TenantModel
 from pipeline.models import ForecastCategory, GlobalStage
-
-MONEY = {"max_digits": 16, "decimal_places": 2}
 
 
 class PeriodKind(models.TextChoices):

@@ -97,7 +97,7 @@ class BreakdownRow:
 
 @dataclass
 class Dashboard:
-    user: User
+    user: User | None  # the viewer; None in the stored form (reporting.figures.dumps)
     where: DashboardScope
     as_of: dt.date
     quarter: Period
@@ -308,8 +308,9 @@ def export_scopes(*, user: User) -> list[tuple[str, str]]:
             *[(f"company:{c.pk}", c.name) for c in companies],
         ]
     out: list[tuple[str, str]] = []
-    if user.role == Role.REGIONAL_MANAGER and user.region_id:
-        out.append((f"region:{user.region_id}", f"Region {user.region.name}"))
+    region = user.region if user.role == Role.REGIONAL_MANAGER else None
+    if region is not None:
+        out.append((f"region:{region.pk}", f"Region {region.name}"))
     return out + [(f"company:{c.pk}", c.name) for c in companies]
 
 

@@ -107,9 +107,9 @@ def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> i
         )
         .filter(stage_then__in=open_ids)
     )
-    qs = with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
+    priced = with_corporate_amount(qs, organization, rate_date=Value(on_date, DateField()))
     rows = list(
-        qs.values("sales_company_id", "stage_then")
+        priced.values("sales_company_id", "stage_then")
         .annotate(n=Count("id"), total=Sum("corporate_amount"), missing=missing_rate())
         .order_by()
     )

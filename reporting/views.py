@@ -7,11 +7,12 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
 from crm.money import MissingExchangeRateError
@@ -26,7 +27,7 @@ def _require_reports(user: User) -> None:
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_reports(request.user)
     scope = selectors.dashboard_scope(
         user=request.user,
@@ -49,7 +50,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _export_of(request: HttpRequest, uuid: str) -> Export:
+def _export_of(request: AuthenticatedHttpRequest, uuid: str) -> Export:
     # The policy shows an export to its requester only: everyone else gets 404, not 403.
     return get_visible_or_404(
         Export.objects.for_org(request.user.organization_id).select_related(
@@ -72,7 +73,7 @@ def _parse_scope(user: User, value: str) -> tuple[Region | None, SalesCompany | 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def export_list(request: HttpRequest) -> HttpResponse:
+def export_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     _require_reports(user)
     if request.method == "POST":
@@ -99,19 +100,19 @@ def export_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def export_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def export_detail(request: AuthenticatedHttpRequest, uuid: str) -> HttpResponse:
     export = _export_of(request, uuid)
     return render(request, "reporting/export_detail.html", {"export": export})
 
 
 @login_required
-def export_status(request: HttpRequest, uuid: str) -> HttpResponse:
+def export_status(request: AuthenticatedHttpRequest, uuid: str) -> HttpResponse:
     export = _export_of(request, uuid)
     return render(request, "reporting/_export_status.html", {"export": export})
 
 
 @login_required
-def export_download(request: HttpRequest, uuid: str) -> FileResponse:
+def export_download(request: AuthenticatedHttpRequest, uuid: str) -> FileResponse:
     export = _export_of(request, uuid)
     if not services.export_is_downloadable(export):
         raise Http404("This export is not available (expired, failed or not ready).")
