@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from accounts.models import Account
 from crm.audit import history_for
+from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 from crm.registry import access_by_id, visible_rows
 from opportunities.models import Opportunity
 
 
 def render_history(
-    request: HttpRequest, model: type[Model], pk: int, back_url: str
+    request: AuthenticatedHttpRequest, model: type[Model], pk: int, back_url: str
 ) -> HttpResponse:
     obj = access_by_id(visible_rows(model, request.user), pk)
     entries = history_for(user=request.user, obj=obj)
@@ -29,10 +30,10 @@ def render_history(
 
 
 @login_required
-def opportunity_history(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render_history(request, Opportunity, pk, reverse("opportunities:detail", args=[pk]))
 
 
 @login_required
-def account_history(request: HttpRequest, pk: int) -> HttpResponse:
+def account_history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render_history(request, Account, pk, reverse("accounts:detail", args=[pk]))

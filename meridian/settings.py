@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
+from typing import Any
 
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -101,7 +102,7 @@ TEMPLATES = [
 ]
 
 # PostgreSQL only: the tenancy walls rely on it (row-level security, partial indexes).
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         **parse_database_url(env_str("DATABASE_URL", default="postgres://127.0.0.1:5432/meridian")),
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", default=60),

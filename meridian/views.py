@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
 from crm.forms import SearchForm
+from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 from crm.selectors import home_summary
 from opportunities.models import Opportunity
@@ -26,7 +27,7 @@ SEARCH_PAGE_SIZE = 10
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "crm/home.html", {"summary": home_summary(user=request.user)})
 
 
@@ -37,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
 class SearchSection:
     key: str
     title: str
-    page: Page
+    page: Page[Any]
     rows: list[tuple[Any, str | None]]  # (row, link to its page or None)
     query: str  # the other parameters, kept by this section's pager
 
@@ -83,7 +84,7 @@ def search_querysets(*, user: User, term: str) -> dict[str, QuerySet[Any]]:
 
 
 @login_required
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     term = form.cleaned_data["q"].strip() if form.is_valid() else ""
     sections: list[SearchSection] = []

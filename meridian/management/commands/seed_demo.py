@@ -43,7 +43,7 @@ class Command(BaseCommand):
         self._print_logins()
 
     @transaction.atomic
-    def _seed_organization(self, spec: dict[str, Any]) -> Organization:
+    def _seed_organization(self, spec: demo.DemoOrganization) -> Organization:
         org, _ = Organization.objects.get_or_create(
             slug=spec["slug"],
             defaults={
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                     language=language,
                     timezone=tz,
                 )
-            for email, (full_name, role, company, region) in spec["users"].items():
+            for email, (full_name, role, company, user_region) in spec["users"].items():
                 services.user_ensure(
                     organization=org,
                     email=email,
@@ -78,7 +78,7 @@ class Command(BaseCommand):
                     role=role,
                     password=demo.DEMO_PASSWORD,
                     sales_company=companies[company] if company else None,
-                    region=regions[region] if region else None,
+                    region=regions[user_region] if user_region else None,
                     acting_user=None,
                 )
             for currency, base in spec["rates"].items():
@@ -107,7 +107,8 @@ class Command(BaseCommand):
         for spec in demo.ORGANIZATIONS:
             for email in spec["users"]:
                 user = User.objects.get(email=email)
-                place = user.sales_company.code if user.sales_company_id else ""
+                company = user.sales_company
+                place = company.code if company is not None else ""
                 self.stdout.write(
                     f"  {email:<30} {spec['name']:<20} {user.get_role_display()} {place}"
                 )
