@@ -36,9 +36,11 @@ run: install
 
 # The layers (import-linter, [tool.importlinter] in pyproject.toml) and no hidden upward import
 # (scripts/check_local_imports.py) are checks, not prose.
+# mypy checks the app code ([tool.mypy] in pyproject.toml); its Django plugin imports the settings.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/check_local_imports.py
 
