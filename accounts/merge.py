@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import ForeignKey
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountPlan, AccountTeamMember
 from crm.models import User
-from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
+from crm.tenancy import require_same_org
 from crm.visibility import covers_company
 
 
@@ -34,10 +35,14 @@ def account_merge(*, keep: Account, remove: Account, acting_user: User | None) -
     conflicts from ``remove`` to ``keep``, then delete ``remove``."""
     if keep.pk == remove.pk:
         raise ValidationError(_("An account cannot be merged into itself."))
-    # A user merges only accounts they see: another organization's or an invisible one answers
-    # like a missing one.
-    require_visible(acting_user, keep)
-    require_visible(acting_user, remove)
+    if acting_user is not None:
+        # Another organization's accounts are missing. Inside it, a duplicate may be out of the
+        # user's sight (the conflict that found it names it, need-to-know): seeing one of the
+        # two is needed, and ``_may_merge`` decides the rest.
+        require_same_org(acting_user.organization_id, keep, remove)
+        visible = Account.objects.visible_to(acting_user).filter(pk__in=[keep.pk, remove.pk])
+        if not visible.exists():
+            raise Http404("No account matches the given query.")
     if keep.organization_id != remove.organization_id:
         raise ValidationError(_("Accounts of different organizations cannot be merged."))
     if not _may_merge(acting_user, keep, remove):

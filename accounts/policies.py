@@ -102,7 +102,11 @@ def _plans(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 @policy("accounts.PlanAction")
 def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
-    return qs.filter(plan_id__in=AccountPlan.objects.visible_to(user).values("id"))
+    # An action's owner sees it (their task list, completing it) even where the plan is out of
+    # their sight, e.g. a colleague abroad given a step of the group's plan.
+    return qs.filter(
+        Q(owner_id=user.pk) | Q(plan_id__in=AccountPlan.objects.visible_to(user).values("id"))
+    )
 
 
 policy("accounts.AccountPlanUserObjectPermission")(grant_policy)

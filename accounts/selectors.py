@@ -13,15 +13,17 @@ from django.db.models import (
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates
 from accounts.models import (
     Account,
+    AccountTeamMember,
     Activity,
+    Contact,
 )
 from accounts.normalize import normalize_name
 from crm.models import User
-from crm.visibility import apply, get_visible_or_404
+from crm.registry import access_by_id
 
 
 def account_list(*, user: User, search: str = "", country: str = "") -> QuerySet[Account]:
-    qs = Account.objects.unscoped().visible_to(user).select_related("home_company")
+    qs = Account.objects.visible_to(user).select_related("home_company")
     if search:
         # The pattern index on normalized_name serves this prefix search.
         qs = qs.filter(normalized_name__startswith=normalize_name(search))
@@ -30,16 +32,42 @@ def account_list(*, user: User, search: str = "", country: str = "") -> QuerySet
     return qs.order_by("name", "pk")
 
 
-def account_get(*, user: User, pk: int) -> Account:
-    return get_visible_or_404(
-        Account.objects.unscoped().select_related("home_company", "parent", "group"), user, pk=pk
+def access_account_by_id(user: User, pk: object) -> Account:
+    return access_by_id(
+        Account.objects.visible_to(user).select_related("home_company", "parent", "group"), pk
+    )
+
+
+def access_group_by_id(user: User, pk: object) -> Account:
+    """The top account of a group (teams, plans and agreements hang there); a subsidiary's id
+    is 404 like a missing one."""
+    return access_by_id(
+        Account.objects.visible_to(user).filter(parent__isnull=True).select_related("home_company"),
+        pk,
+    )
+
+
+def access_contact_by_id(user: User, pk: object) -> Contact:
+    return access_by_id(Contact.objects.visible_to(user).select_related("account"), pk)
+
+
+def access_activity_by_id(user: User, pk: object) -> Activity:
+    return access_by_id(Activity.objects.visible_to(user).select_related("account"), pk)
+
+
+def access_team_member_by_id(user: User, pk: object) -> AccountTeamMember:
+    return access_by_id(
+        AccountTeamMember.objects.visible_to(user).select_related(
+            "account", "user", "sales_company"
+        ),
+        pk,
     )
 
 
 def latest_activities(user: User, group_id: int) -> list[Activity]:
     """The 20 newest activities on the group's accounts that the user may see (the 360° feed)."""
     return list(
-        apply(Activity.objects.unscoped(), user)
+        Activity.objects.visible_to(user)
         .filter(account__group_id=group_id)
         .select_related("account", "owner", "sales_company", "contact")
         .order_by("-created_at", "-pk")[:20]

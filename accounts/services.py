@@ -19,6 +19,10 @@ read for customer data as:
   of the group's home company, and the group's global account manager; a plan's owner and
   colleagues it was shared with for change may edit that plan and its actions.
 * framework agreements - the director (the table's "agreements").
+
+An object the acting user cannot see, another organization's included, answers ``Http404`` like
+a missing one (``require_visible``, before any permission check); one they see but may not
+change, ``PermissionDenied``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.matching import DuplicateCandidate
@@ -57,15 +62,20 @@ from crm.limits import (
     check_text,
 )
 from crm.models import Organization, SalesCompany, User
+from crm.registry import require_visible
 from crm.roles import Role
+from crm.tenancy import require_same_org
 from crm.visibility import covers_company
 
 # --- Permission checks -------------------------------------------------------------------------
 
 
 def _same_org(acting_user: User, organization_id: int) -> None:
-    if acting_user.organization_id != organization_id or not acting_user.is_active:
-        # Another organization's object behaves as missing: no hint that it exists.
+    """For a service handed an organization rather than an object (``account_create``; the
+    others ask ``require_visible`` of their object): another one is missing, as everywhere."""
+    if acting_user.organization_id != organization_id:
+        raise Http404("No such organization.")
+    if not acting_user.is_active:
         raise PermissionDenied("Not allowed.")
 
 
@@ -199,8 +209,6 @@ def _full_clean(obj: Any, exclude: Sequence[str] = ()) -> None:
 def _check_parent(account: Account, parent: Account | None) -> None:
     if parent is None:
         return
-    if parent.organization_id != account.organization_id:
-        raise ValidationError({"parent": "The parent account belongs to another organization."})
     if account.pk and (parent.pk == account.pk or _is_descendant(parent, account)):
         raise ValidationError({"parent": "An account cannot be placed under its own subsidiary."})
 
@@ -239,10 +247,6 @@ def _apply_account_fields(account: Account, fields: dict[str, Any]) -> None:
     account.registration_key = normalize_registration(account.registration_number)
     account.domain = normalize_domain(account.domain)
     account.country = (account.country or "").upper()
-    if account.home_company_id and account.home_company.organization_id != account.organization_id:
-        raise ValidationError(
-            {"home_company": "The sales company belongs to another organization."}
-        )
 
 
 class DuplicateAccountError(ValidationError):
@@ -278,6 +282,12 @@ def account_create(
     A person (``acting_user``) creating an account that looks like an existing one is refused
     with ``DuplicateAccountError`` unless ``allow_duplicate`` confirms it is a new customer.
     Code acting for nobody (seeds, imports, tests' factories) is trusted to know."""
+    # Another organization's company or parent, or a parent the user cannot see, is missing.
+    require_same_org(organization.pk, home_company, parent)
+    if acting_user is not None:
+        _same_org(acting_user, organization.pk)
+        if parent is not None:
+            require_visible(acting_user, parent)
     if acting_user is not None and not allow_duplicate:
         shown, hidden = duplicate_candidates(
             user=acting_user,
@@ -296,7 +306,6 @@ def account_create(
     account.group = _top(parent) if parent is not None else None
     if acting_user is not None:
         # After the group is known: a group's GAM may add a subsidiary in any country.
-        _same_org(acting_user, organization.pk)
         _require(may_change_account(acting_user, account), "You may not create this account.")
         if parent is not None:
             _require(
@@ -314,8 +323,9 @@ def account_create(
 @transaction.atomic
 def account_update(*, account: Account, acting_user: User | None, **fields: Any) -> Account:
     """Change an account's own fields; ``parent`` goes through ``account_set_parent``."""
+    require_visible(acting_user, account)
+    require_same_org(account.organization_id, fields.get("home_company"))
     if acting_user is not None:
-        _same_org(acting_user, account.organization_id)
         _require(may_change_account(acting_user, account), "You may not change this account.")
     _apply_account_fields(account, fields)
     if acting_user is not None and "home_company" in fields:
@@ -343,8 +353,11 @@ def account_set_parent(
     *, account: Account, parent: Account | None, acting_user: User | None
 ) -> Account:
     """Move an account (with its whole subtree) under ``parent``, or make it a group top."""
+    require_same_org(account.organization_id, parent)
+    require_visible(acting_user, account)
+    if parent is not None:
+        require_visible(acting_user, parent)
     if acting_user is not None:
-        _same_org(acting_user, account.organization_id)
         _require(
             may_govern_account(acting_user, account),
             "You may not change this account's group: its managers and global account manager may.",
@@ -412,8 +425,8 @@ def _set_fields(obj: Any, fields: dict[str, Any], allowed: set[str]) -> None:
 def contact_create(
     *, account: Account, full_name: str, acting_user: User | None, **fields: Any
 ) -> Contact:
+    require_visible(acting_user, account)
     if acting_user is not None:
-        _same_org(acting_user, account.organization_id)
         _require(may_work_with_contacts(acting_user, account), "You may not add contacts here.")
     contact = Contact(organization_id=account.organization_id, account=account)
     _set_fields(contact, {"full_name": full_name, **fields}, _CONTACT_FIELDS)
@@ -425,8 +438,8 @@ def contact_create(
 
 @transaction.atomic
 def contact_update(*, contact: Contact, acting_user: User | None, **fields: Any) -> Contact:
+    require_visible(acting_user, contact)
     if acting_user is not None:
-        _same_org(acting_user, contact.organization_id)
         _require(
             may_work_with_contacts(acting_user, contact.account),
             "You may not change this contact.",
@@ -464,8 +477,12 @@ def activity_log(
     if owner is None:
         raise ValidationError({"owner": "An activity needs an owner."})
     check_text("notes", notes)
+    # What the activity points at: another organization's or out of the user's sight is missing.
+    require_same_org(account.organization_id, owner, sales_company, contact, opportunity)
+    for target in (account, contact, opportunity):
+        if target is not None:
+            require_visible(acting_user, target)
     if acting_user is not None:
-        _same_org(acting_user, account.organization_id)
         _require(may_log_activities(acting_user), "Marketing does not log sales activities.")
         if owner.pk != acting_user.pk:
             _require(
@@ -473,24 +490,13 @@ def activity_log(
                 and covers_company(acting_user, owner.sales_company_id),
                 "You may log activities only for yourself or your companies' people.",
             )
-        _require(
-            Account.objects.unscoped().visible_to(acting_user).filter(pk=account.pk).exists(),
-            "You may not log activities on this account.",
-        )
     company = sales_company or owner.sales_company
     errors: dict[str, str] = {}
-    if owner.organization_id != account.organization_id:
-        errors["owner"] = "The owner belongs to another organization."
     if company is None:
         errors["sales_company"] = "Choose the sales company the activity belongs to."
-    elif company.organization_id != account.organization_id:
-        errors["sales_company"] = "The sales company belongs to another organization."
     if contact is not None and contact.account_id != account.pk:
         errors["contact"] = "The contact works for another account."
-    if opportunity is not None and (
-        opportunity.organization_id != account.organization_id
-        or opportunity.account.group_id != account.group_id
-    ):
+    if opportunity is not None and opportunity.account.group_id != account.group_id:
         errors["opportunity"] = "The opportunity is not on this account's group."
     if kind not in ActivityKind.values:
         errors["kind"] = "Unknown kind of activity."
@@ -518,8 +524,8 @@ def activity_log(
 def activity_complete(
     *, activity: Activity, acting_user: User | None, done_at: dt.datetime | None = None
 ) -> Activity:
+    require_visible(acting_user, activity)
     if acting_user is not None:
-        _same_org(acting_user, activity.organization_id)
         _require(
             activity.owner_id == acting_user.pk
             or (
@@ -547,23 +553,20 @@ def team_member_add(
     sales_company: SalesCompany | None = None,
 ) -> AccountTeamMember:
     """Put ``user`` on the group's global account team (the row is the visibility grant)."""
+    require_same_org(group.organization_id, user, sales_company)
+    require_visible(acting_user, group)
     if acting_user is not None:
-        _same_org(acting_user, group.organization_id)
         _require(may_manage_group(acting_user, group), "You may not manage this account team.")
     company = sales_company or user.sales_company
     errors: dict[str, str] = {}
     if group.parent_id is not None:
         errors["group"] = "Teams belong to the group's top account."
-    if user.organization_id != group.organization_id:
-        errors["user"] = "The user belongs to another organization."
-    elif not user.is_active:
+    if not user.is_active:
         errors["user"] = "The user is inactive."
     if role not in TeamRole.values:
         errors["role"] = "Unknown team role."
     if company is None:
         errors["sales_company"] = "Choose the sales company the member represents."
-    elif company.organization_id != group.organization_id:
-        errors["sales_company"] = "The sales company belongs to another organization."
     if errors:
         raise ValidationError(errors)
     team = AccountTeamMember.objects.for_org(group.organization_id).select_for_update()
@@ -594,8 +597,8 @@ def team_member_add(
 @transaction.atomic
 def team_member_remove(*, member: AccountTeamMember, acting_user: User | None) -> None:
     """Take ``member`` off the team; their view of the group goes with the row, at once."""
+    require_visible(acting_user, member)
     if acting_user is not None:
-        _same_org(acting_user, member.organization_id)
         _require(
             may_manage_group(acting_user, member.account), "You may not manage this account team."
         )
@@ -616,13 +619,12 @@ def account_plan_create(
     objectives: str = "",
     status: str = "draft",
 ) -> AccountPlan:
+    require_same_org(group.organization_id, owner)
+    require_visible(acting_user, group)
     if acting_user is not None:
-        _same_org(acting_user, group.organization_id)
         _require(may_manage_group(acting_user, group), "You may not plan this account.")
     if group.parent_id is not None:
         raise ValidationError({"account": "Plans belong to the group's top account."})
-    if owner.organization_id != group.organization_id:
-        raise ValidationError({"owner": "The owner belongs to another organization."})
     check_text("objectives", objectives)
     plan = AccountPlan(
         organization_id=group.organization_id,
@@ -642,13 +644,12 @@ def account_plan_create(
 def account_plan_update(
     *, plan: AccountPlan, acting_user: User | None, **fields: Any
 ) -> AccountPlan:
+    require_same_org(plan.organization_id, fields.get("owner"))
+    require_visible(acting_user, plan)
     if acting_user is not None:
-        _same_org(acting_user, plan.organization_id)
         _require(may_change_plan(acting_user, plan), "You may not change this plan.")
     _set_fields(plan, fields, {"objectives", "revenue_target", "status", "owner"})
     check_text("objectives", plan.objectives)
-    if plan.owner.organization_id != plan.organization_id:
-        raise ValidationError({"owner": "The owner belongs to another organization."})
     _full_clean(plan)
     plan.save()
     return plan
@@ -663,11 +664,10 @@ def plan_action_add(
     acting_user: User | None,
     due_date: dt.date | None = None,
 ) -> PlanAction:
+    require_same_org(plan.organization_id, owner)
+    require_visible(acting_user, plan)
     if acting_user is not None:
-        _same_org(acting_user, plan.organization_id)
         _require(may_change_plan(acting_user, plan), "You may not change this plan.")
-    if owner.organization_id != plan.organization_id:
-        raise ValidationError({"owner": "The owner belongs to another organization."})
     action = PlanAction(
         organization_id=plan.organization_id, plan=plan, title=title, owner=owner, due_date=due_date
     )
@@ -680,15 +680,14 @@ def plan_action_add(
 def plan_action_update(
     *, action: PlanAction, acting_user: User | None, **fields: Any
 ) -> PlanAction:
+    require_same_org(action.organization_id, fields.get("owner"))
+    require_visible(acting_user, action)
     if acting_user is not None:
-        _same_org(acting_user, action.organization_id)
         _require(
             action.owner_id == acting_user.pk or may_change_plan(acting_user, action.plan),
             "You may not change this action.",
         )
     _set_fields(action, fields, {"title", "owner", "due_date", "status"})
-    if action.owner.organization_id != action.organization_id:
-        raise ValidationError({"owner": "The owner belongs to another organization."})
     _full_clean(action)
     action.save()
     return action
@@ -732,21 +731,20 @@ def agreement_create(
 ) -> FrameworkAgreement:
     """A group's framework agreement; ``tiers`` are (threshold, discount percent) pairs in the
     order given, which must already be ascending."""
+    require_visible(acting_user, group)
     if acting_user is not None:
-        _same_org(acting_user, group.organization_id)
         _require(acting_user.role == Role.GLOBAL_DIRECTOR, "Agreements are the sales director's.")
+    check_count("covered_companies", covered_companies, MAX_COMPANIES_PER_LIST)
+    require_same_org(group.organization_id, *covered_companies)
     errors: dict[str, Any] = {}
     if group.parent_id is not None:
         errors["account"] = "Agreements belong to the group's top account."
     if not covered_companies:
         errors["covered_companies"] = "Cover at least one sales company."
-    elif any(c.organization_id != group.organization_id for c in covered_companies):
-        errors["covered_companies"] = "A sales company belongs to another organization."
     if valid_to < valid_from:
         errors["valid_to"] = "The agreement must end after it starts."
     if errors:
         raise ValidationError(errors)
-    check_count("covered_companies", covered_companies, MAX_COMPANIES_PER_LIST)
     check_count("tiers", tiers, MAX_TIERS_PER_AGREEMENT)
     check_legal_notes("legal_notes", legal_notes)
     clean_tiers = _validate_tiers(tiers)

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts import selectors
 from accounts import services as account_services
 from accounts.forms import AgreementForm, TeamMemberForm
 from accounts.models import Account, AccountTeamMember, FrameworkAgreement
@@ -21,7 +22,6 @@ from crm.decorators import roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.roles import Role
-from crm.visibility import get_visible_or_404
 
 PAGE_SIZE = 25
 
@@ -86,9 +86,7 @@ def setup_teams(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup_team(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
-    group = get_visible_or_404(
-        Account.objects.unscoped().select_related("home_company"), user, pk=pk, parent__isnull=True
-    )
+    group = selectors.access_group_by_id(user, pk)
     may_manage = account_services.may_manage_group(user, group)
     form = TeamMemberForm(request.POST or None, user=user) if may_manage else None
     if request.method == "POST":
@@ -126,11 +124,7 @@ def setup_team(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def setup_team_member_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST removes (and with the row, the member's visibility)."""
     user = request.user
-    member = get_visible_or_404(
-        AccountTeamMember.objects.unscoped().select_related("account", "user", "sales_company"),
-        user,
-        pk=pk,
-    )
+    member = selectors.access_team_member_by_id(user, pk)
     if not account_services.may_manage_group(user, member.account):
         raise PermissionDenied(_("You may not manage this account team."))
     if request.method == "POST":

@@ -24,7 +24,6 @@ from accounts.models import Account, ActionStatus, Activity, PlanAction
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
-from crm.visibility import apply, get_visible_or_404
 
 PAGE_SIZE = 50
 SUGGESTIONS = 10
@@ -56,7 +55,7 @@ def account_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     is 404, a visible one the user may not change 403 (a parent change needs the group-link
     rule on both sides, ``services.may_link_to_group``)."""
     user = request.user
-    account = selectors.account_get(user=user, pk=pk)
+    account = selectors.access_account_by_id(user, pk)
     if not services.may_change_account(user, account):
         raise PermissionDenied(_("You may not change this account."))
     form = AccountEditForm(request.POST or None, user=user, account=account)
@@ -83,14 +82,12 @@ def account_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Log an activity from the 360° page; htmx gets the refreshed activity list back."""
     user = request.user
-    account = selectors.account_get(user=user, pk=pk)
+    account = selectors.access_account_by_id(user, pk)
     if not services.may_log_activities(user):
         raise PermissionDenied(_("Marketing does not log sales activities."))
     group_id = account.group_id or account.pk
     accounts = list(
-        apply(Account.objects.unscoped(), user)
-        .filter(group_id=group_id)
-        .order_by("country", "name")
+        Account.objects.visible_to(user).filter(group_id=group_id).order_by("country", "name")
     )
     form = ActivityForm(request.POST, accounts=accounts)
     status = 200
@@ -148,13 +145,13 @@ def my_tasks(request: AuthenticatedHttpRequest) -> HttpResponse:
     """My open activities (soonest due first, overdue marked) and my open account-plan actions."""
     user = request.user
     tasks = (
-        apply(Activity.objects.unscoped(), user)
+        Activity.objects.visible_to(user)
         .filter(owner=user, done_at__isnull=True)
         .select_related("account", "opportunity")
         .order_by(F("due_at").asc(nulls_last=True), "pk")
     )
     actions = (
-        apply(PlanAction.objects.unscoped(), user)
+        PlanAction.objects.visible_to(user)
         .filter(owner=user, status=ActionStatus.OPEN)
         .select_related("plan__account")
         .order_by(F("due_date").asc(nulls_last=True), "pk")
@@ -174,9 +171,7 @@ def my_tasks(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def activity_done(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    activity = get_visible_or_404(
-        Activity.objects.unscoped().select_related("account"), request.user, pk=pk
-    )
+    activity = selectors.access_activity_by_id(request.user, pk)
     services.activity_complete(activity=activity, acting_user=request.user)
     if request.htmx:
         return render(request, "accounts/_task_done.html", {"task": activity})

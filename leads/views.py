@@ -23,13 +23,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
+from accounts.selectors import access_contact_by_id
 from accounts.services import DuplicateAccountError
 from crm.decorators import View, allowed_by, roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import User
-from crm.registry import access_by_id
 from crm.spreadsheet import Echo, csv_text
 from leads import selectors, services
 from leads.forms import (
@@ -352,7 +352,7 @@ def _member_add(request: AuthenticatedHttpRequest, campaign: Any, data: dict[str
     user = request.user
     # Visible or 404: nobody enrols people they cannot see.
     if data.get("contact"):
-        target: Any = access_by_id(Contact.objects.visible_to(user), data["contact"])
+        target: Any = access_contact_by_id(user, data["contact"])
         kwargs = {"contact": target}
     else:
         target = selectors.access_lead_by_id(user, data["lead"])

@@ -45,8 +45,8 @@ from accounts.models import (
 )
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
+from crm.registry import access_by_id
 from crm.tenancy import TenantQuerySet
-from crm.visibility import get_visible_or_404
 from opportunities.models import Conflict, ConflictStatus, Opportunity
 
 if TYPE_CHECKING:
@@ -98,8 +98,7 @@ def _plans_with_counts(
     user: User, today: dt.date
 ) -> QuerySet[WithAnnotations[AccountPlan, _ActionCounts]]:
     return (
-        AccountPlan.objects.unscoped()
-        .visible_to(user)
+        AccountPlan.objects.visible_to(user)
         .select_related("owner")
         .annotate(
             open_actions=Count("actions", filter=Q(actions__status=ActionStatus.OPEN)),
@@ -128,8 +127,8 @@ def plan_progress(*, user: User, plan: AccountPlan, today: dt.date | None = None
     """Won revenue of the group year-to-date (the plan's year, in the corporate currency, of
     the opportunities the user may see) against the target, and open and overdue actions."""
     today = today or timezone.localdate()
-    row: WithAnnotations[AccountPlan, _ActionCounts] = get_visible_or_404(
-        _plans_with_counts(user, today), user, pk=plan.pk
+    row: WithAnnotations[AccountPlan, _ActionCounts] = access_by_id(
+        _plans_with_counts(user, today), plan.pk
     )
     return PlanProgress(
         plan=row,
@@ -355,8 +354,7 @@ def account_360(
     # One query for the top and its group (the top is in its own group): the top is visible
     # exactly when it is among the visible accounts of the group, else 404 as before.
     accounts = list(
-        Account.objects.unscoped()
-        .visible_to(user)
+        Account.objects.visible_to(user)
         .filter(group_id=group_of)
         .select_related("home_company", "organization")
         .order_by("country", "name", "pk")
@@ -382,15 +380,13 @@ def account_360(
     figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
 
     activities = list(
-        Activity.objects.unscoped()
-        .visible_to(user)
+        Activity.objects.visible_to(user)
         .filter(account__group_id=top.pk)
         .select_related("account", "owner", "sales_company", "contact")
         .order_by("-created_at", "-pk")[:activity_limit]
     )
     team = list(
-        AccountTeamMember.objects.unscoped()
-        .visible_to(user)
+        AccountTeamMember.objects.visible_to(user)
         .filter(account_id=top.pk)
         .select_related("user", "sales_company")
         .order_by("role", "sales_company__code", "user__full_name")
@@ -408,8 +404,7 @@ def account_360(
             overdue_actions=plan_row.overdue_actions,
         )
     agreements = list(
-        FrameworkAgreement.objects.unscoped()
-        .visible_to(user)
+        FrameworkAgreement.objects.visible_to(user)
         .filter(account_id=top.pk)
         # Related managers are fail-closed outside a request: give them the organization. (One
         # call per Prefetch: the stubs type a call's Prefetches as of one model.)
@@ -419,8 +414,7 @@ def account_360(
         )
     )
     conflicts = list(
-        Conflict.objects.unscoped()
-        .visible_to(user)
+        Conflict.objects.visible_to(user)
         .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
         .select_related("sales_company", "other_sales_company", "account")
         .order_by("-created_at")

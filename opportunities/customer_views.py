@@ -40,7 +40,7 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except MissingExchangeRateError as exc:
         # Figures without a rate would be wrong; say which rate is missing instead.
         context_error = {
-            "account": selectors.account_get(user=user, pk=pk),
+            "account": selectors.access_account_by_id(user, pk),
             "rate_error": str(exc),
         }
         return render(request, "accounts/detail.html", context_error)

@@ -72,7 +72,7 @@ def test_a_dk_rep_on_the_team_sees_the_whole_group_until_removed(
     assert visible(world.rep_dk) == {"Volvera A/S"}
     assert visible(world.rep_dk, Activity) == set()
     with pytest.raises(Http404):
-        selectors.account_get(user=world.rep_dk, pk=volvera["us"].pk)
+        selectors.access_account_by_id(world.rep_dk, volvera["us"].pk)
 
     member = services.team_member_add(
         group=volvera["top"],
@@ -83,7 +83,7 @@ def test_a_dk_rep_on_the_team_sees_the_whole_group_until_removed(
     assert visible(world.rep_dk) == ALL
     assert visible(world.rep_dk, Activity) == {"Hamburg QBR"}
     assert visible(world.rep_dk, Contact) == {"Ulla US"}
-    assert selectors.account_get(user=world.rep_dk, pk=volvera["us"].pk) == volvera["us"]
+    assert selectors.access_account_by_id(world.rep_dk, volvera["us"].pk) == volvera["us"]
     # The team gives visibility to the member, not to their colleagues in the same company...
     assert visible(world.users()["rep_se"]) == {"Volvera Group AB"}
     # ...but a manager sees the groups their company has a member on (to support the member).
@@ -93,7 +93,7 @@ def test_a_dk_rep_on_the_team_sees_the_whole_group_until_removed(
     assert visible(world.rep_dk) == {"Volvera A/S"}
     assert visible(world.rep_dk, Activity) == set()
     with pytest.raises(Http404):
-        selectors.account_get(user=world.rep_dk, pk=volvera["us"].pk)
+        selectors.access_account_by_id(world.rep_dk, volvera["us"].pk)
     assert activity.pk  # the activity itself is untouched
 
 
@@ -132,13 +132,13 @@ def test_account_list_and_get_three_actors(world: World, volvera: dict[str, Acco
     # owner's company, a reader colleague (marketing, read-only), strangers
     assert top in selectors.account_list(user=world.rep_se)
     assert top in selectors.account_list(user=world.marketing_se)
-    assert selectors.account_get(user=world.marketing_se, pk=top.pk) == top
+    assert selectors.access_account_by_id(world.marketing_se, top.pk) == top
     for stranger in (world.rep_de, world.stranger):
         assert top not in selectors.account_list(user=stranger)
         with pytest.raises(Http404):
-            selectors.account_get(user=stranger, pk=top.pk)
+            selectors.access_account_by_id(stranger, top.pk)
     with pytest.raises(Http404):
-        selectors.account_get(user=world.rep_se, pk=10**9)
+        selectors.access_account_by_id(world.rep_se, 10**9)
     # Search is by normalized name prefix: legal forms and accents do not matter.
     assert list(selectors.account_list(user=world.director, search="VOLVÉRA gr")) == [top]
     assert len(selectors.account_list(user=world.director, search="volvera a/s")) == 4
