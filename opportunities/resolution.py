@@ -19,8 +19,10 @@ from accounts.merge import account_merge
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.limits import MAX_RESOLUTION_NOTE_LENGTH, check_text
 from crm.models import User
+from crm.registry import access_by_id
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
-from crm.visibility import apply, get_visible_or_404, visible_companies
+from crm.tenancy import require_same_org
+from crm.visibility import visible_companies
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -36,7 +38,7 @@ from opportunities.services import SplitSpec, opportunity_set_splits
 def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet[Conflict]:
     """The conflicts a user may see, newest first, with what the inbox shows in one query."""
     return (
-        apply(Conflict.objects.unscoped(), user)
+        Conflict.objects.visible_to(user)
         .filter(status=status)
         .select_related(
             "account",
@@ -110,7 +112,9 @@ def conflict_resolve(
       and the other deal's owner, ``split_percent`` (default 50) going to the other.
     * ``acknowledged``: nothing to change.
     """
-    conflict = get_visible_or_404(Conflict.objects.unscoped(), acting_user, pk=conflict_id)
+    conflict = access_by_id(Conflict.objects.visible_to(acting_user), conflict_id)
+    # A new owner or a kept account of another organization is missing, like the conflict.
+    require_same_org(conflict.organization_id, owner, keep_account)
     conflict = (
         Conflict.objects.for_org(conflict.organization_id).select_for_update().get(pk=conflict.pk)
     )
@@ -146,7 +150,7 @@ def _assign_owner(conflict: Conflict, owner: User | None) -> None:
         raise ValidationError({"resolution": _("This conflict has no opportunity to assign.")})
     if owner is None:
         raise ValidationError({"owner": _("Choose who owns the deal.")})
-    if owner.organization_id != conflict.organization_id or not owner.sales_company_id:
+    if not owner.sales_company_id:
         raise ValidationError({"owner": _("The owner must be a seller of this organization.")})
     opp = Opportunity.objects.for_org(conflict.organization_id).get(pk=conflict.opportunity_id)
     # No version bump here: replacing the splits below bumps it, once for the whole change.

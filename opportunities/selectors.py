@@ -87,10 +87,6 @@ def access_opportunity_by_id(user: User, pk: object) -> Opportunity:
     )
 
 
-def opportunity_get(*, user: User, pk: int) -> Opportunity:  # TEMP(reads): views at 00:45
-    return access_opportunity_by_id(user, pk)
-
-
 def access_product_by_id(user: User, pk: object) -> Product:
     return access_by_id(Product.objects.visible_to(user), pk)
 

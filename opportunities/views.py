@@ -37,7 +37,7 @@ from crm.ratelimit import over_limit
 from crm.roles import Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
-from crm.visibility import apply, get_visible_or_404, scoped_company_ids, visible_companies
+from crm.visibility import scoped_company_ids, visible_companies
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings, preview_for, rightful_company
 from opportunities.customer import agreement_for_account
@@ -139,7 +139,7 @@ def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
 
 def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
     rows = (
-        apply(Conflict.objects.unscoped(), user)
+        Conflict.objects.visible_to(user)
         .filter(
             Q(opportunity=opportunity)
             | Q(other_opportunity=opportunity)
@@ -156,7 +156,7 @@ def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
 @require_GET
 def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
-    opp = selectors.opportunity_get(user=user, pk=pk)
+    opp = selectors.access_opportunity_by_id(user, pk)
     org_id = opp.organization_id
     lines = list(
         OpportunityLine.objects.for_org(org_id)
@@ -171,7 +171,7 @@ def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         .order_by("kind", "-percent")
     )
     activities = (
-        apply(Activity.objects.unscoped(), user)
+        Activity.objects.visible_to(user)
         .filter(opportunity=opp)
         .select_related("owner")
         .order_by("-created_at")[:20]
@@ -211,7 +211,7 @@ def _chosen_account(user: User, value: Any) -> Account | None:
     pk = parse_id(value)
     if pk is None:
         return None
-    return apply(Account.objects.unscoped(), user).filter(pk=pk).first()
+    return Account.objects.visible_to(user).filter(pk=pk).first()
 
 
 def _render_form(
@@ -280,7 +280,7 @@ def opportunity_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
-    opp = selectors.opportunity_get(user=user, pk=pk)
+    opp = selectors.access_opportunity_by_id(user, pk)
     if not services.may_change_opportunity(user, opp):
         raise PermissionDenied(_("You may not change this opportunity."))
     form = OpportunityForm(
@@ -347,7 +347,7 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     if account is not None:
         company_id = parse_id(request.GET.get("sales_company") or user.sales_company_id)
         opp_id = parse_id(request.GET.get("opportunity"))
-        opp = selectors.opportunity_get(user=user, pk=opp_id) if opp_id is not None else None
+        opp = selectors.access_opportunity_by_id(user, opp_id) if opp_id is not None else None
         company = (
             opp.sales_company
             if opp is not None
@@ -355,8 +355,15 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
             if company_id is not None
             else None
         )
+        try:
+            context["terms"] = agreement_for_account(
+                account=account, on_date=timezone.localdate(), booking_company=company
+            )
+        except MissingExchangeRateError as exc:
+            context["terms_error"] = str(exc)
         if company is not None:
             formset = LineFormSet(request.GET, prefix="lines", organization_id=user.organization_id)
+            # The save's rules, the agreement's included (with the terms read just above).
             context["warnings"] = preview_for(
                 user=user,
                 account=account,
@@ -364,13 +371,9 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
                 product_ids=formset.product_ids(),
                 owner=opp.owner if opp is not None else user,
                 opportunity_id=opp.pk if opp is not None else None,
+                terms=context["terms"],
+                lowest_discount=formset.lowest_discount(),
             )
-        try:
-            context["terms"] = agreement_for_account(
-                account=account, on_date=timezone.localdate(), booking_company=company
-            )
-        except MissingExchangeRateError as exc:
-            context["terms_error"] = str(exc)
     return render(request, "opportunities/_preview.html", context)
 
 
@@ -414,7 +417,7 @@ def opportunity_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     The move carries the version the page showed; if the deal changed since, nothing is moved
     and the refreshed board says so (the card snaps back to where it really is)."""
     user = request.user
-    opp = selectors.opportunity_get(user=user, pk=pk)
+    opp = selectors.access_opportunity_by_id(user, pk)
     form = MoveForm(request.POST, opportunity=opp)
     ok = False
     if not form.is_valid():
@@ -467,9 +470,7 @@ def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
     if not wanted:
         return set()
     return set(
-        apply(Opportunity.objects.unscoped(), user)
-        .filter(pk__in=wanted)
-        .values_list("pk", flat=True)
+        Opportunity.objects.visible_to(user).filter(pk__in=wanted).values_list("pk", flat=True)
     )
 
 
@@ -502,23 +503,7 @@ def conflict_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One conflict with the rules-of-engagement suggestion and the resolve actions. A merge is
     destructive: it is confirmed on a second step before anything is written."""
     user = request.user
-    conflict = get_visible_or_404(
-        Conflict.objects.unscoped().select_related(
-            "organization",
-            "account__group",
-            "account__home_company",
-            "other_account",
-            "sales_company",
-            "other_sales_company",
-            "opportunity__owner",
-            "opportunity__sales_company",
-            "other_opportunity__owner",
-            "other_opportunity__sales_company",
-            "resolved_by",
-        ),
-        user,
-        pk=pk,
-    )
+    conflict = selectors.access_conflict_by_id(user, pk)
     (warning,) = conflict_warnings(user=user, conflicts=[conflict])
     allowed = conflict.status == ConflictStatus.OPEN and may_resolve(user, conflict)
     suggested = rightful_company(conflict) if conflict.opportunity_id else None
@@ -620,7 +605,7 @@ def team_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     org = Organization.objects.get(pk=user.organization_id)
     today = timezone.localdate()
     pipeline = (
-        apply(Opportunity.objects.unscoped(), user)
+        Opportunity.objects.visible_to(user)
         .filter(owner_id__in=ids, global_stage__is_won=False, global_stage__is_lost=False)
         .values("owner_id", "currency")
         .annotate(n=Count("id"), total=Sum("amount"))
@@ -644,7 +629,7 @@ def team_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     for f in figures.values():
         f["amount"] = money(f["amount"])
     overdue = (
-        apply(Activity.objects.unscoped(), user)
+        Activity.objects.visible_to(user)
         .filter(owner_id__in=ids, done_at__isnull=True, due_at__lt=timezone.now())
         .values("owner_id")
         .annotate(n=Count("id"))

@@ -294,6 +294,17 @@ CASES: dict[str, Case] = {
             conflict_id=cf.pk, acting_user=u, resolution=Resolution.ACKNOWLEDGED
         ),
     ),
+    "conflict_resolve (owner)": Case(
+        "manager_se",
+        _seller,
+        lambda w, u, person: conflict_resolve(
+            conflict_id=_conflict(w, w.se).pk,
+            acting_user=u,
+            resolution=Resolution.ASSIGN_OWNER,
+            owner=person,
+        ),
+        invisible=False,  # everyone in the organization sees its people
+    ),
     # leads and campaigns
     "lead_work": Case(
         "marketing_se", _lead, lambda w, u, ld: leads.lead_work(lead=ld, acting_user=u)
