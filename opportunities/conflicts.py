@@ -23,7 +23,7 @@ from accounts.matching import find_duplicate_candidates, reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import RulesOfEngagement, SalesCompany, User
 from crm.roles import Role
-from opportunities.customer import agreement_for_account
+from opportunities.customer import AgreementTerms, agreement_for_account
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -113,21 +113,26 @@ def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
         on_date=timezone.localdate(),
         booking_company=opportunity.sales_company,
     )
-    if terms is None or terms.current_tier is None:
-        return []
+    breach = agreement_breach(terms, lowest)
+    return [] if breach is None else [breach]
+
+
+def agreement_breach(
+    terms: AgreementTerms | None, lowest_discount: Decimal | None
+) -> Finding | None:
+    """The agreement rule itself, for the save and the live preview alike: a line discounted
+    below the current tier of the agreement that covers the account and the booking company."""
+    if terms is None or terms.current_tier is None or lowest_discount is None:
+        return None
     entitled: Decimal = terms.current_tier.discount_percent
-    if lowest >= entitled:
-        return []
-    return [
-        Finding(
-            ConflictKind.AGREEMENT,
-            agreement_id=terms.agreement.pk,
-            detail=_(
-                "%(agreement)s entitles this customer to %(pct)s%% discount; a line is below it."
-            )
-            % {"agreement": terms.agreement.name, "pct": entitled},
-        )
-    ]
+    if lowest_discount >= entitled:
+        return None
+    return Finding(
+        ConflictKind.AGREEMENT,
+        agreement_id=terms.agreement.pk,
+        detail=_("%(agreement)s entitles this customer to %(pct)s%% discount; a line is below it.")
+        % {"agreement": terms.agreement.name, "pct": entitled},
+    )
 
 
 def find_duplicate_account_conflicts(account: Account) -> list[Finding]:
@@ -326,12 +331,16 @@ def preview_for(
     product_ids: Iterable[int] = (),
     owner: User | None = None,
     opportunity_id: int | None = None,
+    terms: AgreementTerms | None = None,
+    lowest_discount: Decimal | None = None,
 ) -> list[ConflictWarning]:
     """The conflicts an opportunity would be in, read-only, for the form before saving.
 
-    The same rules as ``find_group_conflicts`` and ``find_duplicate_account_conflicts`` applied
-    to the values being typed (nothing is written, nobody is notified), turned into warnings
-    with the same need-to-know disclosure as the saved ones. ``opportunity_id`` leaves the deal
+    The same rules as ``find_group_conflicts``, ``find_agreement_conflicts`` (given the
+    agreement ``terms`` the page already read and the lowest discount typed) and
+    ``find_duplicate_account_conflicts`` applied to the values being typed (nothing is written,
+    nobody is notified), turned into warnings with the same need-to-know disclosure as the saved
+    ones. ``opportunity_id`` leaves the deal
     being edited out of its own findings.
 
     No oracle: the preview answers any input the user types, so for deals the user may not see
@@ -399,5 +408,10 @@ def preview_for(
                 other_sales_company=dup.other_account.home_company if dup.other_account else None,
                 detail=dup.detail,
             )
+        )
+    breach = agreement_breach(terms, lowest_discount)
+    if breach is not None:
+        unsaved.append(
+            finding(ConflictKind.AGREEMENT, agreement_id=breach.agreement_id, detail=breach.detail)
         )
     return conflict_warnings(user=user, conflicts=unsaved)

@@ -4,7 +4,7 @@ user may see; the services write and the selectors read."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django import forms
@@ -325,6 +325,22 @@ class BaseLineFormSet(forms.BaseFormSet):
             if product_id is not None and product_id in self.products:
                 ids.append(product_id)
         return ids
+
+    def lowest_discount(self) -> Decimal | None:
+        """The lowest discount typed on a line with a product so far (for the live preview's
+        agreement rule, the same as the save's); None without such a line."""
+        lowest: Decimal | None = None
+        for f in self.forms:
+            if not f.is_bound or parse_id(f.data.get(f.add_prefix("product"), "")) is None:
+                continue
+            raw = (f.data.get(f.add_prefix("discount_percent"), "") or "0").replace(",", ".")
+            try:
+                value = Decimal(raw)
+            except InvalidOperation:
+                continue
+            if value.is_finite() and (lowest is None or value < lowest):
+                lowest = value
+        return lowest
 
 
 # formset_factory makes a subclass of the formset it is given; the stubs say a plain BaseFormSet.

@@ -324,6 +324,45 @@ def test_preview_shows_conflicts_and_agreement_without_saving(
     assert "Volvera frame" not in html
 
 
+@pytest.mark.parametrize(("discount", "breach"), [("1", True), ("1,5", True), ("2", False)])
+def test_preview_warns_of_an_agreement_breach_like_the_save(
+    client: Client, world: World, deals: Deals, discount: str, breach: bool
+) -> None:
+    """Preview = save (issue 17): a line discounted below the agreement's tier is an agreement
+    conflict in the live preview too, before anything is saved (a decimal comma accepted)."""
+    from accounts.services import agreement_create
+    from opportunities.models import ConflictKind
+
+    agreement_create(
+        group=deals.account,
+        name="Volvera frame",
+        valid_from=dt.date(2000, 1, 1),
+        valid_to=dt.date(2100, 1, 1),
+        covered_companies=[world.se],
+        incoterm="DAP",
+        payment_terms="60 days net",
+        tiers=[(Decimal(0), Decimal(2))],
+        acting_user=None,
+    )
+    client.force_login(world.rep_se)
+    response = client.get(
+        reverse("opportunities:preview"),
+        {
+            "account": deals.account.pk,
+            "sales_company": world.se.pk,
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-product": deals.product.pk,
+            "lines-0-quantity": "1",
+            "lines-0-discount_percent": discount,
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    kinds = [w.conflict.kind for w in response.context["warnings"]]
+    assert (ConflictKind.AGREEMENT in kinds) is breach
+
+
 # --- Board and moves -----------------------------------------------------------------------------
 
 
