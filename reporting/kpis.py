@@ -40,7 +40,6 @@ from django.db.models.functions import TruncDate
 from accounts.models import Account
 from crm.models import Organization, User
 from crm.money import EXACT, missing_rate, money, raise_if_missing, with_corporate_amount
-from crm.visibility import apply
 from opportunities import selectors as quality
 from opportunities.models import (
     Conflict,
@@ -105,7 +104,7 @@ def percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
 
 
 def visible_opportunities(user: User, scope: Scope = ORGANIZATION) -> QuerySet[Opportunity]:
-    qs = apply(Opportunity.objects.for_org(user.organization_id), user)
+    qs = Opportunity.objects.visible_to(user)
     return qs.filter(scope.q())
 
 
@@ -251,7 +250,7 @@ def pipeline_by(
 
 def visible_targets(user: User, scope: Scope = ORGANIZATION) -> QuerySet[Target]:
     """Targets of the scope: one person's own when the scope is a person, else companies'."""
-    qs = apply(Target.objects.for_org(user.organization_id), user)
+    qs = Target.objects.visible_to(user)
     if scope.user_id:
         return qs.filter(user_id=scope.user_id)
     qs = qs.filter(sales_company__isnull=False)
@@ -274,9 +273,7 @@ def target_sums(
     periods = list(periods)
     qs = visible_targets(user, scope)
     if group == "owner":
-        qs = apply(Target.objects.for_org(user.organization_id), user).filter(
-            user__isnull=False, **_user_scope(scope)
-        )
+        qs = Target.objects.visible_to(user).filter(user__isnull=False, **_user_scope(scope))
     q = Q()
     for p in periods:
         q |= Q(period_kind=p.kind, period_start=p.start)
@@ -516,7 +513,7 @@ def stage_conversion(
     """Per global stage: distinct opportunities that entered it in ``period`` (StageChange), and
     the share of them that later moved on to any later, not lost stage. Counting "moved on"
     rather than "entered the next stage" keeps the share honest when deals skip a stage."""
-    changes = apply(StageChange.objects.for_org(user.organization_id), user)
+    changes = StageChange.objects.visible_to(user)
     later = StageChange.objects.for_org(user.organization_id).filter(
         opportunity_id=OuterRef("opportunity_id"),
         to_global_stage__order__gt=OuterRef("to_global_stage__order"),
@@ -567,9 +564,7 @@ class NewCustomers:
 
 
 def _scoped_accounts(user: User, scope: Scope) -> QuerySet[Account]:
-    return apply(Account.objects.for_org(user.organization_id), user).filter(
-        _account_scope_q(user, scope)
-    )
+    return Account.objects.visible_to(user).filter(_account_scope_q(user, scope))
 
 
 def new_customers(*, user: User, scope: Scope = ORGANIZATION, period: Period) -> NewCustomers:
@@ -610,7 +605,7 @@ def revenue_credit(
     org = _organization(user)
     split_key = "sales_company_id" if party == "company" else "user_id"
     split_name = "sales_company__name" if party == "company" else "user__full_name"
-    splits = apply(OpportunitySplit.objects.for_org(org), user).filter(
+    splits = OpportunitySplit.objects.visible_to(user).filter(
         Q(opportunity__global_stage__is_won=True),
         _closed_in(period, "opportunity__"),
         scope.q(owner_field="user_id"),
@@ -636,7 +631,7 @@ def revenue_credit(
     opp_key = "sales_company_id" if party == "company" else "owner_id"
     opp_name = "sales_company__name" if party == "company" else "owner__full_name"
     unsplit = (
-        apply(Opportunity.objects.for_org(org), user)
+        Opportunity.objects.visible_to(user)
         .filter(scope.q(), _closed_in(period), global_stage__is_won=True)
         .filter(~Exists(has_split))
     )
@@ -661,7 +656,7 @@ def target_attainment(
     """Revenue targets of the period for companies and people in scope, against split credit."""
     # Read by the party's id and name fields, chosen per party below: as mappings.
     targets: list[Mapping[str, Any]] = list(
-        apply(Target.objects.for_org(user.organization_id), user)
+        Target.objects.visible_to(user)
         .filter(
             Q(sales_company__isnull=False, **_company_scope(scope))
             | Q(user__isnull=False, **_user_scope(scope)),
@@ -699,9 +694,7 @@ def _company_scope(scope: Scope) -> dict[str, int]:
 
 
 def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[str, int]:
-    qs = apply(Conflict.objects.for_org(user.organization_id), user).filter(
-        status=ConflictStatus.OPEN
-    )
+    qs = Conflict.objects.visible_to(user).filter(status=ConflictStatus.OPEN)
     if scope.sales_company_id:
         c = scope.sales_company_id
         qs = qs.filter(Q(sales_company_id=c) | Q(other_sales_company_id=c))
@@ -848,7 +841,7 @@ def issue_labels(row: dict[str, Any]) -> list[str]:
 
 
 def visible_snapshots(user: User, scope: Scope = ORGANIZATION) -> QuerySet[PipelineSnapshot]:
-    qs = apply(PipelineSnapshot.objects.for_org(user.organization_id), user)
+    qs = PipelineSnapshot.objects.visible_to(user)
     if scope.sales_company_id:
         return qs.filter(sales_company_id=scope.sales_company_id)
     if scope.region_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -18,7 +19,7 @@ from django.utils.safestring import SafeString
 from crm.ids import parse_id
 from crm.models import Region, User
 from crm.roles import ORG_WIDE_ROLES, Role
-from crm.visibility import apply, visible_companies
+from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
 from reporting import charts, kpis
@@ -154,7 +155,7 @@ def _breakdown(
     else:
         # The company's sellers, so that a rep with an empty pipeline still shows.
         names = dict(
-            apply(User.objects.for_org(user.organization_id), user)
+            User.objects.visible_to(user)
             .filter(
                 sales_company_id=scope.sales_company_id,
                 role__in=[Role.SALES_REP, Role.COUNTRY_MANAGER],
@@ -315,5 +316,19 @@ def export_scopes(*, user: User) -> list[tuple[str, str]]:
 
 
 def recent_exports(*, user: User, limit: int = 20) -> QuerySet[Export]:
-    qs = apply(Export.objects.for_org(user.organization_id), user)
+    qs = Export.objects.visible_to(user)
     return qs.select_related("region", "sales_company").order_by("-created_at")[:limit]
+
+
+def access_export_by_uuid(user: User, uuid: UUID) -> Export:
+    """An export the user may see (the policy: its requester's only), by the id its links
+    carry; anyone else's is 404 like a missing one, as ``access_by_id`` answers."""
+    export = (
+        Export.objects.visible_to(user)
+        .select_related("region", "sales_company")
+        .filter(uuid=uuid)
+        .first()
+    )
+    if export is None:
+        raise Http404("No export matches the given query.")
+    return export

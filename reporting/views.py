@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -16,9 +17,9 @@ from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
 from crm.money import MissingExchangeRateError
-from crm.visibility import get_visible_or_404, visible_companies
+from crm.selectors import access_region_by_id, access_scoped_company_by_id
 from reporting import figures, selectors, services
-from reporting.models import Export, ExportFormat
+from reporting.models import ExportFormat
 
 
 def _require_reports(user: User) -> None:
@@ -50,24 +51,13 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _export_of(request: AuthenticatedHttpRequest, uuid: str) -> Export:
-    # The policy shows an export to its requester only: everyone else gets 404, not 403.
-    return get_visible_or_404(
-        Export.objects.for_org(request.user.organization_id).select_related(
-            "region", "sales_company"
-        ),
-        request.user,
-        uuid=uuid,
-    )
-
-
 def _parse_scope(user: User, value: str) -> tuple[Region | None, SalesCompany | None]:
     kind, _, raw = value.partition(":")
     pk = parse_id(raw)
     if kind == "region" and pk is not None:
-        return get_visible_or_404(Region.objects.for_org(user.organization_id), user, pk=pk), None
+        return access_region_by_id(user, pk), None
     if kind == "company" and pk is not None:
-        return None, get_visible_or_404(visible_companies(user), user, pk=pk)
+        return None, access_scoped_company_by_id(user, pk)
     return None, None
 
 
@@ -100,20 +90,20 @@ def export_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @login_required
-def export_detail(request: AuthenticatedHttpRequest, uuid: str) -> HttpResponse:
-    export = _export_of(request, uuid)
+def export_detail(request: AuthenticatedHttpRequest, uuid: UUID) -> HttpResponse:
+    export = selectors.access_export_by_uuid(request.user, uuid)
     return render(request, "reporting/export_detail.html", {"export": export})
 
 
 @login_required
-def export_status(request: AuthenticatedHttpRequest, uuid: str) -> HttpResponse:
-    export = _export_of(request, uuid)
+def export_status(request: AuthenticatedHttpRequest, uuid: UUID) -> HttpResponse:
+    export = selectors.access_export_by_uuid(request.user, uuid)
     return render(request, "reporting/_export_status.html", {"export": export})
 
 
 @login_required
-def export_download(request: AuthenticatedHttpRequest, uuid: str) -> FileResponse:
-    export = _export_of(request, uuid)
+def export_download(request: AuthenticatedHttpRequest, uuid: UUID) -> FileResponse:
+    export = selectors.access_export_by_uuid(request.user, uuid)
     if not services.export_is_downloadable(export):
         raise Http404("This export is not available (expired, failed or not ready).")
     path = Path(settings.MEDIA_ROOT) / export.file_path
