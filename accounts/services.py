@@ -124,12 +124,26 @@ def may_change_account(user: User, account: Account) -> bool:
 
 
 def may_link_to_group(user: User, account: Account, parent: Account | None) -> bool:
-    """Moving an account into (or out of) a group exposes its deals to the group's team in
-    other countries: it needs the governing right on the account and on the new parent. The
-    cross-country group-link rule extends this function."""
-    if not may_govern_account(user, account):
+    """Who may link an account into a group (or out of one), which exposes its deals to the
+    group's team in other countries: the director and the admin; the managers of the account's
+    home company (they answer for its customers); and the global account manager of the group
+    it joins (the team works the whole group). Leaving a group needs the governing right on the
+    account. A rep or marketing never regroups."""
+    if user.organization_id != account.organization_id or not user.is_active:
         return False
-    return parent is None or may_govern_account(user, parent)
+    if parent is None:
+        return may_govern_account(user, account)
+    if user.organization_id != parent.organization_id:
+        return False
+    if user.role in (Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR):
+        return True
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and covers_company(
+        user, account.home_company_id
+    ):
+        return True
+    if user.role == Role.MARKETING:
+        return False
+    return _is_team_role(user, parent.group_id or parent.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
 
 
 def may_work_with_contacts(user: User, account: Account) -> bool:

@@ -92,18 +92,18 @@ def test_the_gam_edits_the_groups_accounts(world: World, accounts: dict[str, Acc
     assert _patch(world.rep_dk, accounts["colleagues"], {"parent": accounts["group"].pk}) == 404
 
 
-def test_a_manager_regroups_only_into_a_group_they_may_change(
+def test_the_home_companys_manager_links_into_another_countrys_group(
     world: World, accounts: dict[str, Account]
 ) -> None:
-    # manager_se governs the Swedish account and sees the Danish group (a Swedish seller is on
-    # its team) but does not govern its top account.
+    # Issue 17: manager_se answers for the Swedish account and may link it into the Danish group
+    # he sees (a Swedish seller is on its team), though he does not govern the group's top.
     services.team_member_add(
         group=accounts["group"], user=world.rep_se, role=TeamRole.MEMBER, acting_user=None
     )
     account = accounts["colleagues"]
-    assert _patch(world.manager_se, account, {"parent": accounts["group"].pk}) == 403
+    assert _patch(world.manager_se, account, {"parent": accounts["group"].pk}) == 200
     account.refresh_from_db()
-    assert account.parent_id is None
+    assert account.group_id == accounts["group"].pk
 
 
 def test_another_companys_manager_gets_404_or_403_as_visibility_says(
@@ -131,7 +131,20 @@ def test_the_rule_is_in_the_service(world: World, accounts: dict[str, Account]) 
             account=accounts["own"], parent=accounts["grouped"], acting_user=world.rep_se
         )
     assert services.may_link_to_group(world.manager_se, accounts["own"], None)
-    assert not services.may_link_to_group(world.manager_se, accounts["own"], accounts["group"])
+
+
+def test_who_may_link_an_account_into_a_group(world: World, accounts: dict[str, Account]) -> None:
+    """Issue 17: the home company's managers, the joined group's GAM, the director and the
+    admin may link; nobody else (a rep, marketing, another company's manager)."""
+    own, group = accounts["own"], accounts["group"]
+    allowed = {
+        name for name, user in world.users().items() if services.may_link_to_group(user, own, group)
+    }
+    # rep_dk is the GAM of the Danish group; manager_se and regional cover the Swedish account.
+    assert allowed == {"admin", "director", "manager_se", "regional", "rep_dk"}
+    services.account_set_parent(account=own, parent=group, acting_user=world.director)
+    own.refresh_from_db()
+    assert own.group_id == group.pk
 
 
 # --- The page answers as the API ----------------------------------------------------------------
