@@ -20,8 +20,9 @@ from django.db.models import Model
 from accounts.models import AccountPlan
 from accounts.services import may_manage_group
 from crm.models import User
+from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, Role
-from crm.tenancy import TenantModel
+from crm.tenancy import TenantModel, require_same_org
 from crm.visibility import covers_company
 
 SharePermission = Literal["view", "change"]
@@ -68,13 +69,12 @@ def _may_share(obj: Any, user: User) -> bool:
 
 
 def _check(obj: Any, grantee: User, acting_user: User | None) -> None:
+    # Never across the tenant wall, whoever asks (the system included): another organization's
+    # colleague, like an object the user cannot see, is missing.
+    require_same_org(obj.organization_id, grantee)
+    require_visible(acting_user, obj)
     if acting_user is not None and not _may_share(obj, acting_user):
         raise PermissionDenied("Only the owner or a manager may share this.")
-    if grantee.organization_id != obj.organization_id:
-        # Never across the tenant wall, whoever asks (the system included).
-        raise ValidationError(
-            {"grantee": "You can share only with colleagues of your organization."}
-        )
     if not grantee.is_active:
         raise ValidationError({"grantee": "The colleague's account is inactive."})
 

@@ -92,11 +92,3 @@ def require_visible(user: User | None, obj: Model) -> None:
         or not visible_rows(type(obj), user).filter(pk=obj.pk).exists()
     ):
         raise Http404(f"No {obj._meta.verbose_name} matches the given query.")
-
-
-def get_visible_or_404(qs: QuerySet[M], user: User, **lookup: Any) -> M:
-    """Fetch one row the user may see; missing, foreign and invisible rows all answer 404."""
-    obj = apply(qs, user).filter(**lookup).first()
-    if obj is None:
-        raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.")
-    return obj

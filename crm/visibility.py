@@ -27,13 +27,13 @@ from typing import Any, TypeVar
 from django.db.models import Model, Q, QuerySet
 
 from crm.models import SalesCompany, User
-from crm.registry import Policy, access_by_id, apply, get_visible_or_404, policy
+from crm.registry import Policy, access_by_id, apply, policy
 from crm.roles import ORG_WIDE_ROLES, Role
 
 M = TypeVar("M", bound=Model)
 
 # The registry's names, importable from here as they always were.
-__all__ = ["Policy", "access_by_id", "apply", "get_visible_or_404", "policy"]
+__all__ = ["Policy", "access_by_id", "apply", "policy"]
 
 
 def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:

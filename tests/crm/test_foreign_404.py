@@ -22,6 +22,7 @@ from django.http import Http404
 from accounts import services as accounts
 from accounts.merge import account_merge
 from accounts.models import AccountTeamMember, TeamRole
+from accounts.sharing import object_share
 from crm.models import SalesCompany, User
 from leads import services as leads
 from leads.models import Campaign, Lead
@@ -251,6 +252,24 @@ CASES: dict[str, Case] = {
             acting_user=u,
         ),
         invisible=False,
+    ),
+    "object_share (plan)": Case(
+        "manager_se",
+        _plan,
+        lambda w, u, p: object_share(obj=p, grantee=w.rep_dk, permission="view", acting_user=u),
+    ),
+    "object_share (opportunity)": Case(
+        "manager_se",
+        _opportunity,
+        lambda w, u, o: object_share(obj=o, grantee=w.rep_dk, permission="view", acting_user=u),
+    ),
+    "object_share (grantee)": Case(
+        "manager_se",
+        _seller,
+        lambda w, u, person: object_share(
+            obj=_plan(w, w.se), grantee=person, permission="view", acting_user=u
+        ),
+        invisible=False,  # everyone in the organization sees its people
     ),
     # opportunities
     "opportunity_create": Case(

@@ -5,7 +5,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404
 
 from crm.models import Organization, Region, SalesCompany, User
-from crm.visibility import apply, get_visible_or_404, visible_companies
+from crm.selectors import access_sales_company_by_id
+from crm.visibility import apply, visible_companies
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -41,27 +42,26 @@ def test_visible_companies_is_one_query(world: World, django_assert_num_queries)
 
 
 def test_reference_data_is_visible_inside_the_organization_only(world: World) -> None:
-    regions = apply(Region.objects.unscoped(), world.rep_se)
+    regions = Region.objects.visible_to(world.rep_se)
     assert set(regions.values_list("name", flat=True)) == {"Nordics", "DACH"}
-    colleagues = apply(User.objects.unscoped(), world.stranger)
+    colleagues = User.objects.visible_to(world.stranger)
     assert list(colleagues) == [world.stranger]
 
 
 def test_fetch_helper_answers_404_for_missing_and_foreign_alike(world: World) -> None:
-    qs = SalesCompany.objects.unscoped()
-    assert get_visible_or_404(qs, world.rep_se, pk=world.se.pk) == world.se
+    assert access_sales_company_by_id(world.rep_se, world.se.pk) == world.se
     with pytest.raises(Http404):
-        get_visible_or_404(qs, world.stranger, pk=world.se.pk)
+        access_sales_company_by_id(world.stranger, world.se.pk)
     with pytest.raises(Http404):
-        get_visible_or_404(qs, world.stranger, pk=10**9)
+        access_sales_company_by_id(world.stranger, 10**9)
 
 
 def test_inactive_and_anonymous_users_see_nothing(world: World) -> None:
     from django.contrib.auth.models import AnonymousUser
 
     world.rep_se.is_active = False
-    assert not apply(SalesCompany.objects.unscoped(), world.rep_se).exists()
-    assert not apply(SalesCompany.objects.unscoped(), AnonymousUser()).exists()
+    assert not SalesCompany.objects.visible_to(world.rep_se).exists()
+    assert not SalesCompany.objects.visible_to(AnonymousUser()).exists()
     assert not visible_companies(world.rep_se).exists()
 
 
