@@ -13,6 +13,7 @@ from django.utils import timezone as dj_timezone
 
 from crm.directory import email_in_use, hash_token
 from crm.models import ApiToken, ExchangeRate, Organization, Region, SalesCompany, User
+from crm.registry import require_visible
 from crm.roles import Role
 from crm.scope import org_scope
 from crm.visibility import can_configure
@@ -155,8 +156,8 @@ def api_token_issue(*, user: User, name: str = "API") -> tuple[ApiToken, str]:
 def api_token_revoke(*, token: ApiToken, acting_user: User) -> ApiToken:
     """Revoke one token. Only its owner may: a token is a personal credential (an admin who
     wants someone's tokens gone deactivates or resets the password of that user)."""
-    if token.user_id != acting_user.pk:
-        raise PermissionDenied("Only the token's owner may revoke it.")
+    # A token is visible to its owner only: anyone else's is missing (404), not refused.
+    require_visible(acting_user, token)
     if token.revoked_at is None:
         token.revoked_at = dj_timezone.now()
         token.save(update_fields=["revoked_at"])

@@ -24,7 +24,7 @@ from crm.money import (
 )
 from crm.queue import enqueue
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
-from crm.tenancy import org_scope
+from crm.tenancy import org_scope, require_same_org
 from crm.visibility import covers_company
 from opportunities.models import Opportunity, StageChange
 from pipeline.models import GlobalStage
@@ -56,13 +56,10 @@ def target_set(
 
     Targets are set by the global director (and admin); ``acting_user=None`` is the system
     (demo seed, imports)."""
-    if acting_user is not None and (
-        acting_user.organization_id != organization.pk or acting_user.role not in ORG_WIDE_ROLES
-    ):
+    # Another organization (the caller's, the company's or the person's) is missing: 404.
+    require_same_org(organization.pk, sales_company, user, acting_user)
+    if acting_user is not None and acting_user.role not in ORG_WIDE_ROLES:
         raise PermissionDenied("Only the global sales director sets targets.")
-    for obj in (sales_company, user):
-        if obj is not None and obj.organization_id != organization.pk:
-            raise ValidationError("The target's company or person belongs to another organization.")
     target, _ = Target.objects.for_org(organization).update_or_create(
         kind=kind,
         period_kind=period_kind,
@@ -136,11 +133,11 @@ def pipeline_snapshot_take(*, organization: Organization, on_date: dt.date) -> i
 def _check_export_scope(
     user: User, region: Region | None, sales_company: SalesCompany | None
 ) -> None:
+    # Another organization's region or company is missing (404); one's own outside the user's
+    # scope is refused (403): the organization's structure is known to everyone in it.
+    require_same_org(user.organization_id, region, sales_company)
     if not user.is_active or user.role not in REPORT_ROLES:
         raise PermissionDenied("Reports are for managers and the global sales director.")
-    for obj in (region, sales_company):
-        if obj is not None and obj.organization_id != user.organization_id:
-            raise PermissionDenied("Not in your organization.")
     if user.role in ORG_WIDE_ROLES:
         return
     if sales_company is not None:

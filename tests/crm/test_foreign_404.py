@@ -24,12 +24,15 @@ from accounts.merge import account_merge
 from accounts.models import AccountTeamMember, TeamRole
 from accounts.sharing import object_share
 from crm.models import SalesCompany, User
+from crm.services import api_token_issue, api_token_revoke
 from leads import services as leads
 from leads.models import Campaign, Lead
 from opportunities import services as opportunities
 from opportunities.models import Conflict, ConflictKind, Opportunity, Resolution
 from opportunities.resolution import conflict_resolve
 from pipeline import services as pipeline
+from reporting.models import PeriodKind, TargetKind
+from reporting.services import export_request, target_set
 from tests.accounts.factories import ActivityFactory, ContactFactory
 from tests.conftest import World
 from tests.opportunities.factories import (
@@ -376,6 +379,32 @@ CASES: dict[str, Case] = {
         _campaign,
         lambda w, u, cp: leads.campaign_member_add(campaign=cp, lead=_lead(w, w.se), acting_user=u),
         invisible=False,  # the campaign calendar is the whole organization's
+    ),
+    # reporting and the kernel
+    "export_request": Case(
+        "manager_se",
+        lambda w, c: c,
+        lambda w, u, c: export_request(acting_user=u, file_format="csv", sales_company=c),
+        invisible=False,  # every company of the organization is known in it
+    ),
+    "target_set": Case(
+        "director",
+        lambda w, c: c,
+        lambda w, u, c: target_set(
+            organization=w.org,
+            kind=TargetKind.REVENUE,
+            period_kind=PeriodKind.QUARTER,
+            period_start=dt.date(2026, 1, 1),
+            value=Decimal(1000),
+            sales_company=c,
+            acting_user=u,
+        ),
+        invisible=False,
+    ),
+    "api_token_revoke": Case(
+        "rep_se",
+        lambda w, c: api_token_issue(user=_seller(w, c))[0],
+        lambda w, u, t: api_token_revoke(token=t, acting_user=u),
     ),
     # the sales process (the admin's; everyone in the organization sees it)
     "global_stage_update": Case(
