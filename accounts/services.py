@@ -54,6 +54,7 @@ from accounts.models import (
 )
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
 from accounts.selectors import duplicate_candidates
+from accounts.signals import account_regrouped
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
     MAX_TIERS_PER_AGREEMENT,
@@ -373,12 +374,9 @@ def account_set_parent(
         require_visible(acting_user, parent)
     if acting_user is not None:
         _require(
-            may_govern_account(acting_user, account),
-            "You may not change this account's group: its managers and global account manager may.",
-        )
-        _require(
             may_link_to_group(acting_user, account, parent),
-            "You may not link accounts to the parent's group.",
+            "You may not change this account's group: the managers of its home company, the "
+            "group's global account manager, the director and the admin may.",
         )
     # Lock the rows of the affected groups so that two concurrent moves cannot form a cycle.
     groups = [g for g in (account.group_id, parent.group_id if parent else None) if g]
@@ -400,6 +398,8 @@ def account_set_parent(
         group_id=new_group_id
     )
     account.refresh_from_db()
+    # The layers above re-check what the new grouping means (cross-country conflicts).
+    account_regrouped.send(sender=Account, account=account, acting_user=acting_user)
     return account
 
 

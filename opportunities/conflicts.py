@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.matching import find_duplicate_candidates, reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import RulesOfEngagement, SalesCompany, User
+from crm.queue import enqueue
 from crm.roles import Role
 from opportunities.customer import AgreementTerms, agreement_for_account
 from opportunities.models import (
@@ -32,7 +33,6 @@ from opportunities.models import (
     OpportunityLine,
     Resolution,
 )
-from opportunities.tasks import notify_new_conflicts
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,19 @@ def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None
         .values_list("account_id", flat=True)
     )
     findings = [f for f in findings if not (f.other_account and f.other_account.pk in mirrored)]
+    # So is a pair of deals already reported from the other deal's side (a group re-check runs
+    # detection for every deal of the group): one open conflict per pair and kind.
+    mirrored_pairs = set(
+        Conflict.objects.for_org(opportunity.organization_id)
+        .filter(status=ConflictStatus.OPEN, other_opportunity=opportunity)
+        .exclude(kind=ConflictKind.DUPLICATE_ACCOUNT)
+        .values_list("kind", "opportunity_id")
+    )
+    findings = [
+        f
+        for f in findings
+        if not (f.other_opportunity and (f.kind, f.other_opportunity.pk) in mirrored_pairs)
+    ]
     found_keys = {f.key() for f in findings}
     created: list[Conflict] = []
     for finding in findings:
@@ -239,7 +252,9 @@ def _notify_on_commit(opportunity: Opportunity, conflicts: list[Conflict]) -> No
     request, which is complete by then; the task retries a failing mail server itself."""
     org_id = opportunity.organization_id
     ids = sorted(c.pk for c in conflicts)
-    transaction.on_commit(lambda: notify_new_conflicts.delay(org_id, ids), robust=True)
+    transaction.on_commit(
+        lambda: enqueue("opportunities.tasks.notify_new_conflicts", org_id, ids), robust=True
+    )
 
 
 @dataclass(frozen=True)
