@@ -595,7 +595,7 @@ def team_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     companies, chosen = _manager_companies(request)
     scope = [chosen.pk] if chosen else companies.values("id")
     people = (
-        User.objects.for_org(user.organization_id)
+        User.objects.visible_to(user)
         .filter(is_active=True, sales_company_id__in=scope)
         .select_related("sales_company")
         .order_by("sales_company__code", "full_name")

@@ -71,7 +71,7 @@ def dashboard_scope(
         )
     if region_pk is not None:
         covered = may_see_region_dashboard(user, region_pk)
-        region = Region.objects.for_org(user.organization_id).filter(pk=region_pk).first()
+        region = Region.objects.visible_to(user).filter(pk=region_pk).first()
         if region is None or not covered:
             raise Http404("No such region in your scope.")
         return DashboardScope(Scope(region_id=region.pk), "region", region.name, region.pk)
@@ -143,7 +143,7 @@ def _breakdown(
     scope = where.scope
     if group == "region":
         names = dict(
-            Region.objects.for_org(user.organization_id)
+            Region.objects.visible_to(user)
             .filter(pk__in=visible_companies(user).values("region_id"))
             .values_list("pk", "name")
         )
