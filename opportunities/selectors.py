@@ -30,7 +30,7 @@ from accounts.models import Account, Activity
 from crm.models import Organization, SalesCompany, User
 from crm.money import money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
-from opportunities.models import Conflict, Opportunity, Product, StageChange
+from opportunities.models import Conflict, Opportunity, StageChange
 from pipeline.models import LocalStage
 
 if TYPE_CHECKING:
@@ -85,10 +85,6 @@ def access_opportunity_by_id(user: User, pk: object) -> Opportunity:
     return access_by_id(
         Opportunity.objects.visible_to(user).select_related(*_LIST_RELATED, "campaign"), pk
     )
-
-
-def access_product_by_id(user: User, pk: object) -> Product:
-    return access_by_id(Product.objects.visible_to(user), pk)
 
 
 _CONFLICT_RELATED = (
