@@ -18,6 +18,7 @@ from accounts.api import (
     AgreementSerializer,
     TeamMemberSerializer,
 )
+from crm.drf import OrgScopedAPIMixin
 from crm.http import AuthenticatedRequest
 from crm.ids import parse_id
 from opportunities import customer
@@ -102,7 +103,7 @@ def _serialize_360(view: Any) -> dict[str, Any]:
     }
 
 
-class Account360View(APIView):
+class Account360View(OrgScopedAPIMixin, APIView):
     """The whole group of this account, as the user may see it."""
 
     @extend_schema(responses={200: Account360Serializer})

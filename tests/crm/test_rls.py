@@ -315,3 +315,20 @@ def test_lookups_answer_none_for_bad_input(world: World) -> None:
     assert backend.authenticate(None, username=world.stranger.email, password=PASSWORD) == (
         world.stranger
     )
+
+
+def test_the_360_api_works_as_the_app_role(world: World) -> None:
+    """The 360° is an APIView beside the router (opportunities.customer_api): it must put the
+    user's organization in scope like the viewsets, or RLS hides every row (the bench saw 404)."""
+    from tests.accounts.factories import make_account
+
+    top = make_account(organization=world.org, home_company=world.se, name="Scoped Group AB")
+    with as_app_role(orm_filter=False):
+        insider = APIClient()
+        insider.force_authenticate(world.director)
+        answer = insider.get(f"/api/v1/accounts/{top.pk}/360/")
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["group"]["name"] == "Scoped Group AB"
+        outsider = APIClient()
+        outsider.force_authenticate(world.stranger)
+        assert outsider.get(f"/api/v1/accounts/{top.pk}/360/").status_code == 404
