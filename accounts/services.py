@@ -88,10 +88,10 @@ def _is_team_role(user: User, group_id: int, roles: Iterable[str]) -> bool:
     )
 
 
-def may_govern_account(user: User, account: Account) -> bool:
+def may_govern_account(user: User, account: Account, *, gam_of: int | None = None) -> bool:
     """The "may change" rule of a customer record, without the owning rep's exception: the
     managers of its home company (country manager; regional manager of its region), the global
-    account manager of its group, the director and the admin. Regrouping needs this."""
+    account manager of its group (of group ``gam_of`` if given), the director and the admin."""
     if user.organization_id != account.organization_id or not user.is_active:
         return False
     if user.role in (Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR):
@@ -102,7 +102,8 @@ def may_govern_account(user: User, account: Account) -> bool:
         return True
     if user.role == Role.MARKETING:
         return False
-    return _is_team_role(user, account.group_id or account.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
+    group_id = gam_of or account.group_id or account.pk
+    return _is_team_role(user, group_id, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
 
 
 def owns_account(user: User, account: Account) -> bool:
@@ -130,21 +131,12 @@ def may_link_to_group(user: User, account: Account, parent: Account | None) -> b
     home company (they answer for its customers); and the global account manager of the group
     it joins (the team works the whole group). Leaving a group needs the governing right on the
     account. A rep or marketing never regroups."""
-    if user.organization_id != account.organization_id or not user.is_active:
-        return False
     if parent is None:
         return may_govern_account(user, account)
     if user.organization_id != parent.organization_id:
         return False
-    if user.role in (Role.GLOBAL_ADMIN, Role.GLOBAL_DIRECTOR):
-        return True
-    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER) and covers_company(
-        user, account.home_company_id
-    ):
-        return True
-    if user.role == Role.MARKETING:
-        return False
-    return _is_team_role(user, parent.group_id or parent.pk, [TeamRole.GLOBAL_ACCOUNT_MANAGER])
+    # The account's governing roles, with the joined group's GAM in place of its current one.
+    return may_govern_account(user, account, gam_of=parent.group_id or parent.pk)
 
 
 def may_work_with_contacts(user: User, account: Account) -> bool:
