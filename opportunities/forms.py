@@ -19,7 +19,14 @@ from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import SalesCompany, User
 from crm.visibility import visible_companies
 from opportunities import selectors
-from opportunities.models import Opportunity, OpportunityLine, Product, Resolution
+from opportunities.models import (
+    ConflictKind,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+    Product,
+    Resolution,
+)
 from opportunities.services import LineInput
 from pipeline.models import GlobalStage, LocalStage
 
@@ -434,3 +441,45 @@ class RemapForm(forms.Form):
         super().__init__(*args, **kwargs)
         global_stage = cast(forms.ModelChoiceField, self.fields["global_stage"])
         global_stage.queryset = GlobalStage.objects.for_org(organization_id).order_by("order")
+
+
+INBOX_ORDER = [("newest", _("Newest first")), ("oldest", _("Longest waiting first"))]
+
+
+class ConflictFilterForm(forms.Form):
+    """The conflicts inbox's filters (GET): status, kind, a company on either side, only the
+    user's own deals, and the order. Unknown or invisible values are ignored."""
+
+    status = forms.ChoiceField(
+        label=_("Status"), choices=ConflictStatus.choices, required=False, widget=QuickSelect
+    )
+    kind = forms.ChoiceField(label=_("Kind"), required=False, widget=QuickSelect)
+    company = ListedModelChoiceField(
+        label=_("Company"), queryset=SalesCompany.objects.none(), required=False
+    )
+    mine = forms.BooleanField(label=_("Only my deals"), required=False)
+    order = forms.ChoiceField(
+        label=_("Sort by"), choices=INBOX_ORDER, required=False, widget=QuickSelect
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = cast(forms.ChoiceField, self.fields["kind"])
+        kind.choices = [("", _("All kinds")), *ConflictKind.choices]
+        company = cast(ListedModelChoiceField, self.fields["company"])
+        company.queryset = visible_companies(user).order_by("code")
+        company.empty_label = _("All")
+
+    def filters(self) -> dict[str, Any]:
+        """The selector's keyword arguments; a bad value filters nothing."""
+        data = self.cleaned_data if self.is_valid() else {}
+        company = data.get("company")
+        return {
+            "status": data.get("status") or ConflictStatus.OPEN,
+            "kind": data.get("kind") or "",
+            "company_id": company.pk if company is not None else None,
+            "mine": bool(data.get("mine")),
+        }
+
+    def oldest_first(self) -> bool:
+        return (self.cleaned_data.get("order") if self.is_valid() else "") == "oldest"

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,22 +35,66 @@ from opportunities.models import (
 from opportunities.services import SplitSpec, opportunity_set_splits
 
 
-def conflict_inbox(*, user: User, status: str = ConflictStatus.OPEN) -> QuerySet[Conflict]:
-    """The conflicts a user may see, newest first, with what the inbox shows in one query."""
-    return (
-        Conflict.objects.visible_to(user)
-        .filter(status=status)
-        .select_related(
-            "account",
-            "other_account",
-            "sales_company",
-            "other_sales_company",
-            "opportunity__owner",
-            "other_opportunity__owner",
-            "resolved_by",
-        )
-        .order_by("-created_at", "-id")
+def conflict_inbox(
+    *,
+    user: User,
+    status: str = ConflictStatus.OPEN,
+    kind: str = "",
+    company_id: int | None = None,
+    mine: bool = False,
+    oldest_first: bool = False,
+) -> QuerySet[Conflict]:
+    """The conflicts a user may see, with what the inbox shows in one query: newest first (or
+    oldest first, the longest waiting), narrowed by kind, by a company on either side, or to
+    the user's own deals on either side."""
+    qs = conflict_scope(user=user, status=status, kind=kind, company_id=company_id, mine=mine)
+    order = ("created_at", "id") if oldest_first else ("-created_at", "-id")
+    return qs.select_related(
+        "account",
+        "other_account",
+        "sales_company",
+        "other_sales_company",
+        "opportunity__owner",
+        "other_opportunity__owner",
+        "resolved_by",
+    ).order_by(*order)
+
+
+def conflict_scope(
+    *,
+    user: User,
+    status: str = ConflictStatus.OPEN,
+    kind: str = "",
+    company_id: int | None = None,
+    mine: bool = False,
+) -> QuerySet[Conflict]:
+    """The visible conflicts the inbox's filters select (no joins, no order): the rows and the
+    counts per kind read the same set."""
+    qs = Conflict.objects.visible_to(user).filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if company_id is not None:
+        qs = qs.filter(Q(sales_company_id=company_id) | Q(other_sales_company_id=company_id))
+    if mine:
+        qs = qs.filter(Q(opportunity__owner=user) | Q(other_opportunity__owner=user))
+    return qs
+
+
+def conflict_counts(
+    *,
+    user: User,
+    status: str = ConflictStatus.OPEN,
+    company_id: int | None = None,
+    mine: bool = False,
+) -> dict[str, int]:
+    """How many conflicts of each kind the filters (all but the kind) select: one grouped query."""
+    rows = (
+        conflict_scope(user=user, status=status, company_id=company_id, mine=mine)
+        .order_by()
+        .values("kind")
+        .annotate(n=Count("id"))
     )
+    return {row["kind"]: row["n"] for row in rows}
 
 
 def _group_id(conflict: Conflict) -> int:

@@ -44,6 +44,7 @@ from opportunities.customer import agreement_for_account
 from opportunities.errors import StaleVersionError
 from opportunities.forms import (
     PAGE_SIZE,
+    ConflictFilterForm,
     LineFormSet,
     MoveForm,
     OpportunityFilterForm,
@@ -60,7 +61,13 @@ from opportunities.models import (
     OpportunitySplit,
     Resolution,
 )
-from opportunities.resolution import conflict_inbox, conflict_resolve, may_resolve, resolvable_ids
+from opportunities.resolution import (
+    conflict_counts,
+    conflict_inbox,
+    conflict_resolve,
+    may_resolve,
+    resolvable_ids,
+)
 
 # --- Helpers -------------------------------------------------------------------------------------
 
@@ -478,21 +485,28 @@ def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
 @require_GET
 def conflict_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
-    status = request.GET.get("status") or ConflictStatus.OPEN
-    if status not in ConflictStatus.values:
-        status = ConflictStatus.OPEN
-    page = _page(request, conflict_inbox(user=user, status=status))
+    form = ConflictFilterForm(request.GET or None, user=user)
+    filters = form.filters()
+    page = _page(request, conflict_inbox(user=user, oldest_first=form.oldest_first(), **filters))
     rows = list(page.object_list)
+    counts = conflict_counts(
+        user=user, status=filters["status"], company_id=filters["company_id"], mine=filters["mine"]
+    )
     return render(
         request,
         "opportunities/conflicts.html",
         {
             "page": page,
+            "form": form,
             "warnings": conflict_warnings(user=user, conflicts=rows),
             "resolvable": resolvable_ids(user, rows),
             "visible_opps": _visible_ids(user, [c.opportunity_id for c in rows]),
-            "status": status,
+            "status": filters["status"],
             "statuses": ConflictStatus.choices,
+            # Counts per kind under the other filters, in the kinds' own order.
+            "kind_counts": [(k, label, counts.get(k, 0)) for k, label in ConflictKind.choices],
+            "kind": filters["kind"],
+            "query": _query_without(request, "page"),
         },
     )
 

@@ -12,7 +12,13 @@ from django.urls import reverse
 from crm.models import User
 from crm.roles import Role
 from opportunities.conflicts import detect_for_opportunity
-from opportunities.models import Conflict, ConflictStatus, Opportunity, OpportunitySplit
+from opportunities.models import (
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
+    Opportunity,
+    OpportunitySplit,
+)
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import UserFactory
@@ -197,3 +203,36 @@ def test_data_quality_constant_queries(
     with django_assert_max_num_queries(10):
         response = client.get(reverse("opportunities:data_quality"))
     assert len(response.context["opps"].object_list) == rows + 1
+
+
+def test_inbox_filters_and_counts_per_kind(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    """Issue 17 (the inbox a manager can work): filter by kind, company and own deals, oldest
+    first, with the count of each kind under the other filters."""
+    url = reverse("opportunities:conflicts")
+    client.force_login(world.director)
+    everything = client.get(url)
+    assert conflict in [w.conflict for w in everything.context["warnings"]]
+    counts = {k: n for k, _, n in everything.context["kind_counts"]}
+    assert counts[ConflictKind.GROUP_OTHER_COMPANY] >= 1
+    assert sum(counts.values()) == everything.context["page"].paginator.count
+    # Another kind: the conflict is not listed, the counts stay those of every kind.
+    other = client.get(url, {"kind": ConflictKind.AGREEMENT})
+    assert conflict not in [w.conflict for w in other.context["warnings"]]
+    assert {k: n for k, _, n in other.context["kind_counts"]} == counts
+    # A company on either side; one on neither side lists nothing of it.
+    by_dk = client.get(url, {"company": world.dk.pk})
+    assert conflict in [w.conflict for w in by_dk.context["warnings"]]
+    by_de = client.get(url, {"company": world.de.pk})
+    assert conflict not in [w.conflict for w in by_de.context["warnings"]]
+    # Only my deals: the Danish rep owns one side, the director neither.
+    assert client.get(url, {"mine": "on"}).context["warnings"] == []
+    client.force_login(world.rep_dk)
+    mine = client.get(url, {"mine": "on", "order": "oldest"})
+    assert [w.conflict for w in mine.context["warnings"]] == [conflict]
+    # A company the user may not pick, or nonsense, filters nothing and is no error.
+    client.force_login(manager_dk)
+    odd = client.get(url, {"company": world.other_company.pk, "kind": "nonsense"})
+    assert odd.status_code == 200
+    assert conflict in [w.conflict for w in odd.context["warnings"]]
