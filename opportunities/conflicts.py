@@ -183,35 +183,35 @@ def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None
             status=ConflictStatus.OPEN,
         )
     }
-    # A duplicate pair already reported from the other account's side is the same finding.
-    mirrored = set(
+    # Findings already reported from the other side, in one query: a duplicate pair from the
+    # other account's, a pair of deals from the other deal's (a group re-check runs detection for
+    # every deal of the group). Either is the same finding: one open conflict per pair and kind.
+    reported_from_the_other_side = (
         Conflict.objects.for_org(opportunity.organization_id)
+        .filter(status=ConflictStatus.OPEN)
         .filter(
-            kind=ConflictKind.DUPLICATE_ACCOUNT,
-            status=ConflictStatus.OPEN,
-            other_account=opportunity.account,
+            Q(kind=ConflictKind.DUPLICATE_ACCOUNT, other_account=opportunity.account)
+            | (Q(other_opportunity=opportunity) & ~Q(kind=ConflictKind.DUPLICATE_ACCOUNT))
         )
-        .values_list("account_id", flat=True)
+        .values_list("kind", "account_id", "opportunity_id")
     )
+    mirrored: set[int] = set()
+    mirrored_pairs: set[tuple[str, int]] = set()
+    for kind, account_id, other_deal_id in reported_from_the_other_side:
+        if kind == ConflictKind.DUPLICATE_ACCOUNT:
+            mirrored.add(account_id)
+        elif other_deal_id is not None:
+            mirrored_pairs.add((kind, other_deal_id))
     findings = [f for f in findings if not (f.other_account and f.other_account.pk in mirrored)]
-    # So is a pair of deals already reported from the other deal's side (a group re-check runs
-    # detection for every deal of the group): one open conflict per pair and kind.
-    mirrored_pairs = set(
-        Conflict.objects.for_org(opportunity.organization_id)
-        .filter(status=ConflictStatus.OPEN, other_opportunity=opportunity)
-        .exclude(kind=ConflictKind.DUPLICATE_ACCOUNT)
-        .values_list("kind", "opportunity_id")
-    )
-    findings = [
-        f
-        for f in findings
-        if not (f.other_opportunity and (f.kind, f.other_opportunity.pk) in mirrored_pairs)
-    ]
     found_keys = {f.key() for f in findings}
     created: list[Conflict] = []
     for finding in findings:
         if finding.key() in existing:
             continue
+        if finding.other_opportunity and (finding.kind, finding.other_opportunity.pk) in (
+            mirrored_pairs
+        ):
+            continue  # the other deal's row says it; this deal's own row, if any, stays open
         # A duplicate account is a finding about the account, whichever deal revealed it.
         account_level = finding.kind == ConflictKind.DUPLICATE_ACCOUNT
         conflict = Conflict(
