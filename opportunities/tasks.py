@@ -11,6 +11,7 @@ from crm.tenancy import org_scope
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import Opportunity
 from opportunities.notifications import conflicts_notify
+from opportunities.selectors import open_q
 
 
 @shared_task(**MAIL_TASK_OPTIONS)
@@ -29,8 +30,8 @@ def redetect_group(organization_id: int, group_id: int) -> int:
     with org_scope(organization_id):
         deals = list(
             Opportunity.objects.for_org(organization_id)
-            .filter(account__group_id=group_id, global_stage__is_won=False)
-            .filter(global_stage__is_lost=False)
+            # The deal's own copy of its account's group (kept by the database): no join.
+            .filter(open_q(), account_group_id=group_id)
             .order_by("pk")
         )
         for deal in deals:
