@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Q, QuerySet
 
 from accounts.models import (
@@ -21,11 +20,11 @@ from accounts.models import (
     AccountTeamMember,
     FrameworkAgreement,
 )
-from crm.audit import register_history
 from crm.models import User
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import (
     among,
+    audit_trail,
     event_policy,
     grant_policy,
     granted_ids,
@@ -111,21 +110,17 @@ def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 policy("accounts.AccountPlanUserObjectPermission")(grant_policy)
 
-# Audit history. Agreement history hangs off the account (it outlives a deleted agreement) but
-# is deal data, which marketing does not read.
-policy("accounts.AccountEvent")(event_policy(Account, "pgh_obj_id"))
-policy("accounts.ContactEvent")(event_policy(Account, "account_id"))
-policy("accounts.AccountTeamMemberEvent")(event_policy(Account, "account_id"))
-policy("accounts.FrameworkAgreementEvent")(event_policy(Account, "account_id", marketing=False))
+# Audit history: the account's History page shows its own changes and those of what hangs off
+# it. Agreement history hangs off the account (it outlives a deleted agreement) but is deal
+# data, which marketing does not read; so are the tiers' (not on the page).
+audit_trail(
+    Account,
+    ("AccountEvent", "pgh_obj_id"),
+    ("ContactEvent", "account_id"),
+    ("AccountTeamMemberEvent", "account_id"),
+    ("FrameworkAgreementEvent", "account_id"),
+    deal_data={"FrameworkAgreementEvent"},
+)
 policy("accounts.DiscountTierEvent")(
     event_policy(FrameworkAgreement, "agreement_id", marketing=False)
-)
-
-# The account's History page: its own changes and those of what hangs off it.
-register_history(
-    Account,
-    (apps.get_model("accounts", "AccountEvent"), "pgh_obj_id"),
-    (apps.get_model("accounts", "ContactEvent"), "account_id"),
-    (apps.get_model("accounts", "AccountTeamMemberEvent"), "account_id"),
-    (apps.get_model("accounts", "FrameworkAgreementEvent"), "account_id"),
 )

@@ -22,10 +22,13 @@ so a policy can only ever narrow inside the tenant.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.db.models import Model, Q, QuerySet
 
+from crm.audit import register_history
 from crm.models import SalesCompany, User
 from crm.registry import Policy, access_by_id, apply, policy
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -132,6 +135,20 @@ def event_policy(parent: type[Model], field: str, *, marketing: bool = True) -> 
         return qs.filter(**{f"{field}__in": parents})
 
     return narrow
+
+
+def audit_trail(
+    record: type[Model], *events: tuple[str, str], deal_data: Collection[str] = ()
+) -> None:
+    """The History page of ``record``: these audit event tables of its app (model name, column
+    pointing at the record), each registered with ``event_policy`` (seen as the record is;
+    those named in ``deal_data`` never by marketing) and as a source of the record's trail."""
+    sources = []
+    for name, pointer in events:
+        model = apps.get_model(record._meta.app_label, name)
+        policy(model._meta.label)(event_policy(record, pointer, marketing=name not in deal_data))
+        sources.append((model, pointer))
+    register_history(record, *sources)
 
 
 # The structure of the organization, its people and its rates are known to everyone in it:

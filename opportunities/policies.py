@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Q, QuerySet
 
 from accounts.models import Account
 from accounts.policies import account_q, team_group_ids
-from crm.audit import register_history
 from crm.models import User
 from crm.roles import Role
 from crm.visibility import (
     among,
-    event_policy,
+    audit_trail,
     everyone_in_the_organization,
     grant_policy,
     granted_ids,
@@ -136,15 +134,11 @@ def _conflicts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 # The catalog is shared by the whole organization.
 policy("opportunities.Product")(everyone_in_the_organization)
 policy("opportunities.OpportunityUserObjectPermission")(grant_policy)
-# Audit history: lines and splits are replaced on save, so their events hang off the deal.
-policy("opportunities.OpportunityEvent")(event_policy(Opportunity, "pgh_obj_id"))
-policy("opportunities.OpportunityLineEvent")(event_policy(Opportunity, "opportunity_id"))
-policy("opportunities.OpportunitySplitEvent")(event_policy(Opportunity, "opportunity_id"))
-
-# The opportunity's History page: its own changes, its lines' and its splits'.
-register_history(
+# Audit history: the deal's History page shows its own changes, its lines' and its splits'
+# (replaced on save, so their events hang off the deal).
+audit_trail(
     Opportunity,
-    (apps.get_model("opportunities", "OpportunityEvent"), "pgh_obj_id"),
-    (apps.get_model("opportunities", "OpportunityLineEvent"), "opportunity_id"),
-    (apps.get_model("opportunities", "OpportunitySplitEvent"), "opportunity_id"),
+    ("OpportunityEvent", "pgh_obj_id"),
+    ("OpportunityLineEvent", "opportunity_id"),
+    ("OpportunitySplitEvent", "opportunity_id"),
 )
