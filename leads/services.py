@@ -207,20 +207,10 @@ def lead_assign(*, lead: Lead, owner: User, acting_user: User | None) -> Lead:
 
 
 def may_run_campaigns(user: User | None, organization_id: int) -> bool:
+    """Campaigns are run by those who manage leads (``LEAD_ROLES``)."""
     if user is None:
         return True
-    return (
-        user.is_active
-        and user.organization_id == organization_id
-        and user.role
-        in (
-            Role.GLOBAL_ADMIN,
-            Role.GLOBAL_DIRECTOR,
-            Role.MARKETING,
-            Role.COUNTRY_MANAGER,
-            Role.REGIONAL_MANAGER,
-        )
-    )
+    return user.is_active and user.organization_id == organization_id and user.role in LEAD_ROLES
 
 
 @transaction.atomic
