@@ -159,11 +159,14 @@ def find_duplicate_account_conflicts(account: Account) -> list[Finding]:
 
 
 @transaction.atomic
-def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
+def detect_for_opportunity(
+    *, opportunity: Opportunity, acting_user: User | None, notify: bool = True
+) -> list[Conflict]:
     """Record every conflict the opportunity is in now; close findings that no longer apply.
 
     Returns the open conflicts of the opportunity. New ones notify the country managers of the
-    companies involved and the group's global account manager, once the transaction commits.
+    companies involved and the group's global account manager, once the transaction commits,
+    unless ``notify`` is off (a group re-check tells every side once, itself).
     """
     opportunity = (
         Opportunity.objects.for_org(opportunity.organization_id)
@@ -241,7 +244,7 @@ def detect_for_opportunity(*, opportunity: Opportunity, acting_user: User | None
             conflict.resolved_at = now
             conflict.save(update_fields=["status", "resolution", "resolution_note", "resolved_at"])
             del existing[key]
-    if created:
+    if created and notify:
         _notify_on_commit(opportunity, created)
     return list(existing.values())
 
