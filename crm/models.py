@@ -64,23 +64,28 @@ class Organization(models.Model):
     )
     # Which findings are conflicts at all (opportunities.conflicts reads them on every save).
     conflict_other_company = models.BooleanField(
-        _("another sales company working a group is a conflict"), default=True
+        _("another sales company working a group is a conflict"), default=True, db_default=True
     )
     conflict_team_coordinates = models.BooleanField(
         _("deals by the global account team and the companies it covers are coordinated"),
         default=True,
+        db_default=True,
         help_text=_("Team deals are shown on the 360° and are not conflicts."),
     )
     conflict_same_product = models.BooleanField(
-        _("the same product worked by two sellers without a split is a conflict"), default=True
+        _("the same product worked by two sellers without a split is a conflict"),
+        default=True,
+        db_default=True,
     )
     conflict_team_ack = models.BooleanField(
         _("a new deal in a teamed group needs the global account manager's acknowledgement"),
         default=False,
+        db_default=False,
     )
     conflict_target_days = models.PositiveSmallIntegerField(
         _("target days to resolve a conflict"),
         default=5,
+        db_default=5,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
     )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)

@@ -14,26 +14,26 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='organization',
             name='conflict_other_company',
-            field=models.BooleanField(default=True, verbose_name='another sales company working a group is a conflict'),
+            field=models.BooleanField(default=True, db_default=True, verbose_name='another sales company working a group is a conflict'),
         ),
         migrations.AddField(
             model_name='organization',
             name='conflict_same_product',
-            field=models.BooleanField(default=True, verbose_name='the same product worked by two sellers without a split is a conflict'),
+            field=models.BooleanField(default=True, db_default=True, verbose_name='the same product worked by two sellers without a split is a conflict'),
         ),
         migrations.AddField(
             model_name='organization',
             name='conflict_target_days',
-            field=models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(365)], verbose_name='target days to resolve a conflict'),
+            field=models.PositiveSmallIntegerField(default=5, db_default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(365)], verbose_name='target days to resolve a conflict'),
         ),
         migrations.AddField(
             model_name='organization',
             name='conflict_team_ack',
-            field=models.BooleanField(default=False, verbose_name="a new deal in a teamed group needs the global account manager's acknowledgement"),
+            field=models.BooleanField(default=False, db_default=False, verbose_name="a new deal in a teamed group needs the global account manager's acknowledgement"),
         ),
         migrations.AddField(
             model_name='organization',
             name='conflict_team_coordinates',
-            field=models.BooleanField(default=True, help_text='Team deals are shown on the 360° and are not conflicts.', verbose_name='deals by the global account team and the companies it covers are coordinated'),
+            field=models.BooleanField(default=True, db_default=True, help_text='Team deals are shown on the 360° and are not conflicts.', verbose_name='deals by the global account team and the companies it covers are coordinated'),
         ),
     ]
