@@ -382,6 +382,7 @@ def account_set_parent(
     if parent is not None:
         parent.refresh_from_db()
     _check_parent(account, parent)
+    old_group_id = account.group_id or account.pk
     new_group_id = (parent.group_id or parent.pk) if parent is not None else account.pk
     subtree = _subtree_ids(account)
     account.parent = parent
@@ -391,7 +392,13 @@ def account_set_parent(
     )
     account.refresh_from_db()
     # The layers above re-check what the new grouping means (cross-country conflicts).
-    account_regrouped.send(sender=Account, account=account, acting_user=acting_user)
+    account_regrouped.send(
+        sender=Account,
+        account=account,
+        old_group_id=old_group_id,
+        account_ids=subtree,
+        acting_user=acting_user,
+    )
     return account
 
 

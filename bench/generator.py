@@ -1265,59 +1265,58 @@ class OrgGenerator:
         )
 
     def _conflicts(self, opps: OppArrays) -> None:
-        """A few hundred open "same group, other company" findings, as detection leaves them."""
+        """A few hundred open "several companies work the group" situations with their two
+        deals as participants, as detection leaves them (one per anchor account)."""
         db, org, rng = self.db, self.org, self.rng
-        rows = []
-        seen = set()
+        rows, sides = [], []
+        anchors = set()
         for _ in range(min(500, len(opps.account) // 20)):
             a, b = rng.randrange(len(opps.account)), rng.randrange(len(opps.account))
-            if a == b or opps.company[a] == opps.company[b] or (a, b) in seen:
+            if a == b or opps.company[a] == opps.company[b] or opps.account[a] in anchors:
                 continue
-            seen.add((a, b))
+            anchors.add(opps.account[a])
             (cid,) = db.ids("opportunities_conflict", 1)
+            company_a = org.companies[opps.company[a]].id
             rows.append(
-                (
-                    cid,
-                    "group_other_company",
-                    "open",
-                    "Same group, other sales company",
-                    "",
-                    "",
-                    None,
-                    _ts(self.now),
-                    opps.account[a],
-                    None,
-                    org.id,
-                    opps.account[b],
-                    org.companies[opps.company[b]].id,
-                    None,
-                    org.companies[opps.company[a]].id,
-                    opps.first_id + a,
-                    opps.first_id + b,
-                )
-            )
+                (cid, "group_other_company", "open", "{}", "", "", None, _ts(self.now),
+                 opps.account[a], org.id, company_a)
+            )  # fmt: skip
+            for deal in (a, b):
+                (pid,) = db.ids("opportunities_conflictparticipant", 1)
+                sides.append(
+                    (pid, org.id, cid, opps.first_id + deal, org.companies[opps.company[deal]].id,
+                     opps.owner[deal], False, _ts(self.now))
+                )  # fmt: skip
         db.copy(
             "opportunities_conflict",
             [
                 "id",
                 "kind",
                 "status",
-                "detail",
+                "params",
                 "resolution",
                 "resolution_note",
                 "resolved_at",
                 "created_at",
                 "account_id",
-                "agreement_id",
                 "organization_id",
-                "other_account_id",
-                "other_sales_company_id",
-                "resolved_by_id",
                 "sales_company_id",
-                "opportunity_id",
-                "other_opportunity_id",
             ],
             rows,
+        )
+        db.copy(
+            "opportunities_conflictparticipant",
+            [
+                "id",
+                "organization_id",
+                "conflict_id",
+                "opportunity_id",
+                "sales_company_id",
+                "seller_id",
+                "coordinated",
+                "joined_at",
+            ],
+            sides,
         )
 
 

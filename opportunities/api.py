@@ -22,6 +22,7 @@ from crm.drf import (
     money_field,
 )
 from crm.http import AuthenticatedRequest
+from crm.ids import parse_id
 from crm.limits import (
     MAX_LINES_PER_OPPORTUNITY,
     MAX_RESOLUTION_NOTE_LENGTH,
@@ -32,6 +33,7 @@ from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings
 from opportunities.models import (
     Conflict,
+    ConflictParticipant,
     Opportunity,
     OpportunityLine,
     OpportunitySplit,
@@ -316,20 +318,35 @@ class OpportunityViewSet(
         return Response(HistoryEntrySerializer(entries, many=True).data)
 
 
+class ConflictParticipantSerializer(serializers.Serializer):
+    """One side of a situation: its company and a person to call always; the deal (or the
+    duplicate's account) only when the reader may see it."""
+
+    company = serializers.IntegerField(source="company.id")
+    company_name = serializers.CharField(source="company.name")
+    contact_person_name = serializers.CharField(source="contact.full_name", default=None)
+    contact_person_email = serializers.CharField(source="contact.email", default=None)
+    opportunity = OpportunitySerializer(allow_null=True)
+    account = serializers.IntegerField(source="account.id", allow_null=True, default=None)
+    coordinated = serializers.BooleanField()
+    joined_at = serializers.DateTimeField(source="participant.joined_at")
+    left_at = serializers.DateTimeField(allow_null=True)
+
+
 class ConflictSerializer(serializers.Serializer):
-    """A conflict with need-to-know disclosure: the other deal's details only when visible."""
+    """A situation with need-to-know disclosure: the other deals' details only when visible;
+    ``text`` in the reader's language. ``other_*``: the first other side, for one-to-one use."""
 
     id = serializers.IntegerField(source="conflict.id")
     kind = serializers.CharField(source="conflict.kind")
     kind_label = serializers.CharField()
+    text = serializers.CharField()
     status = serializers.CharField(source="conflict.status")
     account = serializers.IntegerField(source="conflict.account_id")
     account_name = serializers.CharField(source="conflict.account.name")
     opportunity = serializers.IntegerField(source="conflict.opportunity_id", allow_null=True)
+    product = serializers.IntegerField(source="conflict.product_id", allow_null=True)
     sales_company = serializers.IntegerField(source="conflict.sales_company_id")
-    other_sales_company = serializers.IntegerField(
-        source="conflict.other_sales_company_id", allow_null=True
-    )
     other_company_name = serializers.CharField(
         source="other_company.name", allow_null=True, default=None
     )
@@ -337,15 +354,19 @@ class ConflictSerializer(serializers.Serializer):
     contact_person_email = serializers.CharField(source="contact_person.email", default=None)
     other_opportunity = OpportunitySerializer(allow_null=True)
     other_account = serializers.IntegerField(source="conflict.other_account_id", allow_null=True)
-    detail = serializers.CharField()
+    participants = ConflictParticipantSerializer(many=True)
     resolution = serializers.CharField(source="conflict.resolution")
     resolved_at = serializers.DateTimeField(source="conflict.resolved_at", allow_null=True)
     created_at = serializers.DateTimeField(source="conflict.created_at")
+    age_days = serializers.IntegerField()
 
 
 class ResolveSerializer(serializers.Serializer):
     resolution = serializers.ChoiceField(choices=Resolution.choices)
     owner = VisibleRelatedField(User, required=False, allow_null=True)
+    # A deal of the situation (visible to the resolver); default as in conflict_resolve.
+    opportunity = VisibleRelatedField(Opportunity, required=False, allow_null=True)
+    other_opportunity = VisibleRelatedField(Opportunity, required=False, allow_null=True)
     keep_account = VisibleRelatedField(Account, required=False, allow_null=True)
     split_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, required=False, allow_null=True
@@ -356,12 +377,22 @@ class ResolveSerializer(serializers.Serializer):
 
 
 class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
+    """Situations. ``?company=<id>``: a company on any side."""
+
     model = Conflict
     serializer_class = ConflictSerializer
-    select_related = ("account", "sales_company", "other_sales_company")
-    filterset_fields = ["status", "kind", "sales_company", "other_sales_company", "account"]
+    select_related = ("account", "sales_company", "product", "agreement")
+    filterset_fields = ["status", "kind", "sales_company", "account"]
     # The serializer's sources go through the warning ("conflict.id"), not the model's columns.
     ordering_fields = ["created_at", "resolved_at"]
+
+    def get_queryset(self) -> Any:
+        qs = super().get_queryset()
+        company = parse_id(self.request.query_params.get("company"))
+        if company is not None:
+            sides = ConflictParticipant.objects.for_org(self.request.user.organization_id)
+            qs = qs.filter(pk__in=sides.filter(sales_company_id=company).values("conflict_id"))
+        return qs
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

@@ -1,325 +1,337 @@
-"""Cross-country conflict detection, need-to-know disclosure and rules of engagement.
+"""Cross-country conflicts as sellers and managers meet them: detection on save and after a
+regrouping, the warnings with need-to-know disclosure, their texts, the live preview and the
+rules of engagement's suggestion.
 
-Detection runs on every opportunity create, on account or product changes and on lead
-conversion. Each finding is a ``Conflict`` row (one open row per finding, enforced by a partial
-unique constraint), so the managers' inbox, the director's KPIs and the seller's warning all read
-the same data. The queries here are indexed lookups by the account's group: a handful of queries
-per save, whatever the size of the organization.
+The rules themselves and the bookkeeping of situations are ``opportunities.situations``; this
+module decides when they run and what a reader is told.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from accounts.matching import find_duplicate_candidates, reason_text
+from accounts.matching import reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
-from crm.models import RulesOfEngagement, SalesCompany, User
+from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
-from opportunities.customer import AgreementTerms, agreement_for_account
+from opportunities.customer import AgreementTerms
 from opportunities.models import (
     Conflict,
     ConflictKind,
-    ConflictStatus,
+    ConflictParticipant,
     Opportunity,
     OpportunityLine,
-    Resolution,
+)
+from opportunities.selectors import open_q
+from opportunities.situations import (
+    Changes,
+    Deal,
+    Rules,
+    Situation,
+    agreement_breach,
+    close_deal_situations,
+    duplicate_pairs,
+    group_situations,
+    groups_of_deal,
+    load_deals,
+    load_team,
+    open_situations_of,
+    sync_deal,
+    sync_duplicates,
+    sync_group,
 )
 
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    other_opportunity: Opportunity | None = None
-    other_account: Account | None = None
-    agreement_id: int | None = None
-    detail: str = ""
-
-    def key(self) -> tuple[Any, ...]:
-        return (
-            self.kind,
-            self.other_opportunity.pk if self.other_opportunity else None,
-            self.other_account.pk if self.other_account else None,
-            self.agreement_id,
-        )
-
-
-def _open_opportunities_in_group(opportunity: Opportunity, *, lean: bool = False) -> Any:
-    """The other open deals of the opportunity's group. ``lean``: only the ids the rules
-    compare (detection on save, where a big group's hundreds of full rows with their company,
-    owner and account cost more than all of detection's SQL); else ready for warnings."""
-    qs = (
-        Opportunity.objects.for_org(opportunity.organization_id)
-        .filter(
-            account__group_id=opportunity.account.group_id or opportunity.account_id,
-            global_stage__is_won=False,
-            global_stage__is_lost=False,
-        )
-        .exclude(pk=opportunity.pk)
-    )
-    if lean:
-        return qs.only("id", "organization_id", "sales_company_id", "owner_id")
-    return qs.select_related("sales_company", "owner", "account")
-
-
-def find_group_conflicts(opportunity: Opportunity) -> list[Finding]:
-    """(a) open opportunities at the same group booked by another sales company, and
-    (b) the same product at the same group worked by another seller."""
-    others = list(_open_opportunities_in_group(opportunity, lean=True).order_by("pk"))
-    findings = [
-        Finding(ConflictKind.GROUP_OTHER_COMPANY, other_opportunity=other)
-        for other in others
-        if other.sales_company_id != opportunity.sales_company_id
-    ]
-    products = set(
-        OpportunityLine.objects.for_org(opportunity.organization_id)
-        .filter(opportunity=opportunity)
-        .values_list("product_id", flat=True)
-    )
-    if products:
-        other_ids = [o.pk for o in others if o.owner_id != opportunity.owner_id]
-        same_product = set(
-            OpportunityLine.objects.for_org(opportunity.organization_id)
-            .filter(opportunity_id__in=other_ids, product_id__in=products)
-            .values_list("opportunity_id", flat=True)
-        )
-        findings += [
-            Finding(ConflictKind.SAME_PRODUCT, other_opportunity=other)
-            for other in others
-            if other.pk in same_product
-        ]
-    return findings
-
-
-def find_agreement_conflicts(opportunity: Opportunity) -> list[Finding]:
-    """(c) an active framework agreement covers the account and a line is discounted below the
-    agreement's current tier: the customer is being quoted worse than it is entitled to."""
-    lines = OpportunityLine.objects.for_org(opportunity.organization_id).filter(
-        opportunity=opportunity
-    )
-    lowest = lines.aggregate(lowest=Min("discount_percent"))["lowest"]
-    if lowest is None:
-        return []  # no product lines, no discount to compare: skip the agreement's volume sum
-    terms = agreement_for_account(
-        account=opportunity.account,
-        on_date=timezone.localdate(),
-        booking_company=opportunity.sales_company,
-    )
-    breach = agreement_breach(terms, lowest)
-    return [] if breach is None else [breach]
-
-
-def agreement_breach(
-    terms: AgreementTerms | None, lowest_discount: Decimal | None
-) -> Finding | None:
-    """The agreement rule itself, for the save and the live preview alike: a line discounted
-    below the current tier of the agreement that covers the account and the booking company."""
-    if terms is None or terms.current_tier is None or lowest_discount is None:
-        return None
-    entitled: Decimal = terms.current_tier.discount_percent
-    if lowest_discount >= entitled:
-        return None
-    return Finding(
-        ConflictKind.AGREEMENT,
-        agreement_id=terms.agreement.pk,
-        detail=_("%(agreement)s entitles this customer to %(pct)s%% discount; a line is below it.")
-        % {"agreement": terms.agreement.name, "pct": entitled},
-    )
-
-
-def find_duplicate_account_conflicts(account: Account) -> list[Finding]:
-    """(d) the account looks like a duplicate of another (same registration number or domain, or
-    the same normalized name in the same country)."""
-    candidates = find_duplicate_candidates(
-        organization=account.organization,
-        name=account.name,
-        country=account.country,
-        registration_number=account.registration_number,
-        domain=account.domain,
-        exclude_id=account.pk,
-    )
-    # Members of the same group are subsidiaries, not duplicates.
-    return [
-        Finding(
-            ConflictKind.DUPLICATE_ACCOUNT,
-            other_account=c.account,
-            detail=", ".join(str(r) for r in c.reasons),
-        )
-        for c in candidates
-        if c.account.group_id != account.group_id or account.group_id is None
-    ]
+# --- Detection ---------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def detect_for_opportunity(
-    *, opportunity: Opportunity, acting_user: User | None, notify: bool = True
+    *,
+    opportunity: Opportunity,
+    acting_user: User | None,
+    notify: bool = True,
+    is_new: bool = False,
 ) -> list[Conflict]:
-    """Record every conflict the opportunity is in now; close findings that no longer apply.
+    """Bring every situation the deal is or should be in up to date; returns its open ones.
 
-    Returns the open conflicts of the opportunity. New ones notify the country managers of the
-    companies involved and the group's global account manager, once the transaction commits,
-    unless ``notify`` is off (a group re-check tells every side once, itself).
+    The deal's group is re-checked for the group rule and the products the deal has (or had, in
+    a product situation it is still in); a group it left by an account move is re-checked
+    whole. A won or lost deal leaves its situations. Situations that opened, or that a company
+    new to them joined, tell the people involved once the transaction commits (unless
+    ``notify`` is off: a group re-check tells every side once, itself).
     """
     opportunity = (
         Opportunity.objects.for_org(opportunity.organization_id)
         .select_related("account", "sales_company", "global_stage", "organization")
         .get(pk=opportunity.pk)
     )
-    findings: list[Finding] = []
-    if not (opportunity.global_stage.is_won or opportunity.global_stage.is_lost):
-        findings += find_group_conflicts(opportunity)
-        findings += find_agreement_conflicts(opportunity)
-    findings += find_duplicate_account_conflicts(opportunity.account)
-
-    existing = {
-        (c.kind, c.other_opportunity_id, c.other_account_id, c.agreement_id): c
-        for c in Conflict.objects.for_org(opportunity.organization_id).filter(
-            Q(opportunity=opportunity) | Q(account=opportunity.account, opportunity__isnull=True),
-            status=ConflictStatus.OPEN,
-        )
-    }
-    # Findings already reported from the other side, in one query: a duplicate pair from the
-    # other account's, a pair of deals from the other deal's (a group re-check runs detection for
-    # every deal of the group). Either is the same finding: one open conflict per pair and kind.
-    reported_from_the_other_side = (
-        Conflict.objects.for_org(opportunity.organization_id)
-        .filter(status=ConflictStatus.OPEN)
-        .filter(
-            Q(kind=ConflictKind.DUPLICATE_ACCOUNT, other_account=opportunity.account)
-            | (Q(other_opportunity=opportunity) & ~Q(kind=ConflictKind.DUPLICATE_ACCOUNT))
-        )
-        .values_list("kind", "account_id", "opportunity_id")
-    )
-    mirrored: set[int] = set()
-    mirrored_pairs: set[tuple[str, int]] = set()
-    for kind, account_id, other_deal_id in reported_from_the_other_side:
-        if kind == ConflictKind.DUPLICATE_ACCOUNT:
-            mirrored.add(account_id)
-        elif other_deal_id is not None:
-            mirrored_pairs.add((kind, other_deal_id))
-    findings = [f for f in findings if not (f.other_account and f.other_account.pk in mirrored)]
-    found_keys = {f.key() for f in findings}
-    created: list[Conflict] = []
-    for finding in findings:
-        if finding.key() in existing:
-            continue
-        if finding.other_opportunity and (finding.kind, finding.other_opportunity.pk) in (
-            mirrored_pairs
-        ):
-            continue  # the other deal's row says it; this deal's own row, if any, stays open
-        # A duplicate account is a finding about the account, whichever deal revealed it.
-        account_level = finding.kind == ConflictKind.DUPLICATE_ACCOUNT
-        conflict = Conflict(
-            organization_id=opportunity.organization_id,
-            kind=finding.kind,
-            opportunity=None if account_level else opportunity,
-            account=opportunity.account,
-            sales_company=opportunity.sales_company,
-            other_opportunity=finding.other_opportunity,
-            other_account=finding.other_account,
-            other_sales_company_id=(
-                finding.other_opportunity.sales_company_id if finding.other_opportunity else None
-            )
-            or (finding.other_account.home_company_id if finding.other_account else None),
-            agreement_id=finding.agreement_id,
-            detail=finding.detail,
-        )
-        conflict.save()
-        existing[finding.key()] = conflict
-        created.append(conflict)
-    now = timezone.now()
-    for key, conflict in list(existing.items()):
-        if key not in found_keys and conflict.opportunity_id == opportunity.pk:
-            conflict.status = ConflictStatus.RESOLVED
-            conflict.resolution = Resolution.ACKNOWLEDGED
-            conflict.resolution_note = _("No longer applies after a change to the opportunity.")
-            conflict.resolved_at = now
-            conflict.save(update_fields=["status", "resolution", "resolution_note", "resolved_at"])
-            del existing[key]
-    if created and notify:
-        _notify_on_commit(opportunity, created)
-    return list(existing.values())
+    changes = _detect(opportunity, is_new=is_new)
+    if notify:
+        notify_on_commit(opportunity.organization_id, changes.news())
+    return open_situations_of(opportunity)
 
 
-def _notify_on_commit(opportunity: Opportunity, conflicts: list[Conflict]) -> None:
-    """Queue the mail about new conflicts once the save has committed. ``robust``: a broker
-    that is down (or, with eager tasks, a mail that fails) is logged and never fails the
-    request, which is complete by then; the task retries a failing mail server itself."""
+def _detect(opportunity: Opportunity, *, is_new: bool = False) -> Changes:
+    rules = Rules.of(opportunity.organization)
     org_id = opportunity.organization_id
-    ids = sorted(c.pk for c in conflicts)
-    transaction.on_commit(
-        lambda: enqueue("opportunities.tasks.notify_new_conflicts", org_id, ids), robust=True
+    group_id = opportunity.account_group_id or opportunity.account_id
+    closed = opportunity.global_stage.is_won or opportunity.global_stage.is_lost
+    elsewhere, products = groups_of_deal(opportunity)
+    changes = Changes()
+    if not closed:
+        products |= set(
+            OpportunityLine.objects.for_org(org_id)
+            .filter(opportunity=opportunity)
+            .values_list("product_id", flat=True)
+        )
+    changes += sync_group(
+        org_id,
+        group_id,
+        rules,
+        products=products,
+        opener_company_id=opportunity.sales_company_id,
+        deal_closed=closed,
     )
+    for other_group in sorted(elsewhere):
+        changes += sync_group(org_id, other_group, rules)
+    if closed:
+        close_deal_situations(opportunity)
+    else:
+        changes += sync_deal(opportunity, rules, is_new=is_new)
+    changes += sync_duplicates(opportunity.account)
+    return changes
+
+
+def redetect_group(
+    organization_id: int, group_id: int, *, account_ids: Iterable[int] = ()
+) -> tuple[int, list[int]]:
+    """Re-check a whole group after an account joined, left or merged into it: the group's
+    situations (every product), each open deal's own ones (a group's agreement now covers it)
+    and the duplicates of the moved accounts. Returns the deals checked and the situations that
+    are news, which the caller tells every side of once."""
+    deals = list(
+        Opportunity.objects.for_org(organization_id)
+        .filter(open_q(), account_group_id=group_id)
+        .select_related("account", "sales_company", "organization")
+        .order_by("pk")
+    )
+    org = deals[0].organization if deals else Organization.objects.get(pk=organization_id)
+    rules = Rules.of(org)
+    changes = sync_group(organization_id, group_id, rules)
+    for deal in deals:
+        changes += sync_deal(deal, rules)
+    for account in Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)):
+        changes += sync_duplicates(account)
+    return len(deals), changes.news()
+
+
+def notify_on_commit(organization_id: int, conflict_ids: list[int]) -> None:
+    """Queue the message about new situations once the save has committed. ``robust``: a
+    broker that is down (or, with eager tasks, a mail that fails) is logged and never fails the
+    request, which is complete by then; the task retries a failing mail server itself."""
+    if not conflict_ids:
+        return
+    ids = sorted(conflict_ids)
+    transaction.on_commit(
+        lambda: enqueue("opportunities.tasks.notify_new_conflicts", organization_id, ids),
+        robust=True,
+    )
+
+
+# --- What a reader is told ---------------------------------------------------------------------
+
+
+def _percent(value: Any) -> str:
+    try:
+        return number_format(Decimal(str(value)), use_l10n=True, force_grouping=False)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(sorted(set(values)))
+
+
+def conflict_text(conflict: Conflict, participants: list[ParticipantView]) -> str:
+    """The situation in the reader's language (active translation), from its kind and
+    parameters: nothing of it is stored as text."""
+    active = [p for p in participants if p.left_at is None] or participants
+    outside = [p for p in active if not p.coordinated]
+    if conflict.kind == ConflictKind.GROUP_OTHER_COMPANY:
+        companies = _names(p.company.name for p in outside)
+        if any(p.coordinated for p in active):
+            return _("%(companies)s work this group outside its global account team.") % {
+                "companies": companies
+            }
+        return _("%(companies)s work this group at the same time.") % {
+            "companies": _names(p.company.name for p in active)
+        }
+    if conflict.kind == ConflictKind.SAME_PRODUCT:
+        return _("%(sellers)s offer %(product)s to this group without a split.") % {
+            "sellers": _names(p.contact.full_name for p in active if p.contact),
+            "product": conflict.product.name if conflict.product else "",
+        }
+    if conflict.kind == ConflictKind.AGREEMENT:
+        return _(
+            "%(agreement)s entitles this customer to %(pct)s%% discount; a line is below it."
+        ) % {
+            "agreement": conflict.agreement.name if conflict.agreement else "",
+            "pct": _percent(conflict.params.get("percent", "")),
+        }
+    if conflict.kind == ConflictKind.DUPLICATE_ACCOUNT:
+        return _("Possibly the same customer: %(reasons)s.") % {
+            "reasons": reason_text(conflict.params.get("reasons", []))
+        }
+    return _("A new deal at a group with a global account team: its manager acknowledges it.")
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    """One side of a situation as this reader may see it: always the company and a person to
+    call; the deal (or account) itself only when the reader may see it."""
+
+    participant: ConflictParticipant
+    company: SalesCompany
+    contact: User | None
+    opportunity: Opportunity | None  # None when the reader may not see it
+    account: Account | None  # a duplicate's account, None when the reader may not see it
+    coordinated: bool
+    is_focus: bool
+
+    @property
+    def left_at(self) -> Any:
+        return self.participant.left_at
 
 
 @dataclass(frozen=True)
 class ConflictWarning:
-    """What a seller is told about one conflict: full details only where they may see them."""
+    """What a reader is told about one situation: full details only where they may see them.
+    ``other_*`` are the first other side from the focus (the deal or account on screen)."""
 
     conflict: Conflict
     kind_label: str
+    text: str
+    participants: list[ParticipantView]
     other_company: SalesCompany | None
     contact_person: User | None
-    other_opportunity: Opportunity | None  # None when the user may not see it
-    detail: str
+    other_opportunity: Opportunity | None
+
+    @property
+    def active(self) -> list[ParticipantView]:
+        return [p for p in self.participants if p.left_at is None]
+
+    @property
+    def companies(self) -> str:
+        return _names(p.company.code for p in self.active)
+
+    @property
+    def age_days(self) -> int:
+        """Days open (until resolved, for a resolved one): the inbox's SLA column."""
+        end = self.conflict.resolved_at or timezone.now()
+        return max((end - self.conflict.created_at).days, 0) if self.conflict.created_at else 0
 
 
-def conflict_warnings(*, user: User, conflicts: Iterable[Conflict]) -> list[ConflictWarning]:
-    """Turn conflicts into warnings with need-to-know disclosure: another company's deal that
-    the user may not see is named only by its sales company and a person to call."""
+def conflict_warnings(
+    *,
+    user: User,
+    conflicts: Iterable[Conflict],
+    focus_opportunity_id: int | None = None,
+    focus_account_id: int | None = None,
+    drafts: dict[int, list[ConflictParticipant]] | None = None,
+) -> list[ConflictWarning]:
+    """Turn situations into warnings with need-to-know disclosure: another company's deal the
+    reader may not see is named only by its sales company and a person to call (its seller,
+    else the company's country manager). A fixed number of queries for any number of rows.
+    ``drafts``: participants of unsaved situations (the preview), by the situation's index."""
     conflicts = list(conflicts)
-    other_ids = [c.other_opportunity_id for c in conflicts if c.other_opportunity_id]
+    org_id = user.organization_id
+    saved = [c.pk for c in conflicts if c.pk]
+    rows: dict[int, list[ConflictParticipant]] = {}
+    for p in (
+        ConflictParticipant.objects.for_org(org_id)
+        .filter(conflict_id__in=saved)
+        .select_related("sales_company", "seller")
+        .order_by("joined_at", "pk")
+    ):
+        rows.setdefault(p.conflict_id, []).append(p)
+    per_conflict = [
+        rows.get(c.pk, []) if c.pk else (drafts or {}).get(i, []) for i, c in enumerate(conflicts)
+    ]
+    everyone = [p for ps in per_conflict for p in ps]
+    opp_ids = {p.opportunity_id for p in everyone if p.opportunity_id}
+    account_ids = {p.account_id for p in everyone if p.account_id}
     visible = {
         o.pk: o
         for o in Opportunity.objects.visible_to(user)
-        .filter(pk__in=other_ids)
+        .filter(pk__in=opp_ids)
         .select_related("owner", "account", "sales_company", "local_stage", "global_stage")
     }
-    owners = dict(
-        Opportunity.objects.for_org(user.organization_id)
-        .filter(pk__in=other_ids)
-        .values_list("pk", "owner_id")
-    )
-    company_ids = {c.other_sales_company_id for c in conflicts if c.other_sales_company_id}
-    managers = {
-        u.sales_company_id: u
-        for u in User.objects.for_org(user.organization_id)
-        .filter(role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True)
-        .order_by("-id")
-    }
-    people = User.objects.for_org(user.organization_id).in_bulk(
-        [owner for owner in owners.values() if owner]
+    visible_accounts = Account.objects.visible_to(user).in_bulk(account_ids) if account_ids else {}
+    no_seller = {p.sales_company_id for p in everyone if p.seller_id is None}
+    managers = (
+        {
+            u.sales_company_id: u
+            for u in User.objects.for_org(org_id)
+            .filter(role=Role.COUNTRY_MANAGER, sales_company_id__in=no_seller, is_active=True)
+            .order_by("-id")
+        }
+        if no_seller
+        else {}
     )
     warnings = []
-    for c in conflicts:
-        other_id = c.other_opportunity_id
-        owner_id = owners.get(other_id) if other_id is not None else None
-        contact = people.get(owner_id) if owner_id else managers.get(c.other_sales_company_id)
+    for conflict, participants in zip(conflicts, per_conflict, strict=True):
+        views = [
+            ParticipantView(
+                participant=p,
+                company=p.sales_company,
+                contact=p.seller if p.seller_id else managers.get(p.sales_company_id),
+                opportunity=visible.get(p.opportunity_id) if p.opportunity_id else None,
+                account=visible_accounts.get(p.account_id) if p.account_id else None,
+                coordinated=p.coordinated,
+                # The deal being typed in the preview has no id yet: it is the focus.
+                is_focus=(p.opportunity_id is None and p.account_id is None)
+                or (p.opportunity_id is not None and p.opportunity_id == focus_opportunity_id)
+                or (p.account_id is not None and p.account_id == focus_account_id),
+            )
+            for p in participants
+        ]
+        # The first other side: not the focus, still in it, preferably not the reader's own
+        # deal and outside the team (what the reader has to talk about).
+        others = sorted(
+            (v for v in views if not v.is_focus and v.left_at is None),
+            key=lambda v: (v.participant.seller_id == user.pk, v.coordinated),
+        )
+        other = others[0] if others else None
         warnings.append(
             ConflictWarning(
-                conflict=c,
-                kind_label=str(c.get_kind_display()),
-                other_company=c.other_sales_company,
-                contact_person=contact,
-                other_opportunity=visible.get(other_id) if other_id is not None else None,
-                detail=reason_text(c.detail)
-                if c.kind == ConflictKind.DUPLICATE_ACCOUNT
-                else c.detail,
+                conflict=conflict,
+                kind_label=str(conflict.get_kind_display()),
+                text=conflict_text(conflict, views),
+                participants=views,
+                other_company=other.company if other else None,
+                contact_person=other.contact if other else None,
+                other_opportunity=other.opportunity if other else None,
             )
         )
     return warnings
 
 
-def rightful_company(conflict: Conflict) -> SalesCompany:
-    """The sales company the organization's rules of engagement give the deal to."""
+# --- Rules of engagement -----------------------------------------------------------------------
+
+
+def rightful_company(conflict: Conflict, deals: list[Opportunity] | None = None) -> SalesCompany:
+    """The sales company the organization's rules of engagement give the situation's deals to:
+    the global account team's (its manager's company, else the group's home company), the
+    account's home company, or the company that registered the first deal."""
     rule = conflict.organization.rules_of_engagement
     account = conflict.account
     top = account.group or account
@@ -330,15 +342,16 @@ def rightful_company(conflict: Conflict) -> SalesCompany:
             .select_related("sales_company")
             .first()
         )
-        if gam is not None:
-            return gam.sales_company
-        return top.home_company
-    if rule == RulesOfEngagement.HOME_COMPANY_OWNS:
-        return account.home_company
-    # First registered owns: the earliest opportunity of the two.
-    pair = [o for o in (conflict.opportunity, conflict.other_opportunity) if o is not None]
-    first = min(pair, key=lambda o: (o.created_at, o.pk))
+        return gam.sales_company if gam is not None else top.home_company
+    if rule == RulesOfEngagement.HOME_COMPANY_OWNS or not deals:
+        # The deals' customer's home company when they are all at one account, else the group's.
+        at = {d.account_id: d.account for d in deals or []}
+        return next(iter(at.values())).home_company if len(at) == 1 else account.home_company
+    first = min(deals, key=lambda o: (o.created_at, o.pk))
     return first.sales_company
+
+
+# --- The live preview --------------------------------------------------------------------------
 
 
 def preview_for(
@@ -352,84 +365,122 @@ def preview_for(
     terms: AgreementTerms | None = None,
     lowest_discount: Decimal | None = None,
 ) -> list[ConflictWarning]:
-    """The conflicts an opportunity would be in, read-only, for the form before saving.
+    """The situations an opportunity would be in, read-only, for the form before saving.
 
-    The same rules as ``find_group_conflicts``, ``find_agreement_conflicts`` (given the
-    agreement ``terms`` the page already read and the lowest discount typed) and
-    ``find_duplicate_account_conflicts`` applied to the values being typed (nothing is written,
-    nobody is notified), turned into warnings with the same need-to-know disclosure as the saved
-    ones. ``opportunity_id`` leaves the deal
-    being edited out of its own findings.
+    The save's rules (``situations.group_situations``, the agreement rule given the ``terms``
+    the page already read and the lowest discount typed, the duplicate pairs) applied to the
+    values being typed: nothing is written, nobody is notified; the warnings carry the same
+    need-to-know disclosure as the saved ones. ``opportunity_id`` puts the deal being edited in
+    as typed rather than as saved.
 
     No oracle: the preview answers any input the user types, so for deals the user may not see
     it reports only what does not depend on that input — that another company works the group,
-    and whom to call (the account-level situation). The same-product rule is applied only to
-    deals the user may see: for a hidden deal the answer is the same whichever products are
-    typed, so trying product after product reveals nothing of its lines."""
+    and whom to call. The product rule reads the lines of deals the user may see only: for a
+    hidden deal the answer is the same whichever products are typed, so trying product after
+    product reveals nothing of its lines."""
     owner = owner or user
-    draft = Opportunity(
-        organization_id=account.organization_id,
-        pk=opportunity_id,
-        account=account,
-        sales_company=sales_company,
-        owner=owner,
-    )
-    others = list(_open_opportunities_in_group(draft).order_by("pk"))
-    unsaved: list[Conflict] = []
-
-    def finding(kind: str, **fields: Any) -> Conflict:
-        # Unsaved rows: conflict_warnings only reads them, so the disclosure rules stay one.
-        return Conflict(
-            organization_id=account.organization_id,
-            kind=kind,
-            account=account,
-            sales_company=sales_company,
-            **fields,
-        )
-
-    for other in others:
-        if other.sales_company_id != sales_company.pk:
-            unsaved.append(
-                finding(
-                    ConflictKind.GROUP_OTHER_COMPANY,
-                    other_opportunity=other,
-                    other_sales_company=other.sales_company,
-                )
-            )
+    org_id = account.organization_id
+    group_id = account.group_id or account.pk
     products = set(product_ids)
-    if products:
-        candidates = [o.pk for o in others if o.owner_id != owner.pk]
-        other_ids = list(
-            Opportunity.objects.visible_to(user)
-            .filter(pk__in=candidates)
-            .values_list("pk", flat=True)
-        )
-        same_product = set(
-            OpportunityLine.objects.for_org(account.organization_id)
-            .filter(opportunity_id__in=other_ids, product_id__in=products)
-            .values_list("opportunity_id", flat=True)
-        )
-        unsaved += [
-            finding(
-                ConflictKind.SAME_PRODUCT,
-                other_opportunity=other,
-                other_sales_company=other.sales_company,
-            )
-            for other in others
-            if other.pk in same_product
-        ]
-    for dup in find_duplicate_account_conflicts(account):
+    rules = Rules.of(user.organization)
+    draft = Deal(
+        id=opportunity_id,
+        account_id=account.pk,
+        company_id=sales_company.pk,
+        owner_id=owner.pk,
+        products=frozenset(products),
+    )
+    others = load_deals(
+        org_id,
+        group_id,
+        products=products,
+        exclude_id=opportunity_id,
+        visible=Opportunity.objects.visible_to(user),
+    )
+    team = load_team(org_id, group_id)
+    found = group_situations([*others, draft], team, rules, products)
+    unsaved: list[Conflict] = []
+    drafts: dict[int, list[ConflictParticipant]] = {}
+    companies = SalesCompany.objects.for_org(org_id).in_bulk(
+        {d.company_id for s in found.values() for d, _ in s.members}
+    )
+    sellers = User.objects.for_org(org_id).in_bulk(
+        {d.owner_id for s in found.values() for d, _ in s.members}
+    )
+    for situation in found.values():
+        if draft not in (d for d, _ in situation.members):
+            continue  # the group's own business, not this deal's
+        drafts[len(unsaved)] = _draft_members(situation, companies, sellers, org_id)
         unsaved.append(
-            finding(
-                ConflictKind.DUPLICATE_ACCOUNT,
-                other_account=dup.other_account,
-                other_sales_company=dup.other_account.home_company if dup.other_account else None,
-                detail=dup.detail,
+            Conflict(
+                organization_id=org_id,
+                kind=situation.kind,
+                account=account.group or account,
+                product_id=situation.product_id,
+                sales_company=sales_company,
             )
         )
     breach = agreement_breach(terms, lowest_discount)
     if breach is not None:
+        drafts[len(unsaved)] = []
         unsaved.append(
-            finding(ConflictKind.AGREEMENT, agreement_id=breach.agreement_id, detail=breach.detail)
+            Conflict(
+                organization_id=org_id,
+                kind=ConflictKind.AGREEMENT,
+                account=account,
+                agreement_id=breach[0],
+                sales_company=sales_company,
+                params={"percent": breach[1]},
+            )
         )
-    return conflict_warnings(user=user, conflicts=unsaved)
+    pairs = duplicate_pairs(account)
+    homes = dict(
+        Account.objects.for_org(org_id)
+        .filter(pk__in={a for pair in pairs for a in pair})
+        .values_list("pk", "home_company")
+    )
+    home_companies = SalesCompany.objects.for_org(org_id).in_bulk(set(homes.values()))
+    for (low, high), reasons in pairs.items():
+        drafts[len(unsaved)] = [
+            ConflictParticipant(
+                organization_id=org_id,
+                account_id=a,
+                sales_company=home_companies[homes[a]],
+            )
+            for a in (low, high)
+        ]
+        unsaved.append(
+            Conflict(
+                organization_id=org_id,
+                kind=ConflictKind.DUPLICATE_ACCOUNT,
+                account_id=low,
+                other_account_id=high,
+                sales_company=sales_company,
+                params={"reasons": reasons},
+            )
+        )
+    return conflict_warnings(
+        user=user,
+        conflicts=unsaved,
+        focus_opportunity_id=opportunity_id,
+        focus_account_id=account.pk,
+        drafts=drafts,
+    )
+
+
+def _draft_members(
+    situation: Situation,
+    companies: dict[int, SalesCompany],
+    sellers: dict[int, User],
+    org_id: int,
+) -> list[ConflictParticipant]:
+    return [
+        ConflictParticipant(
+            organization_id=org_id,
+            opportunity_id=d.id,
+            sales_company=companies[d.company_id],
+            seller=sellers.get(d.owner_id),
+            coordinated=coordinated,
+        )
+        for d, coordinated in situation.members
+    ]

@@ -416,7 +416,7 @@ def account_360(
     conflicts = list(
         Conflict.objects.visible_to(user)
         .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
-        .select_related("sales_company", "other_sales_company", "account")
+        .select_related("sales_company", "account", "product", "agreement")
         .order_by("-created_at")
     )
     return Account360(

@@ -19,6 +19,8 @@ from accounts.models import Account
 from crm.http import AuthenticatedHttpRequest
 from crm.money import MissingExchangeRateError
 from opportunities import customer
+from opportunities.conflicts import conflict_warnings
+from opportunities.situations import team_deals
 
 
 def _group_accounts(view: Any) -> list[Account]:
@@ -61,5 +63,9 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if services.may_log_activities(user)
         else None,
         may_change=services.may_change_account(user, account),
+        conflict_warnings=conflict_warnings(
+            user=user, conflicts=view.open_conflicts, focus_account_id=account.pk
+        ),
+        team_deals=team_deals(user=user, group=view.group),
     )
     return render(request, "accounts/detail.html", context)

@@ -20,6 +20,7 @@ from crm.models import SalesCompany, User
 from crm.visibility import visible_companies
 from opportunities import selectors
 from opportunities.models import (
+    Conflict,
     ConflictKind,
     ConflictStatus,
     Opportunity,
@@ -391,10 +392,25 @@ class MoveForm(forms.Form):
         )
 
 
+class _DealChoice(forms.ModelChoiceField):
+    """A deal of the situation, named as far as the resolver may see it (else its company and
+    seller only)."""
+
+    visible_ids: set[int] = set()
+
+    def label_from_instance(self, obj: Any) -> str:
+        who = f"{obj.sales_company.code} · {obj.owner.full_name}"
+        return f"{obj.name} ({who})" if obj.pk in self.visible_ids else who
+
+
 class ResolveForm(forms.Form):
     resolution = forms.ChoiceField(label=_("Resolution"), choices=Resolution.choices)
+    opportunity = _DealChoice(label=_("Deal"), queryset=Opportunity.objects.none(), required=False)
     owner = forms.ModelChoiceField(
         label=_("New owner"), queryset=User.objects.none(), required=False
+    )
+    other_opportunity = _DealChoice(
+        label=_("Split with the seller of"), queryset=Opportunity.objects.none(), required=False
     )
     keep_account = forms.ModelChoiceField(
         label=_("Account to keep"), queryset=Account.objects.none(), required=False
@@ -411,13 +427,21 @@ class ResolveForm(forms.Form):
     )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, user: User, conflict: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        conflict: Any,
+        deals: list[Opportunity] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        company_ids = [conflict.sales_company_id, conflict.other_sales_company_id]
+        deals = deals or []
+        company_ids = {d.sales_company_id for d in deals} | {conflict.sales_company_id}
         owner = cast(forms.ModelChoiceField, self.fields["owner"])
         owner.queryset = (
             User.objects.visible_to(user)
-            .filter(is_active=True, sales_company_id__in=[c for c in company_ids if c])
+            .filter(is_active=True, sales_company_id__in=company_ids)
             .select_related("sales_company")
             .order_by("sales_company__code", "full_name")
         )
@@ -425,9 +449,61 @@ class ResolveForm(forms.Form):
         owner.label_from_instance = lambda u: (  # type: ignore[method-assign, assignment]
             f"{u.full_name} ({u.sales_company.code})"
         )
+        visible = (
+            set(
+                Opportunity.objects.visible_to(user)
+                .filter(pk__in=[d.pk for d in deals])
+                .values_list("pk", flat=True)
+            )
+            if deals
+            else set()
+        )
+        for name in ("opportunity", "other_opportunity"):
+            field = cast(_DealChoice, self.fields[name])
+            field.queryset = (
+                Opportunity.objects.for_org(conflict.organization_id)
+                .filter(pk__in=[d.pk for d in deals])
+                .select_related("sales_company", "owner")
+                .order_by("created_at", "pk")
+            )
+            field.visible_ids = visible
+            field.empty_label = _("As suggested")
         accounts = [a for a in (conflict.account_id, conflict.other_account_id) if a]
         keep_account = cast(forms.ModelChoiceField, self.fields["keep_account"])
         keep_account.queryset = visible_accounts(user).filter(Q(pk__in=accounts))
+
+
+class BulkAcknowledgeForm(forms.Form):
+    """The inbox's bulk action: the ticked situations (only those the user sees; at most a
+    page), a note, and the confirmation of the second step."""
+
+    MAX = 100
+    conflicts = forms.ModelMultipleChoiceField(
+        queryset=Conflict.objects.none(),
+        error_messages={
+            "required": _("Tick the conflicts to acknowledge first."),
+            "invalid_choice": _("A ticked conflict is not (or no longer) in your inbox."),
+            "invalid_pk_value": _("A ticked conflict is not (or no longer) in your inbox."),
+        },
+    )
+    note = forms.CharField(label=_("Note"), required=False, max_length=MAX_RESOLUTION_NOTE_LENGTH)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ModelMultipleChoiceField, self.fields["conflicts"])
+        field.queryset = Conflict.objects.visible_to(user).filter(status=ConflictStatus.OPEN)
+
+    def clean_conflicts(self) -> Any:
+        chosen = self.cleaned_data["conflicts"]
+        if len(chosen) > self.MAX:
+            raise forms.ValidationError(
+                _("Acknowledge at most %(n)d conflicts at once.") % {"n": self.MAX}
+            )
+        return chosen
+
+    def problems(self) -> list[str]:
+        return [str(e) for errors in self.errors.values() for e in errors]
 
 
 class RemapForm(forms.Form):
@@ -443,12 +519,22 @@ class RemapForm(forms.Form):
         global_stage.queryset = GlobalStage.objects.for_org(organization_id).order_by("order")
 
 
-INBOX_ORDER = [("newest", _("Newest first")), ("oldest", _("Longest waiting first"))]
+INBOX_ORDER = [
+    ("newest", _("Newest first")),
+    ("oldest", _("Longest waiting first")),
+    ("value", _("Value at stake")),
+]
+INBOX_AGE = [
+    ("", _("Any age")),
+    ("overdue", _("Past the target")),
+    ("within", _("Within the target")),
+]
 
 
 class ConflictFilterForm(forms.Form):
-    """The conflicts inbox's filters (GET): status, kind, a company on either side, only the
-    user's own deals, and the order. Unknown or invisible values are ignored."""
+    """The conflicts inbox's filters (GET): status, kind, a company on any side, the account
+    group, the age against the organization's target, only the user's own deals, the order and
+    the grouping. Unknown or invisible values are ignored."""
 
     status = forms.ChoiceField(
         label=_("Status"), choices=ConflictStatus.choices, required=False, widget=QuickSelect
@@ -457,10 +543,13 @@ class ConflictFilterForm(forms.Form):
     company = ListedModelChoiceField(
         label=_("Company"), queryset=SalesCompany.objects.none(), required=False
     )
+    group = forms.CharField(label=_("Account group"), required=False, max_length=100)
+    age = forms.ChoiceField(label=_("Age"), choices=INBOX_AGE, required=False, widget=QuickSelect)
     mine = forms.BooleanField(label=_("Only my deals"), required=False)
     order = forms.ChoiceField(
         label=_("Sort by"), choices=INBOX_ORDER, required=False, widget=QuickSelect
     )
+    by_group = forms.BooleanField(label=_("Group by account group"), required=False)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -479,7 +568,8 @@ class ConflictFilterForm(forms.Form):
             "kind": data.get("kind") or "",
             "company_id": company.pk if company is not None else None,
             "mine": bool(data.get("mine")),
+            "group": (data.get("group") or "").strip(),
+            "age": data.get("age") or "",
+            "order": data.get("order") or "newest",
+            "by_group": bool(data.get("by_group")),
         }
-
-    def oldest_first(self) -> bool:
-        return (self.cleaned_data.get("order") if self.is_valid() else "") == "oldest"

@@ -189,10 +189,15 @@ class StageChange(TenantModel):
 
 
 class ConflictKind(models.TextChoices):
-    GROUP_OTHER_COMPANY = "group_other_company", _("Same group, other sales company")
-    SAME_PRODUCT = "same_product", _("Same product at the group, other seller")
+    GROUP_OTHER_COMPANY = "group_other_company", _("Several companies work the group")
+    SAME_PRODUCT = "same_product", _("Same product, several sellers")
     AGREEMENT = "agreement", _("Framework agreement applies")
     DUPLICATE_ACCOUNT = "duplicate_account", _("Possible duplicate account")
+    TEAM_ACK = "team_ack", _("New team deal to acknowledge")
+
+
+# Kinds that are about one group (of deals): their participants join and leave over time.
+SITUATION_KINDS = (ConflictKind.GROUP_OTHER_COMPANY, ConflictKind.SAME_PRODUCT)
 
 
 class ConflictStatus(models.TextChoices):
@@ -205,34 +210,58 @@ class Resolution(models.TextChoices):
     MERGE = "merge", _("Merge duplicate accounts")
     KEEP_BOTH_SPLIT = "keep_both_split", _("Keep both with a split")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged, no action")
-    # Set by the system: a won or lost deal leaves its conflicts (there is nothing left to
+    # Set by the system. A won or lost deal leaves its situations (there is nothing left to
     # coordinate); a duplicate-account finding stays, it is about the accounts.
     DEAL_CLOSED = "deal_closed", _("The deal was won or lost")
+    # The situation ended by itself: fewer than two parties are left, or a change (another
+    # account, another product, a discount) means the rule no longer applies.
+    NO_LONGER_APPLIES = "no_longer_applies", _("No longer applies")
+    # The pairwise rows of before situations: all but one row per situation were folded in.
+    MERGED = "merged", _("Merged into one situation")
+
+
+# What a person decided: a situation closed this way stays closed for the same participants.
+DECIDED = (
+    Resolution.ASSIGN_OWNER,
+    Resolution.MERGE,
+    Resolution.KEEP_BOTH_SPLIT,
+    Resolution.ACKNOWLEDGED,
+)
 
 
 class Conflict(TenantModel):
+    """One situation: several companies or sellers working the same group (or the same product
+    at it), a deal quoted below its framework agreement, a possible duplicate account, or a new
+    team deal the global account manager acknowledges. Who is in it is ``participants``.
+
+    The anchor ``account`` is the group's top account for the group kinds, the deal's account for
+    the agreement and acknowledgement kinds and the lower-numbered of the two accounts of a
+    duplicate (``other_account`` the other). ``params`` holds what the text needs (an agreement's
+    name and discount, the reasons of a duplicate): texts are rendered in the reader's language,
+    never stored.
+    """
+
     kind = models.CharField(max_length=24, choices=ConflictKind.choices)
     status = models.CharField(
         max_length=10, choices=ConflictStatus.choices, default=ConflictStatus.OPEN
     )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conflicts")
+    # The deal of a per-deal kind (agreement, acknowledgement); empty for the group kinds.
     opportunity = models.ForeignKey(
         Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="conflicts"
     )
-    other_opportunity = models.ForeignKey(
-        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conflicts")
     other_account = models.ForeignKey(
         Account, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     agreement = models.ForeignKey(
         FrameworkAgreement, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # The company whose deal or account opened the situation.
     sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
-    other_sales_company = models.ForeignKey(
-        SalesCompany, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    detail = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
     resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
     resolution_note = models.TextField(blank=True)
     resolved_by = models.ForeignKey(
@@ -248,26 +277,71 @@ class Conflict(TenantModel):
             models.Index(
                 fields=["organization", "sales_company", "status"], name="conflict_org_co_idx"
             ),
+            # Detection finds a group's situations (open, and the last decided one) by anchor.
             models.Index(
-                fields=["organization", "other_sales_company", "status"],
-                name="conflict_org_oco_idx",
+                fields=["organization", "account", "kind", "status"], name="conflict_org_acc_idx"
             ),
         ]
         constraints = [
-            # Detection runs on every save: one open finding per pair, never a pile of copies.
+            # Detection runs on every save: one open situation per key, never a pile of copies.
             models.UniqueConstraint(
                 fields=[
                     "organization",
                     "kind",
-                    "opportunity",
-                    "other_opportunity",
                     "account",
+                    "opportunity",
+                    "product",
                     "other_account",
                     "agreement",
                 ],
                 condition=Q(status="open"),
                 nulls_distinct=False,
-                name="conflict_one_open_per_finding",
+                name="conflict_one_open_per_situation",
+            ),
+        ]
+
+
+class ConflictParticipant(TenantModel):
+    """A deal (or, for a duplicate, an account) in a situation, with its company and seller.
+
+    ``coordinated``: the deal is team work (by a member of the group's global account team or a
+    company the team covers), shown with the situation but not what makes it one. ``left_at``:
+    the deal was won or lost, moved away or no longer has the product; the row stays, so a
+    resolved situation keeps who was in it."""
+
+    conflict = models.ForeignKey(Conflict, on_delete=models.CASCADE, related_name="participants")
+    opportunity = models.ForeignKey(
+        Opportunity,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="conflict_participations",
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    coordinated = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "conflict", "opportunity", "account"],
+                nulls_distinct=False,
+                name="participant_once_per_situation",
+            ),
+        ]
+        indexes = [
+            # "The situations this deal is in" on every save; "of my company" in the inbox.
+            models.Index(fields=["organization", "opportunity"], name="participant_org_opp_idx"),
+            models.Index(
+                fields=["organization", "sales_company", "conflict"], name="participant_org_co_idx"
             ),
         ]
 

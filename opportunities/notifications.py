@@ -14,23 +14,31 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AccountTeamMember, TeamRole
 from crm.mail import mail_subject
-from crm.models import User
+from crm.models import SalesCompany, User
 from crm.roles import Role
-from opportunities.models import (
-    Conflict,
-    ConflictStatus,
-)
+from opportunities.models import Conflict, ConflictParticipant, ConflictStatus
+
+
+def _companies(organization_id: int, conflicts: list[Conflict]) -> dict[int, set[int]]:
+    """The companies on every side of each situation (its active participants), one query."""
+    sides: dict[int, set[int]] = {c.pk: set() for c in conflicts}
+    for conflict_id, company_id in (
+        ConflictParticipant.objects.for_org(organization_id)
+        .filter(conflict_id__in=list(sides), left_at__isnull=True)
+        .values_list("conflict_id", "sales_company_id")
+    ):
+        sides[conflict_id].add(company_id)
+    return sides
 
 
 def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
-    """Country managers of every company involved and the group's global account manager."""
+    """The country managers of every company in the situations and the groups' global account
+    managers: every side, each person once."""
     conflicts = list(conflicts)
     if not conflicts:
         return []
     org_id = conflicts[0].organization_id
-    company_ids = {c.sales_company_id for c in conflicts} | {
-        c.other_sales_company_id for c in conflicts if c.other_sales_company_id
-    }
+    company_ids = set().union(*_companies(org_id, conflicts).values())
     group_ids = {c.account.group_id or c.account_id for c in conflicts}
     managers = User.objects.for_org(org_id).filter(
         role=Role.COUNTRY_MANAGER, sales_company_id__in=company_ids, is_active=True
@@ -43,28 +51,34 @@ def people_to_notify(conflicts: Iterable[Conflict]) -> list[int]:
     )
 
 
-def _notified_key(organization_id: int, conflict_id: int) -> str:
-    return f"conflict-notified:{organization_id}:{conflict_id}"
+def _notified_key(organization_id: int, conflict_id: int, companies: set[int]) -> str:
+    # The companies are part of the key: a company joining a situation is news again.
+    sides = "-".join(str(c) for c in sorted(companies))
+    return f"conflict-notified:{organization_id}:{conflict_id}:{sides}"
 
 
 def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> int:
-    """Mail the country managers of the companies involved and the group's global account
-    manager about open conflicts not mailed yet; returns how many mails went out.
+    """Mail the country managers of the companies involved and the groups' global account
+    managers about open situations not mailed yet (new, or joined by a company since); returns
+    how many mails went out.
 
-    Idempotent: a conflict is marked as mailed (in the shared cache, for 30 days) after its
-    mail went out, so a redelivered task skips it; a worker dying between sending and marking
-    may mail twice, never lose the mail. Need-to-know: the mail names companies and kinds,
-    never amounts or deal details; the subject is sanitized (a name with a newline is a space).
+    Idempotent: a situation with its companies is marked as mailed (in the shared cache, for 30
+    days) after its mail went out, so a redelivered task skips it; a worker dying between
+    sending and marking may mail twice, never lose the mail. Need-to-know: the mail names
+    companies and kinds, never amounts or deal details; the subject is sanitized (a name with
+    a newline is a space).
     """
     open_conflicts = list(
         Conflict.objects.for_org(organization_id)
         .filter(pk__in=list(conflict_ids), status=ConflictStatus.OPEN)
-        .select_related("account", "sales_company", "other_sales_company")
+        .select_related("account")
         .order_by("pk")
     )
+    sides = _companies(organization_id, open_conflicts)
+    keys = {c.pk: _notified_key(organization_id, c.pk, sides[c.pk]) for c in open_conflicts}
     # One cache round trip for all the marks, not one per conflict.
-    mailed = cache.get_many([_notified_key(organization_id, c.pk) for c in open_conflicts])
-    pending = [c for c in open_conflicts if _notified_key(organization_id, c.pk) not in mailed]
+    mailed = cache.get_many(list(keys.values()))
+    pending = [c for c in open_conflicts if keys[c.pk] not in mailed]
     if not pending:
         return 0
     user_ids = people_to_notify(pending)
@@ -79,12 +93,10 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
     by_language: dict[str, list[str]] = {}
     for recipient in recipients:
         by_language.setdefault(recipient.effective_language, []).append(recipient.email)
-    companies = ", ".join(
-        sorted(
-            {c.sales_company.name for c in pending}
-            | {c.other_sales_company.name for c in pending if c.other_sales_company is not None}
-        )
+    company_names = SalesCompany.objects.for_org(organization_id).filter(
+        pk__in=set().union(*(sides[c.pk] for c in pending))
     )
+    companies = ", ".join(sorted(company_names.values_list("name", flat=True)))
     messages = []
     for language, emails in sorted(by_language.items()):
         with translation.override(language):
@@ -97,5 +109,5 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
             ) % {"kinds": kinds, "companies": companies}
         messages += [(subject, body, None, [email]) for email in emails]
     sent = send_mass_mail(messages) if messages else 0
-    cache.set_many({_notified_key(organization_id, c.pk): 1 for c in pending}, 30 * 24 * 3600)
+    cache.set_many({keys[c.pk]: 1 for c in pending}, 30 * 24 * 3600)
     return sent

@@ -27,7 +27,13 @@ from crm.visibility import (
     policy,
     scoped_company_ids,
 )
-from opportunities.models import Opportunity, OpportunitySplit, OpportunityUserObjectPermission
+from opportunities.models import (
+    Conflict,
+    ConflictParticipant,
+    Opportunity,
+    OpportunitySplit,
+    OpportunityUserObjectPermission,
+)
 
 
 def opportunity_q(user: User, prefix: str = "") -> Q | None:
@@ -118,17 +124,27 @@ def _activities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 @policy("opportunities.Conflict")
 def _conflicts(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    """A situation is seen by whoever sees one of its deals (or, for a duplicate, one of its
+    accounts), and by the managers of every company in it, to resolve it."""
     if user.role == Role.MARKETING:
         # Sellers, deal ids and agreement details: none of it is marketing's.
         return nothing(qs)
     company_ids = scoped_company_ids(user)
     if company_ids is None:
         return qs
-    q = _via_opportunity(user, "opportunity__") | _via_opportunity(user, "other_opportunity__")
+    q = _via_opportunity(user, "opportunity__") | account_q(user, "account__")
     if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER):
-        # Managers see every conflict their companies are party to, to resolve them.
-        q |= among("sales_company_id", company_ids) | among("other_sales_company_id", company_ids)
-    return qs.filter(q)
+        q |= among("sales_company_id", company_ids)
+    sides = ConflictParticipant.objects.for_org(user.organization_id).filter(q)
+    return qs.filter(pk__in=sides.values("conflict_id"))
+
+
+@policy("opportunities.ConflictParticipant")
+def _conflict_participants(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # The sides of the situations the user sees (need-to-know applies to their deals, which
+    # the warnings read through the opportunity policy).
+    visible = _conflicts(Conflict.objects.for_org(user.organization_id), user)
+    return qs.filter(conflict_id__in=visible.values("pk"))
 
 
 # The catalog is shared by the whole organization.

@@ -93,11 +93,10 @@ _CONFLICT_RELATED = (
     "account__home_company",
     "other_account",
     "sales_company",
-    "other_sales_company",
     "opportunity__owner",
     "opportunity__sales_company",
-    "other_opportunity__owner",
-    "other_opportunity__sales_company",
+    "product",
+    "agreement",
     "resolved_by",
 )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -38,13 +38,10 @@ from opportunities.conflicts import detect_for_opportunity
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
     Conflict,
-    ConflictKind,
-    ConflictStatus,
     Opportunity,
     OpportunityLine,
     OpportunitySplit,
     Product,
-    Resolution,
     SplitKind,
     StageChange,
 )
@@ -101,10 +98,10 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     raise PermissionDenied("You may not change this opportunity.")
 
 
-def _detect(opportunity: Opportunity, acting_user: User | None) -> list[Conflict]:
-    # Imported here: conflict detection reads opportunities and may use these services for its
-    # resolutions, so a module-level import would be circular.
-    return detect_for_opportunity(opportunity=opportunity, acting_user=acting_user)
+def _detect(
+    opportunity: Opportunity, acting_user: User | None, *, is_new: bool = False
+) -> list[Conflict]:
+    return detect_for_opportunity(opportunity=opportunity, acting_user=acting_user, is_new=is_new)
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -276,7 +273,7 @@ def opportunity_create(
         changed_at=opportunity.created_at,
         changed_by=acting_user,
     )
-    _detect(opportunity, acting_user)
+    _detect(opportunity, acting_user, is_new=True)
     return opportunity
 
 
@@ -320,10 +317,14 @@ def opportunity_update(
         # Handing a deal to someone is fine only if the result is still yours to change.
         _require_change(acting_user, candidate)
     candidate.full_clean()
-    account_changed = "account" in fields and fields["account"].pk != opportunity.account_id
+    # Who works which group is what the conflict rules read: the account, the owner, the company.
+    regrouped = any(
+        name in fields and getattr(candidate, f"{name}_id") != getattr(opportunity, f"{name}_id")
+        for name in ("account", "owner", "sales_company")
+    )
     changes = {name: getattr(candidate, name) for name in fields}
     _versioned_update(opportunity, expected_version, **changes)
-    if account_changed:
+    if regrouped:
         _detect(opportunity, acting_user)
     return opportunity
 
@@ -430,31 +431,16 @@ def opportunity_move_stage(
         changed_at=now,
         changed_by=acting_user,
     )
-    if closing:
-        _close_conflicts_of(opportunity, now)
+    reopening = current.global_stage.is_won or current.global_stage.is_lost
+    if closing or reopening:
+        # A won or lost deal leaves its situations; a reopened one is checked again.
+        _detect(opportunity, acting_user)
     if target.is_won:
         # One UPDATE; COALESCE keeps the first win when the account was won before.
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
             first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
         )
     return opportunity
-
-
-def _close_conflicts_of(opportunity: Opportunity, now: Any) -> int:
-    """A won or lost deal leaves every open conflict it is part of (one UPDATE); the account's
-    duplicate findings stay open, they do not depend on the deal."""
-    return (
-        Conflict.objects.for_org(opportunity.organization_id)
-        .filter(Q(opportunity=opportunity) | Q(other_opportunity=opportunity))
-        .filter(status=ConflictStatus.OPEN)
-        .exclude(kind=ConflictKind.DUPLICATE_ACCOUNT)
-        .update(
-            status=ConflictStatus.RESOLVED,
-            resolution=Resolution.DEAL_CLOSED,
-            resolved_at=now,
-            resolved_by=None,
-        )
-    )
 
 
 # --- Splits --------------------------------------------------------------------------------------

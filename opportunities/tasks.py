@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 from django.db import transaction
 
 from accounts.models import Account
 from crm.mail import MAIL_TASK_OPTIONS
 from crm.tenancy import org_scope
-from opportunities.conflicts import detect_for_opportunity
-from opportunities.models import Opportunity
+from opportunities import conflicts
 from opportunities.notifications import conflicts_notify
-from opportunities.selectors import open_q
 
 
 @shared_task(**MAIL_TASK_OPTIONS)
@@ -23,26 +23,31 @@ def notify_new_conflicts(organization_id: int, conflict_ids: list[int]) -> int:
 
 
 @shared_task(acks_late=True)
-def redetect_group(organization_id: int, group_id: int) -> int:
-    """Re-run conflict detection for every open deal of a group (after an account joined or left
-    it); new conflicts mail every side once, through detection's own notification. Returns the
-    number of deals checked. Idempotent: detection records each finding once."""
-    with org_scope(organization_id):
-        deals = list(
-            Opportunity.objects.for_org(organization_id)
-            # The deal's own copy of its account's group (kept by the database): no join.
-            .filter(open_q(), account_group_id=group_id)
-            .order_by("pk")
+def redetect_group(
+    organization_id: int, group_id: int, account_ids: list[int] | None = None
+) -> int:
+    """Re-check a whole group (after an account joined, left or was merged into it) in one
+    transaction, then tell every side of what is new once. Returns the number of deals checked.
+    Idempotent: a situation is recorded once, a second run finds nothing new."""
+    with org_scope(organization_id), transaction.atomic():
+        checked, news = conflicts.redetect_group(
+            organization_id, group_id, account_ids=account_ids or ()
         )
-        for deal in deals:
-            with transaction.atomic():
-                detect_for_opportunity(opportunity=deal, acting_user=None)
-    return len(deals)
+        conflicts.notify_on_commit(organization_id, news)
+    return checked
 
 
-def on_account_regrouped(sender: object, account: Account, **kwargs: object) -> None:
-    """Queue the group's re-check once the move has committed: the account's new group, and its
-    old one is re-checked by the deals that stay there on their next save (their findings with
-    the moved account's deals no longer match and are closed then)."""
+def on_account_regrouped(
+    sender: object,
+    account: Account,
+    old_group_id: int | None = None,
+    account_ids: list[int] | None = None,
+    **kwargs: object,
+) -> None:
+    """Queue the re-check of the group the account joined and of the one it left, once the move
+    has committed."""
     org_id, group_id = account.organization_id, account.group_id or account.pk
-    transaction.on_commit(lambda: redetect_group.delay(org_id, group_id), robust=True)
+    moved = list(account_ids or [account.pk])
+    groups = [group_id] + ([old_group_id] if old_group_id and old_group_id != group_id else [])
+    for gid in groups:
+        transaction.on_commit(partial(redetect_group.delay, org_id, gid, moved), robust=True)

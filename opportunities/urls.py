@@ -15,6 +15,7 @@ urlpatterns = [
     path("board/", views.board, name="board"),
     path("conflicts/", views.conflict_list, name="conflicts"),
     path("conflicts/<int:pk>/", views.conflict_detail, name="conflict"),
+    path("conflicts/acknowledge/", views.conflict_bulk_acknowledge, name="conflicts_acknowledge"),
     path("team/", views.team_overview, name="team"),
     path("data-quality/", views.data_quality, name="data_quality"),
     path("<int:pk>/", views.opportunity_detail, name="detail"),

@@ -24,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Account, Activity
@@ -44,6 +45,7 @@ from opportunities.customer import agreement_for_account
 from opportunities.errors import StaleVersionError
 from opportunities.forms import (
     PAGE_SIZE,
+    BulkAcknowledgeForm,
     ConflictFilterForm,
     LineFormSet,
     MoveForm,
@@ -65,8 +67,11 @@ from opportunities.resolution import (
     conflict_counts,
     conflict_inbox,
     conflict_resolve,
+    conflicts_acknowledge,
     may_resolve,
+    overdue_before,
     resolvable_ids,
+    situation_deals,
 )
 
 # --- Helpers -------------------------------------------------------------------------------------
@@ -145,18 +150,27 @@ def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
 
 
 def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
+    """The open situations the deal is in, and its account's possible duplicates."""
     rows = (
         Conflict.objects.visible_to(user)
         .filter(
-            Q(opportunity=opportunity)
-            | Q(other_opportunity=opportunity)
-            | Q(account=opportunity.account, opportunity__isnull=True),
+            Q(
+                participants__opportunity=opportunity,
+                participants__left_at__isnull=True,
+            )
+            | Q(kind=ConflictKind.DUPLICATE_ACCOUNT, participants__account=opportunity.account),
             status=ConflictStatus.OPEN,
         )
-        .select_related("other_sales_company", "sales_company")
+        .distinct()
+        .select_related("account", "product", "agreement", "sales_company")
         .order_by("-created_at")
     )
-    return conflict_warnings(user=user, conflicts=rows)
+    return conflict_warnings(
+        user=user,
+        conflicts=rows,
+        focus_opportunity_id=opportunity.pk,
+        focus_account_id=opportunity.account_id,
+    )
 
 
 @login_required
@@ -471,27 +485,20 @@ def opportunity_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 # --- Conflicts inbox -----------------------------------------------------------------------------
 
 
-def _visible_ids(user: User, ids: list[int | None]) -> set[int]:
-    """Need-to-know: which of these deals the user may see (one query)."""
-    wanted = [i for i in ids if i]
-    if not wanted:
-        return set()
-    return set(
-        Opportunity.objects.visible_to(user).filter(pk__in=wanted).values_list("pk", flat=True)
-    )
-
-
 @login_required
 @require_GET
 def conflict_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     form = ConflictFilterForm(request.GET or None, user=user)
     filters = form.filters()
-    page = _page(request, conflict_inbox(user=user, oldest_first=form.oldest_first(), **filters))
+    page = _page(request, conflict_inbox(user=user, **filters))
     rows = list(page.object_list)
     counts = conflict_counts(
-        user=user, status=filters["status"], company_id=filters["company_id"], mine=filters["mine"]
+        user=user,
+        **{k: v for k, v in filters.items() if k not in ("kind", "order", "by_group")},
     )
+    organization = user.organization
+    overdue = overdue_before(organization)
     return render(
         request,
         "opportunities/conflicts.html",
@@ -500,32 +507,80 @@ def conflict_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "form": form,
             "warnings": conflict_warnings(user=user, conflicts=rows),
             "resolvable": resolvable_ids(user, rows),
-            "visible_opps": _visible_ids(user, [c.opportunity_id for c in rows]),
+            "overdue_ids": {c.pk for c in rows if c.created_at < overdue},
+            "target_days": organization.conflict_target_days,
+            "by_group": filters["by_group"],
             "status": filters["status"],
             "statuses": ConflictStatus.choices,
             # Counts per kind under the other filters, in the kinds' own order.
             "kind_counts": [(k, label, counts.get(k, 0)) for k, label in ConflictKind.choices],
             "kind": filters["kind"],
             "query": _query_without(request, "page"),
+            "currency": organization.corporate_currency,
         },
     )
 
 
 @login_required
+@require_http_methods(["POST"])
+def conflict_bulk_acknowledge(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Acknowledge the situations ticked in the inbox: the first POST shows what would be
+    acknowledged and asks to confirm; the confirmed POST resolves those the user may."""
+    user = request.user
+    form = BulkAcknowledgeForm(request.POST, user=user)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.problems()))
+        return redirect(f"{reverse('opportunities:conflicts')}?{request.POST.get('query', '')}")
+    chosen = form.cleaned_data["conflicts"]
+    if not form.cleaned_data.get("confirm"):
+        return render(
+            request,
+            "opportunities/conflicts_confirm.html",
+            {
+                "form": form,
+                "warnings": conflict_warnings(user=user, conflicts=chosen),
+                "query": request.POST.get("query", ""),
+            },
+        )
+    done, skipped = conflicts_acknowledge(
+        conflict_ids=[c.pk for c in chosen], acting_user=user, note=form.cleaned_data["note"]
+    )
+    messages.success(
+        request,
+        ngettext("%(n)d conflict acknowledged.", "%(n)d conflicts acknowledged.", len(done))
+        % {"n": len(done)},
+    )
+    if skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(n)d was left alone: resolved meanwhile or not yours to resolve.",
+                "%(n)d were left alone: resolved meanwhile or not yours to resolve.",
+                skipped,
+            )
+            % {"n": skipped},
+        )
+    return redirect(f"{reverse('opportunities:conflicts')}?{request.POST.get('query', '')}")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def conflict_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """One conflict with the rules-of-engagement suggestion and the resolve actions. A merge is
-    destructive: it is confirmed on a second step before anything is written."""
+    """One situation with its sides, the rules-of-engagement suggestion and the resolve
+    actions. A merge is destructive: it is confirmed on a second step before anything is
+    written."""
     user = request.user
     conflict = selectors.access_conflict_by_id(user, pk)
     (warning,) = conflict_warnings(user=user, conflicts=[conflict])
     allowed = conflict.status == ConflictStatus.OPEN and may_resolve(user, conflict)
-    suggested = rightful_company(conflict) if conflict.opportunity_id else None
-    suggested_owner = _suggested_owner(conflict, suggested)
+    deals = situation_deals(conflict) if conflict.kind != ConflictKind.DUPLICATE_ACCOUNT else []
+    suggested = rightful_company(conflict, deals) if deals else None
+    suggested_owner = _suggested_owner(conflict, suggested, deals)
     form = ResolveForm(
         request.POST or None,
         user=user,
         conflict=conflict,
+        deals=deals,
         initial={
             "owner": suggested_owner.pk if suggested_owner else None,
             "split_percent": Decimal(50),
@@ -547,6 +602,8 @@ def conflict_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                         acting_user=user,
                         resolution=data["resolution"],
                         owner=data.get("owner"),
+                        opportunity=data.get("opportunity"),
+                        other_opportunity=data.get("other_opportunity"),
                         keep_account=data.get("keep_account"),
                         split_percent=data.get("split_percent"),
                         note=data.get("note") or "",
@@ -569,18 +626,23 @@ def conflict_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "confirming": confirming,
             "resolutions": Resolution,
             "is_duplicate": conflict.kind == ConflictKind.DUPLICATE_ACCOUNT,
-            "visible_opps": _visible_ids(user, [conflict.opportunity_id]),
+            "has_deals": bool(deals),
+            "may_split": len(deals) >= 2,
+            "overdue": conflict.status == ConflictStatus.OPEN
+            and conflict.created_at < overdue_before(conflict.organization),
         },
         status=400 if form.errors else 200,
     )
 
 
-def _suggested_owner(conflict: Conflict, company: SalesCompany | None) -> User | None:
+def _suggested_owner(
+    conflict: Conflict, company: SalesCompany | None, deals: list[Opportunity]
+) -> User | None:
     """The seller of the deal booked by the rightful company, else its country manager."""
     if company is None:
         return None
-    for opp in (conflict.opportunity, conflict.other_opportunity):
-        if opp is not None and opp.sales_company_id == company.pk:
+    for opp in deals:
+        if opp.sales_company_id == company.pk:
             return opp.owner
     return (
         User.objects.for_org(conflict.organization_id)

@@ -36,6 +36,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import Account
 from crm.models import Organization, User
@@ -43,6 +44,7 @@ from crm.money import EXACT, missing_rate, money, raise_if_missing, with_corpora
 from opportunities import selectors as quality
 from opportunities.models import (
     Conflict,
+    ConflictParticipant,
     ConflictStatus,
     Opportunity,
     OpportunitySplit,
@@ -694,17 +696,39 @@ def _company_scope(scope: Scope) -> dict[str, int]:
 
 
 def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[str, int]:
+    """Open situations per kind in the scope: a company (or a region's companies) on any side,
+    a seller's deals in them."""
     qs = Conflict.objects.visible_to(user).filter(status=ConflictStatus.OPEN)
+    sides = ConflictParticipant.objects.for_org(user.organization_id)
     if scope.sales_company_id:
-        c = scope.sales_company_id
-        qs = qs.filter(Q(sales_company_id=c) | Q(other_sales_company_id=c))
+        sides = sides.filter(sales_company_id=scope.sales_company_id)
     elif scope.region_id:
-        r = scope.region_id
-        qs = qs.filter(Q(sales_company__region_id=r) | Q(other_sales_company__region_id=r))
+        sides = sides.filter(sales_company__region_id=scope.region_id)
     if scope.user_id:
-        u = scope.user_id
-        qs = qs.filter(Q(opportunity__owner_id=u) | Q(other_opportunity__owner_id=u))
+        sides = sides.filter(seller_id=scope.user_id)
+    if scope.sales_company_id or scope.region_id or scope.user_id:
+        qs = qs.filter(pk__in=sides.values("conflict_id"))
     return {r["kind"]: r["n"] for r in qs.values("kind").annotate(n=Count("id")).order_by("kind")}
+
+
+def overdue_conflicts(*, user: User, scope: Scope = ORGANIZATION) -> int:
+    """Open situations past the organization's target time to resolve, in the scope (the
+    manager's and director's dashboards)."""
+    org = _organization(user)
+    qs = Conflict.objects.visible_to(user).filter(
+        status=ConflictStatus.OPEN,
+        created_at__lt=timezone.now() - dt.timedelta(days=org.conflict_target_days),
+    )
+    sides = ConflictParticipant.objects.for_org(user.organization_id)
+    if scope.sales_company_id:
+        qs = qs.filter(
+            pk__in=sides.filter(sales_company_id=scope.sales_company_id).values("conflict_id")
+        )
+    elif scope.region_id:
+        qs = qs.filter(
+            pk__in=sides.filter(sales_company__region_id=scope.region_id).values("conflict_id")
+        )
+    return qs.count()
 
 
 # --- Data quality --------------------------------------------------------------------------

@@ -115,6 +115,8 @@ class Dashboard:
     new_customers: kpis.NewCustomers
     attainment: list[kpis.AttainmentRow]
     conflicts: list[tuple[str, int]]
+    overdue_conflicts: int
+    conflict_target_days: int
     quality: kpis.DataQuality
     trend: list[tuple[dt.date, dict[str, Decimal]]]
     accuracy: kpis.ForecastAccuracy | None
@@ -226,6 +228,8 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         new_customers=kpis.new_customers(user=user, scope=s, period=quarter),
         attainment=kpis.target_attainment(user=user, scope=s, period=quarter),
         conflicts=[(str(kind_labels.get(k, k)), n) for k, n in conflicts.items()],
+        overdue_conflicts=kpis.overdue_conflicts(user=user, scope=s),
+        conflict_target_days=org.conflict_target_days,
         quality=kpis.data_quality(user=user, scope=s, as_of=as_of, limit=25),
         trend=trend,
         accuracy=kpis.forecast_accuracy(user=user, scope=s, taken_on=first_of_quarter)

@@ -4,11 +4,11 @@ the team overview and data-quality list of the own company."""
 from __future__ import annotations
 
 import pytest
-from django.db.models import Q
 from playwright.sync_api import Page, expect
 
 from crm.models import SalesCompany
 from opportunities.models import Conflict, ConflictKind, ConflictStatus, OpportunitySplit
+from opportunities.resolution import situation_deals
 from tests.browser.conftest import screenshot
 from tests.browser.test_rep_flows import check_basic_accessibility, seed, sign_in
 
@@ -22,18 +22,18 @@ def test_danish_country_manager_resolves_a_conflict_in_the_inbox(
     dk = SalesCompany.objects.for_org(org).get(code="DK")
     conflict = (
         Conflict.objects.for_org(org)
-        .filter(Q(sales_company=dk) | Q(other_sales_company=dk))
         .filter(
             status=ConflictStatus.OPEN,
             kind=ConflictKind.GROUP_OTHER_COMPANY,
-            opportunity__isnull=False,
-            other_opportunity__isnull=False,
+            participants__sales_company=dk,
         )
-        .select_related("opportunity__owner", "other_opportunity__owner")
         .order_by("pk")
         .first()
     )
     assert conflict is not None, "the demo has live conflicts involving Denmark"
+    deals = situation_deals(conflict)
+    danish = next(d for d in deals if d.sales_company_id == dk.pk)
+    other = next(d for d in deals if d.sales_company_id != dk.pk)
     sign_in(page, live_server.url, "manager.dk@nordvik.example")
     page.goto(f"{live_server.url}/opportunities/conflicts/")
     row = page.get_by_test_id(f"conflict-{conflict.pk}")
@@ -44,6 +44,8 @@ def test_danish_country_manager_resolves_a_conflict_in_the_inbox(
     expect(page.get_by_test_id("suggestion")).to_contain_text("The deal belongs to")
     check_basic_accessibility(page)
     page.get_by_label("Keep both with a split").check()
+    page.get_by_label("Deal", exact=True).select_option(str(danish.pk))
+    page.get_by_label("Split with the seller of").select_option(str(other.pk))
     page.get_by_label("Share for the other seller (%)").fill("40")
     screenshot(page, "conflict-resolve")
     page.get_by_role("button", name="Resolve conflict").click()
@@ -54,10 +56,10 @@ def test_danish_country_manager_resolves_a_conflict_in_the_inbox(
     assert conflict.resolved_by.email == "manager.dk@nordvik.example"
     shares = dict(
         OpportunitySplit.objects.for_org(org)
-        .filter(opportunity_id=conflict.opportunity_id, kind="revenue")
+        .filter(opportunity_id=danish.pk, kind="revenue")
         .values_list("user_id", "percent")
     )
-    assert shares[conflict.other_opportunity.owner_id] == 40
+    assert shares[other.owner_id] == 40
 
 
 def test_manager_team_overview_and_data_quality(page: Page, live_server: object) -> None:

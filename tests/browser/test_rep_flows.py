@@ -84,7 +84,7 @@ def test_danish_rep_logs_an_opportunity_and_sees_conflict_and_tier_before_saving
     preview = page.get_by_test_id("preview")
     # Sweden (and others) work the same group: the warning and the agreement's tier show at once.
     expect(preview.get_by_test_id("preview-conflicts")).to_contain_text(
-        "Same group, other sales company"
+        "Several companies work the group"
     )
     expect(preview.get_by_test_id("preview-conflicts")).to_contain_text("Nordvik Sverige AB")
     expect(preview.get_by_test_id("preview-agreement")).to_contain_text(
@@ -97,7 +97,7 @@ def test_danish_rep_logs_an_opportunity_and_sees_conflict_and_tier_before_saving
     screenshot(page, "opportunity-form")
     page.get_by_role("button", name="Save opportunity").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Volvera Aarhus pumps phase 2")
-    expect(page.get_by_role("region", name="Conflicts")).to_contain_text("Same group")
+    expect(page.get_by_role("region", name="Conflicts")).to_contain_text("Several companies")
     created = Opportunity.objects.for_org(org).get(name="Volvera Aarhus pumps phase 2")
     assert created.sales_company.code == "DK" and created.account.name == "Volvera Danmark A/S"
 

@@ -41,6 +41,7 @@ from tests.opportunities.factories import (
     OpportunityFactory,
     account_for,
     global_stages_for,
+    make_situation,
     process_for,
     stage_for,
 )
@@ -104,14 +105,14 @@ def _conflict(world: World, company: SalesCompany) -> Conflict:
     """An open conflict of ``company``'s deal with another company; in Germany it is between
     DE and DK, which the Swedish manager is no party to."""
     opp = _opportunity(world, company)
-    other = world.dk if company.organization_id == world.org.pk else None
-    return Conflict.objects.for_org(company.organization_id).create(
-        organization_id=company.organization_id,
+    deals = [opp]
+    if company.organization_id == world.org.pk:
+        deals.append(OpportunityFactory(account=opp.account, owner=world.rep_dk))
+    return make_situation(
+        organization=company.organization_id,
         kind=ConflictKind.GROUP_OTHER_COMPANY,
         account=opp.account,
-        opportunity=opp,
-        sales_company=company,
-        other_sales_company=other,
+        deals=deals,
     )
 
 

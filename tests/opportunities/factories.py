@@ -9,7 +9,9 @@ that does not care about stages gets a consistent one (global_stage == local_sta
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth.models import Permission
@@ -281,3 +283,40 @@ class CampaignMemberFactory(factory.django.DjangoModelFactory):
             LeadFactory, organization=factory.SelfAttribute("..organization")
         ),
     )
+
+
+def make_situation(
+    *,
+    organization: Any,
+    kind: str,
+    account: Any,
+    deals: Sequence[Any] = (),
+    accounts: Sequence[Any] = (),
+    **fields: Any,
+) -> Any:
+    """A conflict situation written directly (as detection would), with its deals (or, for a
+    duplicate, its accounts) as participants."""
+    from opportunities.models import Conflict, ConflictParticipant
+
+    org_id = getattr(organization, "pk", organization)
+    if "sales_company" not in fields:
+        fields["sales_company"] = deals[0].sales_company if deals else accounts[0].home_company
+    conflict = Conflict.objects.for_org(org_id).create(
+        organization_id=org_id, kind=kind, account=account, **fields
+    )
+    for deal in deals:
+        ConflictParticipant.objects.for_org(org_id).create(
+            organization_id=org_id,
+            conflict=conflict,
+            opportunity=deal,
+            sales_company_id=deal.sales_company_id,
+            seller_id=deal.owner_id,
+        )
+    for side in accounts:
+        ConflictParticipant.objects.for_org(org_id).create(
+            organization_id=org_id,
+            conflict=conflict,
+            account=side,
+            sales_company_id=side.home_company_id,
+        )
+    return conflict

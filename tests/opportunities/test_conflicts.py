@@ -21,6 +21,7 @@ from opportunities.conflicts import conflict_warnings, detect_for_opportunity, r
 from opportunities.models import (
     Conflict,
     ConflictKind,
+    ConflictParticipant,
     ConflictStatus,
     Opportunity,
     OpportunitySplit,
@@ -65,14 +66,34 @@ def kinds(conflicts: list[Conflict]) -> list[str]:
     return sorted(c.kind for c in conflicts)
 
 
+def deals_in(conflict: Conflict) -> set[int]:
+    """The deals still in a situation."""
+    return set(
+        ConflictParticipant.objects.for_org(conflict.organization_id)
+        .filter(conflict=conflict, left_at__isnull=True, opportunity__isnull=False)
+        .values_list("opportunity_id", flat=True)
+    )
+
+
+def companies_in(conflict: Conflict) -> set[int]:
+    return set(
+        ConflictParticipant.objects.for_org(conflict.organization_id)
+        .filter(conflict=conflict, left_at__isnull=True)
+        .values_list("sales_company_id", flat=True)
+    )
+
+
 def test_open_deal_of_another_company_in_the_group_is_a_conflict(world, group) -> None:
     sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
     denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
     found = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
     assert kinds(found) == [ConflictKind.GROUP_OTHER_COMPANY]
     (conflict,) = found
-    assert conflict.other_opportunity == sweden
-    assert (conflict.sales_company, conflict.other_sales_company) == (world.dk, world.se)
+    # One situation at the group (anchored at its top), both deals in it.
+    assert conflict.account == group["top"] and conflict.opportunity is None
+    assert deals_in(conflict) == {sweden.pk, denmark.pk}
+    assert companies_in(conflict) == {world.dk.pk, world.se.pk}
+    assert conflict.sales_company == world.dk  # the company whose deal opened it
 
 
 def test_same_company_or_closed_deals_are_no_conflict(world, group) -> None:
@@ -97,8 +118,21 @@ def test_same_product_at_the_group_by_another_seller(world, group) -> None:
     )
     OpportunityLineFactory(opportunity=mine, product=pump)
     found = detect_for_opportunity(opportunity=mine, acting_user=world.rep_se)
-    same = [c for c in found if c.kind == ConflictKind.SAME_PRODUCT]
-    assert [c.other_opportunity for c in same] == [colleague]
+    (same,) = [c for c in found if c.kind == ConflictKind.SAME_PRODUCT]
+    assert same.product == pump and deals_in(same) == {colleague.pk, mine.pk}
+    # A split crediting the other seller makes it shared work: the situation ends.
+    OpportunitySplit.objects.for_org(world.org).create(
+        organization=world.org,
+        opportunity=mine,
+        user=world.manager_se,
+        sales_company=world.se,
+        kind="overlay",
+        percent=Decimal(10),
+    )
+    found = detect_for_opportunity(opportunity=mine, acting_user=world.rep_se)
+    assert ConflictKind.SAME_PRODUCT not in kinds(found)
+    same.refresh_from_db()
+    assert (same.status, same.resolution) == (ConflictStatus.RESOLVED, Resolution.NO_LONGER_APPLIES)
 
 
 def test_duplicate_account_is_reported_once_for_the_pair(world) -> None:
@@ -117,8 +151,10 @@ def test_duplicate_account_is_reported_once_for_the_pair(world) -> None:
     opp = OpportunityFactory(account=second, owner=world.rep_dk)
     found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
     dup = [c for c in found if c.kind == ConflictKind.DUPLICATE_ACCOUNT]
-    assert [c.other_account for c in dup] == [first]
+    # One situation per pair, the lower id first, whichever account revealed it.
+    assert [(c.account, c.other_account) for c in dup] == [(first, second)]
     assert dup[0].opportunity is None  # a finding about the account, not the deal
+    assert "registration" in dup[0].params["reasons"]
     # From the other side, and on a second run, the same pair is not reported again.
     other = OpportunityFactory(account=first, owner=world.rep_se)
     detect_for_opportunity(opportunity=other, acting_user=world.rep_se)
@@ -142,8 +178,9 @@ def test_detection_is_idempotent_and_closes_what_no_longer_applies(world, group)
     )
     assert detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk) == []
     closed = Conflict.objects.for_org(world.org).get()
-    assert (
-        closed.status == ConflictStatus.RESOLVED and "No longer applies" in closed.resolution_note
+    assert (closed.status, closed.resolution) == (
+        ConflictStatus.RESOLVED,
+        Resolution.NO_LONGER_APPLIES,
     )
 
 
@@ -181,11 +218,17 @@ def test_warning_discloses_only_company_and_contact_when_the_deal_is_not_visible
     sweden = OpportunityFactory(account=group["top"], owner=world.rep_se, name="Secret SE deal")
     denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
     conflicts = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
-    (for_rep,) = conflict_warnings(user=world.rep_dk, conflicts=conflicts)
+    (for_rep,) = conflict_warnings(
+        user=world.rep_dk, conflicts=conflicts, focus_opportunity_id=denmark.pk
+    )
     assert for_rep.other_opportunity is None
     assert for_rep.other_company == world.se
     assert for_rep.contact_person == world.rep_se
-    (for_director,) = conflict_warnings(user=world.director, conflicts=conflicts)
+    assert "Secret" not in for_rep.text
+    assert [p.opportunity for p in for_rep.participants if not p.is_focus] == [None]
+    (for_director,) = conflict_warnings(
+        user=world.director, conflicts=conflicts, focus_opportunity_id=denmark.pk
+    )
     assert for_director.other_opportunity == sweden
 
 
@@ -193,20 +236,20 @@ def test_rules_of_engagement_pick_the_rightful_company(world, group) -> None:
     sweden = OpportunityFactory(account=group["dk"], owner=world.rep_se)
     denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
     (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
-    assert conflict.other_opportunity == sweden
+    deals = [sweden, denmark]
     org = world.org
     org.rules_of_engagement = RulesOfEngagement.HOME_COMPANY_OWNS
     org.save()
     conflict.refresh_from_db()
-    assert rightful_company(conflict) == world.dk  # the subsidiary's home company
+    assert rightful_company(conflict, deals) == world.dk  # the subsidiary's home company
     org.rules_of_engagement = RulesOfEngagement.FIRST_REGISTERED_OWNS
     org.save()
     conflict.refresh_from_db()
-    assert rightful_company(conflict) == world.se  # Sweden registered first
+    assert rightful_company(conflict, deals) == world.se  # Sweden registered first
     org.rules_of_engagement = RulesOfEngagement.GLOBAL_TEAM_OWNS
     org.save()
     conflict.refresh_from_db()
-    assert rightful_company(conflict) == world.se  # no team: the group's home company
+    assert rightful_company(conflict, deals) == world.se  # no team: the group's home company
     AccountTeamMember.objects.create(
         organization=org,
         account=group["top"],
@@ -214,7 +257,7 @@ def test_rules_of_engagement_pick_the_rightful_company(world, group) -> None:
         sales_company=world.de,
         role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
     )
-    assert rightful_company(conflict) == world.de
+    assert rightful_company(conflict, deals) == world.de
 
 
 @pytest.fixture
@@ -256,7 +299,8 @@ def test_assign_owner_moves_the_deal_and_cannot_be_done_twice(world, live_confli
         owner=world.rep_se,
     )
     assert resolved.status == ConflictStatus.RESOLVED and resolved.resolved_by == world.manager_se
-    opp = Opportunity.objects.for_org(world.org).get(pk=live_conflict.opportunity_id)
+    # The one deal not booked by the new owner's company is the one assigned.
+    opp = Opportunity.objects.for_org(world.org).get(account__name="Volvera Danmark A/S")
     assert (opp.owner, opp.sales_company, opp.version) == (world.rep_se, world.se, 2)
     splits = OpportunitySplit.objects.for_org(world.org).filter(opportunity=opp)
     assert [(s.user, s.percent) for s in splits] == [(world.rep_se, Decimal(100))]
@@ -275,10 +319,11 @@ def test_keep_both_with_a_split(world, live_conflict) -> None:
         resolution=Resolution.KEEP_BOTH_SPLIT,
         split_percent=Decimal(40),
     )
-    opp = Opportunity.objects.for_org(world.org).get(pk=live_conflict.opportunity_id)
+    # The situation's two deals, oldest first: the first one's revenue is split.
+    opp = Opportunity.objects.for_org(world.org).get(account__name="Volvera AB")
     revenue = OpportunitySplit.objects.for_org(world.org).filter(opportunity=opp, kind="revenue")
     shares = sorted((s.user.email, s.percent) for s in revenue)
-    assert shares == sorted([(world.rep_dk.email, Decimal(60)), (world.rep_se.email, Decimal(40))])
+    assert shares == sorted([(world.rep_se.email, Decimal(60)), (world.rep_dk.email, Decimal(40))])
     with pytest.raises(ValidationError):
         conflict_resolve(
             conflict_id=live_conflict.pk,
@@ -379,7 +424,15 @@ def test_agreement_discount_below_the_current_tier_is_flagged(world, group) -> N
     line = OpportunityLineFactory(opportunity=opp, discount_percent=Decimal(2))
     found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
     (flag,) = [c for c in found if c.kind == ConflictKind.AGREEMENT]
-    assert flag.agreement_id == agreement.pk and "5" in flag.detail
+    assert flag.agreement_id == agreement.pk and flag.params == {"percent": "5.00"}
+    # The text is rendered in the reader's language from the parameters.
+    from django.utils import translation
+
+    (warning,) = conflict_warnings(user=world.director, conflicts=[flag])
+    assert "Volvera frame" in warning.text and "5.00" in warning.text
+    with translation.override("de"):
+        (german,) = conflict_warnings(user=world.director, conflicts=[flag])
+    assert "5,00" in german.text
     line.discount_percent = Decimal(5)
     line.save()
     found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
@@ -387,24 +440,17 @@ def test_agreement_discount_below_the_current_tier_is_flagged(world, group) -> N
 
 
 @pytest.mark.parametrize("outcome", ["Won", "Lost"])
-def test_a_won_or_lost_deal_leaves_its_conflicts(world, group, outcome: str) -> None:
+def test_a_won_or_lost_deal_leaves_its_situations(world, group, outcome: str) -> None:
     from opportunities.services import opportunity_move_stage
     from tests.opportunities.factories import stage_for
 
     sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
     denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
-    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
-    duplicate = Conflict.objects.for_org(world.org).create(
-        organization=world.org,
-        kind=ConflictKind.DUPLICATE_ACCOUNT,
-        opportunity=denmark,
-        account=group["dk"],
-        other_account=group["de"],
-        sales_company=world.dk,
-        detail="same_name",
-    )
     germany = OpportunityFactory(account=group["de"], owner=world.rep_de)
-    with_germany = detect_for_opportunity(opportunity=germany, acting_user=world.rep_de)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    # A new deal joins the situation instead of adding a row per pair.
+    assert detect_for_opportunity(opportunity=germany, acting_user=world.rep_de) == [conflict]
+    assert deals_in(conflict) == {sweden.pk, denmark.pk, germany.pk}
     opportunity_move_stage(
         opportunity=denmark,
         local_stage=stage_for(world.dk, outcome),
@@ -412,16 +458,117 @@ def test_a_won_or_lost_deal_leaves_its_conflicts(world, group, outcome: str) -> 
         lost_reason="Price" if outcome == "Lost" else "",
     )
     conflict.refresh_from_db()
+    assert conflict.status == ConflictStatus.OPEN  # Sweden and Germany still work the group
+    assert deals_in(conflict) == {sweden.pk, germany.pk}
+    opportunity_move_stage(
+        opportunity=germany,
+        local_stage=stage_for(world.de, outcome),
+        acting_user=world.rep_de,
+        lost_reason="Price" if outcome == "Lost" else "",
+    )
+    conflict.refresh_from_db()
+    # One party left: the situation closes itself, and the deals that left stay on record.
     assert (conflict.status, conflict.resolution) == (
         ConflictStatus.RESOLVED,
         Resolution.DEAL_CLOSED,
     )
-    duplicate.refresh_from_db()
-    assert duplicate.status == ConflictStatus.OPEN  # about the accounts, not the deal
-    # Germany's conflicts: the one with Denmark closed with it, the one with Sweden still open.
-    statuses = {}
-    for c in with_germany:
-        c.refresh_from_db()
-        statuses[denmark.pk in (c.opportunity_id, c.other_opportunity_id)] = c.status
-    assert statuses == {True: ConflictStatus.RESOLVED, False: ConflictStatus.OPEN}
-    assert sweden.pk in (conflict.opportunity_id, conflict.other_opportunity_id)
+    assert ConflictParticipant.objects.for_org(world.org).filter(conflict=conflict).count() == 3
+
+
+def test_team_deals_are_coordinated_and_a_company_outside_the_team_is_a_conflict(
+    world, group
+) -> None:
+    """Members of the group's global account team (and the companies it covers) work the group
+    together: no conflict among them. A company outside the team working it is one."""
+    for user, role in ((world.rep_se, TeamRole.GLOBAL_ACCOUNT_MANAGER), (world.rep_de, "member")):
+        AccountTeamMember.objects.create(
+            organization=world.org,
+            account=group["top"],
+            user=user,
+            sales_company=user.sales_company,
+            role=role,
+        )
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    germany = OpportunityFactory(account=group["de"], owner=world.rep_de)
+    assert detect_for_opportunity(opportunity=germany, acting_user=world.rep_de) == []
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    flags = dict(
+        ConflictParticipant.objects.for_org(world.org)
+        .filter(conflict=conflict)
+        .values_list("opportunity_id", "coordinated")
+    )
+    assert flags == {sweden.pk: True, germany.pk: True, denmark.pk: False}
+    (warning,) = conflict_warnings(user=world.director, conflicts=[conflict])
+    assert "outside its global account team" in warning.text
+    # The organization may turn the team rule off: then every company is a party.
+    org = world.org
+    org.conflict_other_company = False
+    org.save()
+    assert detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk) == []
+
+
+def test_a_decided_situation_stays_decided_until_a_new_deal_makes_it_one(
+    world, group, django_capture_on_commit_callbacks
+) -> None:
+    OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    (conflict,) = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    conflict_resolve(
+        conflict_id=conflict.pk, acting_user=world.director, resolution=Resolution.ACKNOWLEDGED
+    )
+    assert detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk) == []
+    germany = OpportunityFactory(account=group["de"], owner=world.rep_de)
+    (reopened,) = detect_for_opportunity(opportunity=germany, acting_user=world.rep_de)
+    assert reopened.pk != conflict.pk and germany.pk in deals_in(reopened)
+
+
+def test_a_new_team_deal_needs_the_gams_acknowledgement_when_the_organization_asks(
+    world, group
+) -> None:
+    from opportunities.services import opportunity_create
+    from tests.opportunities.factories import stage_for
+
+    AccountTeamMember.objects.create(
+        organization=world.org,
+        account=group["top"],
+        user=world.rep_de,
+        sales_company=world.de,
+        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
+    )
+    org = world.org
+    org.conflict_team_ack = True
+    org.save()
+    opp = opportunity_create(
+        account=group["de"],
+        sales_company=world.de,
+        owner=world.manager_de,
+        name="Volvera GmbH pumps",
+        currency="EUR",
+        local_stage=stage_for(world.de, "Qualify"),
+        acting_user=world.manager_de,
+    )
+    (ack,) = Conflict.objects.for_org(org).filter(kind=ConflictKind.TEAM_ACK)
+    assert ack.opportunity_id == opp.pk and ack.status == ConflictStatus.OPEN
+    # The GAM may resolve it; an unrelated rep may not.
+    from opportunities.resolution import may_resolve
+
+    assert may_resolve(world.rep_de, ack) and not may_resolve(world.rep_dk, ack)
+
+
+def test_the_redetect_command_brings_every_group_in_step(world, group) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # Written past detection (as before the migration to situations): nothing recorded yet.
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    assert not Conflict.objects.for_org(world.org).exists()
+    out = StringIO()
+    call_command("redetect_conflicts", stdout=out)
+    (conflict,) = Conflict.objects.for_org(world.org).filter(status=ConflictStatus.OPEN)
+    assert deals_in(conflict) == {sweden.pk, denmark.pk}
+    assert "1 situations new" in out.getvalue()
+    call_command("redetect_conflicts", stdout=StringIO())  # idempotent
+    assert Conflict.objects.for_org(world.org).count() == 1

@@ -11,10 +11,11 @@ from accounts.models import Account, DiscountTier, TeamRole
 from crm.money import MissingExchangeRateError
 from crm.services import exchange_rate_set
 from opportunities import customer
-from opportunities.models import Conflict, ConflictKind
+from opportunities.models import ConflictKind
 from tests.accounts.factories import make_account, make_opportunity
 from tests.conftest import World
 from tests.factories import SalesCompanyFactory, UserFactory
+from tests.opportunities.factories import make_situation
 
 pytestmark = pytest.mark.django_db
 
@@ -345,13 +346,11 @@ def build_group(world: World, size: int) -> Account:
     make_agreement(world, top)
     first_sub = Account.objects.for_org(world.org).filter(parent=top).order_by("pk").first()
     opp = first_sub.opportunities.model.objects.for_org(world.org).filter(account=first_sub).first()
-    Conflict.objects.create(
+    make_situation(
         organization=world.org,
         kind=ConflictKind.GROUP_OTHER_COMPANY,
-        opportunity=opp,
-        account=first_sub,
-        sales_company=world.se,
-        other_sales_company=world.dk,
+        account=top,
+        deals=[opp],
     )
     return top
 

@@ -69,7 +69,7 @@ def test_the_preview_of_a_hidden_deal_does_not_depend_on_the_product(
     assert len(set(answers.values())) == 1, "the answer differs by product: an oracle"
     html = answers[None]
     # The account-level situation is disclosed: which company works the group.
-    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
+    assert "Flera bolag bearbetar koncernen" in html  # sv: "Several companies work the group"
     assert world.dk.name in html
     # Never the deal itself, nor that one of its products matched.
     assert "Secret" not in html
@@ -84,7 +84,7 @@ def test_someone_who_may_see_the_deals_still_gets_the_product_match(
     with_secret = _preview(client, world, hidden, hidden["secret"])
     with_other = _preview(client, world, hidden, hidden["products"][1])
     assert with_secret != with_other
-    assert "Same product at the group" in with_secret
+    assert "Same product, several sellers" in with_secret
 
 
 def test_the_preview_is_rate_limited_per_user(

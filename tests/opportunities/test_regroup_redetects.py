@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 
 from accounts import services
-from opportunities.models import Conflict, ConflictKind, ConflictStatus
+from opportunities.models import Conflict, ConflictKind, ConflictParticipant, ConflictStatus
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory
@@ -30,6 +30,7 @@ def test_linking_an_account_into_a_group_finds_the_cross_country_conflict(world:
     services.account_set_parent(account=alone, parent=group, acting_user=world.director)
     found = list(open_group_conflicts)
     assert len(found) == 1
-    assert {found[0].opportunity_id, found[0].other_opportunity_id} == {sweden.pk, denmark.pk}
+    deals = ConflictParticipant.objects.for_org(world.org).filter(conflict=found[0])
+    assert set(deals.values_list("opportunity_id", flat=True)) == {sweden.pk, denmark.pk}
     told = {address for message in mail.outbox for address in message.to}
     assert {world.manager_se.email} <= told  # the Swedish side hears of it too

@@ -188,7 +188,7 @@ def test_detail_shows_history_lines_and_conflicts(
 
     detect_for_opportunity(opportunity=deals.opportunity, acting_user=None)
     html = client.get(reverse("opportunities:detail", args=[deals.opportunity.pk])).content.decode()
-    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
+    assert "Flera bolag bearbetar koncernen" in html  # sv: "Several companies work the group"
     # Need to know: the Swedish rep may not see the Danish deal, only its company and contact.
     assert "Danish rival" not in html and world.rep_dk.full_name in html
 
@@ -315,7 +315,7 @@ def test_preview_shows_conflicts_and_agreement_without_saving(
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Samma koncern, annat säljbolag" in html  # sv: "Same group, other sales company"
+    assert "Flera bolag bearbetar koncernen" in html  # sv: "Several companies work the group"
     assert "Volvera frame" in html and "2 % rabatt" in html  # sv: "2% discount"
     assert Opportunity.objects.for_org(world.org).count() == before
     # Someone who may not see the account gets an empty preview, not its agreement.

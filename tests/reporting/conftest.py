@@ -34,7 +34,6 @@ from django.utils import timezone
 from accounts.models import Account, Activity, ActivityKind
 from crm.models import ExchangeRate, User
 from opportunities.models import (
-    Conflict,
     ConflictKind,
     ConflictStatus,
     Opportunity,
@@ -44,7 +43,12 @@ from opportunities.models import (
 )
 from reporting.models import PeriodKind, Target, TargetKind
 from tests.conftest import World
-from tests.opportunities.factories import OpportunityFactory, account_for, stage_for
+from tests.opportunities.factories import (
+    OpportunityFactory,
+    account_for,
+    make_situation,
+    stage_for,
+)
 
 AS_OF = dt.date(2026, 5, 15)
 Q2 = dt.date(2026, 4, 1)
@@ -203,11 +207,11 @@ def dataset(world: World) -> Dataset:
     _target(w, TargetKind.NEW_CUSTOMERS, Q2, "3", sales_company=w.se)
     _target(w, TargetKind.NEW_CUSTOMERS, Q2, "1", sales_company=w.dk)
 
-    conflict = Conflict.objects.create
-    conflict(organization=w.org, kind=ConflictKind.GROUP_OTHER_COMPANY, account=acc["se"],
-             opportunity=o["o5"], sales_company=w.se, other_sales_company=w.dk)  # fmt: skip
-    conflict(organization=w.org, kind=ConflictKind.DUPLICATE_ACCOUNT, account=acc["de"],
-             sales_company=w.de)  # fmt: skip
-    conflict(organization=w.org, kind=ConflictKind.SAME_PRODUCT, account=acc["se"],
-             sales_company=w.se, status=ConflictStatus.RESOLVED)  # fmt: skip
+    # A Swedish-Danish situation, a German possible duplicate, a resolved product situation.
+    make_situation(organization=w.org, kind=ConflictKind.GROUP_OTHER_COMPANY, account=acc["se"],
+                   deals=[o["o5"], o["o6"]])  # fmt: skip
+    make_situation(organization=w.org, kind=ConflictKind.DUPLICATE_ACCOUNT, account=acc["de"],
+                   accounts=[acc["de"]])  # fmt: skip
+    make_situation(organization=w.org, kind=ConflictKind.SAME_PRODUCT, account=acc["se"],
+                   sales_company=w.se, status=ConflictStatus.RESOLVED)  # fmt: skip
     return Dataset(world=w, accounts=acc, opps=o)

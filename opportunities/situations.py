@@ -1,0 +1,682 @@
+"""Conflict situations: what is a conflict under the organization's rules of engagement, and
+keeping the open situations in step with the deals.
+
+A situation is one open ``Conflict`` per key, with its deals (or, for a duplicate, its two
+accounts) as ``ConflictParticipant`` rows beneath it:
+
+* several companies working an account group — key (kind, group top);
+* the same product at a group worked by sellers who do not credit each other — (kind, group
+  top, product);
+* a deal quoted below its framework agreement, a new team deal the global account manager
+  acknowledges — (kind, the deal);
+* a possible duplicate account — (kind, the pair of accounts, lower id first).
+
+The group rules are pure functions of a group's facts (``group_situations``): the save, the
+group re-check after a link, the won/lost move and the live preview all apply the same ones. A
+new deal joins the open situation of its key instead of adding a row; a situation whose rule no
+longer holds (one party left, a deal won or lost) closes itself. A situation a person decided
+stays decided for the same deals: it reopens only when a deal that was not in it makes it one.
+
+Every query is an indexed lookup by the group (the deals' own copy of their account's group,
+the conflicts' anchor account): a handful per save whatever the size of the organization.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from accounts.matching import find_duplicate_candidates
+from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.models import Organization
+from opportunities.customer import AgreementTerms, agreement_for_account
+from opportunities.models import (
+    DECIDED,
+    SITUATION_KINDS,
+    Conflict,
+    ConflictKind,
+    ConflictParticipant,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+    OpportunitySplit,
+    Resolution,
+)
+from opportunities.selectors import open_q
+
+# --- The rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Which findings are conflicts at all, per organization (crm.Organization's settings)."""
+
+    other_company: bool = True
+    team_coordinates: bool = True
+    same_product: bool = True
+    team_ack: bool = False
+
+    @classmethod
+    def of(cls, org: Organization) -> Rules:
+        return cls(
+            other_company=org.conflict_other_company,
+            team_coordinates=org.conflict_team_coordinates,
+            same_product=org.conflict_same_product,
+            team_ack=org.conflict_team_ack,
+        )
+
+
+@dataclass(frozen=True)
+class Deal:
+    """What the rules read of one open deal. ``id`` None: the deal being typed (preview)."""
+
+    id: int | None
+    account_id: int
+    company_id: int
+    owner_id: int
+    credited: frozenset[int] = frozenset()  # the owner and everyone holding a split
+    products: frozenset[int] = frozenset()
+
+    def credits(self, user_id: int) -> bool:
+        return user_id == self.owner_id or user_id in self.credited
+
+
+@dataclass(frozen=True)
+class Team:
+    """The group's global account team: its members and the companies they come from."""
+
+    user_ids: frozenset[int] = frozenset()
+    company_ids: frozenset[int] = frozenset()
+    gam_id: int | None = None
+
+    def coordinates(self, deal: Deal, rules: Rules) -> bool:
+        """Team work, not a conflict: a deal by a member, or by a company the team covers."""
+        return (
+            rules.team_coordinates
+            and bool(self.user_ids)
+            and (deal.owner_id in self.user_ids or deal.company_id in self.company_ids)
+        )
+
+    def coordinated_q(self, rules: Rules) -> Q:
+        """``coordinates`` as a filter on opportunities (the 360°'s team deals)."""
+        if not (rules.team_coordinates and self.user_ids):
+            return Q(pk__in=[])
+        return Q(owner_id__in=list(self.user_ids)) | Q(sales_company_id__in=list(self.company_ids))
+
+
+@dataclass(frozen=True)
+class Situation:
+    kind: str
+    product_id: int | None
+    members: tuple[tuple[Deal, bool], ...]  # (deal, coordinated)
+
+    def key(self) -> tuple[str, int | None]:
+        return (self.kind, self.product_id)
+
+    def uncoordinated_ids(self) -> frozenset[int]:
+        return frozenset(d.id for d, coordinated in self.members if not coordinated and d.id)
+
+
+TEAM = -1  # the team as one party of a group situation (company ids are positive)
+
+
+def group_situation(deals: Iterable[Deal], team: Team, rules: Rules) -> Situation | None:
+    """Several parties working the group: each company outside the team is one, the team
+    (everything it coordinates) another. At least one deal must be outside the team: team
+    members working the group together are coordinated work."""
+    if not rules.other_company:
+        return None
+    members = tuple((d, team.coordinates(d, rules)) for d in deals)
+    parties = {TEAM if coordinated else d.company_id for d, coordinated in members}
+    if len(parties) < 2 or all(coordinated for _, coordinated in members):
+        return None
+    return Situation(ConflictKind.GROUP_OTHER_COMPANY, None, members)
+
+
+def product_situation(
+    product_id: int, deals: Iterable[Deal], team: Team, rules: Rules
+) -> Situation | None:
+    """The same product at the group worked by two sellers neither of whom credits the other
+    (owner or split): the deals in such a pair are the situation."""
+    if not rules.same_product:
+        return None
+    with_product = [d for d in deals if product_id in d.products]
+    by_owner: dict[int, list[Deal]] = defaultdict(list)
+    for d in with_product:
+        by_owner[d.owner_id].append(d)
+    members = tuple(
+        (d, team.coordinates(d, rules))
+        for d in with_product
+        if any(
+            not d.credits(owner) and any(not e.credits(d.owner_id) for e in theirs)
+            for owner, theirs in by_owner.items()
+        )
+    )
+    return Situation(ConflictKind.SAME_PRODUCT, product_id, members) if members else None
+
+
+def group_situations(
+    deals: list[Deal], team: Team, rules: Rules, products: Collection[int] | None = None
+) -> dict[tuple[str, int | None], Situation]:
+    """Every situation of a group by key; ``products`` narrows the product rule to those."""
+    found = {}
+    group = group_situation(deals, team, rules)
+    if group is not None:
+        found[group.key()] = group
+    wanted = set().union(*(d.products for d in deals)) if products is None else set(products)
+    for product_id in sorted(wanted):
+        situation = product_situation(product_id, deals, team, rules)
+        if situation is not None:
+            found[situation.key()] = situation
+    return found
+
+
+def agreement_breach(terms: AgreementTerms | None, lowest_discount: Any) -> tuple[int, str] | None:
+    """The agreement rule, for the save and the live preview alike: a line discounted below the
+    current tier of the agreement covering the account and the booking company. Returns the
+    agreement and the discount it entitles to (the parameters of the text)."""
+    if terms is None or terms.current_tier is None or lowest_discount is None:
+        return None
+    entitled = terms.current_tier.discount_percent
+    if lowest_discount >= entitled:
+        return None
+    return terms.agreement.pk, str(entitled)
+
+
+# --- A group's facts ---------------------------------------------------------------------------
+
+
+def load_team(organization_id: int, group_id: int) -> Team:
+    rows = list(
+        AccountTeamMember.objects.for_org(organization_id)
+        .filter(account_id=group_id)
+        .values_list("user_id", "sales_company_id", "role")
+    )
+    return Team(
+        user_ids=frozenset(r[0] for r in rows),
+        company_ids=frozenset(r[1] for r in rows),
+        gam_id=next((r[0] for r in rows if r[2] == TeamRole.GLOBAL_ACCOUNT_MANAGER), None),
+    )
+
+
+def load_deals(
+    organization_id: int,
+    group_id: int,
+    *,
+    products: Collection[int] | None = None,
+    exclude_id: int | None = None,
+    visible: Any = None,
+) -> list[Deal]:
+    """The group's open deals with what the rules compare: lines (of ``products`` only, when
+    given) and who is credited on the deals that have them. ``visible``: a queryset of the
+    deals whose lines may be read (the preview's no-oracle rule); the others carry no products.
+    At most three queries."""
+    qs = Opportunity.objects.for_org(organization_id).filter(open_q(), account_group_id=group_id)
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    rows = list(qs.values_list("id", "account_id", "sales_company_id", "owner_id").order_by("pk"))
+    lines = OpportunityLine.objects.for_org(organization_id).filter(
+        opportunity_id__in=[r[0] for r in rows]
+    )
+    if visible is not None:
+        lines = lines.filter(opportunity_id__in=visible.values("pk"))
+    if products is not None:
+        lines = lines.filter(product_id__in=list(products))
+    product_of: dict[int, set[int]] = defaultdict(set)
+    if rows and (products is None or products):
+        for opp_id, product_id in lines.values_list("opportunity_id", "product_id").distinct():
+            product_of[opp_id].add(product_id)
+    credited: dict[int, set[int]] = defaultdict(set)
+    if product_of:
+        for opp_id, user_id in (
+            OpportunitySplit.objects.for_org(organization_id)
+            .filter(opportunity_id__in=list(product_of))
+            .values_list("opportunity_id", "user_id")
+        ):
+            credited[opp_id].add(user_id)
+    return [
+        Deal(
+            id=opp_id,
+            account_id=account_id,
+            company_id=company_id,
+            owner_id=owner_id,
+            credited=frozenset(credited[opp_id]),
+            products=frozenset(product_of[opp_id]),
+        )
+        for opp_id, account_id, company_id, owner_id in rows
+    ]
+
+
+# --- Keeping the rows in step ------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    """What a sync did: situations opened, and situations a new company joined (both are news
+    for the people involved)."""
+
+    opened: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
+
+    def news(self) -> list[int]:
+        return sorted(set(self.opened) | set(self.joined))
+
+    def __iadd__(self, other: Changes) -> Changes:
+        self.opened += other.opened
+        self.joined += other.joined
+        return self
+
+
+def _participants(
+    organization_id: int, conflict_ids: Iterable[int]
+) -> dict[int, dict[int | None, ConflictParticipant]]:
+    """Each situation's participant rows by deal, in one query."""
+    found: dict[int, dict[int | None, ConflictParticipant]] = defaultdict(dict)
+    for p in ConflictParticipant.objects.for_org(organization_id).filter(
+        conflict_id__in=list(conflict_ids)
+    ):
+        found[p.conflict_id][p.opportunity_id] = p
+    return found
+
+
+def _settled(organization_id: int, group_id: int, situation: Situation) -> bool:
+    """A person decided this situation for these deals already: the last decided row of the
+    key holds every deal outside the team that makes it one now."""
+    last = (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            Q(product__isnull=True)
+            if situation.product_id is None
+            else Q(product_id=situation.product_id),
+            account_id=group_id,
+            kind=situation.kind,
+            status=ConflictStatus.RESOLVED,
+            resolution__in=DECIDED,
+        )
+        .order_by("-resolved_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if last is None:
+        return False
+    decided_on = set(
+        ConflictParticipant.objects.for_org(organization_id)
+        .filter(conflict_id=last, opportunity_id__isnull=False)
+        .values_list("opportunity_id", flat=True)
+    )
+    return situation.uncoordinated_ids() <= decided_on
+
+
+def _close(conflicts: Iterable[Conflict], resolution: str, now: Any) -> None:
+    ids = [c.pk for c in conflicts]
+    if ids:
+        Conflict.objects.for_org(next(iter(conflicts)).organization_id).filter(
+            pk__in=ids, status=ConflictStatus.OPEN
+        ).update(
+            status=ConflictStatus.RESOLVED,
+            resolution=resolution,
+            resolved_at=now,
+            resolved_by=None,
+        )
+
+
+def _participant(conflict: Conflict, deal: Deal, coordinated: bool, now: Any) -> Any:
+    return ConflictParticipant(
+        organization_id=conflict.organization_id,
+        conflict=conflict,
+        opportunity_id=deal.id,
+        sales_company_id=deal.company_id,
+        seller_id=deal.owner_id,
+        coordinated=coordinated,
+        joined_at=now,
+    )
+
+
+def sync_group(
+    organization_id: int,
+    group_id: int,
+    rules: Rules,
+    *,
+    products: Collection[int] | None = None,
+    opener_company_id: int | None = None,
+    deal_closed: bool = False,
+) -> Changes:
+    """Bring the group's open situations in step with its open deals. ``products``: only the
+    group rule and these products' situations (a save touches no other); None: all of them.
+    ``deal_closed``: a deal was won or lost, which is why a situation that ends now ends."""
+    now = timezone.now()
+    deals = load_deals(organization_id, group_id, products=products)
+    team = load_team(organization_id, group_id)
+    wanted = group_situations(deals, team, rules, products)
+    rows = Conflict.objects.for_org(organization_id).filter(
+        account_id=group_id, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN
+    )
+    if products is not None:
+        rows = rows.filter(
+            Q(kind=ConflictKind.GROUP_OTHER_COMPANY) | Q(product_id__in=list(products))
+        )
+    open_rows = {(c.kind, c.product_id): c for c in rows}
+    changes = Changes()
+    _close(
+        [c for key, c in open_rows.items() if key not in wanted],
+        Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
+        now,
+    )
+    current = _participants(
+        organization_id, [c.pk for key, c in open_rows.items() if key in wanted]
+    )
+    new_rows: list[ConflictParticipant] = []
+    for key, situation in wanted.items():
+        conflict = open_rows.get(key)
+        if conflict is None:
+            if _settled(organization_id, group_id, situation):
+                continue
+            opener = opener_company_id or next(
+                d.company_id for d, coordinated in situation.members if not coordinated
+            )
+            conflict = Conflict.objects.create(
+                organization_id=organization_id,
+                kind=situation.kind,
+                account_id=group_id,
+                product_id=situation.product_id,
+                sales_company_id=opener,
+            )
+            changes.opened.append(conflict.pk)
+            new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
+            continue
+        changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
+    ConflictParticipant.objects.bulk_create(new_rows)
+    return changes
+
+
+def _sync_members(
+    conflict: Conflict,
+    situation: Situation,
+    rows: dict[int | None, ConflictParticipant],
+    now: Any,
+    new_rows: list[ConflictParticipant],
+) -> list[int]:
+    """Deals that joined get a row (a returning one its row back), deals that left are marked
+    so, a changed team flag is updated. Returns the conflict when a company new to it joined."""
+    members = {d.id: (d, coordinated) for d, coordinated in situation.members}
+    companies_before = {p.sales_company_id for p in rows.values() if p.left_at is None}
+    changed: list[ConflictParticipant] = []
+    for opp_id, p in rows.items():
+        member = members.get(opp_id)
+        if member is None:
+            if p.left_at is None:
+                p.left_at = now
+                changed.append(p)
+            continue
+        deal, coordinated = member
+        fresh = (None, coordinated, deal.company_id, deal.owner_id)
+        if (p.left_at, p.coordinated, p.sales_company_id, p.seller_id) != fresh:
+            p.left_at, p.coordinated, p.sales_company_id, p.seller_id = fresh
+            changed.append(p)
+    if changed:
+        ConflictParticipant.objects.for_org(conflict.organization_id).bulk_update(
+            changed, ["left_at", "coordinated", "sales_company_id", "seller_id"]
+        )
+    new_rows += [
+        _participant(conflict, deal, coordinated, now)
+        for opp_id, (deal, coordinated) in members.items()
+        if opp_id not in rows
+    ]
+    companies_now = {d.company_id for d, _ in situation.members}
+    return [conflict.pk] if companies_now - companies_before else []
+
+
+def _sync_one(
+    organization_id: int,
+    *,
+    kind: str,
+    opportunity: Opportunity,
+    open_row: Conflict | None,
+    holds: bool,
+    agreement_id: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> Changes:
+    """A per-deal situation (agreement, acknowledgement): open it, update it or end it."""
+    changes = Changes()
+    now = timezone.now()
+    if open_row is not None and (not holds or open_row.agreement_id != agreement_id):
+        _close([open_row], Resolution.NO_LONGER_APPLIES, now)
+        open_row = None
+    if not holds:
+        return changes
+    if open_row is not None:
+        if open_row.params != (params or {}):
+            open_row.params = params or {}
+            open_row.save(update_fields=["params"])
+        return changes
+    decided = (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            kind=kind,
+            opportunity=opportunity,
+            agreement_id=agreement_id,
+            status=ConflictStatus.RESOLVED,
+            resolution__in=DECIDED,
+        )
+        .exists()
+    )
+    if decided:
+        return changes
+    conflict = Conflict.objects.create(
+        organization_id=organization_id,
+        kind=kind,
+        account_id=opportunity.account_id,
+        opportunity=opportunity,
+        agreement_id=agreement_id,
+        sales_company_id=opportunity.sales_company_id,
+        params=params or {},
+    )
+    ConflictParticipant.objects.create(
+        organization_id=organization_id,
+        conflict=conflict,
+        opportunity=opportunity,
+        sales_company_id=opportunity.sales_company_id,
+        seller_id=opportunity.owner_id,
+        joined_at=now,
+    )
+    changes.opened.append(conflict.pk)
+    return changes
+
+
+def sync_deal(opportunity: Opportunity, rules: Rules, *, is_new: bool = False) -> Changes:
+    """The deal's own situations: below its agreement, and (new deals in a teamed group, when
+    the organization asks for it) the global account manager's acknowledgement."""
+    org_id = opportunity.organization_id
+    own = {
+        c.kind: c
+        for c in Conflict.objects.for_org(org_id).filter(
+            opportunity=opportunity, status=ConflictStatus.OPEN
+        )
+    }
+    changes = Changes()
+    lowest = (
+        OpportunityLine.objects.for_org(org_id)
+        .filter(opportunity=opportunity)
+        .aggregate(lowest=Min("discount_percent"))["lowest"]
+    )
+    breach = None
+    if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
+        terms = agreement_for_account(
+            account=opportunity.account,
+            on_date=timezone.localdate(),
+            booking_company=opportunity.sales_company,
+        )
+        breach = agreement_breach(terms, lowest)
+    changes += _sync_one(
+        org_id,
+        kind=ConflictKind.AGREEMENT,
+        opportunity=opportunity,
+        open_row=own.get(ConflictKind.AGREEMENT),
+        holds=breach is not None,
+        agreement_id=breach[0] if breach else None,
+        params={"percent": breach[1]} if breach else None,
+    )
+    if is_new and rules.team_ack:
+        team = load_team(org_id, opportunity.account_group_id or opportunity.account_id)
+        needs_ack = bool(team.user_ids) and opportunity.owner_id != team.gam_id
+        changes += _sync_one(
+            org_id,
+            kind=ConflictKind.TEAM_ACK,
+            opportunity=opportunity,
+            open_row=own.get(ConflictKind.TEAM_ACK),
+            holds=needs_ack,
+        )
+    return changes
+
+
+def close_deal_situations(opportunity: Opportunity) -> None:
+    """A won or lost deal: its own situations end (the group ones are re-checked without it)."""
+    _close(
+        Conflict.objects.for_org(opportunity.organization_id).filter(
+            opportunity=opportunity, status=ConflictStatus.OPEN
+        ),
+        Resolution.DEAL_CLOSED,
+        timezone.now(),
+    )
+
+
+def duplicate_pairs(account: Account) -> dict[tuple[int, int], list[str]]:
+    """The account's possible duplicates as pairs (lower id first) with the reasons' codes.
+    Members of the same group are subsidiaries, not duplicates."""
+    candidates = find_duplicate_candidates(
+        organization=account.organization_id,
+        name=account.name,
+        country=account.country,
+        registration_number=account.registration_number,
+        domain=account.domain,
+        exclude_id=account.pk,
+    )
+    return {
+        (min(account.pk, c.account.pk), max(account.pk, c.account.pk)): [str(r) for r in c.reasons]
+        for c in candidates
+        if c.account.group_id != account.group_id or account.group_id is None
+    }
+
+
+def sync_duplicates(account: Account) -> Changes:
+    """The account's duplicate situations: one per pair, whichever account revealed it; a pair
+    someone decided (merged, or not a duplicate) is not reopened."""
+    org_id = account.organization_id
+    found = duplicate_pairs(account)
+    involving = Q(account_id=account.pk) | Q(other_account_id=account.pk)
+    rows = Conflict.objects.for_org(org_id).filter(involving, kind=ConflictKind.DUPLICATE_ACCOUNT)
+    open_rows: dict[tuple[int, int], Conflict] = {}
+    decided: set[tuple[int, int]] = set()
+    for c in rows.filter(Q(status=ConflictStatus.OPEN) | Q(resolution__in=DECIDED)):
+        pair = (c.account_id, c.other_account_id or 0)
+        if c.status == ConflictStatus.OPEN:
+            open_rows[pair] = c
+        else:
+            decided.add(pair)
+    now = timezone.now()
+    _close(
+        [c for pair, c in open_rows.items() if pair not in found], Resolution.NO_LONGER_APPLIES, now
+    )
+    changes = Changes()
+    new_pairs = [p for p in found if p not in open_rows and p not in decided]
+    if not new_pairs:
+        for pair, c in open_rows.items():
+            if pair in found and c.params.get("reasons") != found[pair]:
+                c.params = {"reasons": found[pair]}
+                c.save(update_fields=["params"])
+        return changes
+    homes = dict(
+        Account.objects.for_org(org_id)
+        .filter(pk__in={a for p in new_pairs for a in p})
+        .values_list("pk", "home_company_id")
+    )
+    participants = []
+    for low, high in new_pairs:
+        conflict = Conflict.objects.create(
+            organization_id=org_id,
+            kind=ConflictKind.DUPLICATE_ACCOUNT,
+            account_id=low,
+            other_account_id=high,
+            sales_company_id=account.home_company_id,
+            params={"reasons": found[(low, high)]},
+        )
+        changes.opened.append(conflict.pk)
+        participants += [
+            ConflictParticipant(
+                organization_id=org_id,
+                conflict=conflict,
+                account_id=a,
+                sales_company_id=homes[a],
+                joined_at=now,
+            )
+            for a in (low, high)
+        ]
+    ConflictParticipant.objects.bulk_create(participants)
+    return changes
+
+
+def open_situations_of(opportunity: Opportunity) -> list[Conflict]:
+    """The open situations the deal is in now, and its account's duplicates (one query)."""
+    return list(
+        Conflict.objects.for_org(opportunity.organization_id)
+        .filter(
+            Q(
+                participants__opportunity=opportunity,
+                participants__left_at__isnull=True,
+            )
+            | Q(
+                kind=ConflictKind.DUPLICATE_ACCOUNT,
+                participants__account_id=opportunity.account_id,
+            ),
+            status=ConflictStatus.OPEN,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def groups_of_deal(opportunity: Opportunity) -> tuple[set[int], set[int]]:
+    """Where the deal is an active participant of an open group situation: the other groups
+    (its account moved away from them) and, in its own group, the products of its product
+    situations (a save re-checks those even when the deal no longer has the product)."""
+    group_id = opportunity.account_group_id or opportunity.account_id
+    elsewhere: set[int] = set()
+    products: set[int] = set()
+    for account_id, product_id in (
+        ConflictParticipant.objects.for_org(opportunity.organization_id)
+        .filter(
+            opportunity=opportunity,
+            left_at__isnull=True,
+            conflict__status=ConflictStatus.OPEN,
+            conflict__kind__in=SITUATION_KINDS,
+        )
+        .values_list("conflict__account_id", "conflict__product_id")
+    ):
+        if account_id != group_id:
+            elsewhere.add(account_id)
+        elif product_id is not None:
+            products.add(product_id)
+    return elsewhere, products
+
+
+TEAM_DEALS_SHOWN = 20
+
+
+def team_deals(*, user: Any, group: Account) -> list[Opportunity]:
+    """The group's open deals the team coordinates (the 360°'s "team deals", no conflict), as
+    far as the user may see them: the newest few, with what the list shows."""
+    rules = Rules.of(group.organization)
+    team = load_team(group.organization_id, group.pk)
+    if not team.user_ids or not rules.team_coordinates:
+        return []
+    return list(
+        Opportunity.objects.visible_to(user)
+        .filter(open_q(), team.coordinated_q(rules), account_group_id=group.pk)
+        .select_related("owner", "sales_company", "account", "local_stage")
+        .order_by("-created_at", "-pk")[:TEAM_DEALS_SHOWN]
+    )
