@@ -246,3 +246,54 @@ def test_inbox_filters_and_counts_per_kind(
     odd = client.get(url, {"company": world.other_company.pk, "kind": "nonsense"})
     assert odd.status_code == 200
     assert conflict in [w.conflict for w in odd.context["warnings"]]
+
+
+def test_bulk_acknowledge_asks_first_then_resolves_only_what_is_yours(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    # A situation the Danish manager is no party to (Sweden and Germany only).
+    other_top = make_account(organization=world.org, home_company=world.se, name="Kalevala AB")
+    other_sub = make_account(
+        organization=world.org, home_company=world.de, name="Kalevala GmbH", parent=other_top
+    )
+    OpportunityFactory(account=other_top, owner=world.rep_se)
+    foreign = detect_for_opportunity(
+        opportunity=OpportunityFactory(account=other_sub, owner=world.rep_de), acting_user=None
+    )[0]
+    url = reverse("opportunities:conflicts_acknowledge")
+    client.force_login(manager_dk)
+    # Someone else's situation is not a choice: nothing happens, the inbox says why.
+    response = client.post(url, {"conflicts": [foreign.pk]}, follow=True)
+    assert "no longer) in your inbox" in response.content.decode()
+    foreign.refresh_from_db()
+    assert foreign.status == ConflictStatus.OPEN
+    # The first POST only asks; nothing is resolved yet.
+    response = client.post(url, {"conflicts": [conflict.pk]})
+    assert response.status_code == 200 and 'data-testid="confirm-list"' in response.content.decode()
+    conflict.refresh_from_db()
+    assert conflict.status == ConflictStatus.OPEN
+    response = client.post(url, {"conflicts": [conflict.pk], "confirm": "True", "note": "Agreed"})
+    assert response.status_code == 302
+    conflict.refresh_from_db()
+    assert (conflict.status, conflict.resolution, conflict.resolved_by) == (
+        ConflictStatus.RESOLVED,
+        "acknowledged",
+        manager_dk,
+    )
+
+
+def test_inbox_filters_by_group_and_age_and_sorts_by_value(
+    client: Client, world: World, conflict: Conflict, manager_dk: User
+) -> None:
+    url = reverse("opportunities:conflicts")
+    client.force_login(manager_dk)
+    assert client.get(url, {"group": "Volvera"}).context["warnings"]
+    assert not client.get(url, {"group": "Nobody by that name"}).context["warnings"]
+    assert not client.get(url, {"age": "overdue"}).context["warnings"]  # found just now
+    Conflict.objects.for_org(world.org).filter(pk=conflict.pk).update(
+        created_at=conflict.created_at - dt.timedelta(days=world.org.conflict_target_days + 1)
+    )
+    response = client.get(url, {"age": "overdue", "order": "value", "by_group": "on"})
+    assert [w.conflict.pk for w in response.context["warnings"]] == [conflict.pk]
+    assert conflict.pk in response.context["overdue_ids"]
+    assert 'data-testid="overdue"' in response.content.decode()
