@@ -100,6 +100,23 @@ class CandidateSerializer(serializers.Serializer):
     score = serializers.IntegerField()
 
 
+class HiddenMatchSerializer(serializers.Serializer):
+    """A look-alike the user may not see, at need-to-know level: who works it and whom to ask.
+    ``token`` names the group in a join request (``POST /api/v1/join-requests/``)."""
+
+    message = serializers.CharField()
+    company = serializers.CharField()
+    contact_name = serializers.CharField()
+    contact_email = serializers.CharField()
+    reason = serializers.CharField(source="reason_text")
+    token = serializers.CharField()
+
+
+class DuplicatesSerializer(serializers.Serializer):
+    duplicates = CandidateSerializer(many=True)
+    hidden_matches = HiddenMatchSerializer(many=True)
+
+
 class AccountViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -134,6 +151,7 @@ class AccountViewSet(
                         "ignore_duplicates=true to create a new one."
                     ],
                     "duplicates": CandidateSerializer(exc.candidates, many=True).data,
+                    "hidden_matches": HiddenMatchSerializer(exc.hidden_matches, many=True).data,
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
@@ -164,20 +182,26 @@ class AccountViewSet(
             OpenApiParameter("registration_number", str),
             OpenApiParameter("domain", str),
         ],
-        responses={200: CandidateSerializer(many=True)},
+        responses={200: DuplicatesSerializer},
     )
     @action(detail=False, methods=["get"], pagination_class=None)
     def duplicates(self, request: AuthenticatedRequest) -> Response:
-        """Candidates an account about to be created may duplicate."""
+        """Candidates an account about to be created may duplicate: the accounts the user may
+        see, and need-to-know answers (company, contact, reason, join token) for the others."""
         query = request.query_params
-        shown, _hidden = selectors.duplicate_candidates(
+        shown, hidden = selectors.duplicate_candidates(
             user=request.user,
             name=query.get("name", "")[:200],
             country=query.get("country", "")[:200],
             registration_number=query.get("registration_number", "")[:200],
             domain=query.get("domain", "")[:200],
         )
-        return Response(CandidateSerializer(shown, many=True).data)
+        return Response(
+            {
+                "duplicates": CandidateSerializer(shown, many=True).data,
+                "hidden_matches": HiddenMatchSerializer(hidden, many=True).data,
+            }
+        )
 
     @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)
