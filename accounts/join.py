@@ -13,11 +13,11 @@ offers it), the account's side never the group's name - only the company that wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -29,7 +29,8 @@ from crm.mail import mail_subject
 from crm.models import User
 from crm.queue import enqueue
 from crm.registry import require_visible
-from crm.roles import Role
+from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.visibility import scoped_company_ids
 
 JOIN_REQUESTS_PATH = "/accounts/join-requests/"
 
@@ -274,3 +275,60 @@ def _sender(org_id: int, user_ids: list[int], subject: str, body: str) -> Callab
         enqueue("crm.tasks.send_notification", org_id, user_ids, subject, body)
 
     return send
+
+
+# --- Reading them ------------------------------------------------------------------------------
+
+
+def join_request_list(*, user: User) -> QuerySet[GroupJoinRequest]:
+    """The requests the user may see, pending first, newest first."""
+    pending_first = Case(
+        When(status=JoinStatus.PENDING, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return (
+        GroupJoinRequest.objects.visible_to(user)
+        .select_related(
+            "account", "account__home_company", "group", "group__home_company", "requested_by",
+            "decided_by",
+        )
+        .order_by(pending_first, "-created_at", "-pk")
+    )  # fmt: skip
+
+
+def decidable_ids(user: User, requests: Iterable[GroupJoinRequest]) -> set[int]:
+    """Which of ``requests`` the user may decide: ``may_decide_join`` for a whole page in at
+    most two queries (the groups the user manages globally, the companies they manage)."""
+    requests = [r for r in requests if r.status == JoinStatus.PENDING]
+    if not requests or not user.is_active or user.role == Role.MARKETING:
+        return set()
+    if user.role in ORG_WIDE_ROLES:
+        return {r.pk for r in requests}
+    gam_of = set(
+        AccountTeamMember.objects.for_org(user.organization_id)
+        .filter(
+            user_id=user.pk,
+            role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
+            account_id__in={r.group_id for r in requests},
+        )
+        .values_list("account_id", flat=True)
+    )
+    companies: set[int] = set()
+    if user.role in MANAGER_ROLES:
+        scoped = scoped_company_ids(user)
+        if isinstance(scoped, list):
+            companies = set(scoped)
+        elif scoped is not None:
+            companies = set(scoped.values_list("id", flat=True))
+    return {
+        r.pk for r in requests if r.group_id in gam_of or r.account.home_company_id in companies
+    }
+
+
+def visible_group_ids(user: User, requests: Iterable[GroupJoinRequest]) -> set[int]:
+    """The requests' groups the user may see (named there; the others by their company)."""
+    ids = {r.group_id for r in requests}
+    if not ids:
+        return set()
+    return set(Account.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
