@@ -8,6 +8,8 @@ import pytest
 from django.core import mail, signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts import join, selectors, services
 from accounts.models import Account, GroupJoinRequest, JoinStatus
@@ -156,7 +158,10 @@ def test_decisions_tell_the_requester_without_the_group_name(
     with django_capture_on_commit_callbacks(execute=True):
         join.join_request_decline(join_request=request, acting_user=hansa.gam)
     (declined,) = mail.outbox
-    assert declined.to == [world.rep_dk.email] and "declined" in declined.subject
+    # In the requester's own language.
+    with translation.override(world.rep_dk.effective_language):
+        expected = _("Meridian: request for %(account)s declined") % {"account": NEW_NAME}
+    assert declined.to == [world.rep_dk.email] and declined.subject == expected
     assert_no_secret(declined.subject + declined.body)
     with pytest.raises(ValidationError, match="already decided"):
         join.join_request_approve(join_request=request, acting_user=hansa.gam)
@@ -166,7 +171,9 @@ def test_decisions_tell_the_requester_without_the_group_name(
     with django_capture_on_commit_callbacks(execute=True):
         join.join_request_approve(join_request=again, acting_user=hansa.manager_dk)
     # (Conflict detection re-runs for the group and mails its own news; that is not ours.)
-    (approved,) = [m for m in mail.outbox if "joined the group" in m.subject]
+    with translation.override(world.rep_dk.effective_language):
+        joined = _("Meridian: %(account)s joined the group") % {"account": NEW_NAME}
+    (approved,) = [m for m in mail.outbox if m.subject == joined]
     assert approved.to == [world.rep_dk.email] and NEW_NAME in approved.subject
     assert_no_secret(approved.subject + approved.body)
 
