@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from accounts import selectors, services
+from accounts import join, selectors, services
 from accounts.models import (
     Account,
     AccountPlan,
@@ -22,6 +22,7 @@ from accounts.models import (
     Contact,
     DiscountTier,
     FrameworkAgreement,
+    GroupJoinRequest,
     Lifecycle,
     PlanAction,
     Segment,
@@ -100,6 +101,23 @@ class CandidateSerializer(serializers.Serializer):
     score = serializers.IntegerField()
 
 
+class HiddenMatchSerializer(serializers.Serializer):
+    """A look-alike the user may not see, at need-to-know level: who works it and whom to ask.
+    ``token`` names the group in a join request (``POST /api/v1/join-requests/``)."""
+
+    message = serializers.CharField()
+    company = serializers.CharField()
+    contact_name = serializers.CharField()
+    contact_email = serializers.CharField()
+    reason = serializers.CharField(source="reason_text")
+    token = serializers.CharField()
+
+
+class DuplicatesSerializer(serializers.Serializer):
+    duplicates = CandidateSerializer(many=True)
+    hidden_matches = HiddenMatchSerializer(many=True)
+
+
 class AccountViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -134,6 +152,7 @@ class AccountViewSet(
                         "ignore_duplicates=true to create a new one."
                     ],
                     "duplicates": CandidateSerializer(exc.candidates, many=True).data,
+                    "hidden_matches": HiddenMatchSerializer(exc.hidden_matches, many=True).data,
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
@@ -164,20 +183,26 @@ class AccountViewSet(
             OpenApiParameter("registration_number", str),
             OpenApiParameter("domain", str),
         ],
-        responses={200: CandidateSerializer(many=True)},
+        responses={200: DuplicatesSerializer},
     )
     @action(detail=False, methods=["get"], pagination_class=None)
     def duplicates(self, request: AuthenticatedRequest) -> Response:
-        """Candidates an account about to be created may duplicate."""
+        """Candidates an account about to be created may duplicate: the accounts the user may
+        see, and need-to-know answers (company, contact, reason, join token) for the others."""
         query = request.query_params
-        shown, _hidden = selectors.duplicate_candidates(
+        shown, hidden = selectors.duplicate_candidates(
             user=request.user,
             name=query.get("name", "")[:200],
             country=query.get("country", "")[:200],
             registration_number=query.get("registration_number", "")[:200],
             domain=query.get("domain", "")[:200],
         )
-        return Response(CandidateSerializer(shown, many=True).data)
+        return Response(
+            {
+                "duplicates": CandidateSerializer(shown, many=True).data,
+                "hidden_matches": HiddenMatchSerializer(hidden, many=True).data,
+            }
+        )
 
     @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)
@@ -424,6 +449,78 @@ class AgreementViewSet(
         )
 
 
+class JoinRequestSerializer(serializers.ModelSerializer):
+    """A request to link an account into a group. The group is named by the company that works
+    it, never by id or name: the requester may not see it."""
+
+    account_name = serializers.CharField(source="account.name", read_only=True)
+    group_company = serializers.CharField(source="group.home_company.name", read_only=True)
+
+    class Meta:
+        model = GroupJoinRequest
+        fields = [
+            "id", "account", "account_name", "group_company", "requested_by", "reason", "status",
+            "decided_by", "decided_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class JoinRequestCreateSerializer(serializers.Serializer):
+    account = VisibleRelatedField(Account)
+    token = serializers.CharField(
+        max_length=1000, help_text="The token of a hidden match (accounts/duplicates/)."
+    )
+    reason = serializers.CharField(max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True)
+
+
+class JoinRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
+):
+    """Requests to join a group: ask with a hidden match's token; the group's GAM, the
+    account's home-company managers, the director and the admin approve or decline."""
+
+    model = GroupJoinRequest
+    serializer_class = JoinRequestSerializer
+    select_related = ("account", "group__home_company")
+    filterset_fields = ["status", "account"]
+    ordering_fields = ["created_at"]
+
+    @extend_schema(request=JoinRequestCreateSerializer, responses={201: JoinRequestSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = JoinRequestCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        user = self.request.user
+        group = join.group_for_token(token=fields["token"], acting_user=user)
+        created = join.join_request_create(
+            account=fields["account"],
+            group=group,
+            acting_user=user,
+            reason=fields.get("reason", ""),
+        )
+        return Response(JoinRequestSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    def _decide(self, decision: Any) -> Response:
+        decided = decision(join_request=self.get_object(), acting_user=self.request.user)
+        return Response(JoinRequestSerializer(decided).data)
+
+    @extend_schema(request=None, responses={200: JoinRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        """Link the account into the group (and re-run conflict detection there)."""
+        return self._decide(join.join_request_approve)
+
+    @extend_schema(request=None, responses={200: JoinRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def decline(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        return self._decide(join.join_request_decline)
+
+    @extend_schema(request=None, responses={200: JoinRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        return self._decide(join.join_request_withdraw)
+
+
 def register(router: DefaultRouter) -> None:
     router.register("accounts", AccountViewSet, basename="account")
     router.register("contacts", ContactViewSet, basename="contact")
@@ -431,3 +528,4 @@ def register(router: DefaultRouter) -> None:
     router.register("account-teams", TeamMemberViewSet, basename="accountteammember")
     router.register("account-plans", AccountPlanViewSet, basename="accountplan")
     router.register("agreements", AgreementViewSet, basename="frameworkagreement")
+    router.register("join-requests", JoinRequestViewSet, basename="groupjoinrequest")

@@ -373,3 +373,56 @@ class AccountPlanUserObjectPermission(TenantModel, UserObjectPermissionBase):  #
                 name="plan_grant_uniq",
             ),
         ]
+
+
+class JoinStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    DECLINED = "declined", _("Declined")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class GroupJoinRequest(TenantModel):
+    """A request to link ``account`` into ``group`` (a top account), made by someone who may
+    change the account but cannot see the group: they learnt of it through a need-to-know
+    answer (``selectors.HiddenMatch``) and name it only by its signed token. The group's GAM or
+    the account's home-company manager decides (``accounts.join``)."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="join_requests", verbose_name=_("account")
+    )
+    group = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="join_requests_in", verbose_name=_("group")
+    )
+    requested_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=JoinStatus.choices, default=JoinStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    created_at = models.DateTimeField(_("asked"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account", "group"],
+                condition=Q(status="pending"),
+                name="joinrequest_one_pending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "group", "status"], name="joinreq_org_group_idx"),
+            models.Index(
+                fields=["organization", "account", "status"], name="joinreq_org_account_idx"
+            ),
+            models.Index(fields=["organization", "requested_by"], name="joinreq_org_by_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} -> {self.group} ({self.status})"

@@ -19,6 +19,7 @@ from accounts.models import (
     AccountPlanUserObjectPermission,
     AccountTeamMember,
     FrameworkAgreement,
+    TeamRole,
 )
 from crm.models import User
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -106,6 +107,29 @@ def _plan_actions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     return qs.filter(
         Q(owner_id=user.pk) | Q(plan_id__in=AccountPlan.objects.visible_to(user).values("id"))
     )
+
+
+@policy("accounts.GroupJoinRequest")
+def _join_requests(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    """Who asked, and who decides or must know: the group's global account manager, the
+    managers of the account's home company and of the group's home company, the director and
+    the admin. Neither the requester nor the other side learns more about the other's records
+    from it: a request names both accounts, and each side sees the one it already may."""
+    if user.role in ORG_WIDE_ROLES:
+        return qs
+    gam_of = (
+        AccountTeamMember.objects.for_org(user.organization_id)
+        .filter(user_id=user.pk, role=TeamRole.GLOBAL_ACCOUNT_MANAGER)
+        .values("account_id")
+    )
+    q = Q(requested_by_id=user.pk) | Q(group_id__in=gam_of)
+    if user.role in (Role.COUNTRY_MANAGER, Role.REGIONAL_MANAGER):
+        company_ids = scoped_company_ids(user)
+        if company_ids is not None:
+            q |= among("account__home_company_id", company_ids) | among(
+                "group__home_company_id", company_ids
+            )
+    return qs.filter(q)
 
 
 policy("accounts.AccountPlanUserObjectPermission")(grant_policy)

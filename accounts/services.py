@@ -53,7 +53,7 @@ from accounts.models import (
     TeamRole,
 )
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
-from accounts.selectors import duplicate_candidates
+from accounts.selectors import HiddenMatch, duplicate_candidates
 from accounts.signals import account_regrouped
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
@@ -260,17 +260,23 @@ class DuplicateAccountError(ValidationError):
     """The account being created looks like accounts that exist (``accounts.matching``).
 
     ``candidates`` are the look-alikes the acting user may see, best first: the only ones a
-    page or the API may name. ``hidden`` counts the others: they block all the same (a silent
-    duplicate of a customer another country owns is what the check is for), unnamed."""
+    page or the API may name. ``hidden_matches`` tell the others at need-to-know level, one per
+    group (the company that works it and whom to ask, ``selectors.HiddenMatch``): they block
+    all the same (a silent duplicate of a customer another country owns is what the check is
+    for). ``hidden`` is how many such groups there are."""
 
-    def __init__(self, candidates: list[DuplicateCandidate], hidden: int) -> None:
+    def __init__(self, candidates: list[DuplicateCandidate], hidden_matches: list[HiddenMatch]):
         self.candidates = candidates
-        self.hidden = hidden
+        self.hidden_matches = hidden_matches
         super().__init__(
             "This account looks like one that exists. Pick it, or confirm that a new account "
             "should be created.",
             code="duplicate_account",
         )
+
+    @property
+    def hidden(self) -> int:
+        return len(self.hidden_matches)
 
 
 @transaction.atomic
@@ -296,7 +302,7 @@ def account_create(
         if parent is not None:
             require_visible(acting_user, parent)
     if acting_user is not None and not allow_duplicate:
-        shown, hidden = duplicate_candidates(
+        shown, hidden_matches = duplicate_candidates(
             user=acting_user,
             name=name,
             country=fields.get("country", ""),
@@ -304,8 +310,8 @@ def account_create(
             domain=fields.get("domain", ""),
             group=parent,
         )
-        if shown or hidden:
-            raise DuplicateAccountError(shown, hidden)
+        if shown or hidden_matches:
+            raise DuplicateAccountError(shown, hidden_matches)
     account = Account(organization=organization, home_company=home_company, created_by=acting_user)
     _apply_account_fields(account, {"name": name, **fields})
     _check_parent(account, parent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts import setup_views, views
+from accounts import join_views, setup_views, views
 
 app_name = "accounts"
 
@@ -14,6 +14,14 @@ urlpatterns = [
     path("search/", views.account_search, name="search"),
     path("duplicates/", views.account_duplicates, name="duplicates"),
     path("new/inline/", views.account_inline_create, name="inline_create"),
+    path("new/inline/join/", join_views.join_inline, name="join_inline"),
+    path("join-requests/", join_views.join_requests, name="join_requests"),
+    path(
+        "join-requests/<int:pk>/<str:decision>/",
+        join_views.join_request_decide,
+        name="join_request_decide",
+    ),
+    path("<int:pk>/join/", join_views.join_request_create, name="join_request_create"),
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),

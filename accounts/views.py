@@ -21,6 +21,7 @@ from accounts import selectors, services
 from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, InlineAccountForm
 from accounts.matching import DuplicateCandidate
 from accounts.models import Account, ActionStatus, Activity, PlanAction
+from accounts.selectors import HiddenMatch
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
@@ -197,10 +198,13 @@ def account_search(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCandidate]:
-    """The look-alikes shown while typing (the create itself is refused by the service)."""
+def _candidates(
+    user: User, form: InlineAccountForm
+) -> tuple[list[DuplicateCandidate], list[HiddenMatch]]:
+    """The look-alikes shown while typing: those the user may see, and need-to-know answers
+    for the others (the create itself is refused by the service)."""
     fields = form.service_fields()
-    shown, _hidden = selectors.duplicate_candidates(
+    return selectors.duplicate_candidates(
         user=user,
         name=fields["name"],
         country=fields["country"],
@@ -208,7 +212,6 @@ def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCa
         domain=fields["domain"],
         group=form.cleaned_data.get("new_parent"),
     )
-    return shown
 
 
 @login_required
@@ -216,8 +219,12 @@ def _visible_candidates(user: User, form: InlineAccountForm) -> list[DuplicateCa
 def account_duplicates(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Existing accounts the one being typed may duplicate (shown while typing)."""
     form = InlineAccountForm(request.GET, user=request.user)
-    candidates = _visible_candidates(request.user, form) if form.is_valid() else []
-    return render(request, "accounts/_duplicates.html", {"candidates": candidates})
+    candidates, hidden = _candidates(request.user, form) if form.is_valid() else ([], [])
+    return render(
+        request,
+        "accounts/_duplicates.html",
+        {"candidates": candidates, "hidden_matches": hidden},
+    )
 
 
 @login_required
@@ -247,6 +254,7 @@ def account_inline_create(request: AuthenticatedHttpRequest) -> HttpResponse:
                 context.update(
                     accounts=[c.account for c in exc.candidates],
                     candidates=exc.candidates,
+                    hidden_matches=exc.hidden_matches,
                     duplicate_warning=True,
                 )
                 return render(request, "accounts/_account_choices.html", context)

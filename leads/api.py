@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import CandidateSerializer
+from accounts.api import CandidateSerializer, HiddenMatchSerializer
 from accounts.models import Account, Contact
 from accounts.services import DuplicateAccountError
 from crm.drf import VisibleRelatedField, VisibleViewSet, money_field
@@ -149,6 +149,7 @@ class LeadViewSet(
                     ],
                     "duplicates": CandidateSerializer(exc.candidates, many=True).data,
                     "hidden_duplicates": exc.hidden,
+                    "hidden_matches": HiddenMatchSerializer(exc.hidden_matches, many=True).data,
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )

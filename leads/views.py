@@ -215,7 +215,7 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         },
     )
     candidates: list[Any] = []
-    hidden = 0
+    hidden_matches: list[Any] = []
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         choice = data.pop("account").strip()
@@ -234,7 +234,7 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                     **data,
                 )
             except DuplicateAccountError as exc:
-                candidates, hidden = exc.candidates, exc.hidden
+                candidates, hidden_matches = exc.candidates, exc.hidden_matches
             except ValidationError as exc:
                 apply_validation_error(form, exc)
             else:
@@ -251,7 +251,14 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "leads/lead_convert.html",
-        {"lead": lead, "form": form, "candidates": candidates, "hidden": hidden},
+        {
+            "lead": lead,
+            "form": form,
+            "candidates": candidates,
+            # Need-to-know: who works each look-alike the user may not see, and whom to ask.
+            "hidden_matches": hidden_matches,
+            "hidden": len(hidden_matches),
+        },
     )
 
 

@@ -35,6 +35,7 @@ _REP = [
 _MANAGER = [
     *_REP,
     ("opportunities:conflicts", _("Conflicts")),
+    ("accounts:join_requests", _("Join requests")),
     ("opportunities:team", _("Team")),
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
@@ -53,6 +54,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("opportunities:list", _("Opportunities")),
         ("accounts:list", _("Accounts")),
         ("opportunities:conflicts", _("Conflicts")),
+        ("accounts:join_requests", _("Join requests")),
         ("setup:agreements", _("Agreements")),
         ("setup:teams", _("Account teams")),
     ],

@@ -10,12 +10,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts import selectors, services
+from accounts import join, selectors, services
 from accounts.forms import ActivityForm
-from accounts.models import Account
+from accounts.models import Account, JoinStatus
 from crm.http import AuthenticatedHttpRequest
 from crm.money import MissingExchangeRateError
 from opportunities import customer
@@ -68,4 +69,31 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         ),
         team_deals=team_deals(user=user, group=view.group),
     )
+    context.update(_join_context(user, account, may_change=context["may_change"]))
     return render(request, "accounts/detail.html", context)
+
+
+def _join_context(user: Any, account: Account, *, may_change: bool) -> dict[str, Any]:
+    """For an account outside any group that the user may change: the need-to-know answers
+    of look-alikes they cannot see (to ask to join one) and the requests already waiting."""
+    if not may_change or account.parent_id is not None:
+        return {}
+    org_accounts = Account.objects.for_org(account.organization_id)
+    if org_accounts.filter(group_id=account.pk).exclude(pk=account.pk).exists():
+        return {}  # a group of its own
+    _shown, hidden = selectors.duplicate_candidates(
+        user=user,
+        name=account.name,
+        country=account.country,
+        registration_number=account.registration_number,
+        domain=account.domain,
+        exclude_id=account.pk,
+    )
+    pending = list(
+        join.join_request_list(user=user).filter(account_id=account.pk, status=JoinStatus.PENDING)
+    )
+    return {
+        "hidden_matches": hidden,
+        "pending_joins": pending,
+        "join_url": reverse("accounts:join_request_create", args=[account.pk]),
+    }

@@ -17,6 +17,7 @@ from accounts.models import (
     Activity,
     Contact,
     FrameworkAgreement,
+    GroupJoinRequest,
     TeamRole,
 )
 from opportunities.conflicts import detect_for_opportunity
@@ -122,6 +123,15 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             payment_terms="30 days",
         ),
         NOT_SWEDEN_NOR_MARKETING,
+    ),
+    "accounts.GroupJoinRequest": lambda w: Made(
+        GroupJoinRequest.objects.create(
+            organization=w.org,
+            account=_se_account(w),
+            group=_se_account(w),
+            requested_by=w.rep_se,
+        ),
+        [*NOT_SWEDEN, "marketing", "marketing_se"],
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
     "pipeline.SalesProcess": _process,
