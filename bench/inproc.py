@@ -154,6 +154,43 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
             hits.append(len(candidates))
         out["duplicates"] = {**_ms(timings), "candidates_avg": round(sum(hits) / len(hits), 1)}
 
+        # The hidden-duplicate check a rep meets creating an account (issue 17): the same names
+        # matched across the whole organization, the invisible ones told at need-to-know level.
+        from accounts.selectors import duplicate_candidates
+
+        rep = User.objects.unscoped().get(email=spec["rep"]) if spec.get("rep") else None
+        if rep is not None:
+            timings, hidden = [], []
+            for a in accounts:
+                started = time.perf_counter()
+                _shown, matches = duplicate_candidates(
+                    user=rep,
+                    name=a["name"],
+                    country=a["country"],
+                    registration_number=a["registration_number"],
+                    domain=a["domain"],
+                )
+                timings.append((time.perf_counter() - started) * 1000)
+                hidden.append(len(matches))
+            out["hidden_duplicates"] = {
+                **_ms(timings),
+                "hidden_matches_avg": round(sum(hidden) / len(hidden), 1),
+            }
+
+        # Re-running a 200-subsidiary group after a link, as the task does (rolled back).
+        from opportunities.conflicts import redetect_group
+
+        regroup = []
+        for group_id in spec["big_groups"][:3]:
+            with transaction.atomic():
+                started = time.perf_counter()
+                checked, _news = redetect_group(org_id, group_id)
+                regroup.append(
+                    {"deals": checked, "ms": round((time.perf_counter() - started) * 1000, 1)}
+                )
+                transaction.set_rollback(True)
+        out["regroup_redetect"] = regroup
+
         # Serialization of a 200-row page: objects already fetched, then serializer + JSON.
         from rest_framework.renderers import JSONRenderer
 

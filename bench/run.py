@@ -567,7 +567,7 @@ def main() -> None:
         "services",
         app,
         {"organization_id": info["organization_id"], "big_groups": info["big_groups"],
-         "director": info["users"]["director"]},
+         "director": info["users"]["director"], "rep": info["users"]["sales_rep"]},
         media,
     )  # fmt: skip
     if not args.skip_exports:

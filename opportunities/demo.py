@@ -74,6 +74,13 @@ OPPORTUNITIES: list[tuple[str, str, str, str, list[str], str, Any, int, int, dic
      "CNY", "1250000", 120, -30, {"lost_reason": "Local competitor 30% cheaper"}),
     ("Kalevala mill drives", "FI2233001", "FI", "manager.se", OPEN_PATH[:3], "EUR",
      [("DRV-75", 10, "11500", "3")], 45, 50, {}),
+    # Denmark works the Finnish group too, with the same drives: a group and a product conflict.
+    ("Kalevala Danmark drive upgrade", "DK30003003", "DK", "rep.dk", OPEN_PATH[:2], "DKK",
+     [("DRV-75", 3, "88000", "0")], 18, 70, {}),
+    # Finland at Volvera, outside its global account team: the cross-team conflict (the team's
+    # own deals there are coordinated work, shown as team deals).
+    ("Volvera Finland mill service", "SE5560001001", "FI", "manager.se", OPEN_PATH[:2], "EUR",
+     "48000", 10, 60, {}),
     ("Fjordkraft vessel pumps", "NO9100002", "NO", "rep.dk", [*OPEN_PATH, "Lost"], "NOK",
      "2400000", 140, -10, {"lost_reason": "Project postponed to next year"}),
     ("Göta Verkstäder pumps", "SE5560100001", "SE", "rep.se", ["Qualify", "Propose", "Won"],
