@@ -32,6 +32,8 @@ class Command(BaseCommand):
                 )
                 checked = news = 0
                 for group_id in groups:
+                    if group_id is None:  # kept by the database for every deal; never empty
+                        continue
                     with transaction.atomic():
                         deals, found = redetect_group(org.pk, group_id)
                     checked, news = checked + deals, news + len(found)
