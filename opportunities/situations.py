@@ -142,18 +142,23 @@ def product_situation(
     product_id: int, deals: Iterable[Deal], team: Team, rules: Rules
 ) -> Situation | None:
     """The same product at the group worked by two sellers neither of whom credits the other
-    (owner or split): the deals in such a pair are the situation."""
+    (owner or split), at least one of them outside the team (team members quoting the same
+    product are coordinated work): the deals in such a pair are the situation."""
     if not rules.same_product:
         return None
-    with_product = [d for d in deals if product_id in d.products]
-    by_owner: dict[int, list[Deal]] = defaultdict(list)
-    for d in with_product:
-        by_owner[d.owner_id].append(d)
+    with_product = [(d, team.coordinates(d, rules)) for d in deals if product_id in d.products]
+    by_owner: dict[int, list[tuple[Deal, bool]]] = defaultdict(list)
+    for d, coordinated in with_product:
+        by_owner[d.owner_id].append((d, coordinated))
     members = tuple(
-        (d, team.coordinates(d, rules))
-        for d in with_product
+        (d, coordinated)
+        for d, coordinated in with_product
         if any(
-            not d.credits(owner) and any(not e.credits(d.owner_id) for e in theirs)
+            not d.credits(owner)
+            and any(
+                not e.credits(d.owner_id) and not (coordinated and theirs_coordinated)
+                for e, theirs_coordinated in theirs
+            )
             for owner, theirs in by_owner.items()
         )
     )

@@ -572,3 +572,27 @@ def test_the_redetect_command_brings_every_group_in_step(world, group) -> None:
     assert "1 situations new" in out.getvalue()
     call_command("redetect_conflicts", stdout=StringIO())  # idempotent
     assert Conflict.objects.for_org(world.org).count() == 1
+
+
+def test_team_members_quoting_the_same_product_is_coordinated_work(world, group) -> None:
+    pump = ProductFactory(organization=world.org)
+    for user in (world.rep_se, world.rep_de):
+        AccountTeamMember.objects.create(
+            organization=world.org,
+            account=group["top"],
+            user=user,
+            sales_company=user.sales_company,
+            role=TeamRole.MEMBER,
+        )
+    sweden = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    germany = OpportunityFactory(account=group["de"], owner=world.rep_de)
+    for deal in (sweden, germany):
+        OpportunityLineFactory(opportunity=deal, product=pump)
+    assert detect_for_opportunity(opportunity=germany, acting_user=world.rep_de) == []
+    # A seller outside the team quoting it too makes it a product conflict, with the team's
+    # deals in it (flagged coordinated).
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    OpportunityLineFactory(opportunity=denmark, product=pump)
+    found = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
+    (same,) = [c for c in found if c.kind == ConflictKind.SAME_PRODUCT]
+    assert deals_in(same) == {sweden.pk, germany.pk, denmark.pk}
