@@ -188,3 +188,37 @@ def test_the_request_is_seen_by_both_sides_and_no_one_else(
         if GroupJoinRequest.objects.visible_to(user).filter(pk=request.pk).exists()
     }
     assert sees == {"admin", "director", "regional", "manager_de", "rep_dk", "rep_de", "gam", "dk"}
+
+
+def test_approval_re_runs_detection_and_tells_every_side_of_the_conflict_once(
+    world: World, hansa: Hansa, danish: Account, django_capture_on_commit_callbacks
+) -> None:
+    """The Hansa case end to end: rep.dk's deal on her new account, her request, the GAM's
+    approval; the group's check finds Denmark working it beside Sweden and Germany and mails
+    the SE, DE and DK managers and the GAM once each about it."""
+    from opportunities.models import Conflict, ConflictKind, ConflictParticipant, ConflictStatus
+    from tests.opportunities.factories import OpportunityFactory
+
+    danish_deal = OpportunityFactory(account=danish, owner=world.rep_dk, name="DK trucks")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _ask(world, danish)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        join.join_request_approve(join_request=request, acting_user=hansa.gam)
+    (situation,) = Conflict.objects.for_org(world.org).filter(
+        kind=ConflictKind.GROUP_OTHER_COMPANY, status=ConflictStatus.OPEN
+    )
+    assert situation.account_id == hansa.top.pk
+    deals = set(
+        ConflictParticipant.objects.for_org(world.org)
+        .filter(conflict=situation)
+        .values_list("opportunity_id", flat=True)
+    )
+    assert deals == {danish_deal.pk, *(d.pk for d in hansa.deals)}
+    conflict_mail = [
+        m for m in mail.outbox if "konflikt" in m.subject.lower() or "conflict" in m.subject.lower()
+    ]
+    told = sorted(address for m in conflict_mail for address in m.to)
+    assert told == sorted(
+        [world.manager_se.email, world.manager_de.email, hansa.manager_dk.email, hansa.gam.email]
+    )
