@@ -124,7 +124,8 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
                 conflicts = detect_for_opportunity(opportunity=opp, acting_user=None)
                 first.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                detect_for_opportunity(opportunity=opp, acting_user=None)
+                # The re-check of a change of lines or stage (the account's duplicates stay).
+                detect_for_opportunity(opportunity=opp, acting_user=None, accounts=False)
                 resave.append((time.perf_counter() - started) * 1000)
                 found.append(len(conflicts))
                 transaction.set_rollback(True)

@@ -60,27 +60,29 @@ def detect_for_opportunity(
     acting_user: User | None,
     notify: bool = True,
     is_new: bool = False,
+    accounts: bool = True,
 ) -> list[Conflict]:
     """Bring every situation the deal is or should be in up to date; returns its open ones.
 
     The deal's group is re-checked for the group rule and the products the deal has (or had, in
     a product situation it is still in); a group it left by an account move is re-checked
-    whole. A won or lost deal leaves its situations. Situations that opened, or that a company
-    new to them joined, tell the people involved once the transaction commits (unless
-    ``notify`` is off: a group re-check tells every side once, itself).
+    whole. A won or lost deal leaves its situations. ``accounts`` off: the account's duplicates
+    are not re-checked (a change of lines or stage cannot change them). Situations that opened,
+    or that a company new to them joined, tell the people involved once the transaction
+    commits (unless ``notify`` is off: a group re-check tells every side once, itself).
     """
     opportunity = (
         Opportunity.objects.for_org(opportunity.organization_id)
         .select_related("account", "sales_company", "global_stage", "organization")
         .get(pk=opportunity.pk)
     )
-    changes = _detect(opportunity, is_new=is_new)
+    changes = _detect(opportunity, is_new=is_new, accounts=accounts)
     if notify:
         notify_on_commit(opportunity.organization_id, changes.news())
     return open_situations_of(opportunity)
 
 
-def _detect(opportunity: Opportunity, *, is_new: bool = False) -> Changes:
+def _detect(opportunity: Opportunity, *, is_new: bool = False, accounts: bool = True) -> Changes:
     rules = Rules.of(opportunity.organization)
     org_id = opportunity.organization_id
     group_id = opportunity.account_group_id or opportunity.account_id
@@ -107,7 +109,10 @@ def _detect(opportunity: Opportunity, *, is_new: bool = False) -> Changes:
         close_deal_situations(opportunity)
     else:
         changes += sync_deal(opportunity, rules, is_new=is_new)
-    changes += sync_duplicates(opportunity.account)
+    if accounts:
+        # About the account, not the deal: when a deal is created on it or moved to it (or
+        # the group re-check runs), not on every change of lines or stage.
+        changes += sync_duplicates(opportunity.account)
     return changes
 
 

@@ -19,7 +19,13 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.normalize import normalize_registration
 from crm.models import Organization, SalesCompany, User
-from opportunities.models import Opportunity, Product, StageChange
+from opportunities.models import (
+    Conflict,
+    ConflictParticipant,
+    Opportunity,
+    Product,
+    StageChange,
+)
 from opportunities.services import (
     LineInput,
     opportunity_create,
@@ -113,6 +119,7 @@ def seed_demo(org: Organization) -> None:
         _seed_products(org)
         for spec in OPPORTUNITIES:
             _seed_opportunity(org, *spec)
+        _backdate_situations(org)
     elif org.slug == "tellus":
         rep = User.objects.for_org(org).get(email="rep@tellus.example")
         company = rep.sales_company
@@ -262,6 +269,28 @@ def _ensure(
             lost_reason=extra.get("lost_reason", ""),
         )
     backdate(opp, age=age, closed_days_ago=-close_in if close_in < 0 else None)
+
+
+def _backdate_situations(org: Organization) -> None:
+    """Situations arose when the deal that made them one was created, not when the demo ran:
+    each participant joined with its deal, and a situation dates from its second deal (so the
+    inbox's ages and the target are worth looking at). Idempotent."""
+    for p in ConflictParticipant.objects.for_org(org).filter(opportunity__isnull=False):
+        created = (
+            Opportunity.objects.for_org(org)
+            .values_list("created_at", flat=True)
+            .get(pk=p.opportunity_id)
+        )
+        ConflictParticipant.objects.for_org(org).filter(pk=p.pk).update(joined_at=created)
+    for conflict in Conflict.objects.for_org(org):
+        joined = sorted(
+            ConflictParticipant.objects.for_org(org)
+            .filter(conflict=conflict)
+            .values_list("joined_at", flat=True)
+        )
+        if joined:
+            arose = joined[1] if len(joined) > 1 else joined[0]
+            Conflict.objects.for_org(org).filter(pk=conflict.pk).update(created_at=arose)
 
 
 def backdate(opp: Opportunity, *, age: int, closed_days_ago: int | None) -> None:

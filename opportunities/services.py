@@ -99,9 +99,15 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
 
 
 def _detect(
-    opportunity: Opportunity, acting_user: User | None, *, is_new: bool = False
+    opportunity: Opportunity,
+    acting_user: User | None,
+    *,
+    is_new: bool = False,
+    accounts: bool = True,
 ) -> list[Conflict]:
-    return detect_for_opportunity(opportunity=opportunity, acting_user=acting_user, is_new=is_new)
+    return detect_for_opportunity(
+        opportunity=opportunity, acting_user=acting_user, is_new=is_new, accounts=accounts
+    )
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -351,7 +357,7 @@ def opportunity_set_lines(
     existing.delete()
     OpportunityLine.objects.bulk_create(built)
     if sorted(ln.product_id for ln in built) != before:
-        _detect(opportunity, acting_user)
+        _detect(opportunity, acting_user, accounts=False)
     return opportunity
 
 
@@ -434,7 +440,7 @@ def opportunity_move_stage(
     reopening = current.global_stage.is_won or current.global_stage.is_lost
     if closing or reopening:
         # A won or lost deal leaves its situations; a reopened one is checked again.
-        _detect(opportunity, acting_user)
+        _detect(opportunity, acting_user, accounts=False)
     if target.is_won:
         # One UPDATE; COALESCE keeps the first win when the account was won before.
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
