@@ -1,13 +1,16 @@
-"""API v1 of the kernel: sign-in for tokens, the organization's structure, people and rates."""
+"""API v1 of the kernel: sign-in for tokens, the organization's structure, people and rates,
+and the user's own notifications."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,9 +22,13 @@ from crm import services
 from crm.api_auth import HashedTokenAuthentication
 from crm.drf import OrgScopedAPIMixin, VisibleViewSet
 from crm.http import AuthenticatedRequest
-from crm.models import ApiToken, ExchangeRate, Region, SalesCompany, User
+from crm.ids import MAX_ID
+from crm.middleware import supported_language
+from crm.models import ApiToken, ExchangeRate, Notification, Region, SalesCompany, User
+from crm.notifications import ALL, mark_read
+from crm.parsers import SafeJSONParser
 from crm.scope import org_scope
-from crm.selectors import access_api_token_by_id, own_api_tokens
+from crm.selectors import access_api_token_by_id, own_api_tokens, unread_count
 
 
 class TokenRequestSerializer(serializers.Serializer[Any]):
@@ -183,8 +190,82 @@ class ExchangeRateViewSet(
         )
 
 
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    message = serializers.SerializerMethodField(
+        help_text="The sentence, in your language (your own, else your sales company's)."
+    )
+    is_read = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "message", "params", "url", "created_at", "read_at", "is_read"]
+        read_only_fields = fields
+
+    def get_message(self, notification: Notification) -> str:
+        # A token request is authenticated after the locale middleware ran (which then saw no
+        # user): the reader's language is set here, for the sentence at least.
+        language = self.context.get("language")
+        if not language:
+            return notification.message
+        with translation.override(language):
+            return notification.message
+
+
+class NotificationReadSerializer(serializers.Serializer[Any]):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
+        help_text="Your notifications to mark read; ids that are not yours are ignored.",
+    )
+    all = serializers.BooleanField(required=False, help_text="true: mark all of yours read.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        everything = attrs.get("all", False)
+        if everything and "ids" in attrs:
+            raise serializers.ValidationError(_("Give either ids or all, not both."))
+        if not everything and "ids" not in attrs:
+            raise serializers.ValidationError(_("Give the ids to mark as read, or all: true."))
+        return attrs
+
+
+class NotificationReadResultSerializer(serializers.Serializer[Any]):
+    marked = serializers.IntegerField(help_text="How many of yours were unread and are now read.")
+    unread = serializers.IntegerField(help_text="How many of yours are still unread.")
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
+    """Your own notifications, newest first: nobody else's, whatever the role. ``message`` is
+    rendered in your language; ``url`` is the page inside Meridian it is about."""
+
+    model = Notification
+    serializer_class = NotificationSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated:
+            context["language"] = supported_language(user.effective_language)
+        return context
+
+    @extend_schema(
+        request=NotificationReadSerializer, responses={200: NotificationReadResultSerializer}
+    )
+    # JSON only: a form would send each id as a field of its own, and Django refuses more than
+    # DATA_UPLOAD_MAX_NUMBER_FIELDS of them before DRF could answer in JSON.
+    @action(detail=False, methods=["post"], pagination_class=None, parser_classes=[SafeJSONParser])
+    def read(self, request: AuthenticatedRequest) -> Response:
+        """Mark some (``{"ids": [...]}``) or all (``{"all": true}``) of your notifications read."""
+        data = NotificationReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = ALL if data.validated_data.get("all") else data.validated_data["ids"]
+        marked = mark_read(user=request.user, ids=ids)
+        return Response({"marked": marked, "unread": unread_count(user=request.user)})
+
+
 def register(router: DefaultRouter) -> None:
     router.register("regions", RegionViewSet, basename="region")
     router.register("sales-companies", SalesCompanyViewSet, basename="salescompany")
     router.register("users", UserViewSet, basename="user")
     router.register("exchange-rates", ExchangeRateViewSet, basename="exchangerate")
+    router.register("notifications", NotificationViewSet, basename="notification")

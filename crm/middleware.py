@@ -83,7 +83,7 @@ class UserLocaleMiddleware:
         user = request.user
         if not (user.is_authenticated and user.is_active):
             return self.get_response(request)
-        language = _supported_language(user.effective_language)
+        language = supported_language(user.effective_language)
         # Restored afterwards: the thread serves other requests and tasks after this one.
         previous_language = translation.get_language()
         translation.activate(language)
@@ -105,7 +105,7 @@ class UserLocaleMiddleware:
         return response
 
 
-def _supported_language(code: str) -> str:
+def supported_language(code: str) -> str:
     """The UI language for ``code``: one of settings.LANGUAGES (nb/fi/zh users get English
     until their catalog exists rather than a half-translated mix)."""
     try:

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audited
@@ -24,7 +25,12 @@ from crm.fields import NameField
 from crm.registry import apply
 from crm.roles import COMPANY_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import TenantModel, current_org_id, org_id_of, org_scope
-from crm.validators import validate_country, validate_currency, validate_timezone
+from crm.validators import (
+    validate_app_path,
+    validate_country,
+    validate_currency,
+    validate_timezone,
+)
 
 LANGUAGES = [
     ("en", "English"),
@@ -362,3 +368,97 @@ class ApiToken(TenantModel):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= dj_timezone.now()
+
+
+class NotificationKind(models.TextChoices):
+    """Every kind of in-app notification, with the sentence it shows: the one table to extend
+    (a kind is one member here; no migration, the field reads its choices from this class).
+
+    The label *is* the sentence, translated when it is read, in the reader's language, with
+    ``%(name)s`` placeholders filled from the notification's ``params`` (names and numbers
+    only, never a text in one language): one stored row reads in German to a German reader and
+    in English to an English one."""
+
+    CONFLICT_NEW = (
+        "conflict_new",
+        _("New conflict at %(account)s: %(companies)s work the same customer group."),
+    )
+    CONFLICT_JOINED = "conflict_joined", _("%(company)s joined the conflict at %(account)s.")
+    JOIN_REQUEST = "join_request", _("%(user)s asks to add %(account)s to the group %(group)s.")
+    JOIN_REQUEST_APPROVED = (
+        "join_request_approved",
+        _("%(user)s approved adding %(account)s to the group %(group)s."),
+    )
+    JOIN_REQUEST_DECLINED = (
+        "join_request_declined",
+        _("%(user)s declined adding %(account)s to the group %(group)s."),
+    )
+    REGROUPED = "regrouped", _("%(account)s is now part of the group %(group)s.")
+
+
+def notification_kind_choices() -> list[tuple[str, str]]:
+    # A callable (Django 5): migrations name it instead of copying the list, so adding a kind
+    # to NotificationKind needs no migration.
+    return [(value, str(label)) for value, label in NotificationKind.choices]
+
+
+class _Params(dict[str, Any]):
+    """A notification's params for ``%`` formatting: a placeholder the row does not carry (a
+    sentence that gained one after the row was written) reads as an ellipsis, not a KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+class Notification(TenantModel):
+    """Something a user should know, shown in the app (the badge in the top bar, the
+    notifications page) until read. Only the kind and its params are stored, never the sentence:
+    it is rendered from ``NotificationKind`` in the reader's language (``message``)."""
+
+    # No index of its own: the composite index below leads with (organization, recipient), and
+    # the composite key to crm_user checks against it too.
+    recipient = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=40, choices=notification_kind_choices)
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    url = models.CharField(_("link"), max_length=500, validators=[validate_app_path])
+    created_at = models.DateTimeField(_("created"), default=dj_timezone.now, editable=False)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The badge (unread of one recipient) and the page (newest first) in one index.
+            models.Index(
+                fields=["organization", "recipient", "read_at", "-created_at"],
+                name="notification_org_unread_idx",
+            ),
+        ]
+        constraints = [
+            # validate_app_path's core, also for rows written without the service.
+            models.CheckConstraint(
+                condition=Q(url__startswith="/")
+                & ~Q(url__startswith="//")
+                & ~Q(url__contains="\\"),
+                name="notification_url_app_path",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user {self.recipient_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def message(self) -> str:
+        """The sentence in the active language (the reader's: the locale middleware activates
+        it per request)."""
+        try:
+            sentence = NotificationKind(self.kind).label
+        except ValueError:  # a kind since removed: the row still shows, and still links
+            return gettext("You have a notification.")
+        params = self.params if isinstance(self.params, dict) else {}
+        return str(sentence) % _Params(params)

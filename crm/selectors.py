@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from crm.models import ApiToken, Region, SalesCompany, User
+from crm.models import ApiToken, Notification, Region, SalesCompany, User
 from crm.registry import access_by_id
 from crm.roles import COMPANY_ROLES
 from crm.visibility import scoped_company_ids, visible_companies
@@ -73,3 +73,21 @@ def access_scoped_company_by_id(user: User, pk: object) -> SalesCompany:
 
 def access_region_by_id(user: User, pk: object) -> Region:
     return access_by_id(Region.objects.visible_to(user), pk)
+
+
+# --- In-app notifications (written by crm.notifications) ----------------------------------------
+
+
+def notification_list(*, user: User) -> QuerySet[Notification]:
+    """The user's own notifications, newest first (read ones too). Never anyone else's."""
+    return Notification.objects.visible_to(user).order_by("-created_at", "-pk")
+
+
+def unread_count(*, user: User) -> int:
+    """How many of the user's notifications are unread: one query (the top bar's badge)."""
+    return Notification.objects.visible_to(user).filter(read_at__isnull=True).count()
+
+
+def access_notification_by_id(user: User, pk: object) -> Notification:
+    """One of the user's own notifications; anyone else's is 404 like a missing one."""
+    return access_by_id(notification_list(user=user), pk)

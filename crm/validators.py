@@ -43,3 +43,21 @@ def validate_no_control_characters(value: str) -> None:
             _("Names cannot contain line breaks, tabs or other control characters."),
             code="control_characters",
         )
+
+
+def validate_app_path(value: str) -> None:
+    """A link inside the app: a path starting with one ``/``. Not ``//host`` (a
+    protocol-relative URL, another site), no backslash (browsers read ``/\\host`` as ``//host``)
+    and no control character or whitespace (``/\\t/host`` is ``//host`` once a browser drops the
+    tab): a stored link must never send its reader off the site."""
+    text = str(value)
+    if (
+        not text.startswith("/")
+        or text.startswith("//")
+        or "\\" in text
+        or any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+    ):
+        raise ValidationError(
+            _("The link must be a path inside Meridian, starting with a single /."),
+            code="not_an_app_path",
+        )

@@ -1,6 +1,6 @@
-"""Kernel pages: the user's profile, error pages, and the global admin's set-up of sales
-companies, users and exchange rates. Home and search, which join the apps, are the shell's
-(meridian.views): the kernel imports no app built on it (ARCHITECTURE.md).
+"""Kernel pages: the user's profile and notifications, error pages, and the global admin's
+set-up of sales companies, users and exchange rates. Home and search, which join the apps, are
+the shell's (meridian.views): the kernel imports no app built on it (ARCHITECTURE.md).
 
 Views stay thin: forms validate, ``crm.services`` write, visibility-backed querysets read.
 """
@@ -17,7 +17,7 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -35,16 +35,21 @@ from crm.forms import (
 )
 from crm.http import AuthenticatedHttpRequest
 from crm.models import ExchangeRate, SalesCompany, User
+from crm.notifications import ALL, mark_read
 from crm.selectors import (
     access_api_token_by_id,
+    access_notification_by_id,
     access_sales_company_by_id,
     access_user_by_id,
+    notification_list,
     own_api_tokens,
 )
+from crm.validators import validate_app_path
 
 View = Callable[..., HttpResponse]
 
 SETUP_PAGE_SIZE = 50
+NOTIFICATION_PAGE_SIZE = 25
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -141,6 +146,43 @@ def profile_password(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
         return redirect("profile")
     return render(request, "crm/password_change.html", {"form": form})
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The user's own notifications, newest first, unread ones marked."""
+    page = Paginator(notification_list(user=request.user), NOTIFICATION_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "crm/notifications.html", {"page": page})
+
+
+@login_required
+@require_http_methods(["POST"])
+def notifications_read(request: AuthenticatedHttpRequest) -> HttpResponse:
+    mark_read(user=request.user, ids=ALL)
+    messages.success(request, _("All your notifications are marked as read."))
+    return redirect("notifications")
+
+
+@login_required
+@require_http_methods(["POST"])
+def notification_open(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Mark one of the user's notifications read and go where it points. Anyone else's is
+    404 like a missing one (the answer tells nothing about whose it is)."""
+    notification = access_notification_by_id(request.user, pk)
+    mark_read(user=request.user, ids=[notification.pk])
+    try:
+        # Checked again on the way out: a row written around the service must not turn this
+        # into an open redirect.
+        validate_app_path(notification.url)
+    except ValidationError:
+        return redirect("notifications")
+    return HttpResponseRedirect(notification.url)
 
 
 # --- Set-up (global admin) ---------------------------------------------------------------------

@@ -156,3 +156,9 @@ def audit_trail(
 policy("crm.Region", "crm.SalesCompany", "crm.ExchangeRate", "crm.User", "crm.UserEvent")(
     everyone_in_the_organization
 )
+
+
+@policy("crm.Notification")
+def _notifications(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # Personal, like a token: every role (marketing too, the admin too) sees its own only.
+    return qs.filter(recipient_id=user.pk)

@@ -1,4 +1,5 @@
-"""The menu of each role: home, then the pages the role may open (one list per role).
+"""The menu of each role: home, then the pages the role may open (one list per role); and the
+unread count of the top bar's notifications link, which every role has.
 
 The shell's: it names the pages of every app. Every URL name must resolve; a misspelt one raises
 ``NoReverseMatch`` rather than vanishing (tests/crm/test_navigation.py renders every role's menu).
@@ -7,6 +8,7 @@ The shell's: it names the pages of every app. Every URL name must resolve; a mis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.http import HttpRequest
@@ -14,7 +16,9 @@ from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
+from crm.http import signed_in_user
 from crm.roles import Role
+from crm.selectors import unread_count
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,38 @@ def navigation_for(user: Any) -> list[NavLink]:
     return links
 
 
+# Where the count is kept on the request: one query per request, however many templates of it
+# render with the context processor.
+_UNREAD_ATTR = "_meridian_unread_notifications"
+
+
+class UnreadNotifications:
+    """The signed-in user's unread notification count for the top bar, read on first use of
+    ``count`` only: an htmx partial that does not show the bar does not pay for the query."""
+
+    def __init__(self, request: HttpRequest | None) -> None:
+        self._request = request
+
+    @cached_property
+    def count(self) -> int:
+        request = self._request
+        if request is None:
+            return 0
+        cached: int | None = getattr(request, _UNREAD_ATTR, None)
+        if cached is None:
+            cached = unread_count(user=signed_in_user(request))
+            setattr(request, _UNREAD_ATTR, cached)
+        return cached
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """Template context: the signed-in user's menu, built on first use only (a page that does
-    not show it never pays for the reverse() calls)."""
+    """Template context: the signed-in user's menu and unread notification count, each built on
+    first use only (a page that does not show them never pays for the reverse() calls or the
+    count query)."""
     user = getattr(request, "user", None)
     if user is None or not (user.is_authenticated and user.is_active):
-        return {"navigation": []}
-    return {"navigation": SimpleLazyObject(lambda: navigation_for(user))}
+        return {"navigation": [], "unread_notifications": UnreadNotifications(None)}
+    return {
+        "navigation": SimpleLazyObject(lambda: navigation_for(user)),
+        "unread_notifications": UnreadNotifications(request),
+    }

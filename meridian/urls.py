@@ -61,6 +61,9 @@ urlpatterns = [
     path(
         "profile/tokens/<int:pk>/revoke/", views.profile_token_revoke, name="profile_token_revoke"
     ),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/<int:pk>/open/", views.notification_open, name="notification_open"),
     path("setup/", include((setup_patterns, "setup"))),
     path("", include("leads.urls")),
 ]

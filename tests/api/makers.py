@@ -20,6 +20,8 @@ from accounts.models import (
     GroupJoinRequest,
     TeamRole,
 )
+from crm.models import Notification, NotificationKind
+from crm.notifications import notify
 from opportunities.conflicts import detect_for_opportunity
 from tests.accounts.factories import make_account
 from tests.conftest import World
@@ -67,7 +69,23 @@ def _process(w: World) -> Made:
     return Made(process_for(company))
 
 
+def _notification(w: World) -> Made:
+    # The director's own: personal, so everyone else (the admin, who sees the whole organization,
+    # too) must get 404; the director is the insider of the generated tests.
+    notify(
+        organization_id=w.org.pk,
+        user_ids=[w.director.pk],
+        kind=NotificationKind.REGROUPED,
+        params={"account": "Hansa DK", "group": "Hansa Logistik"},
+        url="/accounts/",
+    )
+    row = Notification.objects.for_org(w.org).filter(recipient=w.director).order_by("-pk")[0]
+    others = [name for name in w.users() if name not in ("director", "stranger")]
+    return Made(row, others)
+
+
 MAKERS: dict[str, Callable[[World], Made]] = {
+    "crm.Notification": _notification,
     "crm.Region": lambda w: Made(RegionFactory(organization=w.org)),
     "crm.SalesCompany": lambda w: Made(SalesCompanyFactory(organization=w.org, region=w.nordics)),
     "crm.User": lambda w: Made(UserFactory(organization=w.org, sales_company=w.se)),

@@ -264,7 +264,12 @@ def test_bulk_acknowledge_asks_first_then_resolves_only_what_is_yours(
     client.force_login(manager_dk)
     # Someone else's situation is not a choice: nothing happens, the inbox says why.
     response = client.post(url, {"conflicts": [foreign.pk]}, follow=True)
-    assert "no longer) in your inbox" in response.content.decode()
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override(manager_dk.effective_language):
+        refused = gettext("A ticked conflict is not (or no longer) in your inbox.")
+    assert refused in response.content.decode()
     foreign.refresh_from_db()
     assert foreign.status == ConflictStatus.OPEN
     # The first POST only asks; nothing is resolved yet.

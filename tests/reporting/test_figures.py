@@ -74,8 +74,9 @@ def test_stored_figures_are_the_live_figures(client, dataset: Dataset):
 def test_a_fresh_view_reads_one_row(client, dataset: Dataset, django_assert_max_num_queries):
     w = dataset.world
     _view(client, w.director)
-    # Session, user, organization and the stored row: none of the aggregates.
-    with django_assert_max_num_queries(4):
+    # Session, user, organization, the stored row and the top bar's unread notification count:
+    # none of the aggregates.
+    with django_assert_max_num_queries(5):
         response = client.get(URL)
     assert not response.context["shown"].updating
 
@@ -99,7 +100,8 @@ def test_stale_figures_are_shown_at_once_while_a_refresh_runs(
     _bump_open_amount(_open_opportunity(dataset), "500")
     # Another viewer's refresh is under way (not timed out): this view does not start one.
     _rows(w.org).update(refreshing_since=timezone.now())
-    with django_assert_max_num_queries(5):  # the four of a fresh view and the refused claim
+    # The five of a fresh view (the top bar's unread count among them) and the refused claim.
+    with django_assert_max_num_queries(6):
         shown = client.get(URL).context["shown"]
     assert shown.updating and shown.dashboard.totals == before
 
