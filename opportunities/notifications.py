@@ -9,12 +9,14 @@ from collections.abc import Iterable
 
 from django.core.cache import cache
 from django.core.mail import send_mass_mail
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.models import AccountTeamMember, TeamRole
 from crm.mail import mail_subject
-from crm.models import SalesCompany, User
+from crm.models import NotificationKind, SalesCompany, User
+from crm.notifications import notify
 from crm.roles import Role
 from opportunities.models import Conflict, ConflictParticipant, ConflictStatus
 
@@ -109,5 +111,19 @@ def conflicts_notify(*, organization_id: int, conflict_ids: Iterable[int]) -> in
             ) % {"kinds": kinds, "companies": companies}
         messages += [(subject, body, None, [email]) for email in emails]
     sent = send_mass_mail(messages) if messages else 0
+    # In the app too, after the mail went out (a failing mail server retries the task before
+    # anything is shown twice): one notification per situation and person, each side's names.
+    names = dict(company_names.values_list("pk", "name"))
+    for conflict in pending:
+        notify(
+            organization_id=organization_id,
+            user_ids=people_to_notify([conflict]),
+            kind=NotificationKind.CONFLICT_NEW,
+            params={
+                "account": conflict.account.name,
+                "companies": ", ".join(sorted(names[c] for c in sides[conflict.pk])),
+            },
+            url=reverse("opportunities:conflict", args=[conflict.pk]),
+        )
     cache.set_many({keys[c.pk]: 1 for c in pending}, 30 * 24 * 3600)
     return sent

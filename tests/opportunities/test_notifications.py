@@ -90,6 +90,17 @@ def test_the_notification_is_idempotent(
     # A redelivered task finds the conflicts mailed and sends nothing.
     assert conflicts_notify(organization_id=world.org.pk, conflict_ids=ids) == 0
     assert len(mailoutbox) == sent
+    # In the app too, once per person, in the reader's language, linking to the situation.
+    from django.utils import translation
+
+    from crm.models import Notification
+
+    (note,) = Notification.objects.for_org(world.org).filter(recipient=world.manager_se)
+    assert note.url == f"/opportunities/conflicts/{ids[0]}/"
+    with translation.override("en"):
+        assert "Volvera" in note.message and world.dk.name in note.message
+    with translation.override("de"):
+        assert note.message.startswith("Neuer Konflikt bei")
 
 
 @pytest.mark.django_db(transaction=True)
