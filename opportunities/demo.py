@@ -275,13 +275,12 @@ def _backdate_situations(org: Organization) -> None:
     """Situations arose when the deal that made them one was created, not when the demo ran:
     each participant joined with its deal, and a situation dates from its second deal (so the
     inbox's ages and the target are worth looking at). Idempotent."""
+    created_at = dict(Opportunity.objects.for_org(org).values_list("pk", "created_at"))
     for p in ConflictParticipant.objects.for_org(org).filter(opportunity__isnull=False):
-        created = (
-            Opportunity.objects.for_org(org)
-            .values_list("created_at", flat=True)
-            .get(pk=p.opportunity_id)
-        )
-        ConflictParticipant.objects.for_org(org).filter(pk=p.pk).update(joined_at=created)
+        if p.opportunity_id is not None:
+            ConflictParticipant.objects.for_org(org).filter(pk=p.pk).update(
+                joined_at=created_at[p.opportunity_id]
+            )
     for conflict in Conflict.objects.for_org(org):
         joined = sorted(
             ConflictParticipant.objects.for_org(org)
