@@ -154,22 +154,24 @@ def join_request_approve(*, join_request: GroupJoinRequest, acting_user: User) -
     # the account (a GAM abroad) or the group (the account's manager), so the link is made as
     # the system, for the approval.
     account_set_parent(account=locked.account, parent=locked.group, acting_user=None)
-    locked.status = JoinStatus.APPROVED
-    locked.decided_by = acting_user
-    locked.decided_at = timezone.now()
-    locked.save(update_fields=["status", "decided_by", "decided_at"])
-    _tell(locked, "approved", acting_user=acting_user)
-    return locked
+    return _record_decision(locked, JoinStatus.APPROVED, "approved", acting_user)
 
 
 @transaction.atomic
 def join_request_decline(*, join_request: GroupJoinRequest, acting_user: User) -> GroupJoinRequest:
     locked = _decide(join_request, acting_user)
-    locked.status = JoinStatus.DECLINED
+    return _record_decision(locked, JoinStatus.DECLINED, "declined", acting_user)
+
+
+def _record_decision(
+    locked: GroupJoinRequest, status: str, event: str, acting_user: User
+) -> GroupJoinRequest:
+    """Who decided what, and when; then everyone concerned is told."""
+    locked.status = status
     locked.decided_by = acting_user
     locked.decided_at = timezone.now()
     locked.save(update_fields=["status", "decided_by", "decided_at"])
-    _tell(locked, "declined", acting_user=acting_user)
+    _tell(locked, event, acting_user=acting_user)
     return locked
 
 

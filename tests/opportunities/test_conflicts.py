@@ -66,6 +66,16 @@ def kinds(conflicts: list[Conflict]) -> list[str]:
     return sorted(c.kind for c in conflicts)
 
 
+def make_gam(world: World, top: Account, user) -> AccountTeamMember:
+    return AccountTeamMember.objects.create(
+        organization=world.org,
+        account=top,
+        user=user,
+        sales_company=user.sales_company,
+        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
+    )
+
+
 def deals_in(conflict: Conflict) -> set[int]:
     """The deals still in a situation."""
     return set(
@@ -187,13 +197,7 @@ def test_detection_is_idempotent_and_closes_what_no_longer_applies(world, group)
 def test_new_conflicts_mail_the_managers_and_the_global_account_manager(
     world, group, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
-    AccountTeamMember.objects.create(
-        organization=world.org,
-        account=group["top"],
-        user=world.rep_de,
-        sales_company=world.de,
-        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
-    )
+    make_gam(world, group["top"], world.rep_de)
     from crm.roles import Role
     from tests.factories import UserFactory
 
@@ -250,13 +254,7 @@ def test_rules_of_engagement_pick_the_rightful_company(world, group) -> None:
     org.save()
     conflict.refresh_from_db()
     assert rightful_company(conflict, deals) == world.se  # no team: the group's home company
-    AccountTeamMember.objects.create(
-        organization=org,
-        account=group["top"],
-        user=world.rep_de,
-        sales_company=world.de,
-        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
-    )
+    make_gam(world, group["top"], world.rep_de)
     assert rightful_company(conflict, deals) == world.de
 
 
@@ -529,13 +527,7 @@ def test_a_new_team_deal_needs_the_gams_acknowledgement_when_the_organization_as
     from opportunities.services import opportunity_create
     from tests.opportunities.factories import stage_for
 
-    AccountTeamMember.objects.create(
-        organization=world.org,
-        account=group["top"],
-        user=world.rep_de,
-        sales_company=world.de,
-        role=TeamRole.GLOBAL_ACCOUNT_MANAGER,
-    )
+    make_gam(world, group["top"], world.rep_de)
     org = world.org
     org.conflict_team_ack = True
     org.save()
