@@ -92,7 +92,7 @@ def _stake(user: User) -> Subquery:
     """The value at stake in a situation as this user may know it: the amounts of its active
     deals the user may see, converted to the corporate currency (need-to-know: a hidden deal's
     amount is neither shown nor sorted by)."""
-    org = Organization.objects.get(pk=user.organization_id)
+    org = user.organization  # read once per request (the view asks it too)
     deals = Opportunity.objects.visible_to(user).filter(
         conflict_participations__conflict=OuterRef("pk"),
         conflict_participations__left_at__isnull=True,
@@ -140,7 +140,7 @@ def conflict_scope(
     if group:
         qs = qs.filter(account__group__name__icontains=group)
     if age in ("overdue", "within"):
-        limit = overdue_before(Organization.objects.get(pk=user.organization_id))
+        limit = overdue_before(user.organization)
         qs = (
             qs.filter(created_at__lt=limit)
             if age == "overdue"

@@ -625,21 +625,21 @@ def sync_duplicates(account: Account) -> Changes:
     return changes
 
 
+def situations_of(opportunity: Opportunity) -> Q:
+    """The open situations the deal is in now, and its account's duplicates, as a filter on
+    conflicts (joins the participants: use ``.distinct()``)."""
+    return Q(
+        Q(participants__opportunity=opportunity, participants__left_at__isnull=True)
+        | Q(kind=ConflictKind.DUPLICATE_ACCOUNT, participants__account_id=opportunity.account_id),
+        status=ConflictStatus.OPEN,
+    )
+
+
 def open_situations_of(opportunity: Opportunity) -> list[Conflict]:
-    """The open situations the deal is in now, and its account's duplicates (one query)."""
+    """``situations_of`` read for the system (detection's answer), one query."""
     return list(
         Conflict.objects.for_org(opportunity.organization_id)
-        .filter(
-            Q(
-                participants__opportunity=opportunity,
-                participants__left_at__isnull=True,
-            )
-            | Q(
-                kind=ConflictKind.DUPLICATE_ACCOUNT,
-                participants__account_id=opportunity.account_id,
-            ),
-            status=ConflictStatus.OPEN,
-        )
+        .filter(situations_of(opportunity))
         .distinct()
         .order_by("pk")
     )

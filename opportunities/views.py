@@ -73,6 +73,7 @@ from opportunities.resolution import (
     resolvable_ids,
     situation_deals,
 )
+from opportunities.situations import situations_of
 
 # --- Helpers -------------------------------------------------------------------------------------
 
@@ -153,14 +154,7 @@ def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
     """The open situations the deal is in, and its account's possible duplicates."""
     rows = (
         Conflict.objects.visible_to(user)
-        .filter(
-            Q(
-                participants__opportunity=opportunity,
-                participants__left_at__isnull=True,
-            )
-            | Q(kind=ConflictKind.DUPLICATE_ACCOUNT, participants__account=opportunity.account),
-            status=ConflictStatus.OPEN,
-        )
+        .filter(situations_of(opportunity))
         .distinct()
         .select_related("account", "product", "agreement", "sales_company")
         .order_by("-created_at")

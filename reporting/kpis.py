@@ -36,7 +36,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from accounts.models import Account
 from crm.models import Organization, User
@@ -51,6 +50,7 @@ from opportunities.models import (
     SplitKind,
     StageChange,
 )
+from opportunities.resolution import overdue_before
 from pipeline.models import ForecastCategory
 from reporting.models import PeriodKind, PipelineSnapshot, Target, TargetKind
 from reporting.periods import Period, fiscal_quarter, next_quarter
@@ -695,9 +695,9 @@ def _company_scope(scope: Scope) -> dict[str, int]:
 # --- Conflicts -----------------------------------------------------------------------------
 
 
-def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[str, int]:
-    """Open situations per kind in the scope: a company (or a region's companies) on any side,
-    a seller's deals in them."""
+def _open_conflicts(user: User, scope: Scope) -> QuerySet[Conflict]:
+    """Open situations the user sees in the scope: a company (or a region's companies) on any
+    side, a seller's deals in them."""
     qs = Conflict.objects.visible_to(user).filter(status=ConflictStatus.OPEN)
     sides = ConflictParticipant.objects.for_org(user.organization_id)
     if scope.sales_company_id:
@@ -708,27 +708,22 @@ def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[s
         sides = sides.filter(seller_id=scope.user_id)
     if scope.sales_company_id or scope.region_id or scope.user_id:
         qs = qs.filter(pk__in=sides.values("conflict_id"))
+    return qs
+
+
+def open_conflicts_by_kind(*, user: User, scope: Scope = ORGANIZATION) -> dict[str, int]:
+    qs = _open_conflicts(user, scope)
     return {r["kind"]: r["n"] for r in qs.values("kind").annotate(n=Count("id")).order_by("kind")}
 
 
 def overdue_conflicts(*, user: User, scope: Scope = ORGANIZATION) -> int:
     """Open situations past the organization's target time to resolve, in the scope (the
     manager's and director's dashboards)."""
-    org = _organization(user)
-    qs = Conflict.objects.visible_to(user).filter(
-        status=ConflictStatus.OPEN,
-        created_at__lt=timezone.now() - dt.timedelta(days=org.conflict_target_days),
+    return (
+        _open_conflicts(user, scope)
+        .filter(created_at__lt=overdue_before(_organization(user)))
+        .count()
     )
-    sides = ConflictParticipant.objects.for_org(user.organization_id)
-    if scope.sales_company_id:
-        qs = qs.filter(
-            pk__in=sides.filter(sales_company_id=scope.sales_company_id).values("conflict_id")
-        )
-    elif scope.region_id:
-        qs = qs.filter(
-            pk__in=sides.filter(sales_company__region_id=scope.region_id).values("conflict_id")
-        )
-    return qs.count()
 
 
 # --- Data quality --------------------------------------------------------------------------
