@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -37,13 +37,38 @@ def browser() -> Iterator[Browser]:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
+def watch_errors(page: Page) -> list[str]:
+    """Collect what a person's browser would report as broken: script errors, console errors and
+    sub-resources (scripts, styles, images, fetches) that fail. A page answering 403/404 on
+    purpose is a document response, which tests check themselves, so it is not counted."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # "Failed to load resource" is Chromium's echo of a failed response; the response
+        # handler below decides (a document's status is the test's business).
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            errors.append(f"console: {message.text} ({message.location.get('url', '')})")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            errors.append(f"{response.status} {response.request.resource_type} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("response", on_response)
+    return errors
+
+
 @pytest.fixture
 def page(browser: Browser, live_server: object) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(10_000)
+    errors = watch_errors(page)
     yield page
     context.close()
+    # Every browser test fails on a console error, a script error or a broken sub-resource.
+    assert errors == [], "the browser reported errors:\n" + "\n".join(errors)
 
 
 def screenshot(page: Page, name: str) -> None:
