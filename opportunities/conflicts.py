@@ -29,7 +29,6 @@ from opportunities.models import (
     ConflictKind,
     ConflictParticipant,
     Opportunity,
-    OpportunityLine,
 )
 from opportunities.selectors import open_q
 from opportunities.situations import (
@@ -39,9 +38,10 @@ from opportunities.situations import (
     Situation,
     agreement_breach,
     close_deal_situations,
+    deal_lines,
+    deal_situations,
     duplicate_pairs,
     group_situations,
-    groups_of_deal,
     load_deals,
     load_team,
     open_situations_of,
@@ -54,15 +54,15 @@ from opportunities.situations import (
 
 
 @transaction.atomic
-def detect_for_opportunity(
+def check_deal(
     *,
     opportunity: Opportunity,
-    acting_user: User | None,
     notify: bool = True,
     is_new: bool = False,
     accounts: bool = True,
-) -> list[Conflict]:
-    """Bring every situation the deal is or should be in up to date; returns its open ones.
+) -> list[int]:
+    """Bring every situation the deal is or should be in up to date (what a save runs); returns
+    the situations that are news.
 
     The deal's group is re-checked for the group rule and the products the deal has (or had, in
     a product situation it is still in); a group it left by an account move is re-checked
@@ -76,9 +76,24 @@ def detect_for_opportunity(
         .select_related("account", "sales_company", "global_stage", "organization")
         .get(pk=opportunity.pk)
     )
-    changes = _detect(opportunity, is_new=is_new, accounts=accounts)
+    news = _detect(opportunity, is_new=is_new, accounts=accounts).news()
     if notify:
-        notify_on_commit(opportunity.organization_id, changes.news())
+        notify_on_commit(opportunity.organization_id, news)
+    return news
+
+
+@transaction.atomic
+def detect_for_opportunity(
+    *,
+    opportunity: Opportunity,
+    acting_user: User | None = None,
+    notify: bool = True,
+    is_new: bool = False,
+    accounts: bool = True,
+) -> list[Conflict]:
+    """``check_deal``, then the deal's open situations (for readers of the answer: the save
+    itself does not read them back)."""
+    check_deal(opportunity=opportunity, notify=notify, is_new=is_new, accounts=accounts)
     return open_situations_of(opportunity)
 
 
@@ -87,14 +102,11 @@ def _detect(opportunity: Opportunity, *, is_new: bool = False, accounts: bool = 
     org_id = opportunity.organization_id
     group_id = opportunity.account_group_id or opportunity.account_id
     closed = opportunity.global_stage.is_won or opportunity.global_stage.is_lost
-    elsewhere, products = groups_of_deal(opportunity)
+    situations = deal_situations(opportunity)
+    products = situations.products
     changes = Changes()
-    if not closed:
-        products |= set(
-            OpportunityLine.objects.for_org(org_id)
-            .filter(opportunity=opportunity)
-            .values_list("product_id", flat=True)
-        )
+    lines = [] if closed else deal_lines(opportunity)
+    products |= {product_id for product_id, _discount in lines}
     changes += sync_group(
         org_id,
         group_id,
@@ -103,12 +115,12 @@ def _detect(opportunity: Opportunity, *, is_new: bool = False, accounts: bool = 
         opener_company_id=opportunity.sales_company_id,
         deal_closed=closed,
     )
-    for other_group in sorted(elsewhere):
+    for other_group in sorted(situations.elsewhere):
         changes += sync_group(org_id, other_group, rules)
     if closed:
         close_deal_situations(opportunity)
     else:
-        changes += sync_deal(opportunity, rules, is_new=is_new)
+        changes += sync_deal(opportunity, rules, is_new=is_new, lines=lines, own=situations.own)
     if accounts:
         # About the account, not the deal: when a deal is created on it or moved to it (or
         # the group re-check runs), not on every change of lines or stage.

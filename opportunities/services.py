@@ -34,10 +34,9 @@ from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
 from crm.visibility import covers_company
-from opportunities.conflicts import detect_for_opportunity
+from opportunities.conflicts import check_deal
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
-    Conflict,
     Opportunity,
     OpportunityLine,
     OpportunitySplit,
@@ -104,10 +103,9 @@ def _detect(
     *,
     is_new: bool = False,
     accounts: bool = True,
-) -> list[Conflict]:
-    return detect_for_opportunity(
-        opportunity=opportunity, acting_user=acting_user, is_new=is_new, accounts=accounts
-    )
+) -> None:
+    # The save brings the situations in step; pages read them back themselves.
+    check_deal(opportunity=opportunity, is_new=is_new, accounts=accounts)
 
 
 # --- Lines -------------------------------------------------------------------------------------

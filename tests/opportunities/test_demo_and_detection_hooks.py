@@ -30,8 +30,8 @@ def test_detection_runs_on_create_and_on_account_or_product_changes(
     calls: list[int] = []
     monkeypatch.setattr(
         opportunities.services,
-        "detect_for_opportunity",
-        lambda *, opportunity, acting_user, **kw: calls.append(opportunity.pk) or [],
+        "check_deal",
+        lambda *, opportunity, **kw: calls.append(opportunity.pk) or [],
     )
     process_for(world.se)
     a, b = account_for(world.se), account_for(world.se)
