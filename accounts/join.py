@@ -26,13 +26,19 @@ from accounts.services import account_set_parent, may_change_account, may_link_t
 from accounts.tokens import group_id_from_token
 from crm.limits import check_text
 from crm.mail import mail_subject
-from crm.models import User
+from crm.models import NotificationKind, User
+from crm.notifications import notify
 from crm.queue import enqueue
 from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.visibility import scoped_company_ids
 
 JOIN_REQUESTS_PATH = "/accounts/join-requests/"
+_IN_APP = {
+    "created": NotificationKind.JOIN_REQUEST,
+    "approved": NotificationKind.JOIN_REQUEST_APPROVED,
+    "declined": NotificationKind.JOIN_REQUEST_DECLINED,
+}
 
 
 def group_for_token(*, token: str, acting_user: User) -> Account:
@@ -250,13 +256,24 @@ def _compose(join_request: GroupJoinRequest, event: str, acting_user: User) -> t
 
 
 def _tell(join_request: GroupJoinRequest, event: str, *, acting_user: User) -> None:
-    """Everyone who must hear of ``event`` ("created", "approved", "declined"), by e-mail in
-    their own language, once each, after the transaction commits. The one place that picks
-    recipients and sends: in-app notifications join here later."""
+    """Everyone who must hear of ``event`` ("created", "approved", "declined"), in the app and
+    by e-mail in their own language, once each, after the transaction commits. The one place
+    that picks recipients and sends."""
     org_id = join_request.organization_id
     ids = [pk for pk in join_recipients(join_request, event) if pk != acting_user.pk]
     if not ids:
         return
+    notify(
+        organization_id=org_id,
+        user_ids=ids,
+        kind=_IN_APP[event],
+        params={
+            "user": acting_user.full_name or acting_user.email,
+            "account": join_request.account.name,
+            "company": join_request.group.home_company.name,
+        },
+        url=JOIN_REQUESTS_PATH,
+    )
     recipients = (
         User.objects.for_org(org_id)
         .filter(Q(id__in=ids), is_active=True)

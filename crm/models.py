@@ -384,14 +384,19 @@ class NotificationKind(models.TextChoices):
         _("New conflict at %(account)s: %(companies)s work the same customer group."),
     )
     CONFLICT_JOINED = "conflict_joined", _("%(company)s joined the conflict at %(account)s.")
-    JOIN_REQUEST = "join_request", _("%(user)s asks to add %(account)s to the group %(group)s.")
+    # Join requests name the company that works the group, never the group: the account's
+    # side may not see it (accounts.join, need-to-know).
+    JOIN_REQUEST = (
+        "join_request",
+        _("%(user)s asks that %(account)s join the group worked by %(company)s."),
+    )
     JOIN_REQUEST_APPROVED = (
         "join_request_approved",
-        _("%(user)s approved adding %(account)s to the group %(group)s."),
+        _("%(user)s approved: %(account)s is now in the group worked by %(company)s."),
     )
     JOIN_REQUEST_DECLINED = (
         "join_request_declined",
-        _("%(user)s declined adding %(account)s to the group %(group)s."),
+        _("%(user)s declined that %(account)s join the group worked by %(company)s."),
     )
     REGROUPED = "regrouped", _("%(account)s is now part of the group %(group)s.")
 

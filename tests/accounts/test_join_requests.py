@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts import join, selectors, services
 from accounts.models import Account, GroupJoinRequest, JoinStatus
 from accounts.tokens import SALT, join_token
+from crm.models import Notification, NotificationKind
 from crm.roles import Role
 from tests.accounts.factories import make_account
 from tests.accounts.hansa import DOMAIN, NEW_NAME, Hansa, assert_no_secret, make_hansa
@@ -62,6 +63,20 @@ def test_asking_tells_the_gam_and_both_sides_managers_once_each(
         assert NEW_NAME in message.subject + message.body
         assert world.de.name in message.body and "Same trucks" in message.body
         assert_no_secret(message.subject + message.body)  # no group name, deal or amount
+    # The same people in the app, once each, with a sentence that names no group either.
+    told = _in_app(world, NotificationKind.JOIN_REQUEST)
+    assert sorted(told) == sorted([hansa.gam.pk, hansa.manager_dk.pk, world.manager_de.pk])
+    for notification in told.values():
+        assert notification.url == join.JOIN_REQUESTS_PATH
+        assert NEW_NAME in notification.message and world.de.name in notification.message
+        assert_no_secret(notification.message)
+
+
+def _in_app(world: World, kind: str) -> dict[int, Notification]:
+    rows = list(Notification.objects.for_org(world.org).filter(kind=kind))
+    by_recipient = {n.recipient_id: n for n in rows}
+    assert len(by_recipient) == len(rows)  # once each
+    return by_recipient
 
 
 def test_tampered_foreign_and_expired_tokens_are_refused_clearly(
@@ -163,6 +178,9 @@ def test_decisions_tell_the_requester_without_the_group_name(
         expected = _("Meridian: request for %(account)s declined") % {"account": NEW_NAME}
     assert declined.to == [world.rep_dk.email] and declined.subject == expected
     assert_no_secret(declined.subject + declined.body)
+    (told,) = _in_app(world, NotificationKind.JOIN_REQUEST_DECLINED).values()
+    assert told.recipient_id == world.rep_dk.pk and NEW_NAME in told.message
+    assert_no_secret(told.message)
     with pytest.raises(ValidationError, match="already decided"):
         join.join_request_approve(join_request=request, acting_user=hansa.gam)
     # A new request after a decline is allowed, and approving it tells the requester.
@@ -176,6 +194,9 @@ def test_decisions_tell_the_requester_without_the_group_name(
     (approved,) = [m for m in mail.outbox if m.subject == joined]
     assert approved.to == [world.rep_dk.email] and NEW_NAME in approved.subject
     assert_no_secret(approved.subject + approved.body)
+    (told,) = _in_app(world, NotificationKind.JOIN_REQUEST_APPROVED).values()
+    assert told.recipient_id == world.rep_dk.pk and world.de.name in told.message
+    assert_no_secret(told.message)
 
 
 def test_the_request_is_seen_by_both_sides_and_no_one_else(
