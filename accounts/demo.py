@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from accounts import services
+from accounts import join, services
 from accounts.models import (
     Account,
     AccountPlan,
@@ -21,6 +21,7 @@ from accounts.models import (
     Activity,
     Contact,
     FrameworkAgreement,
+    GroupJoinRequest,
     PlanAction,
     TeamRole,
 )
@@ -284,4 +285,35 @@ def _seed_nordvik(org: Organization) -> None:
                 (Decimal("1000000.00"), Decimal("6.50")),
             ],
             acting_user=None,
+        )
+    _seed_join_request(org, accounts["DE300022001"])
+
+
+JOINING_NAME = "Hansa Logistics America Inc."
+
+
+def _seed_join_request(org: Organization, hansa: Account) -> None:
+    """The US rep's customer that turned out to be part of the Hansa group, which the US company
+    cannot see: she asked to join it; its GAM (rep.de) decides it under Join requests. Pending,
+    so the demo shows a request as it arrives. Its own web domain (the US branch's), so that it
+    is not one more "this customer exists" for the Danish rep's walk-through of the same case."""
+    rep_us = _user(org, "rep.us@nordvik.example")
+    account = Account.objects.for_org(org).filter(name=JOINING_NAME).first()
+    if account is None:
+        account = services.account_create(
+            organization=org,
+            name=JOINING_NAME,
+            home_company=_company(org, "US"),
+            country="US",
+            domain="hansa-logistics-us.example",
+            industry="Logistics",
+            acting_user=rep_us,
+            allow_duplicate=True,  # she confirmed it is a new account of hers
+        )
+    if not GroupJoinRequest.objects.for_org(org).filter(account=account).exists():
+        join.join_request_create(
+            account=account,
+            group=hansa,
+            acting_user=rep_us,
+            reason="Same fleet programme as Hansa Hamburg (their buyer told us); we serve the US terminal.",
         )

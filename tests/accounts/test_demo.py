@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts import models as m
-from crm.models import Organization
+from crm.models import Notification, Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +20,7 @@ TABLES = [
     m.FrameworkAgreement,
     m.AgreementCompany,
     m.DiscountTier,
+    m.GroupJoinRequest,
 ]
 
 
@@ -62,3 +63,15 @@ def test_demo_customers_are_seeded_once_through_the_services() -> None:
     assert not accounts.filter(group__isnull=True).exists()
     tellus = Organization.objects.get(slug="tellus")
     assert m.Account.objects.for_org(tellus).filter(normalized_name="volvera group").exists()
+    # A join request waits for the Hansa group's GAM: from the US rep, whose company cannot see
+    # the group, and the GAM is told in the app.
+    (request,) = m.GroupJoinRequest.objects.for_org(nordvik).filter(status="pending")
+    assert request.group == hansa and request.account.home_company.code == "US"
+    assert request.requested_by.email == "rep.us@nordvik.example"
+    gam = team.model.objects.for_org(nordvik).get(account=hansa, role="global_account_manager")
+    assert (
+        Notification.objects.for_org(nordvik)
+        .filter(recipient=gam.user, kind="join_request")
+        .count()
+        == 1
+    )

@@ -49,7 +49,7 @@ def test_danish_rep_asks_to_join_the_hidden_group_and_the_gam_approves(
     match.get_by_role("button", name="Ask to join this group").click()
     expect(choices.get_by_test_id("join-requested")).to_be_visible()
     expect(choices.get_by_test_id("account-created")).to_contain_text(NAME)
-    request = GroupJoinRequest.objects.for_org(org).get()
+    request = GroupJoinRequest.objects.for_org(org).get(account__name=NAME)
     assert request.group_id == top.pk and request.status == JoinStatus.PENDING
     danish = request.account
     assert danish.name == NAME and danish.parent_id is None
