@@ -210,6 +210,7 @@ def agreement_for_account(
     account: Account,
     on_date: dt.date,
     booking_company: SalesCompany | None = None,
+    organization: Organization | None = None,
 ) -> AgreementTerms | None:
     """Which agreement applies to this account on ``on_date``, and on what terms.
 
@@ -218,10 +219,23 @@ def agreement_for_account(
     (system reads: the terms apply whoever looks). The most recently started one wins if two
     overlap.
     """
+    agreement = covering_agreement(
+        account=account, on_date=on_date, booking_company=booking_company
+    )
+    if agreement is None:
+        return None
+    return agreement_terms(agreement, on_date, organization=organization)
+
+
+def covering_agreement(
+    *, account: Account, on_date: dt.date, booking_company: SalesCompany | None = None
+) -> FrameworkAgreement | None:
+    """``agreement_for_account``'s choice of agreement alone (one query), for a caller that may
+    not need the terms."""
     company_ids = {account.home_company_id}
     if booking_company is not None:
         company_ids.add(booking_company.pk)
-    agreement = (
+    return (
         FrameworkAgreement.objects.for_org(account.organization_id)
         .filter(
             account_id=account.group_id or account.pk,
@@ -232,12 +246,13 @@ def agreement_for_account(
         .order_by("-valid_from", "-pk")
         .first()
     )
-    if agreement is None:
-        return None
-    return _terms(agreement, on_date)
 
 
-def _terms(
+def agreement_tiers(agreement: FrameworkAgreement) -> list[DiscountTier]:
+    return list(DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement))
+
+
+def agreement_terms(
     agreement: FrameworkAgreement,
     on_date: dt.date,
     *,
@@ -246,9 +261,7 @@ def _terms(
     organization: Organization | None = None,
 ) -> AgreementTerms:
     if tiers is None:
-        tiers = list(
-            DiscountTier.objects.for_org(agreement.organization_id).filter(agreement=agreement)
-        )
+        tiers = agreement_tiers(agreement)
     if covered is None:
         covered = frozenset(
             AgreementCompany.objects.for_org(agreement.organization_id)
@@ -287,7 +300,7 @@ def agreement_terms_in_360(
     if not covering:
         return None
     agreement, covered = max(covering, key=lambda pair: (pair[0].valid_from, pair[0].pk))
-    return _terms(
+    return agreement_terms(
         agreement,
         on_date,
         tiers=list(agreement.tiers.all()),

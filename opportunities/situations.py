@@ -36,7 +36,12 @@ from django.utils import timezone
 from accounts.matching import find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import Organization
-from opportunities.customer import AgreementTerms, agreement_for_account
+from opportunities.customer import (
+    AgreementTerms,
+    agreement_terms,
+    agreement_tiers,
+    covering_agreement,
+)
 from opportunities.models import (
     DECIDED,
     SITUATION_KINDS,
@@ -523,12 +528,18 @@ def sync_deal(
     lowest = min((discount for _product, discount in lines), default=None)
     breach = None
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
-        terms = agreement_for_account(
-            account=opportunity.account,
-            on_date=timezone.localdate(),
-            booking_company=opportunity.sales_company,
+        today = timezone.localdate()
+        agreement = covering_agreement(
+            account=opportunity.account, on_date=today, booking_company=opportunity.sales_company
         )
-        breach = agreement_breach(terms, lowest)
+        tiers = agreement_tiers(agreement) if agreement is not None else []
+        # The won volume (one aggregate over the group's won deals, the costly read) decides
+        # the tier; it matters only when some tier entitles to more than the lowest line has.
+        if agreement is not None and any(t.discount_percent > lowest for t in tiers):
+            terms = agreement_terms(
+                agreement, today, tiers=tiers, organization=opportunity.organization
+            )
+            breach = agreement_breach(terms, lowest)
     changes += _sync_one(
         org_id,
         kind=ConflictKind.AGREEMENT,

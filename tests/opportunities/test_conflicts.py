@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import (
     Account,
@@ -435,6 +437,16 @@ def test_agreement_discount_below_the_current_tier_is_flagged(world, group) -> N
     line.save()
     found = detect_for_opportunity(opportunity=opp, acting_user=world.rep_dk)
     assert ConflictKind.AGREEMENT not in kinds(found)
+    # Between the tiers: the won volume (none) decides, and it entitles to 5 % only.
+    line.discount_percent = Decimal(6)
+    line.save()
+    assert ConflictKind.AGREEMENT not in kinds(detect_for_opportunity(opportunity=opp))
+    # At or above every tier no volume can make it a breach: the check skips the volume sum.
+    line.discount_percent = Decimal(8)
+    line.save()
+    with CaptureQueriesContext(connection) as ctx:
+        assert ConflictKind.AGREEMENT not in kinds(detect_for_opportunity(opportunity=opp))
+    assert not [q for q in ctx.captured_queries if "SUM(" in q["sql"].upper()]
 
 
 @pytest.mark.parametrize("outcome", ["Won", "Lost"])
