@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    sync_playwright,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -38,9 +45,10 @@ def browser() -> Iterator[Browser]:
 
 
 def watch_errors(page: Page) -> list[str]:
-    """Collect what a person's browser would report as broken: script errors, console errors and
-    sub-resources (scripts, styles, images, fetches) that fail. A page answering 403/404 on
-    purpose is a document response, which tests check themselves, so it is not counted."""
+    """Collect what a person's browser would report as broken: script errors, console errors,
+    sub-resources (scripts, styles, images, fetches) that fail, and a CSRF token in a URL. A
+    page answering 403/404 on purpose is a document response, which tests check themselves, so
+    it is not counted."""
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -53,6 +61,12 @@ def watch_errors(page: Page) -> list[str]:
         if response.status >= 400 and response.request.resource_type != "document":
             errors.append(f"{response.status} {response.request.resource_type} {response.url}")
 
+    def on_request(request: Request) -> None:
+        # The CSRF token never travels in a URL (logs and Referer headers keep URLs).
+        if "csrfmiddlewaretoken=" in request.url:
+            errors.append(f"CSRF token in a URL: {request.method} {request.url}")
+
+    page.on("request", on_request)
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.on("response", on_response)
