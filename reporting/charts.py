@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import pygal
+from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from pygal.style import Style
 
 STYLE = Style(
@@ -42,7 +44,7 @@ def _config(**extra: object) -> dict[str, object]:
         "height": 320,
         "legend_at_bottom": True,
         "print_values": False,
-        "no_data_text": "No data",
+        "no_data_text": _("No data"),
         **extra,
     }
 
@@ -51,6 +53,13 @@ def _render(chart: pygal.graph.graph.Graph, label: str) -> SafeString:
     svg = _SCRIPT.sub("", chart.render(is_unicode=True))
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
     return mark_safe(svg)  # noqa: S308 - pygal escapes the labels and values it draws
+
+
+def _number(value: float | None, decimals: int) -> str:
+    """A value or axis label in the reader's number format (grouping, decimal comma)."""
+    if value is None:
+        return ""
+    return number_format(round(value, decimals), decimal_pos=decimals, force_grouping=True)
 
 
 def _f(value: Number) -> float | None:
@@ -63,7 +72,7 @@ def bar(
     series: dict[str, Sequence[Number]],
     *,
     horizontal: bool = False,
-    value_formatter: str = "{:,.0f}",
+    decimals: int = 0,
 ) -> SafeString:
     cls = pygal.HorizontalBar if horizontal else pygal.Bar
     chart = cls(
@@ -71,7 +80,7 @@ def bar(
             title=title,
             show_legend=len(series) > 1,
             x_label_rotation=0 if horizontal else 20,
-            value_formatter=lambda v: value_formatter.format(v) if v is not None else "",
+            value_formatter=lambda v: _number(v, decimals),
         )
     )
     chart.x_labels = list(labels)
@@ -89,7 +98,7 @@ def line(title: str, labels: Sequence[str], series: dict[str, Sequence[Number]])
             x_label_rotation=30,
             show_minor_x_labels=False,
             x_labels_major_every=max(1, len(labels) // 8),
-            value_formatter=lambda v: f"{v:,.0f}",
+            value_formatter=lambda v: _number(v, 0),
         )
     )
     chart.x_labels = list(labels)

@@ -8,13 +8,18 @@ queries per page, whatever the number of opportunities, companies or people.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.formats import date_format
+from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from crm.ids import parse_id
 from crm.models import Region, User
@@ -30,7 +35,11 @@ from reporting.periods import Period, fiscal_quarter, fiscal_year
 TREND_WEEKS = 26
 
 LEVEL_GROUP = {"organization": "region", "region": "company", "company": "owner"}
-GROUP_LABEL = {"region": "Region", "company": "Sales company", "owner": "Sales rep"}
+GROUP_LABEL = {
+    "region": _lazy("Region"),
+    "company": _lazy("Sales company"),
+    "owner": _lazy("Sales rep"),
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,6 @@ class Dashboard:
     year: Period
     currency: str
     group: str
-    group_label: str
     stages: list[kpis.StageRow]
     totals: kpis.PipelineTotals
     breakdown: list[BreakdownRow]
@@ -114,15 +122,50 @@ class Dashboard:
     conversion: list[kpis.ConversionRow]
     new_customers: kpis.NewCustomers
     attainment: list[kpis.AttainmentRow]
-    conflicts: list[tuple[str, int]]
+    conflicts: list[tuple[str, int]]  # (kind, open): labels are the reader's (conflict_rows)
     overdue_conflicts: int
     conflict_target_days: int
     quality: kpis.DataQuality
     trend: list[tuple[dt.date, dict[str, Decimal]]]
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
-    quality_issues: list[tuple[str, int, Decimal | None]] = field(default_factory=list)
-    charts: dict[str, SafeString] = field(default_factory=dict)
+    # Stored figures are shared by readers of every language: what is text is made from keys
+    # when the page reads it, in the reader's language (the page fragment is cached per
+    # language), never stored translated.
+
+    @property
+    def group_label(self) -> str:
+        return str(GROUP_LABEL[self.group])
+
+    @property
+    def conflict_rows(self) -> list[tuple[str, int]]:
+        labels = dict(ConflictKind.choices)
+        return [(str(labels.get(kind, kind)), n) for kind, n in self.conflicts]
+
+    @property
+    def quality_issues(self) -> list[tuple[str, int, Decimal | None]]:
+        t = self.quality.total
+        return [
+            (str(label), t.issues.get(key, 0), t.share(key))
+            for key, label in {**kpis.OPPORTUNITY_ISSUES, **kpis.ACCOUNT_ISSUES}.items()
+        ]
+
+    @property
+    def to_fix(self) -> list[tuple[str, dict[str, Any], str]]:
+        """Records to fix as (kind, row, issues in words): deals first, then accounts."""
+        return [
+            (kind, r, ", ".join(str(label) for label in kpis.issue_labels(r)))
+            for kind, rows in (
+                ("opportunity", self.quality.opportunities_to_fix),
+                ("account", self.quality.accounts_to_fix),
+            )
+            for r in rows
+        ]
+
+    @cached_property
+    def charts(self) -> dict[str, SafeString]:
+        # Drawn when the page reads them (inside its cached fragment), not stored.
+        return _charts(self)
 
     @property
     def attainment_shown(self) -> list[kpis.AttainmentRow]:
@@ -204,7 +247,6 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
     # Accuracy of the first snapshot of this quarter: what was committed at its start.
     first_of_quarter = next((day for day, _ in trend if day >= quarter.start), None)
     conflicts = kpis.open_conflicts_by_kind(user=user, scope=s)
-    kind_labels = dict(ConflictKind.choices)
     opp_link = "/opportunities/"
     if s.sales_company_id:
         opp_link += f"?company={s.sales_company_id}"
@@ -218,7 +260,6 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         year=year,
         currency=org.corporate_currency,
         group=group,
-        group_label=GROUP_LABEL[group],
         stages=stages,
         totals=kpis.weighted_pipeline(stages),
         breakdown=_breakdown(user, scope, as_of, quarter, group),
@@ -227,7 +268,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         conversion=kpis.stage_conversion(user=user, scope=s, period=quarter),
         new_customers=kpis.new_customers(user=user, scope=s, period=quarter),
         attainment=kpis.target_attainment(user=user, scope=s, period=quarter),
-        conflicts=[(str(kind_labels.get(k, k)), n) for k, n in conflicts.items()],
+        conflicts=list(conflicts.items()),
         overdue_conflicts=kpis.overdue_conflicts(user=user, scope=s),
         conflict_target_days=org.conflict_target_days,
         quality=kpis.data_quality(user=user, scope=s, as_of=as_of, limit=25),
@@ -237,65 +278,63 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         else None,
         opportunities_link=opp_link,
     )
-    for r in [*d.quality.opportunities_to_fix, *d.quality.accounts_to_fix]:
-        r["issues"] = ", ".join(kpis.issue_labels(r))
-    t = d.quality.total
-    d.quality_issues = [
-        (label, t.issues.get(key, 0), t.share(key))
-        for key, label in {**kpis.OPPORTUNITY_ISSUES, **kpis.ACCOUNT_ISSUES}.items()
-    ]
-    d.charts = _charts(d)
     return d
 
 
 def _charts(d: Dashboard) -> dict[str, SafeString]:
+    """The dashboard's charts in the reader's language and number format."""
     cc = d.currency
     names = [b.name for b in d.breakdown]
+    by = {"group": d.group_label, "currency": cc, "quarter": d.quarter.label}
     category_labels = dict(ForecastCategory.choices)
     trend_categories = [c for c in ForecastCategory.values if any(c in cats for _, cats in d.trend)]
+    conflict_rows = d.conflict_rows
     return {
         "stages": charts.bar(
-            f"Open pipeline by stage ({cc})",
+            _("Open pipeline by stage (%(currency)s)") % by,
             [r.stage for r in d.stages],
-            {"Amount": [r.amount for r in d.stages], "Weighted": [r.weighted for r in d.stages]},
+            {
+                _("Amount"): [r.amount for r in d.stages],
+                _("Weighted"): [r.weighted for r in d.stages],
+            },
         ),
         "breakdown": charts.bar(
-            f"Open pipeline by {d.group_label.lower()} ({cc})",
+            _("Open pipeline by %(group)s (%(currency)s)") % by,
             names,
-            {"Amount": [b.pipeline for b in d.breakdown]},
+            {_("Amount"): [b.pipeline for b in d.breakdown]},
             horizontal=True,
         ),
         "forecast": charts.bar(
-            f"{d.quarter.label}: forecast vs target by {d.group_label.lower()} ({cc})",
+            _("%(quarter)s: forecast vs target by %(group)s (%(currency)s)") % by,
             names,
             {
-                "Won": [b.won for b in d.breakdown],
-                "Commit (incl. won)": [b.commit for b in d.breakdown],
-                "Target": [b.target for b in d.breakdown],
+                _("Won"): [b.won for b in d.breakdown],
+                _("Commit (incl. won)"): [b.commit for b in d.breakdown],
+                _("Target"): [b.target for b in d.breakdown],
             },
         ),
         "trend": charts.line(
-            f"Open pipeline, weekly snapshots ({cc})",
-            [day.isoformat() for day, _ in d.trend],
+            _("Open pipeline, weekly snapshots (%(currency)s)") % by,
+            [date_format(day, "SHORT_DATE_FORMAT") for day, _cats in d.trend],
             {
-                str(category_labels[c]): [cats.get(c, Decimal(0)) for _, cats in d.trend]
+                str(category_labels[c]): [cats.get(c, Decimal(0)) for _day, cats in d.trend]
                 for c in trend_categories
             },
         ),
         "win_rate": charts.bar(
-            f"{d.quarter.label}: win rate by {d.group_label.lower()} (%)",
+            _("%(quarter)s: win rate by %(group)s (%%)") % by,
             names,
-            {"Win rate %": [b.win_rate for b in d.breakdown]},
-            value_formatter="{:.1f}",
+            {_("Win rate %"): [b.win_rate for b in d.breakdown]},
+            decimals=1,
         ),
         "quality": charts.bar(
-            "Data quality score by sales company (%)",
-            [name for name, _ in d.quality.by_company.values()],
-            {"Score %": [c.score for _, c in d.quality.by_company.values()]},
+            _("Data quality score by sales company (%)"),
+            [name for name, _score in d.quality.by_company.values()],
+            {_("Score %"): [c.score for _name, c in d.quality.by_company.values()]},
             horizontal=True,
-            value_formatter="{:.1f}",
+            decimals=1,
         ),
-        "conflicts": charts.pie("Open conflicts by kind", dict(d.conflicts)),
+        "conflicts": charts.pie(_("Open conflicts by kind"), dict(conflict_rows)),
     }
 
 

@@ -145,3 +145,31 @@ def test_attainment_shows_people_on_their_company_dashboard_only(client, dataset
     mine = re.search(r'data-testid="attainment".*?</table>', company, re.S).group(0)
     assert w.rep_se.full_name in mine and w.se.name in mine
     assert 'data-testid="people-elsewhere"' not in company
+
+
+def test_stored_figures_read_in_each_readers_language_with_links_to_fix(client, dataset: Dataset):
+    """The figures are computed once and shared; their words, numbers and dates are the
+    reader's: an English director stores them, a German one reads them in German."""
+    from django.utils import translation
+    from django.utils.formats import date_format
+
+    from crm.models import User
+
+    w = dataset.world
+    User.objects.for_org(w.org).filter(pk=w.director.pk).update(language="en")
+    english = _get(client, w.director).content.decode()
+    assert "Open pipeline by stage (" in english
+    User.objects.for_org(w.org).filter(pk=w.director.pk).update(language="de")
+    german = _get(client, w.director).content.decode()
+    with translation.override("de"):
+        title = translation.gettext("Open pipeline by stage (%(currency)s)") % {
+            "currency": w.org.corporate_currency
+        }
+        day = date_format(timezone.localdate(), "SHORT_DATE_FORMAT")
+        region = str(translation.gettext("Region"))
+    assert title != "Open pipeline by stage (%s)" % w.org.corporate_currency
+    assert f'aria-label="{title}"' in german and "Open pipeline by stage" not in german
+    assert day in german and f">{region}</th>" in german
+    # Records to fix are links to the record.
+    fix = re.search(r'data-testid="to-fix".*?</table>', german, re.S).group(0)
+    assert re.search(r'<a href="/(opportunities|accounts)/\d+/">', fix)
