@@ -315,5 +315,6 @@ def _seed_join_request(org: Organization, hansa: Account) -> None:
             account=account,
             group=hansa,
             acting_user=rep_us,
-            reason="Same fleet programme as Hansa Hamburg (their buyer told us); we serve the US terminal.",
+            reason="Same fleet programme as Hansa Hamburg (their buyer told us); we serve the US "
+            "terminal.",
         )

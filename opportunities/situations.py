@@ -238,7 +238,7 @@ def load_deals(
         line_q &= Q(lines__product_id__in=list(products))
     rows = qs.values_list("id", "account_id", "sales_company_id", "owner_id").order_by("pk")
     if products is not None and not products:
-        aggregated = [(*r, [], []) for r in rows]
+        aggregated: list[Any] = [(*r, [], []) for r in rows]
     else:
         aggregated = list(
             rows.annotate(

@@ -167,7 +167,7 @@ def test_stored_figures_read_in_each_readers_language_with_links_to_fix(client, 
         }
         day = date_format(timezone.localdate(), "SHORT_DATE_FORMAT")
         region = str(translation.gettext("Region"))
-    assert title != "Open pipeline by stage (%s)" % w.org.corporate_currency
+    assert title != f"Open pipeline by stage ({w.org.corporate_currency})"
     assert f'aria-label="{title}"' in german and "Open pipeline by stage" not in german
     assert day in german and f">{region}</th>" in german
     # Records to fix are links to the record.
