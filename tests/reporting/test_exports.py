@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 from decimal import Decimal as D
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -299,3 +300,21 @@ def test_opportunity_rows_stream_from_an_iterator(dataset: Dataset, monkeypatch)
     rows = exports.opportunity_rows(dataset.world.director, Scope(), AS_OF)
     assert len(list(rows)) == Opportunity.objects.for_org(dataset.world.org).count()
     assert seen == [exports.CHUNK_SIZE]
+
+
+def test_export_times_are_shown_in_the_readers_time_zone_and_say_which(
+    client, dataset: Dataset
+) -> None:
+    from crm.models import User
+
+    w = dataset.world
+    export = _export(w.manager_se, sales_company=w.se)
+    User.objects.for_org(w.org).filter(pk=w.manager_se.pk).update(
+        timezone="America/New_York", language="de"
+    )
+    client.force_login(w.manager_se)
+    html = client.get(reverse("reporting:export_detail", args=[export.uuid])).content.decode()
+    local = export.created_at.astimezone(ZoneInfo("America/New_York"))
+    assert "(America/New_York)" in html and "(UTC)" not in html
+    # New York is never at UTC's hour: the time shown is the reader's own, in her format.
+    assert local.strftime("%d.%m.%Y %H:%M") in html
