@@ -173,3 +173,11 @@ def test_stored_figures_read_in_each_readers_language_with_links_to_fix(client, 
     # Records to fix are links to the record.
     fix = re.search(r'data-testid="to-fix".*?</table>', german, re.S).group(0)
     assert re.search(r'<a href="/(opportunities|accounts)/\d+/">', fix)
+
+
+def test_no_none_on_any_dashboard(client, dataset: Dataset) -> None:
+    """A figure that does not exist (no target set) reads as a dash, never as "None"."""
+    w = dataset.world
+    for query in ("", f"?region={w.nordics.pk}", f"?company={w.se.pk}", f"?company={w.dk.pk}"):
+        html = _get(client, w.director, query).content.decode()
+        assert not re.search(r">\s*None\s*<", html), query
