@@ -479,7 +479,7 @@ def contact_role_add(
         opportunity=opportunity,
         contact=contact,
         role=role,
-        defaults={"added_by": acting_user},
+        defaults={"organization_id": opportunity.organization_id, "added_by": acting_user},
     )
     return row
 
