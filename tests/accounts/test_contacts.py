@@ -37,7 +37,10 @@ def test_archive_hides_from_the_list_and_restore_brings_back(world: World) -> No
         "Kim Berg"
     ]
     services.contact_restore(contact=kim, acting_user=world.rep_se)
-    assert {c.full_name for c in selectors.contact_list(user=world.rep_se)} == {"Kim Berg", "Ola Ek"}
+    assert {c.full_name for c in selectors.contact_list(user=world.rep_se)} == {
+        "Kim Berg",
+        "Ola Ek",
+    }
     with pytest.raises(Http404):  # the Danish rep does not see a Swedish customer's people
         services.contact_archive(contact=kim, acting_user=world.rep_dk)
     with pytest.raises(Http404):
