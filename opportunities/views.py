@@ -222,7 +222,7 @@ def _render_detail(
     if may_log and activity_form is None:
         activity_form = DealActivityForm(contacts=contacts)
     if may_change and role_form is None:
-        role_form = ContactRoleForm(contacts=contacts)
+        role_form = ContactRoleForm(contacts=contacts, prefix="role")
     return render(
         request,
         "opportunities/detail.html",
@@ -296,7 +296,7 @@ def opportunity_add_contact_role(request: AuthenticatedHttpRequest, pk: int) -> 
     if not services.may_change_opportunity(user, opp):
         raise PermissionDenied(_("You may not change this opportunity."))
     contacts = _deal_contacts(user, opp)
-    form = ContactRoleForm(request.POST, contacts=contacts)
+    form = ContactRoleForm(request.POST, contacts=contacts, prefix="role")
     if form.is_valid():
         try:
             services.contact_role_add(

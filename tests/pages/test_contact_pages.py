@@ -218,7 +218,7 @@ def test_deal_page_forms_isolation(client: Client, world: World, deals: Deals) -
         (reverse("opportunities:log_activity", args=[opp.pk]), {"kind": "call", "subject": "x"}),
         (
             reverse("opportunities:add_contact_role", args=[opp.pk]),
-            {"contact": kim.pk, "role": "influencer"},
+            {"role-contact": kim.pk, "role-role": "influencer"},
         ),
         (reverse("opportunities:remove_contact_role", args=[opp.pk, role.pk]), {}),
     ]
@@ -240,9 +240,13 @@ def test_buying_centre_on_the_deal_page(client: Client, world: World, deals: Dea
     kim = _contact(deals, "Kim Berg", title="CFO")
     client.force_login(world.rep_se)
     add = reverse("opportunities:add_contact_role", args=[opp.pk])
-    assert client.post(add, {"contact": kim.pk, "role": "economic_buyer"}).status_code == 302
-    assert client.post(add, {"contact": kim.pk, "role": "decision_maker"}).status_code == 302
-    assert client.post(add, {"contact": kim.pk, "role": "boss"}).status_code == 400
+    assert (
+        client.post(add, {"role-contact": kim.pk, "role-role": "economic_buyer"}).status_code == 302
+    )
+    assert (
+        client.post(add, {"role-contact": kim.pk, "role-role": "decision_maker"}).status_code == 302
+    )
+    assert client.post(add, {"role-contact": kim.pk, "role-role": "boss"}).status_code == 400
     page = client.get(reverse("opportunities:detail", args=[opp.pk])).content.decode()
     assert 'data-role="economic_buyer"' in page and 'data-role="decision_maker"' in page
     contact_page = client.get(reverse("accounts:contact", args=[kim.pk])).content.decode()
