@@ -304,7 +304,7 @@ class ContactMergeForm(forms.Form):
         )
         for name in ContactForm.FIELDS:
             self.fields[f"take_{name}"] = forms.ChoiceField(
-                label=Contact._meta.get_field(name).verbose_name,
+                label=ContactForm.base_fields[name].label,
                 choices=[("keep", _("this contact's")), ("other", _("the other's"))],
                 initial="keep",
                 widget=forms.RadioSelect,
