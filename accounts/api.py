@@ -15,6 +15,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts import join, selectors, services
 from accounts.models import (
+    MAX_ACTIVITY_MINUTES,
     Account,
     AccountPlan,
     AccountTeamMember,
@@ -226,7 +227,20 @@ class ContactSerializer(serializers.ModelSerializer):
             "phone",
             "language",
             "marketing_consent",
+            "archived_at",
         ]
+        read_only_fields = ["archived_at"]
+
+
+class ContactMergeSerializer(serializers.Serializer):
+    remove = VisibleRelatedField(Contact, help_text="The duplicate: removed after the merge.")
+    take_from_removed = serializers.ListField(
+        child=serializers.ChoiceField(choices=services.MERGE_FIELDS),
+        required=False,
+        default=list,
+        max_length=len(services.MERGE_FIELDS),
+        help_text="Fields whose value survives from the removed contact (else the kept one's).",
+    )
 
 
 class ContactViewSet(
@@ -236,9 +250,28 @@ class ContactViewSet(
     mixins.UpdateModelMixin,
     VisibleViewSet,
 ):
+    """Contacts of the accounts the user sees. Lists hold the live ones; ``?archived=true`` the
+    archived ones instead (a contact's own URL answers either way)."""
+
     model = Contact
     serializer_class = ContactSerializer
     filterset_fields = ["account", "language", "marketing_consent"]
+    ordering_fields = ["full_name", "created_at"]
+
+    def get_queryset(self) -> Any:
+        qs = super().get_queryset()
+        if self.action != "list":
+            return qs
+        archived = self.request.query_params.get("archived", "").lower() in ("1", "true", "yes")
+        return qs.filter(archived_at__isnull=not archived)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("archived", bool, description="Archived contacts instead of live.")
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     def perform_create(self, serializer: serializers.BaseSerializer[Contact]) -> None:
         fields = dict(serializer.validated_data)
@@ -253,31 +286,72 @@ class ContactViewSet(
             contact=contact, acting_user=self.request.user, **fields
         )
 
+    def _answer(self, contact: Contact) -> Response:
+        return Response(ContactSerializer(contact, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: ContactSerializer})
+    @action(detail=True, methods=["post"])
+    def archive(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        return self._answer(
+            services.contact_archive(contact=self.get_object(), acting_user=request.user)
+        )
+
+    @extend_schema(request=None, responses={200: ContactSerializer})
+    @action(detail=True, methods=["post"])
+    def restore(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        return self._answer(
+            services.contact_restore(contact=self.get_object(), acting_user=request.user)
+        )
+
+    @extend_schema(request=ContactMergeSerializer, responses={200: ContactSerializer})
+    @action(detail=True, methods=["post"])
+    def merge(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        """Merge ``remove`` (a contact of the same account) into this one."""
+        keep = self.get_object()
+        body = ContactMergeSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        merged = services.contact_merge(
+            keep=keep,
+            remove=body.validated_data["remove"],
+            take_from_removed=body.validated_data["take_from_removed"],
+            acting_user=request.user,
+        )
+        return self._answer(merged)
+
 
 class ActivitySerializer(serializers.ModelSerializer):
     account = VisibleRelatedField(Account)
     contact = VisibleRelatedField(Contact, required=False, allow_null=True)
-    opportunity: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
-        read_only=True
+    # A label: opportunities sit above accounts (as the model's lazy foreign key).
+    opportunity = VisibleRelatedField("opportunities.Opportunity", required=False, allow_null=True)
+    duration_minutes = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_ACTIVITY_MINUTES
     )
 
     class Meta:
         model = Activity
         fields = [
-            "id", "kind", "subject", "notes", "due_at", "done_at", "owner", "sales_company",
-            "account", "contact", "opportunity", "created_at",
+            "id", "kind", "subject", "notes", "outcome", "happened_at", "duration_minutes",
+            "due_at", "done_at", "owner", "sales_company", "account", "contact", "opportunity",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = ["owner", "sales_company", "done_at", "created_at"]
-        extra_kwargs = {"notes": {"max_length": MAX_TEXT_LENGTH}}
+        extra_kwargs = {
+            "notes": {"max_length": MAX_TEXT_LENGTH},
+            "happened_at": {"required": False},
+        }
 
 
 class ActivityViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
 ):
+    """Activities, newest first by when they happened (``happened_at``; omitted on create:
+    now, or the due time of a task)."""
+
     model = Activity
     serializer_class = ActivitySerializer
     filterset_fields = ["account", "owner", "kind", "opportunity", "contact"]
-    ordering_fields = ["created_at", "due_at"]
+    ordering_fields = ["happened_at", "created_at", "due_at"]
 
     def perform_create(self, serializer: serializers.BaseSerializer[Activity]) -> None:
         serializer.instance = services.activity_log(

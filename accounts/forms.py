@@ -1,17 +1,29 @@
-"""Forms of the account pages: the inline new account, logging an activity, editing an account."""
+"""Forms of the account pages: the inline new account, logging an activity (on the 360° and on a
+deal), editing an account, and the contact pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account, ActivityKind, Incoterm, Lifecycle, Segment, TeamRole
-from crm.forms import ISO_DATE_INPUT, QuickSelect
+from accounts.models import (
+    MAX_ACTIVITY_MINUTES,
+    Account,
+    ActivityKind,
+    Contact,
+    Incoterm,
+    Lifecycle,
+    Segment,
+    TeamRole,
+)
+from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
-from crm.models import SalesCompany, User
+from crm.models import LANGUAGES, SalesCompany, User
 from crm.validators import validate_country
 from crm.visibility import visible_companies
 
@@ -220,3 +232,139 @@ class TeamMemberForm(forms.Form):
         )
         company = cast(forms.ModelChoiceField, self.fields["sales_company"])
         company.queryset = visible_companies(user).order_by("name")
+
+
+# --- Contacts ------------------------------------------------------------------------------------
+
+_LANGUAGE_CHOICES = [("", _("(not set)")), *LANGUAGES]
+
+
+class ContactForm(forms.Form):
+    """A contact's own fields, saved by ``contact_create`` / ``contact_update``."""
+
+    full_name = forms.CharField(label=_("Name"), max_length=200)
+    title = forms.CharField(label=_("Title"), max_length=200, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=50, required=False)
+    language = forms.ChoiceField(label=_("Language"), choices=_LANGUAGE_CHOICES, required=False)
+    marketing_consent = forms.BooleanField(label=_("Marketing consent"), required=False)
+
+    FIELDS = ("full_name", "title", "email", "phone", "language", "marketing_consent")
+
+
+class ContactFilterForm(forms.Form):
+    """The contact list's search, filters and sort. The account arrives as an id (from the
+    360° or a contact's page): a manager sees too many accounts for a drop-down."""
+
+    q = forms.CharField(label=_("Search name, e-mail or title"), required=False, max_length=100)
+    account = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    company = ListedModelChoiceField(
+        label=_("Home company"),
+        queryset=SalesCompany.objects.none(),
+        required=False,
+        empty_label=_("All companies"),
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("name", _("Name (A-Z)")),
+            ("-name", _("Name (Z-A)")),
+            ("account", _("Account")),
+            ("-created", _("Newest first")),
+            ("created", _("Oldest first")),
+        ],
+    )
+    archived = forms.BooleanField(label=_("Archived contacts only"), required=False)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        company = cast(ListedModelChoiceField, self.fields["company"])
+        company.queryset = visible_companies(user).order_by("code")
+
+
+class ContactMergeForm(forms.Form):
+    """Merge the page's contact (kept) with another of its account: per field, whose value
+    survives; and an explicit confirmation, since the other contact is deleted."""
+
+    other = forms.TypedChoiceField(label=_("Merge with"), coerce=int)
+    confirm = forms.BooleanField(
+        label=_("I understand that the other contact is removed and its activities and deal "
+                "roles move to the one kept."),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, keep: Contact, candidates: list[Contact], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep = keep
+        self.candidates = {c.pk: c for c in candidates}
+        self.fields["other"] = forms.TypedChoiceField(
+            label=_("Merge with"),
+            coerce=int,
+            choices=[(c.pk, f"{c.full_name} ({c.email or '—'})") for c in candidates],
+        )
+        for name in ContactForm.FIELDS:
+            self.fields[f"take_{name}"] = forms.ChoiceField(
+                label=ContactForm.base_fields[name].label,
+                choices=[("keep", _("this contact's")), ("other", _("the other's"))],
+                initial="keep",
+                widget=forms.RadioSelect,
+                required=False,
+            )
+
+    def clean_other(self) -> Contact:
+        return self.candidates[self.cleaned_data["other"]]
+
+    def take_from_removed(self) -> list[str]:
+        return [n for n in ContactForm.FIELDS if self.cleaned_data.get(f"take_{n}") == "other"]
+
+
+class DealActivityForm(forms.Form):
+    """Log what happened on a deal, from its page, in one step: the deal's account and the
+    current user are implied; when defaults to now (an ISO date input and a time)."""
+
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.CALL,
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    happened_on = forms.DateField(label=_("Date"), widget=ISO_DATE_INPUT)
+    happened_time = forms.TimeField(
+        label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"), required=False, min_value=0, max_value=MAX_ACTIVITY_MINUTES
+    )
+    contact = forms.TypedChoiceField(label=_("With"), coerce=int, required=False, empty_value=None)
+    outcome = forms.CharField(label=_("Outcome"), max_length=200, required=False)
+    notes = forms.CharField(
+        label=_("Notes"),
+        required=False,
+        max_length=MAX_TEXT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, contacts: list[Contact], **kwargs: Any) -> None:
+        if not args or args[0] is None:
+            now = timezone.localtime()
+            kwargs.setdefault("initial", {})
+            kwargs["initial"] = {
+                "happened_on": now.date(),
+                "happened_time": now.time().replace(second=0, microsecond=0),
+                **kwargs["initial"],
+            }
+        super().__init__(*args, **kwargs)
+        self.contacts = {c.pk: c for c in contacts}
+        field = cast(forms.TypedChoiceField, self.fields["contact"])
+        field.choices = [("", _("(nobody in particular)"))] + [
+            (c.pk, f"{c.full_name} · {c.account.name}") for c in contacts
+        ]
+
+    def clean_contact(self) -> Contact | None:
+        pk = self.cleaned_data.get("contact")
+        return None if pk is None else self.contacts[pk]
+
+    def happened_at(self) -> dt.datetime:
+        """The date and time typed, in the user's time zone (the active one)."""
+        data = self.cleaned_data
+        naive = dt.datetime.combine(data["happened_on"], data["happened_time"])
+        return timezone.make_aware(naive, timezone.get_current_timezone())

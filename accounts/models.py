@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pghistory
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -12,13 +13,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
-from crm.audit import audited
+from crm.audit import audit_events, audited
 from crm.fields import NameField
 from crm.models import LANGUAGES, SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_country
 
 PERCENT = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
+# A week: longer is a typo (minutes for hours), not a meeting.
+MAX_ACTIVITY_MINUTES = 7 * 24 * 60
 
 
 class Segment(models.TextChoices):
@@ -104,8 +107,12 @@ class Account(TenantModel):
         return self.parent_id is None
 
 
-@audited()
+# "merge" is a manual event: the surviving contact's entry in the history when two are merged.
+@audited(*audit_events(), pghistory.ManualEvent("merge"))
 class Contact(TenantModel):
+    """A person at a customer. Archived contacts (``archived_at``) leave the lists and pickers
+    but keep their activities and deal roles; they can be restored."""
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     full_name = NameField(_("name"), max_length=200)
     title = models.CharField(_("title"), max_length=200, blank=True)
@@ -113,11 +120,20 @@ class Contact(TenantModel):
     phone = models.CharField(_("phone"), max_length=50, blank=True)
     language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, blank=True)
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["full_name"]
-        indexes = [models.Index(fields=["organization", "account"], name="contact_org_account_idx")]
+        indexes = [
+            models.Index(fields=["organization", "account"], name="contact_org_account_idx"),
+            # The contact list's default order (by name), over the live contacts.
+            models.Index(
+                fields=["organization", "full_name", "id"],
+                condition=Q(archived_at__isnull=True),
+                name="contact_org_live_name_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.full_name
@@ -132,9 +148,22 @@ class ActivityKind(models.TextChoices):
 
 
 class Activity(TenantModel):
+    """A call, meeting, e-mail, event or task on an account, optionally on one of its group's
+    deals and with one of its contacts. ``happened_at`` is when it took place (typed by the
+    seller, who often logs a visit the day after); ``created_at`` only when it was entered. Open
+    tasks have not happened yet: their ``happened_at`` is their due time until they are done."""
+
     kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices)
     subject = models.CharField(_("subject"), max_length=200)
     notes = models.TextField(_("notes"), blank=True)
+    happened_at = models.DateTimeField(_("happened"), default=timezone.now)
+    duration_minutes = models.PositiveIntegerField(
+        _("duration (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_ACTIVITY_MINUTES)],
+    )
+    outcome = models.CharField(_("outcome"), max_length=200, blank=True)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="activities")
@@ -154,14 +183,21 @@ class Activity(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-happened_at", "-id"]
         verbose_name_plural = _("activities")
+        # The timelines (account, deal, contact) walk these newest first; the data-quality rule
+        # asks them for "anything since" per deal and per account.
         indexes = [
             models.Index(
-                fields=["organization", "account", "-created_at"], name="activity_org_acc_idx"
+                fields=["organization", "account", "-happened_at"], name="activity_org_acc_idx"
             ),
             models.Index(fields=["organization", "owner", "due_at"], name="activity_org_owner_idx"),
-            models.Index(fields=["organization", "opportunity"], name="activity_org_opp_idx"),
+            models.Index(
+                fields=["organization", "opportunity", "-happened_at"], name="activity_org_opp_idx"
+            ),
+            models.Index(
+                fields=["organization", "contact", "-happened_at"], name="activity_org_contact_idx"
+            ),
         ]
 
     def __str__(self) -> str:

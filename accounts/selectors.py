@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates, reason_text
@@ -23,6 +21,7 @@ from accounts.models import (
 )
 from accounts.normalize import normalize_name
 from accounts.tokens import join_token
+from crm.ids import parse_id
 from crm.models import User
 from crm.registry import access_by_id
 from crm.roles import Role
@@ -72,11 +71,113 @@ def access_team_member_by_id(user: User, pk: object) -> AccountTeamMember:
 
 def latest_activities(user: User, group_id: int) -> list[Activity]:
     """The 20 newest activities on the group's accounts that the user may see (the 360° feed)."""
+    return activity_timeline(user=user, group_id=group_id).items
+
+
+TIMELINE_PAGE_SIZE = 20
+
+
+@dataclass
+class TimelinePage:
+    """One page of a timeline, newest first. No count: one more row than shown tells whether
+    an older page exists (a busy account has thousands of activities)."""
+
+    items: list[Activity]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_number(self) -> int:
+        return self.number - 1
+
+
+def activity_timeline(
+    *,
+    user: User,
+    group_id: int | None = None,
+    account_id: int | None = None,
+    opportunity_id: int | None = None,
+    contact_id: int | None = None,
+    page: object = 1,
+    per_page: int = TIMELINE_PAGE_SIZE,
+) -> TimelinePage:
+    """What happened (by ``happened_at``, newest first) on a group, an account, a deal or with
+    a contact, as the user may see it: one query per page."""
+    qs = Activity.objects.visible_to(user)
+    if group_id is not None:
+        qs = qs.filter(account__group_id=group_id)
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    if opportunity_id is not None:
+        qs = qs.filter(opportunity_id=opportunity_id)
+    if contact_id is not None:
+        qs = qs.filter(contact_id=contact_id)
+    number = min(parse_id(page) or 1, MAX_TIMELINE_PAGE)
+    start = (number - 1) * per_page
+    rows = list(
+        qs.select_related("account", "owner", "sales_company", "contact", "opportunity").order_by(
+            "-happened_at", "-pk"
+        )[start : start + per_page + 1]
+    )
+    return TimelinePage(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+
+
+# Deep pages of a timeline are an OFFSET walk; nobody reads 500 pages back (the API has filters).
+MAX_TIMELINE_PAGE = 500
+
+
+CONTACT_SORTS = {
+    "name": ("full_name", "pk"),
+    "-name": ("-full_name", "-pk"),
+    "account": ("account__name", "full_name", "pk"),
+    "-account": ("-account__name", "-full_name", "-pk"),
+    "created": ("created_at", "pk"),
+    "-created": ("-created_at", "-pk"),
+}
+
+
+def contact_list(
+    *,
+    user: User,
+    search: str = "",
+    account_id: int | None = None,
+    company_id: int | None = None,
+    archived: bool = False,
+    sort: str = "name",
+) -> QuerySet[Contact]:
+    """Contacts the user may see (those of the accounts they see): live ones, or the archived
+    ones only; narrowed by a search over name, e-mail and title, an account or the account's
+    home company; sorted by one of ``CONTACT_SORTS``."""
+    qs = Contact.objects.visible_to(user).filter(archived_at__isnull=not archived)
+    if search:
+        qs = qs.filter(
+            Q(full_name__icontains=search) | Q(email__icontains=search) | Q(title__icontains=search)
+        )
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    if company_id is not None:
+        qs = qs.filter(account__home_company_id=company_id)
+    return qs.select_related("account", "account__home_company").order_by(
+        *CONTACT_SORTS.get(sort, CONTACT_SORTS["name"])
+    )
+
+
+def contacts_of_group(user: User, group_id: int, limit: int = 200) -> list[Contact]:
+    """The live contacts of the group's accounts that the user sees (the 360° and the deal's
+    buying-centre picker), by account and name."""
     return list(
-        Activity.objects.visible_to(user)
-        .filter(account__group_id=group_id)
-        .select_related("account", "owner", "sales_company", "contact")
-        .order_by("-created_at", "-pk")[:20]
+        Contact.objects.visible_to(user)
+        .filter(account__group_id=group_id, archived_at__isnull=True)
+        .select_related("account")
+        .order_by("account__name", "full_name", "pk")[:limit]
     )
 
 

@@ -33,10 +33,13 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, ForeignKey, Model, OuterRef, UniqueConstraint
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.matching import DuplicateCandidate
 from accounts.models import (
@@ -470,7 +473,104 @@ def contact_update(*, contact: Contact, acting_user: User | None, **fields: Any)
     return contact
 
 
+def _require_contacts_right(acting_user: User | None, contact: Contact, message: str) -> None:
+    require_visible(acting_user, contact)
+    if acting_user is not None:
+        _require(may_work_with_contacts(acting_user, contact.account), message)
+
+
+@transaction.atomic
+def contact_archive(*, contact: Contact, acting_user: User | None) -> Contact:
+    """Take a contact out of the lists and pickers (left the company, a duplicate nobody
+    merged). Its activities and deal roles stay, and ``contact_restore`` brings it back."""
+    _require_contacts_right(acting_user, contact, "You may not archive this contact.")
+    if contact.archived_at is None:
+        contact.archived_at = timezone.now()
+        contact.save(update_fields=["archived_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_restore(*, contact: Contact, acting_user: User | None) -> Contact:
+    _require_contacts_right(acting_user, contact, "You may not restore this contact.")
+    if contact.archived_at is not None:
+        contact.archived_at = None
+        contact.save(update_fields=["archived_at"])
+    return contact
+
+
+# The fields a merge chooses between: each survives from one of the two contacts.
+MERGE_FIELDS = ("full_name", "title", "email", "phone", "language", "marketing_consent")
+
+
+def _move_references(
+    model: type[Model], field: str, org_id: int, keep: Model, remove: Model
+) -> None:
+    """Point ``model``'s rows at ``keep`` instead of ``remove``. A row whose unique key would
+    then repeat one of ``keep``'s (the same role on the same deal) is the same fact twice:
+    it goes, the kept contact's row stays."""
+    rows = model._base_manager.filter(organization_id=org_id)
+    for constraint in model._meta.constraints:
+        if not isinstance(constraint, UniqueConstraint) or field not in constraint.fields:
+            continue
+        others = [f for f in constraint.fields if f not in (field, "organization")]
+        clash = rows.filter(**{field: keep}, **{f: OuterRef(f) for f in others})
+        if constraint.condition is not None:
+            clash = clash.filter(constraint.condition)
+        rows.filter(**{field: remove}).filter(Exists(clash)).delete()
+    rows.filter(**{field: remove}).update(**{field: keep})
+
+
+@transaction.atomic
+def contact_merge(
+    *,
+    keep: Contact,
+    remove: Contact,
+    acting_user: User | None,
+    take_from_removed: Iterable[str] = (),
+) -> Contact:
+    """Merge two contacts of the same account: ``keep`` survives with its values, except the
+    fields named in ``take_from_removed``, which it takes from ``remove``; everything that
+    points at ``remove`` (activities, deal roles, whatever a later app adds) moves to ``keep``,
+    then ``remove`` is deleted. The history records a "merge" entry on the kept contact (with
+    the removed one's id in its context) besides the update and the delete."""
+    if keep.pk == remove.pk:
+        raise ValidationError({"remove": _("A contact cannot be merged with itself.")})
+    for contact in (keep, remove):
+        _require_contacts_right(acting_user, contact, "You may not merge these contacts.")
+    if keep.account_id != remove.account_id:
+        raise ValidationError({"remove": _("Only contacts of the same account can be merged.")})
+    chosen = set(take_from_removed)
+    unknown = chosen - set(MERGE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be merged."))
+    org_id = keep.organization_id
+    # Lock both rows: a concurrent edit must not write to the contact being removed.
+    list(Contact.objects.for_org(org_id).select_for_update().filter(pk__in=[keep.pk, remove.pk]))
+    for name in chosen:
+        setattr(keep, name, getattr(remove, name))
+    # The survivor stays live if either was (merging into an archived duplicate keeps the person).
+    if remove.archived_at is None:
+        keep.archived_at = None
+    with pghistory.context(merged_contact=remove.pk, merged_into=keep.pk):
+        for rel in Contact._meta.related_objects:
+            # History stays with the record it describes (pghistory's ``pgh_obj``).
+            if rel.field.name == "pgh_obj" or not isinstance(rel.field, ForeignKey):
+                continue
+            if rel.related_model is not Contact:
+                _move_references(rel.related_model, rel.field.name, org_id, keep, remove)
+        remove.delete()
+        _full_clean(keep)
+        keep.save()
+        pghistory.create_event(keep, label="merge")
+    return keep
+
+
 # --- Activities --------------------------------------------------------------------------------
+
+
+# A logged activity "happened"; a few minutes ahead is the clocks of phone and server.
+_FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
 @transaction.atomic
@@ -485,12 +585,17 @@ def activity_log(
     contact: Contact | None = None,
     opportunity: Any | None = None,
     notes: str = "",
+    outcome: str = "",
     due_at: dt.datetime | None = None,
     done_at: dt.datetime | None = None,
+    happened_at: dt.datetime | None = None,
+    duration_minutes: int | None = None,
 ) -> Activity:
     """Log a call, meeting, e-mail, event or task on an account the owner works with.
 
     The owner defaults to the acting user and the sales company to the owner's own.
+    ``happened_at`` defaults to when it was done, an open task's due time, else now; anything
+    but a task must have happened already (a plan is a task).
     """
     owner = owner or acting_user
     if owner is None:
@@ -510,15 +615,22 @@ def activity_log(
                 "You may log activities only for yourself or your companies' people.",
             )
     company = sales_company or owner.sales_company
+    now = timezone.now()
+    if happened_at is None:
+        happened_at = done_at or (due_at if kind == ActivityKind.TASK else None) or now
     errors: dict[str, str] = {}
     if company is None:
         errors["sales_company"] = "Choose the sales company the activity belongs to."
-    if contact is not None and contact.account_id != account.pk:
-        errors["contact"] = "The contact works for another account."
+    if contact is not None and contact.account.group_id != account.group_id:
+        errors["contact"] = "The contact works for another account group."
     if opportunity is not None and opportunity.account.group_id != account.group_id:
         errors["opportunity"] = "The opportunity is not on this account's group."
     if kind not in ActivityKind.values:
         errors["kind"] = "Unknown kind of activity."
+    elif kind != ActivityKind.TASK and happened_at > now + _FUTURE_TOLERANCE:
+        errors["happened_at"] = str(
+            _("An activity that has not happened yet is a task: log it as a task with a due date.")
+        )
     if errors:
         raise ValidationError(errors)
     activity = Activity(
@@ -527,12 +639,15 @@ def activity_log(
         kind=kind,
         subject=subject,
         notes=notes,
+        outcome=outcome,
         owner=owner,
         sales_company=company,
         contact=contact,
         opportunity=opportunity,
         due_at=due_at,
         done_at=done_at,
+        happened_at=happened_at,
+        duration_minutes=duration_minutes,
     )
     _full_clean(activity)
     activity.save()
@@ -555,7 +670,12 @@ def activity_complete(
         )
     if activity.done_at is None:  # completing twice keeps the first completion time
         activity.done_at = done_at or timezone.now()
-        activity.save(update_fields=["done_at"])
+        fields = ["done_at"]
+        if activity.kind == ActivityKind.TASK:
+            # A task happens when it is done, not when it was planned.
+            activity.happened_at = activity.done_at
+            fields.append("happened_at")
+        activity.save(update_fields=fields)
     return activity
 
 

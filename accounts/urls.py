@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts import join_views, setup_views, views
+from accounts import contact_views, join_views, setup_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("", views.account_list, name="list"),
+    path("contacts/", contact_views.contact_list, name="contacts"),
+    path("contacts/new/", contact_views.contact_create, name="contact_create"),
+    path("contacts/<int:pk>/edit/", contact_views.contact_edit, name="contact_edit"),
+    path("contacts/<int:pk>/archive/", contact_views.contact_archive, name="contact_archive"),
+    path("contacts/<int:pk>/merge/", contact_views.contact_merge, name="contact_merge"),
     path("tasks/", views.my_tasks, name="tasks"),
     path("search/", views.account_search, name="search"),
     path("duplicates/", views.account_duplicates, name="duplicates"),

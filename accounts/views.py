@@ -118,7 +118,7 @@ def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 "accounts/_activities.html",
                 {
                     "account": account,
-                    "activities": selectors.latest_activities(user, group_id),
+                    "timeline": selectors.activity_timeline(user=user, group_id=group_id),
                     "activity_form": form,
                     "notice": _("Activity logged."),
                 },
@@ -130,7 +130,7 @@ def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "accounts/_activities.html",
         {
             "account": account,
-            "activities": selectors.latest_activities(user, group_id),
+            "timeline": selectors.activity_timeline(user=user, group_id=group_id),
             "activity_form": form,
         },
         status=200 if request.htmx else status,

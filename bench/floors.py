@@ -136,7 +136,7 @@ def account_360() -> list[str]:
         """SELECT act.*, a.name FROM accounts_activity act
            JOIN accounts_account a ON a.id = act.account_id
            WHERE act.organization_id = %(org)s AND a.group_id = %(group)s
-           ORDER BY act.created_at DESC, act.id DESC LIMIT 20""",
+           ORDER BY act.happened_at DESC, act.id DESC LIMIT 20""",
         """SELECT t.*, u.full_name FROM accounts_accountteammember t
            JOIN crm_user u ON u.id = t.user_id
            WHERE t.organization_id = %(org)s AND t.account_id = %(group)s""",

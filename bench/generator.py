@@ -1137,6 +1137,8 @@ class OrgGenerator:
                 due = created + dt.timedelta(days=rng.randint(0, 14))
                 done = _ts(due) if due < self.now and rng.random() < 0.9 else None
                 kind = rng.choice(ACTIVITY_KINDS)
+                # When it happened: when done, an open task at its due time (as the migration).
+                happened = done or (_ts(due) if kind == "task" else _ts(created))
                 yield (
                     aid,
                     kind,
@@ -1151,6 +1153,9 @@ class OrgGenerator:
                     owner,
                     company.id,
                     None,
+                    happened,
+                    rng.choice((15, 30, 45, 60, 90)),
+                    "",
                 )
 
         db.copy(
@@ -1169,6 +1174,9 @@ class OrgGenerator:
                 "owner_id",
                 "sales_company_id",
                 "contact_id",
+                "happened_at",
+                "duration_minutes",
+                "outcome",
             ],
             rows(),
         )

@@ -34,6 +34,7 @@ _REP = [
     ("opportunities:board", _("Board")),
     ("opportunities:list", _("Opportunities")),
     ("accounts:list", _("Accounts")),
+    ("accounts:contacts", _("Contacts")),
     ("accounts:tasks", _("My tasks")),
 ]
 _MANAGER = [
@@ -52,11 +53,13 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("leads:lead_list", _("Leads")),
         ("leads:campaign_list", _("Campaigns")),
         ("accounts:list", _("Accounts")),
+        ("accounts:contacts", _("Contacts")),
     ],
     Role.GLOBAL_DIRECTOR: [
         ("reporting:dashboard", _("Reports")),
         ("opportunities:list", _("Opportunities")),
         ("accounts:list", _("Accounts")),
+        ("accounts:contacts", _("Contacts")),
         ("opportunities:conflicts", _("Conflicts")),
         ("accounts:join_requests", _("Join requests")),
         ("setup:agreements", _("Agreements")),

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from crm.audit import history_for
 from crm.drf import (
     HistoryEntrySerializer,
@@ -32,9 +32,11 @@ from crm.models import SalesCompany, User
 from opportunities import selectors, services
 from opportunities.conflicts import conflict_warnings
 from opportunities.models import (
+    BuyingRole,
     Conflict,
     ConflictParticipant,
     Opportunity,
+    OpportunityContactRole,
     OpportunityLine,
     OpportunitySplit,
     Product,
@@ -417,7 +419,45 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleV
         return Response(ConflictSerializer(warning).data)
 
 
+class ContactRoleSerializer(serializers.ModelSerializer):
+    opportunity = VisibleRelatedField(Opportunity)
+    contact = VisibleRelatedField(Contact)
+    role = serializers.ChoiceField(choices=BuyingRole.choices)
+
+    class Meta:
+        model = OpportunityContactRole
+        fields = ["id", "opportunity", "contact", "role", "added_at", "added_by"]
+        read_only_fields = ["added_at", "added_by"]
+
+
+class ContactRoleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    VisibleViewSet,
+):
+    """Buying-centre roles of contacts on deals, seen as their deal is. Whoever may change the
+    deal adds (a contact of the deal's account group) and removes them."""
+
+    model = OpportunityContactRole
+    serializer_class = ContactRoleSerializer
+    select_related = ("opportunity",)
+    filterset_fields = ["opportunity", "contact", "role"]
+
+    def perform_create(
+        self, serializer: serializers.BaseSerializer[OpportunityContactRole]
+    ) -> None:
+        serializer.instance = services.contact_role_add(
+            acting_user=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: OpportunityContactRole) -> None:
+        services.contact_role_remove(role=instance, acting_user=self.request.user)
+
+
 def register(router: DefaultRouter) -> None:
+    router.register("contact-roles", ContactRoleViewSet, basename="contact-role")
     router.register("products", ProductViewSet, basename="product")
     router.register("opportunities", OpportunityViewSet, basename="opportunity")
     router.register("conflicts", ConflictViewSet, basename="conflict")

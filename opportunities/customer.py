@@ -43,6 +43,7 @@ from accounts.models import (
     DiscountTier,
     FrameworkAgreement,
 )
+from accounts.selectors import TimelinePage, activity_timeline
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.registry import access_by_id
@@ -332,6 +333,7 @@ class Account360:
     # False when the user sees accounts of the group but not its top: the top is then shown at
     # need-to-know level only (its name and home company), never a 404 for a visible account.
     group_visible: bool = True
+    timeline: TimelinePage | None = None  # the page of the group's timeline shown
 
 
 def account_360(
@@ -340,6 +342,7 @@ def account_360(
     group: Account | int,
     today: dt.date | None = None,
     activity_limit: int = 20,
+    activity_page: object = 1,
 ) -> Account360:
     """One group seen whole: its accounts by country, open and won business per country, what
     just happened in every country, the team, this year's plan, agreements and open conflicts,
@@ -392,11 +395,9 @@ def account_360(
 
     figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
 
-    activities = list(
-        Activity.objects.visible_to(user)
-        .filter(account__group_id=top.pk)
-        .select_related("account", "owner", "sales_company", "contact")
-        .order_by("-created_at", "-pk")[:activity_limit]
+    # The group's timeline: newest first by when it happened, one page.
+    timeline = activity_timeline(
+        user=user, group_id=top.pk, page=activity_page, per_page=activity_limit
     )
     team = list(
         AccountTeamMember.objects.visible_to(user)
@@ -436,7 +437,8 @@ def account_360(
         group=top,
         subsidiaries_by_country=dict(by_country),
         figures_by_country=figures,
-        latest_activities=activities,
+        latest_activities=timeline.items,
+        timeline=timeline,
         team=team,
         plan=plan,
         agreements=agreements,

@@ -36,7 +36,9 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     try:
         # The account asked for, its group and its visibility in one query (404 as before).
-        view = customer.account_360(user=user, group=pk)
+        view = customer.account_360(
+            user=user, group=pk, activity_page=request.GET.get("activities")
+        )
         terms = customer.agreement_terms_in_360(
             view, on_date=timezone.localdate(), booking_company=user.sales_company
         )
@@ -68,9 +70,19 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             user=user, conflicts=view.open_conflicts, focus_account_id=account.pk
         ),
         team_deals=team_deals(user=user, group=view.group),
+        contacts_by_account=_contacts_by_account(user, view.group.pk),
+        may_add_contacts=services.may_work_with_contacts(user, account),
     )
     context.update(_join_context(user, account, may_change=context["may_change"]))
     return render(request, "accounts/detail.html", context)
+
+
+def _contacts_by_account(user: Any, group_id: int) -> list[tuple[Account, list[Any]]]:
+    """The live contacts of the group's accounts the user sees, per account (one query)."""
+    by_account: dict[int, tuple[Account, list[Any]]] = {}
+    for contact in selectors.contacts_of_group(user, group_id):
+        by_account.setdefault(contact.account_id, (contact.account, []))[1].append(contact)
+    return list(by_account.values())
 
 
 def _join_context(user: Any, account: Account, *, may_change: bool) -> dict[str, Any]:

@@ -16,10 +16,11 @@ from django.db.models import F
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from accounts.normalize import normalize_registration
 from crm.models import Organization, SalesCompany, User
 from opportunities.models import (
+    BuyingRole,
     Conflict,
     ConflictParticipant,
     Opportunity,
@@ -28,6 +29,7 @@ from opportunities.models import (
 )
 from opportunities.services import (
     LineInput,
+    contact_role_add,
     opportunity_create,
     opportunity_move_stage,
     opportunity_set_splits,
@@ -120,6 +122,7 @@ def seed_demo(org: Organization) -> None:
         for spec in OPPORTUNITIES:
             _seed_opportunity(org, *spec)
         _backdate_situations(org)
+        _seed_buying_centres(org)
     elif org.slug == "tellus":
         rep = User.objects.for_org(org).get(email="rep@tellus.example")
         company = rep.sales_company
@@ -139,6 +142,24 @@ def seed_demo(org: Organization) -> None:
                 close_in=close_in,
                 extra={},
             )
+
+
+# Buying centres: (deal, contact's e-mail, role).
+BUYING_CENTRES = [
+    ("Volvera Göteborg line upgrade", "karin.lindqvist@volvera.example", BuyingRole.DECISION_MAKER),
+    ("Volvera Göteborg line upgrade", "johan.berg@volvera.example", BuyingRole.INFLUENCER),
+    ("Volvera Aarhus retrofit", "mads.holm@volvera.example", BuyingRole.ECONOMIC_BUYER),
+]
+
+
+def _seed_buying_centres(org: Organization) -> None:
+    for deal, email, role in BUYING_CENTRES:
+        contact_role_add(
+            opportunity=Opportunity.objects.for_org(org).get(name=deal),
+            contact=Contact.objects.for_org(org).get(email=email),
+            role=role,
+            acting_user=None,
+        )
 
 
 def _seed_products(org: Organization) -> None:

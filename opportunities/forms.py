@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
@@ -20,6 +20,7 @@ from crm.models import SalesCompany, User
 from crm.visibility import visible_companies
 from opportunities import selectors
 from opportunities.models import (
+    BuyingRole,
     Conflict,
     ConflictKind,
     ConflictStatus,
@@ -573,3 +574,19 @@ class ConflictFilterForm(forms.Form):
             "order": data.get("order") or "newest",
             "by_group": bool(data.get("by_group")),
         }
+
+
+class ContactRoleForm(forms.Form):
+    """Give a contact of the deal's group a buying-centre role."""
+
+    contact = forms.TypedChoiceField(label=_("Contact"), coerce=int)
+    role = forms.ChoiceField(label=_("Buying role"), choices=BuyingRole.choices)
+
+    def __init__(self, *args: Any, contacts: list[Contact], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.contacts = {c.pk: c for c in contacts}
+        field = cast(forms.TypedChoiceField, self.fields["contact"])
+        field.choices = [(c.pk, f"{c.full_name} · {c.account.name}") for c in contacts]
+
+    def clean_contact(self) -> Contact:
+        return self.contacts[self.cleaned_data["contact"]]

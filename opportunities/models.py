@@ -165,6 +165,46 @@ class OpportunitySplit(TenantModel):
         ]
 
 
+class BuyingRole(models.TextChoices):
+    DECISION_MAKER = "decision_maker", _("Decision maker")
+    ECONOMIC_BUYER = "economic_buyer", _("Economic buyer")
+    INFLUENCER = "influencer", _("Influencer")
+    USER = "user", _("User")
+
+
+@audited()
+class OpportunityContactRole(TenantModel):
+    """A contact's part in a deal's buying centre. A person may hold several (the economic
+    buyer often decides too): one row per role, so each is added and removed on its own."""
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="contact_roles"
+    )
+    contact = models.ForeignKey(
+        "accounts.Contact", on_delete=models.CASCADE, related_name="deal_roles"
+    )
+    role = models.CharField(_("buying role"), max_length=20, choices=BuyingRole.choices)
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
+    added_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["role", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "opportunity", "contact", "role"],
+                name="contactrole_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "contact"], name="contactrole_org_contact_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} ({self.get_role_display()})"
+
+
 class StageChange(TenantModel):
     opportunity = models.ForeignKey(
         Opportunity, on_delete=models.CASCADE, related_name="stage_changes"

@@ -94,6 +94,7 @@ def _opportunities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     "opportunities.OpportunityLine",
     "opportunities.OpportunitySplit",
     "opportunities.StageChange",
+    "opportunities.OpportunityContactRole",
 )
 def _through_opportunity(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     q = opportunity_q(user, "opportunity__")
@@ -157,4 +158,5 @@ audit_trail(
     ("OpportunityEvent", "pgh_obj_id"),
     ("OpportunityLineEvent", "opportunity_id"),
     ("OpportunitySplitEvent", "opportunity_id"),
+    ("OpportunityContactRoleEvent", "opportunity_id"),
 )

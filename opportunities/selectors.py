@@ -26,7 +26,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Account, Activity
+from accounts.models import Account, Activity, ActivityKind
 from crm.models import Organization, SalesCompany, User
 from crm.money import money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
@@ -261,15 +261,22 @@ ACCOUNT_ISSUES: dict[str, str] = {
 }
 
 
+def stale_since(as_of: dt.date) -> dt.datetime:
+    """The start (UTC) of the day ``STALE_AFTER_DAYS`` before ``as_of``: an activity that
+    happened since then keeps a deal fresh, and a deal created since then is not stale yet."""
+    return dt.datetime.combine(as_of - dt.timedelta(days=STALE_AFTER_DAYS), dt.time.min, dt.UTC)
+
+
 def opportunity_issues(as_of: dt.date) -> dict[str, Q]:
     """Each issue of an open opportunity as a filter (``stale`` needs ``has_recent_activity``,
-    which ``data_quality_opportunities`` annotates)."""
+    which ``data_quality_opportunities`` annotates). A deal younger than the window has had
+    no chance to go stale."""
     return {
         "no_amount": Q(amount__isnull=True),
         "no_close_date": Q(expected_close_date__isnull=True),
         "no_next_step": Q(next_step=""),
         "close_in_past": Q(expected_close_date__lt=as_of),
-        "stale": Q(has_recent_activity=False),
+        "stale": Q(has_recent_activity=False, created_at__lt=stale_since(as_of)),
     }
 
 
@@ -317,20 +324,30 @@ def data_quality_opportunities(
     """The open opportunities the user may see (narrowed by ``within``), each annotated with
     one boolean per issue of ``OPPORTUNITY_ISSUES`` and ``has_issue``.
 
-    Stale: no activity on the deal created or completed since the start (UTC) of the day
-    ``STALE_AFTER_DAYS`` before ``as_of`` — any activity counts, seen by the viewer or not."""
-    since = dt.datetime.combine(as_of - dt.timedelta(days=STALE_AFTER_DAYS), dt.time.min, dt.UTC)
-    recent = Activity.objects.for_org(user.organization_id).filter(
-        Q(created_at__gte=since) | Q(done_at__gte=since), opportunity_id=OuterRef("pk")
+    Stale: nothing happened on the deal or on its account (``happened_at``, not when it was
+    entered) since the start (UTC) of the day ``STALE_AFTER_DAYS`` before ``as_of``, up to the
+    end of ``as_of``, and the deal is older than that — any activity counts, seen by the viewer
+    or not; an open task has not happened. Two ``EXISTS`` (deal, account), each an index probe
+    (``activity_org_opp_idx``, ``activity_org_acc_idx``) rather than one ``OR`` over both."""
+    since = stale_since(as_of)
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, dt.UTC)
+    happened = (
+        Activity.objects.for_org(user.organization_id)
+        .filter(happened_at__gte=since, happened_at__lt=until)
+        .exclude(kind=ActivityKind.TASK, done_at__isnull=True)
     )
+    on_deal = happened.filter(opportunity_id=OuterRef("pk"))
+    on_account = happened.filter(account_id=OuterRef("account_id"))
     qs = Opportunity.objects.visible_to(user).filter(
         global_stage__is_won=False, global_stage__is_lost=False
     )
     if within is not None:
         qs = qs.filter(within)
-    flagged = qs.annotate(has_recent_activity=Exists(recent)).annotate(
-        **_flags(opportunity_issues(as_of))
-    )
+    flagged = qs.annotate(
+        has_recent_activity=ExpressionWrapper(
+            Q(Exists(on_deal)) | Q(Exists(on_account)), output_field=BooleanField()
+        )
+    ).annotate(**_flags(opportunity_issues(as_of)))
     # annotate(**flags) names its fields at run time; OpportunityQuality names them for mypy.
     return cast("QuerySet[WithAnnotations[Opportunity, OpportunityQuality]]", flagged)
 

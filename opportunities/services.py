@@ -25,8 +25,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.models import Account, Lifecycle
+from accounts.models import Account, Contact, Lifecycle
 from accounts.services import has_grant
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import SalesCompany, User
@@ -37,7 +38,9 @@ from crm.visibility import covers_company
 from opportunities.conflicts import check_deal
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
+    BuyingRole,
     Opportunity,
+    OpportunityContactRole,
     OpportunityLine,
     OpportunitySplit,
     Product,
@@ -445,6 +448,44 @@ def opportunity_move_stage(
             first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
         )
     return opportunity
+
+
+# --- Buying centre -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_role_add(
+    *, opportunity: Opportunity, contact: Contact, role: str, acting_user: User | None
+) -> OpportunityContactRole:
+    """Give a contact of the deal's account group a buying-centre role on the deal (whoever may
+    change the deal). Adding a role the contact already holds changes nothing."""
+    _require_change(acting_user, opportunity)
+    require_same_org(opportunity.organization_id, contact)
+    require_visible(acting_user, contact)
+    errors: dict[str, str] = {}
+    if role not in BuyingRole.values:
+        errors["role"] = _("Unknown buying role.")
+    if contact.account.group_id != opportunity.account.group_id:
+        errors["contact"] = _("The contact works for another customer than this deal's.")
+    elif contact.archived_at is not None:
+        errors["contact"] = _("The contact is archived: restore it first.")
+    if errors:
+        raise ValidationError(errors)
+    row, _created = OpportunityContactRole.objects.for_org(
+        opportunity.organization_id
+    ).get_or_create(
+        opportunity=opportunity,
+        contact=contact,
+        role=role,
+        defaults={"organization_id": opportunity.organization_id, "added_by": acting_user},
+    )
+    return row
+
+
+@transaction.atomic
+def contact_role_remove(*, role: OpportunityContactRole, acting_user: User | None) -> None:
+    _require_change(acting_user, role.opportunity)
+    role.delete()
 
 
 # --- Splits --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from opportunities import customer_views, setup_views, views
+from opportunities import contact_views, customer_views, setup_views, views
 
 app_name = "opportunities"
 
@@ -21,6 +21,13 @@ urlpatterns = [
     path("<int:pk>/", views.opportunity_detail, name="detail"),
     path("<int:pk>/edit/", views.opportunity_edit, name="edit"),
     path("<int:pk>/move/", views.opportunity_move, name="move"),
+    path("<int:pk>/activities/", views.opportunity_log_activity, name="log_activity"),
+    path("<int:pk>/contact-roles/", views.opportunity_add_contact_role, name="add_contact_role"),
+    path(
+        "<int:pk>/contact-roles/<int:role_pk>/remove/",
+        views.opportunity_remove_contact_role,
+        name="remove_contact_role",
+    ),
 ]
 
 # Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
@@ -28,8 +35,10 @@ setup_urlpatterns = [
     path("processes/stages/<int:pk>/remap/", setup_views.setup_stage_remap, name="stage_remap"),
 ]
 
-# The 360° page reads deals, so it lives here; the shell mounts it in the accounts namespace
-# (``accounts:detail`` at /accounts/<id>/) beside the accounts app's own pages.
+# The 360° page and a contact's page (its deal roles) read deals, so they live here; the shell
+# mounts them in the accounts namespace (``accounts:detail`` at /accounts/<id>/,
+# ``accounts:contact`` at /accounts/contacts/<id>/) beside the accounts app's own pages.
 account_urlpatterns = [
     path("<int:pk>/", customer_views.account_detail, name="detail"),
+    path("contacts/<int:pk>/", contact_views.contact_detail, name="contact"),
 ]

@@ -27,7 +27,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Account, Activity
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.forms import DealActivityForm
+from accounts.models import Account, Activity, Contact
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
@@ -35,6 +38,7 @@ from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, money, to_corporate_exact
 from crm.pagination import CappedPaginator
 from crm.ratelimit import over_limit
+from crm.registry import access_by_id
 from crm.roles import Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
@@ -47,6 +51,7 @@ from opportunities.forms import (
     PAGE_SIZE,
     BulkAcknowledgeForm,
     ConflictFilterForm,
+    ContactRoleForm,
     LineFormSet,
     MoveForm,
     OpportunityFilterForm,
@@ -59,6 +64,7 @@ from opportunities.models import (
     ConflictKind,
     ConflictStatus,
     Opportunity,
+    OpportunityContactRole,
     OpportunityLine,
     OpportunitySplit,
     Resolution,
@@ -170,8 +176,27 @@ def _conflicts_of(user: User, opportunity: Opportunity) -> list[Any]:
 @login_required
 @require_GET
 def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    opp = selectors.access_opportunity_by_id(request.user, pk)
+    return _render_detail(request, opp)
+
+
+def _deal_contacts(user: User, opp: Opportunity) -> list[Contact]:
+    """The live contacts of the deal's account group the user sees: the buying-centre and
+    "with" pickers."""
+    return account_selectors.contacts_of_group(user, opp.account.group_id or opp.account_id)
+
+
+def _render_detail(
+    request: AuthenticatedHttpRequest,
+    opp: Opportunity,
+    *,
+    activity_form: DealActivityForm | None = None,
+    role_form: ContactRoleForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The deal's page; a refused form of it (logging, buying centre) is shown again here with
+    its errors beside the fields."""
     user = request.user
-    opp = selectors.access_opportunity_by_id(user, pk)
     org_id = opp.organization_id
     lines = list(
         OpportunityLine.objects.for_org(org_id)
@@ -185,13 +210,19 @@ def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         .select_related("user", "sales_company")
         .order_by("kind", "-percent")
     )
-    activities = (
-        Activity.objects.visible_to(user)
+    contact_roles = list(
+        OpportunityContactRole.objects.visible_to(user)
         .filter(opportunity=opp)
-        .select_related("owner")
-        .order_by("-created_at")[:20]
+        .select_related("contact", "contact__account")
+        .order_by("role", "contact__full_name", "pk")
     )
     may_change = services.may_change_opportunity(user, opp)
+    may_log = account_services.may_log_activities(user)
+    contacts = _deal_contacts(user, opp) if may_change or may_log else []
+    if may_log and activity_form is None:
+        activity_form = DealActivityForm(contacts=contacts)
+    if may_change and role_form is None:
+        role_form = ContactRoleForm(contacts=contacts, prefix="role")
     return render(
         request,
         "opportunities/detail.html",
@@ -200,7 +231,12 @@ def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             "lines": lines,
             "splits": splits,
             "history": selectors.stage_history(user=user, opportunity=opp),
-            "activities": activities,
+            "timeline": account_selectors.activity_timeline(
+                user=user, opportunity_id=opp.pk, page=request.GET.get("activities")
+            ),
+            "contact_roles": contact_roles,
+            "activity_form": activity_form if may_log else None,
+            "role_form": role_form if may_change else None,
             "warnings": _conflicts_of(user, opp),
             "may_change": may_change,
             "move_form": MoveForm(
@@ -209,7 +245,90 @@ def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             if may_change
             else None,
         },
+        status=status,
     )
+
+
+@login_required
+@require_POST
+def opportunity_log_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The deal page's one-step log: on the deal's account, by the current user."""
+    user = request.user
+    opp = selectors.access_opportunity_by_id(user, pk)
+    if not account_services.may_log_activities(user):
+        raise PermissionDenied(_("Marketing does not log sales activities."))
+    contacts = _deal_contacts(user, opp)
+    form = DealActivityForm(request.POST, contacts=contacts)
+    if form.is_valid():
+        data = form.cleaned_data
+        happened_at = form.happened_at()
+        is_task = data["kind"] == "task"
+        try:
+            account_services.activity_log(
+                account=opp.account,
+                opportunity=opp,
+                kind=data["kind"],
+                subject=data["subject"],
+                contact=data.get("contact"),
+                notes=data.get("notes") or "",
+                outcome=data.get("outcome") or "",
+                duration_minutes=data.get("duration_minutes"),
+                happened_at=happened_at,
+                # A task is planned for then and open until done; the rest was done then.
+                due_at=happened_at if is_task else None,
+                done_at=None if is_task else happened_at,
+                acting_user=user,
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("Activity logged."))
+            return redirect(reverse("opportunities:detail", args=[opp.pk]) + "#activities")
+    # Shown again on the deal's page, with the errors beside the fields.
+    return _render_detail(request, opp, activity_form=form, status=400)
+
+
+@login_required
+@require_POST
+def opportunity_add_contact_role(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    opp = selectors.access_opportunity_by_id(user, pk)
+    if not services.may_change_opportunity(user, opp):
+        raise PermissionDenied(_("You may not change this opportunity."))
+    contacts = _deal_contacts(user, opp)
+    form = ContactRoleForm(request.POST, contacts=contacts, prefix="role")
+    if form.is_valid():
+        try:
+            services.contact_role_add(
+                opportunity=opp,
+                contact=form.cleaned_data["contact"],
+                role=form.cleaned_data["role"],
+                acting_user=user,
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("Buying-centre role added."))
+            return redirect(reverse("opportunities:detail", args=[opp.pk]) + "#buying-centre")
+    return _render_detail(request, opp, role_form=form, status=400)
+
+
+@login_required
+@require_POST
+def opportunity_remove_contact_role(
+    request: AuthenticatedHttpRequest, pk: int, role_pk: int
+) -> HttpResponse:
+    user = request.user
+    opp = selectors.access_opportunity_by_id(user, pk)
+    role = access_by_id(
+        OpportunityContactRole.objects.visible_to(user)
+        .filter(opportunity=opp)
+        .select_related("opportunity"),
+        role_pk,
+    )
+    services.contact_role_remove(role=role, acting_user=user)
+    messages.success(request, _("Buying-centre role removed."))
+    return redirect(reverse("opportunities:detail", args=[opp.pk]) + "#buying-centre")
 
 
 # --- Create / edit -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from accounts.models import (
 from crm.models import Notification, NotificationKind
 from crm.notifications import notify
 from opportunities.conflicts import detect_for_opportunity
+from opportunities.models import BuyingRole, OpportunityContactRole
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory, RegionFactory, SalesCompanyFactory, UserFactory
@@ -82,6 +83,17 @@ def _notification(w: World) -> Made:
     row = Notification.objects.for_org(w.org).filter(recipient=w.director).order_by("-pk")[0]
     others = [name for name in w.users() if name not in ("director", "stranger")]
     return Made(row, others)
+
+
+def _contact_role(w: World) -> Made:
+    account = _se_account(w)
+    contact = Contact.objects.create(organization=w.org, account=account, full_name="Kim")
+    deal = OpportunityFactory(account=account, owner=w.rep_se)
+    role = OpportunityContactRole.objects.create(
+        organization=w.org, opportunity=deal, contact=contact, role=BuyingRole.DECISION_MAKER
+    )
+    # Seen as its deal is: deal data, not marketing's.
+    return Made(role, NOT_SWEDEN_NOR_MARKETING)
 
 
 MAKERS: dict[str, Callable[[World], Made]] = {
@@ -161,4 +173,5 @@ MAKERS: dict[str, Callable[[World], Made]] = {
         [*NOT_SWEDEN, "marketing", "marketing_se"],
     ),
     "opportunities.Conflict": _conflict,
+    "opportunities.OpportunityContactRole": _contact_role,
 }

@@ -169,17 +169,19 @@ def dataset(world: World) -> Dataset:
     Activity.objects.create(
         organization=w.org, kind=ActivityKind.CALL, subject="Contract call", owner=w.rep_se,
         sales_company=w.se, account=acc["se"], opportunity=o["o5"], created_at=at("2026-05-01"),
+        happened_at=at("2026-05-01"),
     )  # fmt: skip
-    # Created long ago, done recently: "done" counts as activity too.
+    # Entered long ago, happened recently: when it happened counts, not when it was entered.
     Activity.objects.create(
         organization=w.org, kind=ActivityKind.MEETING, subject="Visit", owner=w.rep_de,
         sales_company=w.de, account=acc["de"], opportunity=o["o8"], created_at=at("2026-03-01"),
-        done_at=at("2026-05-10"),
+        done_at=at("2026-05-10"), happened_at=at("2026-05-10"),
     )  # fmt: skip
     # An old activity on o6 does not make it fresh.
     Activity.objects.create(
         organization=w.org, kind=ActivityKind.EMAIL, subject="Intro", owner=w.rep_dk,
         sales_company=w.dk, account=acc["dk"], opportunity=o["o6"], created_at=at("2026-03-20"),
+        happened_at=at("2026-03-20"),
     )  # fmt: skip
 
     for key, stage, day in [
