@@ -93,8 +93,11 @@ _HISTORY_SOURCES: dict[str, list[tuple[type[Model], str]]] = {}
 
 
 def register_history(record: type[Model], *sources: tuple[type[Model], str]) -> None:
-    """The history of ``record`` is read from ``sources``: (event model, pointer column)."""
-    _HISTORY_SOURCES[record._meta.label] = list(sources)
+    """The history of ``record`` is read from ``sources``: (event model, pointer column).
+    Adds to what is registered: an app above the record's may add its own events (a marketing
+    pause is part of the account's History)."""
+    registered = _HISTORY_SOURCES.setdefault(record._meta.label, [])
+    registered.extend(s for s in sources if s not in registered)
 
 
 _META_FIELDS = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "organization"}
