@@ -112,7 +112,7 @@ def annotate_suppression(
                         "sales_company__name",
                         ", ",
                         distinct=True,
-                        ordering="sales_company__name",
+                        order_by="sales_company__name",
                     )
                 )
                 .values("names")[:1],
