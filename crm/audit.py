@@ -83,6 +83,8 @@ class HistoryEntry:
     changes: dict[str, tuple[Any, Any]]  # field -> (before, after); all fields for an insert
     snapshot: dict[str, Any] = field(default_factory=dict)
     client_request_id: str = ""  # what the client sent as X-Request-ID: its claim, unverified
+    # The tracked model (its fields' labels, choices and relations, for a readable History).
+    model: type[Model] | None = None
 
 
 # Which event tables make up a record's history, and how each points at the record.
@@ -135,6 +137,7 @@ def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry
                     client_request_id=metadata.get("client_request_id", ""),
                     changes={} if row.pgh_label == "delete" else changes,
                     snapshot=snapshot,
+                    model=getattr(model, "pgh_tracked_model", None),
                 )
             )
     return sorted(entries, key=lambda e: e.at)
