@@ -125,9 +125,11 @@ def test_which_stages_suppress_is_the_organizations_choice(world: World, group: 
     global_stage_update(stage=develop, acting_user=world.admin, suppresses_marketing=True)
     assert _flags(campaign, world)["Mads Holm"][0]
     # The other organization's stages are its own.
-    assert not GlobalStage.objects.for_org(world.other_org).filter(
-        suppresses_marketing=True, name="Develop"
-    ).exists()
+    assert (
+        not GlobalStage.objects.for_org(world.other_org)
+        .filter(suppresses_marketing=True, name="Develop")
+        .exists()
+    )
 
 
 def test_the_export_flags_held_back_members_with_the_reason(
@@ -158,9 +160,7 @@ def test_the_export_flags_held_back_members_with_the_reason(
     assert world.se.name in listed[group["mads"].pk]["suppression_reason"]
 
 
-def test_export_and_member_list_run_a_constant_number_of_queries(
-    world: World, group: dict
-) -> None:
+def test_export_and_member_list_run_a_constant_number_of_queries(world: World, group: dict) -> None:
     OpportunityFactory(account=group["parent"], owner=world.rep_se, stage="Negotiate")
     client = Client()
     client.force_login(world.marketing)
@@ -192,9 +192,7 @@ def test_export_and_member_list_run_a_constant_number_of_queries(
 
 def test_a_lead_is_flagged_at_entry_and_in_the_export(world: World, group: dict) -> None:
     group["child"].domain = "volvera.example"
-    Account.objects.for_org(world.org).filter(pk=group["child"].pk).update(
-        domain="volvera.example"
-    )
+    Account.objects.for_org(world.org).filter(pk=group["child"].pk).update(domain="volvera.example")
     OpportunityFactory(account=group["parent"], owner=world.rep_se, stage="Negotiate")
     client = Client()
     client.force_login(world.marketing)

@@ -54,7 +54,9 @@ def test_changes_read_as_labels_names_and_local_formats(
     opp.refresh_from_db()
     with pghistory.context(user=world.manager_se.pk):
         opportunity_move_stage(
-            opportunity=opp, local_stage=stage_for(world.se, "Develop"), acting_user=world.manager_se
+            opportunity=opp,
+            local_stage=stage_for(world.se, "Develop"),
+            acting_user=world.manager_se,
         )
     world.director.language = language
     world.director.save(update_fields=["language"])
