@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import (
@@ -30,7 +30,6 @@ from django.db.models import (
     CharField,
     DateField,
     ExpressionWrapper,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -46,8 +45,6 @@ from crm.models import Organization
 from leads.models import MarketingPause
 from opportunities.models import Opportunity
 from opportunities.selectors import open_q
-
-M = TypeVar("M", bound=Model)
 
 
 def suppressing_deals(organization: Organization | int) -> QuerySet[Opportunity]:
@@ -89,8 +86,8 @@ def _ref(path: str, column: str) -> OuterRef:
 
 
 def annotate_suppression(
-    qs: QuerySet[M], organization: Organization | int, paths: Sequence[str]
-) -> QuerySet[M]:
+    qs: QuerySet[Any], organization: Organization | int, paths: Sequence[str]
+) -> QuerySet[Any]:
     """Add ``negotiating_companies`` (the suppressing deals' sales companies, "DE, SE"),
     ``pause_reason``, ``pause_until`` and ``do_not_market`` to each row, for the account each of
     ``paths`` leads to (the first that is set: a campaign member is a contact or a lead).
@@ -173,7 +170,7 @@ def account_suppression(account: Account) -> Suppression:
     ).first()
     if row is None:
         return Suppression(False, "")
-    return Suppression(bool(row.do_not_market), suppression_reason(row))
+    return Suppression(bool(getattr(row, "do_not_market", False)), suppression_reason(row))
 
 
 def lead_suppression(lead: Any) -> Suppression:

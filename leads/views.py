@@ -335,7 +335,7 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     for member in page.object_list:
-        member.suppression_reason = suppression_reason(member)
+        member.suppression_reason = suppression_reason(member)  # type: ignore[attr-defined]
     search = MemberSearchForm(request.GET or None)
     contacts: list[Contact] = []
     leads: list[Lead] = []

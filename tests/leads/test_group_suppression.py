@@ -29,7 +29,7 @@ from leads.services import (
     marketing_pause_create,
     marketing_pause_end,
 )
-from leads.suppression import account_suppression
+from leads.suppression import account_suppression, suppression_reason
 from opportunities.models import Opportunity
 from pipeline.models import GlobalStage
 from pipeline.services import global_stage_update
@@ -73,8 +73,6 @@ def group(world: World) -> dict[str, object]:
 
 
 def _flags(campaign: Campaign, world: World) -> dict[str, tuple[bool, str]]:
-    from leads.suppression import suppression_reason
-
     rows = campaign_member_list(campaign=campaign, user=world.marketing)
     return {
         (m.contact.full_name if m.contact else m.lead.contact_name): (
