@@ -425,7 +425,11 @@ class OrgGenerator:
         for name, order, probability, category, won, lost in GLOBAL_STAGES:
             (sid,) = db.ids("pipeline_globalstage", 1)
             org.stages[name] = sid
-            stage_rows.append((sid, order, name, probability, category, won, lost, org.id))
+            # As global_stages_ensure_default: the commit category suppresses marketing.
+            suppresses = category == "commit"
+            stage_rows.append(
+                (sid, order, name, probability, category, won, lost, suppresses, org.id)
+            )
         db.copy(
             "pipeline_globalstage",
             [
@@ -436,6 +440,7 @@ class OrgGenerator:
                 "forecast_category",
                 "is_won",
                 "is_lost",
+                "suppresses_marketing",
                 "organization_id",
             ],
             stage_rows,

@@ -83,6 +83,8 @@ class HistoryEntry:
     changes: dict[str, tuple[Any, Any]]  # field -> (before, after); all fields for an insert
     snapshot: dict[str, Any] = field(default_factory=dict)
     client_request_id: str = ""  # what the client sent as X-Request-ID: its claim, unverified
+    # The tracked model (its fields' labels, choices and relations, for a readable History).
+    model: type[Model] | None = None
 
 
 # Which event tables make up a record's history, and how each points at the record.
@@ -93,8 +95,11 @@ _HISTORY_SOURCES: dict[str, list[tuple[type[Model], str]]] = {}
 
 
 def register_history(record: type[Model], *sources: tuple[type[Model], str]) -> None:
-    """The history of ``record`` is read from ``sources``: (event model, pointer column)."""
-    _HISTORY_SOURCES[record._meta.label] = list(sources)
+    """The history of ``record`` is read from ``sources``: (event model, pointer column).
+    Adds to what is registered: an app above the record's may add its own events (a marketing
+    pause is part of the account's History)."""
+    registered = _HISTORY_SOURCES.setdefault(record._meta.label, [])
+    registered.extend(s for s in sources if s not in registered)
 
 
 _META_FIELDS = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "organization"}
@@ -132,6 +137,7 @@ def history_for(*, user: Any, obj: Model, limit: int = 200) -> list[HistoryEntry
                     client_request_id=metadata.get("client_request_id", ""),
                     changes={} if row.pgh_label == "delete" else changes,
                     snapshot=snapshot,
+                    model=getattr(model, "pgh_tracked_model", None),
                 )
             )
     return sorted(entries, key=lambda e: e.at)

@@ -5,19 +5,59 @@ from __future__ import annotations
 
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone, translation
 
 from crm.tenancy import org_scope
 
 
+def keep_context_while_streaming(
+    response: HttpResponse, context: Callable[[], AbstractContextManager[Any]]
+) -> None:
+    """Run each chunk of a streamed response inside ``context``.
+
+    A ``StreamingHttpResponse``'s generator is consumed by the server after the view and every
+    middleware have returned, so whatever a middleware put in scope around the view (the
+    organization, the language, the time zone) is gone by then: the campaign export's rows ran
+    with no organization, and row-level security answered no rows (issue 18). Files stream
+    from disk and need none of it, so ``FileResponse`` keeps its file wrapper."""
+    if not isinstance(response, StreamingHttpResponse) or isinstance(response, FileResponse):
+        return
+    if response.is_async:
+        return  # no async streaming views here; an async iterator would need its own wrapper
+    response.streaming_content = _chunks_within(response.streaming_content, context)
+
+
+def _chunks_within(
+    chunks: Iterable[Any], context: Callable[[], AbstractContextManager[Any]]
+) -> Iterator[Any]:
+    # Entered and left around each next(), never across a yield: the server may interleave
+    # other work between chunks, which must not run inside this request's scope.
+    iterator = iter(chunks)
+    try:
+        while True:
+            with context():
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    return
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with context():
+                close()
+
+
 class OrganizationScopeMiddleware:
-    """The organization always comes from the authenticated user, never from the client."""
+    """The organization always comes from the authenticated user, never from the client; a
+    streamed response keeps it for its chunks."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -25,8 +65,11 @@ class OrganizationScopeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated and user.is_active:
-            with org_scope(user.organization_id):
-                return self.get_response(request)
+            org_id = user.organization_id
+            with org_scope(org_id):
+                response = self.get_response(request)
+            keep_context_while_streaming(response, lambda: org_scope(org_id))
+            return response
         return self.get_response(request)
 
 
@@ -88,11 +131,12 @@ class UserLocaleMiddleware:
         previous_language = translation.get_language()
         translation.activate(language)
         request.LANGUAGE_CODE = language
-        try:
-            timezone.activate(zoneinfo.ZoneInfo(user.effective_timezone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = user_zone(user.effective_timezone)
+        if zone is None:
             # A bad stored zone must not lock the user out; UTC is the honest fallback.
             timezone.deactivate()
+        else:
+            timezone.activate(zone)
         try:
             response = self.get_response(request)
         finally:
@@ -102,7 +146,32 @@ class UserLocaleMiddleware:
             else:
                 translation.deactivate()
         response.headers.setdefault("Content-Language", language)
+        # A streamed export writes its headers, labels and dates in the user's language too.
+        keep_context_while_streaming(response, lambda: _locale(language, zone))
         return response
+
+
+def user_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@contextmanager
+def _locale(language: str, zone: zoneinfo.ZoneInfo | None) -> Iterator[None]:
+    previous_language = translation.get_language()
+    translation.activate(language)
+    if zone is not None:
+        timezone.activate(zone)
+    try:
+        yield
+    finally:
+        timezone.deactivate()
+        if previous_language:
+            translation.activate(previous_language)
+        else:
+            translation.deactivate()
 
 
 def supported_language(code: str) -> str:

@@ -6,7 +6,11 @@ prefixed so that a customer named "=HYPERLINK(...)" stays text (OWASP "CSV injec
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from django.utils import formats, translation
+from django.utils.text import slugify
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,3 +32,18 @@ class Echo:
 
     def write(self, value: str) -> str:
         return value
+
+
+def csv_delimiter(language: str | None = None) -> str:
+    """``;`` where numbers are written with a decimal comma (de, da, sv...): a spreadsheet
+    there splits ``,``-separated files at every decimal. The active language by default."""
+    language = language or translation.get_language() or "en"
+    return ";" if formats.get_format("DECIMAL_SEPARATOR", language) == "," else ","
+
+
+def export_filename(*parts: object, date: dt.date, extension: str) -> str:
+    """A descriptive, portable file name: ``campaign-elmia-2026-2026-12-03.csv``. Each part is
+    slugified (ASCII, no quotes or slashes: safe in a Content-Disposition header)."""
+    words = [slugify(str(p))[:40] for p in parts if p not in (None, "")]
+    stem = "-".join(w for w in words if w) or "export"
+    return f"{stem}-{date.isoformat()}.{extension}"

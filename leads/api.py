@@ -23,9 +23,10 @@ from crm.limits import MAX_COMPANIES_PER_LIST, check_payload_counts
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
 from leads import services
-from leads.models import Campaign, CampaignKind, CampaignMember, Lead
-from leads.selectors import campaign_member_export, campaign_member_list
+from leads.models import Campaign, CampaignKind, CampaignMember, Lead, MarketingPause
+from leads.selectors import MEMBER_ACCOUNT_PATHS, campaign_member_export, campaign_member_list
 from leads.services import lead_convert
+from leads.suppression import annotate_suppression, lead_suppression, suppression_reason
 from pipeline.models import LocalStage
 
 
@@ -33,6 +34,22 @@ class LeadSerializer(serializers.ModelSerializer):
     campaign = VisibleRelatedField(Campaign, required=False, allow_null=True)
     owner = VisibleRelatedField(User, required=False, allow_null=True)
     country = serializers.CharField(max_length=2, validators=[validate_country])
+    # "Do not market" through the customer the lead matched at entry (leads.suppression):
+    # from the list's annotations, or one query for a lead just written.
+    do_not_market = serializers.SerializerMethodField()
+    suppression_reason = serializers.SerializerMethodField()
+
+    def _held(self, lead: Lead) -> tuple[bool, str]:
+        if hasattr(lead, "do_not_market"):
+            return bool(lead.do_not_market), suppression_reason(lead)
+        held = lead_suppression(lead)
+        return held.do_not_market, held.reason
+
+    def get_do_not_market(self, lead: Lead) -> bool:
+        return self._held(lead)[0]
+
+    def get_suppression_reason(self, lead: Lead) -> str:
+        return self._held(lead)[1]
 
     class Meta:
         model = Lead
@@ -40,7 +57,8 @@ class LeadSerializer(serializers.ModelSerializer):
             "id", "source", "campaign", "company_name", "registration_number", "domain",
             "contact_name", "contact_title", "email", "phone", "country", "sales_company",
             "status", "owner", "disqualified_reason", "converted_account", "converted_contact",
-            "converted_opportunity", "created_at", "converted_at",
+            "converted_opportunity", "created_at", "converted_at", "do_not_market",
+            "suppression_reason",
         ]  # fmt: skip
         read_only_fields = [
             "sales_company", "status", "disqualified_reason", "converted_account",
@@ -103,6 +121,10 @@ class LeadViewSet(
     serializer_class = LeadSerializer
     filterset_fields = ["status", "sales_company", "owner", "campaign", "country"]
     ordering_fields = ["created_at", "company_name"]
+
+    def get_queryset(self) -> Any:
+        qs = super().get_queryset()
+        return annotate_suppression(qs, self.request.user.organization_id, ["matched_account"])
 
     def perform_create(self, serializer: serializers.BaseSerializer[Lead]) -> None:
         serializer.instance = services.lead_create(
@@ -184,11 +206,34 @@ class CampaignSerializer(serializers.ModelSerializer):
 class CampaignMemberSerializer(serializers.ModelSerializer):
     contact = VisibleRelatedField(Contact, required=False, allow_null=True)
     lead = VisibleRelatedField(Lead, required=False, allow_null=True)
+    do_not_market = serializers.SerializerMethodField()
+    suppression_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = CampaignMember
-        fields = ["id", "contact", "lead", "attended", "added_at"]
+        fields = [
+            "id", "contact", "lead", "attended", "added_at", "do_not_market",
+            "suppression_reason",
+        ]  # fmt: skip
         read_only_fields = ["added_at"]
+
+    # Read from the list's annotations (leads.suppression): no query per member. A member just
+    # added has none and answers from one query of its own.
+    def _held(self, member: CampaignMember) -> tuple[bool, str]:
+        if not hasattr(member, "do_not_market"):
+            annotated = annotate_suppression(
+                CampaignMember.objects.for_org(member.organization_id).filter(pk=member.pk),
+                member.organization_id,
+                MEMBER_ACCOUNT_PATHS,
+            ).first()
+            member = annotated or member
+        return bool(getattr(member, "do_not_market", False)), suppression_reason(member)
+
+    def get_do_not_market(self, member: CampaignMember) -> bool:
+        return self._held(member)[0]
+
+    def get_suppression_reason(self, member: CampaignMember) -> str:
+        return self._held(member)[1]
 
 
 class CampaignViewSet(
@@ -232,6 +277,48 @@ class CampaignViewSet(
         return Response(CampaignMemberSerializer(rows, many=True).data)
 
 
+class MarketingPauseSerializer(serializers.ModelSerializer):
+    account = VisibleRelatedField(Account)
+    whole_group = serializers.BooleanField(default=False, write_only=True)
+    reason = serializers.CharField(max_length=services.PAUSE_REASON_MAX)
+
+    class Meta:
+        model = MarketingPause
+        fields = [
+            "id", "account", "group", "whole_group", "reason", "until", "created_by",
+            "created_at", "ended_at", "ended_by",
+        ]  # fmt: skip
+        read_only_fields = ["group", "created_by", "created_at", "ended_at", "ended_by"]
+
+
+class MarketingPauseViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
+):
+    """Manual "pause marketing" switches per account or group (``whole_group``), with a reason
+    and the last paused day; ``POST …/end/`` ends one early. Seen by whoever sees the
+    account; set by marketing, the managers and whoever may change the account."""
+
+    model = MarketingPause
+    serializer_class = MarketingPauseSerializer
+    filterset_fields = ["account"]
+    ordering_fields = ["until", "created_at"]
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().order_by("-created_at", "-id")
+
+    def perform_create(self, serializer: serializers.BaseSerializer[MarketingPause]) -> None:
+        serializer.instance = services.marketing_pause_create(
+            acting_user=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(request=None, responses={200: MarketingPauseSerializer})
+    @action(detail=True, methods=["post"])
+    def end(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        pause = services.marketing_pause_end(pause=self.get_object(), acting_user=request.user)
+        return Response(MarketingPauseSerializer(pause, context={"request": request}).data)
+
+
 def register(router: DefaultRouter) -> None:
     router.register("leads", LeadViewSet, basename="lead")
     router.register("campaigns", CampaignViewSet, basename="campaign")
+    router.register("marketing-pauses", MarketingPauseViewSet, basename="marketingpause")

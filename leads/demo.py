@@ -66,6 +66,10 @@ LEADS = [
      "Pump efficiency webinar", "new", "", "jutlandfoods.example"),
     ("ops@auroramining.example", "Aurora Mining Oy", "Mikko Laine", "Maintenance lead", "FI",
      "Pump efficiency webinar", "working", "", "auroramining.example"),
+    # Signed up for the newsletter from a Volvera address: the group is in negotiation, so the
+    # lead is flagged at entry and in the export (issue 18).
+    ("ola.nordmann@volvera.example", "Volvera Norge AS", "Ola Nordmann", "Innkjøper", "NO",
+     "Nordic customer newsletter", "new", "", ""),
 ]  # fmt: skip
 
 

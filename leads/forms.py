@@ -171,3 +171,19 @@ class CampaignForm(forms.Form):
         if starts and ends and ends < starts:
             self.add_error("ends_on", _("The campaign cannot end before it starts."))
         return data
+
+
+class MarketingPauseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        help_text=_("Why marketing must leave this customer alone, e.g. a complaint."),
+    )
+    until = forms.DateField(
+        label=_("Paused until"), widget=ISO_DATE_INPUT, help_text=_("The last paused day.")
+    )
+    whole_group = forms.BooleanField(
+        label=_("The whole group"),
+        required=False,
+        help_text=_("Every account of the group, in every country."),
+    )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Contact
+from crm.audit import audited
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
 from crm.validators import validate_country, validate_currency
@@ -118,6 +119,13 @@ class Lead(TenantModel):
         blank=True,
         related_name="+",
     )
+    # The existing customer this lead's company looks like at entry (registration number, web
+    # or e-mail domain, or the same normalized name): its group decides, at export time,
+    # whether the lead is "do not market" (leads.suppression). Never shown as such: the user
+    # may not see that account.
+    matched_account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     converted_at = models.DateTimeField(null=True, blank=True)
 
@@ -169,3 +177,54 @@ class CampaignMember(TenantModel):
                 condition=Q(lead__isnull=False),
             ),
         ]
+
+
+@audited()
+class MarketingPause(TenantModel):
+    """A manual "pause marketing" on one account or on its whole group, with a reason and the
+    last day it holds. Ended early by setting ``ended_at``; never deleted, so the account's
+    History keeps every pause."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+    )
+    # The group's top account when the pause is for the whole group (the account's group at the
+    # time of the pause), else empty.
+    group = models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("group"),
+    )
+    reason = models.CharField(_("reason"), max_length=200)
+    until = models.DateField(_("until"))
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("paused at"), default=timezone.now, editable=False)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ended by"),
+    )
+
+    class Meta:
+        verbose_name = _("marketing pause")
+        verbose_name_plural = _("marketing pauses")
+        indexes = [
+            models.Index(fields=["organization", "account"], name="mpause_org_account_idx"),
+            models.Index(
+                fields=["organization", "group"],
+                name="mpause_org_group_idx",
+                condition=Q(group__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reason

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 
-from accounts.models import Contact
+from accounts.models import Account, Contact
+from crm.audit import register_history
 from crm.models import User
-from crm.visibility import everyone_in_the_organization, policy, scoped_company_ids
+from crm.visibility import event_policy, everyone_in_the_organization, policy, scoped_company_ids
 from leads.models import Lead
 
 
@@ -32,3 +34,14 @@ def _campaign_members(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 # The campaign calendar is shared by the whole organization.
 policy("leads.Campaign", "leads.CampaignCompany")(everyone_in_the_organization)
+
+
+@policy("leads.MarketingPause")
+def _marketing_pauses(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    """Seen by whoever sees the account it was set on."""
+    return qs.filter(account_id__in=Account.objects.visible_to(user).values("id"))
+
+
+# A pause is part of its account's History (who paused, why, until when, who ended it).
+policy("leads.MarketingPauseEvent")(event_policy(Account, "account_id"))
+register_history(Account, (apps.get_model("leads", "MarketingPauseEvent"), "account_id"))

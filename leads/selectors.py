@@ -1,5 +1,5 @@
-"""Reads of leads and campaigns, through the visibility policy; suppression of contacts whose
-account is in negotiation.
+"""Reads of leads and campaigns, through the visibility policy; do-not-market flags from
+``leads.suppression`` (group-wide negotiation, paused marketing).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from accounts.models import Contact
 from crm.models import Organization, SalesCompany, User
 from crm.registry import access_by_id
 from crm.visibility import scoped_company_ids
+from leads import suppression
 from leads.models import Campaign, CampaignCompany, CampaignMember, Lead
-from opportunities.models import Opportunity
-from opportunities.selectors import open_q
-from pipeline.models import ForecastCategory
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -29,6 +27,9 @@ if TYPE_CHECKING:
 
 class _Suppression(TypedDict):
     do_not_market: bool
+    negotiating_companies: str | None
+    pause_reason: str | None
+    pause_until: dt.date | None
 
 
 def lead_list(
@@ -88,56 +89,56 @@ def access_campaign_by_id(user: User, pk: object) -> Campaign:
 
 
 def negotiating_account_ids(organization: Organization | int) -> QuerySet[Any]:
-    """Accounts with an open opportunity in a Negotiate-category (commit) global stage."""
-    return (
-        Opportunity.objects.for_org(organization)
-        .filter(open_q(), global_stage__forecast_category=ForecastCategory.COMMIT)
-        .values("account_id")
-    )
+    """Accounts with an open deal of their own in a stage that suppresses marketing."""
+    return suppression.suppressing_deals(organization).values("account_id")
 
 
 def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
-    """Contacts flagged "do not market": their account is in negotiation. A subquery, so it
-    lifts by itself as soon as the opportunity closes or moves back."""
+    """Contacts flagged "do not market": their account's group is in negotiation with any
+    company, or marketing to the account or its group is paused (``leads.suppression``). A
+    subquery, so it lifts by itself as soon as the deal closes or moves back, or the pause
+    ends."""
     return (
         Contact.objects.for_org(organization)
-        .filter(account_id__in=negotiating_account_ids(organization))
+        .filter(suppression.suppressed_account_q(organization, "account__"))
         .values("id")
     )
+
+
+MEMBER_ACCOUNT_PATHS = ("contact__account", "lead__matched_account")
 
 
 def campaign_member_list(
     *, campaign: Campaign, user: User
 ) -> QuerySet[WithAnnotations[CampaignMember, _Suppression]]:
-    """The members of the campaign the user may see, each with ``do_not_market``."""
+    """The members of the campaign the user may see, each with ``do_not_market`` and what
+    ``suppression.suppression_reason`` reads (the negotiating companies, the pause)."""
     org_id = campaign.organization_id
-    suppressed = Contact.objects.for_org(org_id).filter(
-        pk=OuterRef("contact_id"), account_id__in=negotiating_account_ids(org_id)
-    )
-    return (
+    members = (
         CampaignMember.objects.visible_to(user)
         .filter(campaign=campaign)
         .select_related("contact", "contact__account", "lead")
-        .annotate(do_not_market=Exists(suppressed))
         .order_by("id")
     )
+    return suppression.annotate_suppression(members, org_id, MEMBER_ACCOUNT_PATHS)
 
 
 def campaign_member_export(
-    *, campaign: Campaign, user: User
+    *, campaign: Campaign, user: User, include_suppressed: bool = False
 ) -> QuerySet[WithAnnotations[CampaignMember, _Suppression]]:
     """What may be mailed: the visible members with an e-mail address, contacts only with their
-    marketing consent, minus the do-not-market ones (accounts in negotiation).
+    marketing consent; the do-not-market ones left out, or with ``include_suppressed`` kept
+    and flagged (the CSV export: marketing sees who is held back and why).
 
     A lead has no consent flag: it is someone who asked us to get in touch (an inquiry, a fair
     visit), so an e-mail address is enough; once converted, the contact's consent governs. A
     member without an e-mail address cannot be mailed and is left out (``email > ''`` also
     refuses NULL)."""
-    return (
-        campaign_member_list(campaign=campaign, user=user)
-        .filter(do_not_market=False)
-        .filter(
-            Q(contact__isnull=False, contact__marketing_consent=True, contact__email__gt="")
-            | Q(contact__isnull=True, lead__email__gt="")
-        )
+    rows = campaign_member_list(campaign=campaign, user=user).filter(
+        Q(contact__isnull=False, contact__marketing_consent=True, contact__email__gt="")
+        | Q(contact__isnull=True, lead__email__gt="")
     )
+    if include_suppressed:
+        # Those that may be mailed first, so a mailing can take the top of the file.
+        return rows.order_by("do_not_market", "id")
+    return rows.filter(do_not_market=False)

@@ -16,16 +16,26 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Account, Contact
-from accounts.services import account_create, contact_create
+from accounts.services import account_create, contact_create, may_change_account
 from crm.limits import MAX_COMPANIES_PER_LIST, check_count
 from crm.models import Organization, SalesCompany, User
 from crm.registry import require_visible
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
 from crm.visibility import scoped_company_ids
-from leads.models import Campaign, CampaignCompany, CampaignKind, CampaignMember, Lead, LeadStatus
+from leads.models import (
+    Campaign,
+    CampaignCompany,
+    CampaignKind,
+    CampaignMember,
+    Lead,
+    LeadStatus,
+    MarketingPause,
+)
+from leads.suppression import match_account_for_lead
 from opportunities.models import (
     Opportunity,
 )
@@ -146,6 +156,15 @@ def lead_create(
         country=country.upper(),
         sales_company=route_lead_company(organization=organization, country=country),
         owner=owner,
+        # At entry: the existing customer this company is, whose group decides whether the
+        # lead is "do not market" (leads.suppression), now and at every export.
+        matched_account=match_account_for_lead(
+            organization=organization,
+            company_name=company_name,
+            registration_number=registration_number,
+            domain=domain,
+            email=email,
+        ),
     )
     lead.full_clean()
     lead.save()
@@ -390,3 +409,77 @@ def lead_convert(
         opportunity=opportunity,
         account_created=created,
     )
+
+
+# --- Pausing marketing ---------------------------------------------------------------------
+
+# How far ahead a pause may hold: a pause is for a delicate moment, not a permanent opt-out
+# (that is the contact's marketing consent).
+MAX_PAUSE_DAYS = 366
+PAUSE_REASON_MAX = 200
+
+
+def may_pause_marketing(user: User | None, account: Account) -> bool:
+    """Marketing and the managers who run campaigns, and whoever may change the account (its
+    rep, its managers, the group's GAM): the seller knows when a customer must be left alone."""
+    if user is None:
+        return True
+    if not user.is_active or user.organization_id != account.organization_id:
+        return False
+    return user.role in LEAD_ROLES or may_change_account(user, account)
+
+
+@transaction.atomic
+def marketing_pause_create(
+    *,
+    account: Account,
+    acting_user: User | None,
+    reason: str,
+    until: dt.date,
+    whole_group: bool = False,
+    today: dt.date | None = None,
+) -> MarketingPause:
+    """Pause marketing to ``account`` (or its whole group) until ``until``, inclusive."""
+    require_visible(acting_user, account)
+    if not may_pause_marketing(acting_user, account):
+        raise PermissionDenied("You may not pause marketing to this account.")
+    today = today or timezone.localdate()
+    errors: dict[str, list[str]] = {}
+    reason = reason.strip()
+    if not reason:
+        errors["reason"] = [gettext("Say why marketing is paused.")]
+    elif len(reason) > PAUSE_REASON_MAX:
+        errors["reason"] = [
+            gettext("At most %(n)d characters.") % {"n": PAUSE_REASON_MAX},
+        ]
+    if until < today:
+        errors["until"] = [gettext("The end date cannot be in the past.")]
+    elif until > today + dt.timedelta(days=MAX_PAUSE_DAYS):
+        errors["until"] = [
+            gettext("A pause holds at most %(days)d days.") % {"days": MAX_PAUSE_DAYS}
+        ]
+    if errors:
+        raise ValidationError(errors)
+    return MarketingPause.objects.create(
+        organization_id=account.organization_id,
+        account=account,
+        group_id=(account.group_id or account.pk) if whole_group else None,
+        reason=reason,
+        until=until,
+        created_by=acting_user,
+    )
+
+
+@transaction.atomic
+def marketing_pause_end(*, pause: MarketingPause, acting_user: User | None) -> MarketingPause:
+    """End a pause before its date (kept, with who ended it, for the History)."""
+    org_id = pause.organization_id
+    account = Account.objects.for_org(org_id).get(pk=pause.account_id)
+    require_visible(acting_user, account)
+    if not may_pause_marketing(acting_user, account):
+        raise PermissionDenied("You may not change marketing pauses of this account.")
+    MarketingPause.objects.for_org(org_id).filter(pk=pause.pk, ended_at__isnull=True).update(
+        ended_at=timezone.now(), ended_by=acting_user
+    )
+    pause.refresh_from_db()
+    return pause

@@ -20,4 +20,15 @@ urlpatterns = [
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/members.csv", views.campaign_export, name="campaign_export"),
+    path("accounts/<int:pk>/marketing/", views.account_marketing, name="account_marketing"),
+    path(
+        "accounts/<int:pk>/marketing/pause/",
+        views.account_marketing_pause,
+        name="account_marketing_pause",
+    ),
+    path(
+        "accounts/<int:pk>/marketing/pauses/<int:pause>/end/",
+        views.account_marketing_end,
+        name="account_marketing_end",
+    ),
 ]

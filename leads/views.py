@@ -11,26 +11,28 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Account, Contact
 from accounts.normalize import normalize_name
-from accounts.selectors import access_contact_by_id
+from accounts.selectors import access_account_by_id, access_contact_by_id
 from accounts.services import DuplicateAccountError
 from crm.decorators import View, allowed_by, roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import User
-from crm.spreadsheet import Echo, csv_text
+from crm.registry import access_by_id
+from crm.spreadsheet import Echo, csv_delimiter, csv_text, export_filename
 from leads import selectors, services
 from leads.forms import (
     AssignForm,
@@ -39,10 +41,17 @@ from leads.forms import (
     DisqualifyForm,
     LeadFilterForm,
     LeadForm,
+    MarketingPauseForm,
     MemberAddForm,
     MemberSearchForm,
 )
-from leads.models import Lead, LeadStatus
+from leads.models import Lead, LeadStatus, MarketingPause
+from leads.suppression import (
+    account_suppression,
+    active_pauses,
+    lead_suppression,
+    suppression_reason,
+)
 
 PAGE_SIZE = 25
 
@@ -114,6 +123,13 @@ def lead_create(request: AuthenticatedHttpRequest) -> HttpResponse:
                     % {"country": lead.country},
                 )
             messages.success(request, _("The lead %(lead)s is saved.") % {"lead": lead})
+            held = lead_suppression(lead)
+            if held.do_not_market:
+                messages.warning(
+                    request,
+                    _("Do not market: %(reason)s. The lead stays in campaigns, flagged.")
+                    % {"reason": held.reason},
+                )
             return redirect("leads:lead_detail", pk=lead.pk)
     return render(request, "leads/lead_form.html", {"form": form})
 
@@ -127,6 +143,7 @@ def lead_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "leads/lead_detail.html",
         {
             "lead": lead,
+            "suppression": lead_suppression(lead),
             "may_work": services.may_work_lead(user, lead),
             "may_convert": services.may_lead(user, services.LeadAction.CONVERT, lead),
             "is_open": lead.status not in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED),
@@ -316,6 +333,9 @@ def campaign_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return redirect(f"{reverse('leads:campaign_detail', args=[campaign.pk])}")
     members = selectors.campaign_member_list(campaign=campaign, user=user)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    for member in page.object_list:
+        member.suppression_reason = suppression_reason(member)  # type: ignore[attr-defined]
     search = MemberSearchForm(request.GET or None)
     contacts: list[Contact] = []
     leads: list[Lead] = []
@@ -374,19 +394,29 @@ def _member_add(request: AuthenticatedHttpRequest, campaign: Any, data: dict[str
 
 @roles_required(LEAD_ROLES)
 def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
-    """The members that may be mailed: contacts without marketing consent or an e-mail
-    address, and suppressed (do-not-market) ones, are left out."""
+    """The members that may be mailed, and those held back, flagged: contacts without
+    marketing consent or an e-mail address are left out; do-not-market ones (their group in
+    negotiation, their marketing paused) are listed last with "do not market" and the reason,
+    so marketing sees who is held back and why. ``;``-separated where the decimal separator is
+    a comma (de, da, sv), as spreadsheets there expect."""
     campaign = selectors.access_campaign_by_id(request.user, pk)
-    rows = selectors.campaign_member_export(campaign=campaign, user=request.user)
-    writer = csv.writer(Echo())
+    rows = selectors.campaign_member_export(
+        campaign=campaign, user=request.user, include_suppressed=True
+    )
+    writer = csv.writer(Echo(), delimiter=csv_delimiter())
+    header = [
+        _("Type"), _("Name"), _("Title"), _("E-mail"), _("Company"), _("Country"),
+        _("Attended"), _("Do not market"), _("Reason"),
+    ]  # fmt: skip
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(["type", "name", "title", "email", "company", "country", "attended"])
+        # The BOM: Excel reads the file as UTF-8 (ä, ø, ß) instead of the local code page.
+        yield "\ufeff" + writer.writerow([csv_text(h) for h in header])
         for m in rows.iterator(chunk_size=2000):
             c = m.contact
             if c is not None:
                 cells = [
-                    "contact",
+                    _("Contact"),
                     c.full_name,
                     c.title,
                     c.email,
@@ -397,16 +427,101 @@ def campaign_export(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttp
                 lead = m.lead
                 assert lead is not None  # a member is a contact or a lead (a check constraint)
                 cells = [
-                    "lead",
+                    _("Lead"),
                     lead.contact_name,
                     lead.contact_title,
                     lead.email,
                     lead.company_name,
                     lead.country,
                 ]
-            yield writer.writerow([csv_text(v) for v in [*cells, "yes" if m.attended else "no"]])
+            flags = [
+                _("yes") if m.attended else _("no"),
+                _("yes") if m.do_not_market else _("no"),
+                suppression_reason(m),
+            ]
+            yield writer.writerow([csv_text(v) for v in [*cells, *flags]])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    filename = f"campaign-{campaign.pk}-{slugify(campaign.name)[:40]}.csv"
+    filename = export_filename(
+        "campaign", campaign.name, date=timezone.localdate(), extension="csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- Marketing on the account page ---------------------------------------------------------
+
+
+def _marketing_context(
+    request: AuthenticatedHttpRequest, account: Account, form: MarketingPauseForm | None = None
+) -> dict[str, Any]:
+    user = request.user
+    group_id = account.group_id or account.pk
+    pauses = (
+        active_pauses(account.organization_id)
+        .filter(Q(account_id=account.pk) | Q(group_id=group_id))
+        .select_related("account", "created_by")
+        .order_by("until", "id")
+    )
+    return {
+        "account": account,
+        "suppression": account_suppression(account),
+        "pauses": list(pauses),
+        "may_pause": services.may_pause_marketing(user, account),
+        "form": form or MarketingPauseForm(),
+    }
+
+
+@login_required
+def account_marketing(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The account's marketing status (do not market, and why) and its pauses; the 360° page
+    loads it as a fragment (the account pages are below leads and cannot ask for it)."""
+    account = access_account_by_id(request.user, pk)
+    context = _marketing_context(request, account)
+    template = "leads/_account_marketing.html" if request.htmx else "leads/account_marketing.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def account_marketing_pause(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    account = access_account_by_id(user, pk)
+    if not services.may_pause_marketing(user, account):
+        raise PermissionDenied(_("You may not pause marketing to this account."))
+    form = MarketingPauseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.marketing_pause_create(
+                account=account,
+                acting_user=user,
+                reason=form.cleaned_data["reason"],
+                until=form.cleaned_data["until"],
+                whole_group=form.cleaned_data["whole_group"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("Marketing to %(name)s is paused.") % {"name": account})
+            return redirect("accounts:detail", pk=account.pk)
+    context = _marketing_context(request, account, form)
+    return render(request, "leads/account_marketing.html", context, status=400)
+
+
+@login_required
+@require_POST
+def account_marketing_end(request: AuthenticatedHttpRequest, pk: int, pause: int) -> HttpResponse:
+    user = request.user
+    account = access_account_by_id(user, pk)
+    if not services.may_pause_marketing(user, account):
+        raise PermissionDenied(_("You may not change marketing pauses of this account."))
+    group_id = account.group_id or account.pk
+    found = access_by_id(
+        MarketingPause.objects.visible_to(user).filter(
+            Q(account_id=account.pk) | Q(group_id=group_id)
+        ),
+        pause,
+    )
+    services.marketing_pause_end(pause=found, acting_user=user)
+    messages.success(request, _("The marketing pause is ended."))
+    return redirect("accounts:detail", pk=account.pk)

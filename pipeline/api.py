@@ -16,7 +16,16 @@ from pipeline.models import (
 class GlobalStageSerializer(serializers.ModelSerializer):
     class Meta:
         model = GlobalStage
-        fields = ["id", "order", "name", "probability", "forecast_category", "is_won", "is_lost"]
+        fields = [
+            "id",
+            "order",
+            "name",
+            "probability",
+            "forecast_category",
+            "is_won",
+            "is_lost",
+            "suppresses_marketing",
+        ]
 
 
 class GlobalStageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):

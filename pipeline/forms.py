@@ -29,6 +29,14 @@ class GlobalStageForm(forms.Form):
     forecast_category = forms.ChoiceField(
         label=_("Forecast category"), choices=ForecastCategory.choices
     )
+    suppresses_marketing = forms.BooleanField(
+        label=_("Suppresses marketing"),
+        required=False,
+        help_text=_(
+            "While a deal of any company is in this stage, no contact of any account of the "
+            "customer's group is marketed to."
+        ),
+    )
 
 
 class ProcessForm(forms.Form):

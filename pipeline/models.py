@@ -32,6 +32,17 @@ class GlobalStage(TenantModel):
     )
     is_won = models.BooleanField(_("won"), default=False)
     is_lost = models.BooleanField(_("lost"), default=False)
+    # Per organization, as its stages are: while a deal of any company is open in such a stage,
+    # marketing leaves the customer's whole group alone (leads.suppression). The default
+    # stages set it on the commit category (Negotiate).
+    suppresses_marketing = models.BooleanField(
+        _("suppresses marketing"),
+        default=False,
+        help_text=_(
+            "While a deal is in this stage, no contact of any account of the customer's group "
+            "is marketed to."
+        ),
+    )
 
     class Meta:
         ordering = ["order"]

@@ -73,6 +73,7 @@ def global_stages_ensure_default(
             forecast_category=category,
             is_won=won,
             is_lost=lost,
+            suppresses_marketing=category == ForecastCategory.COMMIT,
         )
         stage.full_clean()
         stage.save()
@@ -83,7 +84,9 @@ def global_stages_ensure_default(
 # What the set-up may change on a global stage. Order is left out because every local process is
 # validated against the global order (validate_mapping), and won/lost because flipping them would
 # win, lose or reopen deals without a stage change (the same rule as local_stage_remap).
-GLOBAL_STAGE_EDITABLE = frozenset({"name", "probability", "forecast_category"})
+GLOBAL_STAGE_EDITABLE = frozenset(
+    {"name", "probability", "forecast_category", "suppresses_marketing"}
+)
 
 
 @transaction.atomic

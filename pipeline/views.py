@@ -56,6 +56,7 @@ def setup_stage_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "name": stage.name,
             "probability": stage.probability,
             "forecast_category": stage.forecast_category,
+            "suppresses_marketing": stage.suppresses_marketing,
         },
     )
     if request.method == "POST" and form.is_valid():

@@ -1,5 +1,7 @@
-"""The regional report as a file: sections of rows, written as XLSX (one sheet per section) or
-CSV (sections one after the other).
+"""The regional report as a file: sections of rows, written as XLSX (one sheet per section:
+number formats, an autofilter, a totals row) or as a zip of CSV files (one table per file,
+``;`` and decimal commas where the language writes numbers so), headers in the requester's
+language.
 
 Rows are generators over ``.iterator(chunk_size=...)`` querysets and the XLSX writer is
 openpyxl's write-only mode, so memory stays flat whatever the number of opportunities: at no
@@ -10,12 +12,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -23,8 +30,9 @@ from openpyxl.utils import get_column_letter
 
 from crm.models import User
 from crm.money import MissingExchangeRateError, money, with_corporate_amount
-from crm.spreadsheet import escape_cell
+from crm.spreadsheet import csv_delimiter, escape_cell
 from crm.visibility import visible_companies
+from pipeline.models import ForecastCategory
 from reporting import kpis
 from reporting.kpis import Scope
 from reporting.models import ExportFormat
@@ -35,50 +43,85 @@ CHUNK_SIZE = 2000
 Row = list[Any]
 
 
+class Kind(StrEnum):
+    """What a column holds, for its number format and whether it has a total."""
+
+    TEXT = "text"
+    ID = "id"  # a record id: a plain number, never summed or grouped
+    INT = "int"
+    MONEY = "money"  # two decimals
+    PERCENT = "percent"  # 0..100 in the data; a percent cell in XLSX
+    DATE = "date"
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    kind: Kind = Kind.TEXT
+    width: int = 14
+    total: bool = False  # summed in the section's totals row
+
+
 @dataclass
 class Section:
     title: str
-    header: list[str]
+    columns: list[Column]
     rows: Iterable[Row]
-    widths: list[int] | None = None
+
+    @property
+    def header(self) -> list[str]:
+        return [c.title for c in self.columns]
+
+    @property
+    def has_totals(self) -> bool:
+        return any(c.total for c in self.columns)
 
 
 # --- Sections ------------------------------------------------------------------------------
+# Built while the file is written, inside the requester's language (services.export_generate),
+# so titles and headers are gettext at that moment.
 
 
 def _pipeline(user: User, scope: Scope, as_of: dt.date) -> Section:
     rows = kpis.pipeline_by_stage(user=user, scope=scope, as_of=as_of)
+    labels = dict(ForecastCategory.choices)
     return Section(
-        "Pipeline",
+        _("Pipeline"),
         [
-            "Global stage",
-            "Forecast category",
-            "Probability %",
-            "Opportunities",
-            "Amount",
-            "Weighted amount",
+            Column(_("Global stage"), width=24),
+            Column(_("Forecast category"), width=18),
+            Column(_("Probability %"), Kind.PERCENT),
+            Column(_("Opportunities"), Kind.INT, total=True),
+            Column(_("Amount"), Kind.MONEY, 16, total=True),
+            Column(_("Weighted amount"), Kind.MONEY, 18, total=True),
         ],
         [
-            [r.stage, r.forecast_category, r.probability, r.count, r.amount, r.weighted]
+            [
+                r.stage,
+                str(labels.get(r.forecast_category, r.forecast_category)),
+                r.probability,
+                r.count,
+                r.amount,
+                r.weighted,
+            ]
             for r in rows
         ],
-        [24, 18, 14, 14, 16, 18],
     )
 
 
 def _forecast(user: User, scope: Scope, as_of: dt.date) -> Section:
     rows = kpis.forecast(user=user, scope=scope, as_of=as_of)
     return Section(
-        "Forecast",
+        _("Forecast"),
         [
-            "Quarter",
-            "Starts",
-            "Won",
-            "Commit",
-            "Best case",
-            "Pipeline",
-            "Revenue target",
-            "Attainment %",
+            Column(_("Quarter"), width=18),
+            Column(_("Starts"), Kind.DATE, 12),
+            Column(_("Won"), Kind.MONEY, 16, total=True),
+            Column(_("Commit"), Kind.MONEY, 16, total=True),
+            Column(_("Best case"), Kind.MONEY, 16, total=True),
+            Column(_("Pipeline"), Kind.MONEY, 16, total=True),
+            Column(_("Revenue target"), Kind.MONEY, 16, total=True),
+            Column(_("Attainment %"), Kind.PERCENT),
         ],
         [
             [
@@ -93,7 +136,6 @@ def _forecast(user: User, scope: Scope, as_of: dt.date) -> Section:
             ]
             for q in rows
         ],
-        [18, 12, 16, 16, 16, 16, 16, 14],
     )
 
 
@@ -102,40 +144,49 @@ def _won(user: User, scope: Scope, as_of: dt.date) -> Section:
     stats = kpis.win_stats_by(user=user, scope=scope, period=year, group="company")
     names = dict(visible_companies(user).values_list("id", "name"))
     return Section(
-        f"Won {year.label}",
+        _("Won %(year)s") % {"year": year.label},
         [
-            "Sales company",
-            "Won",
-            "Lost",
-            "Win rate %",
-            "Won amount",
-            "Average deal",
-            "Sales cycle (days)",
+            Column(_("Sales company"), width=30),
+            Column(_("Won"), Kind.INT, 10, total=True),
+            Column(_("Lost"), Kind.INT, 10, total=True),
+            Column(_("Win rate %"), Kind.PERCENT, 12),
+            Column(_("Won amount"), Kind.MONEY, 16, total=True),
+            Column(_("Average deal"), Kind.MONEY, 16),
+            Column(_("Sales cycle (days)"), Kind.INT, 18),
         ],
         [
             [names.get(k, k), s.won, s.lost, s.win_rate, s.won_amount, s.average_deal, s.cycle_days]
             for k, s in sorted(stats.items(), key=lambda kv: str(names.get(kv[0], "")))
         ],
-        [30, 10, 10, 12, 16, 16, 18],
     )
 
 
 def _targets(user: User, scope: Scope, as_of: dt.date) -> Section:
     org = user.organization
     rows: list[Row] = []
+    parties = {"company": _("Company"), "user": _("Person")}
     for period in (fiscal_quarter(org, as_of), fiscal_year(org, as_of)):
         for r in kpis.target_attainment(user=user, scope=scope, period=period):
-            rows.append([period.label, r.party, r.name, r.target, r.actual, r.attainment])
+            party = str(parties.get(r.party, r.party))
+            rows.append([period.label, party, r.name, r.target, r.actual, r.attainment])
+    # No totals: quarters and years, companies and the people in them, would add up twice.
     return Section(
-        "Targets",
-        ["Period", "For", "Name", "Revenue target", "Credited won", "Attainment %"],
+        _("Targets"),
+        [
+            Column(_("Period"), width=18),
+            Column(_("For"), width=10),
+            Column(_("Name"), width=30),
+            Column(_("Revenue target"), Kind.MONEY, 16),
+            Column(_("Credited won"), Kind.MONEY, 16),
+            Column(_("Attainment %"), Kind.PERCENT),
+        ],
         rows,
-        [18, 10, 30, 16, 16, 14],
     )
 
 
 def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
     def rows() -> Iterator[Row]:
+        opportunity, account = _("Opportunity"), _("Account")
         opps = kpis.data_quality_opportunities(user, scope, as_of)
         issues = list(kpis.OPPORTUNITY_ISSUES)
         for r in (
@@ -145,7 +196,7 @@ def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
             .iterator(chunk_size=CHUNK_SIZE)
         ):
             yield [
-                "opportunity",
+                opportunity,
                 r["id"],
                 r["name"],
                 r["sales_company__code"],
@@ -161,7 +212,7 @@ def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
             .iterator(chunk_size=CHUNK_SIZE)
         ):
             yield [
-                "account",
+                account,
                 r["id"],
                 r["name"],
                 r["home_company__code"],
@@ -170,35 +221,44 @@ def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
             ]
 
     return Section(
-        "Data quality",
-        ["Record", "ID", "Name", "Company", "Owner", "To fix"],
+        _("Data quality"),
+        [
+            Column(_("Record"), width=12),
+            Column(_("ID"), Kind.ID, 10),
+            Column(_("Name"), width=40),
+            Column(_("Company"), width=10),
+            Column(_("Owner"), width=24),
+            Column(_("To fix"), width=50),
+        ],
         rows(),
-        [12, 10, 40, 10, 24, 50],
     )
 
 
-OPPORTUNITY_COLUMNS = [
-    "ID",
-    "Name",
-    "Account",
-    "Company",
-    "Owner",
-    "Global stage",
-    "Forecast category",
-    "Amount",
-    "Currency",
-    "Amount ({cc})",
-    "Expected close",
-    "Next step",
-    "Created",
-    "Closed",
-]
+def opportunity_columns(corporate_currency: str) -> list[Column]:
+    return [
+        Column(_("ID"), Kind.ID, 10),
+        Column(_("Name"), width=40),
+        Column(_("Account"), width=30),
+        Column(_("Company"), width=10),
+        Column(_("Owner"), width=24),
+        Column(_("Global stage"), width=16),
+        Column(_("Forecast category"), width=16),
+        # In the deal's own currency: amounts of several currencies have no sum.
+        Column(_("Amount"), Kind.MONEY, 16),
+        Column(_("Currency"), width=10),
+        Column(_("Amount (%(cc)s)") % {"cc": corporate_currency}, Kind.MONEY, 16, total=True),
+        Column(_("Expected close"), Kind.DATE, 14),
+        Column(_("Next step"), width=30),
+        Column(_("Created"), Kind.DATE, 12),
+        Column(_("Closed"), Kind.DATE, 12),
+    ]
 
 
 def opportunity_rows(user: User, scope: Scope, as_of: dt.date) -> Iterator[Row]:
     """Every opportunity in scope the user may see, with its amount in the corporate currency
     (at the close date's rate once closed, else at ``as_of``), streamed in chunks."""
     org = user.organization
+    labels = dict(ForecastCategory.choices)
     qs = with_corporate_amount(
         kpis.visible_opportunities(user, scope), org, rate_date=kpis.rate_date_expression(as_of)
     )
@@ -212,7 +272,8 @@ def opportunity_rows(user: User, scope: Scope, as_of: dt.date) -> Iterator[Row]:
         if r[7] is not None and r[14] is None:
             raise MissingExchangeRateError(currency=r[8], on_date=r[15], organization=org)
         corporate = money(r[9]) if r[9] is not None else None
-        yield [*r[:9], corporate, r[10], r[11], _date(r[12]), _date(r[13])]
+        category = str(labels.get(r[6], r[6]))
+        yield [*r[:6], category, r[7], r[8], corporate, r[10], r[11], _date(r[12]), _date(r[13])]
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -223,10 +284,7 @@ def _date(value: dt.datetime | None) -> dt.date | None:
 def _opportunities(user: User, scope: Scope, as_of: dt.date) -> Section:
     cc = user.organization.corporate_currency
     return Section(
-        "Opportunities",
-        [c.format(cc=cc) for c in OPPORTUNITY_COLUMNS],
-        opportunity_rows(user, scope, as_of),
-        [10, 40, 30, 10, 24, 16, 16, 16, 10, 16, 14, 30, 12, 12],
+        _("Opportunities"), opportunity_columns(cc), opportunity_rows(user, scope, as_of)
     )
 
 
@@ -259,36 +317,115 @@ def count_streamed_rows(*, user: User, scope: Scope, as_of: dt.date) -> int:
 class _Writer(Protocol):
     def section(self, section: Section) -> None: ...
     def row(self, values: Row) -> None: ...
+    def end_section(self) -> None: ...
     def close(self) -> None: ...
+
+
+class _Totals:
+    """Running sums of a section's total columns: nothing is kept but one number per column."""
+
+    def __init__(self, section: Section) -> None:
+        self.columns = [i for i, c in enumerate(section.columns) if c.total]
+        self.sums: dict[int, Decimal] = dict.fromkeys(self.columns, Decimal(0))
+        self.width = len(section.columns)
+
+    def add(self, values: Row) -> None:
+        for i in self.columns:
+            value = values[i]
+            if value is not None:
+                self.sums[i] += Decimal(value)
+
+    def row(self) -> Row:
+        out: Row = [None] * self.width
+        out[0] = _("Total")
+        for i, value in self.sums.items():
+            out[i] = value
+        return out
 
 
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F5FBF")
+TOTAL_FONT = Font(bold=True)
+NUMBER_FORMATS = {
+    Kind.INT: "#,##0",
+    Kind.ID: "0",
+    Kind.MONEY: "#,##0.00",
+    Kind.PERCENT: "0.0%",
+    Kind.DATE: "yyyy-mm-dd",
+}
 
 
 class XlsxWriter:
+    """openpyxl's write-only mode: each row goes to disk as it is appended. A typed column has
+    one styled cell that every row reuses (the row is serialized at ``append``), so number
+    formats cost no style look-up per cell."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.book = Workbook(write_only=True)
         self.sheet: Any = None
+        self.section_: Section | None = None
+        self.cells: list[Any] = []
+        self.totals: _Totals | None = None
+        self.rows = 0
 
     def section(self, section: Section) -> None:
         # Sheet titles: at most 31 characters, unique.
         self.sheet = self.book.create_sheet(section.title[:31])
+        self.section_ = section
         self.sheet.freeze_panes = "A2"
-        for i, width in enumerate(section.widths or [], start=1):
-            self.sheet.column_dimensions[get_column_letter(i)].width = width
+        for i, column in enumerate(section.columns, start=1):
+            self.sheet.column_dimensions[get_column_letter(i)].width = column.width
         header = []
         for title in section.header:
             cell = WriteOnlyCell(self.sheet, value=escape_cell(title))
             cell.font = HEADER_FONT
             cell.fill = HEADER_FILL
-            cell.alignment = Alignment(vertical="center")
+            cell.alignment = Alignment(vertical="center", wrap_text=True)
             header.append(cell)
         self.sheet.append(header)
+        self.cells = [self._typed_cell(c.kind) for c in section.columns]
+        self.totals = _Totals(section) if section.has_totals else None
+        self.rows = 0
+
+    def _typed_cell(self, kind: Kind, *, bold: bool = False) -> Any:
+        if kind == Kind.TEXT and not bold:
+            return None
+        cell = WriteOnlyCell(self.sheet)
+        if kind in NUMBER_FORMATS:
+            cell.number_format = NUMBER_FORMATS[kind]
+        if bold:
+            cell.font = TOTAL_FONT
+        return cell
+
+    def _cells(self, values: Row, cells: list[Any]) -> list[Any]:
+        assert self.section_ is not None
+        out: list[Any] = []
+        for value, cell, column in zip(values, cells, self.section_.columns, strict=True):
+            value = _xlsx_value(value)
+            if column.kind == Kind.PERCENT and isinstance(value, Decimal | int | float):
+                value = Decimal(value) / 100
+            if cell is None:
+                out.append(value)
+            else:
+                cell.value = value
+                out.append(cell)
+        return out
 
     def row(self, values: Row) -> None:
-        self.sheet.append([_xlsx_value(v) for v in values])
+        if self.totals is not None:
+            self.totals.add(values)
+        self.sheet.append(self._cells(values, self.cells))
+        self.rows += 1
+
+    def end_section(self) -> None:
+        assert self.section_ is not None
+        last = get_column_letter(len(self.section_.columns))
+        # The filter covers the header and the rows; the totals row stays below, unfiltered.
+        self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+        if self.totals is not None:
+            bold = [self._typed_cell(c.kind, bold=True) for c in self.section_.columns]
+            self.sheet.append(self._cells(self.totals.row(), bold))
 
     def close(self) -> None:
         self.book.save(self.path)
@@ -302,34 +439,72 @@ def _xlsx_value(value: Any) -> Any:
     return escape_cell(str(value))
 
 
-class CsvWriter:
-    """Sections one after the other: a title row, a header row, the rows, a blank row."""
+class CsvZipWriter:
+    """One CSV file per section (a table per file, as spreadsheets and tools read CSV), in one
+    zip, each written straight into its zip entry. ``;``-separated with decimal commas where
+    the language writes numbers so (de, da, sv), else ``,`` and points; dates ISO."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        # utf-8-sig: Excel opens it with the right encoding; other tools ignore the BOM.
-        self.file = path.open("w", newline="", encoding="utf-8-sig")
-        self.writer = csv.writer(self.file)
-        self.first = True
+        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED)
+        self.delimiter = csv_delimiter()
+        self.decimal = "," if self.delimiter == ";" else "."
+        self.file: io.TextIOWrapper | None = None
+        self.writer: Any = None
+        self.count = 0
+        self.totals: _Totals | None = None
+        self.kinds: list[Kind] = []
 
     def section(self, section: Section) -> None:
-        if not self.first:
-            self.writer.writerow([])
-        self.first = False
-        self.writer.writerow([escape_cell(section.title)])
+        self.count += 1
+        name = f"{self.count:02d}-{slugify(section.title) or 'table'}.csv"
+        # utf-8-sig: Excel opens it with the right encoding; other tools ignore the BOM.
+        self.file = io.TextIOWrapper(
+            self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline=""
+        )
+        self.writer = csv.writer(self.file, delimiter=self.delimiter)
         self.writer.writerow([escape_cell(h) for h in section.header])
+        self.kinds = [c.kind for c in section.columns]
+        self.totals = _Totals(section) if section.has_totals else None
 
     def row(self, values: Row) -> None:
-        self.writer.writerow(["" if v is None else escape_cell(_csv_value(v)) for v in values])
+        if self.totals is not None:
+            self.totals.add(values)
+        self._write(values)
+
+    def _write(self, values: Row) -> None:
+        self.writer.writerow(
+            [
+                "" if v is None else escape_cell(self._text(v, kind))
+                for v, kind in zip(values, self.kinds, strict=True)
+            ]
+        )
+
+    def _text(self, value: Any, kind: Kind) -> str:
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, Decimal) and kind == Kind.MONEY:
+            return f"{value:.2f}".replace(".", self.decimal)
+        if isinstance(value, Decimal | float):
+            return str(value).replace(".", self.decimal)
+        return value if isinstance(value, str) else str(value)
+
+    def end_section(self) -> None:
+        if self.totals is not None:
+            self._write(self.totals.row())
+        assert self.file is not None
+        self.file.close()
+        self.file = None
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
+        self.zip.close()
 
 
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value if isinstance(value, str) else str(value)
+def file_extension(file_format: str) -> str:
+    """XLSX is one workbook; the CSV report is a zip of one CSV per table."""
+    return "xlsx" if file_format == ExportFormat.XLSX else "zip"
 
 
 def write_report(
@@ -340,8 +515,8 @@ def write_report(
     on_rows: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Write the sections to ``path``; calls ``on_rows(total so far)`` every chunk. Returns
-    the number of data rows written."""
-    writer: _Writer = XlsxWriter(path) if file_format == ExportFormat.XLSX else CsvWriter(path)
+    the number of data rows written (totals rows not counted)."""
+    writer: _Writer = XlsxWriter(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
     written = 0
     try:
         for section in sections:
@@ -351,6 +526,7 @@ def write_report(
                 written += 1
                 if written % CHUNK_SIZE == 0:
                     on_rows(written)
+            writer.end_section()
     finally:
         writer.close()
     return written

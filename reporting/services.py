@@ -12,8 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import BigIntegerField, Count, DateField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from crm.middleware import supported_language
 from crm.models import Organization, Region, SalesCompany, User
 from crm.money import (
     MissingExchangeRateError,
@@ -24,12 +25,14 @@ from crm.money import (
 )
 from crm.queue import enqueue
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
+from crm.spreadsheet import export_filename
 from crm.tenancy import org_scope, require_same_org
 from crm.visibility import covers_company
 from opportunities.models import Opportunity, StageChange
 from pipeline.models import GlobalStage
 from reporting import exports, kpis
 from reporting.models import Export, ExportFormat, ExportStatus, PipelineSnapshot, Target
+from reporting.periods import fiscal_year
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +189,28 @@ def export_request(
 
 
 def export_file_path(export: Export) -> str:
-    """Relative to MEDIA_ROOT: exports/<organization>/<uuid>.<ext>."""
-    return f"exports/{export.organization_id}/{export.uuid}.{export.format}"
+    """Relative to MEDIA_ROOT: exports/<organization>/<uuid>.<ext> (xlsx, or zip for CSV)."""
+    return f"exports/{export.organization_id}/{export.uuid}.{exports.file_extension(export.format)}"
+
+
+def export_download_name(export: Export) -> str:
+    """What the file is called on the reader's disk: the scope, the fiscal year and the day
+    it was made, e.g. ``report-nordics-fy2026-2026-12-03.xlsx``."""
+    org = Organization.objects.get(pk=export.organization_id)
+    if export.sales_company_id:
+        scope = SalesCompany.objects.for_org(org).get(pk=export.sales_company_id).code
+    elif export.region_id:
+        scope = Region.objects.for_org(org).get(pk=export.region_id).name
+    else:
+        scope = org.name
+    made = timezone.localdate(export.created_at)
+    return export_filename(
+        "report",
+        scope,
+        fiscal_year(org, made).label,
+        date=made,
+        extension=exports.file_extension(export.format),
+    )
 
 
 def export_generate(*, export: Export, as_of: dt.date | None = None) -> Export:
@@ -223,12 +246,14 @@ def export_generate(*, export: Export, as_of: dt.date | None = None) -> Export:
             pct = min(99, rows * 100 // total)
             Export.objects.for_org(org_id).filter(pk=export.pk).update(progress=pct)
 
-        rows = exports.write_report(
-            path=partial,
-            file_format=export.format,
-            sections=exports.report_sections(user=user, scope=scope, as_of=as_of),
-            on_rows=progress,
-        )
+        # Titles, headers and labels in the requester's language, and the CSV separator with it.
+        with translation.override(supported_language(user.effective_language)):
+            rows = exports.write_report(
+                path=partial,
+                file_format=export.format,
+                sections=exports.report_sections(user=user, scope=scope, as_of=as_of),
+                on_rows=progress,
+            )
         partial.replace(final)
     except MissingExchangeRateError as exc:
         partial.unlink(missing_ok=True)

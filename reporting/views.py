@@ -107,5 +107,5 @@ def export_download(request: AuthenticatedHttpRequest, uuid: UUID) -> FileRespon
     if not services.export_is_downloadable(export):
         raise Http404("This export is not available (expired, failed or not ready).")
     path = Path(settings.MEDIA_ROOT) / export.file_path
-    name = f"report-{export.created_at:%Y%m%d}-{str(export.uuid)[:8]}.{export.format}"
+    name = services.export_download_name(export)
     return FileResponse(path.open("rb"), as_attachment=True, filename=name)

@@ -22,6 +22,7 @@ from accounts.models import (
 )
 from crm.models import Notification, NotificationKind
 from crm.notifications import notify
+from leads.models import MarketingPause
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import BuyingRole, OpportunityContactRole
 from tests.accounts.factories import make_account
@@ -96,7 +97,16 @@ def _contact_role(w: World) -> Made:
     return Made(role, NOT_SWEDEN_NOR_MARKETING)
 
 
+def _marketing_pause(w: World) -> Made:
+    # Seen by whoever sees the Swedish account it is set on (marketing reads accounts).
+    pause = MarketingPause.objects.create(
+        organization=w.org, account=_se_account(w), reason="Complaint", until=dt.date(2030, 1, 1)
+    )
+    return Made(pause, NOT_SWEDEN)
+
+
 MAKERS: dict[str, Callable[[World], Made]] = {
+    "leads.MarketingPause": _marketing_pause,
     "crm.Notification": _notification,
     "crm.Region": lambda w: Made(RegionFactory(organization=w.org)),
     "crm.SalesCompany": lambda w: Made(SalesCompanyFactory(organization=w.org, region=w.nordics)),

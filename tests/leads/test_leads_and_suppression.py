@@ -232,10 +232,15 @@ def test_the_mailing_export_is_a_known_answer_of_consent_and_addresses(world: Wo
     client.force_login(world.marketing)
     response = client.get(f"/campaigns/{campaign.pk}/members.csv")
     assert response.status_code == 200
-    csv = b"".join(response.streaming_content).decode()
+    csv = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "yes@calm.example" in csv and "lead@x.example" in csv
-    for left_out in ("no@calm.example", "n@neg.example", "No address"):
+    for left_out in ("no@calm.example", "No address"):
         assert left_out not in csv
+    # Issue 18: the do-not-market contact is in the file, last, flagged with the reason (the
+    # negotiating company, never the deal).
+    *_, last = csv.strip().splitlines()
+    assert last.startswith("Contact,Negotiating,")
+    assert last.endswith(f",yes,Group in negotiation with {world.se.name}")
 
 
 def test_a_duplicate_the_converter_cannot_see_blocks_unnamed(world: World, lead: Lead) -> None:

@@ -47,6 +47,8 @@ def global_stages_for(organization: Organization) -> dict[str, GlobalStage]:
                 "forecast_category": category,
                 "is_won": won,
                 "is_lost": lost,
+                # As global_stages_ensure_default sets it.
+                "suppresses_marketing": category == ForecastCategory.COMMIT,
             },
         )
     return stages

@@ -21,8 +21,8 @@ def test_opportunity_and_account_history_pages(client: Client, world: World) -> 
     page = client.get(url)
     assert page.status_code == 200
     html = page.content.decode()
-    # The insert event shows every field it was created with.
-    assert "Old name" in html and "insert" in html
+    # The insert event shows every field it was created with (issue 18: as "created").
+    assert "Old name" in html and 'data-testid="history-row"' in html
     account_page = client.get(reverse("accounts:history", args=[account.pk]))
     assert account_page.status_code == 200 and "Historic AB" in account_page.content.decode()
     for outsider in (world.rep_de, world.stranger):

@@ -138,6 +138,10 @@ def test_csv_streams_the_current_list_with_formulas_escaped(
     client: Client, world: World, deals: Deals
 ) -> None:
     OpportunityFactory(account=deals.account, owner=world.rep_se, name='=HYPERLINK("x")')
+    # Issue 18: a streamed file is written in the reader's language (it was English for
+    # everyone while the stream ran after the language middleware); English is asserted here.
+    world.rep_se.language = "en"
+    world.rep_se.save(update_fields=["language"])
     client.force_login(world.rep_se)
     response = client.get(reverse("opportunities:list"), {"format": "csv", "q": "HYPERLINK"})
     assert response.status_code == 200 and response.streaming

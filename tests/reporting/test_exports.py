@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import zipfile
 from decimal import Decimal as D
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +14,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from openpyxl import load_workbook
 
 from crm.spreadsheet import escape_cell
@@ -43,9 +46,26 @@ def _export(user, file_format: str = ExportFormat.XLSX, **scope) -> Export:
     return services.export_generate(export=export, as_of=AS_OF)
 
 
-def _sheet(path: Path, title: str) -> list[tuple]:
+def _sheet_with_totals(path: Path, title: str) -> list[tuple]:
     book = load_workbook(path, read_only=True)
     return [tuple(r) for r in book[title].iter_rows(values_only=True)]
+
+
+def _sheet(path: Path, title: str) -> list[tuple]:
+    """The header and the data rows (a section's totals row, if any, left off)."""
+    rows = _sheet_with_totals(path, title)
+    return rows[:-1] if len(rows) > 1 and rows[-1][0] == "Total" else rows
+
+
+def _csv_tables(path: Path) -> dict[str, list[list[str]]]:
+    """The zip's CSV files by name, each parsed with the separator it was written with."""
+    tables = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            text = archive.read(name).decode("utf-8-sig")
+            delimiter = ";" if text.split("\n", 1)[0].count(";") else ","
+            tables[name] = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return tables
 
 
 def _d(value: object) -> D | None:
@@ -91,11 +111,11 @@ def test_xlsx_round_trips_against_the_selectors(dataset: Dataset, media: Path) -
     assert targets[("Q2 FY2026", w.rep_se.full_name)] == (D("8000.00"), D("4800.00"))
     quality = _sheet(path, "Data quality")
     assert {(r[0], r[1]) for r in quality[1:]} == {
-        ("opportunity", dataset.opps["o6"].pk),
-        ("opportunity", dataset.opps["o7"].pk),
-        ("opportunity", dataset.opps["o8"].pk),
-        ("account", dataset.accounts["dk"].pk),
-        ("account", dataset.accounts["de"].pk),
+        ("Opportunity", dataset.opps["o6"].pk),
+        ("Opportunity", dataset.opps["o7"].pk),
+        ("Opportunity", dataset.opps["o8"].pk),
+        ("Account", dataset.accounts["dk"].pk),
+        ("Account", dataset.accounts["de"].pk),
     }
     opps = _sheet(path, "Opportunities")
     assert opps[0][9] == "Amount (EUR)"
@@ -112,26 +132,104 @@ def test_xlsx_round_trips_against_the_selectors(dataset: Dataset, media: Path) -
 
 def test_csv_round_trips(dataset: Dataset, media: Path) -> None:
     w = dataset.world
+    w.manager_se.language = "en"
+    w.manager_se.save(update_fields=["language"])
     export = _export(w.manager_se, ExportFormat.CSV, sales_company=w.se)
     assert export.status == ExportStatus.DONE
-    with (media / export.file_path).open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f))
-    sections: dict[str, list[list[str]]] = {}
-    current: list[list[str]] | None = None
-    for row in rows:
-        if not row:
-            current = None
-        elif current is None:
-            current = sections.setdefault(row[0], [])
-        else:
-            current.append(row)
-    assert list(sections) == [
-        "Pipeline", "Forecast", "Won FY2026", "Targets", "Data quality", "Opportunities",
+    # Issue 18: one table per file, in a zip.
+    assert export.file_path == f"exports/{w.org.pk}/{export.uuid}.zip"
+    tables = _csv_tables(media / export.file_path)
+    assert list(tables) == [
+        "01-pipeline.csv", "02-forecast.csv", "03-won-fy2026.csv", "04-targets.csv",
+        "05-data-quality.csv", "06-opportunities.csv",
     ]  # fmt: skip
-    # The SE manager's report: SE only (o5 16,000 in Negotiate; o1, o4, o5 in the list).
-    assert sections["Pipeline"][1:] == [["Negotiate", "commit", "75", "1", "16000.00", "12000.00"]]
-    listed = {int(r[0]) for r in sections["Opportunities"][1:]}
+    pipeline = tables["01-pipeline.csv"]
+    assert pipeline[0][0] == "Global stage"
+    # The SE manager's report: SE only (o5 16,000 in Negotiate; o1, o4, o5 in the list), and
+    # the totals row.
+    assert pipeline[1:] == [
+        ["Negotiate", "Commit", "75", "1", "16000.00", "12000.00"],
+        ["Total", "", "", "1", "16000.00", "12000.00"],
+    ]
+    opportunities = tables["06-opportunities.csv"]
+    listed = {int(r[0]) for r in opportunities[1:-1]}
     assert listed == {dataset.opps[k].pk for k in ("o1", "o4", "o5")}
+    assert opportunities[-1][0] == "Total"
+
+
+@pytest.mark.parametrize("language", ["de", "da", "sv"])
+def test_csv_uses_semicolons_and_decimal_commas_where_the_language_does(
+    dataset: Dataset, media: Path, language: str
+) -> None:
+    w = dataset.world
+    w.manager_se.language = language
+    w.manager_se.save(update_fields=["language"])
+    export = _export(w.manager_se, ExportFormat.CSV, sales_company=w.se)
+    with zipfile.ZipFile(media / export.file_path) as archive:
+        first = archive.namelist()[0]
+        text = archive.read(first).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert len(rows[0]) == 6 and len(rows[1]) == 6
+    assert rows[1][3:] == ["1", "16000,00", "12000,00"]
+
+
+def test_xlsx_has_number_formats_an_autofilter_and_a_totals_row(
+    dataset: Dataset, media: Path
+) -> None:
+    w = dataset.world
+    export = _export(w.director)
+    book = load_workbook(media / export.file_path)  # not read-only: styles and the filter
+    pipeline = book["Pipeline"]
+    last = pipeline.max_row
+    assert pipeline.auto_filter.ref == f"A1:F{last - 1}"
+    assert pipeline.cell(2, 5).number_format == "#,##0.00"  # money: two decimals
+    assert pipeline.cell(2, 3).number_format == "0.0%"  # probability as a percent
+    stages = kpis.pipeline_by_stage(user=w.director, as_of=AS_OF)
+    assert D(str(pipeline.cell(2, 3).value)) == D(stages[0].probability) / 100
+    total = [c.value for c in pipeline[last]]
+    assert total[0] == "Total" and total[1] is None and total[2] is None
+    assert total[3] == sum(s.count for s in stages)
+    assert _d(total[4]) == sum(s.amount for s in stages)
+    assert pipeline.cell(last, 1).font.b
+    opportunities = book["Opportunities"]
+    assert opportunities.cell(2, 11).number_format == "yyyy-mm-dd"
+    # Amounts in several currencies have no total; the corporate amount has.
+    totals = [c.value for c in opportunities[opportunities.max_row]]
+    assert totals[7] is None and totals[9] is not None
+    # Targets mix quarters and years: no totals row.
+    assert book["Targets"].cell(book["Targets"].max_row, 1).value != "Total"
+
+
+def _german(text: str) -> str:
+    with translation.override("de"):
+        return gettext(text)
+
+
+def test_xlsx_headers_and_titles_are_in_the_requesters_language(
+    dataset: Dataset, media: Path
+) -> None:
+    w = dataset.world
+    w.director.language = "de"
+    w.director.save(update_fields=["language"])
+    export = _export(w.director)
+    book = load_workbook(media / export.file_path, read_only=True)
+    assert book.sheetnames[0] == _german("Pipeline")
+    header = next(book[book.sheetnames[0]].iter_rows(values_only=True))
+    assert header[0] == _german("Global stage") and header[4] == _german("Amount")
+    # The catalogue already has these two (so the test proves the switch, not a fallback).
+    assert _german("Amount") != "Amount"
+
+
+def test_the_download_has_a_descriptive_name(client, dataset: Dataset, media: Path) -> None:
+    w = dataset.world
+    export = _export(w.regional, ExportFormat.CSV, region=w.nordics)
+    client.force_login(w.regional)
+    response = client.get(reverse("reporting:export_download", args=[export.uuid]))
+    assert response.status_code == 200
+    made = timezone.localdate(export.created_at).isoformat()
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="report-nordics-fy2026-{made}.zip"'
+    )
 
 
 def test_cells_starting_with_formula_characters_are_escaped(dataset: Dataset, media: Path) -> None:
@@ -150,12 +248,13 @@ def test_cells_starting_with_formula_characters_are_escaped(dataset: Dataset, me
         assert escaped in names and escaped in steps
         assert value.replace("\r", "\n") not in names
     csv_export = _export(w.director, ExportFormat.CSV)
-    text = (media / csv_export.file_path).read_text(encoding="utf-8-sig")
-    with (media / csv_export.file_path).open(encoding="utf-8-sig", newline="") as f:
-        cells = {c for row in csv.reader(f) for c in row}
+    tables = _csv_tables(media / csv_export.file_path)
+    cells = {c for rows in tables.values() for row in rows for c in row}
     for value in EVIL:
         assert "'" + value in cells
         assert value not in cells
+    with zipfile.ZipFile(media / csv_export.file_path) as archive:
+        text = "".join(archive.read(n).decode("utf-8-sig") for n in archive.namelist())
     assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
 
 

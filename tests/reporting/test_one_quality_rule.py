@@ -87,8 +87,8 @@ def test_the_page_the_kpi_and_the_export_count_the_same_records(
     scope = Scope(sales_company_id=w.se.pk)
     kpi = kpis.data_quality(user=w.manager_se, scope=scope, as_of=today)
     rows = list(exports._data_quality(w.manager_se, scope, today).rows)
-    export_opps = {r[1] for r in rows if r[0] == "opportunity"}
-    export_accounts = {r[1] for r in rows if r[0] == "account"}
+    export_opps = {r[1] for r in rows if r[0] == "Opportunity"}
+    export_accounts = {r[1] for r in rows if r[0] == "Account"}
 
     expected_opps = {stale.pk, no_close.pk, past.pk}  # no_close is stale too (no activity)
     assert page_opps == export_opps == {r["id"] for r in kpi.opportunities_to_fix}

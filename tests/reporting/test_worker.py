@@ -48,7 +48,10 @@ def test_a_worker_writes_the_export_and_a_redelivery_does_nothing(
     export.refresh_from_db()
     assert (export.status, export.progress) == (ExportStatus.DONE, 100)
     rows = list(load_workbook(media / export.file_path, read_only=True)["Opportunities"].values)
-    assert {r[0] for r in rows[1:]} == {dataset.opps[k].pk for k in ("o1", "o2", "o4", "o5", "o6")}
+    # Header, the rows, the totals row (issue 18).
+    assert rows[-1][0] == "Total"
+    expected = {dataset.opps[k].pk for k in ("o1", "o2", "o4", "o5", "o6")}
+    assert {r[0] for r in rows[1:-1]} == expected
     finished = export.finished_at
     # acks_late may deliver a task twice: the second run finds it done and leaves it alone.
     again = client.send_task(task, args=[export.pk, w.org.pk], queue=export_worker)
