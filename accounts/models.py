@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -33,7 +34,7 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", _("Former customer")
 
 
-@audited()
+@audited(exclude=["search"])
 class Account(TenantModel):
     """A customer company. ``parent`` builds an international group; ``group`` is the group's
     top account (itself for a top account), kept by the services so that visibility can ask
@@ -79,6 +80,14 @@ class Account(TenantModel):
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The words search finds it by (crm.search): the normal form too, so "acme" finds "Acmé".
+    search = models.GeneratedField(
+        expression=SearchVector(
+            "name", "normalized_name", "domain", "registration_number", config="simple"
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["name"]
@@ -104,7 +113,7 @@ class Account(TenantModel):
         return self.parent_id is None
 
 
-@audited()
+@audited(exclude=["search"])
 class Contact(TenantModel):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     full_name = NameField(_("name"), max_length=200)
@@ -114,6 +123,11 @@ class Contact(TenantModel):
     language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, blank=True)
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    search = models.GeneratedField(
+        expression=SearchVector("full_name", "email", "title", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["full_name"]
