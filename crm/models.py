@@ -495,8 +495,11 @@ class SearchWord(TenantModel):
                 opclasses=["int8_ops", "int2_ops", "text_pattern_ops"],
                 include=["object_id"],
             ),
-            # The trigger's delete of a record's words.
+            # The trigger's delete of a record's words, and "has this record a word starting
+            # with …" when another, rarer word of the query drives the search.
             models.Index(
-                fields=["organization", "kind", "object_id"], name="searchword_object_idx"
+                fields=["organization", "kind", "object_id", "word"],
+                name="searchword_object_idx",
+                opclasses=["int8_ops", "int2_ops", "int8_ops", "text_pattern_ops"],
             ),
         ]

@@ -10,8 +10,8 @@ The candidates come from the word table's btree range (``word ~>=~ 'volv' AND wo
 'volw'``), not from a GIN index on the tsvector: under row-level security PostgreSQL evaluates
 no non-LEAKPROOF condition before the policy, ``@@`` is not leakproof (and marking it so needs a
 superuser), so a GIN index is never used by the application role; the pattern operators are
-leakproof. The word table decides the match; ``ts_rank`` orders the matches. No database extension is
-needed (no pg_trgm, no unaccent): this runs on the embedded PostgreSQL.
+leakproof. The word table decides the match; ``ts_rank`` orders the matches. No database
+extension is needed (no pg_trgm, no unaccent): this runs on the embedded PostgreSQL.
 
 The kernel names no model above it: apps call ``search_trigger_sql`` in a migration of their
 own and ``ranked`` from their selectors, passing their ``SearchKind``.
@@ -41,6 +41,7 @@ TRIGGER_FUNCTION = "meridian_search_words"
 # One function for every searchable table; TG_ARGV[0] is the table's SearchKind. AFTER the
 # row is written, so NEW.search holds the generated vector. An update that leaves the vector
 # as it was (a stage move, an amount) costs one comparison and no write.
+# Built from constants of this module only (no input reaches it).
 CREATE_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {TRIGGER_FUNCTION}() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -63,13 +64,14 @@ BEGIN
   RETURN OLD;
 END
 $$;
-"""
+"""  # noqa: S608
 
 
 def search_trigger_sql(table: str, kind: SearchKind) -> tuple[str, str]:
     """(forward, reverse) SQL for a migration: the trigger on ``table`` and the words of the
     rows already there."""
     trigger = f"{table}_search_words"
+    # A migration's own table name and kind, never input.
     forward = f"""
 {CREATE_FUNCTION_SQL}
 DROP TRIGGER IF EXISTS {trigger} ON {table};
@@ -79,18 +81,9 @@ DELETE FROM crm_searchword WHERE kind = {int(kind)};
 INSERT INTO crm_searchword (organization_id, kind, word, object_id)
 SELECT t.organization_id, {int(kind)}, w, t.id
   FROM {table} t, unnest(tsvector_to_array(t.search)) AS w;
-"""
+"""  # noqa: S608
     reverse = f"DROP TRIGGER IF EXISTS {trigger} ON {table};"
     return forward, reverse
-
-
-def fill_words_sql(table: str, kind: SearchKind) -> str:
-    """The words of every row of ``table`` (the benchmark's bulk load runs without triggers)."""
-    return (
-        "INSERT INTO crm_searchword (organization_id, kind, word, object_id) "
-        f"SELECT t.organization_id, {int(kind)}, w, t.id "
-        f"FROM {table} t, unnest(tsvector_to_array(t.search)) AS w"
-    )
 
 
 def query_words(text: str) -> list[str]:
@@ -142,7 +135,4 @@ def ranked(
             ).values("object_id")
         )
     query = SearchQuery(tsquery_text(words), search_type="raw", config=CONFIG)
-    return (
-        qs.annotate(rank=SearchRank(F("search"), query))
-        .order_by("-rank", *then, "pk")
-    )
+    return qs.annotate(rank=SearchRank(F("search"), query)).order_by("-rank", *then, "pk")

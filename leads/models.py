@@ -122,9 +122,7 @@ class Lead(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     converted_at = models.DateTimeField(null=True, blank=True)
     search = models.GeneratedField(
-        expression=SearchVector(
-            "company_name", "contact_name", "email", "domain", config="simple"
-        ),
+        expression=SearchVector("company_name", "contact_name", "email", "domain", config="simple"),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.organization')),
             ],
             options={
-                'indexes': [models.Index(fields=['organization', 'kind', 'word'], include=('object_id',), name='searchword_prefix_idx', opclasses=['int8_ops', 'int2_ops', 'text_pattern_ops']), models.Index(fields=['organization', 'kind', 'object_id'], name='searchword_object_idx')],
+                'indexes': [models.Index(fields=['organization', 'kind', 'word'], include=('object_id',), name='searchword_prefix_idx', opclasses=['int8_ops', 'int2_ops', 'text_pattern_ops']), models.Index(fields=['organization', 'kind', 'object_id', 'word'], name='searchword_object_idx', opclasses=['int8_ops', 'int2_ops', 'int8_ops', 'text_pattern_ops'])],
             },
         ),
     ]
