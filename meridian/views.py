@@ -22,9 +22,9 @@ from crm.models import SearchKind, User
 from crm.pagination import CappedPaginator
 from crm.roles import Role
 from crm.search import query_words, ranked
-from crm.selectors import home_summary
 from leads.models import Lead
 from leads.services import LeadAction, may_lead
+from meridian.home import home_for
 from opportunities.models import Opportunity
 
 SEARCH_PAGE_SIZE = 10
@@ -32,7 +32,8 @@ SEARCH_PAGE_SIZE = 10
 
 @login_required
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "crm/home.html", {"summary": home_summary(user=request.user)})
+    home = home_for(user=request.user)
+    return render(request, "crm/home.html", {"summary": home.summary, "home": home})
 
 
 # --- Search ------------------------------------------------------------------------------------
