@@ -14,8 +14,8 @@ from accounts.models import Contact
 from accounts.services import account_update, contact_create
 from crm.models import SearchKind, SearchWord
 from crm.search import query_words, tsquery_text
-from meridian.views import search_querysets
 from crm.tenancy import org_scope
+from meridian.views import search_querysets
 from tests.conftest import World
 from tests.crm.test_rls import as_app_role
 from tests.opportunities.factories import LeadFactory, OpportunityFactory, account_for
