@@ -131,8 +131,12 @@ def test_a_rep_finds_only_what_he_may_see(world: World) -> None:
 
 
 def test_leads_for_marketing_and_managers_a_rep_only_his_own(world: World) -> None:
-    LeadFactory(organization=world.org, company_name="Lumen Assigned AB", sales_company=world.se,
-                owner=world.rep_se)  # fmt: skip
+    LeadFactory(
+        organization=world.org,
+        company_name="Lumen Assigned AB",
+        sales_company=world.se,
+        owner=world.rep_se,
+    )
     LeadFactory(organization=world.org, company_name="Lumen Colleague AB", sales_company=world.se)
     LeadFactory(organization=world.org, company_name="Lumen Danish ApS", sales_company=world.dk)
     assert _names(world, "rep_se", "lumen", "leads") == ["Lumen Assigned AB"]
@@ -156,8 +160,9 @@ def test_the_page_links_each_row_and_says_when_words_are_too_short(
 ) -> None:
     account = account_for(world.se, "Linkable AB")
     opp = OpportunityFactory(account=account, owner=world.rep_se, name="Linkable deal")
-    lead = LeadFactory(organization=world.org, company_name="Linkable Lead AB",
-                       sales_company=world.se)  # fmt: skip
+    lead = LeadFactory(
+        organization=world.org, company_name="Linkable Lead AB", sales_company=world.se
+    )
     client.force_login(world.manager_se)
     html = client.get(reverse("search"), {"q": "linka"}).content.decode()
     assert reverse("accounts:detail", args=[account.pk]) in html
@@ -188,8 +193,12 @@ def test_the_search_page_runs_constant_queries(
             account = account_for(world.se, f"Growth {i} AB")
             contact_create(account=account, full_name=f"Growth Person {i}", acting_user=None)
             OpportunityFactory(account=account, owner=world.rep_se, name=f"Growth deal {i}")
-            LeadFactory(organization=world.org, company_name=f"Growth lead {i}",
-                        sales_company=world.se, owner=world.rep_se)  # fmt: skip
+            LeadFactory(
+                organization=world.org,
+                company_name=f"Growth lead {i}",
+                sales_company=world.se,
+                owner=world.rep_se,
+            )
 
     for who in ("rep_se", "manager_se"):
         client.force_login(getattr(world, who))

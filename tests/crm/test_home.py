@@ -35,18 +35,32 @@ def _rates(world: World) -> None:
 
 def _activity(world: World, account: object, subject: str, due: dt.datetime, **kw: object) -> None:
     Activity.objects.create(
-        organization=world.org, account=account, owner=kw.pop("owner", world.rep_se),
-        sales_company=world.se, kind="task", subject=subject, due_at=due, **kw,
-    )  # fmt: skip
+        organization=world.org,
+        account=account,
+        owner=kw.pop("owner", world.rep_se),
+        sales_company=world.se,
+        kind="task",
+        subject=subject,
+        due_at=due,
+        **kw,
+    )
 
 
 def test_a_reps_home_lists_his_deals_closing_soonest_first(world: World) -> None:
     today = timezone.localdate()
     account = account_for(world.se, "Home Customer AB")
-    later = OpportunityFactory(account=account, owner=world.rep_se, name="Later",
-                               expected_close_date=today + dt.timedelta(days=60))  # fmt: skip
-    sooner = OpportunityFactory(account=account, owner=world.rep_se, name="Sooner",
-                                expected_close_date=today + dt.timedelta(days=5))  # fmt: skip
+    later = OpportunityFactory(
+        account=account,
+        owner=world.rep_se,
+        name="Later",
+        expected_close_date=today + dt.timedelta(days=60),
+    )
+    sooner = OpportunityFactory(
+        account=account,
+        owner=world.rep_se,
+        name="Sooner",
+        expected_close_date=today + dt.timedelta(days=5),
+    )
     OpportunityFactory(account=account, owner=world.rep_se, name="Won", stage="Won")
     OpportunityFactory(account=account_for(world.dk), owner=world.rep_dk, name="Danish")
     home = home_for(user=world.rep_se)
@@ -62,22 +76,36 @@ def test_tasks_due_are_mine_due_this_week_or_overdue(world: World) -> None:
     _activity(world, account, "Call next month", now + dt.timedelta(days=30))
     _activity(world, account, "Done call", now, done_at=now)
     _activity(world, account, "Colleague's call", now, owner=world.manager_se)
-    plan = AccountPlan.objects.create(organization=world.org, account=account, year=2026,
-                                      revenue_target=1, owner=world.manager_se)  # fmt: skip
+    plan = AccountPlan.objects.create(
+        organization=world.org, account=account, year=2026, revenue_target=1, owner=world.manager_se
+    )
     for title, days in (("Plan step due", 3), ("Plan step later", 40)):
-        PlanAction.objects.create(organization=world.org, plan=plan, title=title,
-                                  owner=world.rep_se, due_date=timezone.localdate()
-                                  + dt.timedelta(days=days))  # fmt: skip
+        PlanAction.objects.create(
+            organization=world.org,
+            plan=plan,
+            title=title,
+            owner=world.rep_se,
+            due_date=timezone.localdate() + dt.timedelta(days=days),
+        )
     home = home_for(user=world.rep_se)
     assert [a.subject for a in home.activities] == ["Overdue call", "Call tomorrow"]
     assert [a.title for a in home.actions] == ["Plan step due"]
 
 
 def test_leads_assigned_to_me_that_are_still_open(world: World) -> None:
-    mine = LeadFactory(organization=world.org, sales_company=world.se, owner=world.rep_se,
-                       company_name="My Lead AB")  # fmt: skip
-    LeadFactory(organization=world.org, sales_company=world.se, owner=world.rep_se,
-                company_name="Closed Lead AB", status="disqualified")  # fmt: skip
+    mine = LeadFactory(
+        organization=world.org,
+        sales_company=world.se,
+        owner=world.rep_se,
+        company_name="My Lead AB",
+    )
+    LeadFactory(
+        organization=world.org,
+        sales_company=world.se,
+        owner=world.rep_se,
+        company_name="Closed Lead AB",
+        status="disqualified",
+    )
     LeadFactory(organization=world.org, sales_company=world.se, company_name="Unassigned AB")
     assert [lead.pk for lead in home_for(user=world.rep_se).leads] == [mine.pk]
     assert home_for(user=world.rep_dk).leads == []
@@ -102,8 +130,12 @@ def test_dates_and_money_in_the_users_locale(client: Client, world: World) -> No
     world.rep_de.language = "de"
     world.rep_de.save()
     account = account_for(world.de, "Datum GmbH")
-    OpportunityFactory(account=account, owner=world.rep_de, amount=Decimal("1234567.50"),
-                       expected_close_date=dt.date(2099, 3, 15))  # fmt: skip
+    OpportunityFactory(
+        account=account,
+        owner=world.rep_de,
+        amount=Decimal("1234567.50"),
+        expected_close_date=dt.date(2099, 3, 15),
+    )
     client.force_login(world.rep_de)
     html = client.get(reverse("home")).content.decode()
     assert "15.03.2099" in html
