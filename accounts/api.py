@@ -471,6 +471,37 @@ class AccountPlanViewSet(
         return Response(PlanActionSerializer(created).data, status=status.HTTP_201_CREATED)
 
 
+class PlanActionUpdateSerializer(serializers.ModelSerializer):
+    owner = VisibleRelatedField(User)
+
+    class Meta:
+        model = PlanAction
+        fields = ["id", "plan", "title", "owner", "due_date", "status"]
+        read_only_fields = ["plan"]
+
+
+class PlanActionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    VisibleViewSet,
+):
+    """The steps of account plans: list (``?plan=``, ``?owner=``, ``?status=``), edit one (its
+    title, owner, due date, and done or cancelled). New ones: ``POST
+    /account-plans/<id>/actions/``."""
+
+    model = PlanAction
+    serializer_class = PlanActionUpdateSerializer
+    filterset_fields = ["plan", "owner", "status"]
+
+    def perform_update(self, serializer: serializers.BaseSerializer[PlanAction]) -> None:
+        instance = serializer.instance
+        assert instance is not None  # an update's serializer holds the object
+        serializer.instance = services.plan_action_update(
+            action=instance, acting_user=self.request.user, **dict(serializer.validated_data)
+        )
+
+
 class TierSerializer(serializers.ModelSerializer):
     threshold = money_field(min_value=0)
     discount_percent = serializers.DecimalField(
@@ -601,5 +632,6 @@ def register(router: DefaultRouter) -> None:
     router.register("activities", ActivityViewSet, basename="activity")
     router.register("account-teams", TeamMemberViewSet, basename="accountteammember")
     router.register("account-plans", AccountPlanViewSet, basename="accountplan")
+    router.register("plan-actions", PlanActionViewSet, basename="planaction")
     router.register("agreements", AgreementViewSet, basename="frameworkagreement")
     router.register("join-requests", JoinRequestViewSet, basename="groupjoinrequest")

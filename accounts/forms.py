@@ -14,10 +14,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import (
     MAX_ACTIVITY_MINUTES,
     Account,
+    ActionStatus,
     ActivityKind,
     Contact,
     Incoterm,
     Lifecycle,
+    PlanStatus,
     Segment,
     TeamRole,
 )
@@ -368,3 +370,52 @@ class DealActivityForm(forms.Form):
         data = self.cleaned_data
         naive = dt.datetime.combine(data["happened_on"], data["happened_time"])
         return timezone.make_aware(naive, timezone.get_current_timezone())
+
+
+def _people(user: User) -> Any:
+    """The organization's active people, for an owner field (everyone sees their colleagues)."""
+    return User.objects.visible_to(user).filter(is_active=True).order_by("full_name", "pk")
+
+
+class AccountPlanForm(forms.Form):
+    """An account plan of a group: its year (fixed once created), target, objectives, owner."""
+
+    year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=2100)
+    revenue_target = forms.DecimalField(
+        label=_("Revenue target (corporate currency)"),
+        min_value=Decimal(0),
+        max_digits=16,
+        decimal_places=2,
+        localize=True,
+    )
+    status = forms.ChoiceField(label=_("Status"), choices=PlanStatus.choices)
+    owner = forms.ModelChoiceField(
+        label=_("Owner"), queryset=User.objects.none(), widget=QuickSelect
+    )
+    objectives = forms.CharField(
+        label=_("Objectives"), required=False, max_length=MAX_TEXT_LENGTH, widget=forms.Textarea
+    )
+
+    def __init__(self, *args: Any, user: User, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = _people(user)
+        if editing:
+            # A plan is the plan of its year; another year is another plan.
+            self.fields["year"].disabled = True
+
+
+class PlanActionForm(forms.Form):
+    """A step of an account plan: what, who, by when; and, when editing, whether it is done."""
+
+    title = forms.CharField(label=_("Action"), max_length=200)
+    owner = forms.ModelChoiceField(
+        label=_("Owner"), queryset=User.objects.none(), widget=QuickSelect
+    )
+    due_date = forms.DateField(label=_("Due date"), required=False, widget=ISO_DATE_INPUT)
+    status = forms.ChoiceField(label=_("Status"), choices=ActionStatus.choices)
+
+    def __init__(self, *args: Any, user: User, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = _people(user)
+        if not editing:
+            del self.fields["status"]  # a new action is open

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pghistory
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -36,7 +37,7 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", _("Former customer")
 
 
-@audited()
+@audited(exclude=["search"])
 class Account(TenantModel):
     """A customer company. ``parent`` builds an international group; ``group`` is the group's
     top account (itself for a top account), kept by the services so that visibility can ask
@@ -82,6 +83,14 @@ class Account(TenantModel):
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The words search finds it by (crm.search): the normal form too, so "acme" finds "Acmé".
+    search = models.GeneratedField(
+        expression=SearchVector(
+            "name", "normalized_name", "domain", "registration_number", config="simple"
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["name"]
@@ -108,7 +117,7 @@ class Account(TenantModel):
 
 
 # "merge" is a manual event: the surviving contact's entry in the history when two are merged.
-@audited(*audit_events(), pghistory.ManualEvent("merge"))
+@audited(*audit_events(), pghistory.ManualEvent("merge"), exclude=["search"])
 class Contact(TenantModel):
     """A person at a customer. Archived contacts (``archived_at``) leave the lists and pickers
     but keep their activities and deal roles; they can be restored."""
@@ -122,6 +131,11 @@ class Contact(TenantModel):
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    search = models.GeneratedField(
+        expression=SearchVector("full_name", "email", "title", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["full_name"]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts.matching import DuplicateCandidate, find_duplicate_candidates, reason_text
 from accounts.models import (
     Account,
+    AccountPlan,
     AccountTeamMember,
     Activity,
     Contact,
+    PlanAction,
     TeamRole,
 )
 from accounts.normalize import normalize_name
@@ -304,3 +306,36 @@ def duplicate_candidates(
         if c.account.pk not in visible and (c.account.group_id or c.account.pk) not in seen_groups
     ]
     return shown, _hidden_matches(user, hidden)
+
+
+def access_plan_by_id(user: User, pk: object) -> AccountPlan:
+    """An account plan the user may see (its group, or shared with them); else 404."""
+    return access_by_id(
+        AccountPlan.objects.visible_to(user).select_related(
+            "organization", "account__home_company", "owner"
+        ),
+        pk,
+    )
+
+
+def access_plan_action_by_id(user: User, pk: object) -> PlanAction:
+    """A plan action the user may see (its plan, or it is theirs); else 404."""
+    return access_by_id(
+        PlanAction.objects.visible_to(user).select_related("plan__account__home_company", "owner"),
+        pk,
+    )
+
+
+def plan_actions(*, user: User, plan: AccountPlan) -> QuerySet[PlanAction]:
+    """The plan's actions the user may see, soonest due first (undated last)."""
+    return (
+        PlanAction.objects.visible_to(user)
+        .filter(plan=plan)
+        .select_related("owner")
+        .order_by(F("due_date").asc(nulls_last=True), "pk")
+    )
+
+
+def group_plans(*, user: User, group: Account) -> QuerySet[AccountPlan]:
+    """The group's plans the user may see, newest year first."""
+    return AccountPlan.objects.visible_to(user).filter(account=group).order_by("-year")

@@ -30,6 +30,9 @@ urlpatterns = [
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/activities/", views.activity_create, name="activity_create"),
+    path("<int:pk>/plans/new/", views.plan_create, name="plan_create"),
+    path("plans/<int:pk>/", views.plan_detail, name="plan"),
+    path("plan-actions/<int:pk>/", views.plan_action_edit, name="plan_action"),
 ]
 
 # Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.

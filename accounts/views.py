@@ -18,7 +18,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.forms import AccountEditForm, AccountSearchForm, ActivityForm, InlineAccountForm
+from accounts.forms import (
+    AccountEditForm,
+    AccountPlanForm,
+    AccountSearchForm,
+    ActivityForm,
+    InlineAccountForm,
+    PlanActionForm,
+)
 from accounts.matching import DuplicateCandidate
 from accounts.models import Account, ActionStatus, Activity, PlanAction
 from accounts.selectors import HiddenMatch
@@ -267,3 +274,141 @@ def account_inline_create(request: AuthenticatedHttpRequest) -> HttpResponse:
                 response["HX-Trigger"] = "accountChosen"
                 return response
     return render(request, "accounts/_account_choices.html", context)
+
+
+# --- Account plans -------------------------------------------------------------------------------
+
+
+def _plan_fields(form: AccountPlanForm) -> dict[str, Any]:
+    data = form.cleaned_data
+    return {
+        "revenue_target": data["revenue_target"],
+        "status": data["status"],
+        "owner": data["owner"],
+        "objectives": data.get("objectives") or "",
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A new plan of the account's group (plans hang at the group's top), from the 360°."""
+    user = request.user
+    account = selectors.access_account_by_id(user, pk)
+    group = selectors.access_account_by_id(user, account.group_id or account.pk)
+    if not services.may_manage_group(user, group):
+        raise PermissionDenied(_("You may not plan this account."))
+    initial = {"year": timezone.localdate().year, "owner": user.pk, "status": "active"}
+    form = AccountPlanForm(request.POST or None, user=user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plan = services.account_plan_create(
+                group=group, year=form.cleaned_data["year"], acting_user=user, **_plan_fields(form)
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("The account plan is saved."))
+            return redirect("accounts:plan", pk=plan.pk)
+    return render(
+        request,
+        "accounts/plan_form.html",
+        {"group": group, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A plan with its actions: edit the plan and add actions (who may change it), see them
+    (whoever may see it). POST ``plan`` saves the plan, POST ``action`` adds an action."""
+    user = request.user
+    plan = selectors.access_plan_by_id(user, pk)
+    may_change = services.may_change_plan(user, plan)
+    plan_initial = {
+        "year": plan.year,
+        "revenue_target": plan.revenue_target,
+        "status": plan.status,
+        "owner": plan.owner_id,
+        "objectives": plan.objectives,
+    }
+    plan_form = AccountPlanForm(user=user, editing=True, initial=plan_initial)
+    action_form = PlanActionForm(user=user, initial={"owner": user.pk}, prefix="action")
+    if request.method == "POST":
+        if not may_change:
+            raise PermissionDenied(_("You may not change this plan."))
+        if "action" in request.POST:
+            action_form = PlanActionForm(request.POST, user=user, prefix="action")
+            if action_form.is_valid():
+                data = action_form.cleaned_data
+                try:
+                    services.plan_action_add(
+                        plan=plan, title=data["title"], owner=data["owner"],
+                        due_date=data.get("due_date"), acting_user=user,
+                    )  # fmt: skip
+                except ValidationError as exc:
+                    apply_validation_error(action_form, exc)
+                else:
+                    messages.success(request, _("Action added."))
+                    return redirect("accounts:plan", pk=plan.pk)
+        else:
+            plan_form = AccountPlanForm(request.POST, user=user, editing=True, initial=plan_initial)
+            if plan_form.is_valid():
+                try:
+                    services.account_plan_update(
+                        plan=plan, acting_user=user, **_plan_fields(plan_form)
+                    )
+                except ValidationError as exc:
+                    apply_validation_error(plan_form, exc)
+                else:
+                    messages.success(request, _("The account plan is saved."))
+                    return redirect("accounts:plan", pk=plan.pk)
+    bad = bool(plan_form.errors or action_form.errors)
+    return render(
+        request,
+        "accounts/plan_detail.html",
+        {
+            "plan": plan,
+            "actions": selectors.plan_actions(user=user, plan=plan),
+            "may_change": may_change,
+            "plan_form": plan_form,
+            "action_form": action_form,
+            "today": timezone.localdate(),
+        },
+        status=400 if bad else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_action_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Edit one action: its title, owner, due date and whether it is done (its owner, or whoever
+    may change the plan; the service decides)."""
+    user = request.user
+    action = selectors.access_plan_action_by_id(user, pk)
+    initial = {
+        "title": action.title,
+        "owner": action.owner_id,
+        "due_date": action.due_date,
+        "status": action.status,
+    }
+    form = PlanActionForm(request.POST or None, user=user, editing=True, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.plan_action_update(
+                action=action, acting_user=user, title=data["title"], owner=data["owner"],
+                due_date=data.get("due_date"), status=data["status"],
+            )  # fmt: skip
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("“%(title)s” is saved.") % {"title": action.title})
+            return redirect("accounts:plan", pk=action.plan_id)
+    return render(
+        request,
+        "accounts/plan_action_form.html",
+        {"action": action, "form": form},
+        status=400 if form.errors else 200,
+    )

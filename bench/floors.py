@@ -162,3 +162,25 @@ def explain(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any
     conn.execute("SELECT set_config('app.org_id', %s, false)", [str(params["org"])])
     rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", params).fetchall()
     return "\n".join(r[0] for r in rows)
+
+
+def _search_section(table: str, kind: int, columns: str, visibility: str = "") -> str:
+    # crm.search.ranked for one word: the word table's prefix range, ranked, first page.
+    return f"""SELECT {columns}, ts_rank(t.search, to_tsquery('simple', %(tsquery)s)) AS rank
+        FROM {table} t
+        WHERE t.organization_id = %(org)s {visibility}
+          AND t.id IN (SELECT object_id FROM crm_searchword
+                        WHERE organization_id = %(org)s AND kind = {kind}
+                          AND word ~>=~ %(word)s AND word ~<~ %(after)s)
+        ORDER BY rank DESC, t.id LIMIT 10"""
+
+
+def search(role: str) -> list[str]:
+    """The search page's accounts and opportunities sections for a one-word query."""
+    accounts = "" if role == "global_director" else "AND t.home_company_id = ANY(%(companies)s)"
+    return [
+        _search_section("accounts_account", 1, "t.id, t.name", accounts),
+        _search_section(
+            "opportunities_opportunity", 3, "t.id, t.name", visibility_sql(role).replace("o.", "t.")
+        ),
+    ]

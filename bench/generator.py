@@ -1367,7 +1367,39 @@ BIG_TABLES = (
     "opportunities_opportunitysplit",
     "opportunities_opportunityline",
     "leads_lead",
+    "crm_searchword",
 )
+
+# The searchable tables and their crm.models.SearchKind values (the load driver imports this
+# module without Django, so not the enum itself; tests/bench/test_search_words.py compares).
+SEARCHABLE = (
+    ("accounts_account", 1),
+    ("accounts_contact", 2),
+    ("opportunities_opportunity", 3),
+    ("leads_lead", 4),
+)
+
+
+def _fill_search_words(conn: psycopg.Connection[Any], organization_ids: Sequence[int]) -> None:
+    """The word table of full-text search (crm.search), from the loaded rows' generated
+    ``search`` columns (COPY leaves those out: PostgreSQL computes them). Emptied first: without
+    the superuser's trigger switch the triggers wrote them row by row during the load."""
+    conn.execute("DELETE FROM crm_searchword")
+    for org_id in organization_ids:
+        # Per organization, in its scope: a forced policy binds a non-superuser owner too.
+        conn.execute("SELECT set_config('app.org_id', %s, false)", [str(org_id)])
+        for table, kind in SEARCHABLE:
+            # As crm.search.search_trigger_sql fills a table, for one organization.
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO crm_searchword (organization_id, kind, word, object_id) "
+                    "SELECT t.organization_id, %s, w, t.id "
+                    "FROM {} t, unnest(tsvector_to_array(t.search)) AS w "
+                    "WHERE t.organization_id = %s"
+                ).format(sql.Identifier(table)),
+                [kind, org_id],
+            )
+    conn.execute("SELECT set_config('app.org_id', '', false)")
 
 
 def _drop_secondary_indexes(conn: psycopg.Connection[Any]) -> list[str]:
@@ -1437,6 +1469,9 @@ def generate(
         conn.execute("SELECT set_config('app.org_id', '', false)")
         conn.commit()
         progress(f"second organization loaded ({time.monotonic() - started:.0f} s)")
+        _fill_search_words(conn, [main.id, second.id])
+        conn.commit()
+        progress(f"search words written ({time.monotonic() - started:.0f} s)")
         for table, next_id in loader.next_ids.items():
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)", [table, next_id]

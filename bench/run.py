@@ -297,6 +297,31 @@ def build_scenarios(owner: psycopg.Connection[Any], info: dict[str, Any]) -> lis
         return row[17], row[0]
 
     deep_director, deep_rep = position("director", total // 2), position("sales_rep", 1000)
+
+    # Search (crm.search): the first word of the big group's name, as a 4-letter prefix (its
+    # 200 subsidiaries and every account sharing the word); the same for an account of the
+    # rep's company; and "deal <digits>" (every deal is "Deal <id> <family>": one word that
+    # matches all 1M, one that narrows to ~100).
+    def first_word(account_id: int) -> str:
+        (name,) = owner.execute(
+            "SELECT name FROM accounts_account WHERE id = %s", [account_id]
+        ).fetchone()
+        return name.split()[0].lower()[:4]
+
+    rep_company = users["sales_rep"][2]
+    (rep_account,) = owner.execute(
+        "SELECT id FROM accounts_account WHERE organization_id = %s AND home_company_id = %s"
+        " ORDER BY id LIMIT 1",
+        [org, rep_company],
+    ).fetchone()
+    group_word, rep_word = first_word(big), first_word(rep_account)
+    deal_number = str(total // 7)[:4]
+    search_goal = "<= 12 queries, p95 <= 50 ms"
+
+    def search_params(word: str) -> dict[str, Any]:
+        return {"word": word, "after": word[:-1] + chr(ord(word[-1]) + 1),
+                "tsquery": f"'{word}':*"}  # fmt: skip
+
     api = "/api/v1/opportunities/"
     list_goal = "<= 8 queries, p95 <= 60 ms"
     out = [
@@ -347,6 +372,15 @@ def build_scenarios(owner: psycopg.Connection[Any], info: dict[str, Any]) -> lis
                  "(for reference)", floors.dashboard("company"),
                  params("regional_manager",
                         scope_key=f"region:{users['regional_manager'][3]}")),
+        Scenario("page_search_director", "director", f"/search/?q={group_word}", "page",
+                 search_goal, floors.search("global_director"),
+                 params("director", **search_params(group_word))),
+        Scenario("page_search_rep", "sales_rep", f"/search/?q={rep_word}", "page",
+                 search_goal, floors.search("sales_rep"),
+                 params("sales_rep", companies=[rep_company], **search_params(rep_word))),
+        Scenario("page_search_deal_director", "director", f"/search/?q=deal+{deal_number}",
+                 "page", search_goal, floors.search("global_director"),
+                 params("director", **search_params(deal_number))),
     ]  # fmt: skip
     for s in out:
         s.result["rep_id"] = rep_id

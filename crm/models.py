@@ -467,3 +467,44 @@ class Notification(TenantModel):
             return gettext("You have a notification.")
         params = self.params if isinstance(self.params, dict) else {}
         return str(sentence) % _Params(params)
+
+
+class SearchKind(models.IntegerChoices):
+    ACCOUNT = 1, _("account")
+    CONTACT = 2, _("contact")
+    OPPORTUNITY = 3, _("opportunity")
+    LEAD = 4, _("lead")
+
+
+class SearchWord(TenantModel):
+    """One word (a lexeme of a record's ``search`` tsvector) of one searchable record.
+
+    Written by database triggers only (``crm.search``), read only by ``crm.search`` to find the
+    candidate records of a word prefix. Why a table and not a GIN index on the tsvector: under
+    row-level security PostgreSQL evaluates no non-LEAKPROOF condition before the policy, and
+    ``@@`` is not leakproof, so a GIN index is never an index condition for the application role
+    (the search read every row of the organization). A btree prefix range with the leakproof
+    pattern operators is. The kinds name no model: the kernel stays below the apps.
+    """
+
+    kind = models.PositiveSmallIntegerField(choices=SearchKind.choices)
+    word = models.TextField()
+    object_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            # The prefix range of one kind, with the record's id in the index (index-only).
+            models.Index(
+                fields=["organization", "kind", "word"],
+                name="searchword_prefix_idx",
+                opclasses=["int8_ops", "int2_ops", "text_pattern_ops"],
+                include=["object_id"],
+            ),
+            # The trigger's delete of a record's words, and "has this record a word starting
+            # with …" when another, rarer word of the query drives the search.
+            models.Index(
+                fields=["organization", "kind", "object_id", "word"],
+                name="searchword_object_idx",
+                opclasses=["int8_ops", "int2_ops", "int8_ops", "text_pattern_ops"],
+            ),
+        ]

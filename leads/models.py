@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -128,6 +129,11 @@ class Lead(TenantModel):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     converted_at = models.DateTimeField(null=True, blank=True)
+    search = models.GeneratedField(
+        expression=SearchVector("company_name", "contact_name", "email", "domain", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,6 +18,7 @@ from leads import api as leads_api
 from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
+from reporting import api as reporting_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
@@ -36,7 +37,7 @@ class DocsPermission(BasePermission):
 _DOCS = [DocsPermission]
 
 router = DefaultRouter()
-for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api, leads_api):
+for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api, leads_api, reporting_api):
     app_api.register(router)
 
 urlpatterns = [

@@ -44,6 +44,7 @@ _MANAGER = [
     ("opportunities:team", _("Team")),
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
+    ("reporting:targets", _("Targets")),
 ]
 _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     Role.SALES_REP: _REP,
@@ -57,6 +58,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     ],
     Role.GLOBAL_DIRECTOR: [
         ("reporting:dashboard", _("Reports")),
+        ("reporting:targets", _("Targets")),
         ("opportunities:list", _("Opportunities")),
         ("accounts:list", _("Accounts")),
         ("accounts:contacts", _("Contacts")),

@@ -66,6 +66,7 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if services.may_log_activities(user)
         else None,
         may_change=services.may_change_account(user, account),
+        may_plan=services.may_manage_group(user, view.group),
         conflict_warnings=conflict_warnings(
             user=user, conflicts=view.open_conflicts, focus_account_id=account.pk
         ),

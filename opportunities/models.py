@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -40,7 +41,7 @@ class Product(TenantModel):
         return f"{self.sku} {self.name}"
 
 
-@audited(exclude=["account_group_id"])
+@audited(exclude=["account_group_id", "search"])
 class Opportunity(TenantModel):
     """A deal, booked by one sales company, sitting in one of its local stages.
 
@@ -86,6 +87,11 @@ class Opportunity(TenantModel):
     version = models.PositiveIntegerField(default=1)
     # Written by the database only (see the class docstring); whatever the ORM sends is replaced.
     account_group_id = models.BigIntegerField(null=True, editable=False)
+    search = models.GeneratedField(
+        expression=SearchVector("name", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-created_at"]

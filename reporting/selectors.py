@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
@@ -23,13 +23,14 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from crm.ids import parse_id
 from crm.models import Region, User
+from crm.registry import access_by_id
 from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
 from reporting import charts, kpis
 from reporting.kpis import Scope
-from reporting.models import Export
+from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
 
 TREND_WEEKS = 26
@@ -375,3 +376,27 @@ def access_export_by_uuid(user: User, uuid: UUID) -> Export:
     if export is None:
         raise Http404("No export matches the given query.")
     return export
+
+
+def target_list(*, user: User, period_starts: list[dt.date]) -> QuerySet[Target]:
+    """The targets the user may see that start on these days (the page's periods), companies
+    first, then people by name."""
+    return (
+        Target.objects.visible_to(user)
+        .filter(period_start__in=period_starts)
+        .select_related("sales_company", "user__sales_company")
+        .order_by(
+            "period_start",
+            "period_kind",
+            F("sales_company__code").asc(nulls_last=True),
+            "user__full_name",
+            "kind",
+            "pk",
+        )
+    )
+
+
+def access_target_by_id(user: User, pk: object) -> Target:
+    return access_by_id(
+        Target.objects.visible_to(user).select_related("sales_company", "user__sales_company"), pk
+    )

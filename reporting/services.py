@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import BigIntegerField, Count, DateField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from crm.middleware import supported_language
 from crm.models import Organization, Region, SalesCompany, User
@@ -31,8 +32,15 @@ from crm.visibility import covers_company
 from opportunities.models import Opportunity, StageChange
 from pipeline.models import GlobalStage
 from reporting import exports, kpis
-from reporting.models import Export, ExportFormat, ExportStatus, PipelineSnapshot, Target
-from reporting.periods import fiscal_year
+from reporting.models import (
+    Export,
+    ExportFormat,
+    ExportStatus,
+    PeriodKind,
+    PipelineSnapshot,
+    Target,
+)
+from reporting.periods import fiscal_quarter, fiscal_year
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,47 @@ REPORT_ROLES = ORG_WIDE_ROLES | MANAGER_ROLES
 
 
 # --- Targets -------------------------------------------------------------------------------
+
+
+def may_set_target(
+    user: User, *, sales_company: SalesCompany | None = None, person: User | None = None
+) -> bool:
+    """Who sets targets (ARCHITECTURE.md: targets are global sales management's): the director
+    and the admin for any company or person of the organization; a country or regional manager
+    for the companies of their scope and those companies' people, never for themselves; a rep or
+    marketing never (nobody sets their own target but the director). Without a company or person:
+    whether the role sets targets at all (the page, the menu)."""
+    if not user.is_active:
+        return False
+    if user.role in ORG_WIDE_ROLES:
+        return True
+    if user.role not in MANAGER_ROLES:
+        return False
+    if person is not None:
+        return person.pk != user.pk and covers_company(user, person.sales_company_id)
+    if sales_company is not None:
+        return covers_company(user, sales_company.pk)
+    return True
+
+
+def _check_period(organization: Organization, period_kind: str, period_start: dt.date) -> None:
+    """A target's period is a fiscal quarter or year, named by its first day (reporting.periods):
+    any other day would be a period no report ever reads. (Counts may be fractional: a quarter's
+    share of a yearly goal of 6 events is 1.5.)"""
+    if period_kind not in PeriodKind.values:
+        return  # full_clean names the bad choice
+    period = (fiscal_year if period_kind == PeriodKind.YEAR else fiscal_quarter)(
+        organization, period_start
+    )
+    if period.start != period_start:
+        raise ValidationError(
+            {
+                "period_start": _(
+                    "A period starts on the first day of a fiscal %(kind)s (%(start)s)."
+                )
+                % {"kind": PeriodKind(period_kind).label.lower(), "start": period.start.isoformat()}
+            }
+        )
 
 
 @transaction.atomic
@@ -57,13 +106,19 @@ def target_set(
 ) -> Target:
     """Create or replace the target of one company or person for one period.
 
-    Targets are set by the global director (and admin); ``acting_user=None`` is the system
-    (demo seed, imports)."""
+    Who may: ``may_set_target`` (the director and admin everywhere, a manager in their scope
+    but not for themselves); ``acting_user=None`` is the system (demo seed, imports). The
+    period starts on the first day of a fiscal quarter or year; counts are whole numbers."""
     # Another organization (the caller's, the company's or the person's) is missing: 404.
     require_same_org(organization.pk, sales_company, user, acting_user)
-    if acting_user is not None and acting_user.role not in ORG_WIDE_ROLES:
-        raise PermissionDenied("Only the global sales director sets targets.")
-    target, _ = Target.objects.for_org(organization).update_or_create(
+    if acting_user is not None and not may_set_target(
+        acting_user, sales_company=sales_company, person=user
+    ):
+        raise PermissionDenied(_("You may not set this target."))
+    if (sales_company is None) == (user is None):
+        raise ValidationError(_("A target is for one sales company or one person."))
+    _check_period(organization, period_kind, period_start)
+    target, _created = Target.objects.for_org(organization).update_or_create(
         kind=kind,
         period_kind=period_kind,
         period_start=period_start,

@@ -6,20 +6,25 @@ from pathlib import Path
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
 from crm.money import MissingExchangeRateError
 from crm.selectors import access_region_by_id, access_scoped_company_by_id
 from reporting import figures, selectors, services
-from reporting.models import ExportFormat
+from reporting.forms import TargetForm, target_periods, target_subjects
+from reporting.models import ExportFormat, TargetKind
 
 
 def _require_reports(user: User) -> None:
@@ -109,3 +114,60 @@ def export_download(request: AuthenticatedHttpRequest, uuid: UUID) -> FileRespon
     path = Path(settings.MEDIA_ROOT) / export.file_path
     name = services.export_download_name(export)
     return FileResponse(path.open("rb"), as_attachment=True, filename=name)
+
+
+# --- Targets -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def targets(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Targets of this fiscal year and the next, and the form that sets one (``?edit=<id>``
+    fills it with that target). For those who set targets (``services.may_set_target``): the
+    director and admin everywhere, managers in their scope; a rep or marketing gets 403."""
+    user = request.user
+    if not services.may_set_target(user):
+        raise PermissionDenied(_("Targets are set by managers and the global sales director."))
+    today = timezone.localdate()
+    subjects = target_subjects(user)
+    initial: dict[str, object] = {}
+    if request.method == "GET" and request.GET.get("edit"):
+        editing = selectors.access_target_by_id(user, request.GET["edit"])
+        who = (
+            f"company:{editing.sales_company_id}"
+            if editing.sales_company_id
+            else f"user:{editing.user_id}"
+        )
+        initial = {
+            "who": who,
+            "period": f"{editing.period_kind}:{editing.period_start.isoformat()}",
+            "kind": editing.kind,
+            "value": editing.value,
+        }
+    form = TargetForm(
+        request.POST or None, user=user, today=today, subjects=subjects, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            target = services.target_set(
+                organization=user.organization, acting_user=user, **form.target_fields()
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("Target saved."))
+            return redirect(f"{reverse('reporting:targets')}#target-{target.pk}")
+    periods = target_periods(user, today)
+    rows = list(selectors.target_list(user=user, period_starts=[p.start for p in periods]))
+    labels = {(p.kind, p.start): p.label for p in periods}
+    return render(
+        request,
+        "reporting/targets.html",
+        {
+            "form": form,
+            "rows": [(t, labels.get((t.period_kind, t.period_start), "")) for t in rows],
+            "corporate_currency": user.organization.corporate_currency,
+            "money_kinds": {TargetKind.REVENUE, TargetKind.PIPELINE_GENERATED},
+        },
+        status=400 if form.errors else 200,
+    )

@@ -18,6 +18,7 @@ from accounts.models import (
     Contact,
     FrameworkAgreement,
     GroupJoinRequest,
+    PlanAction,
     TeamRole,
 )
 from crm.models import Notification, NotificationKind
@@ -25,6 +26,7 @@ from crm.notifications import notify
 from leads.models import MarketingPause
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import BuyingRole, OpportunityContactRole
+from reporting.models import PeriodKind, Target, TargetKind
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory, RegionFactory, SalesCompanyFactory, UserFactory
@@ -149,6 +151,32 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             year=2026,
             revenue_target=1000,
             owner=w.rep_se,
+        ),
+        NOT_SWEDEN_NOR_MARKETING,
+    ),
+    "accounts.PlanAction": lambda w: Made(
+        PlanAction.objects.create(
+            organization=w.org,
+            plan=AccountPlan.objects.create(
+                organization=w.org,
+                account=_se_account(w),
+                year=2026,
+                revenue_target=1000,
+                owner=w.rep_se,
+            ),
+            title="Visit the plant",
+            owner=w.rep_se,
+        ),
+        NOT_SWEDEN_NOR_MARKETING,
+    ),
+    "reporting.Target": lambda w: Made(
+        Target.objects.create(
+            organization=w.org,
+            user=w.rep_se,
+            period_kind=PeriodKind.QUARTER,
+            period_start=dt.date(2026, 1, 1) + dt.timedelta(days=next(_seq)),
+            kind=TargetKind.REVENUE,
+            value=1000,
         ),
         NOT_SWEDEN_NOR_MARKETING,
     ),

@@ -26,7 +26,7 @@ SCENARIOS = {
     "api_list_filtered_director", "api_list_filtered_country", "api_list_deep_director",
     "api_list_deep_rep", "page_list_director", "page_list_rep", "api_360_director",
     "api_360_country", "page_account_360", "dashboard_director", "dashboard_country",
-    "dashboard_regional",
+    "dashboard_regional", "page_search_director", "page_search_rep", "page_search_deal_director",
 }  # fmt: skip
 
 

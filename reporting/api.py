@@ -1,0 +1,93 @@
+"""API of reporting: targets (``/api/v1/targets/``). Thin: the service decides who may set what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import mixins, serializers
+from rest_framework.routers import DefaultRouter
+
+from crm.drf import VisibleRelatedField, VisibleViewSet
+from crm.models import SalesCompany, User
+from reporting import services
+from reporting.models import PeriodKind, Target, TargetKind
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    """A target of one sales company or one person (exactly one of the two) for one fiscal
+    period, named by its first day. Money kinds are in the corporate currency."""
+
+    sales_company = VisibleRelatedField(SalesCompany, required=False, allow_null=True)
+    user = VisibleRelatedField(User, required=False, allow_null=True)
+    period_kind = serializers.ChoiceField(choices=PeriodKind.choices)
+    kind = serializers.ChoiceField(choices=TargetKind.choices)
+    value = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
+
+    class Meta:
+        model = Target
+        fields = ["id", "sales_company", "user", "period_kind", "period_start", "kind", "value"]
+        # Uniqueness is the service's (it replaces the value of an existing target).
+        validators: list[Any] = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None and (attrs.get("sales_company") is None) == (
+            attrs.get("user") is None
+        ):
+            raise serializers.ValidationError(
+                {"sales_company": ["Give either a sales company or a user, not both."]}
+            )
+        return attrs
+
+
+class TargetValueSerializer(TargetSerializer):
+    """An update changes the value only: another company, person, period or kind is another
+    target (POST it)."""
+
+    class Meta(TargetSerializer.Meta):
+        read_only_fields = ["sales_company", "user", "period_kind", "period_start", "kind"]
+
+
+class TargetViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    VisibleViewSet,
+):
+    """Targets the user may see (their own; managers their companies' and people's; the
+    director all). ``POST`` sets one (creates it or replaces the value of the same company or
+    person, period and kind); ``PATCH``/``PUT`` change the value."""
+
+    model = Target
+    select_related = ("sales_company", "user")
+    filterset_fields = ["sales_company", "user", "period_kind", "period_start", "kind"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Target]]:
+        if self.action in ("update", "partial_update"):
+            return TargetValueSerializer
+        return TargetSerializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Target]) -> None:
+        serializer.instance = services.target_set(
+            organization=self.request.user.organization,
+            acting_user=self.request.user,
+            **dict(serializer.validated_data),
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Target]) -> None:
+        target = serializer.instance
+        assert target is not None  # an update's serializer holds the object
+        serializer.instance = services.target_set(
+            organization=self.request.user.organization,
+            acting_user=self.request.user,
+            sales_company=target.sales_company,
+            user=target.user,
+            period_kind=target.period_kind,
+            period_start=target.period_start,
+            kind=target.kind,
+            value=serializer.validated_data.get("value", target.value),
+        )
+
+
+def register(router: DefaultRouter) -> None:
+    router.register("targets", TargetViewSet, basename="target")
