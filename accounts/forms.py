@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, ActivityKind, Incoterm, Lifecycle, Segment, TeamRole
-from crm.forms import ISO_DATE_INPUT, QuickSelect
+from crm.forms import ISO_DATE_INPUT, ISO_DATETIME_INPUT, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import SalesCompany, User
 from crm.validators import validate_country
@@ -77,7 +77,7 @@ class ActivityForm(forms.Form):
     account = forms.ModelChoiceField(label=_("At"), queryset=Account.objects.none())
     due_at = forms.DateTimeField(
         label=_("Due (for a task)"), required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=ISO_DATETIME_INPUT,
     )  # fmt: skip
     notes = forms.CharField(
         label=_("Notes"),
