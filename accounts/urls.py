@@ -10,7 +10,6 @@ app_name = "accounts"
 
 urlpatterns = [
     path("", views.account_list, name="list"),
-    path("tasks/", views.my_tasks, name="tasks"),
     path("search/", views.account_search, name="search"),
     path("duplicates/", views.account_duplicates, name="duplicates"),
     path("new/inline/", views.account_inline_create, name="inline_create"),

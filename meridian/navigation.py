@@ -35,6 +35,8 @@ _REP = [
     ("opportunities:list", _("Opportunities")),
     ("accounts:list", _("Accounts")),
     ("accounts:tasks", _("My tasks")),
+    # Sellers: the leads handed to them; managers: their companies' leads (and the hand-over).
+    ("leads:lead_list", _("Leads")),
 ]
 _MANAGER = [
     *_REP,
