@@ -27,7 +27,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, Activity
-from crm.models import Organization, SalesCompany, User
+from crm.models import Organization, Region, SalesCompany, User
 from crm.money import money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
 from opportunities.models import Conflict, Opportunity, StageChange
@@ -46,6 +46,7 @@ def open_q(prefix: str = "") -> Q:
 def opportunity_list(
     *,
     user: User,
+    region: Region | int | None = None,
     sales_company: SalesCompany | int | None = None,
     owner: User | int | None = None,
     account: Any = None,
@@ -58,6 +59,10 @@ def opportunity_list(
 ) -> QuerySet[Opportunity]:
     """The opportunities the user sees, filtered, with what a list row shows joined in."""
     qs = Opportunity.objects.visible_to(user).select_related(*_LIST_RELATED)
+    if region is not None:
+        # The region's companies as ids: the deal's own index on sales_company, no join.
+        companies = SalesCompany.objects.for_org(user.organization_id).filter(region=region)
+        qs = qs.filter(sales_company_id__in=companies.values("id"))
     if sales_company is not None:
         qs = qs.filter(sales_company=sales_company)
     if owner is not None:
