@@ -23,7 +23,7 @@ from accounts.models import (
     Segment,
     TeamRole,
 )
-from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
+from crm.forms import ISO_DATE_INPUT, ISO_DATETIME_INPUT, ListedModelChoiceField, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import LANGUAGES, SalesCompany, User
 from crm.validators import validate_country
@@ -91,7 +91,7 @@ class ActivityForm(forms.Form):
     account = forms.ModelChoiceField(label=_("At"), queryset=Account.objects.none())
     due_at = forms.DateTimeField(
         label=_("Due (for a task)"), required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=ISO_DATETIME_INPUT,
     )  # fmt: skip
     notes = forms.CharField(
         label=_("Notes"),

@@ -15,7 +15,6 @@ urlpatterns = [
     path("contacts/<int:pk>/edit/", contact_views.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/archive/", contact_views.contact_archive, name="contact_archive"),
     path("contacts/<int:pk>/merge/", contact_views.contact_merge, name="contact_merge"),
-    path("tasks/", views.my_tasks, name="tasks"),
     path("search/", views.account_search, name="search"),
     path("duplicates/", views.account_duplicates, name="duplicates"),
     path("new/inline/", views.account_inline_create, name="inline_create"),

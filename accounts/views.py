@@ -1,6 +1,6 @@
-"""Account pages: the list with search, the 360° view of a group with "log an activity", my
-tasks, and the htmx helpers of the opportunity form (account autocomplete, duplicate check and
-the inline new account). Thin: forms validate, services write, selectors read."""
+"""Account pages: the list with search, the 360° view of a group with "log an activity", a
+task's "done", and the htmx helpers of the opportunity form (account autocomplete, duplicate
+check and the inline new account). Thin: forms validate, services write, selectors read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import F
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -27,7 +26,7 @@ from accounts.forms import (
     PlanActionForm,
 )
 from accounts.matching import DuplicateCandidate
-from accounts.models import Account, ActionStatus, Activity, PlanAction
+from accounts.models import Account
 from accounts.selectors import HiddenMatch
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -144,36 +143,7 @@ def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# --- My tasks ------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def my_tasks(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """My open activities (soonest due first, overdue marked) and my open account-plan actions."""
-    user = request.user
-    tasks = (
-        Activity.objects.visible_to(user)
-        .filter(owner=user, done_at__isnull=True)
-        .select_related("account", "opportunity")
-        .order_by(F("due_at").asc(nulls_last=True), "pk")
-    )
-    actions = (
-        PlanAction.objects.visible_to(user)
-        .filter(owner=user, status=ActionStatus.OPEN)
-        .select_related("plan__account")
-        .order_by(F("due_date").asc(nulls_last=True), "pk")
-    )[:PAGE_SIZE]
-    return render(
-        request,
-        "accounts/tasks.html",
-        {
-            "page": Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page")),
-            "actions": actions,
-            "now": timezone.now(),
-            "today": timezone.localdate(),
-        },
-    )
+# --- My tasks (the page is the shell's, meridian/tasks.py: it lists leads too) ----------------
 
 
 @login_required

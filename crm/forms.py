@@ -27,6 +27,8 @@ from crm.validators import CURRENCIES, validate_country
 # The one date widget of every form: <input type=date> takes and gives ISO dates whatever the
 # user's language, so the value is rendered as ISO, never in the locale's format.
 ISO_DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+# The same for <input type=datetime-local>: "15.03.2027 10:00" in de would be dropped as invalid.
+ISO_DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
 def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:

@@ -113,8 +113,8 @@ class MayLead(IsAuthenticated):
 class LeadViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, VisibleViewSet
 ):
-    """Marketing's leads, routed by country to the sales company. Sellers get 403, as on the
-    pages: they work their leads as opportunities once converted."""
+    """Marketing's leads, routed by country to the sales company. Sellers read and convert the
+    leads assigned to them, as on the pages; creating and working leads answers them 403."""
 
     model = Lead
     permission_classes = [MayLead]

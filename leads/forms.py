@@ -92,6 +92,10 @@ class AssignForm(forms.Form):
         )
         if company_id is not None:
             people = people.filter(sales_company_id=company_id)
+        if user.role == Role.SALES_REP:
+            # A seller converts the leads handed to him into his own deals (opportunity_create
+            # lets a rep book for himself only).
+            people = people.filter(pk=user.pk)
         cast(forms.ModelChoiceField, self.fields["owner"]).queryset = people.order_by("full_name")
 
 

@@ -11,12 +11,17 @@ from django.db.models import Q, QuerySet
 from accounts.models import Account, Contact
 from crm.audit import register_history
 from crm.models import User
+from crm.roles import Role
 from crm.visibility import event_policy, everyone_in_the_organization, policy, scoped_company_ids
 from leads.models import Lead
 
 
 @policy("leads.Lead")
 def _leads(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.SALES_REP:
+        # A seller sees the leads handed over to him, not his company's lead inbox (its
+        # contact data is marketing's until a lead becomes his deal).
+        return qs.filter(owner_id=user.pk)
     company_ids = scoped_company_ids(user)
     if company_ids is None:
         return qs

@@ -19,7 +19,7 @@ from crm.models import Organization, SalesCompany, User
 from crm.registry import access_by_id
 from crm.visibility import scoped_company_ids
 from leads import suppression
-from leads.models import Campaign, CampaignCompany, CampaignMember, Lead
+from leads.models import Campaign, CampaignCompany, CampaignMember, Lead, LeadStatus
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -58,6 +58,18 @@ def lead_list(
             | Q(email__icontains=term)
         )
     return qs.order_by("-created_at", "-id")
+
+
+def assigned_open_leads(*, user: User) -> QuerySet[Lead]:
+    """The open leads assigned to the user (new, working or qualified), oldest first: a
+    seller's hand-overs still to convert."""
+    return (
+        Lead.objects.visible_to(user)
+        .filter(owner_id=user.pk)
+        .exclude(status__in=[LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED])
+        .select_related("sales_company", "campaign")
+        .order_by("created_at", "id")
+    )
 
 
 def access_lead_by_id(user: User, pk: object) -> Lead:

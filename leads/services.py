@@ -60,9 +60,7 @@ class LeadAction(StrEnum):
     CONVERT = "convert"  # the hand-over to sales: account, contact and opportunity
 
 
-# Lead management is marketing's, with the managers who own the hand-over. Sellers work their
-# leads as opportunities once converted: a lead assigned to a rep names who gets the deal, it
-# does not open lead management (or the leads' contact data) to them.
+# Lead management is marketing's, with the managers who own the hand-over.
 LEAD_ROLES = frozenset(
     {
         Role.MARKETING,
@@ -77,16 +75,29 @@ LEAD_ROLES = frozenset(
 # Conversion books an opportunity, which marketing may not (opportunity_create's rule).
 CONVERT_ROLES = LEAD_ROLES - {Role.MARKETING}
 
+# A seller receives the hand-over: he reads the leads assigned to him and converts them into his
+# deals (the visibility policy shows him those only). Creating, working, assigning and
+# disqualifying leads stay lead management's.
+SELLER_LEAD_ACTIONS = frozenset({LeadAction.VIEW, LeadAction.CONVERT})
+
 
 def may_lead(user: User | None, action: LeadAction, lead: Lead | None = None) -> bool:
     """The one lead permission, for pages, API and services alike.
 
     Without ``lead`` it answers for the role (may this user use the list, the form, the
     button at all); with ``lead`` for that lead: working and converting it need the lead's
-    company in the user's scope (or the user as its owner)."""
+    company in the user's scope (or the user as its owner); a seller only his own leads."""
     if user is None:
         return True
-    if not user.is_active or user.role not in LEAD_ROLES:
+    if not user.is_active:
+        return False
+    if user.role == Role.SALES_REP:
+        if action not in SELLER_LEAD_ACTIONS:
+            return False
+        return lead is None or (
+            lead.organization_id == user.organization_id and lead.owner_id == user.pk
+        )
+    if user.role not in LEAD_ROLES:
         return False
     if action == LeadAction.CONVERT and user.role not in CONVERT_ROLES:
         return False

@@ -60,7 +60,8 @@ MEMBER_CANDIDATES = 20
 
 
 # The lead rule is the services' (the API asks the same): lead pages for marketing and the
-# managers who own the hand-over, conversion for those who may book the opportunity.
+# managers who own the hand-over, conversion for those who may book the opportunity; sellers
+# read and convert the leads assigned to them. Campaigns are lead management's only.
 LEAD_ROLES = services.LEAD_ROLES
 
 
@@ -99,6 +100,7 @@ def lead_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "may_convert": services.may_lead(user, services.LeadAction.CONVERT),
+            "may_create": services.may_lead(user, services.LeadAction.CREATE),
         },
     )
 

@@ -36,6 +36,8 @@ _REP = [
     ("accounts:list", _("Accounts")),
     ("accounts:contacts", _("Contacts")),
     ("accounts:tasks", _("My tasks")),
+    # Sellers: the leads handed to them; managers: their companies' leads (and the hand-over).
+    ("leads:lead_list", _("Leads")),
 ]
 _MANAGER = [
     *_REP,

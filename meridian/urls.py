@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from accounts import urls as accounts_urls
 from crm import views
-from meridian import history
+from meridian import history, tasks
 from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
@@ -26,8 +26,10 @@ setup_patterns = [
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they
 # join each app's own patterns in its namespace, at the same paths and names as before.
+# My tasks lists leads handed to the user beside activities and plan actions: the shell's too.
 accounts_patterns = [
     path("<int:pk>/history/", history.account_history, name="history"),
+    path("tasks/", tasks.my_tasks, name="tasks"),
     *accounts_urls.urlpatterns,
     *opportunities_urls.account_urlpatterns,
 ]

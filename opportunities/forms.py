@@ -16,7 +16,7 @@ from accounts.models import Account, Contact
 from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
-from crm.models import SalesCompany, User
+from crm.models import Region, SalesCompany, User
 from crm.visibility import visible_companies
 from opportunities import selectors
 from opportunities.models import (
@@ -91,12 +91,27 @@ def visible_accounts(user: User) -> QuerySet[Account]:
     return Account.objects.visible_to(user)
 
 
+class RegionsOfCompaniesField(ListedModelChoiceField):
+    """The regions of the companies another field lists (with their region joined): the
+    options cost no query of their own."""
+
+    companies: ListedModelChoiceField
+
+    def listed(self) -> list[Any]:
+        regions = {c.region_id: c.region for c in self.companies.listed()}
+        return sorted(regions.values(), key=lambda r: r.name)
+
+
 class OpportunityFilterForm(forms.Form):
     """The list's filters, search and sort (GET). Unknown or invisible values are ignored."""
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     status = forms.ChoiceField(
         label=_("Status"), choices=STATUS_CHOICES, required=False, widget=QuickSelect
+    )
+    # The region dashboard's "Opportunity list" link lands here with ?region=<id>.
+    region = RegionsOfCompaniesField(
+        label=_("Region"), queryset=Region.objects.none(), required=False
     )
     company = ListedModelChoiceField(
         label=_("Company"), queryset=SalesCompany.objects.none(), required=False
@@ -121,7 +136,11 @@ class OpportunityFilterForm(forms.Form):
             cast(ListedModelChoiceField, self.fields[name])
             for name in ("company", "stage", "owner", "product")
         )
-        company.queryset = visible_companies(user).order_by("code")
+        company.queryset = visible_companies(user).select_related("region").order_by("code")
+        # The regions of the companies in the user's scope: a country manager's one region.
+        region = cast(RegionsOfCompaniesField, self.fields["region"])
+        region.companies = company
+        region.empty_label = _("All")
         stage.queryset = GlobalStage.objects.for_org(org).order_by("order")
         owner.queryset = colleagues(user)
         product.queryset = Product.objects.for_org(org).order_by("name")
@@ -138,6 +157,7 @@ class OpportunityFilterForm(forms.Form):
         status = data.get("status") or "open"
         kwargs: dict[str, Any] = {
             "user": self.user,
+            "region": data.get("region"),
             "sales_company": data.get("company"),
             "owner": data.get("owner"),
             "global_stage": data.get("stage"),

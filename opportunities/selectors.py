@@ -27,11 +27,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, Activity, ActivityKind
-from crm.models import Organization, SalesCompany, User
-from crm.money import money, rate_on, to_corporate, to_corporate_exact
+from crm.models import Organization, Region, SalesCompany, User
+from crm.money import MissingExchangeRateError, money, rate_on, to_corporate, to_corporate_exact
 from crm.registry import access_by_id
+from crm.visibility import visible_companies
 from opportunities.models import Conflict, Opportunity, StageChange
-from pipeline.models import LocalStage
+from pipeline.models import LocalStage, SalesProcess
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -46,6 +47,7 @@ def open_q(prefix: str = "") -> Q:
 def opportunity_list(
     *,
     user: User,
+    region: Region | int | None = None,
     sales_company: SalesCompany | int | None = None,
     owner: User | int | None = None,
     account: Any = None,
@@ -58,6 +60,10 @@ def opportunity_list(
 ) -> QuerySet[Opportunity]:
     """The opportunities the user sees, filtered, with what a list row shows joined in."""
     qs = Opportunity.objects.visible_to(user).select_related(*_LIST_RELATED)
+    if region is not None:
+        # The region's companies as ids: the deal's own index on sales_company, no join.
+        companies = SalesCompany.objects.for_org(user.organization_id).filter(region=region)
+        qs = qs.filter(sales_company_id__in=companies.values("id"))
     if sales_company is not None:
         qs = qs.filter(sales_company=sales_company)
     if owner is not None:
@@ -190,13 +196,31 @@ class BoardColumn:
     stage: LocalStage
     opportunities: list[Opportunity] = field(default_factory=list)
     count: int = 0
-    total: Decimal = Decimal(0)  # in the board company's currency at today's rates
+    # In the board company's currency at today's rates; None when a rate it needs is missing.
+    total: Decimal | None = Decimal(0)
     currency: str = ""
+    missing_rate: str = ""  # which rate is missing (the reader's language), if one is
+
+
+@dataclass(frozen=True)
+class BoardOutcome:
+    """A closing drop target of the board: the process's first won or first lost stage."""
+
+    kind: str  # "won" or "lost"
+    stage: LocalStage
+
+
+def board_companies(user: User) -> QuerySet[SalesCompany]:
+    """The companies whose board the user may pick: in his scope and with a sales process (a
+    company without one has no board to show)."""
+    with_process = SalesProcess.objects.visible_to(user).values("sales_company_id")
+    return visible_companies(user).filter(pk__in=with_process).order_by("code")
 
 
 def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> list[BoardColumn]:
     """The open stages of a company's process (default: the user's) with the visible open
-    opportunities in each, and each column's total in the company's currency."""
+    opportunities in each, and each column's total in the company's currency. A missing rate
+    leaves that column's total unknown (``missing_rate`` says which), never the page broken."""
     company = sales_company or user.sales_company
     if company is None or company.organization_id != user.organization_id:
         return []
@@ -224,14 +248,21 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     for row in sums:
         col = columns[row["local_stage_id"]]
         col.count += row["n"]
+        if col.missing_rate:
+            continue
+        assert col.total is not None  # only None after a missing rate, skipped above
         if row["currency"] == company.currency:
             col.total += row["total"]
             continue
-        if company_rate is None:
-            company_rate = rate_on(organization=org, currency=company.currency, on_date=today)
-        corporate = to_corporate_exact(
-            organization=org, amount=row["total"], currency=row["currency"], on_date=today
-        )
+        try:
+            if company_rate is None:
+                company_rate = rate_on(organization=org, currency=company.currency, on_date=today)
+            corporate = to_corporate_exact(
+                organization=org, amount=row["total"], currency=row["currency"], on_date=today
+            )
+        except MissingExchangeRateError as exc:
+            col.missing_rate = exc.user_message
+            continue
         col.total += corporate / company_rate
     counts = (
         visible.filter(amount__isnull=True).values("local_stage_id").annotate(n=Count("id"))
@@ -239,8 +270,24 @@ def board_columns(*, user: User, sales_company: SalesCompany | None = None) -> l
     for count in counts:
         columns[count["local_stage_id"]].count += count["n"]
     for col in columns.values():
-        col.total = money(col.total)
+        col.total = None if col.missing_rate or col.total is None else money(col.total)
     return list(columns.values())
+
+
+def board_outcomes(*, user: User, sales_company: SalesCompany) -> list[BoardOutcome]:
+    """Where a card is dropped to close it: the first won and the first lost stage of the
+    company's process (by order), won first; a process without one has no such target."""
+    closing = (
+        LocalStage.objects.visible_to(user)
+        .filter(process__sales_company=sales_company)
+        .filter(Q(global_stage__is_won=True) | Q(global_stage__is_lost=True))
+        .select_related("global_stage")
+        .order_by("order", "pk")
+    )
+    found: dict[str, LocalStage] = {}
+    for stage in closing:
+        found.setdefault("won" if stage.global_stage.is_won else "lost", stage)
+    return [BoardOutcome(kind=k, stage=found[k]) for k in ("won", "lost") if k in found]
 
 
 # --- Data quality --------------------------------------------------------------------------------

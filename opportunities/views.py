@@ -514,30 +514,46 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
 # --- Board ---------------------------------------------------------------------------------------
 
 
-def _board_company(request: AuthenticatedHttpRequest) -> SalesCompany | None:
+def _board_company(
+    request: AuthenticatedHttpRequest, companies: list[SalesCompany]
+) -> SalesCompany | None:
+    """The company asked for (if in scope), else the user's own, else the first one with a
+    process: the director (no company of his own) sees a board at once and picks another."""
     wanted = parse_id(request.GET.get("company") or request.POST.get("company"))
     if wanted is not None:
         return visible_companies(request.user).filter(pk=wanted).first()
-    return request.user.sales_company
+    own = request.user.sales_company
+    if own is not None:
+        return own
+    return companies[0] if companies else None
 
 
 def _board_context(
-    request: AuthenticatedHttpRequest, company: SalesCompany | None
+    request: AuthenticatedHttpRequest,
+    company: SalesCompany | None,
+    companies: list[SalesCompany] | None = None,
 ) -> dict[str, Any]:
     user = request.user
     columns = selectors.board_columns(user=user, sales_company=company) if company else []
+    outcomes = (
+        selectors.board_outcomes(user=user, sales_company=company) if columns and company else []
+    )
     return {
         "company": company,
         "columns": columns,
-        "companies": visible_companies(user).order_by("code"),
+        "outcomes": outcomes,
+        # Which rates are missing, once each (a column's total is unknown without its rate).
+        "missing_rates": list(dict.fromkeys(c.missing_rate for c in columns if c.missing_rate)),
+        "companies": companies if companies is not None else [],
     }
 
 
 @login_required
 @require_GET
 def board(request: AuthenticatedHttpRequest) -> HttpResponse:
-    company = _board_company(request)
-    context = _board_context(request, company)
+    companies = list(selectors.board_companies(request.user))
+    company = _board_company(request, companies)
+    context = _board_context(request, company, companies)
     if company is None:
         messages.info(request, _("Choose a sales company to see its board."))
     return render(request, "opportunities/board.html", context)
@@ -571,7 +587,9 @@ def opportunity_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
                 "The board shows where it is now."
             ) % {"name": opp.name}
         except ValidationError as exc:
-            message = " ".join(exc.messages)
+            # The service's rule, told in the reader's language (the board's dialog says it too).
+            lost = "lost_reason" in getattr(exc, "error_dict", {})
+            message = _("Say why the opportunity was lost.") if lost else " ".join(exc.messages)
         except PermissionDenied as exc:
             if not request.htmx:
                 raise

@@ -13,6 +13,7 @@ from leads.selectors import access_lead_by_id, campaign_list, lead_list
 from leads.services import (
     campaign_create,
     campaign_member_add,
+    lead_assign,
     lead_create,
     lead_disqualify,
     lead_qualify,
@@ -51,7 +52,11 @@ def test_lead_status_changes_and_who_may_make_them(world: World) -> None:
     for user in (world.rep_dk, world.manager_de, world.stranger):
         with pytest.raises(Http404):
             lead_qualify(lead=lead, acting_user=user)
-    # A SE rep sees the SE lead but working it is marketing's and the managers'.
+    # A SE rep does not see a lead of his company that is not assigned to him (404), and working
+    # one assigned to him is still marketing's and the managers' (403).
+    with pytest.raises(Http404):
+        lead_qualify(lead=lead, acting_user=world.rep_se)
+    lead = lead_assign(lead=lead, owner=world.rep_se, acting_user=world.marketing_se)
     with pytest.raises(PermissionDenied):
         lead_qualify(lead=lead, acting_user=world.rep_se)
     lead = lead_work(lead=lead, acting_user=world.marketing_se)
@@ -79,8 +84,9 @@ def test_lead_list_per_role(world: World) -> None:
         "regional": {se, dk},
         "manager_se": {se},
         "marketing_se": {se},
-        "rep_se": {se},
-        "rep_dk": {dk},
+        # Sellers: the leads assigned to them only, not their company's inbox.
+        "rep_se": set(),
+        "rep_dk": set(),
         "rep_de": {fr},  # owned
         "manager_de": set(),
         "stranger": set(),

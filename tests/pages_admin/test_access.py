@@ -49,18 +49,21 @@ def test_lead_pages_open_for_lead_roles(
 
 
 @pytest.mark.parametrize("who", NOT_LEAD_ROLE_USERS)
-def test_lead_pages_refuse_sellers(
+def test_lead_management_pages_refuse_sellers(
     client: Client, world: World, marketing_world: Marketing, who: str
 ) -> None:
+    """Sellers list the leads handed to them (issue 18); lead management (new lead, campaigns)
+    stays 403, and a lead not assigned to them is a 404."""
     client.force_login(getattr(world, who))
     m = marketing_world
+    assert client.get(reverse("leads:lead_list")).status_code == 200
     for url in [
-        *(reverse(n) for n in LEAD_PAGES),
-        reverse("leads:lead_detail", args=[m.lead.pk]),
+        *(reverse(n) for n in LEAD_PAGES if n != "leads:lead_list"),
         reverse("leads:campaign_detail", args=[m.campaign.pk]),
         reverse("leads:campaign_export", args=[m.campaign.pk]),
     ]:
         assert client.get(url).status_code == 403, url
+    assert client.get(reverse("leads:lead_detail", args=[m.lead.pk])).status_code == 404
 
 
 def test_marketing_may_not_convert(

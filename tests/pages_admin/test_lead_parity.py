@@ -1,6 +1,7 @@
 """Issue 15, hole 2: the API and the pages answer every lead action with the same rule
-(``pipeline.services.may_lead``). A rep used to list, create and convert leads by API (201)
-where the pages said 403."""
+(``leads.services.may_lead``). A rep used to list, create and convert leads by API (201)
+where the pages said 403. Issue 18: a rep lists the leads assigned to him (none of these) and
+reads and converts those only; another lead is a 404 to him, creating and working one a 403."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from tests.pages_admin.conftest import Marketing
 pytestmark = pytest.mark.django_db
 
 ROLES = ["rep_se", "manager_se", "marketing", "director"]
-# Who may do what with a Swedish lead (the role table: leads are marketing's and the managers';
-# converting books an opportunity, which marketing may not; sellers get the converted deal).
+# Who may do what with a Swedish lead nobody is assigned to (the role table: leads are
+# marketing's and the managers'; converting books an opportunity, which marketing may not; a
+# seller reads and converts the leads assigned to him, so he may list, sees none of these).
 ALLOWED = {
-    "list": {"manager_se", "marketing", "director"},
+    "list": {"rep_se", "manager_se", "marketing", "director"},
     "retrieve": {"manager_se", "marketing", "director"},
     "create": {"manager_se", "marketing", "director"},
     "qualify": {"manager_se", "marketing", "director"},
@@ -87,7 +89,9 @@ def test_api_and_page_agree(
     page = _page(world, user, action, page_lead)
     assert (api < 300, page < 400) == (allowed, allowed), (api, page)
     if not allowed:
-        assert (api, page) == (403, 403)
+        # The seller's role may read and convert leads, but not one that is not his: 404.
+        hidden = role == "rep_se" and action in ("retrieve", "convert")
+        assert (api, page) == ((404, 404) if hidden else (403, 403))
     for lead in (api_lead, page_lead):
         lead.refresh_from_db()
         changed = lead.status != LeadStatus.NEW
@@ -107,11 +111,13 @@ def test_a_manager_of_another_company_gets_404_on_both(
 
 def test_the_service_refuses_a_rep_whatever_the_caller(world: World) -> None:
     from django.core.exceptions import PermissionDenied
+    from django.http import Http404
 
     from leads.services import lead_convert
 
     lead = _lead(world, "Service lead AB")
-    with pytest.raises(PermissionDenied):
+    # Not assigned to him: he may not even see it.
+    with pytest.raises(Http404):
         lead_convert(lead=lead, acting_user=world.rep_se, create_account=True)
     with pytest.raises(PermissionDenied):
         lead_create(
