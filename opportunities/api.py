@@ -29,7 +29,7 @@ from crm.limits import (
     MAX_SPLITS_PER_OPPORTUNITY,
 )
 from crm.models import SalesCompany, User
-from opportunities import selectors, services
+from opportunities import pricing, selectors, services
 from opportunities.conflicts import conflict_warnings
 from opportunities.models import (
     Conflict,
@@ -135,7 +135,23 @@ class OpportunitySerializer(serializers.ModelSerializer):
         }
 
 
-class OpportunityCreateSerializer(serializers.Serializer):
+class _CurrencyWithRate:
+    """The deal form's rule (``pricing.has_rate``): a currency the organization cannot convert
+    is refused with a field error naming it, not saved to break every report later."""
+
+    context: dict[str, Any]
+
+    def validate_currency(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        currency = value.upper()
+        organization = self.context["request"].user.organization
+        if not pricing.has_rate(organization=organization, currency=currency):
+            raise serializers.ValidationError(pricing.no_rate_message(currency))
+        return currency
+
+
+class OpportunityCreateSerializer(_CurrencyWithRate, serializers.Serializer):
     account = VisibleRelatedField(Account)
     name = serializers.CharField(max_length=200)
     local_stage = VisibleRelatedField(LocalStage, required=False, allow_null=True)
@@ -152,7 +168,7 @@ class OpportunityCreateSerializer(serializers.Serializer):
     )
 
 
-class OpportunityUpdateSerializer(serializers.Serializer):
+class OpportunityUpdateSerializer(_CurrencyWithRate, serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, help_text="The version you read (409 if stale)."
     )
