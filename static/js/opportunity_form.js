@@ -43,10 +43,29 @@
       return Number(value);
     }
 
-    function round2(value) {
-      return Math.round(value * 100) / 100;
+    // Money is counted as the server counts it: integers of cents (BigInt), each rounding
+    // half-even, so the total shown is the total saved to the cent.
+    function scaled(text, places) {
+      var parts = String(text).split(".");
+      var decimals = (parts[1] || "").padEnd(places, "0").slice(0, places);
+      var sign = parts[0].charAt(0) === "-" ? -1n : 1n;
+      return sign * BigInt(parts[0].replace("-", "") + decimals);
     }
 
+    function divide(n, d) {
+      var q = n / d;
+      var r = n % d;
+      if (2n * r > d || (2n * r === d && q % 2n === 1n)) q += 1n;
+      return q;
+    }
+
+    function cents(value) {
+      return Number(value) / 100;
+    }
+
+    function asText(number) {
+      return number.toFixed(2);
+    }
     function currency() {
       return (currencyInput ? currencyInput.value : "").trim().toUpperCase();
     }
@@ -69,14 +88,15 @@
         var missing = from === undefined ? product.currency : cur;
         return { price: null, note: fill(quote.text.no_rate, { currency: missing }) };
       }
-      // The server's rule: the cross rate to 8 places, then the price to the cent.
-      var rate = Math.round((Number(from) / Number(to)) * 1e8) / 1e8;
+      // The server's rule: the cross rate to 8 places, the price to the cent, half-even.
+      var rate = divide(scaled(from, 8) * 100000000n, scaled(to, 8));
+      var price = divide(scaled(product.price, 2) * rate, 100000000n);
       return {
-        price: round2(Number(product.price) * rate),
+        price: cents(price),
         note: fill(quote.text.converted, {
           currency: product.currency,
           price: fmt(Number(product.price), 2),
-          rate: fmt(rate, 4),
+          rate: fmt(Number(rate) / 1e8, 4),
           date: quote.date,
         }),
       };
@@ -84,7 +104,7 @@
 
     function recompute() {
       var cur = currency();
-      var sum = 0;
+      var sum = 0n;
       var complete = true;
       rows.querySelectorAll("tr.line-row").forEach(function (row) {
         var product = field(row, "product").value;
@@ -116,11 +136,16 @@
           complete = false;
           return;
         }
-        var value = round2((quantity * price * (100 - discount)) / 100);
-        lineTotal.textContent = fmt(value, 2);
+        // quantity x price x (100 - discount) / 100, to the cent: the saved line's total.
+        var value = divide(
+          scaled(asText(quantity), 2) * scaled(asText(price), 2) *
+            (10000n - scaled(asText(discount), 2)),
+          1000000n
+        );
+        lineTotal.textContent = fmt(cents(value), 2);
         sum += value;
       });
-      total.textContent = complete ? fmt(round2(sum), 2) + " " + cur : "—";
+      total.textContent = complete ? fmt(cents(sum), 2) + " " + cur : "—";
     }
 
     function renumber() {
@@ -193,7 +218,11 @@
 
     rows.addEventListener("change", function (event) {
       if (event.target.matches("[name$='-product']")) {
-        prefillDiscount(event.target.closest("tr.line-row"));
+        var row = event.target.closest("tr.line-row");
+        var quantity = field(row, "quantity");
+        // One of it unless told otherwise: a line is complete as soon as its product is chosen.
+        if (event.target.value && quantity.value.trim() === "") quantity.value = "1";
+        prefillDiscount(row);
       }
       recompute();
     });
