@@ -260,6 +260,14 @@ def _render_form(
     )
 
 
+def _status(form: OpportunityForm, formset: Any) -> int:
+    """400 when the input was refused, the deal's fields or any line (an error on line 2 alone
+    is a refusal too, not a page that looks fine)."""
+    if not form.is_bound:
+        return 200
+    return 400 if form.errors or formset.total_error_count() else 200
+
+
 def _quote_data(user: User, formset: Any, opp: Opportunity | None) -> str:
     """What the form's script prices lines with, as the save would (``opportunities.pricing``):
     each product's list price and price book, every currency's rate on the deal's date, and
@@ -326,7 +334,7 @@ def opportunity_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
-    return _render_form(request, form, formset, None, status=400 if form.errors else 200)
+    return _render_form(request, form, formset, None, status=_status(form, formset))
 
 
 @login_required
@@ -376,7 +384,7 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
-    return _render_form(request, form, formset, opp, status=400 if form.errors else 200)
+    return _render_form(request, form, formset, opp, status=_status(form, formset))
 
 
 @login_required
