@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -38,6 +39,7 @@ from opportunities.models import (
     OpportunityLine,
     OpportunitySplit,
     Product,
+    ProductPrice,
     Resolution,
     SplitKind,
     StageChange,
@@ -46,12 +48,23 @@ from opportunities.resolution import conflict_resolve
 from pipeline.models import LocalStage
 
 
+class ProductPriceSerializer(serializers.ModelSerializer):
+    price = money_field(read_only=True)
+
+    class Meta:
+        model = ProductPrice
+        fields = ["currency", "price"]
+
+
 class ProductSerializer(serializers.ModelSerializer):
     list_price = money_field(read_only=True)
+    # The price book: the product's own price per other currency (without an entry a line in
+    # another currency converts the list price at the deal date's rate).
+    prices = ProductPriceSerializer(many=True, read_only=True)
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "family", "list_price", "currency", "is_active"]
+        fields = ["id", "sku", "name", "family", "list_price", "currency", "is_active", "prices"]
 
 
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
@@ -59,6 +72,15 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleVi
     serializer_class = ProductSerializer
     filterset_fields = ["family", "currency", "is_active"]
     ordering_fields = ["name", "sku", "list_price"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        # One query for every listed product's price book entries, whatever the page size.
+        prices = ProductPrice.objects.for_org(self.request.user.organization_id)
+        return (
+            super()
+            .get_queryset()
+            .prefetch_related(Prefetch("prices", queryset=prices.order_by("currency")))
+        )
 
 
 class LineSerializer(serializers.ModelSerializer):

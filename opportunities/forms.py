@@ -18,6 +18,7 @@ from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import SalesCompany, User
+from crm.validators import CURRENCIES
 from crm.visibility import visible_companies
 from opportunities import pricing, selectors
 from opportunities.models import (
@@ -402,6 +403,31 @@ def line_initial(opportunity: Opportunity) -> list[dict[str, Any]]:
         .filter(opportunity=opportunity)
         .order_by("pk")
     ]
+
+
+class PriceBookForm(forms.Form):
+    """One price book entry: a product's price in another currency; no price removes it."""
+
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
+    currency = forms.ChoiceField(label=_("Currency"))
+    price = forms.DecimalField(
+        label=_("Price"),
+        max_digits=16,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        localize=True,
+        widget=DECIMAL_INPUT,
+        help_text=_("Empty: remove the entry (the list price is converted again)."),
+    )
+
+    def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        product = cast(forms.ModelChoiceField, self.fields["product"])
+        product.queryset = Product.objects.for_org(organization_id).order_by("name")
+        cast(forms.ChoiceField, self.fields["currency"]).choices = [
+            (c, c) for c in sorted(CURRENCIES)
+        ]
 
 
 class MoveForm(forms.Form):

@@ -253,3 +253,76 @@ def test_the_preview_gives_the_tier_discount_and_the_booking_countrys_legal_note
         reverse("opportunities:preview"), {"account": de_account.pk}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert "German law" not in html and "data-agreement-discount" not in html
+
+
+# --- The price book: set-up page and API ---------------------------------------------------------
+
+
+def test_the_admin_keeps_the_price_book_and_others_may_not(
+    client: Client, world: World, deals: Deals
+) -> None:
+    _language(world.admin, "de")
+    url = reverse("setup:price_book")
+    client.force_login(world.admin)
+    response = client.post(
+        url, {"product": deals.product.pk, "currency": "SEK", "price": "11.900,50"}
+    )
+    assert response.status_code == 400  # the thousands separator is not read on input
+    response = client.post(
+        url, {"product": deals.product.pk, "currency": "SEK", "price": "11900,50"}
+    )
+    assert response.status_code == 302
+    assert [(p.currency, p.price) for p in deals.product.prices.for_org(world.org)] == [
+        ("SEK", Decimal("11900.50"))
+    ]
+    html = client.get(url).content.decode()
+    assert "11.900,50 SEK" in html
+    # The list price's own currency is no price book entry.
+    response = client.post(url, {"product": deals.product.pk, "currency": "EUR", "price": "1"})
+    assert response.status_code == 400 and "EUR" in response.content.decode()
+    # An empty price removes the entry.
+    client.post(url, {"product": deals.product.pk, "currency": "SEK", "price": ""})
+    assert not deals.product.prices.for_org(world.org).exists()
+    # Set-up is the admin's: a manager gets 403; another organization's product is no choice.
+    assert as_client(client, world.manager_se).get(url).status_code == 403
+    other = ProductFactory(organization=world.other_org)
+    stranger_admin = User.objects.for_org(world.other_org).create(
+        email="admin@tellus.test", organization=world.other_org, role="global_admin"
+    )
+    client.force_login(stranger_admin)
+    assert deals.product.name not in client.get(url).content.decode()
+    response = client.post(url, {"product": deals.product.pk, "currency": "SEK", "price": "1"})
+    assert response.status_code == 400 and "product" in response.context["form"].errors
+    assert other.pk  # its own product is listed for it
+    assert other.name in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("products", [1, 12])
+def test_the_price_book_page_and_api_run_a_constant_number_of_queries(
+    client: Client,
+    world: World,
+    deals: Deals,
+    products: int,
+    django_assert_num_queries: object,
+) -> None:
+    for i in range(products):
+        product = ProductFactory(organization=world.org, name=f"Extra {i}")
+        for currency in ("SEK", "DKK"):
+            product_price_set(
+                product=product, currency=currency, price=Decimal(i + 1), acting_user=None
+            )
+    client.force_login(world.admin)
+    with django_assert_num_queries(QUERIES["page"]):  # type: ignore[operator]
+        assert client.get(reverse("setup:price_book")).status_code == 200
+    api = as_user(world.rep_se)
+    with django_assert_num_queries(QUERIES["api"]):  # type: ignore[operator]
+        body = api.get("/api/v1/products/?page_size=50").json()
+    listed = {row["name"]: row["prices"] for row in body["results"]}
+    assert listed["Extra 0"] == [
+        {"currency": "DKK", "price": "1.00"},
+        {"currency": "SEK", "price": "1.00"},
+    ]
+
+
+# Counted once; the same for 1 and 12 products (one query for all their entries).
+QUERIES = {"page": 6, "api": 3}
