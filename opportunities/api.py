@@ -91,10 +91,21 @@ class LineSerializer(serializers.ModelSerializer):
         max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False
     )
     total = money_field(read_only=True)
+    # Set by the service when an empty unit price was the list price converted at the rate of
+    # the deal's date: the list price and currency, the cross rate and its day.
+    converted_from_price = money_field(read_only=True, allow_null=True)
+    conversion_rate = serializers.DecimalField(
+        max_digits=18, decimal_places=8, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = OpportunityLine
-        fields = ["id", "product", "quantity", "unit_price", "discount_percent", "total"]
+        fields = [
+            "id", "product", "quantity", "unit_price", "discount_percent", "total",
+            "converted_from_currency", "converted_from_price", "conversion_rate",
+            "conversion_date",
+        ]  # fmt: skip
+        read_only_fields = ["converted_from_currency", "conversion_date"]
 
 
 class SplitSerializer(serializers.ModelSerializer):

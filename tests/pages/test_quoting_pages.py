@@ -326,3 +326,27 @@ def test_the_price_book_page_and_api_run_a_constant_number_of_queries(
 
 # Counted once; the same for 1 and 12 products (one query for all their entries).
 QUERIES = {"page": 6, "api": 3}
+
+
+def test_the_api_converts_an_unpriced_foreign_line_and_says_so(world: World, deals: Deals) -> None:
+    client = as_user(world.rep_se)
+    response = client.post(
+        "/api/v1/opportunities/",
+        {
+            "account": deals.account.pk,
+            "name": "API quote",
+            "lines": [{"product": deals.product.pk, "quantity": "2"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    # 1000 EUR at 1 / 0.087 = 11.49425287 SEK per EUR: 11494.25 each.
+    assert (body["currency"], body["amount"]) == ("SEK", "22988.50")
+    (line,) = client.get(f"/api/v1/opportunities/{body['id']}/lines/").json()
+    assert line["unit_price"] == "11494.25"
+    assert (line["converted_from_currency"], line["converted_from_price"]) == ("EUR", "1000.00")
+    assert line["conversion_rate"] == "11.49425287" and line["conversion_date"]
+    assert (
+        as_user(world.stranger).get(f"/api/v1/opportunities/{body['id']}/lines/").status_code == 404
+    )
