@@ -190,6 +190,7 @@ def test_a_rep_logs_an_opportunity_with_a_product_line_in_six_clicks_and_four_pa
     page.goto(f"{live_server.url}/")
     click(page.locator("nav.mainnav [data-nav='opportunities:list']"))
     click(page.locator("main").get_by_role("link", name="New opportunity").first)
+    expect(page.locator("#id_name")).to_be_focused()  # the page is there: typing goes in
     page.keyboard.type("Norrland saw line 2")
     click(page.locator("#account-search"))
     page.keyboard.type("Norrland")
