@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -29,7 +30,7 @@ from crm.limits import (
     MAX_SPLITS_PER_OPPORTUNITY,
 )
 from crm.models import SalesCompany, User
-from opportunities import selectors, services
+from opportunities import pricing, selectors, services
 from opportunities.conflicts import conflict_warnings
 from opportunities.models import (
     BuyingRole,
@@ -40,6 +41,7 @@ from opportunities.models import (
     OpportunityLine,
     OpportunitySplit,
     Product,
+    ProductPrice,
     Resolution,
     SplitKind,
     StageChange,
@@ -48,12 +50,23 @@ from opportunities.resolution import conflict_resolve
 from pipeline.models import LocalStage
 
 
+class ProductPriceSerializer(serializers.ModelSerializer):
+    price = money_field(read_only=True)
+
+    class Meta:
+        model = ProductPrice
+        fields = ["currency", "price"]
+
+
 class ProductSerializer(serializers.ModelSerializer):
     list_price = money_field(read_only=True)
+    # The price book: the product's own price per other currency (without an entry a line in
+    # another currency converts the list price at the deal date's rate).
+    prices = ProductPriceSerializer(many=True, read_only=True)
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "family", "list_price", "currency", "is_active"]
+        fields = ["id", "sku", "name", "family", "list_price", "currency", "is_active", "prices"]
 
 
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
@@ -61,6 +74,15 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleVi
     serializer_class = ProductSerializer
     filterset_fields = ["family", "currency", "is_active"]
     ordering_fields = ["name", "sku", "list_price"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        # One query for every listed product's price book entries, whatever the page size.
+        prices = ProductPrice.objects.for_org(self.request.user.organization_id)
+        return (
+            super()
+            .get_queryset()
+            .prefetch_related(Prefetch("prices", queryset=prices.order_by("currency")))
+        )
 
 
 class LineSerializer(serializers.ModelSerializer):
@@ -71,10 +93,21 @@ class LineSerializer(serializers.ModelSerializer):
         max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False
     )
     total = money_field(read_only=True)
+    # Set by the service when an empty unit price was the list price converted at the rate of
+    # the deal's date: the list price and currency, the cross rate and its day.
+    converted_from_price = money_field(read_only=True, allow_null=True)
+    conversion_rate = serializers.DecimalField(
+        max_digits=18, decimal_places=8, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = OpportunityLine
-        fields = ["id", "product", "quantity", "unit_price", "discount_percent", "total"]
+        fields = [
+            "id", "product", "quantity", "unit_price", "discount_percent", "total",
+            "converted_from_currency", "converted_from_price", "conversion_rate",
+            "conversion_date",
+        ]  # fmt: skip
+        read_only_fields = ["converted_from_currency", "conversion_date"]
 
 
 class SplitSerializer(serializers.ModelSerializer):
@@ -137,7 +170,23 @@ class OpportunitySerializer(serializers.ModelSerializer):
         }
 
 
-class OpportunityCreateSerializer(serializers.Serializer):
+class _CurrencyWithRate:
+    """The deal form's rule (``pricing.has_rate``): a currency the organization cannot convert
+    is refused with a field error naming it, not saved to break every report later."""
+
+    context: dict[str, Any]
+
+    def validate_currency(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        currency = value.upper()
+        organization = self.context["request"].user.organization
+        if not pricing.has_rate(organization=organization, currency=currency):
+            raise serializers.ValidationError(pricing.no_rate_message(currency))
+        return currency
+
+
+class OpportunityCreateSerializer(_CurrencyWithRate, serializers.Serializer):
     account = VisibleRelatedField(Account)
     name = serializers.CharField(max_length=200)
     local_stage = VisibleRelatedField(LocalStage, required=False, allow_null=True)
@@ -154,7 +203,7 @@ class OpportunityCreateSerializer(serializers.Serializer):
     )
 
 
-class OpportunityUpdateSerializer(serializers.Serializer):
+class OpportunityUpdateSerializer(_CurrencyWithRate, serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, help_text="The version you read (409 if stale)."
     )

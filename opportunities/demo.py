@@ -33,6 +33,7 @@ from opportunities.services import (
     opportunity_create,
     opportunity_move_stage,
     opportunity_set_splits,
+    product_price_set,
 )
 from pipeline.models import LocalStage
 
@@ -50,6 +51,13 @@ PRODUCTS = {
     "SRV-US-YR": ("Field service plan, yearly", "Service", "12000.00", "USD"),
     "SPR-KIT": ("Spare parts kit", "Spare parts", "1450.00", "EUR"),
 }
+
+# Price book entries (sku, currency, price): the Swedish and Danish companies' own prices of a
+# few EUR products. Other foreign-currency products are quoted at the converted list price.
+PRICE_BOOK = [
+    ("DRV-15", "SEK", "33500.00"),
+    ("PMP-100", "DKK", "31300.00"),
+]
 
 OPEN_PATH = ["Qualify", "Develop", "Propose", "Negotiate"]
 
@@ -177,6 +185,11 @@ def _seed_products(org: Organization) -> None:
             )
             product.full_clean()
             product.save()
+    products = {p.sku: p for p in Product.objects.for_org(org)}
+    for sku, currency, price in PRICE_BOOK:
+        product_price_set(
+            product=products[sku], currency=currency, price=Decimal(price), acting_user=None
+        )
 
 
 def _account(org: Organization, reg: str) -> Account:

@@ -10,6 +10,7 @@ from typing import Any, cast
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Contact
@@ -17,8 +18,9 @@ from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import Region, SalesCompany, User
+from crm.validators import CURRENCIES
 from crm.visibility import visible_companies
-from opportunities import selectors
+from opportunities import pricing, selectors
 from opportunities.models import (
     BuyingRole,
     Conflict,
@@ -33,6 +35,10 @@ from opportunities.services import LineInput
 from pipeline.models import GlobalStage, LocalStage
 
 PAGE_SIZE = 50
+
+# A text box for decimals: <input type=number> refuses "1234,50" in most browsers' hands, and
+# its value would be whatever the browser's (not the user's) locale makes of it.
+DECIMAL_INPUT = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
 
 SORTS = {
     "newest": ("-created_at", "-id"),
@@ -192,7 +198,13 @@ class OpportunityForm(forms.Form):
         label=_("Stage"), queryset=LocalStage.objects.none(), required=False
     )
     amount = forms.DecimalField(
-        label=_("Amount"), max_digits=16, decimal_places=2, min_value=0, required=False
+        label=_("Amount"),
+        max_digits=16,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        localize=True,
+        widget=DECIMAL_INPUT,
     )
     currency = forms.CharField(label=_("Currency"), max_length=3, min_length=3)
     expected_close_date = forms.DateField(
@@ -261,7 +273,10 @@ class OpportunityForm(forms.Form):
         return initial
 
     def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].upper()
+        currency: str = self.cleaned_data["currency"].upper()
+        if not pricing.has_rate(organization=self.user.organization, currency=currency):
+            raise forms.ValidationError(pricing.no_rate_message(currency), code="no_rate")
+        return currency
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -282,12 +297,16 @@ class LineForm(forms.Form):
     product = forms.TypedChoiceField(
         label=_("Product"), coerce=int, empty_value=None, required=False
     )
+    # Localized: a German, Danish or Swedish seller types "1234,50" (a dot is read as the
+    # decimal point too, the thousands separator is not used on input).
     quantity = forms.DecimalField(
         label=_("Quantity"),
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0.01"),
         required=False,
+        localize=True,
+        widget=DECIMAL_INPUT,
     )
     unit_price = forms.DecimalField(
         label=_("Unit price"),
@@ -295,11 +314,13 @@ class LineForm(forms.Form):
         decimal_places=2,
         min_value=0,
         required=False,
-        help_text=_("Empty: the list price"),
+        help_text=_("Empty: the price book's or the list price, converted if need be"),
+        localize=True,
+        widget=DECIMAL_INPUT,
     )
     discount_percent = forms.DecimalField(
         label=_("Discount %"), max_digits=5, decimal_places=2, min_value=0, max_value=100,
-        required=False,
+        required=False, localize=True, widget=DECIMAL_INPUT,
     )  # fmt: skip
 
     def __init__(self, *args: Any, products: dict[int, Product], **kwargs: Any) -> None:
@@ -307,7 +328,10 @@ class LineForm(forms.Form):
         self.products = products
         cast(forms.ChoiceField, self.fields["product"]).choices = [
             ("", "—"),
-            *((p.pk, f"{p.name} ({p.list_price} {p.currency})") for p in products.values()),
+            *(
+                (p.pk, f"{p.name} ({number_format(p.list_price, 2)} {p.currency})")
+                for p in products.values()
+            ),
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -378,7 +402,8 @@ LineFormSet = cast(
     forms.formset_factory(
         LineForm,
         formset=BaseLineFormSet,
-        extra=2,
+        # Enough for most deals without a script; the script adds and removes rows in place.
+        extra=3,
         max_num=MAX_LINES_PER_OPPORTUNITY,
         validate_max=True,
     ),
@@ -386,17 +411,44 @@ LineFormSet = cast(
 
 
 def line_initial(opportunity: Opportunity) -> list[dict[str, Any]]:
+    """The saved lines as the formset's initial data; a converted price says so on its row."""
     return [
         {
             "product": ln.product_id,
             "quantity": ln.quantity,
             "unit_price": ln.unit_price,
             "discount_percent": ln.discount_percent,
+            "line": ln,
         }
         for ln in OpportunityLine.objects.for_org(opportunity.organization_id)
         .filter(opportunity=opportunity)
         .order_by("pk")
     ]
+
+
+class PriceBookForm(forms.Form):
+    """One price book entry: a product's price in another currency; no price removes it."""
+
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
+    currency = forms.ChoiceField(label=_("Currency"))
+    price = forms.DecimalField(
+        label=_("Price"),
+        max_digits=16,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        localize=True,
+        widget=DECIMAL_INPUT,
+        help_text=_("Empty: remove the entry (the list price is converted again)."),
+    )
+
+    def __init__(self, *args: Any, organization_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        product = cast(forms.ModelChoiceField, self.fields["product"])
+        product.queryset = Product.objects.for_org(organization_id).order_by("name")
+        cast(forms.ChoiceField, self.fields["currency"]).choices = [
+            (c, c) for c in sorted(CURRENCIES)
+        ]
 
 
 class MoveForm(forms.Form):

@@ -41,6 +41,28 @@ class Product(TenantModel):
         return f"{self.sku} {self.name}"
 
 
+@audited()
+class ProductPrice(TenantModel):
+    """A product's price book entry in one currency: what a local company quotes where the list
+    price's currency is not the deal's. Without an entry the list price is converted at the
+    dated rate (``opportunities.pricing``), and the line says so."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")
+    currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
+    price = models.DecimalField(_("price"), **MONEY, validators=[MinValueValidator(Decimal(0))])
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "product", "currency"], name="productprice_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} {self.price} {self.currency}"
+
+
 @audited(exclude=["account_group_id", "search"])
 class Opportunity(TenantModel):
     """A deal, booked by one sales company, sitting in one of its local stages.
@@ -132,6 +154,21 @@ class OpportunityLine(TenantModel):
     discount_percent = models.DecimalField(
         _("discount %"), max_digits=5, decimal_places=2, default=Decimal(0), validators=PERCENT
     )
+    # Where an untyped unit price came from when it was converted from the list price: the
+    # list price and its currency, the cross rate (deal currency per unit of the list price's)
+    # and the day of the rate. Empty for a typed, price-book or same-currency list price. Kept
+    # on the line so the quote says "converted from EUR 1,200.00 at 11.4943 (date)" later too.
+    # Database defaults: bulk loaders (bench/) name their columns and leave these out.
+    converted_from_currency = models.CharField(
+        _("converted from currency"), max_length=3, blank=True, default="", db_default=""
+    )
+    converted_from_price = models.DecimalField(
+        _("converted from price"), **MONEY, null=True, blank=True
+    )
+    conversion_rate = models.DecimalField(
+        _("conversion rate"), max_digits=18, decimal_places=8, null=True, blank=True
+    )
+    conversion_date = models.DateField(_("rate date"), null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -30,11 +30,13 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, Contact, Lifecycle
 from accounts.services import has_grant
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
-from crm.models import SalesCompany, User
+from crm.models import Organization, SalesCompany, User
+from crm.money import MissingExchangeRateError
 from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
 from crm.tenancy import require_same_org
 from crm.visibility import covers_company
+from opportunities import pricing
 from opportunities.conflicts import check_deal
 from opportunities.errors import StaleVersionError
 from opportunities.models import (
@@ -44,6 +46,7 @@ from opportunities.models import (
     OpportunityLine,
     OpportunitySplit,
     Product,
+    ProductPrice,
     SplitKind,
     StageChange,
 )
@@ -118,7 +121,7 @@ def _detect(
 class LineInput:
     product: Product
     quantity: Decimal
-    unit_price: Decimal | None = None  # None: the product's list price (same currency only)
+    unit_price: Decimal | None = None  # None: the product's price in the deal's currency
     discount_percent: Decimal = Decimal(0)
 
 
@@ -129,38 +132,94 @@ def _line_inputs(lines: Sequence[LineInput | Mapping[str, Any]]) -> list[LineInp
 
 
 def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[OpportunityLine]:
+    """The lines as rows. An empty unit price is the product's price in the deal's currency
+    (``opportunities.pricing``: price book, same-currency list price, or the list price
+    converted at the rate of the deal's date, recorded on the line as such)."""
     errors: list[str] = []
     built = []
+    org_id = opportunity.organization_id
+    untyped = [ln.product.pk for ln in lines if ln.unit_price is None]
+    book = pricing.price_book(organization_id=org_id, product_ids=untyped) if untyped else {}
+    organization = Organization.objects.get(pk=org_id) if untyped else None
+    on_date = timezone.localdate(opportunity.created_at or timezone.now())
     for i, ln in enumerate(lines, start=1):
-        require_same_org(opportunity.organization_id, ln.product)
+        require_same_org(org_id, ln.product)
         if not ln.product.is_active:
-            errors.append(f"Line {i}: {ln.product} is no longer sold.")
-        unit_price = ln.unit_price
-        if unit_price is None:
-            if ln.product.currency != opportunity.currency:
-                # Converting a list price silently would quote a number nobody set.
-                errors.append(
-                    f"Line {i}: {ln.product} is priced in {ln.product.currency}; give a unit "
-                    f"price in {opportunity.currency}."
-                )
-                continue
-            unit_price = ln.product.list_price
+            errors.append(
+                _("Line %(n)d: %(product)s is no longer sold.") % {"n": i, "product": ln.product}
+            )
         line = OpportunityLine(
-            organization_id=opportunity.organization_id,
+            organization_id=org_id,
             opportunity=opportunity,
             product=ln.product,
             quantity=Decimal(ln.quantity),
-            unit_price=Decimal(unit_price),
             discount_percent=Decimal(ln.discount_percent),
         )
+        if ln.unit_price is not None:
+            line.unit_price = Decimal(ln.unit_price)
+        else:
+            assert organization is not None  # read above whenever a price is untyped
+            try:
+                price = pricing.price_in(
+                    product=ln.product,
+                    currency=opportunity.currency,
+                    on_date=on_date,
+                    organization=organization,
+                    book=book,
+                )
+            except MissingExchangeRateError as exc:
+                errors.append(
+                    _("Line %(n)d: %(product)s is priced in %(currency)s; %(why)s")
+                    % {
+                        "n": i,
+                        "product": ln.product,
+                        "currency": ln.product.currency,
+                        "why": exc.user_message,
+                    }
+                )
+                continue
+            line.unit_price = price.amount
+            if price.converted:
+                line.converted_from_currency = price.from_currency
+                line.converted_from_price = price.from_price
+                line.conversion_rate = price.rate
+                line.conversion_date = price.rate_date
         try:
             line.full_clean(exclude=["opportunity"])
         except ValidationError as exc:
-            errors.extend(f"Line {i}: {m}" for m in exc.messages)
+            errors.extend(
+                _("Line %(n)d: %(message)s") % {"n": i, "message": m} for m in exc.messages
+            )
         built.append(line)
     if errors:
         raise ValidationError(errors)
     return built
+
+
+@transaction.atomic
+def product_price_set(
+    *, product: Product, currency: str, price: Decimal | None, acting_user: User | None
+) -> ProductPrice | None:
+    """Set (or, with ``price=None``, remove) the product's price book entry in ``currency``.
+    The catalog is configuration: the global admin's."""
+    org_id = product.organization_id
+    require_configure(acting_user, org_id)
+    currency = currency.upper()
+    existing = ProductPrice.objects.for_org(org_id).filter(product=product, currency=currency)
+    if price is None:
+        existing.delete()
+        return None
+    if currency == product.currency:
+        raise ValidationError(
+            {"currency": _("The list price is in %(currency)s already.") % {"currency": currency}}
+        )
+    row = existing.first() or ProductPrice(
+        organization_id=org_id, product=product, currency=currency
+    )
+    row.price = Decimal(price)
+    row.full_clean()
+    row.save()
+    return row
 
 
 def _lines_total(lines: Sequence[OpportunityLine]) -> Decimal:
@@ -336,6 +395,30 @@ def opportunity_update(
     return opportunity
 
 
+_CONVERSION = (
+    "converted_from_currency",
+    "converted_from_price",
+    "conversion_rate",
+    "conversion_date",
+)
+
+
+def _keep_conversions(built: list[OpportunityLine], existing: Any) -> None:
+    """An edit sends the saved lines back with their unit prices typed in: a line still at the
+    price a conversion gave it keeps saying where the price came from."""
+    converted = {
+        (ln.product_id, ln.unit_price): ln
+        for ln in existing.exclude(converted_from_currency="").only(
+            "product_id", "unit_price", *_CONVERSION
+        )
+    }
+    for line in built:
+        source = converted.get((line.product_id, line.unit_price))
+        if source is not None and not line.converted_from_currency:
+            for name in _CONVERSION:
+                setattr(line, name, getattr(source, name))
+
+
 @transaction.atomic
 def opportunity_set_lines(
     *,
@@ -350,6 +433,7 @@ def opportunity_set_lines(
     built = _build_lines(opportunity, _line_inputs(lines))
     existing = OpportunityLine.objects.for_org(org_id).filter(opportunity=opportunity)
     before = sorted(existing.values_list("product_id", flat=True))
+    _keep_conversions(built, existing)
     changes: dict[str, Any] = {}
     if built:
         changes["amount"] = _lines_total(built)

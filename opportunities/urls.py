@@ -33,6 +33,7 @@ urlpatterns = [
 # Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
 setup_urlpatterns = [
     path("processes/stages/<int:pk>/remap/", setup_views.setup_stage_remap, name="stage_remap"),
+    path("price-book/", setup_views.setup_price_book, name="price_book"),
 ]
 
 # The 360° page and a contact's page (its deal roles) read deals, so they live here; the shell

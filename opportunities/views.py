@@ -8,6 +8,7 @@ object comes through the visibility policy (invisible == missing == 404).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,6 +36,7 @@ from accounts.models import Account, Activity, Contact
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
+from crm.limits import MAX_LINES_PER_OPPORTUNITY
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError, money, to_corporate_exact
 from crm.pagination import CappedPaginator
@@ -43,7 +46,7 @@ from crm.roles import Role
 from crm.spreadsheet import Echo, csv_text
 from crm.tenancy import org_scope
 from crm.visibility import scoped_company_ids, visible_companies
-from opportunities import selectors, services
+from opportunities import pricing, selectors, services
 from opportunities.conflicts import conflict_warnings, preview_for, rightful_company
 from opportunities.customer import agreement_for_account
 from opportunities.errors import StaleVersionError
@@ -370,8 +373,51 @@ def _render_form(
             "opp": opp,
             "chosen_accounts": [account] if account else [],
             "chosen_id": str(account.pk) if account else "",
+            "quote": _quote_data(request.user, formset, opp),
         },
         status=status,
+    )
+
+
+def _status(form: OpportunityForm, formset: Any) -> int:
+    """400 when the input was refused, the deal's fields or any line (an error on line 2 alone
+    is a refusal too, not a page that looks fine)."""
+    if not form.is_bound:
+        return 200
+    return 400 if form.errors or formset.total_error_count() else 200
+
+
+def _quote_data(user: User, formset: Any, opp: Opportunity | None) -> str:
+    """What the form's script prices lines with, as the save would (``opportunities.pricing``):
+    each product's list price and price book, every currency's rate on the deal's date, and
+    the texts it shows, in the user's language. JSON for a data- attribute (no inline script).
+    The save computes again; this only shows the figures before it."""
+    on_date = timezone.localdate(opp.created_at) if opp is not None else timezone.localdate()
+    products = formset.products
+    book = pricing.price_book(organization_id=user.organization_id, product_ids=list(products))
+    prices: dict[int, dict[str, Any]] = {
+        p.pk: {"price": str(p.list_price), "currency": p.currency, "book": {}}
+        for p in products.values()
+    }
+    for (product_id, currency), price in book.items():
+        prices[product_id]["book"][currency] = str(price)
+    rates = pricing.rates_on(organization=user.organization, on_date=on_date)
+    return json.dumps(
+        {
+            "products": prices,
+            "rates": {currency: str(rate) for currency, rate in rates.items()},
+            "date": date_format(on_date, "SHORT_DATE_FORMAT"),
+            "decimal": get_format("DECIMAL_SEPARATOR"),
+            "max": MAX_LINES_PER_OPPORTUNITY,
+            "text": {
+                # Placeholders filled in by the script.
+                "converted": _("converted from %(currency)s %(price)s at %(rate)s (%(date)s)"),
+                "book": _("price book"),
+                "list": _("list price"),
+                "no_rate": _("no exchange rate for %(currency)s: type a unit price"),
+                "unknown": _("type a unit price"),
+            },
+        }
     )
 
 
@@ -407,7 +453,7 @@ def opportunity_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
-    return _render_form(request, form, formset, None, status=400 if form.errors else 200)
+    return _render_form(request, form, formset, None, status=_status(form, formset))
 
 
 @login_required
@@ -457,7 +503,7 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         else:
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
-    return _render_form(request, form, formset, opp, status=400 if form.errors else 200)
+    return _render_form(request, form, formset, opp, status=_status(form, formset))
 
 
 @login_required
@@ -494,7 +540,13 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
                 account=account, on_date=timezone.localdate(), booking_company=company
             )
         except MissingExchangeRateError as exc:
-            context["terms_error"] = str(exc)
+            context["terms_error"] = exc.user_message
+        if context["terms"] is not None and company is not None:
+            # The agreement's note for the country the deal is booked in (its contract law,
+            # annex, ...): the seller reads it before quoting.
+            notes = context["terms"].agreement.legal_notes or {}
+            context["legal_note"] = notes.get(company.country, "")
+            context["booking_company"] = company
         if company is not None:
             formset = LineFormSet(request.GET, prefix="lines", organization_id=user.organization_id)
             # The save's rules, the agreement's included (with the terms read just above).

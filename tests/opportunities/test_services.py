@@ -116,7 +116,7 @@ def test_amount_and_currency_come_from_lines(world: World, se_account: Account) 
     # 3 * 1000 * 0.875 + 2 * 555.55
     assert opp.amount == Decimal("3736.10")
     assert opp.currency == "SEK"
-    # A foreign list price is never silently converted.
+    # Without a rate the foreign list price cannot be converted: refused, naming the currency.
     with pytest.raises(ValidationError, match="priced in EUR"):
         opportunity_set_lines(
             opportunity=opp, acting_user=world.rep_se, lines=[{"product": valve, "quantity": 1}]
