@@ -278,6 +278,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind" or a "status": each choice set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityKindEnum": "accounts.models.ActivityKind",
+        "ActionStatusEnum": "accounts.models.ActionStatus",
+        "PlanStatusEnum": "accounts.models.PlanStatus",
+        "JoinStatusEnum": "accounts.models.JoinStatus",
+        "ConflictKindEnum": "opportunities.models.ConflictKind",
+        "ConflictStatusEnum": "opportunities.models.ConflictStatus",
+        "CampaignKindEnum": "leads.models.CampaignKind",
+        "LeadStatusEnum": "leads.models.LeadStatus",
+        "TargetKindEnum": "reporting.models.TargetKind",
+        "ExportStatusEnum": "reporting.models.ExportStatus",
+        "NotificationKindEnum": "crm.models.NotificationKind",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.drf.document_error_responses",

@@ -20,6 +20,7 @@ from crm.roles import Role
 from crm.visibility import (
     among,
     audit_trail,
+    event_policy,
     everyone_in_the_organization,
     grant_policy,
     granted_ids,
@@ -33,6 +34,7 @@ from opportunities.models import (
     Opportunity,
     OpportunitySplit,
     OpportunityUserObjectPermission,
+    Product,
 )
 
 
@@ -150,6 +152,9 @@ def _conflict_participants(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 
 # The catalog is shared by the whole organization.
 policy("opportunities.Product")(everyone_in_the_organization)
+# A price book entry is the product's: everyone of the organization quotes with it.
+policy("opportunities.ProductPrice")(everyone_in_the_organization)
+policy("opportunities.ProductPriceEvent")(event_policy(Product, "product_id"))
 policy("opportunities.OpportunityUserObjectPermission")(grant_policy)
 # Audit history: the deal's History page shows its own changes, its lines' and its splits'
 # (replaced on save, so their events hang off the deal).

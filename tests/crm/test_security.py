@@ -42,7 +42,9 @@ def test_token_endpoint_is_throttled_too(world: World) -> None:
         "/api/v1/auth/token/", {"email": world.rep_se.email, "password": PASSWORD}, format="json"
     )
     assert response.status_code in (403, 429)
-    assert "token" not in response.content.decode()
+    # Every page names the CSRF parameter htmx must not send; no token is in the answer.
+    body = response.content.decode().replace('hx-params="not csrfmiddlewaretoken"', "")
+    assert "token" not in body
 
 
 def test_weak_passwords_are_refused(world: World) -> None:
