@@ -34,14 +34,14 @@ from opportunities.selectors import open_q
 from opportunities.situations import (
     Changes,
     Deal,
+    DealFacts,
     Rules,
     Situation,
     agreement_breach,
     close_deal_situations,
-    deal_lines,
-    deal_situations,
     duplicate_pairs,
     group_situations,
+    load_deal,
     load_deals,
     load_team,
     open_situations_of,
@@ -71,12 +71,8 @@ def check_deal(
     or that a company new to them joined, tell the people involved once the transaction
     commits (unless ``notify`` is off: a group re-check tells every side once, itself).
     """
-    opportunity = (
-        Opportunity.objects.for_org(opportunity.organization_id)
-        .select_related("account", "sales_company", "global_stage", "organization")
-        .get(pk=opportunity.pk)
-    )
-    news = _detect(opportunity, is_new=is_new, accounts=accounts).news()
+    facts = load_deal(opportunity.organization_id, opportunity.pk)
+    news = _detect(facts, is_new=is_new, accounts=accounts).news()
     if notify:
         notify_on_commit(opportunity.organization_id, news)
     return news
@@ -97,15 +93,16 @@ def detect_for_opportunity(
     return open_situations_of(opportunity)
 
 
-def _detect(opportunity: Opportunity, *, is_new: bool = False, accounts: bool = True) -> Changes:
+def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) -> Changes:
+    opportunity = facts.opportunity
     rules = Rules.of(opportunity.organization)
     org_id = opportunity.organization_id
     group_id = opportunity.account_group_id or opportunity.account_id
     closed = opportunity.global_stage.is_won or opportunity.global_stage.is_lost
-    situations = deal_situations(opportunity)
+    situations = facts.situations
     products = situations.products
     changes = Changes()
-    lines = [] if closed else deal_lines(opportunity)
+    lines = [] if closed else facts.lines
     products |= {product_id for product_id, _discount in lines}
     changes += sync_group(
         org_id,
@@ -114,13 +111,16 @@ def _detect(opportunity: Opportunity, *, is_new: bool = False, accounts: bool = 
         products=products,
         opener_company_id=opportunity.sales_company_id,
         deal_closed=closed,
+        team=facts.team,
     )
     for other_group in sorted(situations.elsewhere):
         changes += sync_group(org_id, other_group, rules)
     if closed:
         close_deal_situations(opportunity)
     else:
-        changes += sync_deal(opportunity, rules, is_new=is_new, lines=lines, own=situations.own)
+        changes += sync_deal(
+            opportunity, rules, is_new=is_new, lines=lines, own=situations.own, team=facts.team
+        )
     if accounts:
         # About the account, not the deal: when a deal is created on it or moved to it (or
         # the group re-check runs), not on every change of lines or stage.

@@ -30,7 +30,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Q
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Q, TextField
+from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
@@ -203,11 +205,16 @@ def agreement_breach(terms: AgreementTerms | None, lowest_discount: Any) -> tupl
 
 
 def load_team(organization_id: int, group_id: int) -> Team:
-    rows = list(
+    return _team(
         AccountTeamMember.objects.for_org(organization_id)
         .filter(account_id=group_id)
         .values_list("user_id", "sales_company_id", "role")
     )
+
+
+def _team(rows: Iterable[Any]) -> Team:
+    """A team from its members' (user, company, role) rows."""
+    rows = list(rows)
     return Team(
         user_ids=frozenset(r[0] for r in rows),
         company_ids=frozenset(r[1] for r in rows),
@@ -355,13 +362,16 @@ def sync_group(
     products: Collection[int] | None = None,
     opener_company_id: int | None = None,
     deal_closed: bool = False,
+    team: Team | None = None,
 ) -> Changes:
     """Bring the group's open situations in step with its open deals. ``products``: only the
     group rule and these products' situations (a save touches no other); None: all of them.
-    ``deal_closed``: a deal was won or lost, which is why a situation that ends now ends."""
+    ``deal_closed``: a deal was won or lost, which is why a situation that ends now ends.
+    ``team``: the group's team, when the caller read it already (``load_deal``)."""
     now = timezone.now()
     deals = load_deals(organization_id, group_id, products=products)
-    team = load_team(organization_id, group_id)
+    if team is None:
+        team = load_team(organization_id, group_id)
     wanted = group_situations(deals, team, rules, products)
     rows = Conflict.objects.for_org(organization_id).filter(
         account_id=group_id, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN
@@ -515,10 +525,11 @@ def sync_deal(
     is_new: bool = False,
     lines: list[tuple[int, Decimal]] | None = None,
     own: dict[str, Conflict] | None = None,
+    team: Team | None = None,
 ) -> Changes:
     """The deal's own situations: below its agreement, and (new deals in a teamed group, when
-    the organization asks for it) the global account manager's acknowledgement. ``lines`` and
-    ``own`` (``deal_lines``, ``deal_situations().own``): when the caller read them already."""
+    the organization asks for it) the global account manager's acknowledgement. ``lines``,
+    ``own`` and ``team`` (``load_deal``): when the caller read them already."""
     org_id = opportunity.organization_id
     if own is None:
         own = deal_situations(opportunity).own
@@ -550,7 +561,8 @@ def sync_deal(
         params={"percent": breach[1]} if breach else None,
     )
     if is_new and rules.team_ack:
-        team = load_team(org_id, opportunity.account_group_id or opportunity.account_id)
+        if team is None:
+            team = load_team(org_id, opportunity.account_group_id or opportunity.account_id)
         needs_ack = bool(team.user_ids) and opportunity.owner_id != team.gam_id
         changes += _sync_one(
             org_id,
@@ -679,6 +691,16 @@ class DealSituations:
     products: set[int] = field(default_factory=set)
     own: dict[str, Conflict] = field(default_factory=dict)
 
+    def place(self, conflict: Conflict, *, group_id: int, opportunity_id: int) -> None:
+        """Sort in one open situation the deal is an active participant of."""
+        if conflict.kind not in SITUATION_KINDS:
+            if conflict.opportunity_id == opportunity_id:
+                self.own[conflict.kind] = conflict
+        elif conflict.account_id != group_id:
+            self.elsewhere.add(conflict.account_id)
+        elif conflict.product_id is not None:
+            self.products.add(conflict.product_id)
+
 
 def deal_situations(opportunity: Opportunity) -> DealSituations:
     """``DealSituations`` in one query: every situation the deal is in has a participant row for
@@ -690,15 +712,90 @@ def deal_situations(opportunity: Opportunity) -> DealSituations:
         .filter(opportunity=opportunity, left_at__isnull=True, conflict__status=ConflictStatus.OPEN)
         .select_related("conflict")
     ):
-        conflict = p.conflict
-        if conflict.kind not in SITUATION_KINDS:
-            if conflict.opportunity_id == opportunity.pk:
-                found.own[conflict.kind] = conflict
-        elif conflict.account_id != group_id:
-            found.elsewhere.add(conflict.account_id)
-        elif conflict.product_id is not None:
-            found.products.add(conflict.product_id)
+        found.place(p.conflict, group_id=group_id, opportunity_id=opportunity.pk)
     return found
+
+
+@dataclass
+class DealFacts:
+    """What a save's check reads of the deal itself: the deal (with its account, company,
+    stage and organization), its lines, the situations it is in and its group's team."""
+
+    opportunity: Opportunity
+    lines: list[tuple[int, Decimal]]
+    situations: DealSituations
+    team: Team
+
+
+def load_deal(organization_id: int, pk: int) -> DealFacts:
+    """``DealFacts`` in one query: lines, situations and team as JSON arrays of subqueries
+    beside the deal's row. A save runs this on every change; four round trips and four query
+    builds were most of its cost."""
+    lines = (
+        OpportunityLine.objects.for_org(organization_id)
+        .filter(opportunity_id=OuterRef("pk"))
+        .order_by("pk")
+        # The discount as text: JSON numbers come back as floats.
+        .values(row=JSONObject(p="product_id", d=Cast("discount_percent", TextField())))
+    )
+    mine = (
+        ConflictParticipant.objects.for_org(organization_id)
+        .filter(
+            opportunity_id=OuterRef("pk"),
+            left_at__isnull=True,
+            conflict__status=ConflictStatus.OPEN,
+        )
+        .values(
+            row=JSONObject(
+                id="conflict_id",
+                kind="conflict__kind",
+                account="conflict__account_id",
+                product="conflict__product_id",
+                opportunity="conflict__opportunity_id",
+                agreement="conflict__agreement_id",
+                company="conflict__sales_company_id",
+                params="conflict__params",
+            )
+        )
+    )
+    team = (
+        AccountTeamMember.objects.for_org(organization_id)
+        .filter(account_id=Coalesce(OuterRef("account_group_id"), OuterRef("account_id")))
+        .values(row=JSONObject(u="user_id", c="sales_company_id", r="role"))
+    )
+    opportunity = (
+        Opportunity.objects.for_org(organization_id)
+        .select_related("account", "sales_company", "global_stage", "organization")
+        .annotate(
+            facts_lines=ArraySubquery(lines),
+            facts_mine=ArraySubquery(mine),
+            facts_team=ArraySubquery(team),
+        )
+        .get(pk=pk)
+    )
+    group_id = opportunity.account_group_id or opportunity.account_id
+    found = DealSituations()
+    for row in opportunity.facts_mine:
+        conflict = Conflict(
+            pk=row["id"],
+            organization_id=organization_id,
+            kind=row["kind"],
+            status=ConflictStatus.OPEN,
+            account_id=row["account"],
+            product_id=row["product"],
+            opportunity_id=row["opportunity"],
+            agreement_id=row["agreement"],
+            sales_company_id=row["company"],
+            params=row["params"] or {},
+        )
+        conflict._state.adding = False  # a stored row: save(update_fields=...) updates it
+        found.place(conflict, group_id=group_id, opportunity_id=opportunity.pk)
+    return DealFacts(
+        opportunity=opportunity,
+        lines=[(r["p"], Decimal(r["d"])) for r in opportunity.facts_lines],
+        situations=found,
+        team=_team((r["u"], r["c"], r["r"]) for r in opportunity.facts_team),
+    )
 
 
 TEAM_DEALS_SHOWN = 20
