@@ -112,6 +112,7 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
         opener_company_id=opportunity.sales_company_id,
         deal_closed=closed,
         team=facts.team,
+        group_open=facts.group_open,
     )
     for other_group in sorted(situations.elsewhere):
         changes += sync_group(org_id, other_group, rules)

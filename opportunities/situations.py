@@ -31,8 +31,9 @@ from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, Q, TextField
-from django.db.models.functions import Cast, Coalesce, JSONObject
+from django.db.models import BigIntegerField, Case, OuterRef, Q, TextField, When
+from django.db.models.functions import Cast, JSONObject
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
@@ -363,24 +364,29 @@ def sync_group(
     opener_company_id: int | None = None,
     deal_closed: bool = False,
     team: Team | None = None,
+    group_open: Iterable[Conflict] | None = None,
 ) -> Changes:
     """Bring the group's open situations in step with its open deals. ``products``: only the
     group rule and these products' situations (a save touches no other); None: all of them.
     ``deal_closed``: a deal was won or lost, which is why a situation that ends now ends.
-    ``team``: the group's team, when the caller read it already (``load_deal``)."""
+    ``team``, ``group_open``: the group's team and open situations, when the caller read them
+    already (``load_deal``)."""
     now = timezone.now()
     deals = load_deals(organization_id, group_id, products=products)
     if team is None:
         team = load_team(organization_id, group_id)
     wanted = group_situations(deals, team, rules, products)
-    rows = Conflict.objects.for_org(organization_id).filter(
-        account_id=group_id, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN
-    )
-    if products is not None:
-        rows = rows.filter(
-            Q(kind=ConflictKind.GROUP_OTHER_COMPANY) | Q(product_id__in=list(products))
+    if group_open is None:
+        group_open = Conflict.objects.for_org(organization_id).filter(
+            account_id=group_id, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN
         )
-    open_rows = {(c.kind, c.product_id): c for c in rows}
+    open_rows = {
+        (c.kind, c.product_id): c
+        for c in group_open
+        if products is None
+        or c.kind == ConflictKind.GROUP_OTHER_COMPANY
+        or c.product_id in products
+    }
     changes = Changes()
     _close(
         [c for key, c in open_rows.items() if key not in wanted],
@@ -725,6 +731,7 @@ class DealFacts:
     lines: list[tuple[int, Decimal]]
     situations: DealSituations
     team: Team
+    group_open: list[Conflict]  # the group's open situations (group and product rules)
 
 
 def load_deal(organization_id: int, pk: int) -> DealFacts:
@@ -758,10 +765,23 @@ def load_deal(organization_id: int, pk: int) -> DealFacts:
             )
         )
     )
+    # CASE, not COALESCE: under row-level security PostgreSQL uses a condition for an index
+    # only when it cannot leak, and it counts COALESCE as leaky (CASE and IS NULL are not).
+    group = Case(
+        When(IsNull(OuterRef("account_group_id"), False), then=OuterRef("account_group_id")),
+        default=OuterRef("account_id"),
+        output_field=BigIntegerField(),
+    )
     team = (
         AccountTeamMember.objects.for_org(organization_id)
-        .filter(account_id=Coalesce(OuterRef("account_group_id"), OuterRef("account_id")))
+        .filter(account_id=group)
         .values(row=JSONObject(u="user_id", c="sales_company_id", r="role"))
+    )
+    group_open = (
+        Conflict.objects.for_org(organization_id)
+        .filter(account_id=group, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN)
+        .order_by("pk")
+        .values(row=JSONObject(id="id", kind="kind", product="product_id"))
     )
     opportunity = (
         Opportunity.objects.for_org(organization_id)
@@ -770,32 +790,53 @@ def load_deal(organization_id: int, pk: int) -> DealFacts:
             facts_lines=ArraySubquery(lines),
             facts_mine=ArraySubquery(mine),
             facts_team=ArraySubquery(team),
+            facts_group_open=ArraySubquery(group_open),
         )
         .get(pk=pk)
     )
     group_id = opportunity.account_group_id or opportunity.account_id
     found = DealSituations()
     for row in opportunity.facts_mine:
-        conflict = Conflict(
-            pk=row["id"],
-            organization_id=organization_id,
-            kind=row["kind"],
-            status=ConflictStatus.OPEN,
-            account_id=row["account"],
-            product_id=row["product"],
-            opportunity_id=row["opportunity"],
-            agreement_id=row["agreement"],
-            sales_company_id=row["company"],
-            params=row["params"] or {},
+        conflict = _stored(
+            Conflict(
+                pk=row["id"],
+                organization_id=organization_id,
+                kind=row["kind"],
+                status=ConflictStatus.OPEN,
+                account_id=row["account"],
+                product_id=row["product"],
+                opportunity_id=row["opportunity"],
+                agreement_id=row["agreement"],
+                sales_company_id=row["company"],
+                params=row["params"] or {},
+            )
         )
-        conflict._state.adding = False  # a stored row: save(update_fields=...) updates it
         found.place(conflict, group_id=group_id, opportunity_id=opportunity.pk)
     return DealFacts(
         opportunity=opportunity,
         lines=[(r["p"], Decimal(r["d"])) for r in opportunity.facts_lines],
         situations=found,
         team=_team((r["u"], r["c"], r["r"]) for r in opportunity.facts_team),
+        group_open=[
+            _stored(
+                Conflict(
+                    pk=r["id"],
+                    organization_id=organization_id,
+                    kind=r["kind"],
+                    status=ConflictStatus.OPEN,
+                    account_id=group_id,
+                    product_id=r["product"],
+                )
+            )
+            for r in opportunity.facts_group_open
+        ],
     )
+
+
+def _stored(conflict: Conflict) -> Conflict:
+    """A row built from what a query returned: saving it updates it."""
+    conflict._state.adding = False
+    return conflict
 
 
 TEAM_DEALS_SHOWN = 20
