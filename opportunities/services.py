@@ -103,17 +103,6 @@ def _require_change(acting_user: User | None, opportunity: Opportunity) -> None:
     raise PermissionDenied("You may not change this opportunity.")
 
 
-def _detect(
-    opportunity: Opportunity,
-    acting_user: User | None,
-    *,
-    is_new: bool = False,
-    accounts: bool = True,
-) -> None:
-    # The save brings the situations in step; pages read them back themselves.
-    check_deal(opportunity=opportunity, is_new=is_new, accounts=accounts)
-
-
 # --- Lines -------------------------------------------------------------------------------------
 
 
@@ -339,7 +328,8 @@ def opportunity_create(
         changed_at=opportunity.created_at,
         changed_by=acting_user,
     )
-    _detect(opportunity, acting_user, is_new=True)
+    # The save brings the situations in step; pages read them back themselves.
+    check_deal(opportunity=opportunity, is_new=True)
     return opportunity
 
 
@@ -391,7 +381,7 @@ def opportunity_update(
     changes = {name: getattr(candidate, name) for name in fields}
     _versioned_update(opportunity, expected_version, **changes)
     if regrouped:
-        _detect(opportunity, acting_user)
+        check_deal(opportunity=opportunity)
     return opportunity
 
 
@@ -442,7 +432,7 @@ def opportunity_set_lines(
     existing.delete()
     OpportunityLine.objects.bulk_create(built)
     if sorted(ln.product_id for ln in built) != before:
-        _detect(opportunity, acting_user, accounts=False)
+        check_deal(opportunity=opportunity, accounts=False)
     return opportunity
 
 
@@ -525,7 +515,7 @@ def opportunity_move_stage(
     reopening = current.global_stage.is_won or current.global_stage.is_lost
     if closing or reopening:
         # A won or lost deal leaves its situations; a reopened one is checked again.
-        _detect(opportunity, acting_user, accounts=False)
+        check_deal(opportunity=opportunity, accounts=False)
     if target.is_won:
         # One UPDATE; COALESCE keeps the first win when the account was won before.
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
