@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from coaching.models import CoachingAction, CoachingSession, CoachingTopic
+from coaching.models import (
+    DEFAULT_REVIEW_THRESHOLD,
+    CoachingAction,
+    CoachingSession,
+    CoachingSettings,
+    CoachingTopic,
+)
+from pipeline.models import GlobalStage
 from crm.models import User
 from crm.registry import access_by_id
 
@@ -95,3 +103,27 @@ def open_actions_for(user: User) -> QuerySet[Any]:
         .select_related("session")
         .order_by("due_on", "id")
     )
+
+
+def default_proposal_stage(organization_id: int) -> GlobalStage | None:
+    """The stage named like "Proposal" (the demo's "Propose"), else the middle open stage."""
+    stages = list(
+        GlobalStage.objects.for_org(organization_id)
+        .filter(is_won=False, is_lost=False)
+        .order_by("order")
+    )
+    named = [s for s in stages if s.name.lower().startswith("propos")]
+    if named:
+        return named[0]
+    return stages[len(stages) // 2] if stages else None
+
+
+def review_rule(organization_id: int) -> tuple[Decimal, GlobalStage | None]:
+    """The review threshold and proposal stage, without writing (reports read them): the
+    defaults until the admin saves the settings."""
+    row = (
+        CoachingSettings.objects.for_org(organization_id).select_related("proposal_stage").first()
+    )
+    if row is None:
+        return DEFAULT_REVIEW_THRESHOLD, default_proposal_stage(organization_id)
+    return row.review_threshold, row.proposal_stage

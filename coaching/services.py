@@ -31,6 +31,7 @@ from coaching.models import (
     SessionKind,
     SessionTopic,
 )
+from coaching.selectors import default_proposal_stage
 from crm.limits import MAX_NAME_LENGTH, check_text
 from crm.models import NotificationKind, User
 from crm.notifications import notify
@@ -86,19 +87,6 @@ def coachable_reps(user: User) -> QuerySet[User]:
 
 
 # --- Settings ------------------------------------------------------------------------------
-
-
-def default_proposal_stage(organization_id: int) -> GlobalStage | None:
-    """The stage named like "Proposal" (the demo's "Propose"), else the middle open stage."""
-    stages = list(
-        GlobalStage.objects.for_org(organization_id)
-        .filter(is_won=False, is_lost=False)
-        .order_by("order")
-    )
-    named = [s for s in stages if s.name.lower().startswith("propos")]
-    if named:
-        return named[0]
-    return stages[len(stages) // 2] if stages else None
 
 
 def coaching_settings(organization_id: int) -> CoachingSettings:

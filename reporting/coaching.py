@@ -32,7 +32,7 @@ from django.db.models.functions import TruncDate
 
 from accounts.models import Activity, ActivityKind
 from coaching.models import CoachingAction, CoachingSession, SessionKind
-from coaching.services import coaching_settings
+from coaching.selectors import review_rule
 from crm.models import User
 from crm.money import missing_rate, raise_if_missing, with_corporate_amount
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -179,7 +179,7 @@ def coaching_figures(
     *, user: User, scope: Scope = ORGANIZATION, period: Period, as_of: dt.date
 ) -> CoachingFigures:
     org = user.organization
-    settings = coaching_settings(org.pk)
+    threshold, stage = review_rule(org.pk)
     companies = _companies(user, scope)
     reps = _reps_by_company(user, list(companies))
     months = _months(period)
@@ -242,7 +242,6 @@ def coaching_figures(
                 row.actions_overdue = r["overdue"]
 
     # Big deals: first reached the proposal stage in the period, valued at that day's rate.
-    stage = settings.proposal_stage
     if stage is not None:
         reached = (
             StageChange.objects.for_org(org.pk)
@@ -260,7 +259,7 @@ def coaching_figures(
         deals = with_corporate_amount(deals, org, rate_date=TruncDate("reached_at"))
         deals = deals.annotate(reached_on=TruncDate("reached_at"))
         deals = deals.annotate(reviewed=_reviews_until(user, OuterRef("reached_on")))
-        big = Q(corporate_amount__gte=settings.review_threshold)
+        big = Q(corporate_amount__gte=threshold)
         found = list(
             deals.values("sales_company_id")
             .annotate(
@@ -324,7 +323,7 @@ def coaching_figures(
         total.add(row)
     ct_rows, ct_total, time_from = _customer_time(user, scope, as_of, companies, reps)
     return CoachingFigures(
-        review_threshold=settings.review_threshold,
+        review_threshold=threshold,
         proposal_stage=stage.name if stage is not None else "",
         period_start=period.start,
         period_end=period.end,
