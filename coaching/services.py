@@ -37,7 +37,7 @@ from crm.models import NotificationKind, User
 from crm.notifications import notify
 from crm.registry import require_visible
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES, Role
-from crm.visibility import can_configure, covers_company
+from crm.visibility import can_configure, covers_company, scoped_company_ids
 from opportunities.models import Opportunity
 from pipeline.models import GlobalStage
 
@@ -83,6 +83,9 @@ def coachable_reps(user: User) -> QuerySet[User]:
     reps = User.objects.visible_to(user).filter(is_active=True, role=Role.SALES_REP)
     if not may_coach(user):
         return reps.none()
+    company_ids = scoped_company_ids(user)
+    if company_ids is not None:
+        reps = reps.filter(sales_company_id__in=company_ids)
     return reps.exclude(pk=user.pk).select_related("sales_company").order_by("full_name")
 
 
