@@ -10,7 +10,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
@@ -58,7 +57,10 @@ class SessionSerializer(serializers.ModelSerializer):
     def to_internal_value(self, data: Any) -> Any:
         check_payload_counts(
             data,
-            {"topics": services.MAX_TOPICS_PER_SESSION, "new_actions": services.MAX_ACTIONS_PER_SESSION},
+            {
+                "topics": services.MAX_TOPICS_PER_SESSION,
+                "new_actions": services.MAX_ACTIONS_PER_SESSION,
+            },
         )
         return super().to_internal_value(data)
 
@@ -207,6 +209,3 @@ def register(router: DefaultRouter) -> None:
     router.register("coaching-sessions", SessionViewSet, basename="coachingsession")
     router.register("coaching-actions", ActionViewSet, basename="coachingaction")
     router.register("coaching-topics", TopicViewSet, basename="coachingtopic")
-
-
-

@@ -56,9 +56,10 @@ def seed_demo(org: Organization) -> None:
     activities.filter(kind=ActivityKind.MEETING).update(duration_minutes=120)
     activities.filter(kind=ActivityKind.CALL).update(duration_minutes=30)
     # Sessions for Nordvik's demo people only (Tellus shows isolation, not coaching).
-    if CoachingSession.objects.for_org(org).exists() or not User.objects.for_org(org).filter(
-        email="director@nordvik.example"
-    ).exists():
+    if (
+        CoachingSession.objects.for_org(org).exists()
+        or not User.objects.for_org(org).filter(email="director@nordvik.example").exists()
+    ):
         return
     topics = {t.name: t for t in CoachingTopic.objects.for_org(org)}
     today = timezone.localdate()
@@ -67,7 +68,9 @@ def seed_demo(org: Organization) -> None:
         actions = []
         if days_ago >= 15:
             actions = [
-                ActionInput(text="Add a next step to every open deal", due_on=held + dt.timedelta(days=5)),
+                ActionInput(
+                    text="Add a next step to every open deal", due_on=held + dt.timedelta(days=5)
+                ),
                 ActionInput(text="Book two customer visits", due_on=held + dt.timedelta(days=10)),
             ]
         coaching_session_create(
@@ -81,7 +84,9 @@ def seed_demo(org: Organization) -> None:
         first = action.text.startswith("Add")
         if not first and action.session.rep.email.startswith("rep.se"):
             continue
-        done_on = action.due_on - dt.timedelta(days=1) if first else action.due_on + dt.timedelta(days=3)
+        done_on = (
+            action.due_on - dt.timedelta(days=1) if first else action.due_on + dt.timedelta(days=3)
+        )
         done_on = min(done_on, today)
         done = timezone.make_aware(dt.datetime.combine(done_on, dt.time(15)))
         CoachingAction.objects.for_org(org).filter(pk=action.pk).update(done_at=done)

@@ -18,6 +18,7 @@ from crm.roles import Role
 from crm.visibility import visible_companies
 from opportunities.models import Opportunity
 
+
 class SessionFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=[("", _("Any kind")), *SessionKind.choices]
@@ -102,8 +103,8 @@ class SessionForm(forms.Form):
             rep_id = self.initial.get("rep")
         deals = Opportunity.objects.visible_to(user).none()
         if rep_id:
-            rep_pk = getattr(rep_id, "pk", rep_id)
-            if str(rep_pk).isdigit():
+            rep_pk = str(getattr(rep_id, "pk", rep_id))
+            if rep_pk.isdigit():
                 deals = Opportunity.objects.visible_to(user).filter(owner_id=int(rep_pk))
         cast(forms.ModelChoiceField, self.fields["opportunity"]).queryset = deals.order_by(
             "name", "id"

@@ -62,7 +62,9 @@ class CoachingTopic(TenantModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="coachtopic_org_name_uniq"),
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="coachtopic_org_name_uniq"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -109,7 +111,9 @@ class CoachingSession(TenantModel):
     class Meta:
         ordering = ["-held_on", "-id"]
         indexes = [
-            models.Index(fields=["organization", "sales_company", "held_on"], name="coach_org_co_idx"),
+            models.Index(
+                fields=["organization", "sales_company", "held_on"], name="coach_org_co_idx"
+            ),
             models.Index(fields=["organization", "rep", "held_on"], name="coach_org_rep_idx"),
             models.Index(fields=["organization", "opportunity"], name="coach_org_opp_idx"),
         ]
@@ -140,11 +144,11 @@ class SessionTopic(TenantModel):
 class CoachingAction(TenantModel):
     """An action agreed in a session, with its owner (mostly the rep) and due date."""
 
-    session = models.ForeignKey(
-        CoachingSession, on_delete=models.CASCADE, related_name="actions"
-    )
+    session = models.ForeignKey(CoachingSession, on_delete=models.CASCADE, related_name="actions")
     text = models.CharField(_("action"), max_length=200)
-    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("owner"))
+    owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("owner")
+    )
     due_on = models.DateField(_("due date"))
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
 

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from coaching.models import (
     DEFAULT_REVIEW_THRESHOLD,
@@ -15,9 +15,9 @@ from coaching.models import (
     CoachingSettings,
     CoachingTopic,
 )
-from pipeline.models import GlobalStage
 from crm.models import User
 from crm.registry import access_by_id
+from pipeline.models import GlobalStage
 
 SORTS = {
     "date": ("held_on", "id"),
@@ -69,18 +69,11 @@ def session_list(
 
 def access_session_by_id(user: User, pk: object) -> CoachingSession:
     """One session the user may see, with its topics and actions; 404 otherwise."""
-    qs = (
+    qs: QuerySet[CoachingSession] = (
         CoachingSession.objects.visible_to(user)
         .select_related("manager", "rep", "sales_company", "opportunity")
-        .prefetch_related(
-            Prefetch("topics", queryset=CoachingTopic.objects.for_org(user.organization_id)),
-            Prefetch(
-                "actions",
-                queryset=CoachingAction.objects.for_org(user.organization_id).select_related(
-                    "owner"
-                ),
-            ),
-        )
+        # Inside a request the organization is in scope for the related managers too.
+        .prefetch_related("topics", "actions__owner")
     )
     return access_by_id(qs, pk)
 
@@ -121,9 +114,7 @@ def default_proposal_stage(organization_id: int) -> GlobalStage | None:
 def review_rule(organization_id: int) -> tuple[Decimal, GlobalStage | None]:
     """The review threshold and proposal stage, without writing (reports read them): the
     defaults until the admin saves the settings."""
-    row = (
-        CoachingSettings.objects.for_org(organization_id).select_related("proposal_stage").first()
-    )
+    row = CoachingSettings.objects.for_org(organization_id).select_related("proposal_stage").first()
     if row is None:
         return DEFAULT_REVIEW_THRESHOLD, default_proposal_stage(organization_id)
     return row.review_threshold, row.proposal_stage

@@ -198,7 +198,9 @@ def _clean_session(
 
 def _check_actions(actions: Sequence[ActionInput]) -> None:
     if len(actions) > MAX_ACTIONS_PER_SESSION:
-        raise ValidationError({"actions": _("At most %(max)d actions.") % {"max": MAX_ACTIONS_PER_SESSION}})
+        raise ValidationError(
+            {"actions": _("At most %(max)d actions.") % {"max": MAX_ACTIONS_PER_SESSION}}
+        )
     for action in actions:
         if not action.text.strip():
             raise ValidationError({"actions": _("Every action needs a text.")})
@@ -257,11 +259,13 @@ def coaching_session_create(
         duration_minutes=duration_minutes, topics=topics, notes=notes, opportunity=opportunity,
     )  # fmt: skip
     _check_actions(actions)
+    company = rep.sales_company
+    assert company is not None  # may_coach_rep: a rep of a company in the manager's scope
     session = CoachingSession.objects.create(
         organization_id=acting_user.organization_id,
         manager=acting_user,
         rep=rep,
-        sales_company_id=rep.sales_company_id,
+        sales_company=company,
         kind=kind,
         held_on=held_on,
         duration_minutes=duration_minutes,

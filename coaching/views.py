@@ -17,8 +17,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from coaching import selectors, services
-from coaching.forms import ActionForm, ActionFormSet, SessionFilterForm, SessionForm, SettingsForm, TopicForm
-from coaching.models import CoachingSession, CoachingTopic
+from coaching.forms import (
+    ActionForm,
+    ActionFormSet,
+    SessionFilterForm,
+    SessionForm,
+    SettingsForm,
+    TopicForm,
+)
+from coaching.models import CoachingTopic
 from crm.decorators import admin_required, allowed_by
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -243,8 +250,11 @@ def setup_coaching(request: AuthenticatedHttpRequest) -> HttpResponse:
     settings_form = SettingsForm(
         request.POST if request.POST.get("form") == "settings" else None,
         stages=stages,
-        initial={"review_threshold": current.review_threshold, "proposal_stage": current.proposal_stage},
-    )  # fmt: skip
+        initial={
+            "review_threshold": current.review_threshold,
+            "proposal_stage": current.proposal_stage,
+        },
+    )
     topic_form = TopicForm(request.POST if request.POST.get("form") == "topic" else None)
     if request.method == "POST":
         try:
@@ -264,7 +274,9 @@ def setup_coaching(request: AuthenticatedHttpRequest) -> HttpResponse:
                 )
                 return redirect("setup:coaching")
         except ValidationError as exc:
-            apply_validation_error(topic_form if request.POST.get("form") == "topic" else settings_form, exc)
+            apply_validation_error(
+                topic_form if request.POST.get("form") == "topic" else settings_form, exc
+            )
     return render(
         request,
         "coaching/setup.html",
@@ -276,4 +288,3 @@ def setup_coaching(request: AuthenticatedHttpRequest) -> HttpResponse:
         },
         status=400 if request.method == "POST" else 200,
     )
-

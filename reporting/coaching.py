@@ -129,6 +129,11 @@ class CoachingFigures:
     customer_time_total: CustomerTimeRow | None = None
 
 
+def _rows(qs: Any) -> list[dict[str, Any]]:
+    """A values() query's rows (typed loosely: each query names its own aggregates)."""
+    return list(qs)
+
+
 def _months(period: Period) -> int:
     return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
 
@@ -191,7 +196,8 @@ def coaching_figures(
 
     # Sessions per company and per manager.
     review = Q(kind=SessionKind.DEAL_REVIEW)
-    for r in (
+    r: dict[str, Any]
+    for r in _rows(
         sessions.values("sales_company_id")
         .annotate(n=Count("id"), reviews=Count("id", filter=review))
         .order_by()
@@ -208,12 +214,14 @@ def coaching_figures(
         .annotate(n=Count("id"), reviews=Count("id", filter=review))
         .order_by()
     )  # fmt: skip
-    for r in manager_rows:
+    for r in _rows(manager_rows):
         role = r["manager__role"]
         if role in ORG_WIDE_ROLES:
             covered = list(companies)
         elif role == Role.REGIONAL_MANAGER:
-            covered = [pk for pk, (_n, region) in companies.items() if region == r["manager__region_id"]]
+            covered = [
+                pk for pk, (_n, region) in companies.items() if region == r["manager__region_id"]
+            ]
         else:
             covered = [pk for pk in companies if pk == r["manager__sales_company_id"]]
         managers[r["manager_id"]] = CoachingRow(
@@ -224,7 +232,9 @@ def coaching_figures(
 
     # Agreed actions: due in the period up to the report date; overdue now.
     due_until = min(period.end, as_of + dt.timedelta(days=1))
-    actions = CoachingAction.objects.visible_to(user).filter(_company_q(scope, "session__"))
+    actions: QuerySet[Any] = CoachingAction.objects.visible_to(user).filter(
+        _company_q(scope, "session__")
+    )
     due = Q(due_on__gte=period.start, due_on__lt=due_until)
     on_time = due & Q(done_at__isnull=False, done_date__lte=F("due_on"))
     overdue = Q(done_at__isnull=True, due_on__lt=as_of)
@@ -235,7 +245,7 @@ def coaching_figures(
     }
     actions = actions.annotate(done_date=TruncDate("done_at"))
     for group, target in (("session__sales_company_id", rows), ("session__manager_id", managers)):
-        for r in actions.values(group).annotate(**aggregates).order_by():
+        for r in _rows(actions.values(group).annotate(**aggregates).order_by()):
             row = target.get(r[group])
             if row is not None:
                 row.actions_due, row.actions_on_time = r["due"], r["on_time"]
@@ -260,7 +270,7 @@ def coaching_figures(
         deals = deals.annotate(reached_on=TruncDate("reached_at"))
         deals = deals.annotate(reviewed=_reviews_until(user, OuterRef("reached_on")))
         big = Q(corporate_amount__gte=threshold)
-        found = list(
+        found = _rows(
             deals.values("sales_company_id")
             .annotate(
                 big=Count("id", filter=big),
@@ -284,7 +294,7 @@ def coaching_figures(
     closed = closed.annotate(closed_on=TruncDate("closed_at"))
     closed = closed.annotate(reviewed=_reviews_until(user, OuterRef("closed_on")))
     won, lost = Q(global_stage__is_won=True), Q(global_stage__is_lost=True)
-    for r in (
+    for r in _rows(
         closed.values("sales_company_id")
         .annotate(
             rw=Count("id", filter=won & Q(reviewed=True)),
@@ -298,6 +308,8 @@ def coaching_figures(
         if row is not None:
             row.reviewed_won, row.reviewed_lost = r["rw"], r["rl"]
             row.unreviewed_won, row.unreviewed_lost = r["uw"], r["ul"]
+    deal_won = Q(opportunity__global_stage__is_won=True)
+    deal_lost = Q(opportunity__global_stage__is_lost=True)
     # Per manager: the deals he reviewed (before they closed) that closed in the period.
     reviewed_by = (
         _sessions(user, scope)
@@ -308,15 +320,15 @@ def coaching_figures(
         )
         .values("manager_id")
         .annotate(
-            w=Count("opportunity_id", distinct=True, filter=Q(opportunity__global_stage__is_won=True)),
-            l=Count("opportunity_id", distinct=True, filter=Q(opportunity__global_stage__is_lost=True)),
+            w=Count("opportunity_id", distinct=True, filter=deal_won),
+            lost=Count("opportunity_id", distinct=True, filter=deal_lost),
         )
         .order_by()
     )  # fmt: skip
-    for r in reviewed_by:
+    for r in _rows(reviewed_by):
         row = managers.get(r["manager_id"])
         if row is not None:
-            row.reviewed_won, row.reviewed_lost = r["w"], r["l"]
+            row.reviewed_won, row.reviewed_lost = r["w"], r["lost"]
 
     total = CoachingRow("total", 0, "", months=months)
     for row in rows.values():
@@ -363,5 +375,7 @@ def _customer_time(
         CustomerTimeRow(pk, name, reps=reps.get(pk, 0), minutes=minutes.get(pk) or 0)
         for pk, (name, _region) in companies.items()
     ]
-    total = CustomerTimeRow(0, "", reps=sum(r.reps for r in rows), minutes=sum(r.minutes for r in rows))
+    total = CustomerTimeRow(
+        0, "", reps=sum(r.reps for r in rows), minutes=sum(r.minutes for r in rows)
+    )
     return sorted(rows, key=lambda r: r.name), total, since

@@ -197,7 +197,9 @@ def _coaching(user: User, scope: Scope, as_of: dt.date) -> Section:
         customer_hours = (
             c.customer_time_total.hours_per_rep_week
             if r.party == "total" and c.customer_time_total
-            else hours.get(r.key) if r.party == "company" else None
+            else hours.get(r.key)
+            if r.party == "company"
+            else None
         )
         rows.append([
             str(parties[r.party]), r.name, r.reps, r.sessions, r.reviews,

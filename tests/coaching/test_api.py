@@ -102,7 +102,9 @@ def test_the_regional_manager_and_director_see_their_scope(world: World) -> None
     pk = made.json()["id"]
     assert _client(w.director).get(f"{URL}{pk}/").status_code == 200
     assert _client(w.regional).get(f"{URL}{pk}/").status_code == 404  # Nordics, not DACH
-    assert _client(w.manager_se).patch(f"{URL}{pk}/", {"notes": "x"}, format="json").status_code == 404
+    assert (
+        _client(w.manager_se).patch(f"{URL}{pk}/", {"notes": "x"}, format="json").status_code == 404
+    )
     edit = _client(w.director).patch(f"{URL}{pk}/", {"notes": "Good call"}, format="json")
     assert edit.status_code == 200 and edit.json()["notes"] == "Good call"
     assert dt.date.fromisoformat(edit.json()["held_on"]) == dt.date(2026, 5, 4)

@@ -59,7 +59,11 @@ def test_a_manager_logs_a_session_and_the_rep_acknowledges_it(world: World) -> N
     assert response["Location"] == f"/coaching/{session.pk}/"
     assert (session.manager, session.rep, session.sales_company) == (w.manager_se, w.rep_se, w.se)
     action = CoachingAction.objects.for_org(w.org).get()
-    assert (action.text, action.owner, action.due_on) == ("Add next steps", w.rep_se, dt.date(2026, 5, 11))
+    assert (action.text, action.owner, action.due_on) == (
+        "Add next steps",
+        w.rep_se,
+        dt.date(2026, 5, 11),
+    )
     rep = _as(w.rep_se)
     page = rep.get("/coaching/").content.decode()
     assert f"/coaching/{session.pk}/" in page
@@ -175,7 +179,9 @@ def test_the_dashboard_and_the_export_carry_the_coaching_figures(world: World) -
     _session(w)
     page = _as(w.director).get("/reports/").content.decode()
     assert 'data-testid="coaching"' in page and "Sessions per rep per month" in page
-    sections = list(exports.report_sections(user=w.director, scope=Scope(), as_of=dt.date(2026, 5, 15)))
+    sections = list(
+        exports.report_sections(user=w.director, scope=Scope(), as_of=dt.date(2026, 5, 15))
+    )
     coaching = next(s for s in sections if s.title == "Coaching")
     rows = list(coaching.rows)
     total = rows[-1]
