@@ -341,9 +341,9 @@ SECTIONS: list[Callable[[User, Scope, dt.date], Section]] = [
     _forecast,
     _won,
     _targets,
-    _coaching,
     _data_quality,
     _opportunities,
+    _coaching,  # issue 19: last, so the earlier files keep their numbers
 ]
 
 
