@@ -191,7 +191,7 @@ def _coaching(user: User, scope: Scope, as_of: dt.date) -> Section:
         user=user, scope=scope, period=fiscal_quarter(user.organization, as_of), as_of=as_of
     )
     hours = {t.key: t.hours_per_rep_week for t in c.customer_time}
-    parties = {"company": _("Company"), "manager": _("Manager"), "total": _("Total")}
+    parties = {"company": _("Company"), "manager": _("Manager"), "total": _("All companies")}
     rows: list[Row] = []
     for r in [*c.companies, *c.managers, c.total]:
         customer_hours = (

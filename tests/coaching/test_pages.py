@@ -185,4 +185,4 @@ def test_the_dashboard_and_the_export_carry_the_coaching_figures(world: World) -
     coaching = next(s for s in sections if s.title == "Coaching")
     rows = list(coaching.rows)
     total = rows[-1]
-    assert total[0] == "Total" and total[3] == 1  # one session in Q2 2026
+    assert total[0] == "All companies" and total[3] == 1  # one session in Q2 2026
