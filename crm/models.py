@@ -399,6 +399,11 @@ class NotificationKind(models.TextChoices):
         _("%(user)s declined that %(account)s join the group worked by %(company)s."),
     )
     REGROUPED = "regrouped", _("%(account)s is now part of the group %(group)s.")
+    # Coaching (issue 19): the rep reads and acknowledges what his manager logged.
+    COACHING_LOGGED = (
+        "coaching_logged",
+        _("%(manager)s logged a coaching session or deal review with you: please acknowledge it."),
+    )
 
 
 def notification_kind_choices() -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from accounts import api as accounts_api
+from coaching import api as coaching_api
 from crm import api as crm_api
 from leads import api as leads_api
 from opportunities import api as opportunities_api
@@ -37,7 +38,15 @@ class DocsPermission(BasePermission):
 _DOCS = [DocsPermission]
 
 router = DefaultRouter()
-for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api, leads_api, reporting_api):
+for app_api in (
+    crm_api,
+    accounts_api,
+    pipeline_api,
+    opportunities_api,
+    leads_api,
+    coaching_api,
+    reporting_api,
+):
     app_api.register(router)
 
 urlpatterns = [

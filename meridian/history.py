@@ -30,6 +30,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
+from coaching.models import CoachingSession
 from crm.audit import HistoryEntry, history_for
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
@@ -39,7 +40,7 @@ from opportunities.models import Opportunity
 # Columns that mean nothing to a reader (the When and Who columns say the rest).
 INTERNAL_COLUMNS = frozenset({"id", "organization", "version", "search"})
 # A part of a record is named by the first of these it has (a line by its product...).
-NAME_FIELDS = ("name", "full_name", "subject", "product", "user", "reason")
+NAME_FIELDS = ("name", "full_name", "subject", "product", "user", "reason", "text")
 MAX_TEXT = 200
 
 
@@ -79,6 +80,8 @@ def model_label(model: type[Model]) -> str:
         "accounts.AccountTeamMember": _("Team member"),
         "accounts.FrameworkAgreement": _("Framework agreement"),
         "accounts.DiscountTier": _("Discount tier"),
+        "coaching.CoachingSession": _("Coaching session"),
+        "coaching.CoachingAction": _("Agreed action"),
     }
     return kinds.get(model._meta.label) or capfirst(str(name))
 
@@ -261,3 +264,8 @@ def opportunity_history(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
 @login_required
 def account_history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render_history(request, Account, pk, reverse("accounts:detail", args=[pk]))
+
+
+@login_required
+def coaching_history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return render_history(request, CoachingSession, pk, reverse("coaching:detail", args=[pk]))

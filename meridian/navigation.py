@@ -38,6 +38,8 @@ _REP = [
     ("accounts:tasks", _("My tasks")),
     # Sellers: the leads handed to them; managers: their companies' leads (and the hand-over).
     ("leads:lead_list", _("Leads")),
+    # A rep's coaching sessions and deal reviews; a manager's, of his reps (issue 19).
+    ("coaching:list", _("Coaching")),
 ]
 _MANAGER = [
     *_REP,
@@ -68,6 +70,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("accounts:join_requests", _("Join requests")),
         ("setup:agreements", _("Agreements")),
         ("setup:teams", _("Account teams")),
+        ("coaching:list", _("Coaching")),
     ],
     Role.GLOBAL_ADMIN: [
         ("setup:index", _("Set-up")),
@@ -76,6 +79,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:companies", _("Sales companies")),
         ("setup:users", _("Users")),
         ("setup:rates", _("Exchange rates")),
+        ("setup:coaching", _("Coaching topics")),
         ("reporting:dashboard", _("Reports")),
     ],
 }

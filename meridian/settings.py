@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "pipeline",
     "opportunities",
     "leads",
+    "coaching",
     "reporting",
     "meridian",
 ]

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import urls as accounts_urls
+from coaching import urls as coaching_urls
 from crm import views
 from meridian import history, tasks
 from meridian import views as shell_views
@@ -22,6 +23,7 @@ setup_patterns = [
     *pipeline_urls.setup_urlpatterns,
     *opportunities_urls.setup_urlpatterns,
     *accounts_urls.setup_urlpatterns,
+    *coaching_urls.setup_urlpatterns,
 ]
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they
@@ -32,6 +34,10 @@ accounts_patterns = [
     path("tasks/", tasks.my_tasks, name="tasks"),
     *accounts_urls.urlpatterns,
     *opportunities_urls.account_urlpatterns,
+]
+coaching_patterns = [
+    path("<int:pk>/history/", history.coaching_history, name="history"),
+    *coaching_urls.urlpatterns,
 ]
 opportunities_patterns = [
     path("<int:pk>/history/", history.opportunity_history, name="history"),
@@ -56,6 +62,7 @@ urlpatterns = [
     path("reports/", include("reporting.urls")),
     path("opportunities/", include((opportunities_patterns, "opportunities"))),
     path("accounts/", include((accounts_patterns, "accounts"))),
+    path("coaching/", include((coaching_patterns, "coaching"))),
     path("search/", shell_views.search, name="search"),
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.profile_password, name="profile_password"),

@@ -34,6 +34,7 @@ from crm.spreadsheet import csv_delimiter, escape_cell
 from crm.visibility import visible_companies
 from pipeline.models import ForecastCategory
 from reporting import kpis
+from reporting.coaching import coaching_figures
 from reporting.kpis import Scope
 from reporting.models import ExportFormat
 from reporting.periods import fiscal_quarter, fiscal_year
@@ -184,6 +185,53 @@ def _targets(user: User, scope: Scope, as_of: dt.date) -> Section:
     )
 
 
+def _coaching(user: User, scope: Scope, as_of: dt.date) -> Section:
+    """Coaching, deal reviews and customer time (reporting.coaching), per company and manager."""
+    c = coaching_figures(
+        user=user, scope=scope, period=fiscal_quarter(user.organization, as_of), as_of=as_of
+    )
+    hours = {t.key: t.hours_per_rep_week for t in c.customer_time}
+    parties = {"company": _("Company"), "manager": _("Manager"), "total": _("All companies")}
+    rows: list[Row] = []
+    for r in [*c.companies, *c.managers, c.total]:
+        customer_hours = (
+            c.customer_time_total.hours_per_rep_week
+            if r.party == "total" and c.customer_time_total
+            else hours.get(r.key)
+            if r.party == "company"
+            else None
+        )
+        rows.append([
+            str(parties[r.party]), r.name, r.reps, r.sessions, r.reviews,
+            r.sessions_per_rep_month, r.big_deals, r.big_deals_reviewed, r.reviewed_percent,
+            r.actions_due, r.actions_on_time, r.on_time_percent, r.actions_overdue,
+            r.reviewed_win_rate, r.unreviewed_win_rate, customer_hours,
+        ])  # fmt: skip
+    # No totals row: the total is a row of its own (managers' rows overlap the companies').
+    return Section(
+        _("Coaching"),
+        [
+            Column(_("For"), width=10),
+            Column(_("Name"), width=30),
+            Column(_("Reps"), Kind.INT),
+            Column(_("Sessions"), Kind.INT),
+            Column(_("Deal reviews"), Kind.INT),
+            Column(_("Sessions per rep and month"), Kind.TEXT),
+            Column(_("Big deals"), Kind.INT),
+            Column(_("Reviewed before proposal"), Kind.INT),
+            Column(_("Reviewed %"), Kind.PERCENT),
+            Column(_("Actions due"), Kind.INT),
+            Column(_("Done on time"), Kind.INT),
+            Column(_("On time %"), Kind.PERCENT),
+            Column(_("Overdue"), Kind.INT),
+            Column(_("Win rate reviewed %"), Kind.PERCENT),
+            Column(_("Win rate not reviewed %"), Kind.PERCENT),
+            Column(_("Customer hours per rep and week"), Kind.TEXT, 18),
+        ],
+        rows,
+    )
+
+
 def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
     def rows() -> Iterator[Row]:
         opportunity, account = _("Opportunity"), _("Account")
@@ -295,6 +343,7 @@ SECTIONS: list[Callable[[User, Scope, dt.date], Section]] = [
     _targets,
     _data_quality,
     _opportunities,
+    _coaching,  # issue 19: last, so the earlier files keep their numbers
 ]
 
 

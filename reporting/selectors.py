@@ -29,6 +29,7 @@ from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
 from reporting import charts, kpis
+from reporting.coaching import CoachingFigures, coaching_figures
 from reporting.kpis import Scope
 from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
@@ -130,6 +131,7 @@ class Dashboard:
     trend: list[tuple[dt.date, dict[str, Decimal]]]
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
+    coaching: CoachingFigures  # coaching, deal reviews and customer time (issue 19)
     # Stored figures are shared by readers of every language: what is text is made from keys
     # when the page reads it, in the reader's language (the page fragment is cached per
     # language), never stored translated.
@@ -278,6 +280,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         if first_of_quarter
         else None,
         opportunities_link=opp_link,
+        coaching=coaching_figures(user=user, scope=s, period=quarter, as_of=as_of),
     )
     return d
 

@@ -14,7 +14,16 @@ import ast
 import sys
 from pathlib import Path
 
-FIRST_PARTY = {"crm", "accounts", "pipeline", "opportunities", "leads", "reporting", "meridian"}
+FIRST_PARTY = {
+    "crm",
+    "accounts",
+    "pipeline",
+    "opportunities",
+    "leads",
+    "coaching",
+    "reporting",
+    "meridian",
+}
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_PARTS = {"migrations", "tests", "__pycache__"}
 

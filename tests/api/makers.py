@@ -21,6 +21,8 @@ from accounts.models import (
     PlanAction,
     TeamRole,
 )
+from coaching.models import CoachingAction, CoachingSession, CoachingTopic
+from coaching.services import ActionInput, coaching_session_create
 from crm.models import Notification, NotificationKind
 from crm.notifications import notify
 from leads.models import MarketingPause
@@ -105,6 +107,15 @@ def _marketing_pause(w: World) -> Made:
         organization=w.org, account=_se_account(w), reason="Complaint", until=dt.date(2030, 1, 1)
     )
     return Made(pause, NOT_SWEDEN)
+
+
+def _coaching_session(w: World, *, action: bool = False) -> CoachingSession:
+    # The Swedish manager coaches the Swedish rep: hidden from other companies and marketing.
+    return coaching_session_create(
+        acting_user=w.manager_se, rep=w.rep_se, kind="coaching", held_on=dt.date(2026, 5, 4),
+        duration_minutes=30,
+        actions=[ActionInput(text="Call back", due_on=dt.date(2026, 6, 1))] if action else [],
+    )  # fmt: skip
 
 
 MAKERS: dict[str, Callable[[World], Made]] = {
@@ -212,4 +223,12 @@ MAKERS: dict[str, Callable[[World], Made]] = {
     ),
     "opportunities.Conflict": _conflict,
     "opportunities.OpportunityContactRole": _contact_role,
+    "coaching.CoachingSession": lambda w: Made(_coaching_session(w), NOT_SWEDEN_NOR_MARKETING),
+    "coaching.CoachingAction": lambda w: Made(
+        CoachingAction.objects.for_org(w.org).get(session=_coaching_session(w, action=True)),
+        NOT_SWEDEN_NOR_MARKETING,
+    ),
+    "coaching.CoachingTopic": lambda w: Made(
+        CoachingTopic.objects.create(organization=w.org, name=f"Topic {next(_seq)}")
+    ),
 }

@@ -90,7 +90,12 @@ def test_xlsx_round_trips_against_the_selectors(dataset: Dataset, media: Path) -
     book = load_workbook(path, read_only=True)
     assert book.sheetnames == [
         "Pipeline", "Forecast", "Won FY2026", "Targets", "Data quality", "Opportunities",
+        "Coaching",
     ]  # fmt: skip
+    coaching = _sheet(path, "Coaching")
+    # The dataset has no coaching: every company's row and the total say 0 sessions.
+    assert list(coaching[0][:4]) == ["For", "Name", "Reps", "Sessions"]
+    assert coaching[-1][0] == "All companies" and coaching[-1][3] == 0
 
     pipeline = _sheet(path, "Pipeline")
     assert pipeline[0][0] == "Global stage"
@@ -141,7 +146,7 @@ def test_csv_round_trips(dataset: Dataset, media: Path) -> None:
     tables = _csv_tables(media / export.file_path)
     assert list(tables) == [
         "01-pipeline.csv", "02-forecast.csv", "03-won-fy2026.csv", "04-targets.csv",
-        "05-data-quality.csv", "06-opportunities.csv",
+        "05-data-quality.csv", "06-opportunities.csv", "07-coaching.csv",
     ]  # fmt: skip
     pipeline = tables["01-pipeline.csv"]
     assert pipeline[0][0] == "Global stage"

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import demo as accounts_demo
+from coaching import demo as coaching_demo
 from crm import demo, services
 from crm.models import Organization, User
 from crm.tenancy import org_scope
@@ -100,6 +101,7 @@ class Command(BaseCommand):
         leads_demo.seed_demo(org)  # campaigns (members are accounts' contacts) and leads
         opportunities_demo.seed_demo(org)  # products and deals
         leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
+        coaching_demo.seed_demo(org)  # coaching sessions, deal reviews, actions; after the deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
 
     def _print_logins(self) -> None:
