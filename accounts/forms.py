@@ -127,7 +127,21 @@ class AccountEditForm(forms.Form):
     domain = forms.CharField(label=_("Web domain"), max_length=200, required=False)
     industry = forms.CharField(label=_("Industry"), max_length=100, required=False)
     segment = forms.ChoiceField(label=_("Segment"), choices=Segment.choices)
+    segment_by_rules = forms.BooleanField(
+        label=_("Let the segment rules decide the segment (the next nightly run assigns it)"),
+        required=False,
+    )
     lifecycle = forms.ChoiceField(label=_("Lifecycle"), choices=Lifecycle.choices)
+    potential = forms.DecimalField(
+        label=_("Potential (corporate currency)"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )
+    potential_source = forms.CharField(
+        label=_("Source of the potential"), max_length=200, required=False
+    )
     # An id, not a list of every visible account (a manager sees tens of thousands).
     parent = forms.ModelChoiceField(
         label=_("Part of group (parent account id)"),
@@ -136,7 +150,16 @@ class AccountEditForm(forms.Form):
         widget=forms.NumberInput,
     )
 
-    FIELDS = ("name", "country", "registration_number", "domain", "industry", "segment")
+    FIELDS = (
+        "name",
+        "country",
+        "registration_number",
+        "domain",
+        "industry",
+        "segment",
+        "potential",
+        "potential_source",
+    )
 
     def __init__(self, *args: Any, user: User, account: Account, **kwargs: Any) -> None:
         initial = {name: getattr(account, name) for name in (*self.FIELDS, "lifecycle")}

@@ -594,7 +594,5 @@ class AccountValue(TenantModel):
         ]
         indexes = [
             # The account list sorted by value.
-            models.Index(
-                fields=["organization", "lifetime_value"], name="accountvalue_org_ltv_idx"
-            )
+            models.Index(fields=["organization", "lifetime_value"], name="accountvalue_org_ltv_idx")
         ]

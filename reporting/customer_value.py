@@ -29,7 +29,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from accounts.models import Account, AccountValue, SegmentRule
+from accounts.models import Account, SegmentRule
+from accounts.value import account_figures, group_figures  # noqa: F401  (read here too)
 from crm.models import Organization, User
 from crm.money import missing_rate, money, with_corporate_amount
 from crm.tenancy import org_scope
@@ -202,51 +203,6 @@ def assign_segments(*, organization: Organization) -> int:
 
 
 # --- Reads ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ValueFigures:
-    """An account's (or its group's) stored value, rounded for reading."""
-
-    lifetime_value: Decimal | None
-    won_revenue: Decimal | None
-    weighted_pipeline: Decimal | None
-    revenue_12m: Decimal | None
-    first_win_at: dt.datetime | None
-    last_win_at: dt.datetime | None
-    missing_rate: str
-
-
-def _rounded(value: Decimal | None) -> Decimal | None:
-    return None if value is None else money(value)
-
-
-def account_figures(value: AccountValue | None) -> ValueFigures | None:
-    if value is None:
-        return None
-    return ValueFigures(
-        lifetime_value=_rounded(value.lifetime_value),
-        won_revenue=_rounded(value.won_revenue),
-        weighted_pipeline=_rounded(value.weighted_pipeline),
-        revenue_12m=_rounded(value.revenue_12m),
-        first_win_at=value.first_win_at,
-        last_win_at=value.last_win_at,
-        missing_rate=value.missing_rate,
-    )
-
-
-def group_figures(value: AccountValue | None) -> ValueFigures | None:
-    if value is None:
-        return None
-    return ValueFigures(
-        lifetime_value=_rounded(value.group_lifetime_value),
-        won_revenue=_rounded(value.group_won_revenue),
-        weighted_pipeline=_rounded(value.group_weighted_pipeline),
-        revenue_12m=_rounded(value.group_revenue_12m),
-        first_win_at=value.group_first_win_at,
-        last_win_at=value.group_last_win_at,
-        missing_rate=value.group_missing_rate,
-    )
 
 
 @dataclass(frozen=True)

@@ -178,9 +178,7 @@ def _rules(world: World) -> None:
 
 
 def _segments(world: World) -> dict[str, tuple[str, str]]:
-    return {
-        a.name: (a.segment, a.segment_reason) for a in Account.objects.for_org(world.org).all()
-    }
+    return {a.name: (a.segment, a.segment_reason) for a in Account.objects.for_org(world.org).all()}
 
 
 def test_segments_at_the_threshold_edges(world: World, accounts: dict[str, Account]) -> None:
@@ -239,9 +237,7 @@ def test_history_records_each_segment_change_with_its_reason(
     ]
 
 
-def test_segment_report_per_segment_and_country(
-    world: World, accounts: dict[str, Account]
-) -> None:
+def test_segment_report_per_segment_and_country(world: World, accounts: dict[str, Account]) -> None:
     _rules(world)
     _refresh(world)
     report = cv.segment_report(user=world.director)
