@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -32,7 +33,8 @@ from accounts.models import (
     Segment,
     TeamRole,
 )
-from accounts.value import joined_value
+from accounts.segments_api import SegmentRuleViewSet
+from accounts.value import joined_value, may_see_customer_value
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
 from crm.http import AuthenticatedRequest
@@ -207,7 +209,11 @@ class AccountViewSet(
     serializer_class = AccountSerializer
     filterset_fields = ["group", "country", "home_company", "parent", "segment", "lifecycle"]
     ordering_fields = ["name", "created_at", "value__lifetime_value"]
-    select_related = ("value",)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        qs = super().get_queryset()
+        # The stored value rides along in the same query, for those who may read it.
+        return qs.select_related("value") if may_see_customer_value(self.request.user) else qs
 
     @extend_schema(request=AccountWriteSerializer, responses={201: AccountSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -712,3 +718,4 @@ def register(router: DefaultRouter) -> None:
     router.register("plan-actions", PlanActionViewSet, basename="planaction")
     router.register("agreements", AgreementViewSet, basename="frameworkagreement")
     router.register("join-requests", JoinRequestViewSet, basename="groupjoinrequest")
+    router.register("segment-rules", SegmentRuleViewSet, basename="segmentrule")

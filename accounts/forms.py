@@ -32,6 +32,18 @@ from crm.visibility import visible_companies
 
 class AccountSearchForm(forms.Form):
     q = forms.CharField(label=_("Search accounts"), required=False, max_length=100)
+    segment = forms.ChoiceField(
+        label=_("Segment"), choices=[("", _("All segments")), *Segment.choices], required=False
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        choices=[
+            ("name", _("Name")),
+            ("segment", _("Segment")),
+            ("value", _("Lifetime value (highest first)")),
+        ],
+        required=False,
+    )
 
 
 class InlineAccountForm(forms.Form):
@@ -442,3 +454,22 @@ class PlanActionForm(forms.Form):
         cast(forms.ModelChoiceField, self.fields["owner"]).queryset = _people(user)
         if not editing:
             del self.fields["status"]  # a new action is open
+
+
+class SegmentRuleForm(forms.Form):
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=10_000, initial=10)
+    segment = forms.ChoiceField(label=_("Segment"), choices=Segment.choices)
+    min_lifetime_value = forms.DecimalField(
+        label=_("Minimum lifetime value"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )
+    min_potential = forms.DecimalField(
+        label=_("Minimum potential"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )

@@ -11,7 +11,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountValue
+from crm.models import User
 from crm.money import money
+from crm.roles import Role
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,9 @@ def value_rows(
              "group")
         )  # fmt: skip
     return rows
+
+
+def may_see_customer_value(user: User) -> bool:
+    """Customer value is deal data: everyone who sees the account, except marketing (its
+    need-to-know: leads and campaigns, accounts read-only, no deals)."""
+    return user.role != Role.MARKETING

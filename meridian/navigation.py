@@ -46,6 +46,7 @@ _MANAGER = [
     ("opportunities:team", _("Team")),
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
+    ("reporting:segments", _("Segments")),
     ("reporting:targets", _("Targets")),
 ]
 _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
@@ -60,6 +61,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     ],
     Role.GLOBAL_DIRECTOR: [
         ("reporting:dashboard", _("Reports")),
+        ("reporting:segments", _("Segments")),
         ("reporting:targets", _("Targets")),
         ("opportunities:list", _("Opportunities")),
         ("accounts:list", _("Accounts")),
@@ -76,6 +78,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:companies", _("Sales companies")),
         ("setup:users", _("Users")),
         ("setup:rates", _("Exchange rates")),
+        ("setup:segment_rules", _("Segment rules")),
         ("reporting:dashboard", _("Reports")),
     ],
 }

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from accounts import join, selectors, services
 from accounts.forms import ActivityForm
 from accounts.models import Account, JoinStatus
-from accounts.value import joined_value, value_rows
+from accounts.value import joined_value, may_see_customer_value, value_rows
 from crm.http import AuthenticatedHttpRequest
 from crm.money import MissingExchangeRateError
 from opportunities import customer
@@ -55,8 +55,9 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {"account": account}
     # Customer value (stored nightly, joined by account_360): of the account asked for, and of
     # the group only when the user sees its top in full (a need-to-know top shows no value).
-    context["value"] = joined_value(account)
-    context["group_value"] = joined_value(view.group) if view.group_visible else None
+    shown = may_see_customer_value(user)
+    context["value"] = joined_value(account) if shown else None
+    context["group_value"] = joined_value(view.group) if shown and view.group_visible else None
     context["value_rows"] = value_rows(context["value"], context["group_value"])
     accounts = _group_accounts(view)
     context.update(

@@ -28,13 +28,14 @@ import pghistory
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.models import Account, SegmentRule
-from accounts.value import account_figures, group_figures  # noqa: F401  (read here too)
+from accounts.models import Account, Segment, SegmentRule
 from crm.models import Organization, User
 from crm.money import missing_rate, money, with_corporate_amount
 from crm.tenancy import org_scope
 from opportunities.models import Opportunity
+from reporting.exports import Column, Kind, Section
 from reporting.kpis import ORGANIZATION, Scope, open_q, percent, rate_date_expression
 from reporting.kpis import weighted_amount as weighted_rule
 
@@ -284,4 +285,40 @@ def segment_report(*, user: User, scope: Scope = ORGANIZATION) -> SegmentReport:
         totals=[_row(seg, "", t) for seg, t in sorted(totals.items())],
         as_of=as_of,
         missing_rates=missing,
+    )
+
+
+def segments_section(user: User, scope: Scope, as_of: dt.date) -> Section:
+    """The segments report as an export section (the regional report's and the page's file)."""
+    report = segment_report(user=user, scope=scope)
+    labels = dict(Segment.choices)
+    return Section(
+        _("Segments"),
+        [
+            Column(_("Segment"), width=18),
+            Column(_("Country")),
+            Column(_("Accounts"), Kind.INT, total=True),
+            Column(_("Lifetime value"), Kind.MONEY, 18, total=True),
+            Column(_("Open pipeline"), Kind.MONEY, 18, total=True),
+            Column(_("Weighted pipeline"), Kind.MONEY, 18, total=True),
+            Column(_("Won deals"), Kind.INT, total=True),
+            Column(_("Lost deals"), Kind.INT, total=True),
+            Column(_("Win rate %"), Kind.PERCENT),
+            Column(_("Value unknown"), Kind.INT, total=True),
+        ],
+        [
+            [
+                str(labels.get(r.segment, r.segment)),
+                r.country,
+                r.accounts,
+                r.lifetime_value,
+                r.open_pipeline,
+                r.weighted_pipeline,
+                r.won,
+                r.lost,
+                r.win_rate,
+                r.unknown,
+            ]
+            for r in report.rows
+        ],
     )

@@ -28,7 +28,7 @@ from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
-from reporting import charts, kpis
+from reporting import charts, customer_value, kpis
 from reporting.kpis import Scope
 from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
@@ -130,6 +130,8 @@ class Dashboard:
     trend: list[tuple[dt.date, dict[str, Decimal]]]
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
+    # Customer value per segment (issue 19), from the nightly stored values.
+    segments: customer_value.SegmentReport | None = None
     # Stored figures are shared by readers of every language: what is text is made from keys
     # when the page reads it, in the reader's language (the page fragment is cached per
     # language), never stored translated.
@@ -278,6 +280,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         if first_of_quarter
         else None,
         opportunities_link=opp_link,
+        segments=customer_value.segment_report(user=user, scope=s),
     )
     return d
 

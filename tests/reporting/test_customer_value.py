@@ -34,7 +34,9 @@ import pytest
 
 from accounts.models import Account, AccountValue, Segment, SegmentRule
 from accounts.services import account_update
+from accounts.value import account_figures, group_figures
 from crm.models import ExchangeRate
+from crm.money import money
 from reporting import customer_value as cv
 from reporting.kpis import Scope
 from tests.conftest import World
@@ -96,7 +98,7 @@ def test_lifetime_value_at_the_won_dates_rates_plus_weighted_pipeline(
 ) -> None:
     result = _refresh(world)
     assert result.accounts == 4
-    top = cv.account_figures(_value(world, accounts["top"]))
+    top = account_figures(_value(world, accounts["top"]))
     assert top is not None
     assert (top.won_revenue, top.weighted_pipeline, top.lifetime_value, top.revenue_12m) == (
         D("14300.00"),
@@ -110,9 +112,9 @@ def test_lifetime_value_at_the_won_dates_rates_plus_weighted_pipeline(
     )
     v = _value(world, accounts["top"])
     assert (v.won_count, v.lost_count, v.missing_rate) == (3, 1, "")
-    assert cv.money(v.open_pipeline) == D("16000.00")
+    assert money(v.open_pipeline) == D("16000.00")
 
-    sub = cv.account_figures(_value(world, accounts["sub"]))
+    sub = account_figures(_value(world, accounts["sub"]))
     assert sub is not None
     # The deal won after the report date is not won revenue "to date".
     assert (sub.won_revenue, sub.weighted_pipeline, sub.lifetime_value, sub.revenue_12m) == (
@@ -128,7 +130,7 @@ def test_lifetime_value_at_the_won_dates_rates_plus_weighted_pipeline(
 
     # The group, the same on every member.
     for key in ("top", "sub"):
-        g = cv.group_figures(_value(world, accounts[key]))
+        g = group_figures(_value(world, accounts[key]))
         assert g is not None
         assert (g.won_revenue, g.weighted_pipeline, g.lifetime_value, g.revenue_12m) == (
             D("29100.00"),
@@ -140,7 +142,7 @@ def test_lifetime_value_at_the_won_dates_rates_plus_weighted_pipeline(
             dt.date(2025, 5, 15),
             dt.date(2026, 5, 15),
         )
-    lone = cv.account_figures(_value(world, accounts["lone"]))
+    lone = account_figures(_value(world, accounts["lone"]))
     assert lone is not None
     assert (lone.lifetime_value, lone.first_win_at) == (D("0.00"), None)
 
@@ -159,7 +161,7 @@ def test_refresh_is_idempotent_and_updates(world: World, accounts: dict[str, Acc
          closed="2026-05-01")  # fmt: skip
     _refresh(world)
     assert AccountValue.objects.for_org(world.org).count() == 4
-    assert cv.money(_value(world, accounts["lone"]).lifetime_value) == D("500.00")
+    assert money(_value(world, accounts["lone"]).lifetime_value) == D("500.00")
 
 
 def _rules(world: World) -> None:
