@@ -553,8 +553,9 @@ class SegmentRule(TenantModel):
         return f"{self.segment} #{self.order}"
 
 
-# Exact sums (amount x rate, unrounded): rounded half-even only when read (crm.money).
-_EXACT = {"max_digits": 38, "decimal_places": 12}
+def _exact() -> models.DecimalField:
+    """An exact sum (amount x rate, unrounded): rounded half-even only when read (crm.money)."""
+    return models.DecimalField(max_digits=38, decimal_places=12, null=True)
 
 
 class AccountValue(TenantModel):
@@ -566,20 +567,20 @@ class AccountValue(TenantModel):
     2026-03-31"), and the money fields are then unknown (NULL), never converted at 1.0."""
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="value")
-    won_revenue = models.DecimalField(**_EXACT, null=True)
-    weighted_pipeline = models.DecimalField(**_EXACT, null=True)
-    open_pipeline = models.DecimalField(**_EXACT, null=True)
-    lifetime_value = models.DecimalField(**_EXACT, null=True)
-    revenue_12m = models.DecimalField(**_EXACT, null=True)
+    won_revenue = _exact()
+    weighted_pipeline = _exact()
+    open_pipeline = _exact()
+    lifetime_value = _exact()
+    revenue_12m = _exact()
     first_win_at = models.DateTimeField(null=True)
     last_win_at = models.DateTimeField(null=True)
     won_count = models.PositiveIntegerField(default=0)
     lost_count = models.PositiveIntegerField(default=0)
     missing_rate = models.CharField(max_length=30, blank=True, default="")
-    group_won_revenue = models.DecimalField(**_EXACT, null=True)
-    group_weighted_pipeline = models.DecimalField(**_EXACT, null=True)
-    group_lifetime_value = models.DecimalField(**_EXACT, null=True)
-    group_revenue_12m = models.DecimalField(**_EXACT, null=True)
+    group_won_revenue = _exact()
+    group_weighted_pipeline = _exact()
+    group_lifetime_value = _exact()
+    group_revenue_12m = _exact()
     group_first_win_at = models.DateTimeField(null=True)
     group_last_win_at = models.DateTimeField(null=True)
     group_missing_rate = models.CharField(max_length=30, blank=True, default="")

@@ -54,10 +54,10 @@ def _per_account(organization: Organization, as_of: dt.date) -> QuerySet[Any]:
     """One row per account with deals: the exact sums the stored value is made of."""
     won = Q(global_stage__is_won=True, closed_at__date__lte=as_of)
     is_open = open_q()
-    qs = Opportunity.objects.for_org(organization).filter(
+    deals = Opportunity.objects.for_org(organization).filter(
         won | is_open | Q(global_stage__is_lost=True)
     )
-    qs = with_corporate_amount(qs, organization, rate_date=rate_date_expression(as_of))
+    qs = with_corporate_amount(deals, organization, rate_date=rate_date_expression(as_of))
     return (
         qs.values("account_id")
         .annotate(
@@ -267,8 +267,8 @@ def segment_report(*, user: User, scope: Scope = ORGANIZATION) -> SegmentReport:
         "as_of": Max("value__as_of"),
         "missing": Min("value__missing_rate", filter=~Q(value__missing_rate="")),
     }
-    grouped = list(
-        qs.values("segment", "country").annotate(**aggregates).order_by("segment", "country")
+    grouped: list[dict[str, Any]] = list(
+        qs.values("segment", "country").annotate(**aggregates).order_by("segment", "country")  # type: ignore[arg-type]
     )
     rows = [_row(r["segment"], r["country"], r) for r in grouped]
     totals: dict[str, dict[str, Any]] = {}

@@ -38,7 +38,7 @@ def _scope(request: AuthenticatedHttpRequest) -> selectors.DashboardScope:
 
 @login_required
 @require_GET
-def segments(request: AuthenticatedHttpRequest) -> HttpResponse:
+def segments(request: AuthenticatedHttpRequest) -> HttpResponse | FileResponse:
     user = request.user
     require_segments(user)
     where = _scope(request)

@@ -35,6 +35,7 @@ import pytest
 from accounts.models import Account, AccountValue, Segment, SegmentRule
 from accounts.services import account_update
 from accounts.value import account_figures, group_figures
+from crm.audit import history_for
 from crm.models import ExchangeRate
 from crm.money import money
 from reporting import customer_value as cv
@@ -225,7 +226,6 @@ def test_manual_override_is_kept_by_the_nightly_task(
 def test_history_records_each_segment_change_with_its_reason(
     world: World, accounts: dict[str, Account]
 ) -> None:
-    from meridian.history import history_for
 
     _rules(world)
     _refresh(world)
