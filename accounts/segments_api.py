@@ -40,7 +40,6 @@ class SegmentRuleViewSet(
 
     model = SegmentRule
     serializer_class = SegmentRuleSerializer
-    pagination_class = None
 
     def perform_create(self, serializer: serializers.BaseSerializer[SegmentRule]) -> None:
         data: dict[str, Any] = dict(serializer.validated_data)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
 from accounts.value import may_see_customer_value
 from crm.drf import OrgScopedAPIMixin, VisibleRelatedField, VisibleViewSet
@@ -118,7 +119,7 @@ class SegmentReportSerializer(serializers.Serializer):
     rows = SegmentRowSerializer(many=True)
 
 
-class SegmentReportViewSet(OrgScopedAPIMixin, viewsets.ViewSet):
+class SegmentReportView(OrgScopedAPIMixin, APIView):
     """The segments report: accounts the user sees, per segment (``totals``) and per segment
     and country (``rows``), from the nightly stored values. ``?region=`` / ``?company=`` pick
     the scope as on the dashboards (404 outside the user's)."""
@@ -129,7 +130,7 @@ class SegmentReportViewSet(OrgScopedAPIMixin, viewsets.ViewSet):
         parameters=[OpenApiParameter("region", int), OpenApiParameter("company", int)],
         responses={200: SegmentReportSerializer},
     )
-    def list(self, request: AuthenticatedRequest) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         if not may_see_customer_value(user):
             raise PermissionDenied("Customer value is the sellers' and their managers'.")
@@ -152,4 +153,3 @@ class SegmentReportViewSet(OrgScopedAPIMixin, viewsets.ViewSet):
 
 def register(router: DefaultRouter) -> None:
     router.register("targets", TargetViewSet, basename="target")
-    router.register("reports/segments", SegmentReportViewSet, basename="segment-report")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Model
 
-from accounts.models import (
+from accounts.models import SegmentRule, (
     AccountPlan,
     AccountTeamMember,
     Activity,
@@ -202,6 +202,9 @@ MAKERS: dict[str, Callable[[World], Made]] = {
         [*NOT_SWEDEN, "marketing", "marketing_se"],
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
+    "accounts.SegmentRule": lambda w: Made(
+        SegmentRule.objects.create(organization=w.org, segment="A", order=1)
+    ),
     "pipeline.SalesProcess": _process,
     "leads.Lead": lambda w: Made(LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN),
     "leads.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
