@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Model
 
-from accounts.models import SegmentRule, (
+from accounts.models import (
     AccountPlan,
     AccountTeamMember,
     Activity,
@@ -19,6 +19,7 @@ from accounts.models import SegmentRule, (
     FrameworkAgreement,
     GroupJoinRequest,
     PlanAction,
+    SegmentRule,
     TeamRole,
 )
 from crm.models import Notification, NotificationKind
