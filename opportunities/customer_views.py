@@ -59,6 +59,8 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["value"] = joined_value(account) if shown else None
     context["group_value"] = joined_value(view.group) if shown and view.group_visible else None
     context["value_rows"] = value_rows(context["value"], context["group_value"])
+    shown_value = context["value"] or context["group_value"]
+    context["value_as_of"] = shown_value.as_of if shown_value else None
     accounts = _group_accounts(view)
     context.update(
         view=view,
