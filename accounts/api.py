@@ -3,8 +3,11 @@ activities, global account teams, account plans and framework agreements."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -19,6 +22,7 @@ from accounts.models import (
     Account,
     AccountPlan,
     AccountTeamMember,
+    AccountValue,
     Activity,
     Contact,
     DiscountTier,
@@ -29,6 +33,8 @@ from accounts.models import (
     Segment,
     TeamRole,
 )
+from accounts.segments_api import SegmentRuleViewSet
+from accounts.value import joined_value, may_see_customer_value
 from crm.audit import history_for
 from crm.drf import HistoryEntrySerializer, VisibleRelatedField, VisibleViewSet, money_field
 from crm.http import AuthenticatedRequest
@@ -40,15 +46,66 @@ from crm.limits import (
     check_payload_counts,
 )
 from crm.models import SalesCompany, User
+from crm.money import money
 from crm.validators import validate_country
 
 ACCOUNT_FIELDS = [
     "id", "name", "country", "home_company", "parent", "group", "registration_number",
     "domain", "industry", "segment", "lifecycle", "first_won_at", "created_at",
+    "potential", "potential_source", "segment_override", "segment_reason", "value",
 ]  # fmt: skip
 
 
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(money(value))
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return None if value is None else timezone.localtime(value).isoformat()
+
+
+def value_representation(v: AccountValue) -> dict[str, Any]:
+    """The stored customer value (reporting.customer_value), rounded to the cent; money is
+    null where a rate is missing (named in ``missing_rate``)."""
+    return {
+        "as_of": v.as_of.isoformat(),
+        "lifetime_value": _money(v.lifetime_value),
+        "won_revenue": _money(v.won_revenue),
+        "weighted_pipeline": _money(v.weighted_pipeline),
+        "revenue_12m": _money(v.revenue_12m),
+        "first_win_at": _when(v.first_win_at),
+        "last_win_at": _when(v.last_win_at),
+        "missing_rate": v.missing_rate,
+        "group": {
+            "lifetime_value": _money(v.group_lifetime_value),
+            "won_revenue": _money(v.group_won_revenue),
+            "weighted_pipeline": _money(v.group_weighted_pipeline),
+            "revenue_12m": _money(v.group_revenue_12m),
+            "first_win_at": _when(v.group_first_win_at),
+            "last_win_at": _when(v.group_last_win_at),
+            "missing_rate": v.group_missing_rate,
+        },
+    }
+
+
+class AccountValueSerializer(serializers.Serializer):
+    """Schema of ``value`` (read-only, in the corporate currency; null before the first
+    nightly refresh after the account was created)."""
+
+    as_of = serializers.DateField()
+    lifetime_value = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    won_revenue = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    weighted_pipeline = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    revenue_12m = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    first_win_at = serializers.DateTimeField(allow_null=True)
+    last_win_at = serializers.DateTimeField(allow_null=True)
+    missing_rate = serializers.CharField()
+    group = serializers.DictField()
+
+
 class AccountSerializer(serializers.ModelSerializer):
+    value = AccountValueSerializer(read_only=True, allow_null=True)
+
     class Meta:
         model = Account
         fields = ACCOUNT_FIELDS
@@ -75,6 +132,13 @@ class AccountSerializer(serializers.ModelSerializer):
             if a.first_won_at is None
             else f["first_won_at"].to_representation(a.first_won_at),
             "created_at": f["created_at"].to_representation(a.created_at),
+            "potential": None if a.potential is None else str(a.potential),
+            "potential_source": a.potential_source,
+            "segment_override": a.segment_override,
+            "segment_reason": a.segment_reason,
+            # Only where the caller joined it (the account list, detail and 360°): never a
+            # query per account.
+            "value": None if (v := joined_value(a)) is None else value_representation(v),
         }
 
 
@@ -91,6 +155,19 @@ class AccountWriteSerializer(serializers.Serializer):
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
     segment = serializers.ChoiceField(choices=Segment.choices, required=False)
     lifecycle = serializers.ChoiceField(choices=Lifecycle.choices, required=False)
+    potential = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+        allow_null=True,
+        help_text="Market potential in the corporate currency (an estimate).",
+    )
+    potential_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    segment_by_rules = serializers.BooleanField(
+        required=False,
+        help_text="Hand the segment back to the segment rules (clears a manual override).",
+    )
     ignore_duplicates = serializers.BooleanField(
         default=False, help_text="Create even though duplicate candidates were found."
     )
@@ -131,13 +208,19 @@ class AccountViewSet(
     model = Account
     serializer_class = AccountSerializer
     filterset_fields = ["group", "country", "home_company", "parent", "segment", "lifecycle"]
-    ordering_fields = ["name", "created_at"]
+    ordering_fields = ["name", "created_at", "value__lifetime_value"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        qs = super().get_queryset()
+        # The stored value rides along in the same query, for those who may read it.
+        return qs.select_related("value") if may_see_customer_value(self.request.user) else qs
 
     @extend_schema(request=AccountWriteSerializer, responses={201: AccountSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = AccountWriteSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
+        fields.pop("segment_by_rules", None)  # a new account's segment is the rules' anyway
         try:
             account = services.account_create(
                 organization=self.request.user.organization,
@@ -635,3 +718,4 @@ def register(router: DefaultRouter) -> None:
     router.register("plan-actions", PlanActionViewSet, basename="planaction")
     router.register("agreements", AgreementViewSet, basename="frameworkagreement")
     router.register("join-requests", JoinRequestViewSet, basename="groupjoinrequest")
+    router.register("segment-rules", SegmentRuleViewSet, basename="segmentrule")

@@ -32,6 +32,18 @@ from crm.visibility import visible_companies
 
 class AccountSearchForm(forms.Form):
     q = forms.CharField(label=_("Search accounts"), required=False, max_length=100)
+    segment = forms.ChoiceField(
+        label=_("Segment"), choices=[("", _("All segments")), *Segment.choices], required=False
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        choices=[
+            ("name", _("Name")),
+            ("segment", _("Segment")),
+            ("value", _("Lifetime value (highest first)")),
+        ],
+        required=False,
+    )
 
 
 class InlineAccountForm(forms.Form):
@@ -127,7 +139,21 @@ class AccountEditForm(forms.Form):
     domain = forms.CharField(label=_("Web domain"), max_length=200, required=False)
     industry = forms.CharField(label=_("Industry"), max_length=100, required=False)
     segment = forms.ChoiceField(label=_("Segment"), choices=Segment.choices)
+    segment_by_rules = forms.BooleanField(
+        label=_("Let the segment rules decide the segment (the next nightly run assigns it)"),
+        required=False,
+    )
     lifecycle = forms.ChoiceField(label=_("Lifecycle"), choices=Lifecycle.choices)
+    potential = forms.DecimalField(
+        label=_("Potential (corporate currency)"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )
+    potential_source = forms.CharField(
+        label=_("Source of the potential"), max_length=200, required=False
+    )
     # An id, not a list of every visible account (a manager sees tens of thousands).
     parent = forms.ModelChoiceField(
         label=_("Part of group (parent account id)"),
@@ -136,7 +162,16 @@ class AccountEditForm(forms.Form):
         widget=forms.NumberInput,
     )
 
-    FIELDS = ("name", "country", "registration_number", "domain", "industry", "segment")
+    FIELDS = (
+        "name",
+        "country",
+        "registration_number",
+        "domain",
+        "industry",
+        "segment",
+        "potential",
+        "potential_source",
+    )
 
     def __init__(self, *args: Any, user: User, account: Account, **kwargs: Any) -> None:
         initial = {name: getattr(account, name) for name in (*self.FIELDS, "lifecycle")}
@@ -419,3 +454,22 @@ class PlanActionForm(forms.Form):
         cast(forms.ModelChoiceField, self.fields["owner"]).queryset = _people(user)
         if not editing:
             del self.fields["status"]  # a new action is open
+
+
+class SegmentRuleForm(forms.Form):
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=10_000, initial=10)
+    segment = forms.ChoiceField(label=_("Segment"), choices=Segment.choices)
+    min_lifetime_value = forms.DecimalField(
+        label=_("Minimum lifetime value"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )
+    min_potential = forms.DecimalField(
+        label=_("Minimum potential"),
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+    )

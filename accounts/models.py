@@ -31,6 +31,11 @@ class Segment(models.TextChoices):
     C = "C", _("C - standard")
 
 
+class SegmentReason(models.TextChoices):
+    RULE = "rule", _("segment rules")
+    MANUAL = "manual", _("set by hand")
+
+
 class Lifecycle(models.TextChoices):
     PROSPECT = "prospect", _("Prospect")
     CUSTOMER = "customer", _("Customer")
@@ -79,6 +84,43 @@ class Account(TenantModel):
         _("lifecycle"), max_length=10, choices=Lifecycle.choices, default=Lifecycle.PROSPECT
     )
     first_won_at = models.DateTimeField(_("first won"), null=True, blank=True)
+    # Customer value (issue 19): the market potential is an estimate a person types in, in the
+    # corporate currency, with where it comes from; the segment is assigned nightly from the
+    # organization's SegmentRule set unless a person fixed it (``segment_override``). Nullable
+    # or db_default: the bench generator's COPY does not name them.
+    potential = models.DecimalField(
+        _("potential"),
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    potential_source = models.CharField(
+        _("potential source"), max_length=200, blank=True, db_default=""
+    )
+    segment_override = models.CharField(
+        _("segment fixed by hand"),
+        max_length=1,
+        choices=Segment.choices,
+        blank=True,
+        db_default="",
+        editable=False,
+    )
+    segment_override_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    segment_override_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the segment is what it is: the rules or a person. Part of the audited row, so the
+    # History shows every change of segment with its reason.
+    segment_reason = models.CharField(
+        _("segment reason"),
+        max_length=10,
+        choices=SegmentReason.choices,
+        blank=True,
+        db_default="",
+        editable=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -476,3 +518,82 @@ class GroupJoinRequest(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.account} -> {self.group} ({self.status})"
+
+
+@audited()
+class SegmentRule(TenantModel):
+    """One line of an organization's segment rule set: the first rule (by ``order``) whose
+    thresholds an account meets gives its segment; an account meeting none is C. A rule
+    with both thresholds asks for both; a rule with none matches every account."""
+
+    segment = models.CharField(_("segment"), max_length=1, choices=Segment.choices)
+    min_lifetime_value = models.DecimalField(
+        _("minimum lifetime value"),
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    min_potential = models.DecimalField(
+        _("minimum potential"),
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        indexes = [models.Index(fields=["organization", "order"], name="segrule_org_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.segment} #{self.order}"
+
+
+def _exact() -> models.DecimalField:
+    """An exact sum (amount x rate, unrounded): rounded half-even only when read (crm.money)."""
+    return models.DecimalField(max_digits=38, decimal_places=12, null=True)
+
+
+class AccountValue(TenantModel):
+    """An account's customer value as of ``computed_at``, written for all accounts of an
+    organization at once by ``reporting.customer_value.refresh_account_values`` (nightly, and
+    ``manage.py refresh_account_values``); never per page view. ``group_*`` are the same
+    figures summed over the account's group (the same on every member). Money is in the
+    corporate currency, exact; ``missing_rate`` names a rate that was missing ("SEK
+    2026-03-31"), and the money fields are then unknown (NULL), never converted at 1.0."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="value")
+    won_revenue = _exact()
+    weighted_pipeline = _exact()
+    open_pipeline = _exact()
+    lifetime_value = _exact()
+    revenue_12m = _exact()
+    first_win_at = models.DateTimeField(null=True)
+    last_win_at = models.DateTimeField(null=True)
+    won_count = models.PositiveIntegerField(default=0)
+    lost_count = models.PositiveIntegerField(default=0)
+    missing_rate = models.CharField(max_length=30, blank=True, default="")
+    group_won_revenue = _exact()
+    group_weighted_pipeline = _exact()
+    group_lifetime_value = _exact()
+    group_revenue_12m = _exact()
+    group_first_win_at = models.DateTimeField(null=True)
+    group_last_win_at = models.DateTimeField(null=True)
+    group_missing_rate = models.CharField(max_length=30, blank=True, default="")
+    as_of = models.DateField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account"], name="accountvalue_org_account_uniq"
+            )
+        ]
+        indexes = [
+            # The account list sorted by value.
+            models.Index(fields=["organization", "lifetime_value"], name="accountvalue_org_ltv_idx")
+        ]

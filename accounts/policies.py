@@ -27,6 +27,7 @@ from crm.visibility import (
     among,
     audit_trail,
     event_policy,
+    everyone_in_the_organization,
     grant_policy,
     granted_ids,
     nothing,
@@ -131,6 +132,19 @@ def _join_requests(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
             )
     return qs.filter(q)
 
+
+@policy("accounts.AccountValue")
+def _values(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # An account's value is seen with the account, by whoever sees the account in full;
+    # it is deal data, which marketing does not read.
+    if user.role == Role.MARKETING:
+        return nothing(qs)
+    return qs.filter(account_q(user, "account__"))
+
+
+# The segment rules are configuration the whole organization may read (the set-up page and
+# the API that change them are the admin's).
+policy("accounts.SegmentRule", "accounts.SegmentRuleEvent")(everyone_in_the_organization)
 
 policy("accounts.AccountPlanUserObjectPermission")(grant_policy)
 

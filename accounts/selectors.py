@@ -7,6 +7,7 @@ sit above, in ``opportunities.customer``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -28,15 +29,30 @@ from crm.models import User
 from crm.registry import access_by_id
 from crm.roles import Role
 
+# The account list's orders (``?sort=``): by name, by segment, or by the stored lifetime value
+# (highest first; accounts without a value yet, or with an unknown one, last).
+ACCOUNT_SORTS: dict[str, tuple[Any, ...]] = {
+    "name": ("name", "pk"),
+    "segment": ("segment", "name", "pk"),
+    "value": (F("value__lifetime_value").desc(nulls_last=True), "pk"),
+}
 
-def account_list(*, user: User, search: str = "", country: str = "") -> QuerySet[Account]:
+
+def account_list(
+    *, user: User, search: str = "", country: str = "", segment: str = "", sort: str = "name"
+) -> QuerySet[Account]:
     qs = Account.objects.visible_to(user).select_related("home_company")
+    if user.role != Role.MARKETING:
+        # The stored customer value, in the same query (deal data: not marketing's).
+        qs = qs.select_related("value")
     if search:
         # The pattern index on normalized_name serves this prefix search.
         qs = qs.filter(normalized_name__startswith=normalize_name(search))
     if country:
         qs = qs.filter(country=country.upper())
-    return qs.order_by("name", "pk")
+    if segment:
+        qs = qs.filter(segment=segment)
+    return qs.order_by(*ACCOUNT_SORTS.get(sort, ACCOUNT_SORTS["name"]))
 
 
 def access_account_by_id(user: User, pk: object) -> Account:

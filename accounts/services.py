@@ -53,6 +53,7 @@ from accounts.models import (
     DiscountTier,
     FrameworkAgreement,
     PlanAction,
+    SegmentReason,
     TeamRole,
 )
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
@@ -245,6 +246,8 @@ def _apply_account_fields(account: Account, fields: dict[str, Any]) -> None:
         "industry",
         "segment",
         "lifecycle",
+        "potential",
+        "potential_source",
     }
     unknown = set(fields) - allowed
     if unknown:
@@ -257,6 +260,25 @@ def _apply_account_fields(account: Account, fields: dict[str, Any]) -> None:
     account.registration_key = normalize_registration(account.registration_number)
     account.domain = normalize_domain(account.domain)
     account.country = (account.country or "").upper()
+
+
+def _apply_segment_choice(
+    account: Account, before: str, *, by_rules: bool, acting_user: User | None
+) -> None:
+    """A person choosing another segment fixes it by hand (the nightly rules keep it, the
+    History records who and why); ``by_rules`` hands it back to the rules, which assign it on
+    their next run. A form or a full PUT repeating the current segment changes nothing."""
+    if by_rules:
+        account.segment_override = ""
+        account.segment_override_by = None
+        account.segment_override_at = None
+        account.segment_reason = SegmentReason.RULE
+        return
+    if account.segment != before:
+        account.segment_override = account.segment
+        account.segment_override_by = acting_user
+        account.segment_override_at = timezone.now()
+        account.segment_reason = SegmentReason.MANUAL
 
 
 class DuplicateAccountError(ValidationError):
@@ -343,7 +365,10 @@ def account_update(*, account: Account, acting_user: User | None, **fields: Any)
     require_same_org(account.organization_id, fields.get("home_company"))
     if acting_user is not None:
         _require(may_change_account(acting_user, account), "You may not change this account.")
+    by_rules = bool(fields.pop("segment_by_rules", False))
+    segment_before = account.segment
     _apply_account_fields(account, fields)
+    _apply_segment_choice(account, segment_before, by_rules=by_rules, acting_user=acting_user)
     if acting_user is not None and "home_company" in fields:
         # Moving a customer to a company you do not manage would be a hand-over you cannot make.
         _require(may_change_account(acting_user, account), "You may not move this account there.")

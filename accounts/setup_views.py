@@ -13,14 +13,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts import selectors
+from accounts import segments, selectors
 from accounts import services as account_services
-from accounts.forms import AgreementForm, TeamMemberForm
-from accounts.models import Account, AccountTeamMember, FrameworkAgreement
+from accounts.forms import AgreementForm, SegmentRuleForm, TeamMemberForm
+from accounts.models import Account, AccountTeamMember, FrameworkAgreement, SegmentRule
 from accounts.normalize import normalize_name
-from crm.decorators import roles_required
+from crm.decorators import admin_required, roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
+from crm.registry import access_by_id
 from crm.roles import Role
 
 PAGE_SIZE = 25
@@ -137,3 +138,34 @@ def setup_team_member_remove(request: AuthenticatedHttpRequest, pk: int) -> Http
         )
         return redirect("setup:team", pk=group_pk)
     return render(request, "accounts/setup/team_member_remove.html", {"member": member})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def setup_segment_rules(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The organization's segment rules: the first an account meets gives its segment."""
+    user = request.user
+    form = SegmentRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            segments.segment_rule_create(acting_user=user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, _("The segment rule is saved."))
+            return redirect("setup:segment_rules")
+    return render(
+        request,
+        "accounts/setup/segment_rules.html",
+        {"rules": segments.segment_rules(user=user), "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@admin_required
+@require_http_methods(["POST"])
+def setup_segment_rule_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    rule: SegmentRule = access_by_id(SegmentRule.objects.visible_to(request.user), pk)
+    segments.segment_rule_delete(rule=rule, acting_user=request.user)
+    messages.success(request, _("The segment rule is removed."))
+    return redirect("setup:segment_rules")

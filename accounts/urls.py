@@ -36,6 +36,12 @@ urlpatterns = [
 
 # Mounted under /setup/ by the root urls, in the "setup" namespace with the other set-up pages.
 setup_urlpatterns = [
+    path("segment-rules/", setup_views.setup_segment_rules, name="segment_rules"),
+    path(
+        "segment-rules/<int:pk>/delete/",
+        setup_views.setup_segment_rule_delete,
+        name="segment_rule_delete",
+    ),
     path("agreements/", setup_views.setup_agreements, name="agreements"),
     path("teams/", setup_views.setup_teams, name="teams"),
     path("teams/<int:pk>/", setup_views.setup_team, name="team"),

@@ -31,6 +31,7 @@ from accounts.selectors import HiddenMatch
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
+from crm.roles import Role
 
 PAGE_SIZE = 50
 SUGGESTIONS = 10
@@ -43,15 +44,26 @@ SUGGESTIONS = 10
 @require_GET
 def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = AccountSearchForm(request.GET or None)
-    search = form.cleaned_data.get("q", "") if form.is_valid() else ""
-    qs = selectors.account_list(user=request.user, search=search)
+    data = form.cleaned_data if form.is_valid() else {}
+    qs = selectors.account_list(
+        user=request.user,
+        search=data.get("q", ""),
+        segment=data.get("segment", ""),
+        sort=data.get("sort") or "name",
+    )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
         request,
         "accounts/list.html",
-        {"form": form, "page": page, "query": params.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": params.urlencode(),
+            "corporate_currency": request.user.organization.corporate_currency,
+            "show_value": request.user.role != Role.MARKETING,
+        },
     )
 
 

@@ -62,6 +62,11 @@ urlpatterns = [
     ),
     # The 360° reads deals (opportunities.customer_api), beside the accounts router's routes.
     path("accounts/<str:pk>/360/", Account360View.as_view(), name="account-view-360"),
+    path(
+        "reports/segments/",
+        reporting_api.SegmentReportView.as_view(),
+        name="segment-report",
+    ),
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),

@@ -48,6 +48,7 @@ _MANAGER = [
     ("opportunities:team", _("Team")),
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
+    ("reporting:segments", _("Segments")),
     ("reporting:targets", _("Targets")),
 ]
 _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
@@ -62,6 +63,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     ],
     Role.GLOBAL_DIRECTOR: [
         ("reporting:dashboard", _("Reports")),
+        ("reporting:segments", _("Segments")),
         ("reporting:targets", _("Targets")),
         ("opportunities:list", _("Opportunities")),
         ("accounts:list", _("Accounts")),
@@ -80,6 +82,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:users", _("Users")),
         ("setup:rates", _("Exchange rates")),
         ("setup:coaching", _("Coaching topics")),
+        ("setup:segment_rules", _("Segment rules")),
         ("reporting:dashboard", _("Reports")),
     ],
 }

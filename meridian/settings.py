@@ -227,6 +227,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.take_pipeline_snapshots",
         "schedule": crontab(minute=0, hour=3, day_of_week="mon"),
     },
+    # Customer values and segments (reporting.customer_value): nightly, before the working day.
+    "reporting-nightly-account-values": {
+        "task": "reporting.tasks.refresh_all_account_values",
+        "schedule": crontab(minute=15, hour=1),
+    },
     "reporting-purge-expired-exports": {
         "task": "reporting.tasks.purge_expired_exports",
         "schedule": crontab(minute=30, hour=2),

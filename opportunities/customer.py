@@ -372,7 +372,9 @@ def account_360(
     accounts = list(
         Account.objects.visible_to(user)
         .filter(group_id=group_of)
-        .select_related("home_company", "organization")
+        # The stored customer value rides along (no query of its own); only accounts the user
+        # sees in full have it, a need-to-know top is fetched below without it.
+        .select_related("home_company", "organization", "value")
         .order_by("country", "name", "pk")
     )
     top = next((a for a in accounts if a.pk == a.group_id), None)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from accounts import join, selectors, services
 from accounts.forms import ActivityForm
 from accounts.models import Account, JoinStatus
+from accounts.value import joined_value, may_see_customer_value, value_rows
 from crm.http import AuthenticatedHttpRequest
 from crm.money import MissingExchangeRateError
 from opportunities import customer
@@ -52,6 +53,14 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account = view.requested
     assert account is not None  # account_360 names the account asked for, or raises 404
     context: dict[str, Any] = {"account": account}
+    # Customer value (stored nightly, joined by account_360): of the account asked for, and of
+    # the group only when the user sees its top in full (a need-to-know top shows no value).
+    shown = may_see_customer_value(user)
+    context["value"] = joined_value(account) if shown else None
+    context["group_value"] = joined_value(view.group) if shown and view.group_visible else None
+    context["value_rows"] = value_rows(context["value"], context["group_value"])
+    shown_value = context["value"] or context["group_value"]
+    context["value_as_of"] = shown_value.as_of if shown_value else None
     accounts = _group_accounts(view)
     context.update(
         view=view,

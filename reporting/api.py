@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
-from crm.drf import VisibleRelatedField, VisibleViewSet
+from accounts.value import may_see_customer_value
+from crm.drf import OrgScopedAPIMixin, VisibleRelatedField, VisibleViewSet
+from crm.http import AuthenticatedRequest
 from crm.models import SalesCompany, User
-from reporting import services
+from reporting import customer_value, selectors, services
 from reporting.models import PeriodKind, Target, TargetKind
 
 
@@ -87,6 +93,62 @@ class TargetViewSet(
             kind=target.kind,
             value=serializer.validated_data.get("value", target.value),
         )
+
+
+class SegmentRowSerializer(serializers.Serializer):
+    segment = serializers.CharField()
+    country = serializers.CharField()
+    accounts = serializers.IntegerField()
+    lifetime_value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    open_pipeline = serializers.DecimalField(max_digits=20, decimal_places=2)
+    weighted_pipeline = serializers.DecimalField(max_digits=20, decimal_places=2)
+    won = serializers.IntegerField()
+    lost = serializers.IntegerField()
+    win_rate = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
+    unknown = serializers.IntegerField(
+        help_text="Accounts whose value is unknown or not yet computed."
+    )
+
+
+class SegmentReportSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    as_of = serializers.DateField(allow_null=True)
+    currency = serializers.CharField()
+    missing_rates = serializers.ListField(child=serializers.CharField())
+    totals = SegmentRowSerializer(many=True)
+    rows = SegmentRowSerializer(many=True)
+
+
+class SegmentReportView(OrgScopedAPIMixin, APIView):
+    """The segments report: accounts the user sees, per segment (``totals``) and per segment
+    and country (``rows``), from the nightly stored values. ``?region=`` / ``?company=`` pick
+    the scope as on the dashboards (404 outside the user's)."""
+
+    request: AuthenticatedRequest
+
+    @extend_schema(
+        parameters=[OpenApiParameter("region", int), OpenApiParameter("company", int)],
+        responses={200: SegmentReportSerializer},
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        user = request.user
+        if not may_see_customer_value(user):
+            raise PermissionDenied("Customer value is the sellers' and their managers'.")
+        where = selectors.dashboard_scope(
+            user=user,
+            region_id=request.query_params.get("region"),
+            sales_company_id=request.query_params.get("company"),
+        )
+        report = customer_value.segment_report(user=user, scope=where.scope)
+        data = {
+            "scope": where.name,
+            "as_of": report.as_of,
+            "currency": user.organization.corporate_currency,
+            "missing_rates": report.missing_rates,
+            "totals": report.totals,
+            "rows": report.rows,
+        }
+        return Response(SegmentReportSerializer(data).data)
 
 
 def register(router: DefaultRouter) -> None:

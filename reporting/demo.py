@@ -13,9 +13,12 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts.models import Account, Segment, SegmentRule
+from accounts.services import account_update
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError
 from crm.roles import Role
+from reporting.customer_value import refresh_account_values
 from reporting.models import PeriodKind, TargetKind
 from reporting.periods import fiscal_year, quarters_of_year
 from reporting.services import pipeline_snapshot_take, target_set
@@ -51,6 +54,48 @@ def _targets(
         )  # fmt: skip
 
 
+# Customer value (issue 19): market potentials typed on a few Nordvik accounts (by registration
+# number) and a rule set, so that the nightly assignment gives A, B and C accounts.
+DEMO_POTENTIALS = {
+    "SE5560001001": ("8000000", "Global account plan 2026"),
+    "DE300022001": ("6000000", "Trade fair estimate"),
+    "FI2233001": ("2000000", "Industry association figures"),
+    "SE5560100001": ("1500000", "Key account manager's estimate"),
+    "DK30100001": ("1200000", "Key account manager's estimate"),
+}
+# (order, segment, minimum lifetime value, minimum potential) in EUR.
+DEMO_RULES = [
+    (10, Segment.A, "1000000", None),
+    (20, Segment.A, None, "5000000"),
+    (30, Segment.B, "150000", None),
+    (40, Segment.B, None, "1000000"),
+]
+
+
+def _customer_value(org: Organization) -> None:
+    accounts = Account.objects.for_org(org).filter(registration_number__in=DEMO_POTENTIALS)
+    for account in accounts:
+        amount, source = DEMO_POTENTIALS[account.registration_number]
+        if account.potential != Decimal(amount):
+            account_update(
+                account=account,
+                acting_user=None,
+                potential=Decimal(amount),
+                potential_source=source,
+            )
+    if accounts and not SegmentRule.objects.for_org(org).exists():
+        for order, segment, min_value, min_potential in DEMO_RULES:
+            SegmentRule.objects.create(
+                organization=org,
+                order=order,
+                segment=segment,
+                min_lifetime_value=Decimal(min_value) if min_value else None,
+                min_potential=Decimal(min_potential) if min_potential else None,
+            )
+    # What the nightly task does; the first run assigns the segments from the rules.
+    refresh_account_values(organization=org)
+
+
 def seed_demo(org: Organization) -> None:
     companies = SalesCompany.objects.for_org(org).order_by("code")
     for i, company in enumerate(companies):
@@ -72,3 +117,4 @@ def seed_demo(org: Organization) -> None:
         except MissingExchangeRateError as exc:
             # A demo without rates that far back simply has a shorter trend.
             logger.info("No demo snapshot for %s: %s", day, exc)
+    _customer_value(org)

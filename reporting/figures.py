@@ -117,11 +117,14 @@ def _with_viewer(d: Dashboard, user: User, where: DashboardScope) -> Dashboard:
 
 
 # Bump when a stored dataclass changes shape: rows of any other version are recomputed.
-FORMAT_VERSION = 3  # 2: no charts or translated labels stored (drawn per reader); 3: coaching
+# 2: no charts or translated labels stored (drawn per reader); 3: issue 19's figures (coaching,
+# customer value, overlay and smarketing).
+FORMAT_VERSION = 3
 # The only modules whose dataclasses a stored row may name (never an arbitrary import path).
 _FIGURE_MODULES = frozenset(
     {
         "reporting.coaching",
+        "reporting.customer_value",
         "reporting.figures",
         "reporting.kpis",
         "reporting.periods",

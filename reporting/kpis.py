@@ -110,9 +110,21 @@ def visible_opportunities(user: User, scope: Scope = ORGANIZATION) -> QuerySet[O
     return qs.filter(scope.q())
 
 
+def open_q(prefix: str = "") -> Q:
+    """An open deal: neither in a won nor in a lost global stage."""
+    return Q(**{f"{prefix}global_stage__is_won": False, f"{prefix}global_stage__is_lost": False})
+
+
 def _open(qs: QuerySet[Any], prefix: str = "") -> QuerySet[Any]:
-    return qs.filter(
-        **{f"{prefix}global_stage__is_won": False, f"{prefix}global_stage__is_lost": False}
+    return qs.filter(open_q(prefix))
+
+
+def weighted_amount() -> ExpressionWrapper:
+    """The weighted pipeline rule, the one copy: a deal's exact corporate amount (annotated by
+    ``with_corporate_amount``) times its global stage's probability. Summed, then rounded."""
+    return ExpressionWrapper(
+        F("corporate_amount") * F("global_stage__probability") / Value(Decimal(100)),
+        output_field=EXACT,
     )
 
 
@@ -170,10 +182,7 @@ def pipeline_by_stage(*, user: User, scope: Scope = ORGANIZATION, as_of: dt.date
         .annotate(
             n=Count("id"),
             total=Sum("corporate_amount"),
-            weighted=Sum(
-                F("corporate_amount") * F("global_stage__probability") / Value(Decimal(100)),
-                output_field=EXACT,
-            ),
+            weighted=Sum(weighted_amount()),
             missing=missing_rate(),
         )
         .order_by("global_stage__order")
@@ -233,10 +242,7 @@ def pipeline_by(
         .annotate(
             n=Count("id"),
             total=Sum("corporate_amount"),
-            weighted=Sum(
-                F("corporate_amount") * F("global_stage__probability") / Value(Decimal(100)),
-                output_field=EXACT,
-            ),
+            weighted=Sum(weighted_amount()),
             missing=missing_rate(),
         )
         .order_by(name)

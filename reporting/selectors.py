@@ -30,6 +30,7 @@ from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
 from reporting import charts, kpis
 from reporting.coaching import CoachingFigures, coaching_figures
+from reporting import charts, customer_value, kpis
 from reporting.kpis import Scope
 from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
@@ -132,6 +133,8 @@ class Dashboard:
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
     coaching: CoachingFigures  # coaching, deal reviews and customer time (issue 19)
+    # Customer value per segment (issue 19), from the nightly stored values.
+    segments: customer_value.SegmentReport | None = None
     # Stored figures are shared by readers of every language: what is text is made from keys
     # when the page reads it, in the reader's language (the page fragment is cached per
     # language), never stored translated.
@@ -281,6 +284,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         else None,
         opportunities_link=opp_link,
         coaching=coaching_figures(user=user, scope=s, period=quarter, as_of=as_of),
+        segments=customer_value.segment_report(user=user, scope=s),
     )
     return d
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from crm.models import Organization, User
 from crm.money import MissingExchangeRateError
 from crm.tenancy import org_scope
-from reporting import figures, selectors, services
+from reporting import customer_value, figures, selectors, services
 from reporting.models import Export
 
 
@@ -69,3 +69,22 @@ def refresh_dashboard(user_id: int, organization_id: int, scope_key: str, as_of:
             # the next view queue it again.
             return f"missing rate: {exc}"
     return scope_key
+
+
+@shared_task(acks_late=True)
+def refresh_account_values(organization_id: int, on_date: str | None = None) -> int:
+    """One organization's stored customer values and segments (idempotent)."""
+    day = dt.date.fromisoformat(on_date) if on_date else timezone.localdate()
+    with org_scope(organization_id):
+        org = Organization.objects.get(pk=organization_id)
+        return customer_value.refresh_account_values(organization=org, as_of=day).accounts
+
+
+@shared_task(acks_late=True)
+def refresh_all_account_values() -> int:
+    """Nightly (beat): one refresh task per organization, all for the same day."""
+    today = timezone.localdate().isoformat()
+    ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+    for org_id in ids:
+        refresh_account_values.delay(org_id, today)
+    return len(ids)

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reporting import views
+from reporting import segment_views, views
 
 app_name = "reporting"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("targets/", views.targets, name="targets"),
+    path("segments/", segment_views.segments, name="segments"),
     path("exports/", views.export_list, name="exports"),
     path("exports/<uuid:uuid>/", views.export_detail, name="export_detail"),
     path("exports/<uuid:uuid>/status/", views.export_status, name="export_status"),

@@ -19,6 +19,7 @@ from accounts.models import (
     FrameworkAgreement,
     GroupJoinRequest,
     PlanAction,
+    SegmentRule,
     TeamRole,
 )
 from coaching.models import CoachingAction, CoachingSession, CoachingTopic
@@ -213,6 +214,9 @@ MAKERS: dict[str, Callable[[World], Made]] = {
         [*NOT_SWEDEN, "marketing", "marketing_se"],
     ),
     "pipeline.GlobalStage": lambda w: Made(GlobalStageFactory(organization=w.org)),
+    "accounts.SegmentRule": lambda w: Made(
+        SegmentRule.objects.create(organization=w.org, segment="A", order=1)
+    ),
     "pipeline.SalesProcess": _process,
     "leads.Lead": lambda w: Made(LeadFactory(organization=w.org, sales_company=w.se), NOT_SWEDEN),
     "leads.Campaign": lambda w: Made(CampaignFactory(organization=w.org, owner=w.marketing)),
