@@ -117,10 +117,18 @@ def _with_viewer(d: Dashboard, user: User, where: DashboardScope) -> Dashboard:
 
 
 # Bump when a stored dataclass changes shape: rows of any other version are recomputed.
-FORMAT_VERSION = 2  # 2: no charts or translated labels stored (drawn per reader)
+FORMAT_VERSION = 3  # 2: no charts or translated labels stored (drawn per reader); 3: joint goals
 # The only modules whose dataclasses a stored row may name (never an arbitrary import path).
 _FIGURE_MODULES = frozenset(
-    {"reporting.figures", "reporting.kpis", "reporting.periods", "reporting.selectors"}
+    {
+        "reporting.figures",
+        "reporting.joint_goals",
+        "reporting.kpis",
+        "reporting.overlay",
+        "reporting.periods",
+        "reporting.selectors",
+        "reporting.smarketing",
+    }
 )
 
 

@@ -29,6 +29,8 @@ from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
 from reporting import charts, kpis
+from reporting.joint_goals import JointGoals
+from reporting.joint_goals import joint_goals as compute_joint_goals
 from reporting.kpis import Scope
 from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
@@ -130,6 +132,7 @@ class Dashboard:
     trend: list[tuple[dt.date, dict[str, Decimal]]]
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
+    joint_goals: JointGoals  # overlay credit and smarketing (reporting.joint_goals)
     # Stored figures are shared by readers of every language: what is text is made from keys
     # when the page reads it, in the reader's language (the page fragment is cached per
     # language), never stored translated.
@@ -253,6 +256,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         opp_link += f"?company={s.sales_company_id}"
     elif s.region_id:
         opp_link += f"?region={s.region_id}"
+    attainment = kpis.target_attainment(user=user, scope=s, period=quarter)
     d = Dashboard(
         user=user,
         where=scope,
@@ -268,7 +272,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         win=kpis.win_stats(user=user, scope=s, period=quarter),
         conversion=kpis.stage_conversion(user=user, scope=s, period=quarter),
         new_customers=kpis.new_customers(user=user, scope=s, period=quarter),
-        attainment=kpis.target_attainment(user=user, scope=s, period=quarter),
+        attainment=attainment,
         conflicts=list(conflicts.items()),
         overdue_conflicts=kpis.overdue_conflicts(user=user, scope=s),
         conflict_target_days=org.conflict_target_days,
@@ -278,6 +282,14 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         if first_of_quarter
         else None,
         opportunities_link=opp_link,
+        joint_goals=compute_joint_goals(
+            user=user,
+            scope=s,
+            level=scope.level,
+            period=quarter,
+            as_of=as_of,
+            revenue=attainment,
+        ),
     )
     return d
 
