@@ -167,7 +167,11 @@ def targets(request: AuthenticatedHttpRequest) -> HttpResponse:
             "form": form,
             "rows": [(t, labels.get((t.period_kind, t.period_start), "")) for t in rows],
             "corporate_currency": user.organization.corporate_currency,
-            "money_kinds": {TargetKind.REVENUE, TargetKind.PIPELINE_GENERATED},
+            "money_kinds": {
+                TargetKind.REVENUE,
+                TargetKind.PIPELINE_GENERATED,
+                TargetKind.OVERLAY,
+            },
         },
         status=400 if form.errors else 200,
     )

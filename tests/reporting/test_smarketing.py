@@ -274,3 +274,36 @@ def test_period_boundaries(marketing: dict) -> None:
     assert (s.total.created, s.total.qualified_in_period, s.total.handed_over) == (0, 0, 0)
     assert (s.total.sourced_pipeline, s.total.sourced_won) == (D("13400.00"), D("0.00"))
     assert s.events_attended == 0
+
+
+def test_the_export_has_the_smarketing_and_overlay_sheets(marketing: dict, settings, tmp_path):
+    from openpyxl import load_workbook
+
+    from reporting import services
+
+    settings.MEDIA_ROOT = tmp_path
+    w = marketing["world"]
+    export = services.export_request(acting_user=w.director, file_format="xlsx")
+    export = services.export_generate(export=export, as_of=AS_OF)
+    book = load_workbook(tmp_path / export.file_path, read_only=True)
+    rows = [tuple(r) for r in book["Sales and marketing"].iter_rows(values_only=True)]
+    assert rows[0][:7] == (
+        "Period", "For", "Name", "Leads created", "Qualified", "Converted", "Conversion %",
+    )  # fmt: skip
+    by_name = {r[2]: r for r in rows[1:]}
+    total = by_name["Total"]
+    # Percent cells hold fractions in XLSX (50.0 % is 0.5).
+    assert total[3:9] == (6, 4, 3, 0.5, 5, 4)
+    assert total[9:13] == (3.0, 3.5, 9.5, 9.0)
+    assert (total[14], total[16], total[17], total[18]) == (13400.0, 4000.0, 3, 5.0)
+    assert by_name["Elmia"][3:6] == (3, 3, 2)
+    assert by_name[w.se.name][17:19] == (2, 3.0)
+    overlay = [tuple(r) for r in book["Overlay credit"].iter_rows(values_only=True)]
+    assert overlay[0][6:9] == ("Overlay target", "Overlay credit", "Overlay attainment %")
+    # The dataset's 10 % overlay on o2 (6,750 EUR) for rep_se, in Q2 and in the year, beside
+    # his revenue credit: 60 % of o1 (4,800) + oB unsplit (4,000).
+    se_rep = [r for r in overlay[1:] if r[2] == w.rep_se.full_name]
+    assert [(r[0], r[4], r[7]) for r in se_rep] == [
+        ("Q2 FY2026", 8800, 675),
+        ("FY2026", 8800, 675),
+    ]
