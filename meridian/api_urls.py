@@ -19,6 +19,7 @@ from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
 from reporting import api as reporting_api
+from reporting import joint_goals_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
@@ -53,6 +54,18 @@ urlpatterns = [
     ),
     # The 360° reads deals (opportunities.customer_api), beside the accounts router's routes.
     path("accounts/<str:pk>/360/", Account360View.as_view(), name="account-view-360"),
+    # Overlay credit and smarketing figures (reporting.joint_goals_api): reads, not resources.
+    path("smarketing/", joint_goals_api.SmarketingView.as_view(), name="smarketing"),
+    path(
+        "smarketing/campaigns/<str:pk>/",
+        joint_goals_api.CampaignSmarketingView.as_view(),
+        name="smarketing-campaign",
+    ),
+    path(
+        "overlay-attainment/",
+        joint_goals_api.OverlayAttainmentView.as_view(),
+        name="overlay-attainment",
+    ),
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),
