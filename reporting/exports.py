@@ -227,14 +227,18 @@ def _smarketing(user: User, scope: Scope, as_of: dt.date) -> Section:
         *[(company, f) for f in s.by_company],
         *[(campaign, f) for f in s.by_campaign],
     ]
-    events = {r.key: r for r in s.events if r.party == "company"}
+    events: dict[int | None, smarketing.EventsRow] = {
+        r.key: r for r in s.events if r.party == "company"
+    }
     rows: list[Row] = []
     for what, f in funnels:
         ev = events.get(f.key) if what == company else None
+        attended: int | None = None
+        target: Decimal | None = None
         if what == total:
             attended, target = s.events_attended, s.events_target
-        else:
-            attended, target = (ev.attended, ev.target) if ev else (None, None)
+        elif ev is not None:
+            attended, target = ev.attended, ev.target
         rows.append(
             [
                 period.label, what, f.name or str(total), f.created, f.qualified, f.converted,

@@ -112,9 +112,7 @@ class SmarketingView(OrgScopedAPIMixin, APIView):
                 "total": _funnel(s.total),
                 "by_company": [_funnel(f) for f in s.by_company],
                 "by_campaign": [_funnel(f) for f in s.by_campaign],
-                "events": [
-                    {**_plain(r), "attainment": _plain(r.attainment)} for r in s.events
-                ],
+                "events": [{**_plain(r), "attainment": _plain(r.attainment)} for r in s.events],
                 "events_attended": s.events_attended,
                 "events_target": _plain(s.events_target),
                 "events_attainment": _plain(s.events_attainment),

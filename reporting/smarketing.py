@@ -50,7 +50,6 @@ from accounts.models import Activity, ActivityKind
 from crm.models import User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from leads.models import Lead
-from opportunities.models import Opportunity
 from reporting import kpis
 from reporting.kpis import ORGANIZATION, Scope
 from reporting.models import Target, TargetKind
@@ -139,7 +138,9 @@ class Smarketing:
 
     @property
     def events_attainment(self) -> Decimal | None:
-        return kpis.percent(self.events_attended, self.events_target) if self.events_target else None
+        if not self.events_target:
+            return None
+        return kpis.percent(self.events_attended, self.events_target)
 
     def events_shown(self, level: str) -> list[EventsRow]:
         """Companies always; people on a company's dashboard only (as the attainment table)."""
@@ -336,9 +337,7 @@ def _events(
     out: list[EventsRow] = []
     for key in sorted(company_names, key=lambda k: company_names[k]):
         target = company_target.get(key, people_target.get(key))
-        out.append(
-            EventsRow("company", key, company_names[key], company_count.get(key, 0), target)
-        )
+        out.append(EventsRow("company", key, company_names[key], company_count.get(key, 0), target))
     for key in sorted(set(people) | set(person_target)):
         name = people[key][0] if key in people else person_target[key][0]
         target = person_target[key][1] if key in person_target else None
@@ -378,9 +377,7 @@ def smarketing(
         _fill_leads(f, r)
     for r in _sourced_rows(user, scope, period, as_of, None):
         _add_sourced(companies, r["sales_company_id"], r["sales_company__name"], r)
-        _add_sourced(
-            campaigns, r["source_lead__campaign_id"], r["source_lead__campaign__name"], r
-        )
+        _add_sourced(campaigns, r["source_lead__campaign_id"], r["source_lead__campaign__name"], r)
         _add_sourced({None: total}, None, "", r)
     new_customer_targets = kpis.target_sums(
         user=user, scope=scope, kind=TargetKind.NEW_CUSTOMERS, periods=[period], group="company"

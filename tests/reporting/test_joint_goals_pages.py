@@ -10,14 +10,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from reporting.models import TargetKind
 from tests.factories import UserFactory
 from tests.opportunities.factories import CampaignFactory, LeadFactory
-from reporting.models import TargetKind
+from tests.reporting import test_overlay, test_smarketing
 from tests.reporting.conftest import Q2, Dataset, _target
-from tests.reporting.test_overlay import overlay  # noqa: F401 - fixture
-from tests.reporting.test_smarketing import marketing  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
+
+# The known-answer datasets of the KPI tests, as fixtures of this module too.
+overlay = test_overlay.overlay
+marketing = test_smarketing.marketing
 
 
 def _api(user) -> APIClient:
