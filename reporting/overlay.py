@@ -139,7 +139,7 @@ def overlay_attainment(
                     key=key,
                     name=name,
                     target=money(t["value"]) if t else None,
-                    actual=credit.get(key, (name, Decimal(0)))[1],
+                    actual=credit.get(key, (name, money(Decimal(0))))[1],
                     revenue_target=rev.target if rev else None,
                     revenue_actual=rev.actual if rev else None,
                     revenue_attainment=rev.attainment if rev else None,

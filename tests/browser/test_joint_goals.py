@@ -11,7 +11,7 @@ from crm.demo import DEMO_PASSWORD
 from crm.models import User
 from reporting.models import Target, TargetKind
 from reporting.periods import fiscal_quarter
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import ARTIFACTS, login, screenshot
 from tests.browser.test_rep_flows import seed
 
 pytestmark = pytest.mark.browser
@@ -37,8 +37,12 @@ def test_director_reads_joint_goals_and_a_campaigns_figures(
     kpis = page.get_by_test_id("smarketing-kpis")
     expect(kpis).to_contain_text("25")  # 2 of 8 leads of the quarter converted: 25.0 %
     expect(page.get_by_test_id("smarketing-events")).to_contain_text("Nordvik Sverige AB")
-    page.get_by_test_id("smarketing").scroll_into_view_if_needed()
     screenshot(page, f"joint-goals-dashboard-{language}")
+    # The two sections alone, to look at (the whole dashboard is 6,000 pixels tall).
+    ARTIFACTS.mkdir(exist_ok=True)
+    for testid in ("overlay", "smarketing"):
+        section = page.get_by_test_id(testid)
+        section.screenshot(path=str(ARTIFACTS / f"joint-goals-{testid}-{language}.png"))
 
     campaigns = page.get_by_test_id("smarketing-campaigns")
     campaigns.get_by_role("link", name="Elmia Subcontractor").click()
