@@ -26,7 +26,8 @@ from leads.services import (
     lead_qualify,
     lead_work,
 )
-from opportunities.demo import backdate, demo_user
+from opportunities.demo import _stage, backdate, demo_user
+from opportunities.services import opportunity_move_stage
 
 # name: (kind, starts in days, length in days, currency, budget, company codes)
 CAMPAIGNS = {
@@ -168,4 +169,37 @@ def _seed_conversions(org: Organization) -> None:
             amount=Decimal("48000") if lead.country == "DE" else Decimal("350000"),
             expected_close_date=timezone.localdate() + dt.timedelta(days=70),
         )
-        backdate(conversion.opportunity, age=10, closed_days_ago=None)
+        closed = None
+        if lead.country == "DE":
+            # Won since: the campaign-sourced won revenue of the smarketing figures.
+            won = _stage(conversion.opportunity.sales_company, "Won")
+            opportunity_move_stage(
+                opportunity=conversion.opportunity, local_stage=won, acting_user=None
+            )
+            closed = 3
+        backdate(conversion.opportunity, age=10, closed_days_ago=closed)
+        _backdate_lead(org, conversion.lead, LEAD_DAYS[lead.country])
+
+
+# Days before now that each converted demo lead was created, qualified, handed over and
+# converted, for the smarketing figures' times (issue 19).
+LEAD_DAYS = {"SE": (24, 20, 16, 10), "DE": (16, 14, 13, 10)}
+
+
+def _backdate_lead(org: Organization, lead: Lead, days: tuple[int, int, int, int]) -> None:
+    """Spread a demo lead's life over ``days``, kept inside this fiscal quarter (the figures
+    are the quarter's, whatever day the demo is seeded on) and never after now."""
+    now = timezone.now()
+    month = org.fiscal_year_start_month
+    today = timezone.localdate()
+    months = (today.month - month) % 3
+    year, start_month = today.year, today.month - months
+    if start_month < 1:
+        year, start_month = year - 1, start_month + 12
+    first = timezone.make_aware(dt.datetime(year, start_month, 1, 9))
+    created, qualified, handed, converted = (
+        min(now, max(first, now - dt.timedelta(days=d))) for d in days
+    )
+    Lead.objects.for_org(org).filter(pk=lead.pk).update(
+        created_at=created, qualified_at=qualified, handed_over_at=handed, converted_at=converted
+    )

@@ -128,6 +128,12 @@ class Lead(TenantModel):
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When marketing qualified the lead and when it was handed over to a seller (assigned to a
+    # sales rep or country manager, or converted without an assignment): the smarketing KPIs'
+    # times to hand-over and to conversion (reporting.smarketing). Nullable: leads from before
+    # these columns, and the benchmark's COPY, have none.
+    qualified_at = models.DateTimeField(_("qualified at"), null=True, blank=True)
+    handed_over_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
     search = models.GeneratedField(
         expression=SearchVector("company_name", "contact_name", "email", "domain", config="simple"),

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -184,7 +186,9 @@ def lead_create(
     return lead
 
 
-def _lead_set_status(lead: Lead, status: str, *, allowed_from: Iterable[str], **extra: str) -> Lead:
+def _lead_set_status(
+    lead: Lead, status: str, *, allowed_from: Iterable[str], **extra: object
+) -> Lead:
     # Conditional UPDATE: two people working the same lead cannot both move it.
     updated = (
         Lead.objects.for_org(lead.organization_id)
@@ -210,7 +214,10 @@ def lead_work(*, lead: Lead, acting_user: User | None) -> Lead:
 def lead_qualify(*, lead: Lead, acting_user: User | None) -> Lead:
     require_lead(acting_user, lead, LeadAction.WORK)
     return _lead_set_status(
-        lead, LeadStatus.QUALIFIED, allowed_from=[LeadStatus.NEW, LeadStatus.WORKING]
+        lead,
+        LeadStatus.QUALIFIED,
+        allowed_from=[LeadStatus.NEW, LeadStatus.WORKING],
+        qualified_at=timezone.now(),
     )
 
 
@@ -227,11 +234,20 @@ def lead_disqualify(*, lead: Lead, acting_user: User | None, reason: str) -> Lea
     )
 
 
+# Those a lead is handed over to (sales), as opposed to marketing passing it around.
+SELLER_ROLES = frozenset({Role.SALES_REP, Role.COUNTRY_MANAGER})
+
+
 @transaction.atomic
 def lead_assign(*, lead: Lead, owner: User, acting_user: User | None) -> Lead:
     require_lead(acting_user, lead, LeadAction.WORK)
     require_same_org(lead.organization_id, owner)
-    Lead.objects.for_org(lead.organization_id).filter(pk=lead.pk).update(owner=owner)
+    leads = Lead.objects.for_org(lead.organization_id).filter(pk=lead.pk)
+    leads.update(owner=owner)
+    if owner.role in SELLER_ROLES:
+        # The first assignment to a seller is the hand-over (smarketing's time to hand-over);
+        # passing it on to a colleague later does not restart the clock.
+        leads.filter(handed_over_at__isnull=True).update(handed_over_at=timezone.now())
     lead.refresh_from_db()
     return lead
 
@@ -405,12 +421,15 @@ def lead_convert(
         campaign=lead.campaign,
         source_lead=lead,
     )
+    now = timezone.now()
     Lead.objects.for_org(org_id).filter(pk=lead.pk).update(
         status=LeadStatus.CONVERTED,
         converted_account=account,
         converted_contact=contact,
         converted_opportunity=opportunity,
-        converted_at=timezone.now(),
+        converted_at=now,
+        # Converted without an assignment first: the conversion is the hand-over.
+        handed_over_at=Coalesce(F("handed_over_at"), Value(now)),
     )
     lead.refresh_from_db()
     return LeadConversion(

@@ -20,6 +20,7 @@ from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
 from reporting import api as reporting_api
+from reporting import joint_goals_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
@@ -66,6 +67,18 @@ urlpatterns = [
         "reports/segments/",
         reporting_api.SegmentReportView.as_view(),
         name="segment-report",
+    ),
+    # Overlay credit and smarketing figures (reporting.joint_goals_api): reads, not resources.
+    path("smarketing/", joint_goals_api.SmarketingView.as_view(), name="smarketing"),
+    path(
+        "smarketing/campaigns/<str:pk>/",
+        joint_goals_api.CampaignSmarketingView.as_view(),
+        name="smarketing-campaign",
+    ),
+    path(
+        "overlay-attainment/",
+        joint_goals_api.OverlayAttainmentView.as_view(),
+        name="overlay-attainment",
     ),
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.

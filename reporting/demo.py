@@ -13,14 +13,16 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from accounts.models import Account, Segment, SegmentRule
-from accounts.services import account_update
+from accounts.models import Account, Activity, ActivityKind, Segment, SegmentRule
+from accounts.services import account_update, activity_log
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError
 from crm.roles import Role
+from opportunities.models import Opportunity, OpportunitySplit, SplitKind
+from opportunities.services import opportunity_set_splits
 from reporting.customer_value import refresh_account_values
 from reporting.models import PeriodKind, TargetKind
-from reporting.periods import fiscal_year, quarters_of_year
+from reporting.periods import fiscal_quarter, fiscal_year, quarters_of_year
 from reporting.services import pipeline_snapshot_take, target_set
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,24 @@ SNAPSHOT_WEEKS = 26
 COMPANY_REVENUE = Decimal(400_000)
 COMPANY_STEP = Decimal(150_000)
 REP_REVENUE = Decimal(250_000)
+REP_OVERLAY = Decimal(120_000)
+COMPANY_OVERLAY = Decimal(160_000)
+
+# Overlay credit (issue 19): a specialist from another company on two won deals, beside the
+# revenue owner: deal name -> (overlay holder's e-mail, percent).
+OVERLAYS = {
+    "Volvera Danmark spare parts": ("rep.se@nordvik.example", Decimal(15)),
+    "Bayerische Pumpen Ersatzteile": ("rep.se@nordvik.example", Decimal(20)),
+    "Göta Verkstäder pumps": ("rep.de@nordvik.example", Decimal(10)),
+}
+# Trade fairs attended by sellers (activities of kind event): (account registration number,
+# subject, seller, days ago); kept inside this fiscal quarter (see _in_quarter).
+EVENTS = [
+    ("SE5560001001", "Elmia Subcontractor: Volvera stand visit", "rep.se@nordvik.example", 38),
+    ("SE5560100001", "Elmia Subcontractor: Göta Verkstäder demo", "rep.se@nordvik.example", 37),
+    ("DE300100001", "Hannover Messe: Bayerische Pumpen dinner", "rep.de@nordvik.example", 22),
+    ("DK30100001", "Foodtech Herning: Øresund booth talk", "rep.dk@nordvik.example", 9),
+]
 
 
 def _targets(
@@ -103,11 +123,16 @@ def seed_demo(org: Organization) -> None:
         _targets(org, kind=TargetKind.REVENUE, yearly=revenue, sales_company=company)
         _targets(org, kind=TargetKind.NEW_CUSTOMERS, yearly=Decimal(8), sales_company=company)
         _targets(org, kind=TargetKind.PIPELINE_GENERATED, yearly=revenue * 3, sales_company=company)
+        _targets(org, kind=TargetKind.OVERLAY, yearly=COMPANY_OVERLAY, sales_company=company)
     reps = User.objects.for_org(org).filter(role=Role.SALES_REP, is_active=True).order_by("pk")
     for rep in reps:
         _targets(org, kind=TargetKind.REVENUE, yearly=REP_REVENUE, user=rep)
         _targets(org, kind=TargetKind.PIPELINE_GENERATED, yearly=REP_REVENUE * 3, user=rep)
         _targets(org, kind=TargetKind.EVENTS_ATTENDED, yearly=Decimal(6), user=rep)
+        _targets(org, kind=TargetKind.OVERLAY, yearly=REP_OVERLAY, user=rep)
+    if org.slug == "nordvik":
+        _seed_overlays(org)
+        _seed_events(org)
     today = timezone.localdate()
     monday = today - dt.timedelta(days=today.weekday())
     for week in range(SNAPSHOT_WEEKS, -1, -1):
@@ -118,3 +143,54 @@ def seed_demo(org: Organization) -> None:
             # A demo without rates that far back simply has a shorter trend.
             logger.info("No demo snapshot for %s: %s", day, exc)
     _customer_value(org)
+
+
+def _seed_overlays(org: Organization) -> None:
+    """Add an overlay split beside each listed deal's revenue splits (once)."""
+    deals = Opportunity.objects.for_org(org).filter(name__in=list(OVERLAYS))
+    for deal in deals:
+        splits = list(OpportunitySplit.objects.for_org(org).filter(opportunity=deal))
+        if any(s.kind == SplitKind.OVERLAY for s in splits):
+            continue
+        email, percent = OVERLAYS[deal.name]
+        holder = User.objects.for_org(org).get(email=email)
+        opportunity_set_splits(
+            opportunity=deal,
+            splits=[
+                *[(s.user, s.sales_company, s.kind, s.percent) for s in splits],
+                (holder, holder.sales_company, SplitKind.OVERLAY, percent),
+            ],
+            acting_user=None,
+        )
+
+
+def _in_quarter(org: Organization, days_ago: int) -> dt.datetime:
+    """``days_ago`` before now, but not before this fiscal quarter began: the demo's figures
+    are the quarter's, whatever day it is seeded on."""
+    now = timezone.now()
+    start = fiscal_quarter(org, timezone.localdate()).start
+    first = timezone.make_aware(dt.datetime.combine(start, dt.time(9)))
+    return min(now, max(first, now - dt.timedelta(days=days_ago)))
+
+
+def _seed_events(org: Organization) -> None:
+    known = set(
+        Activity.objects.for_org(org)
+        .filter(kind=ActivityKind.EVENT)
+        .values_list("subject", flat=True)
+    )
+    accounts = {a.registration_number: a for a in Account.objects.for_org(org)}
+    for reg, subject, email, days_ago in EVENTS:
+        if subject in known or reg not in accounts:
+            continue
+        when = _in_quarter(org, days_ago)
+        activity_log(
+            account=accounts[reg],
+            kind=ActivityKind.EVENT,
+            subject=subject,
+            owner=User.objects.for_org(org).get(email=email),
+            happened_at=when,
+            done_at=when,
+            duration_minutes=180,
+            acting_user=None,
+        )

@@ -33,7 +33,7 @@ from crm.money import MissingExchangeRateError, money, with_corporate_amount
 from crm.spreadsheet import csv_delimiter, escape_cell
 from crm.visibility import visible_companies
 from pipeline.models import ForecastCategory
-from reporting import kpis
+from reporting import kpis, overlay, smarketing
 from reporting.coaching import coaching_figures
 from reporting.kpis import Scope
 from reporting.models import ExportFormat
@@ -52,6 +52,7 @@ class Kind(StrEnum):
     INT = "int"
     MONEY = "money"  # two decimals
     PERCENT = "percent"  # 0..100 in the data; a percent cell in XLSX
+    DAYS = "days"  # a duration in days, one decimal
     DATE = "date"
 
 
@@ -232,6 +233,96 @@ def _coaching(user: User, scope: Scope, as_of: dt.date) -> Section:
     )
 
 
+def _overlay(user: User, scope: Scope, as_of: dt.date) -> Section:
+    """Overlay credit beside revenue attainment, per company and person (reporting.overlay)."""
+    org = user.organization
+    rows: list[Row] = []
+    parties = {"company": _("Company"), "user": _("Person")}
+    for period in (fiscal_quarter(org, as_of), fiscal_year(org, as_of)):
+        revenue = kpis.target_attainment(user=user, scope=scope, period=period)
+        result = overlay.overlay_attainment(user=user, scope=scope, period=period, revenue=revenue)
+        for r in result.rows:
+            rows.append(
+                [
+                    period.label, str(parties.get(r.party, r.party)), r.name, r.revenue_target,
+                    r.revenue_actual, r.revenue_attainment, r.target, r.actual, r.attainment,
+                ]
+            )  # fmt: skip
+    return Section(
+        _("Overlay credit"),
+        [
+            Column(_("Period"), width=18),
+            Column(_("For"), width=10),
+            Column(_("Name"), width=30),
+            Column(_("Revenue target"), Kind.MONEY, 16),
+            Column(_("Credited won"), Kind.MONEY, 16),
+            Column(_("Revenue attainment %"), Kind.PERCENT),
+            Column(_("Overlay target"), Kind.MONEY, 16),
+            Column(_("Overlay credit"), Kind.MONEY, 16),
+            Column(_("Overlay attainment %"), Kind.PERCENT),
+        ],
+        rows,
+    )
+
+
+def _smarketing(user: User, scope: Scope, as_of: dt.date) -> Section:
+    """The smarketing KPIs of the quarter per company and campaign (reporting.smarketing)."""
+    period = fiscal_quarter(user.organization, as_of)
+    s = smarketing.smarketing(user=user, scope=scope, period=period, as_of=as_of)
+    company, campaign, total = _("Sales company"), _("Campaign"), _("Total")
+    funnels = [
+        (total, s.total),
+        *[(company, f) for f in s.by_company],
+        *[(campaign, f) for f in s.by_campaign],
+    ]
+    events: dict[int | None, smarketing.EventsRow] = {
+        r.key: r for r in s.events if r.party == "company"
+    }
+    rows: list[Row] = []
+    for what, f in funnels:
+        ev = events.get(f.key) if what == company else None
+        attended: int | None = None
+        target: Decimal | None = None
+        if what == total:
+            attended, target = s.events_attended, s.events_target
+        elif ev is not None:
+            attended, target = ev.attended, ev.target
+        rows.append(
+            [
+                period.label, what, f.name or str(total), f.created, f.qualified, f.converted,
+                f.conversion_rate, f.qualified_in_period, f.new_customer_target,
+                f.hand_over_median_days, f.hand_over_avg_days, f.conversion_median_days,
+                f.conversion_avg_days, f.sourced_open_count, f.sourced_pipeline,
+                f.sourced_won_count, f.sourced_won, attended, target,
+            ]
+        )  # fmt: skip
+    return Section(
+        _("Sales and marketing"),
+        [
+            Column(_("Period"), width=18),
+            Column(_("For"), width=14),
+            Column(_("Name"), width=30),
+            Column(_("Leads created"), Kind.INT),
+            Column(_("Qualified"), Kind.INT),
+            Column(_("Converted"), Kind.INT),
+            Column(_("Conversion %"), Kind.PERCENT),
+            Column(_("Qualified leads (period)"), Kind.INT),
+            Column(_("New-customer target"), Kind.INT),
+            Column(_("Days to hand-over (median)"), Kind.DAYS),
+            Column(_("Days to hand-over (average)"), Kind.DAYS),
+            Column(_("Days to conversion (median)"), Kind.DAYS),
+            Column(_("Days to conversion (average)"), Kind.DAYS),
+            Column(_("Sourced open deals"), Kind.INT),
+            Column(_("Sourced pipeline"), Kind.MONEY, 16),
+            Column(_("Sourced won deals"), Kind.INT),
+            Column(_("Sourced won"), Kind.MONEY, 16),
+            Column(_("Events attended"), Kind.INT),
+            Column(_("Events target"), Kind.INT),
+        ],
+        rows,
+    )
+
+
 def _data_quality(user: User, scope: Scope, as_of: dt.date) -> Section:
     def rows() -> Iterator[Row]:
         opportunity, account = _("Opportunity"), _("Account")
@@ -341,9 +432,11 @@ SECTIONS: list[Callable[[User, Scope, dt.date], Section]] = [
     _forecast,
     _won,
     _targets,
+    _overlay,
+    _smarketing,
     _data_quality,
     _opportunities,
-    _coaching,  # issue 19: last, so the earlier files keep their numbers
+    _coaching,
 ]
 
 
@@ -399,6 +492,7 @@ NUMBER_FORMATS = {
     Kind.INT: "#,##0",
     Kind.ID: "0",
     Kind.MONEY: "#,##0.00",
+    Kind.DAYS: "0.0",
     Kind.PERCENT: "0.0%",
     Kind.DATE: "yyyy-mm-dd",
 }

@@ -126,9 +126,12 @@ _FIGURE_MODULES = frozenset(
         "reporting.coaching",
         "reporting.customer_value",
         "reporting.figures",
+        "reporting.joint_goals",
         "reporting.kpis",
+        "reporting.overlay",
         "reporting.periods",
         "reporting.selectors",
+        "reporting.smarketing",
     }
 )
 

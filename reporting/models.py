@@ -27,6 +27,9 @@ class TargetKind(models.TextChoices):
     NEW_CUSTOMERS = "new_customers", _("New customers")
     PIPELINE_GENERATED = "pipeline_generated", _("Pipeline generated (corporate currency)")
     EVENTS_ATTENDED = "events_attended", _("Events attended")
+    # Credit from overlay splits (specialists beside the revenue owners): its own attainment,
+    # never part of the revenue figures (reporting.overlay).
+    OVERLAY = "overlay", _("Overlay revenue (corporate currency)")
 
 
 class Target(TenantModel):

@@ -28,9 +28,10 @@ from crm.roles import ORG_WIDE_ROLES, Role
 from crm.visibility import visible_companies
 from opportunities.models import ConflictKind
 from pipeline.models import ForecastCategory
-from reporting import charts, kpis
-from reporting.coaching import CoachingFigures, coaching_figures
 from reporting import charts, customer_value, kpis
+from reporting.coaching import CoachingFigures, coaching_figures
+from reporting.joint_goals import JointGoals
+from reporting.joint_goals import joint_goals as compute_joint_goals
 from reporting.kpis import Scope
 from reporting.models import Export, Target
 from reporting.periods import Period, fiscal_quarter, fiscal_year
@@ -133,6 +134,7 @@ class Dashboard:
     accuracy: kpis.ForecastAccuracy | None
     opportunities_link: str
     coaching: CoachingFigures  # coaching, deal reviews and customer time (issue 19)
+    joint_goals: JointGoals  # overlay credit and smarketing (reporting.joint_goals)
     # Customer value per segment (issue 19), from the nightly stored values.
     segments: customer_value.SegmentReport | None = None
     # Stored figures are shared by readers of every language: what is text is made from keys
@@ -258,6 +260,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         opp_link += f"?company={s.sales_company_id}"
     elif s.region_id:
         opp_link += f"?region={s.region_id}"
+    attainment = kpis.target_attainment(user=user, scope=s, period=quarter)
     d = Dashboard(
         user=user,
         where=scope,
@@ -273,7 +276,7 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         win=kpis.win_stats(user=user, scope=s, period=quarter),
         conversion=kpis.stage_conversion(user=user, scope=s, period=quarter),
         new_customers=kpis.new_customers(user=user, scope=s, period=quarter),
-        attainment=kpis.target_attainment(user=user, scope=s, period=quarter),
+        attainment=attainment,
         conflicts=list(conflicts.items()),
         overdue_conflicts=kpis.overdue_conflicts(user=user, scope=s),
         conflict_target_days=org.conflict_target_days,
@@ -285,6 +288,14 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         opportunities_link=opp_link,
         coaching=coaching_figures(user=user, scope=s, period=quarter, as_of=as_of),
         segments=customer_value.segment_report(user=user, scope=s),
+        joint_goals=compute_joint_goals(
+            user=user,
+            scope=s,
+            level=scope.level,
+            period=quarter,
+            as_of=as_of,
+            revenue=attainment,
+        ),
     )
     return d
 

@@ -16,13 +16,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm.decorators import roles_required
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.ids import parse_id
 from crm.models import Region, SalesCompany, User
 from crm.money import MissingExchangeRateError
 from crm.selectors import access_region_by_id, access_scoped_company_by_id
-from reporting import figures, selectors, services
+from leads.selectors import access_campaign_by_id
+from leads.services import LEAD_ROLES
+from reporting import figures, selectors, services, smarketing
 from reporting.forms import TargetForm, target_periods, target_subjects
 from reporting.models import ExportFormat, TargetKind
 
@@ -167,7 +170,38 @@ def targets(request: AuthenticatedHttpRequest) -> HttpResponse:
             "form": form,
             "rows": [(t, labels.get((t.period_kind, t.period_start), "")) for t in rows],
             "corporate_currency": user.organization.corporate_currency,
-            "money_kinds": {TargetKind.REVENUE, TargetKind.PIPELINE_GENERATED},
+            "money_kinds": {
+                TargetKind.REVENUE,
+                TargetKind.PIPELINE_GENERATED,
+                TargetKind.OVERLAY,
+            },
         },
         status=400 if form.errors else 200,
     )
+
+
+# --- Campaign figures ----------------------------------------------------------------------------
+
+
+@roles_required(LEAD_ROLES)
+def campaign_figures(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A campaign's own smarketing figures, loaded into its page (htmx) or shown alone: its leads
+    and the deals they became, of what the viewer may see (reporting.smarketing)."""
+    campaign = access_campaign_by_id(request.user, pk)
+    try:
+        c = smarketing.campaign_figures(
+            user=request.user, campaign_id=campaign.pk, as_of=timezone.localdate()
+        )
+    except MissingExchangeRateError as exc:
+        c, rate_error = None, exc.user_message
+    else:
+        rate_error = ""
+    context = {
+        "campaign": campaign,
+        "c": c,
+        "rate_error": rate_error,
+        "currency": request.user.organization.corporate_currency,
+    }
+    if getattr(request, "htmx", False):
+        return render(request, "reporting/_campaign_figures.html", context)
+    return render(request, "reporting/campaign_figures.html", context)

@@ -89,8 +89,8 @@ def test_xlsx_round_trips_against_the_selectors(dataset: Dataset, media: Path) -
     path = media / export.file_path
     book = load_workbook(path, read_only=True)
     assert book.sheetnames == [
-        "Pipeline", "Forecast", "Won FY2026", "Targets", "Data quality", "Opportunities",
-        "Coaching",
+        "Pipeline", "Forecast", "Won FY2026", "Targets", "Overlay credit", "Sales and marketing",
+        "Data quality", "Opportunities", "Coaching",
     ]  # fmt: skip
     coaching = _sheet(path, "Coaching")
     # The dataset has no coaching: every company's row and the total say 0 sessions.
@@ -146,7 +146,8 @@ def test_csv_round_trips(dataset: Dataset, media: Path) -> None:
     tables = _csv_tables(media / export.file_path)
     assert list(tables) == [
         "01-pipeline.csv", "02-forecast.csv", "03-won-fy2026.csv", "04-targets.csv",
-        "05-data-quality.csv", "06-opportunities.csv", "07-coaching.csv",
+        "05-overlay-credit.csv", "06-sales-and-marketing.csv", "07-data-quality.csv",
+        "08-opportunities.csv", "09-coaching.csv",
     ]  # fmt: skip
     pipeline = tables["01-pipeline.csv"]
     assert pipeline[0][0] == "Global stage"
@@ -156,7 +157,7 @@ def test_csv_round_trips(dataset: Dataset, media: Path) -> None:
         ["Negotiate", "Commit", "75", "1", "16000.00", "12000.00"],
         ["Total", "", "", "1", "16000.00", "12000.00"],
     ]
-    opportunities = tables["06-opportunities.csv"]
+    opportunities = tables["08-opportunities.csv"]
     listed = {int(r[0]) for r in opportunities[1:-1]}
     assert listed == {dataset.opps[k].pk for k in ("o1", "o4", "o5")}
     assert opportunities[-1][0] == "Total"
