@@ -47,6 +47,7 @@ _MANAGER = [
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
     ("reporting:targets", _("Targets")),
+    ("reporting:alerts", _("Alerts")),
 ]
 _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     Role.SALES_REP: _REP,
@@ -68,6 +69,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("accounts:join_requests", _("Join requests")),
         ("setup:agreements", _("Agreements")),
         ("setup:teams", _("Account teams")),
+        ("reporting:alerts", _("Alerts")),
+        ("setup:deviation_alerts", _("Alert settings")),
     ],
     Role.GLOBAL_ADMIN: [
         ("setup:index", _("Set-up")),
@@ -77,6 +80,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:users", _("Users")),
         ("setup:rates", _("Exchange rates")),
         ("reporting:dashboard", _("Reports")),
+        ("reporting:alerts", _("Alerts")),
+        ("setup:deviation_alerts", _("Alert settings")),
     ],
 }
 
