@@ -433,7 +433,8 @@ def drill_down_url(alert: DeviationAlert) -> str:
 
 def format_value(measure: str, value: Decimal) -> str:
     """A measure's value in the active language ("12,5 %" in German, "8.0 days")."""
-    number = formats.number_format(value, decimal_pos=1, use_l10n=True)
+    # Rounded first: number_format cuts digits off (66.67 would read 66.6).
+    number = formats.number_format(_rounded(value), decimal_pos=1, use_l10n=True)
     if measure == Measure.STAGE_AGEING:
         return _("%(number)s days") % {"number": number}
     return f"{number} %"
