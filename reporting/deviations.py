@@ -66,8 +66,8 @@ from opportunities.models import Opportunity, StageChange
 from opportunities.selectors import with_quality_flags
 from reporting.models import (
     AlertStatus,
-    Comparison,
     CompanyMeasure,
+    Comparison,
     DeviationAlert,
     DeviationThreshold,
     Measure,
@@ -230,9 +230,7 @@ def stage_ageing_by_company(organization: Organization, as_of: dt.date) -> dict[
         .order_by()
     )
     return {
-        r["sales_company_id"]: value
-        for r in rows
-        if (value := _rounded(r["median"])) is not None
+        r["sales_company_id"]: value for r in rows if (value := _rounded(r["median"])) is not None
     }
 
 
@@ -413,9 +411,7 @@ def recipients_of(organization_id: int, company_id: int) -> QuerySet[User]:
 
 
 def list_url(alert: DeviationAlert) -> str:
-    return (
-        f"{reverse('reporting:alerts')}?company={alert.sales_company_id}&measure={alert.measure}"
-    )
+    return f"{reverse('reporting:alerts')}?company={alert.sales_company_id}&measure={alert.measure}"
 
 
 def drill_down_url(alert: DeviationAlert) -> str:
@@ -434,7 +430,9 @@ def drill_down_url(alert: DeviationAlert) -> str:
 def format_value(measure: str, value: Decimal) -> str:
     """A measure's value in the active language ("12,5 %" in German, "8.0 days")."""
     # Rounded first: number_format cuts digits off (66.67 would read 66.6).
-    number = formats.number_format(_rounded(value), decimal_pos=1, use_l10n=True)
+    number = formats.number_format(
+        value.quantize(TENTH, rounding=ROUND_HALF_EVEN), decimal_pos=1, use_l10n=True
+    )
     if measure == Measure.STAGE_AGEING:
         return _("%(number)s days") % {"number": number}
     return f"{number} %"
@@ -468,7 +466,8 @@ def _mail(alerts: list[DeviationAlert], company: str) -> tuple[str, str]:
             }
         )
         lines.append(_("What explains it: %(url)s") % {"url": drill_down_url(alert)})
-    lines += ["", _("All alerts: Reports > Alerts (%(url)s).") % {"url": reverse("reporting:alerts")}]
+    every = _("All alerts: Reports > Alerts (%(url)s).") % {"url": reverse("reporting:alerts")}
+    lines += ["", every]
     return subject, "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.fields import MONEY
+from crm.fields import MONEY, DecimalSize
 from crm.models import Region, SalesCompany, User
 from crm.tenancy import TenantModel
 from pipeline.models import ForecastCategory, GlobalStage
@@ -234,7 +234,7 @@ class AlertStatus(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
 
 
-MEASURE_VALUE = {"max_digits": 14, "decimal_places": 2}
+MEASURE_VALUE: DecimalSize = {"max_digits": 14, "decimal_places": 2}
 
 
 class DeviationThreshold(TenantModel):
@@ -286,7 +286,9 @@ class CompanyMeasure(TenantModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["organization", "week", "measure"], name="company_measure_week_idx"),
+            models.Index(
+                fields=["organization", "week", "measure"], name="company_measure_week_idx"
+            ),
         ]
 
     def __str__(self) -> str:

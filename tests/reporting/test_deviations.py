@@ -4,11 +4,13 @@ just over, own trend against the organization's average, the run twice, who is t
 
 Measures by hand (Q2 2026 = Apr 1 - Jun 30; the 90 days are Feb 15 - May 15):
 
-company coverage                         win rate           ageing (days in stage)   data quality
-SE      o5 16,000 / target 20,000 = 80.0  o1 won, o4 lost 50.0  o5 since 04-20: 25 -> 25.0  o5 clean: 0.0
-DK      nothing in Q2 / 10,000 = 0.0      o2 won: 100.0         o6 since 04-25: 20 -> 20.0  o6 no next step: 100.0
-DE      o8 20,000 / 15,000 = 133.3        o3 won 03-20: 100.0   o7 created 04-01: 44,       o7 no amount, o8 close
-                                                                o8 since 04-25: 20 -> 32.0  date past: 100.0
+SE coverage: o5 16,000 / target 20,000 = 80.0; win rate: o1 won, o4 lost = 50.0; ageing: o5 in
+   Negotiate since 04-20 = 25.0 days; data quality: o5 clean = 0.0.
+DK coverage: nothing in Q2 / 10,000 = 0.0; win rate: o2 won = 100.0; ageing: o6 in Propose
+   since 04-25 = 20.0; data quality: o6 has no next step = 100.0.
+DE coverage: o8 20,000 / 15,000 = 133.3; win rate: o3 won 03-20 = 100.0; ageing: o7 created
+   04-01 (44 days), o8 since 04-25 (20): median 32.0; data quality: o7 no amount, o8 close
+   date past = 100.0.
 
 Organization averages (each company once): coverage 213.3 / 3 = 71.10, win rate 250 / 3 = 83.33,
 ageing 77 / 3 = 25.67, data quality 200 / 3 = 66.67.
@@ -33,8 +35,8 @@ from crm.roles import Role
 from reporting import deviations
 from reporting.deviations import Rule, adverse_deviation, is_deviation
 from reporting.models import (
-    Comparison,
     CompanyMeasure,
+    Comparison,
     DeviationAlert,
     DeviationThreshold,
     Measure,
@@ -243,9 +245,7 @@ def test_the_organizations_thresholds_apply(dataset: Dataset) -> None:
     assert ("SE", Measure.WIN_RATE) in _by_key(dataset)
 
 
-def test_the_task_run_twice_raises_and_tells_once(
-    dataset: Dataset, mailoutbox: list[Any]
-) -> None:
+def test_the_task_run_twice_raises_and_tells_once(dataset: Dataset, mailoutbox: list[Any]) -> None:
     w = dataset.world
     call_command("detect_deviations", "--date", AS_OF.isoformat())
     alerts = DeviationAlert.objects.for_org(w.org).count()
@@ -280,9 +280,7 @@ def test_who_is_told(dataset: Dataset, mailoutbox: list[Any]) -> None:
     }
     assert Notification.objects.for_org(w.org).filter(recipient=w.director).count() == 4
     mailed = sorted(m.to[0] for m in mailoutbox)
-    assert mailed == sorted(
-        [w.director.email] * 3 + [w.manager_se.email, w.manager_de.email]
-    )
+    assert mailed == sorted([w.director.email] * 3 + [w.manager_se.email, w.manager_de.email])
 
 
 def test_the_notification_reads_in_the_readers_language(dataset: Dataset) -> None:
