@@ -360,8 +360,16 @@ def deviations_detect(*, organization: Organization, as_of: dt.date) -> list[Dev
     same transaction: a failing mail server rolls it back and the task retries, so nothing is
     shown twice). Idempotent: a second run in the same week replaces the week's measures,
     finds the alerts already there and tells nobody again. Returns the new alerts."""
-    week = week_of(as_of)
     measures = company_measures(organization=organization, as_of=as_of)
+    return deviations_raise(organization=organization, week=week_of(as_of), measures=measures)
+
+
+@transaction.atomic
+def deviations_raise(
+    *, organization: Organization, week: dt.date, measures: Mapping[tuple[int, str], Decimal]
+) -> list[DeviationAlert]:
+    """``deviations_detect`` from measures already computed (the demo seeds past weeks with
+    it): store them as the week's, compare, raise and tell."""
     CompanyMeasure.objects.for_org(organization).filter(week=week).delete()
     CompanyMeasure.objects.bulk_create(
         CompanyMeasure(

@@ -101,6 +101,8 @@ class Command(BaseCommand):
         opportunities_demo.seed_demo(org)  # products and deals
         leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
+        if org.slug == "nordvik":
+            reporting_demo.seed_deviations(org)  # measures and last week's deviation alerts
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
