@@ -443,7 +443,8 @@ def format_value(measure: str, value: Decimal) -> str:
     )
     if measure == Measure.STAGE_AGEING:
         return _("%(number)s days") % {"number": number}
-    return f"{number} %"
+    # A no-break space: the sign stays with its number in a narrow table cell.
+    return f"{number}\u00a0%"
 
 
 def _params(alert: DeviationAlert, company: str) -> dict[str, str | int | float]:

@@ -319,13 +319,13 @@ def test_the_mail_in_german(dataset: Dataset, mailoutbox: list[Any]) -> None:
         comparison = str(Comparison.ORG_AVERAGE.label)
     assert mail.subject == subject
     assert intro in mail.body
-    assert f"{label}: 100,0 %" in mail.body
-    assert "66,7 %" in mail.body and comparison in mail.body
+    assert f"{label}: 100,0\u00a0%" in mail.body
+    assert "66,7\u00a0%" in mail.body and comparison in mail.body
     assert f"/opportunities/data-quality/?company={w.de.pk}" in mail.body
     # The director (no language, no company) reads English.
     english = [m for m in mailoutbox if m.to == [w.director.email]]
     assert all(m.subject.startswith("Meridian: deviation alert for ") for m in english)
-    assert any("100.0 %" in m.body for m in english)
+    assert any("100.0\u00a0%" in m.body for m in english)
 
 
 def test_an_inactive_director_is_not_told(dataset: Dataset) -> None:
