@@ -32,7 +32,7 @@ from django.utils.translation import gettext
 
 from crm.models import Notification, NotificationKind
 from crm.roles import Role
-from reporting import deviations
+from reporting import deviations, kpis
 from reporting.deviations import Rule, adverse_deviation, is_deviation
 from reporting.models import (
     CompanyMeasure,
@@ -42,6 +42,7 @@ from reporting.models import (
     Measure,
     ThresholdUnit,
 )
+from reporting.tasks import detect_deviations
 from tests.factories import UserFactory
 from tests.reporting.conftest import AS_OF, Dataset
 
@@ -107,8 +108,6 @@ def test_coverage_needs_a_target(dataset: Dataset) -> None:
 
 def test_data_quality_is_the_data_quality_pages_rule(dataset: Dataset) -> None:
     """One rule: the share per company equals the page's counts (kpis.data_quality)."""
-    from reporting import kpis
-
     w = dataset.world
     page = kpis.data_quality(user=w.director, as_of=AS_OF)
     mine = deviations.data_quality_by_company(w.org, AS_OF)
@@ -254,8 +253,6 @@ def test_the_task_run_twice_raises_and_tells_once(dataset: Dataset, mailoutbox: 
     # One mail per company to the director (3), the SE and DE managers theirs (DK has none).
     assert (alerts, mails) == (4, 5)
     call_command("detect_deviations", "--date", AS_OF.isoformat())
-    from reporting.tasks import detect_deviations
-
     assert detect_deviations(w.org.pk, AS_OF.isoformat()) == 0
     assert DeviationAlert.objects.for_org(w.org).count() == alerts
     assert Notification.objects.for_org(w.org).count() == notifications
