@@ -404,6 +404,36 @@ class NotificationKind(models.TextChoices):
         "coaching_logged",
         _("%(manager)s logged a coaching session or deal review with you: please acknowledge it."),
     )
+    # Deviation alerts (reporting.deviations): one kind per measure, so the sentence names it in
+    # the reader's language; values are numbers, the week an ISO date.
+    DEVIATION_COVERAGE = (
+        "deviation_coverage",
+        _(
+            "Deviation: pipeline coverage of %(company)s is %(value)s %% of target, against "
+            "%(reference)s %% (week of %(week)s)."
+        ),
+    )
+    DEVIATION_WIN_RATE = (
+        "deviation_win_rate",
+        _(
+            "Deviation: the win rate of %(company)s is %(value)s %%, against %(reference)s %% "
+            "(week of %(week)s)."
+        ),
+    )
+    DEVIATION_STAGE_AGEING = (
+        "deviation_stage_ageing",
+        _(
+            "Deviation: deals of %(company)s sit %(value)s days in their stage (median), "
+            "against %(reference)s (week of %(week)s)."
+        ),
+    )
+    DEVIATION_DATA_QUALITY = (
+        "deviation_data_quality",
+        _(
+            "Deviation: %(value)s %% of the open deals of %(company)s have data-quality issues, "
+            "against %(reference)s %% (week of %(week)s)."
+        ),
+    )
 
 
 def notification_kind_choices() -> list[tuple[str, str]]:

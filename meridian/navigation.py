@@ -50,6 +50,7 @@ _MANAGER = [
     ("reporting:dashboard", _("Reports")),
     ("reporting:segments", _("Segments")),
     ("reporting:targets", _("Targets")),
+    ("reporting:alerts", _("Alerts")),
 ]
 _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
     Role.SALES_REP: _REP,
@@ -73,6 +74,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:agreements", _("Agreements")),
         ("setup:teams", _("Account teams")),
         ("coaching:list", _("Coaching")),
+        ("reporting:alerts", _("Alerts")),
+        ("setup:deviation_alerts", _("Alert settings")),
     ],
     Role.GLOBAL_ADMIN: [
         ("setup:index", _("Set-up")),
@@ -84,6 +87,8 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("setup:coaching", _("Coaching topics")),
         ("setup:segment_rules", _("Segment rules")),
         ("reporting:dashboard", _("Reports")),
+        ("reporting:alerts", _("Alerts")),
+        ("setup:deviation_alerts", _("Alert settings")),
     ],
 }
 

@@ -232,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.refresh_all_account_values",
         "schedule": crontab(minute=15, hour=1),
     },
+    # Deviation alerts: after the weekly snapshot, so a reader sees both from the same morning.
+    "reporting-weekly-deviation-alerts": {
+        "task": "reporting.tasks.detect_all_deviations",
+        "schedule": crontab(minute=0, hour=4, day_of_week="mon"),
+    },
     "reporting-purge-expired-exports": {
         "task": "reporting.tasks.purge_expired_exports",
         "schedule": crontab(minute=30, hour=2),

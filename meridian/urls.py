@@ -9,6 +9,7 @@ from meridian import history, tasks
 from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
+from reporting import urls as reporting_urls
 
 # The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
 setup_patterns = [
@@ -24,6 +25,7 @@ setup_patterns = [
     *opportunities_urls.setup_urlpatterns,
     *accounts_urls.setup_urlpatterns,
     *coaching_urls.setup_urlpatterns,
+    *reporting_urls.setup_urlpatterns,
 ]
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they

@@ -376,20 +376,27 @@ def data_quality_opportunities(
     end of ``as_of``, and the deal is older than that — any activity counts, seen by the viewer
     or not; an open task has not happened. Two ``EXISTS`` (deal, account), each an index probe
     (``activity_org_opp_idx``, ``activity_org_acc_idx``) rather than one ``OR`` over both."""
+    qs = Opportunity.objects.visible_to(user)
+    if within is not None:
+        qs = qs.filter(within)
+    return with_quality_flags(qs, organization_id=user.organization_id, as_of=as_of)
+
+
+def with_quality_flags(
+    qs: QuerySet[Opportunity], *, organization_id: int, as_of: dt.date
+) -> QuerySet[WithAnnotations[Opportunity, OpportunityQuality]]:
+    """The open opportunities of ``qs`` annotated with the issue flags (the rule above, for
+    callers that scope the deals themselves, e.g. the organization-wide deviation check)."""
     since = stale_since(as_of)
     until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, dt.UTC)
     happened = (
-        Activity.objects.for_org(user.organization_id)
+        Activity.objects.for_org(organization_id)
         .filter(happened_at__gte=since, happened_at__lt=until)
         .exclude(kind=ActivityKind.TASK, done_at__isnull=True)
     )
     on_deal = happened.filter(opportunity_id=OuterRef("pk"))
     on_account = happened.filter(account_id=OuterRef("account_id"))
-    qs = Opportunity.objects.visible_to(user).filter(
-        global_stage__is_won=False, global_stage__is_lost=False
-    )
-    if within is not None:
-        qs = qs.filter(within)
+    qs = qs.filter(global_stage__is_won=False, global_stage__is_lost=False)
     flagged = qs.annotate(
         has_recent_activity=ExpressionWrapper(
             Q(Exists(on_deal)) | Q(Exists(on_account)), output_field=BooleanField()

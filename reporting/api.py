@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -15,8 +16,8 @@ from accounts.value import may_see_customer_value
 from crm.drf import OrgScopedAPIMixin, VisibleRelatedField, VisibleViewSet
 from crm.http import AuthenticatedRequest
 from crm.models import SalesCompany, User
-from reporting import customer_value, selectors, services
-from reporting.models import PeriodKind, Target, TargetKind
+from reporting import customer_value, deviations, selectors, services
+from reporting.models import DeviationAlert, PeriodKind, Target, TargetKind
 
 
 class TargetSerializer(serializers.ModelSerializer):
@@ -151,5 +152,48 @@ class SegmentReportView(OrgScopedAPIMixin, APIView):
         return Response(SegmentReportSerializer(data).data)
 
 
+class DeviationAlertSerializer(serializers.ModelSerializer):
+    """A company worse than its own trend or the organization's average in one week (its
+    Monday); ``url`` is the page that explains it, ``text`` the sentence in the reader's
+    language."""
+
+    sales_company_code = serializers.CharField(source="sales_company.code", read_only=True)
+    sales_company_name = serializers.CharField(source="sales_company.name", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeviationAlert
+        fields = [
+            "id", "sales_company", "sales_company_code", "sales_company_name", "measure", "week",
+            "comparison", "value", "reference", "unit", "threshold", "status", "created_at",
+            "acknowledged_at", "acknowledged_by", "url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_url(self, alert: DeviationAlert) -> str:
+        return deviations.drill_down_url(alert)
+
+
+class DeviationAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, VisibleViewSet):
+    """Deviation alerts the user may see (the director all, a regional manager his region's
+    companies, a country manager his company; sellers and marketing none). ``POST
+    …/acknowledge/`` acknowledges one."""
+
+    model = DeviationAlert
+    serializer_class = DeviationAlertSerializer
+    select_related = ("sales_company",)
+    filterset_fields = ["sales_company", "measure", "status", "week", "comparison"]
+    ordering_fields = ("week", "measure", "sales_company", "created_at")
+
+    @extend_schema(request=None, responses={200: DeviationAlertSerializer})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
+        alert = deviations.deviation_alert_acknowledge(
+            alert=self.get_object(), acting_user=request.user
+        )
+        return Response(DeviationAlertSerializer(alert).data)
+
+
 def register(router: DefaultRouter) -> None:
     router.register("targets", TargetViewSet, basename="target")
+    router.register("deviation-alerts", DeviationAlertViewSet, basename="deviation-alert")

@@ -1,4 +1,5 @@
-"""Reporting demo data: targets for every company and rep, and ~6 months of weekly snapshots.
+"""Reporting demo data: targets for every company and rep, ~6 months of weekly snapshots, and
+five weeks of company measures with last week's deviation alerts.
 
 Idempotent: targets are set (create or replace) and a snapshot re-taken for the same day
 replaces that day. The snapshots are rebuilt from the demo opportunities and their stage
@@ -21,7 +22,8 @@ from crm.roles import Role
 from opportunities.models import Opportunity, OpportunitySplit, SplitKind
 from opportunities.services import opportunity_set_splits
 from reporting.customer_value import refresh_account_values
-from reporting.models import PeriodKind, TargetKind
+from reporting.deviations import deviations_raise, week_of
+from reporting.models import CompanyMeasure, Measure, PeriodKind, TargetKind
 from reporting.periods import fiscal_quarter, fiscal_year, quarters_of_year
 from reporting.services import pipeline_snapshot_take, target_set
 
@@ -194,3 +196,60 @@ def _seed_events(org: Organization) -> None:
             duration_minutes=180,
             acting_user=None,
         )
+
+
+# Deviation alerts: five weeks of measures per company (a steady trend with small wiggles), and
+# last week three companies off course — Sweden's win rate fell below its own trend, Denmark's
+# data quality slipped against its own, the US's coverage is far below the organization's
+# average. Raised through the weekly run's own code (``deviations_raise``), so the director and
+# the Swedish and Danish managers have them in the bell and by mail. Designed figures, not the
+# demo deals' (the few seeded deals would make every company an outlier): this week's live
+# check runs on Monday (beat) or with ``manage.py detect_deviations``.
+DEVIATION_WEEKS = 5
+DEMO_MEASURES: dict[str, dict[str, tuple[int, int]]] = {
+    # code: measure -> (the weeks before, last week)
+    "SE": {"coverage": (260, 260), "win_rate": (36, 20), "stage_ageing": (18, 18),
+           "data_quality": (12, 12)},
+    "DK": {"coverage": (240, 240), "win_rate": (34, 34), "stage_ageing": (16, 16),
+           "data_quality": (14, 38)},
+    "NO": {"coverage": (220, 220), "win_rate": (30, 30), "stage_ageing": (21, 21),
+           "data_quality": (15, 15)},
+    "FI": {"coverage": (250, 250), "win_rate": (33, 33), "stage_ageing": (19, 19),
+           "data_quality": (11, 11)},
+    "DE": {"coverage": (280, 280), "win_rate": (38, 38), "stage_ageing": (15, 15),
+           "data_quality": (9, 9)},
+    "UK": {"coverage": (230, 230), "win_rate": (31, 31), "stage_ageing": (22, 22),
+           "data_quality": (16, 16)},
+    "US": {"coverage": (155, 150), "win_rate": (29, 29), "stage_ageing": (24, 24),
+           "data_quality": (13, 13)},
+    "CN": {"coverage": (270, 270), "win_rate": (27, 27), "stage_ageing": (20, 20),
+           "data_quality": (14, 14)},
+}  # fmt: skip
+WIGGLE = [0, 1, -1, 0]  # points (coverage x5) around the trend, week by week
+
+
+def seed_deviations(org: Organization) -> None:
+    companies = dict(SalesCompany.objects.for_org(org).values_list("code", "pk"))
+    last_week = week_of(timezone.localdate()) - dt.timedelta(weeks=1)
+    for weeks_back in range(DEVIATION_WEEKS - 1, 0, -1):
+        week = last_week - dt.timedelta(weeks=weeks_back)
+        wiggle = WIGGLE[weeks_back % len(WIGGLE)]
+        for code, measures in DEMO_MEASURES.items():
+            if code not in companies:
+                continue
+            for measure, (before, _last) in measures.items():
+                step = wiggle * 5 if measure == Measure.COVERAGE else wiggle
+                CompanyMeasure.objects.for_org(org).update_or_create(
+                    organization=org,
+                    sales_company_id=companies[code],
+                    measure=measure,
+                    week=week,
+                    defaults={"value": Decimal(before + step)},
+                )
+    last = {
+        (companies[code], measure): Decimal(value)
+        for code, measures in DEMO_MEASURES.items()
+        if code in companies
+        for measure, (_before, value) in measures.items()
+    }
+    deviations_raise(organization=org, week=last_week, measures=last)

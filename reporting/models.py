@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.fields import MONEY
+from crm.fields import MONEY, DecimalSize
 from crm.models import Region, SalesCompany, User
 from crm.tenancy import TenantModel
 from pipeline.models import ForecastCategory, GlobalStage
@@ -208,3 +208,133 @@ class DashboardFigures(TenantModel):
 
     def __str__(self) -> str:
         return f"Dashboard figures {self.scope_key} {self.as_of}"
+
+
+# --- Deviation alerts (issue 19) -------------------------------------------------------------
+
+
+class Measure(models.TextChoices):
+    """What the weekly deviation check measures per sales company (``reporting.deviations``)."""
+
+    COVERAGE = "coverage", _("Pipeline coverage")
+    WIN_RATE = "win_rate", _("Win rate (90 days)")
+    STAGE_AGEING = "stage_ageing", _("Stage ageing")
+    DATA_QUALITY = "data_quality", _("Deals with data-quality issues")
+
+
+class ThresholdUnit(models.TextChoices):
+    PERCENT = "percent", _("percent of the reference")
+    POINTS = "points", _("points (the measure's own unit)")
+
+
+class Comparison(models.TextChoices):
+    OWN_TREND = "own_trend", _("its own trend")
+    ORG_AVERAGE = "org_average", _("the organization's average")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+
+
+MEASURE_VALUE: DecimalSize = {"max_digits": 14, "decimal_places": 2}
+
+
+class DeviationThreshold(TenantModel):
+    """The organization's rule for one measure: on or off, and how far (percent of the
+    reference, or points of the measure itself) a company may be worse before it is an alert.
+    A measure without a row uses ``reporting.deviations.DEFAULT_THRESHOLDS``."""
+
+    measure = models.CharField(_("measure"), max_length=20, choices=Measure.choices)
+    enabled = models.BooleanField(_("on"), default=True)
+    unit = models.CharField(_("unit"), max_length=8, choices=ThresholdUnit.choices)
+    threshold = models.DecimalField(
+        _("threshold"),
+        max_digits=8,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+
+    class Meta:
+        ordering = ["measure"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "measure"], name="deviation_threshold_org_measure_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0), name="deviation_threshold_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.threshold} {self.unit}"
+
+
+class CompanyMeasure(TenantModel):
+    """One measure of one sales company in one week (its Monday): the company's own trend is
+    read from these rows. A measure that has no value that week (no target, no closed deal, no
+    open deal, a missing rate) has no row."""
+
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(_("week"))
+    measure = models.CharField(_("measure"), max_length=20, choices=Measure.choices)
+    value = models.DecimalField(_("value"), **MEASURE_VALUE)
+
+    class Meta:
+        ordering = ["week", "measure"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sales_company", "measure", "week"],
+                name="company_measure_org_co_measure_week_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "week", "measure"], name="company_measure_week_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} of company {self.sales_company_id} in {self.week}: {self.value}"
+
+
+class DeviationAlert(TenantModel):
+    """A company worse than its own trend or the organization's average by more than the
+    organization's threshold, in one week: at most one per company, measure and week (the
+    database says so, so a second run of the task adds nothing)."""
+
+    sales_company = models.ForeignKey(SalesCompany, on_delete=models.CASCADE, related_name="+")
+    measure = models.CharField(_("measure"), max_length=20, choices=Measure.choices)
+    week = models.DateField(_("week"))
+    comparison = models.CharField(_("compared with"), max_length=12, choices=Comparison.choices)
+    value = models.DecimalField(_("value"), **MEASURE_VALUE)
+    reference = models.DecimalField(_("reference"), **MEASURE_VALUE)
+    # The rule as it was when the alert was raised: a later change of settings does not rewrite
+    # why an alert exists.
+    unit = models.CharField(_("unit"), max_length=8, choices=ThresholdUnit.choices)
+    threshold = models.DecimalField(_("threshold"), max_digits=8, decimal_places=2)
+    status = models.CharField(
+        _("status"), max_length=12, choices=AlertStatus.choices, default=AlertStatus.OPEN
+    )
+    created_at = models.DateTimeField(_("raised"), default=timezone.now, editable=False)
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-week", "sales_company_id", "measure"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sales_company", "measure", "week"],
+                name="deviation_alert_org_co_measure_week_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "status", "-week"], name="deviation_alert_status_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} of company {self.sales_company_id} in {self.week}"

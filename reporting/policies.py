@@ -47,3 +47,22 @@ def _dashboard_figures(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
 def _exports(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     # A report file is the requester's alone, whatever their colleagues' roles.
     return qs.filter(requested_by_id=user.pk)
+
+
+@policy("reporting.CompanyMeasure", "reporting.DeviationAlert")
+def _company_rows_for_managers(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # Per-company measures and their alerts are management's: the director and admin all,
+    # a regional manager his region's companies, a country manager his company, others none.
+    if user.role in ORG_WIDE_ROLES:
+        return qs
+    if user.role not in MANAGER_ROLES:
+        return nothing(qs)
+    return qs.filter(sales_company_id__in=scoped_company_ids(user))
+
+
+@policy("reporting.DeviationThreshold")
+def _deviation_thresholds(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    # The organization's alert settings: read and changed by global sales management only.
+    if user.role in ORG_WIDE_ROLES:
+        return qs
+    return nothing(qs)

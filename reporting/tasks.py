@@ -7,10 +7,11 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
+from crm.mail import MAIL_TASK_OPTIONS
 from crm.models import Organization, User
 from crm.money import MissingExchangeRateError
 from crm.tenancy import org_scope
-from reporting import customer_value, figures, selectors, services
+from reporting import customer_value, deviations, figures, selectors, services
 from reporting.models import Export
 
 
@@ -87,4 +88,26 @@ def refresh_all_account_values() -> int:
     ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
     for org_id in ids:
         refresh_account_values.delay(org_id, today)
+    return len(ids)
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
+def detect_deviations(organization_id: int, on_date: str | None = None) -> int:
+    """One organization's weekly deviation check for ``on_date`` (ISO; today by default);
+    returns how many new alerts it raised. Run twice, the second finds nothing new."""
+    day = dt.date.fromisoformat(on_date) if on_date else timezone.localdate()
+    with org_scope(organization_id):
+        org = Organization.objects.filter(pk=organization_id).first()
+        if org is None:
+            return 0
+        return len(deviations.deviations_detect(organization=org, as_of=day))
+
+
+@shared_task(acks_late=True)
+def detect_all_deviations() -> int:
+    """Weekly (beat, after the snapshot): queue one deviation check per organization."""
+    today = timezone.localdate().isoformat()
+    ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
+    for org_id in ids:
+        detect_deviations.delay(org_id, today)
     return len(ids)

@@ -29,7 +29,15 @@ from crm.notifications import notify
 from leads.models import MarketingPause
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import BuyingRole, OpportunityContactRole
-from reporting.models import PeriodKind, Target, TargetKind
+from reporting.models import (
+    Comparison,
+    DeviationAlert,
+    Measure,
+    PeriodKind,
+    Target,
+    TargetKind,
+    ThresholdUnit,
+)
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import ExchangeRateFactory, RegionFactory, SalesCompanyFactory, UserFactory
@@ -191,6 +199,21 @@ MAKERS: dict[str, Callable[[World], Made]] = {
             value=1000,
         ),
         NOT_SWEDEN_NOR_MARKETING,
+    ),
+    # A Swedish alert: managers of other companies, sellers and marketing see no alerts.
+    "reporting.DeviationAlert": lambda w: Made(
+        DeviationAlert.objects.create(
+            organization=w.org,
+            sales_company=w.se,
+            measure=Measure.WIN_RATE,
+            week=dt.date(2026, 1, 5) + dt.timedelta(weeks=next(_seq)),
+            comparison=Comparison.ORG_AVERAGE,
+            value=40,
+            reference=60,
+            unit=ThresholdUnit.POINTS,
+            threshold=10,
+        ),
+        [*NOT_SWEDEN_NOR_MARKETING, "rep_se"],
     ),
     "accounts.FrameworkAgreement": lambda w: Made(
         FrameworkAgreement.objects.create(

@@ -103,6 +103,8 @@ class Command(BaseCommand):
         leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
         coaching_demo.seed_demo(org)  # coaching sessions, deal reviews, actions; after the deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
+        if org.slug == "nordvik":
+            reporting_demo.seed_deviations(org)  # measures and last week's deviation alerts
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
