@@ -43,7 +43,7 @@ from crm.pagination import CappedPaginator
 from crm.ratelimit import over_limit
 from crm.registry import access_by_id
 from crm.roles import Role
-from crm.spreadsheet import Echo, csv_text
+from crm.spreadsheet import CsvFormat, Echo
 from crm.tenancy import org_scope
 from crm.visibility import scoped_company_ids, visible_companies
 from opportunities import pricing, selectors, services
@@ -108,11 +108,21 @@ def _require_manager(user: User) -> None:
 
 
 def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
-    writer = csv.writer(Echo())
-    yield writer.writerow(
+    """The list as the reader's spreadsheet opens it: ``;`` and decimal commas where the
+    language writes numbers so (the reports' rule, ``crm.spreadsheet.CsvFormat``), amounts with
+    two decimals, dates ISO, text escaped. Runs while the response streams, inside the reader's
+    language (``crm.middleware.keep_context_while_streaming``)."""
+    fmt = CsvFormat.for_language()
+    writer = csv.writer(Echo(), delimiter=fmt.delimiter)
+    # The BOM: Excel reads the file as UTF-8 (ä, ø, ß) instead of the local code page.
+    yield "\ufeff" + writer.writerow(
         [
-            _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
-            _("Global stage"), _("Amount"), _("Currency"), _("Expected close"), _("Next step"),
+            fmt.cell(h)
+            for h in (
+                _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
+                _("Global stage"), _("Amount"), _("Currency"), _("Expected close"),
+                _("Next step"),
+            )
         ]
     )  # fmt: skip
     # The response streams after the view returned, outside the request's organization scope:
@@ -121,12 +131,11 @@ def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
         for o in qs.iterator(chunk_size=500):
             yield writer.writerow(
                 [
-                    csv_text(v)
-                    for v in (
-                        o.pk, o.name, o.account.name, o.sales_company.code, o.owner.full_name,
-                        o.local_stage.name, o.global_stage.name, o.amount, o.currency,
-                        o.expected_close_date, o.next_step,
-                    )
+                    fmt.cell(o.pk), fmt.cell(o.name), fmt.cell(o.account.name),
+                    fmt.cell(o.sales_company.code), fmt.cell(o.owner.full_name),
+                    fmt.cell(o.local_stage.name), fmt.cell(o.global_stage.name),
+                    fmt.cell(o.amount, places=2), fmt.cell(o.currency),
+                    fmt.cell(o.expected_close_date), fmt.cell(o.next_step),
                 ]
             )  # fmt: skip
 
