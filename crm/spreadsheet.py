@@ -61,7 +61,7 @@ class CsvFormat:
     def number(self, value: Decimal | float | int, *, places: int | None = None) -> str:
         """A number as the reader's spreadsheet parses it: no grouping, the decimal separator
         of the language; ``places`` fixes the decimals (money: 2)."""
-        if isinstance(value, bool) or isinstance(value, int):
+        if isinstance(value, int):  # bool too: a count, never a decimal
             return str(int(value))
         text = f"{value:.{places}f}" if places is not None else str(value)
         return text.replace(".", self.decimal)
