@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.forms import DealActivityForm
+from accounts.forms import ActivityLogForm
 from accounts.models import Account, Activity, Contact
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -202,7 +202,7 @@ def _render_detail(
     request: AuthenticatedHttpRequest,
     opp: Opportunity,
     *,
-    activity_form: DealActivityForm | None = None,
+    activity_form: ActivityLogForm | None = None,
     role_form: ContactRoleForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -232,7 +232,7 @@ def _render_detail(
     may_log = account_services.may_log_activities(user)
     contacts = _deal_contacts(user, opp) if may_change or may_log else []
     if may_log and activity_form is None:
-        activity_form = DealActivityForm(contacts=contacts)
+        activity_form = ActivityLogForm(contacts=contacts)
     if may_change and role_form is None:
         role_form = ContactRoleForm(contacts=contacts, prefix="role")
     return render(
@@ -270,26 +270,11 @@ def opportunity_log_activity(request: AuthenticatedHttpRequest, pk: int) -> Http
     if not account_services.may_log_activities(user):
         raise PermissionDenied(_("Marketing does not log sales activities."))
     contacts = _deal_contacts(user, opp)
-    form = DealActivityForm(request.POST, contacts=contacts)
+    form = ActivityLogForm(request.POST, contacts=contacts)
     if form.is_valid():
-        data = form.cleaned_data
-        happened_at = form.happened_at()
-        is_task = data["kind"] == "task"
         try:
             account_services.activity_log(
-                account=opp.account,
-                opportunity=opp,
-                kind=data["kind"],
-                subject=data["subject"],
-                contact=data.get("contact"),
-                notes=data.get("notes") or "",
-                outcome=data.get("outcome") or "",
-                duration_minutes=data.get("duration_minutes"),
-                happened_at=happened_at,
-                # A task is planned for then and open until done; the rest was done then.
-                due_at=happened_at if is_task else None,
-                done_at=None if is_task else happened_at,
-                acting_user=user,
+                account=opp.account, opportunity=opp, acting_user=user, **form.service_fields()
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
