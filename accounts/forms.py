@@ -23,7 +23,7 @@ from accounts.models import (
     Segment,
     TeamRole,
 )
-from crm.forms import ISO_DATE_INPUT, ISO_DATETIME_INPUT, ListedModelChoiceField, QuickSelect
+from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.limits import MAX_TEXT_LENGTH
 from crm.models import LANGUAGES, SalesCompany, User
 from crm.validators import validate_country
@@ -90,41 +90,6 @@ class InlineAccountForm(forms.Form):
             "registration_number": data.get("new_registration_number") or "",
             "domain": data.get("new_domain") or "",
         }
-
-
-class ActivityForm(forms.Form):
-    """Log an activity on the 360° page: kind and subject, the rest optional."""
-
-    kind = forms.ChoiceField(
-        label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.CALL,
-        widget=forms.RadioSelect,
-    )  # fmt: skip
-    subject = forms.CharField(label=_("Subject"), max_length=200)
-    account = forms.ModelChoiceField(label=_("At"), queryset=Account.objects.none())
-    due_at = forms.DateTimeField(
-        label=_("Due (for a task)"), required=False,
-        widget=ISO_DATETIME_INPUT,
-    )  # fmt: skip
-    notes = forms.CharField(
-        label=_("Notes"),
-        required=False,
-        max_length=MAX_TEXT_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-    def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The group's accounts already on the page: no second query for the choices.
-        self.accounts = {a.pk: a for a in accounts}
-        self.fields["account"] = forms.TypedChoiceField(
-            label=_("At"),
-            coerce=int,
-            choices=[(a.pk, f"{a.name} ({a.country})") for a in accounts],
-            widget=QuickSelect,  # 200 subsidiaries in a big group
-        )
-
-    def clean_account(self) -> Account:
-        return self.accounts[self.cleaned_data["account"]]
 
 
 class AccountEditForm(forms.Form):
@@ -355,18 +320,25 @@ class ContactMergeForm(forms.Form):
         return [n for n in ContactForm.FIELDS if self.cleaned_data.get(f"take_{n}") == "other"]
 
 
-class DealActivityForm(forms.Form):
-    """Log what happened on a deal, from its page, in one step: the deal's account and the
-    current user are implied; when defaults to now (an ISO date input and a time)."""
+class ActivityLogForm(forms.Form):
+    """Log what happened, in one step, on a deal's page or on the 360°: kind, subject, when it
+    happened (a date and a time in the user's time zone, now by default: the inputs are ISO,
+    the browser shows them in the reader's format), duration, outcome, notes and, optionally,
+    the contact it was with. On a deal's page the deal and its account are implied; the 360°
+    passes ``accounts`` (at which of the group's accounts) and ``opportunities`` (optionally on
+    which of its deals). One form for both, so the two pages cannot drift apart."""
 
     kind = forms.ChoiceField(
         label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.CALL,
         widget=forms.RadioSelect,
     )  # fmt: skip
     subject = forms.CharField(label=_("Subject"), max_length=200)
-    happened_on = forms.DateField(label=_("Date"), widget=ISO_DATE_INPUT)
+    # Empty means now (a client that only names kind and subject logs what just happened).
+    happened_on = forms.DateField(label=_("Date"), widget=ISO_DATE_INPUT, required=False)
     happened_time = forms.TimeField(
-        label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label=_("Time"),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        required=False,
     )
     duration_minutes = forms.IntegerField(
         label=_("Duration (minutes)"), required=False, min_value=0, max_value=MAX_ACTIVITY_MINUTES
@@ -380,7 +352,14 @@ class DealActivityForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
-    def __init__(self, *args: Any, contacts: list[Contact], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        contacts: list[Contact],
+        accounts: list[Account] | None = None,
+        opportunities: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not args or args[0] is None:
             now = timezone.localtime()
             kwargs.setdefault("initial", {})
@@ -395,16 +374,71 @@ class DealActivityForm(forms.Form):
         field.choices = [("", _("(nobody in particular)"))] + [
             (c.pk, f"{c.full_name} · {c.account.name}") for c in contacts
         ]
+        # The lists come from the page (already read there, through the user's visibility):
+        # no query for the choices, and a value outside them is a form error, not a 404.
+        self.accounts = {a.pk: a for a in accounts or []}
+        if accounts is not None:
+            self.fields["account"] = forms.TypedChoiceField(
+                label=_("At"),
+                coerce=int,
+                choices=[(a.pk, f"{a.name} ({a.country})") for a in accounts],
+                widget=QuickSelect,  # 200 subsidiaries in a big group
+            )
+        self.opportunities = {o.pk: o for o in opportunities or []}
+        if opportunities is not None:
+            self.fields["opportunity"] = forms.TypedChoiceField(
+                label=_("Opportunity"),
+                coerce=int,
+                required=False,
+                empty_value=None,
+                choices=[("", _("(none)"))]
+                + [(o.pk, f"{o.name} · {o.account.name}") for o in opportunities],
+            )
 
     def clean_contact(self) -> Contact | None:
         pk = self.cleaned_data.get("contact")
         return None if pk is None else self.contacts[pk]
 
+    def clean_account(self) -> Account:
+        return self.accounts[self.cleaned_data["account"]]
+
+    def clean_opportunity(self) -> Any:
+        pk = self.cleaned_data.get("opportunity")
+        return None if pk is None else self.opportunities[pk]
+
     def happened_at(self) -> dt.datetime:
-        """The date and time typed, in the user's time zone (the active one)."""
+        """The date and time typed, in the user's time zone (the active one); a missing date
+        is today, a missing time now."""
         data = self.cleaned_data
-        naive = dt.datetime.combine(data["happened_on"], data["happened_time"])
+        now = timezone.localtime()
+        day = data.get("happened_on") or now.date()
+        time = data.get("happened_time") or now.time().replace(microsecond=0)
+        naive = dt.datetime.combine(day, time)
         return timezone.make_aware(naive, timezone.get_current_timezone())
+
+    def service_fields(self) -> dict[str, Any]:
+        """``services.activity_log``'s arguments from the form (account and deal as chosen
+        here, if the form asks; a page that implies them passes its own)."""
+        data = self.cleaned_data
+        happened_at = self.happened_at()
+        is_task = data["kind"] == ActivityKind.TASK
+        fields: dict[str, Any] = {
+            "kind": data["kind"],
+            "subject": data["subject"],
+            "contact": data.get("contact"),
+            "notes": data.get("notes") or "",
+            "outcome": data.get("outcome") or "",
+            "duration_minutes": data.get("duration_minutes"),
+            "happened_at": happened_at,
+            # A task is planned for then and open until done; the rest was done then.
+            "due_at": happened_at if is_task else None,
+            "done_at": None if is_task else happened_at,
+        }
+        if "account" in self.fields:
+            fields["account"] = data["account"]
+        if "opportunity" in self.fields:
+            fields["opportunity"] = data.get("opportunity")
+        return fields
 
 
 def _people(user: User) -> Any:

@@ -28,7 +28,6 @@ urlpatterns = [
     path("<int:pk>/join/", join_views.join_request_create, name="join_request_create"),
     path("activities/<int:pk>/done/", views.activity_done, name="activity_done"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
-    path("<int:pk>/activities/", views.activity_create, name="activity_create"),
     path("<int:pk>/plans/new/", views.plan_create, name="plan_create"),
     path("plans/<int:pk>/", views.plan_detail, name="plan"),
     path("plan-actions/<int:pk>/", views.plan_action_edit, name="plan_action"),

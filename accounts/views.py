@@ -1,5 +1,5 @@
-"""Account pages: the list with search, the 360° view of a group with "log an activity", a
-task's "done", and the htmx helpers of the opportunity form (account autocomplete, duplicate
+"""Account pages: the list with search, a task's "done" (the 360° and its "log an activity"
+read deals: ``opportunities.customer_views``), and the htmx helpers of the opportunity form (account autocomplete, duplicate
 check and the inline new account). Thin: forms validate, services write, selectors read."""
 
 from __future__ import annotations
@@ -21,12 +21,10 @@ from accounts.forms import (
     AccountEditForm,
     AccountPlanForm,
     AccountSearchForm,
-    ActivityForm,
     InlineAccountForm,
     PlanActionForm,
 )
 from accounts.matching import DuplicateCandidate
-from accounts.models import Account
 from accounts.selectors import HiddenMatch
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -93,65 +91,6 @@ def account_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "accounts/edit.html",
         {"account": account, "form": form},
         status=400 if form.errors else 200,
-    )
-
-
-@login_required
-@require_POST
-def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Log an activity from the 360° page; htmx gets the refreshed activity list back."""
-    user = request.user
-    account = selectors.access_account_by_id(user, pk)
-    if not services.may_log_activities(user):
-        raise PermissionDenied(_("Marketing does not log sales activities."))
-    group_id = account.group_id or account.pk
-    accounts = list(
-        Account.objects.visible_to(user).filter(group_id=group_id).order_by("country", "name")
-    )
-    form = ActivityForm(request.POST, accounts=accounts)
-    status = 200
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.activity_log(
-                account=data["account"],
-                kind=data["kind"],
-                subject=data["subject"],
-                notes=data.get("notes") or "",
-                due_at=data.get("due_at"),
-                # A task is open until done; anything else was done as it is logged.
-                done_at=None if data["kind"] == "task" else timezone.now(),
-                acting_user=user,
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            status = 400
-        else:
-            if not request.htmx:
-                messages.success(request, _("Activity logged."))
-                return redirect("accounts:detail", pk=account.pk)
-            form = ActivityForm(accounts=accounts, initial={"account": data["account"].pk})
-            return render(
-                request,
-                "accounts/_activities.html",
-                {
-                    "account": account,
-                    "timeline": selectors.activity_timeline(user=user, group_id=group_id),
-                    "activity_form": form,
-                    "notice": _("Activity logged."),
-                },
-            )
-    else:
-        status = 400
-    return render(
-        request,
-        "accounts/_activities.html",
-        {
-            "account": account,
-            "timeline": selectors.activity_timeline(user=user, group_id=group_id),
-            "activity_form": form,
-        },
-        status=200 if request.htmx else status,
     )
 
 

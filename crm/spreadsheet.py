@@ -7,6 +7,8 @@ prefixed so that a customer named "=HYPERLINK(...)" stays text (OWASP "CSV injec
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.utils import formats, translation
@@ -39,6 +41,41 @@ def csv_delimiter(language: str | None = None) -> str:
     there splits ``,``-separated files at every decimal. The active language by default."""
     language = language or translation.get_language() or "en"
     return ";" if formats.get_format("DECIMAL_SEPARATOR", language) == "," else ","
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV for the active language writes its cells: the delimiter of ``csv_delimiter``
+    and the decimal separator that goes with it (a ``;`` file has decimal commas), dates ISO
+    (every spreadsheet reads them), text escaped. The one place the export rule lives: the
+    report zip and the list exports format with it."""
+
+    delimiter: str
+    decimal: str
+
+    @classmethod
+    def for_language(cls, language: str | None = None) -> CsvFormat:
+        delimiter = csv_delimiter(language)
+        return cls(delimiter=delimiter, decimal="," if delimiter == ";" else ".")
+
+    def number(self, value: Decimal | float | int, *, places: int | None = None) -> str:
+        """A number as the reader's spreadsheet parses it: no grouping, the decimal separator
+        of the language; ``places`` fixes the decimals (money: 2)."""
+        if isinstance(value, int):  # bool too: a count, never a decimal
+            return str(int(value))
+        text = f"{value:.{places}f}" if places is not None else str(value)
+        return text.replace(".", self.decimal)
+
+    def cell(self, value: Any, *, places: int | None = None) -> str:
+        """One cell: empty for None, numbers in the reader's notation (a negative number is a
+        number, not a formula, so it is not quoted), dates ISO, text escaped."""
+        if value is None:
+            return ""
+        if isinstance(value, Decimal | float | int) and not isinstance(value, bool):
+            return self.number(value, places=places)
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        return str(escape_cell(str(value)))
 
 
 def export_filename(*parts: object, date: dt.date, extension: str) -> str:

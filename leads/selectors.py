@@ -119,16 +119,25 @@ def suppressed_contact_ids(organization: Organization | int) -> QuerySet[Any]:
 
 MEMBER_ACCOUNT_PATHS = ("contact__account", "lead__matched_account")
 
+# A lead, or a contact that is not archived: who counts as a campaign's member.
+LIVE_MEMBER = Q(contact__isnull=True) | Q(contact__archived_at__isnull=True)
+
 
 def campaign_member_list(
     *, campaign: Campaign, user: User
 ) -> QuerySet[WithAnnotations[CampaignMember, _Suppression]]:
     """The members of the campaign the user may see, each with ``do_not_market`` and what
-    ``suppression.suppression_reason`` reads (the negotiating companies, the pause)."""
+    ``suppression.suppression_reason`` reads (the negotiating companies, the pause).
+
+    An archived contact is no member (``LIVE_MEMBER``): the person left the customer or is a
+    duplicate, so the list, both exports and the counts leave the row out. The row itself is
+    kept, not deleted on archiving: it records that the person was invited or attended, and a
+    contact restored by mistake comes back with it."""
     org_id = campaign.organization_id
     members = (
         CampaignMember.objects.visible_to(user)
         .filter(campaign=campaign)
+        .filter(LIVE_MEMBER)
         .select_related("contact", "contact__account", "lead")
         .order_by("id")
     )

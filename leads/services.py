@@ -333,6 +333,11 @@ def campaign_member_add(
     require_visible(acting_user, person)
     if not may_run_campaigns(acting_user, org_id):
         raise PermissionDenied("Only marketing and managers manage campaign members.")
+    if contact is not None and contact.archived_at is not None:
+        # An archived contact counts as no member anywhere (``selectors.LIVE_MEMBER``).
+        raise ValidationError(
+            {"contact": gettext("This contact is archived: restore it to invite it to a campaign.")}
+        )
     member, created = CampaignMember.objects.for_org(org_id).get_or_create(
         campaign=campaign,
         contact=contact,

@@ -284,7 +284,12 @@ def lead_convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @roles_required(LEAD_ROLES)
 def campaign_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaigns = selectors.campaign_list(user=request.user).annotate(
-        member_count=Count("members", distinct=True)
+        # Archived contacts are no members (``selectors.LIVE_MEMBER``).
+        member_count=Count(
+            "members",
+            filter=Q(members__contact__isnull=True) | Q(members__contact__archived_at__isnull=True),
+            distinct=True,
+        )
     )
     page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
     may_create = services.may_run_campaigns(request.user, request.user.organization_id)
@@ -365,7 +370,7 @@ def _member_candidates(user: User, term: str) -> tuple[list[Contact], list[Lead]
         contact_q |= Q(account__normalized_name__startswith=norm)
     contacts = list(
         Contact.objects.visible_to(user)
-        .filter(contact_q)
+        .filter(contact_q, archived_at__isnull=True)
         .select_related("account")
         .order_by("full_name", "pk")[:MEMBER_CANDIDATES]
     )

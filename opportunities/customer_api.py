@@ -18,9 +18,11 @@ from accounts.api import (
     AgreementSerializer,
     TeamMemberSerializer,
 )
+from accounts.models import Contact
 from crm.drf import OrgScopedAPIMixin
 from crm.http import AuthenticatedRequest
 from crm.ids import parse_id
+from crm.models import User
 from opportunities import customer
 
 
@@ -40,6 +42,41 @@ class PlanProgressSerializer(serializers.Serializer):
     overdue_actions = serializers.IntegerField()
 
 
+class Contact360Serializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    full_name = serializers.CharField()
+    title = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    archived = serializers.BooleanField()
+
+
+def _contacts_by_account(user: User, view: Any) -> dict[str, list[dict[str, Any]]]:
+    """The contacts of the accounts listed in full (``subsidiaries_by_country`` holds exactly
+    those), in one query, through the contacts' visibility as well: a top shown at
+    need-to-know level is not among them, so none of its people are disclosed."""
+    ids = [a.pk for accounts in view.subsidiaries_by_country.values() for a in accounts]
+    by_account: dict[str, list[dict[str, Any]]] = {str(pk): [] for pk in ids}
+    rows = (
+        Contact.objects.visible_to(user)
+        .filter(account_id__in=ids)
+        .order_by("account_id", "full_name", "pk")
+        .values("id", "account_id", "full_name", "title", "email", "phone", "archived_at")
+    )
+    for r in rows:
+        by_account[str(r["account_id"])].append(
+            {
+                "id": r["id"],
+                "full_name": r["full_name"],
+                "title": r["title"] or "",
+                "email": r["email"] or "",
+                "phone": r["phone"] or "",
+                "archived": r["archived_at"] is not None,
+            }
+        )
+    return by_account
+
+
 class Account360Serializer(serializers.Serializer):
     """The schema of the 360° view (amounts in the corporate currency)."""
 
@@ -56,6 +93,12 @@ class Account360Serializer(serializers.Serializer):
     plan = PlanProgressSerializer(allow_null=True)
     agreements = serializers.ListField(child=serializers.DictField())
     open_conflicts = serializers.ListField(child=serializers.IntegerField())
+    contacts_by_account = serializers.DictField(
+        child=Contact360Serializer(many=True),
+        help_text="Per account id, the contacts (archived ones flagged) of the accounts the user "
+        "sees in full; an account shown at need-to-know level (the group's top when "
+        "group_visible is false) has none.",
+    )
 
 
 def _serialize_360(view: Any) -> dict[str, Any]:
@@ -113,4 +156,6 @@ class Account360View(OrgScopedAPIMixin, APIView):
             raise Http404("No account matches the given query.")
         # The account, its group and its visibility in one query (404 like the accounts API).
         view = customer.account_360(user=request.user, group=group)
-        return Response(_serialize_360(view))
+        data = _serialize_360(view)
+        data["contacts_by_account"] = _contacts_by_account(request.user, view)
+        return Response(data)

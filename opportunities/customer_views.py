@@ -7,26 +7,65 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import join, selectors, services
-from accounts.forms import ActivityForm
-from accounts.models import Account, JoinStatus
+from accounts.forms import ActivityLogForm
+from accounts.models import Account, Contact, JoinStatus
 from accounts.value import joined_value, may_see_customer_value, value_rows
+from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
+from crm.models import User
 from crm.money import MissingExchangeRateError
 from opportunities import customer
 from opportunities.conflicts import conflict_warnings
+from opportunities.models import Opportunity
+from opportunities.selectors import open_q
 from opportunities.situations import team_deals
 
 
 def _group_accounts(view: Any) -> list[Account]:
     return [a for accounts in view.subsidiaries_by_country.values() for a in accounts]
+
+
+# The deals offered by the 360°'s log form: a group's open deals the user sees, by name. A
+# closed deal's activity is logged on its own page.
+LOG_DEALS = 200
+
+
+def _group_open_deals(user: User, group_id: int) -> list[Opportunity]:
+    return list(
+        Opportunity.objects.visible_to(user)
+        .filter(open_q(), account__group_id=group_id)
+        .select_related("account")
+        .order_by("name", "pk")[:LOG_DEALS]
+    )
+
+
+def _activity_form(
+    user: User,
+    accounts: list[Account],
+    contacts: list[Contact],
+    group_id: int,
+    data: Any = None,
+    account: Account | None = None,
+) -> ActivityLogForm:
+    """The deal page's log form, asking at which account of the group and on which deal."""
+    return ActivityLogForm(
+        data,
+        contacts=contacts,
+        accounts=accounts,
+        opportunities=_group_open_deals(user, group_id),
+        initial={"account": account.pk} if account is not None and data is None else {},
+    )
 
 
 @login_required
@@ -62,6 +101,8 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     shown_value = context["value"] or context["group_value"]
     context["value_as_of"] = shown_value.as_of if shown_value else None
     accounts = _group_accounts(view)
+    # One read of the group's contacts for the contacts panel and the log form's "with".
+    contacts = selectors.contacts_of_group(user, view.group.pk)
     context.update(
         view=view,
         terms=terms,
@@ -71,7 +112,7 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             for country, group in view.subsidiaries_by_country.items()
         ],
         corporate_currency=view.group.organization.corporate_currency,
-        activity_form=ActivityForm(accounts=accounts, initial={"account": account.pk})
+        activity_form=_activity_form(user, accounts, contacts, view.group.pk, account=account)
         if services.may_log_activities(user)
         else None,
         may_change=services.may_change_account(user, account),
@@ -80,19 +121,62 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             user=user, conflicts=view.open_conflicts, focus_account_id=account.pk
         ),
         team_deals=team_deals(user=user, group=view.group),
-        contacts_by_account=_contacts_by_account(user, view.group.pk),
+        contacts_by_account=_contacts_by_account(contacts),
         may_add_contacts=services.may_work_with_contacts(user, account),
     )
     context.update(_join_context(user, account, may_change=context["may_change"]))
     return render(request, "accounts/detail.html", context)
 
 
-def _contacts_by_account(user: Any, group_id: int) -> list[tuple[Account, list[Any]]]:
-    """The live contacts of the group's accounts the user sees, per account (one query)."""
+def _contacts_by_account(contacts: list[Contact]) -> list[tuple[Account, list[Any]]]:
+    """The live contacts of the group's accounts the user sees, per account."""
     by_account: dict[int, tuple[Account, list[Any]]] = {}
-    for contact in selectors.contacts_of_group(user, group_id):
+    for contact in contacts:
         by_account.setdefault(contact.account_id, (contact.account, []))[1].append(contact)
     return list(by_account.values())
+
+
+@login_required
+@require_POST
+def activity_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Log an activity from the 360° page (the deal page's form, with the account and a deal
+    of the group to choose); htmx gets the refreshed timeline and a fresh form back."""
+    user = request.user
+    account = selectors.access_account_by_id(user, pk)
+    if not services.may_log_activities(user):
+        raise PermissionDenied(_("Marketing does not log sales activities."))
+    group_id = account.group_id or account.pk
+    accounts = list(
+        Account.objects.visible_to(user).filter(group_id=group_id).order_by("country", "name")
+    )
+    contacts = selectors.contacts_of_group(user, group_id)
+    form = _activity_form(user, accounts, contacts, group_id, data=request.POST)
+    notice = ""
+    if form.is_valid():
+        try:
+            services.activity_log(acting_user=user, **form.service_fields())
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            if not request.htmx:
+                messages.success(request, _("Activity logged."))
+                return redirect(reverse("accounts:detail", args=[account.pk]) + "#activities")
+            notice = _("Activity logged.")
+            form = _activity_form(
+                user, accounts, contacts, group_id, account=form.cleaned_data["account"]
+            )
+    return render(
+        request,
+        "accounts/_activities.html",
+        {
+            "account": account,
+            "timeline": selectors.activity_timeline(user=user, group_id=group_id),
+            "activity_form": form,
+            "notice": notice,
+        },
+        # htmx swaps only a 200 in: a refused form is shown in place with its errors.
+        status=200 if request.htmx or not form.errors else 400,
+    )
 
 
 def _join_context(user: Any, account: Account, *, may_change: bool) -> dict[str, Any]:

@@ -41,5 +41,6 @@ setup_urlpatterns = [
 # ``accounts:contact`` at /accounts/contacts/<id>/) beside the accounts app's own pages.
 account_urlpatterns = [
     path("<int:pk>/", customer_views.account_detail, name="detail"),
+    path("<int:pk>/activities/", customer_views.activity_create, name="activity_create"),
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact"),
 ]

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.forms import DealActivityForm
+from accounts.forms import ActivityLogForm
 from accounts.models import Account, Activity, Contact
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
@@ -43,7 +43,7 @@ from crm.pagination import CappedPaginator
 from crm.ratelimit import over_limit
 from crm.registry import access_by_id
 from crm.roles import Role
-from crm.spreadsheet import Echo, csv_text
+from crm.spreadsheet import CsvFormat, Echo
 from crm.tenancy import org_scope
 from crm.visibility import scoped_company_ids, visible_companies
 from opportunities import pricing, selectors, services
@@ -108,11 +108,21 @@ def _require_manager(user: User) -> None:
 
 
 def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
-    writer = csv.writer(Echo())
-    yield writer.writerow(
+    """The list as the reader's spreadsheet opens it: ``;`` and decimal commas where the
+    language writes numbers so (the reports' rule, ``crm.spreadsheet.CsvFormat``), amounts with
+    two decimals, dates ISO, text escaped. Runs while the response streams, inside the reader's
+    language (``crm.middleware.keep_context_while_streaming``)."""
+    fmt = CsvFormat.for_language()
+    writer = csv.writer(Echo(), delimiter=fmt.delimiter)
+    # The BOM: Excel reads the file as UTF-8 (ä, ø, ß) instead of the local code page.
+    yield "\ufeff" + writer.writerow(
         [
-            _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
-            _("Global stage"), _("Amount"), _("Currency"), _("Expected close"), _("Next step"),
+            fmt.cell(h)
+            for h in (
+                _("ID"), _("Name"), _("Account"), _("Company"), _("Owner"), _("Stage"),
+                _("Global stage"), _("Amount"), _("Currency"), _("Expected close"),
+                _("Next step"),
+            )
         ]
     )  # fmt: skip
     # The response streams after the view returned, outside the request's organization scope:
@@ -121,12 +131,11 @@ def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
         for o in qs.iterator(chunk_size=500):
             yield writer.writerow(
                 [
-                    csv_text(v)
-                    for v in (
-                        o.pk, o.name, o.account.name, o.sales_company.code, o.owner.full_name,
-                        o.local_stage.name, o.global_stage.name, o.amount, o.currency,
-                        o.expected_close_date, o.next_step,
-                    )
+                    fmt.cell(o.pk), fmt.cell(o.name), fmt.cell(o.account.name),
+                    fmt.cell(o.sales_company.code), fmt.cell(o.owner.full_name),
+                    fmt.cell(o.local_stage.name), fmt.cell(o.global_stage.name),
+                    fmt.cell(o.amount, places=2), fmt.cell(o.currency),
+                    fmt.cell(o.expected_close_date), fmt.cell(o.next_step),
                 ]
             )  # fmt: skip
 
@@ -193,7 +202,7 @@ def _render_detail(
     request: AuthenticatedHttpRequest,
     opp: Opportunity,
     *,
-    activity_form: DealActivityForm | None = None,
+    activity_form: ActivityLogForm | None = None,
     role_form: ContactRoleForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -223,7 +232,7 @@ def _render_detail(
     may_log = account_services.may_log_activities(user)
     contacts = _deal_contacts(user, opp) if may_change or may_log else []
     if may_log and activity_form is None:
-        activity_form = DealActivityForm(contacts=contacts)
+        activity_form = ActivityLogForm(contacts=contacts)
     if may_change and role_form is None:
         role_form = ContactRoleForm(contacts=contacts, prefix="role")
     return render(
@@ -261,26 +270,11 @@ def opportunity_log_activity(request: AuthenticatedHttpRequest, pk: int) -> Http
     if not account_services.may_log_activities(user):
         raise PermissionDenied(_("Marketing does not log sales activities."))
     contacts = _deal_contacts(user, opp)
-    form = DealActivityForm(request.POST, contacts=contacts)
+    form = ActivityLogForm(request.POST, contacts=contacts)
     if form.is_valid():
-        data = form.cleaned_data
-        happened_at = form.happened_at()
-        is_task = data["kind"] == "task"
         try:
             account_services.activity_log(
-                account=opp.account,
-                opportunity=opp,
-                kind=data["kind"],
-                subject=data["subject"],
-                contact=data.get("contact"),
-                notes=data.get("notes") or "",
-                outcome=data.get("outcome") or "",
-                duration_minutes=data.get("duration_minutes"),
-                happened_at=happened_at,
-                # A task is planned for then and open until done; the rest was done then.
-                due_at=happened_at if is_task else None,
-                done_at=None if is_task else happened_at,
-                acting_user=user,
+                account=opp.account, opportunity=opp, acting_user=user, **form.service_fields()
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)

@@ -30,7 +30,7 @@ from openpyxl.utils import get_column_letter
 
 from crm.models import User
 from crm.money import MissingExchangeRateError, money, with_corporate_amount
-from crm.spreadsheet import csv_delimiter, escape_cell
+from crm.spreadsheet import CsvFormat, escape_cell
 from crm.visibility import visible_companies
 from pipeline.models import ForecastCategory
 from reporting import kpis, overlay, smarketing
@@ -590,8 +590,7 @@ class CsvZipWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED)
-        self.delimiter = csv_delimiter()
-        self.decimal = "," if self.delimiter == ";" else "."
+        self.format = CsvFormat.for_language()
         self.file: io.TextIOWrapper | None = None
         self.writer: Any = None
         self.count = 0
@@ -605,7 +604,7 @@ class CsvZipWriter:
         self.file = io.TextIOWrapper(
             self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline=""
         )
-        self.writer = csv.writer(self.file, delimiter=self.delimiter)
+        self.writer = csv.writer(self.file, delimiter=self.format.delimiter)
         self.writer.writerow([escape_cell(h) for h in section.header])
         self.kinds = [c.kind for c in section.columns]
         self.totals = _Totals(section) if section.has_totals else None
@@ -618,19 +617,10 @@ class CsvZipWriter:
     def _write(self, values: Row) -> None:
         self.writer.writerow(
             [
-                "" if v is None else escape_cell(self._text(v, kind))
+                self.format.cell(v, places=2 if kind == Kind.MONEY else None)
                 for v, kind in zip(values, self.kinds, strict=True)
             ]
         )
-
-    def _text(self, value: Any, kind: Kind) -> str:
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if isinstance(value, Decimal) and kind == Kind.MONEY:
-            return f"{value:.2f}".replace(".", self.decimal)
-        if isinstance(value, Decimal | float):
-            return str(value).replace(".", self.decimal)
-        return value if isinstance(value, str) else str(value)
 
     def end_section(self) -> None:
         if self.totals is not None:

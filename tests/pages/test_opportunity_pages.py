@@ -146,7 +146,7 @@ def test_csv_streams_the_current_list_with_formulas_escaped(
     response = client.get(reverse("opportunities:list"), {"format": "csv", "q": "HYPERLINK"})
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0][:3] == ["ID", "Name", "Account"]
     assert len(rows) == 2 and rows[1][1] == '\'=HYPERLINK("x")'
