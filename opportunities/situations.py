@@ -678,6 +678,8 @@ class DealSituations:
     elsewhere: set[int] = field(default_factory=set)
     products: set[int] = field(default_factory=set)
     own: dict[str, Conflict] = field(default_factory=dict)
+    # Per-group situations of other kinds it is in (the trade rules' price gaps).
+    others: list[Conflict] = field(default_factory=list)
 
 
 def deal_situations(opportunity: Opportunity) -> DealSituations:
@@ -694,6 +696,8 @@ def deal_situations(opportunity: Opportunity) -> DealSituations:
         if conflict.kind not in SITUATION_KINDS:
             if conflict.opportunity_id == opportunity.pk:
                 found.own[conflict.kind] = conflict
+            else:
+                found.others.append(conflict)
         elif conflict.account_id != group_id:
             found.elsewhere.add(conflict.account_id)
         elif conflict.product_id is not None:
