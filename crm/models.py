@@ -100,8 +100,10 @@ class Organization(models.Model):
         db_default=True,
     )
     trade_price_gap = models.BooleanField(
-        _("the same product quoted to a group in two countries at very different prices is "
-          "reported"),
+        _(
+            "the same product quoted to a group in two countries at very different prices is "
+            "reported"
+        ),
         default=True,
         db_default=True,
     )

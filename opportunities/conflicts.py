@@ -31,7 +31,6 @@ from opportunities.models import (
     Opportunity,
 )
 from opportunities.selectors import open_q
-from opportunities.trade_rules import TRADE_KINDS, check_trade, preview_trade, trade_text
 from opportunities.situations import (
     Changes,
     Deal,
@@ -50,6 +49,7 @@ from opportunities.situations import (
     sync_duplicates,
     sync_group,
 )
+from opportunities.trade_rules import TRADE_KINDS, check_trade, preview_trade, trade_text
 
 # --- Detection ---------------------------------------------------------------------------------
 

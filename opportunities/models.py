@@ -94,9 +94,10 @@ class Opportunity(TenantModel):
     expected_close_date = models.DateField(_("expected close"), null=True, blank=True)
     next_step = models.CharField(_("next step"), max_length=200, blank=True)
     # Where the goods are shipped (ISO 3166 alpha-2). Empty: the booking company's country.
-    # Read by the parallel-import rule (opportunities.trade_rules); nullable so the bench's
-    # bulk load (which names its columns) keeps working.
-    delivery_country = models.CharField(
+    # Read by the parallel-import rule (opportunities.trade_rules). NULL, not "": "not given"
+    # is distinct from any code, and the bench's bulk load (which names its columns) keeps
+    # working without a default.
+    delivery_country = models.CharField(  # noqa: DJ001
         _("delivery country"),
         max_length=2,
         null=True,

@@ -33,9 +33,9 @@ from typing import Any
 from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.utils.formats import number_format
 
 from accounts.models import Account, FrameworkAgreement
 from crm.models import ExchangeRate, Organization, SalesCompany, User
@@ -336,7 +336,9 @@ def _sync_deal_finding(
 
 def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> DealFinding | None:
     country = opportunity.delivery_country
-    if not trade.parallel_import or not delivered_abroad(opportunity.sales_company.country, country):
+    if not trade.parallel_import or not delivered_abroad(
+        opportunity.sales_company.country, country
+    ):
         return None
     assert country is not None  # delivered_abroad
     group_id = opportunity.account_group_id or opportunity.account_id
@@ -599,9 +601,7 @@ def preview_trade(
                 )
             )
     if trade.price_gap and quotes:
-        draft = Deal(
-            id=None, account_id=account.pk, company_id=sales_company.pk, owner_id=owner_id
-        )
+        draft = Deal(id=None, account_id=account.pk, company_id=sales_company.pk, owner_id=owner_id)
         typed: dict[int, Quote] = {}
         for product_id, net in quotes:
             if product_id not in typed or net < typed[product_id].net:

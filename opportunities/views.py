@@ -48,7 +48,6 @@ from crm.tenancy import org_scope
 from crm.visibility import scoped_company_ids, visible_companies
 from opportunities import pricing, selectors, services
 from opportunities.conflicts import conflict_warnings, preview_for, rightful_company
-from opportunities.trade_rules import typed_quotes
 from opportunities.customer import agreement_for_account
 from opportunities.errors import StaleVersionError
 from opportunities.forms import (
@@ -84,6 +83,7 @@ from opportunities.resolution import (
     situation_deals,
 )
 from opportunities.situations import situations_of
+from opportunities.trade_rules import typed_quotes
 
 # --- Helpers -------------------------------------------------------------------------------------
 

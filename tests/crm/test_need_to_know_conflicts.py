@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from opportunities.conflicts import detect_for_opportunity
 from crm.models import ExchangeRate
+from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import Conflict, ConflictKind, Opportunity
 from opportunities.trade_rules import TRADE_KINDS
 from pipeline.models import LocalStage

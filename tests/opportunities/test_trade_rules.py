@@ -25,8 +25,8 @@ from opportunities.models import (
     Opportunity,
     Resolution,
 )
-from opportunities.trade_rules import Quote, price_gaps
 from opportunities.situations import Deal
+from opportunities.trade_rules import Quote, price_gaps
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
 from tests.opportunities.factories import (
@@ -42,7 +42,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def group(world: World) -> dict[str, Account]:
     """A Swedish group with a Danish and a German subsidiary; SEK and DKK rates since 2000."""
-    top = AccountFactory(organization=world.org, home_company=world.se, name="Orbis AB", country="SE")
+    top = AccountFactory(
+        organization=world.org, home_company=world.se, name="Orbis AB", country="SE"
+    )
     dk = AccountFactory(
         organization=world.org, home_company=world.dk, parent=top, name="Orbis ApS", country="DK"
     )
@@ -57,9 +59,7 @@ def group(world: World) -> dict[str, Account]:
 
 
 def open_of(world: World, kind: str) -> list[Conflict]:
-    return list(
-        Conflict.objects.for_org(world.org).filter(kind=kind, status=ConflictStatus.OPEN)
-    )
+    return list(Conflict.objects.for_org(world.org).filter(kind=kind, status=ConflictStatus.OPEN))
 
 
 def companies_in(conflict: Conflict) -> set[int]:
@@ -182,7 +182,9 @@ def agreement(world: World, top: Account, name: str, start: dt.date, companies: 
         payment_terms="30 days net",
     )
     for company in companies:
-        AgreementCompany.objects.create(organization=world.org, agreement=row, sales_company=company)
+        AgreementCompany.objects.create(
+            organization=world.org, agreement=row, sales_company=company
+        )
     return row
 
 
@@ -190,8 +192,12 @@ def test_two_agreements_covering_the_customer_are_made_explicit(
     world: World, group: dict[str, Account]
 ) -> None:
     today = dt.date.today()
-    older = agreement(world, group["top"], "Orbis frame", today - dt.timedelta(days=90), [world.se, world.dk])
-    newer = agreement(world, group["top"], "Trade association deal", today - dt.timedelta(days=10), [world.dk])
+    older = agreement(
+        world, group["top"], "Orbis frame", today - dt.timedelta(days=90), [world.se, world.dk]
+    )
+    newer = agreement(
+        world, group["top"], "Trade association deal", today - dt.timedelta(days=10), [world.dk]
+    )
     opp = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
     OpportunityLineFactory(opportunity=opp)
     assert ConflictKind.DOUBLE_AGREEMENT in detect(opp)
@@ -217,7 +223,9 @@ def test_one_agreement_no_lines_or_switched_off_is_no_double_agreement(
     world: World, group: dict[str, Account]
 ) -> None:
     today = dt.date.today()
-    agreement(world, group["top"], "Orbis frame", today - dt.timedelta(days=90), [world.se, world.dk])
+    agreement(
+        world, group["top"], "Orbis frame", today - dt.timedelta(days=90), [world.se, world.dk]
+    )
     opp = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
     OpportunityLineFactory(opportunity=opp)
     assert ConflictKind.DOUBLE_AGREEMENT not in detect(opp)  # one agreement only
@@ -231,7 +239,9 @@ def test_one_agreement_no_lines_or_switched_off_is_no_double_agreement(
 # --- Price gap ---------------------------------------------------------------------------------
 
 
-def quote(world: World, account: Account, owner: Any, product: Any, price: str, **kw: Any) -> Opportunity:
+def quote(
+    world: World, account: Account, owner: Any, product: Any, price: str, **kw: Any
+) -> Opportunity:
     opp = OpportunityFactory(account=account, owner=owner)
     OpportunityLineFactory(opportunity=opp, product=product, unit_price=Decimal(price), **kw)
     detect_for_opportunity(opportunity=opp)
