@@ -341,3 +341,20 @@ def test_a_save_without_lines_or_foreign_delivery_adds_no_trade_query(
     with CaptureQueriesContext(connection) as on:
         detect_for_opportunity(opportunity=opp)
     assert len(on.captured_queries) == len(off.captured_queries)
+
+
+def test_an_acknowledged_finding_stays_decided_for_the_same_deal(
+    world: World, group: dict[str, Account]
+) -> None:
+    from opportunities.resolution import conflict_resolve
+
+    opp = OpportunityFactory(account=group["top"], owner=world.rep_se, delivery_country="DE")
+    detect(opp)
+    (found,) = open_of(world, ConflictKind.PARALLEL_IMPORT)
+    conflict_resolve(
+        conflict_id=found.pk, acting_user=world.director, resolution=Resolution.ACKNOWLEDGED
+    )
+    assert ConflictKind.PARALLEL_IMPORT not in detect(opp)
+    # Delivered elsewhere, where another company serves the group: news again.
+    Opportunity.objects.for_org(world.org).filter(pk=opp.pk).update(delivery_country="DK")
+    assert ConflictKind.PARALLEL_IMPORT in detect(opp)
