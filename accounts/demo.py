@@ -286,6 +286,21 @@ def _seed_nordvik(org: Organization) -> None:
             ],
             acting_user=None,
         )
+    # A second agreement covering Volvera in Denmark (through a trade association), older than
+    # the framework agreement, which therefore applies: the Danish quote's double agreement.
+    name = "Nordic Process Industry Association terms"
+    if not FrameworkAgreement.objects.for_org(org).filter(account=volvera, name=name).exists():
+        services.agreement_create(
+            group=volvera,
+            name=name,
+            valid_from=dt.date(today.year - 1, 1, 1),
+            valid_to=dt.date(today.year + 1, 12, 31),
+            covered_companies=[_company(org, "DK")],
+            incoterm="FCA",
+            payment_terms="30 days net",
+            tiers=[(Decimal("0.00"), Decimal("3.00"))],
+            acting_user=None,
+        )
     _seed_join_request(org, accounts["DE300022001"])
 
 

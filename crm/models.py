@@ -88,6 +88,34 @@ class Organization(models.Model):
         default=False,
         db_default=False,
     )
+    # The trade rules (opportunities.trade_rules): findings that inform, never block.
+    trade_parallel_import = models.BooleanField(
+        _("a deal delivered to a country whose sales company serves the group is reported"),
+        default=True,
+        db_default=True,
+    )
+    trade_double_agreement = models.BooleanField(
+        _("a customer covered by two framework agreements at once is reported"),
+        default=True,
+        db_default=True,
+    )
+    trade_price_gap = models.BooleanField(
+        _(
+            "the same product quoted to a group in two countries at very different prices is "
+            "reported"
+        ),
+        default=True,
+        db_default=True,
+    )
+    trade_price_gap_percent = models.DecimalField(
+        _("price gap reported above (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(15),
+        db_default=Decimal(15),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(1000))],
+        help_text=_("Net unit prices in the corporate currency, at the deals' dates."),
+    )
     conflict_target_days = models.PositiveSmallIntegerField(
         _("target days to resolve a conflict"),
         default=5,

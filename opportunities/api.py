@@ -30,6 +30,7 @@ from crm.limits import (
     MAX_SPLITS_PER_OPPORTUNITY,
 )
 from crm.models import SalesCompany, User
+from crm.validators import validate_country
 from opportunities import pricing, selectors, services
 from opportunities.conflicts import conflict_warnings
 from opportunities.models import (
@@ -136,7 +137,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
             "id", "name", "account", "account_name", "sales_company", "owner",
             "local_stage", "local_stage_name", "global_stage", "global_stage_name",
             "amount", "currency", "expected_close_date", "next_step", "lost_reason",
-            "campaign", "source_lead", "created_at", "closed_at", "version",
+            "campaign", "source_lead", "delivery_country", "created_at", "closed_at", "version",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -166,6 +167,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
             "lost_reason": o.lost_reason,
             "campaign": o.campaign_id,
             "source_lead": o.source_lead_id,
+            "delivery_country": o.delivery_country,
             "created_at": created.to_representation(o.created_at),
             "closed_at": None if o.closed_at is None else closed.to_representation(o.closed_at),
             "version": o.version,
@@ -199,6 +201,13 @@ class OpportunityCreateSerializer(_CurrencyWithRate, serializers.Serializer):
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
     campaign = VisibleRelatedField("leads.Campaign", required=False, allow_null=True)
+    delivery_country = serializers.CharField(
+        max_length=2,
+        required=False,
+        allow_null=True,
+        validators=[validate_country],
+        help_text="Ship-to country (ISO 3166 alpha-2); empty: the booking company's.",
+    )
     # many=True makes a ListSerializer, which takes max_length; the stubs type the child's init.
     lines = LineSerializer(  # type: ignore[call-arg]
         many=True, required=False, max_length=MAX_LINES_PER_OPPORTUNITY
@@ -217,6 +226,9 @@ class OpportunityUpdateSerializer(_CurrencyWithRate, serializers.Serializer):
     expected_close_date = serializers.DateField(required=False, allow_null=True)
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
     campaign = VisibleRelatedField("leads.Campaign", required=False, allow_null=True)
+    delivery_country = serializers.CharField(
+        max_length=2, required=False, allow_null=True, validators=[validate_country]
+    )
 
 
 class MoveStageSerializer(serializers.Serializer):

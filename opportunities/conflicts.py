@@ -8,7 +8,7 @@ module decides when they run and what a reader is told.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,6 +49,7 @@ from opportunities.situations import (
     sync_duplicates,
     sync_group,
 )
+from opportunities.trade_rules import TRADE_KINDS, check_trade, preview_trade, trade_text
 
 # --- Detection ---------------------------------------------------------------------------------
 
@@ -122,6 +123,8 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
         changes += sync_deal(
             opportunity, rules, is_new=is_new, lines=lines, own=situations.own, team=facts.team
         )
+    # Parallel import, double agreements, price gaps: inform, never block (trade_rules).
+    changes += check_trade(opportunity, situations=situations, lines=lines, closed=closed)
     if accounts:
         # About the account, not the deal: when a deal is created on it or moved to it (or
         # the group re-check runs), not on every change of lines or stage.
@@ -209,6 +212,8 @@ def conflict_text(conflict: Conflict, participants: list[ParticipantView]) -> st
         return _("Possibly the same customer: %(reasons)s.") % {
             "reasons": reason_text(conflict.params.get("reasons", []))
         }
+    if conflict.kind in TRADE_KINDS:
+        return trade_text(conflict, participants)
     return _("A new deal at a group with a global account team: its manager acknowledges it.")
 
 
@@ -382,6 +387,8 @@ def preview_for(
     opportunity_id: int | None = None,
     terms: AgreementTerms | None = None,
     lowest_discount: Decimal | None = None,
+    delivery_country: str | None = None,
+    quotes: Sequence[tuple[int, Decimal]] = (),
 ) -> list[ConflictWarning]:
     """The situations an opportunity would be in, read-only, for the form before saving.
 
@@ -451,6 +458,17 @@ def preview_for(
                 params={"percent": breach[1]},
             )
         )
+    for finding in preview_trade(
+        user=user,
+        account=account,
+        sales_company=sales_company,
+        owner_id=owner.pk,
+        delivery_country=delivery_country,
+        quotes=quotes,
+        opportunity_id=opportunity_id,
+    ):
+        drafts[len(unsaved)] = finding.participants
+        unsaved.append(finding.conflict)
     pairs = duplicate_pairs(account)
     homes = dict(
         Account.objects.for_org(org_id)

@@ -90,9 +90,10 @@ OPPORTUNITIES: list[tuple[str, str, str, str, list[str], str, Any, int, int, dic
      "CNY", "1250000", 120, -30, {"lost_reason": "Local competitor 30% cheaper"}),
     ("Kalevala mill drives", "FI2233001", "FI", "manager.se", OPEN_PATH[:3], "EUR",
      [("DRV-75", 10, "11500", "3")], 45, 50, {}),
-    # Denmark works the Finnish group too, with the same drives: a group and a product conflict.
+    # Denmark works the Finnish group too, with the same drives: a group and a product conflict;
+    # and it ships them to Finland, where FI serves the group: a possible parallel import.
     ("Kalevala Danmark drive upgrade", "DK30003003", "DK", "rep.dk", OPEN_PATH[:2], "DKK",
-     [("DRV-75", 3, "88000", "0")], 18, 70, {}),
+     [("DRV-75", 3, "88000", "0")], 18, 70, {"delivery": "FI"}),
     # Finland at Volvera, outside its global account team: the cross-team conflict (the team's
     # own deals there are coordinated work, shown as team deals).
     ("Volvera Finland mill service", "SE5560001001", "FI", "manager.se", OPEN_PATH[:2], "EUR",
@@ -126,6 +127,9 @@ TELLUS_OPPORTUNITIES = [
 def seed_demo(org: Organization) -> None:
     """Products and deals, after the sales process and the leads (``seed_demo`` orders the apps)."""
     if org.slug == "nordvik":
+        # The trade rules' price gap at 5 % (default 15 %): the 75 kW drive is quoted to
+        # Volvera (SE, DK, DE) and to Kalevala (FI, DK) some 7 % apart, one situation each.
+        Organization.objects.filter(pk=org.pk).update(trade_price_gap_percent=Decimal(5))
         _seed_products(org)
         for spec in OPPORTUNITIES:
             _seed_opportunity(org, *spec)
@@ -285,6 +289,7 @@ def _ensure(
         lines=lines,
         expected_close_date=today + dt.timedelta(days=close_in),
         next_step="" if close_in < 0 else "Follow up on the offer",
+        delivery_country=extra.get("delivery"),
     )
     if extra.get("splits"):
         opportunity_set_splits(

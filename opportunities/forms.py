@@ -18,7 +18,7 @@ from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import Region, SalesCompany, User
-from crm.validators import CURRENCIES
+from crm.validators import CURRENCIES, validate_country
 from crm.visibility import visible_companies
 from opportunities import pricing, selectors
 from opportunities.models import (
@@ -211,6 +211,12 @@ class OpportunityForm(forms.Form):
         label=_("Expected close"), required=False, widget=ISO_DATE_INPUT
     )
     next_step = forms.CharField(label=_("Next step"), max_length=200, required=False)
+    delivery_country = forms.CharField(
+        label=_("Delivery country"),
+        max_length=2,
+        required=False,
+        help_text=_("Ship-to country (ISO code, e.g. DE); empty: the booking company's."),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(
@@ -255,6 +261,7 @@ class OpportunityForm(forms.Form):
                 "currency": instance.currency,
                 "expected_close_date": instance.expected_close_date,
                 "next_step": instance.next_step,
+                "delivery_country": instance.delivery_country or instance.sales_company.country,
                 "version": instance.version,
             }
         company = user.sales_company
@@ -269,7 +276,12 @@ class OpportunityForm(forms.Form):
                 .values_list("pk", flat=True)
                 .first()
             )
-            initial.update(sales_company=company.pk, currency=company.currency, local_stage=first)
+            initial.update(
+                sales_company=company.pk,
+                currency=company.currency,
+                local_stage=first,
+                delivery_country=company.country,
+            )
         return initial
 
     def clean_currency(self) -> str:
@@ -277,6 +289,12 @@ class OpportunityForm(forms.Form):
         if not pricing.has_rate(organization=self.user.organization, currency=currency):
             raise forms.ValidationError(pricing.no_rate_message(currency), code="no_rate")
         return currency
+
+    def clean_delivery_country(self) -> str | None:
+        country: str = (self.cleaned_data.get("delivery_country") or "").strip().upper()
+        if country:
+            validate_country(country)
+        return country or None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -378,6 +396,28 @@ class BaseLineFormSet(forms.BaseFormSet):
             if product_id is not None and product_id in self.products:
                 ids.append(product_id)
         return ids
+
+    def typed_lines(self) -> list[tuple[Product, Decimal | None, Decimal]]:
+        """(product, unit price or None, discount) of the lines with a product so far, read
+        leniently like ``product_ids`` (the live preview's price rule)."""
+        found = []
+        for f in self.forms:
+            product_id = parse_id(f.data.get(f.add_prefix("product"), "")) if f.is_bound else None
+            if product_id is None or product_id not in self.products:
+                continue
+            values: list[Decimal | None] = []
+            for name in ("unit_price", "discount_percent"):
+                raw = (f.data.get(f.add_prefix(name), "") or "").strip().replace(",", ".")
+                try:
+                    value = Decimal(raw) if raw else None
+                except InvalidOperation:
+                    value = None
+                values.append(value if value is not None and value.is_finite() else None)
+            price, discount = values
+            if discount is None or not Decimal(0) <= discount <= Decimal(100):
+                discount = Decimal(0)
+            found.append((self.products[product_id], price, discount))
+        return found
 
     def lowest_discount(self) -> Decimal | None:
         """The lowest discount typed on a line with a product so far (for the live preview's

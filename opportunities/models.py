@@ -17,7 +17,7 @@ from crm.audit import audited
 from crm.fields import MONEY, NameField
 from crm.models import SalesCompany, User
 from crm.tenancy import TenantModel
-from crm.validators import validate_currency
+from crm.validators import validate_country, validate_currency
 from pipeline.models import GlobalStage, LocalStage
 
 
@@ -93,6 +93,18 @@ class Opportunity(TenantModel):
     currency = models.CharField(_("currency"), max_length=3, validators=[validate_currency])
     expected_close_date = models.DateField(_("expected close"), null=True, blank=True)
     next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    # Where the goods are shipped (ISO 3166 alpha-2). Empty: the booking company's country.
+    # Read by the parallel-import rule (opportunities.trade_rules). NULL, not "": "not given"
+    # is distinct from any code, and the bench's bulk load (which names its columns) keeps
+    # working without a default.
+    delivery_country = models.CharField(  # noqa: DJ001
+        _("delivery country"),
+        max_length=2,
+        null=True,
+        blank=True,
+        validators=[validate_country],
+        help_text=_("Ship-to country (ISO code); empty means the booking company's country."),
+    )
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
     source_lead = models.ForeignKey(
         "leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -280,6 +292,10 @@ class ConflictKind(models.TextChoices):
     AGREEMENT = "agreement", _("Framework agreement applies")
     DUPLICATE_ACCOUNT = "duplicate_account", _("Possible duplicate account")
     TEAM_ACK = "team_ack", _("New team deal to acknowledge")
+    # The trade rules (opportunities.trade_rules): they inform, they never block a save.
+    PARALLEL_IMPORT = "parallel_import", _("Possible parallel import")
+    DOUBLE_AGREEMENT = "double_agreement", _("Two agreements cover the customer")
+    PRICE_GAP = "price_gap", _("Price gap between countries")
 
 
 # Kinds that are about one group (of deals): their participants join and leave over time.

@@ -264,6 +264,7 @@ def opportunity_create(
     lines: Sequence[LineInput | Mapping[str, Any]] = (),
     campaign: Campaign | None = None,
     source_lead: Lead | None = None,
+    delivery_country: str | None = None,
 ) -> Opportunity:
     """A new open opportunity, 100% revenue split to its owner, checked for conflicts."""
     org_id = account.organization_id
@@ -299,6 +300,7 @@ def opportunity_create(
         next_step=next_step,
         campaign=campaign,
         source_lead=source_lead,
+        delivery_country=(delivery_country or "").strip().upper() or None,
     )
     if acting_user is not None:
         _require_change(acting_user, opportunity)
@@ -342,6 +344,7 @@ _UPDATABLE = {
     "expected_close_date",
     "next_step",
     "campaign",
+    "delivery_country",
 }
 
 
@@ -367,6 +370,8 @@ def opportunity_update(
     if "account" in fields and fields["account"].pk != opportunity.account_id:
         require_visible(acting_user, fields["account"])
     candidate = Opportunity.objects.for_org(org_id).get(pk=opportunity.pk)
+    if "delivery_country" in fields:
+        fields["delivery_country"] = (fields["delivery_country"] or "").strip().upper() or None
     for name, value in fields.items():
         setattr(candidate, name, value.strip() if isinstance(value, str) else value)
     if acting_user is not None and "owner" in fields:
@@ -378,6 +383,8 @@ def opportunity_update(
         name in fields and getattr(candidate, f"{name}_id") != getattr(opportunity, f"{name}_id")
         for name in ("account", "owner", "sales_company")
     )
+    # Where the goods go is what the parallel-import rule reads.
+    regrouped = regrouped or candidate.delivery_country != opportunity.delivery_country
     changes = {name: getattr(candidate, name) for name in fields}
     _versioned_update(opportunity, expected_version, **changes)
     if regrouped:

@@ -696,12 +696,16 @@ class DealSituations:
     elsewhere: set[int] = field(default_factory=set)
     products: set[int] = field(default_factory=set)
     own: dict[str, Conflict] = field(default_factory=dict)
+    # Per-group situations of other kinds it is in (the trade rules' price gaps).
+    others: list[Conflict] = field(default_factory=list)
 
     def place(self, conflict: Conflict, *, group_id: int, opportunity_id: int) -> None:
         """Sort in one open situation the deal is an active participant of."""
         if conflict.kind not in SITUATION_KINDS:
             if conflict.opportunity_id == opportunity_id:
                 self.own[conflict.kind] = conflict
+            else:
+                self.others.append(conflict)
         elif conflict.account_id != group_id:
             self.elsewhere.add(conflict.account_id)
         elif conflict.product_id is not None:
@@ -759,6 +763,7 @@ def load_deal(organization_id: int, pk: int) -> DealFacts:
                 account="conflict__account_id",
                 product="conflict__product_id",
                 opportunity="conflict__opportunity_id",
+                other_account="conflict__other_account_id",
                 agreement="conflict__agreement_id",
                 company="conflict__sales_company_id",
                 params="conflict__params",
@@ -806,6 +811,7 @@ def load_deal(organization_id: int, pk: int) -> DealFacts:
                 account_id=row["account"],
                 product_id=row["product"],
                 opportunity_id=row["opportunity"],
+                other_account_id=row["other_account"],
                 agreement_id=row["agreement"],
                 sales_company_id=row["company"],
                 params=row["params"] or {},

@@ -83,6 +83,7 @@ from opportunities.resolution import (
     situation_deals,
 )
 from opportunities.situations import situations_of
+from opportunities.trade_rules import typed_quotes
 
 # --- Helpers -------------------------------------------------------------------------------------
 
@@ -441,6 +442,7 @@ def opportunity_create(request: AuthenticatedHttpRequest) -> HttpResponse:
                 expected_close_date=data.get("expected_close_date"),
                 next_step=data.get("next_step") or "",
                 lines=lines,
+                delivery_country=data.get("delivery_country") or data["sales_company"].country,
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
@@ -473,6 +475,7 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "account": data["account"],
             "expected_close_date": data.get("expected_close_date"),
             "next_step": data.get("next_step") or "",
+            "delivery_country": data.get("delivery_country"),
         }
         if not lines:
             # Without lines the amount is typed; with lines it is their total (the service's).
@@ -498,6 +501,12 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             messages.success(request, _("Opportunity “%(name)s” saved.") % {"name": opp.name})
             return redirect("opportunities:detail", pk=opp.pk)
     return _render_form(request, form, formset, opp, status=_status(form, formset))
+
+
+def _typed_country(value: str | None, company: SalesCompany) -> str | None:
+    """The delivery country typed, if it is a country code (else the booking company's)."""
+    country = (value or "").strip().upper()
+    return country if len(country) == 2 and country.isalpha() else company.country
 
 
 @login_required
@@ -553,6 +562,13 @@ def opportunity_preview(request: AuthenticatedHttpRequest) -> HttpResponse:
                 opportunity_id=opp.pk if opp is not None else None,
                 terms=context["terms"],
                 lowest_discount=formset.lowest_discount(),
+                delivery_country=_typed_country(request.GET.get("delivery_country"), company),
+                quotes=typed_quotes(
+                    organization=user.organization,
+                    currency=(request.GET.get("currency") or company.currency).upper()[:3],
+                    lines=formset.typed_lines(),
+                    on_date=timezone.localdate(),
+                ),
             )
     return render(request, "opportunities/_preview.html", context)
 

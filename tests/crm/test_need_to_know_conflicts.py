@@ -5,19 +5,26 @@ the markers would be caught if they leaked)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from crm.models import ExchangeRate
 from opportunities.conflicts import detect_for_opportunity
-from opportunities.models import Conflict, Opportunity
+from opportunities.models import Conflict, ConflictKind, Opportunity
+from opportunities.trade_rules import TRADE_KINDS
 from pipeline.models import LocalStage
 from tests.accounts.factories import make_account
 from tests.conftest import World
 from tests.factories import as_user
-from tests.opportunities.factories import OpportunityFactory
+from tests.opportunities.factories import (
+    OpportunityFactory,
+    OpportunityLineFactory,
+    ProductFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +48,40 @@ def situation(world: World, mailoutbox: list[Any], django_capture_on_commit_call
         next_step=NOTE,
         amount=Decimal("987654.32"),
         currency="EUR",
+        # The trade rules (issue 19): delivered to Denmark, where the group has an account
+        # served by DK (a parallel import), and a line priced far from the Danish deal's.
+        delivery_country="DK",
     )
+    ExchangeRate.objects.create(
+        organization=world.org, currency="DKK", rate="0.13400000", valid_from=dt.date(2000, 1, 1)
+    )
+    product = ProductFactory(organization=world.org, name="Orbis drive")
+    OpportunityLineFactory(opportunity=hidden, product=product, unit_price=Decimal("987654.32"))
     LocalStage.objects.for_org(world.org).filter(pk=hidden.local_stage_id).update(name=STAGE)
     own = {
         "rep_se": OpportunityFactory(account=top, owner=world.rep_se, name="Orbis SE deal"),
         "rep_dk": OpportunityFactory(account=dk, owner=world.rep_dk, name="Orbis DK deal"),
     }
+    OpportunityLineFactory(opportunity=own["rep_dk"], product=product, unit_price=Decimal(1000))
     with django_capture_on_commit_callbacks(execute=True):
         for deal in (hidden, *own.values()):
             detect_for_opportunity(opportunity=deal, acting_user=None)
     conflicts = list(Conflict.objects.for_org(world.org).values_list("pk", flat=True))
     assert conflicts, "the deals make a situation"
-    return {"top": top, "dk": dk, "hidden": hidden, "own": own, "conflicts": conflicts}
+    trade = set(
+        Conflict.objects.for_org(world.org)
+        .filter(kind__in=TRADE_KINDS)
+        .values_list("kind", flat=True)
+    )
+    assert trade == {ConflictKind.PARALLEL_IMPORT, ConflictKind.PRICE_GAP}, trade
+    return {
+        "top": top,
+        "dk": dk,
+        "hidden": hidden,
+        "own": own,
+        "conflicts": conflicts,
+        "product": product,
+    }
 
 
 def _text(response: Any) -> str:
@@ -72,6 +101,13 @@ def _answers(world: World, user: Any, situation: Any) -> dict[str, str]:
         f"/accounts/{situation['top'].pk}/",
         f"/accounts/{situation['dk'].pk}/",
         f"/opportunities/preview/?account={situation['dk'].pk}&sales_company={world.dk.pk}",
+        # The trade rules' preview: typed delivery country and a line of the hidden deal's
+        # product (its price is compared with visible deals only).
+        f"/opportunities/preview/?account={situation['dk'].pk}&sales_company={world.dk.pk}"
+        f"&currency=DKK&delivery_country=DE&lines-TOTAL_FORMS=1&lines-INITIAL_FORMS=0"
+        f"&lines-0-product={situation['product'].pk}&lines-0-quantity=1&lines-0-unit_price=5",
+        "/opportunities/conflicts/?kind=parallel_import",
+        "/opportunities/conflicts/?kind=price_gap",
         "/opportunities/?format=csv",
         *(f"/opportunities/conflicts/{pk}/" for pk in situation["conflicts"]),
         *(f"/opportunities/{deal.pk}/" for deal in situation["own"].values()),

@@ -1,0 +1,698 @@
+"""Trade rules: parallel import, double agreements and price gaps between countries.
+
+Three findings that **inform and never block** (passive sales may be legal): each is a situation
+like the conflicts of ``opportunities.situations`` (one open row per key, participants beneath
+it, won and lost deals leave), tells every company in it at need-to-know level, and is rendered
+in the reader's language from its kind and parameters (``trade_text``).
+
+* parallel import — (kind, the deal, the served account): a deal delivered to a country other
+  than the booking company's while the customer's group has an account served by a sales
+  company of that country. Participants: the deal and that account (its home company).
+* double agreement — (kind, the deal, the agreement that applies): the deal's customer covered
+  by two or more active framework agreements at once. ``covering_agreement`` picks the newest;
+  this says so, and names the others. Participants: the deal and its account (home company).
+* price gap — (kind, group top, product): the same product quoted to the group by companies of
+  two countries at net unit prices (after discount, in the corporate currency at each deal's
+  date) more than the organization's percentage apart. Participants: the deals in such a pair.
+
+Cost on save (``check_trade``, hooked into ``conflicts._detect``): it reuses what the save read
+(the deal, its lines, its open situations) and adds an indexed query only where the rule can
+hold — the served account when the delivery country differs, the covering agreements and the
+group's quotes of the deal's products when the deal has lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.models import Account, FrameworkAgreement
+from crm.models import ExchangeRate, Organization, SalesCompany, User
+from crm.money import RATE, MissingExchangeRateError
+from opportunities import pricing
+from opportunities.models import (
+    DECIDED,
+    Conflict,
+    ConflictKind,
+    ConflictParticipant,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+    Product,
+    Resolution,
+)
+from opportunities.selectors import open_q
+from opportunities.situations import (
+    Changes,
+    Deal,
+    DealSituations,
+    Situation,
+    _close,
+    _participant,
+    _participants,
+    _settled,
+    _sync_members,
+)
+
+TRADE_KINDS = (
+    ConflictKind.PARALLEL_IMPORT,
+    ConflictKind.DOUBLE_AGREEMENT,
+    ConflictKind.PRICE_GAP,
+)
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class TradeRules:
+    """Which trade rules apply, per organization (crm.Organization's ``trade_*`` settings)."""
+
+    parallel_import: bool = True
+    double_agreement: bool = True
+    price_gap: bool = True
+    gap_percent: Decimal = Decimal(15)
+
+    @classmethod
+    def of(cls, org: Organization) -> TradeRules:
+        return cls(
+            parallel_import=org.trade_parallel_import,
+            double_agreement=org.trade_double_agreement,
+            price_gap=org.trade_price_gap,
+            gap_percent=Decimal(org.trade_price_gap_percent),
+        )
+
+
+# --- The rules, pure ---------------------------------------------------------------------------
+
+
+def delivered_abroad(booking_country: str, delivery_country: str | None) -> bool:
+    """The parallel-import rule's precondition (no query without it): an empty delivery
+    country is the booking company's own."""
+    return bool(delivery_country) and delivery_country != booking_country
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One deal's offer of one product: the lowest net unit price among its lines of it, in
+    the corporate currency at the deal's date. ``deal.id`` None: the deal being typed."""
+
+    deal: Deal
+    country: str
+    product_id: int
+    net: Decimal
+
+
+def _apart(low: Decimal, high: Decimal, percent: Decimal) -> bool:
+    """More than ``percent`` apart, measured on the lower price (a free line against a priced
+    one is always apart)."""
+    return high > low * (HUNDRED + percent) / HUNDRED
+
+
+def price_gaps(quotes: Iterable[Quote], percent: Decimal) -> dict[int, list[Quote]]:
+    """Per product, the quotes that are more than ``percent`` apart from a quote of another
+    country: those deals are the situation. One pass per country, not per pair."""
+    by_product: dict[int, list[Quote]] = defaultdict(list)
+    for q in quotes:
+        by_product[q.product_id].append(q)
+    found: dict[int, list[Quote]] = {}
+    for product_id, offers in by_product.items():
+        lows: dict[str, Decimal] = {}
+        highs: dict[str, Decimal] = {}
+        for q in offers:
+            lows[q.country] = min(lows.get(q.country, q.net), q.net)
+            highs[q.country] = max(highs.get(q.country, q.net), q.net)
+        if len(lows) < 2:
+            continue
+        members = []
+        for q in offers:
+            others_low = min(v for c, v in lows.items() if c != q.country)
+            others_high = max(v for c, v in highs.items() if c != q.country)
+            if _apart(others_low, q.net, percent) or _apart(q.net, others_high, percent):
+                members.append(q)
+        if members:
+            found[product_id] = members
+    return found
+
+
+# --- What a save reads -------------------------------------------------------------------------
+
+
+def served_account(
+    organization_id: int, group_id: int, country: str, booking_company_id: int
+) -> tuple[int, int] | None:
+    """The group's account (and its home company) served by a company of ``country``: one
+    indexed lookup by the group."""
+    return (
+        Account.objects.for_org(organization_id)
+        .filter(group_id=group_id, home_company__country=country)
+        .exclude(home_company_id=booking_company_id)
+        .order_by("pk")
+        .values_list("pk", "home_company_id")
+        .first()
+    )
+
+
+def covering_agreements(
+    *, account: Account, on_date: dt.date, booking_company_id: int | None
+) -> list[tuple[int, str]]:
+    """Every agreement ``covering_agreement`` chooses among, newest first (its choice is the
+    first): (id, name). One query."""
+    company_ids = {account.home_company_id}
+    if booking_company_id is not None:
+        company_ids.add(booking_company_id)
+    return list(
+        FrameworkAgreement.objects.for_org(account.organization_id)
+        .filter(
+            account_id=account.group_id or account.pk,
+            valid_from__lte=on_date,
+            valid_to__gte=on_date,
+            agreementcompany__sales_company_id__in=company_ids,
+        )
+        .order_by("-valid_from", "-pk")
+        .values_list("pk", "name")
+        .distinct()
+    )
+
+
+def _rate(organization: Organization, prefix: str) -> Any:
+    latest = (
+        ExchangeRate.objects.for_org(organization)
+        .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    return Case(
+        When(
+            **{f"{prefix}currency": organization.corporate_currency},
+            then=Value(Decimal(1), output_field=RATE),
+        ),
+        default=Subquery(latest, output_field=RATE),
+        output_field=RATE,
+    )
+
+
+def load_quotes(
+    organization: Organization,
+    group_id: int,
+    products: Collection[int],
+    *,
+    exclude_id: int | None = None,
+    visible: Any = None,
+) -> list[Quote]:
+    """The group's open deals' offers of ``products`` in the corporate currency at each deal's
+    date (the date its list prices were converted at). One query: the lines of the group's deals
+    (by the deals' copy of their group) with the booking country and the dated rate. A line
+    without a rate cannot be compared and is left out (a save never fails for it).
+    ``visible``: only these deals (the preview's no-oracle rule)."""
+    if not products:
+        return []
+    qs = OpportunityLine.objects.for_org(organization).filter(
+        open_q("opportunity__"),
+        opportunity__account_group_id=group_id,
+        product_id__in=list(products),
+    )
+    if exclude_id is not None:
+        qs = qs.exclude(opportunity_id=exclude_id)
+    if visible is not None:
+        qs = qs.filter(opportunity_id__in=visible.values("pk"))
+    rows = (
+        qs.annotate(rate_date=TruncDate("opportunity__created_at"))
+        .annotate(rate=_rate(organization, "opportunity__"))
+        .values_list(
+            "opportunity_id",
+            "opportunity__account_id",
+            "opportunity__sales_company_id",
+            "opportunity__owner_id",
+            "opportunity__sales_company__country",
+            "product_id",
+            "unit_price",
+            "discount_percent",
+            "rate",
+        )
+    )
+    best: dict[tuple[int, int], Quote] = {}
+    for opp_id, account_id, company_id, owner_id, country, product_id, price, disc, rate in rows:
+        if rate is None:
+            continue
+        net = price * (HUNDRED - disc) / HUNDRED * rate
+        key = (opp_id, product_id)
+        if key not in best or net < best[key].net:
+            deal = Deal(id=opp_id, account_id=account_id, company_id=company_id, owner_id=owner_id)
+            best[key] = Quote(deal=deal, country=country, product_id=product_id, net=net)
+    return list(best.values())
+
+
+# --- Keeping the rows in step ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DealFinding:
+    """A per-deal finding: its key beyond the deal, the other side, and the text's parameters."""
+
+    other_account_id: int | None
+    agreement_id: int | None
+    side_account_id: int | None  # the account whose home company is the other side
+    side_company_id: int | None
+    params: dict[str, Any]
+
+
+def _sync_deal_finding(
+    opportunity: Opportunity, kind: str, open_row: Conflict | None, finding: DealFinding | None
+) -> Changes:
+    changes = Changes()
+    now = timezone.now()
+    key = None if finding is None else (finding.other_account_id, finding.agreement_id)
+    if open_row is not None and (open_row.other_account_id, open_row.agreement_id) != key:
+        _close([open_row], Resolution.NO_LONGER_APPLIES, now)
+        open_row = None
+    if finding is None:
+        return changes
+    if open_row is not None:
+        if open_row.params != finding.params:
+            open_row.params = finding.params
+            open_row.save(update_fields=["params"])
+        return changes
+    org_id = opportunity.organization_id
+    decided = (
+        Conflict.objects.for_org(org_id)
+        .filter(
+            kind=kind,
+            opportunity=opportunity,
+            other_account_id=finding.other_account_id,
+            agreement_id=finding.agreement_id,
+            status=ConflictStatus.RESOLVED,
+            resolution__in=DECIDED,
+        )
+        .exists()
+    )
+    if decided:
+        return changes
+    conflict = Conflict.objects.create(
+        organization_id=org_id,
+        kind=kind,
+        account_id=opportunity.account_id,
+        opportunity=opportunity,
+        other_account_id=finding.other_account_id,
+        agreement_id=finding.agreement_id,
+        sales_company_id=opportunity.sales_company_id,
+        params=finding.params,
+    )
+    rows = [
+        ConflictParticipant(
+            organization_id=org_id,
+            conflict=conflict,
+            opportunity=opportunity,
+            sales_company_id=opportunity.sales_company_id,
+            seller_id=opportunity.owner_id,
+            joined_at=now,
+        )
+    ]
+    if finding.side_company_id is not None and finding.side_company_id != (
+        opportunity.sales_company_id
+    ):
+        rows.append(
+            ConflictParticipant(
+                organization_id=org_id,
+                conflict=conflict,
+                account_id=finding.side_account_id,
+                sales_company_id=finding.side_company_id,
+                joined_at=now,
+            )
+        )
+    ConflictParticipant.objects.bulk_create(rows)
+    changes.opened.append(conflict.pk)
+    return changes
+
+
+def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> DealFinding | None:
+    country = opportunity.delivery_country
+    if not trade.parallel_import or not delivered_abroad(
+        opportunity.sales_company.country, country
+    ):
+        return None
+    assert country is not None  # delivered_abroad
+    group_id = opportunity.account_group_id or opportunity.account_id
+    served = served_account(
+        opportunity.organization_id, group_id, country, opportunity.sales_company_id
+    )
+    if served is None:
+        return None
+    account_id, company_id = served
+    return DealFinding(
+        other_account_id=account_id,
+        agreement_id=None,
+        side_account_id=account_id,
+        side_company_id=company_id,
+        params={"country": country},
+    )
+
+
+def double_agreement_finding(
+    agreements: Sequence[tuple[int, str]], account: Account
+) -> DealFinding | None:
+    if len(agreements) < 2:
+        return None
+    (applies, name), *others = agreements
+    return DealFinding(
+        other_account_id=None,
+        agreement_id=applies,
+        side_account_id=account.pk,
+        side_company_id=account.home_company_id,
+        params={"applies": name, "others": [n for _pk, n in others]},
+    )
+
+
+def sync_price_gaps(
+    organization: Organization,
+    group_id: int,
+    products: Collection[int],
+    trade: TradeRules,
+    *,
+    deal_closed: bool = False,
+) -> Changes:
+    """The group's price-gap situations of ``products`` in step with its open deals' quotes."""
+    org_id = organization.pk
+    now = timezone.now()
+    quotes = load_quotes(organization, group_id, products) if trade.price_gap else []
+    wanted = {
+        product_id: Situation(
+            ConflictKind.PRICE_GAP, product_id, tuple((q.deal, False) for q in members)
+        )
+        for product_id, members in price_gaps(quotes, trade.gap_percent).items()
+    }
+    open_rows = {
+        c.product_id: c
+        for c in Conflict.objects.for_org(org_id).filter(
+            account_id=group_id,
+            kind=ConflictKind.PRICE_GAP,
+            status=ConflictStatus.OPEN,
+            product_id__in=list(products),
+        )
+    }
+    _close(
+        [c for product_id, c in open_rows.items() if product_id not in wanted],
+        Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
+        now,
+    )
+    changes = Changes()
+    kept = [c.pk for product_id, c in open_rows.items() if product_id in wanted]
+    current = _participants(org_id, kept) if kept else {}
+    params = {"percent": str(trade.gap_percent.normalize())}
+    new_rows: list[ConflictParticipant] = []
+    for product_id, situation in wanted.items():
+        conflict = open_rows.get(product_id)
+        if conflict is None:
+            if _settled(org_id, group_id, situation):
+                continue
+            conflict = Conflict.objects.create(
+                organization_id=org_id,
+                kind=ConflictKind.PRICE_GAP,
+                account_id=group_id,
+                product_id=product_id,
+                sales_company_id=situation.members[0][0].company_id,
+                params=params,
+            )
+            changes.opened.append(conflict.pk)
+            new_rows += [_participant(conflict, d, False, now) for d, _c in situation.members]
+            continue
+        if conflict.params != params:
+            conflict.params = params
+            conflict.save(update_fields=["params"])
+        changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
+    ConflictParticipant.objects.bulk_create(new_rows)
+    return changes
+
+
+def check_trade(
+    opportunity: Opportunity,
+    *,
+    situations: DealSituations,
+    lines: Sequence[tuple[int, Decimal]],
+    closed: bool,
+) -> Changes:
+    """The save's hook (``conflicts._detect``): the deal's trade situations in step. A closed
+    deal's own rows are ended by ``close_deal_situations``; here it leaves its price gaps."""
+    trade = TradeRules.of(opportunity.organization)
+    group_id = opportunity.account_group_id or opportunity.account_id
+    changes = Changes()
+    if not closed:
+        own = situations.own
+        changes += _sync_deal_finding(
+            opportunity,
+            ConflictKind.PARALLEL_IMPORT,
+            own.get(ConflictKind.PARALLEL_IMPORT),
+            parallel_import_finding(opportunity, trade),
+        )
+        open_double = own.get(ConflictKind.DOUBLE_AGREEMENT)
+        if lines and trade.double_agreement:
+            # Only a quote (lines) is priced under an agreement: without lines no query.
+            agreements = covering_agreements(
+                account=opportunity.account,
+                on_date=timezone.localdate(),
+                booking_company_id=opportunity.sales_company_id,
+            )
+            finding = double_agreement_finding(agreements, opportunity.account)
+            changes += _sync_deal_finding(
+                opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, finding
+            )
+        elif open_double is not None:
+            changes += _sync_deal_finding(
+                opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, None
+            )
+    products = {
+        c.product_id
+        for c in situations.others
+        if c.kind == ConflictKind.PRICE_GAP and c.product_id is not None
+    }
+    if not closed:
+        products |= {product_id for product_id, _discount in lines}
+    if products:
+        changes += sync_price_gaps(
+            opportunity.organization, group_id, products, trade, deal_closed=closed
+        )
+    return changes
+
+
+# --- The live preview --------------------------------------------------------------------------
+
+
+def typed_quotes(
+    *,
+    organization: Organization,
+    currency: str,
+    lines: Iterable[tuple[Product, Decimal | None, Decimal]],
+    on_date: dt.date,
+) -> list[tuple[int, Decimal]]:
+    """The typed lines as (product, net unit price in the corporate currency): an empty price
+    is the product's (price book or converted list price), as the save would set it. A line
+    that cannot be priced or converted is left out, like the save's comparison does."""
+    lines = list(lines)
+    if not lines:
+        return []
+    book = pricing.price_book(
+        organization_id=organization.pk, product_ids=[line[0].pk for line in lines]
+    )
+    rates = pricing.rates_on(organization=organization, on_date=on_date)
+    if currency not in rates:
+        return []
+    found = []
+    for product, price, discount in lines:
+        if price is None:
+            try:
+                price = pricing.price_in(
+                    product=product,
+                    currency=currency,
+                    on_date=on_date,
+                    organization=organization,
+                    book=book,
+                ).amount
+            except MissingExchangeRateError:
+                continue
+        found.append((product.pk, price * (HUNDRED - discount) / HUNDRED * rates[currency]))
+    return found
+
+
+@dataclass(frozen=True)
+class PreviewFinding:
+    """An unsaved trade situation for the preview: the conflict and its draft participants."""
+
+    conflict: Conflict
+    participants: list[ConflictParticipant]
+
+
+def preview_trade(
+    *,
+    user: Any,
+    account: Account,
+    sales_company: Any,
+    owner_id: int,
+    delivery_country: str | None,
+    quotes: Sequence[tuple[int, Decimal]],
+    opportunity_id: int | None = None,
+) -> list[PreviewFinding]:
+    """The save's trade rules on the values typed. ``quotes``: (product, net unit price in the
+    corporate currency) of the lines typed. No oracle: the price rule compares with deals the
+    user may see only, so typing price after price reveals nothing of a hidden deal's lines;
+    the other two rules do not depend on other deals at all."""
+    org = user.organization
+    trade = TradeRules.of(org)
+    org_id = account.organization_id
+    group_id = account.group_id or account.pk
+    found: list[PreviewFinding] = []
+    deal_row = ConflictParticipant(
+        organization_id=org_id, opportunity_id=opportunity_id, sales_company=sales_company
+    )
+    if trade.parallel_import and delivered_abroad(sales_company.country, delivery_country):
+        assert delivery_country is not None
+        served = served_account(org_id, group_id, delivery_country, sales_company.pk)
+        if served is not None:
+            side = ConflictParticipant(
+                organization_id=org_id, account_id=served[0], sales_company_id=served[1]
+            )
+            found.append(
+                PreviewFinding(
+                    Conflict(
+                        organization_id=org_id,
+                        kind=ConflictKind.PARALLEL_IMPORT,
+                        account=account,
+                        other_account_id=served[0],
+                        sales_company=sales_company,
+                        params={"country": delivery_country},
+                    ),
+                    [deal_row, side],
+                )
+            )
+    if trade.double_agreement and quotes:
+        agreements = covering_agreements(
+            account=account, on_date=timezone.localdate(), booking_company_id=sales_company.pk
+        )
+        finding = double_agreement_finding(agreements, account)
+        if finding is not None:
+            rows = [deal_row]
+            if account.home_company_id != sales_company.pk:
+                rows.append(
+                    ConflictParticipant(
+                        organization_id=org_id,
+                        account_id=account.pk,
+                        sales_company_id=account.home_company_id,
+                    )
+                )
+            found.append(
+                PreviewFinding(
+                    Conflict(
+                        organization_id=org_id,
+                        kind=ConflictKind.DOUBLE_AGREEMENT,
+                        account=account,
+                        agreement_id=finding.agreement_id,
+                        sales_company=sales_company,
+                        params=finding.params,
+                    ),
+                    rows,
+                )
+            )
+    if trade.price_gap and quotes:
+        draft = Deal(id=None, account_id=account.pk, company_id=sales_company.pk, owner_id=owner_id)
+        typed: dict[int, Quote] = {}
+        for product_id, net in quotes:
+            if product_id not in typed or net < typed[product_id].net:
+                typed[product_id] = Quote(draft, sales_company.country, product_id, net)
+        others = load_quotes(
+            org,
+            group_id,
+            set(typed),
+            exclude_id=opportunity_id,
+            visible=Opportunity.objects.visible_to(user),
+        )
+        gaps = price_gaps([*others, *typed.values()], trade.gap_percent)
+        for product_id, members in sorted(gaps.items()):
+            if not any(q.deal is draft for q in members):
+                continue  # the group's own business, not this deal's
+            rows = [deal_row] + [
+                ConflictParticipant(
+                    organization_id=org_id,
+                    opportunity_id=q.deal.id,
+                    sales_company_id=q.deal.company_id,
+                    seller_id=q.deal.owner_id,
+                )
+                for q in members
+                if q.deal is not draft
+            ]
+            found.append(
+                PreviewFinding(
+                    Conflict(
+                        organization_id=org_id,
+                        kind=ConflictKind.PRICE_GAP,
+                        account=account.group or account,
+                        product_id=product_id,
+                        sales_company=sales_company,
+                        params={"percent": str(trade.gap_percent.normalize())},
+                    ),
+                    rows,
+                )
+            )
+    _resolve(org_id, found)
+    return found
+
+
+def _resolve(org_id: int, found: list[PreviewFinding]) -> None:
+    """The drafts' companies and sellers in two queries (the warnings read them as objects)."""
+    rows = [p for f in found for p in f.participants]
+    companies = SalesCompany.objects.for_org(org_id).in_bulk({p.sales_company_id for p in rows})
+    sellers = User.objects.for_org(org_id).in_bulk({p.seller_id for p in rows if p.seller_id})
+    for p in rows:
+        p.sales_company = companies[p.sales_company_id]
+        if p.seller_id:
+            p.seller = sellers[p.seller_id]
+
+
+# --- What a reader is told ---------------------------------------------------------------------
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(sorted(set(values)))
+
+
+def trade_text(conflict: Conflict, participants: Sequence[Any]) -> str:
+    """The trade situation in the reader's language from its kind and parameters. Companies,
+    countries, agreement and product names only: never a price, amount or deal detail."""
+    active = [p for p in participants if p.left_at is None] or list(participants)
+    params = conflict.params or {}
+    if conflict.kind == ConflictKind.PARALLEL_IMPORT:
+        booking = _names(p.company.name for p in active if p.participant.account_id is None)
+        served = _names(p.company.name for p in active if p.participant.account_id is not None)
+        return _(
+            "Booked by %(booking)s for delivery to %(country)s, where %(served)s serves this "
+            "customer group: a possible parallel import."
+        ) % {"booking": booking, "country": params.get("country", ""), "served": served}
+    if conflict.kind == ConflictKind.DOUBLE_AGREEMENT:
+        others = [str(n) for n in params.get("others", [])]
+        return ngettext(
+            "%(applies)s applies to this quote; %(others)s also covers this customer.",
+            "%(applies)s applies to this quote; %(others)s also cover this customer.",
+            len(others),
+        ) % {"applies": params.get("applies", ""), "others": ", ".join(others)}
+    return _(
+        "%(product)s is quoted to this group by %(companies)s at net prices more than "
+        "%(pct)s%% apart."
+    ) % {
+        "product": conflict.product.name if conflict.product_id and conflict.product else "",
+        "companies": _names(p.company.name for p in active),
+        "pct": _percent(params.get("percent", "")),
+    }
+
+
+def _percent(value: Any) -> str:
+    try:
+        return number_format(Decimal(str(value)), use_l10n=True, force_grouping=False)
+    except ArithmeticError:
+        return str(value)
