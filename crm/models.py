@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
+from django.utils.formats import date_format, number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -470,12 +472,33 @@ def notification_kind_choices() -> list[tuple[str, str]]:
     return [(value, str(label)) for value, label in NotificationKind.choices]
 
 
+_NUMBER = re.compile(r"-?\d+\.\d+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _localized(value: Any) -> Any:
+    """A stored number or date in the reader's format: params are stored as JSON (a decimal as
+    its string, a date in ISO form), the sentence is rendered per reader."""
+    if isinstance(value, float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        return number_format(Decimal(str(value)), use_l10n=True)
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date_format(dt.date.fromisoformat(value), "SHORT_DATE_FORMAT")
+        except ValueError:
+            return value
+    return value
+
+
 class _Params(dict[str, Any]):
     """A notification's params for ``%`` formatting: a placeholder the row does not carry (a
-    sentence that gained one after the row was written) reads as an ellipsis, not a KeyError."""
+    sentence that gained one after the row was written) reads as an ellipsis, not a KeyError.
+    Numbers and dates come out in the reader's format."""
 
     def __missing__(self, key: str) -> str:
         return "…"
+
+    def __getitem__(self, key: str) -> Any:
+        return _localized(super().__getitem__(key))
 
 
 class Notification(TenantModel):

@@ -86,6 +86,28 @@ def test_a_placeholder_the_row_lacks_or_a_removed_kind_still_renders() -> None:
         assert gone.message == "You have a notification."
 
 
+def test_numbers_and_dates_read_in_the_readers_format() -> None:
+    """Params are stored as JSON (a decimal as its string, a date in ISO form); the sentence
+    shows them as the reader writes them. Whole numbers and names stay as they are."""
+    row = Notification(
+        kind=NotificationKind.DEVIATION_WIN_RATE,
+        params={
+            "company": "Nordvik 2024 AB",
+            "value": "20.5",
+            "reference": "36",
+            "week": "2026-11-23",
+        },
+        url="/",
+    )
+    with translation.override("de"):
+        german = row.message
+    with translation.override("en"):
+        english = row.message
+    assert "20,5" in german and "23.11.2026" in german and "Nordvik 2024 AB" in german
+    assert "20.5" in english and "36" in english and "2026" in english
+    assert "2026-11-23" not in german
+
+
 # --- notify ------------------------------------------------------------------------------------
 
 
