@@ -132,7 +132,8 @@ class Server:
                 if requests.get(f"{self.base}/login/", timeout=5).status_code == 200:
                     log(f"gunicorn up on {self.base} (pid {self.proc.pid})")
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Bound but still importing (a loaded machine): a read timeout, not an answer.
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError("gunicorn exited at start-up")
