@@ -254,6 +254,12 @@ class Activity(TenantModel):
             models.Index(
                 fields=["organization", "contact", "-happened_at"], name="activity_org_contact_idx"
             ),
+            # Events attended in a period (reporting.smarketing): a few rows among millions.
+            models.Index(
+                fields=["organization", "happened_at"],
+                name="activity_org_event_idx",
+                condition=Q(kind="event"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -45,6 +45,7 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
+from django.utils import timezone
 
 from accounts.models import Activity, ActivityKind
 from crm.models import User
@@ -150,6 +151,11 @@ class Smarketing:
 
 
 # --- Leads ---------------------------------------------------------------------------------
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    """The day's first instant in the current time zone (what ``__date`` compares in)."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def _in(period: Period, name: str) -> Q:
@@ -287,8 +293,9 @@ def _events(
         .filter(
             scope.q(),
             kind=ActivityKind.EVENT,
-            happened_at__date__gte=period.start,
-            happened_at__date__lt=until,
+            # Instants, not ``__date``: the partial index on events' happened_at serves them.
+            happened_at__gte=_midnight(period.start),
+            happened_at__lt=_midnight(until),
         )
         .values("sales_company_id", "sales_company__name", "owner_id", "owner__full_name")
         .annotate(n=Count("id"))

@@ -8,9 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from reporting.models import TargetKind
+from reporting.periods import fiscal_quarter
 from tests.factories import UserFactory
 from tests.opportunities.factories import CampaignFactory, LeadFactory
 from tests.reporting import test_overlay, test_smarketing
@@ -153,3 +155,29 @@ def test_query_counts_do_not_grow(marketing: dict) -> None:
         for company in (w.se, w.dk, w.de):
             LeadFactory(organization=w.org, sales_company=company, campaign=campaign)
     assert count() == before
+
+
+def test_the_targets_page_offers_and_shows_overlay_targets(client, overlay: Dataset) -> None:
+    w = overlay.world
+    client.force_login(w.director)
+    page = client.get(reverse("reporting:targets")).content.decode()
+    assert '<option value="overlay"' in page
+    # The dataset's overlay targets are of Q2 2026, not of this year's periods: set one now.
+    quarter = fiscal_quarter(w.org, timezone.localdate())
+    response = client.post(
+        reverse("reporting:targets"),
+        {
+            "who": f"user:{w.rep_dk.pk}",
+            "period": f"quarter:{quarter.start.isoformat()}",
+            "kind": "overlay",
+            "value": "2500",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "2,500.00 EUR" in response.content.decode()
+    bad = client.post(
+        reverse("reporting:targets"),
+        {"who": f"user:{w.rep_dk.pk}", "period": "quarter:x", "kind": "overlay", "value": "-1"},
+    )
+    assert bad.status_code == 400
