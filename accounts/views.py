@@ -1,6 +1,7 @@
 """Account pages: the list with search, a task's "done" (the 360° and its "log an activity"
-read deals: ``opportunities.customer_views``), and the htmx helpers of the opportunity form (account autocomplete, duplicate
-check and the inline new account). Thin: forms validate, services write, selectors read."""
+read deals: ``opportunities.customer_views``), and the htmx helpers of the opportunity form
+(account autocomplete, duplicate check and the inline new account). Thin: forms validate,
+services write, selectors read."""
 
 from __future__ import annotations
 
