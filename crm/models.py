@@ -94,6 +94,15 @@ class Organization(models.Model):
         db_default=5,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
     )
+    # GDPR retention (privacy.retention): leads never converted are erased this many months
+    # after their last change. Empty: off (the default; erasing is not undoable).
+    lead_retention_months = models.PositiveSmallIntegerField(
+        _("erase unconverted leads after (months)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text=_("Leave empty to keep leads until someone erases them."),
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
@@ -247,6 +256,11 @@ class User(AbstractBaseUser):
         _("admin site access"), default=False, help_text=_("Global admins only.")
     )
     date_joined = models.DateTimeField(_("joined"), default=dj_timezone.now)
+    # A capability, not a role (roles drive visibility): the data-protection officer may export
+    # and erase personal data (the privacy app) within the organization.
+    data_protection = models.BooleanField(
+        _("data protection (GDPR export and erasure)"), default=False, db_default=False
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 
