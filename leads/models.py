@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pgtrigger
-
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models

@@ -320,7 +320,9 @@ def campaign_member_add(
     require_visible(acting_user, person)
     if person.erased_at is not None:
         # An erased person (GDPR) is nobody's audience any more.
-        raise ValidationError(gettext("This person's data was erased; they cannot join a campaign."))
+        raise ValidationError(
+            gettext("This person's data was erased; they cannot join a campaign.")
+        )
     if not may_run_campaigns(acting_user, org_id):
         raise PermissionDenied("Only marketing and managers manage campaign members.")
     member, created = CampaignMember.objects.for_org(org_id).get_or_create(

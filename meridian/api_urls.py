@@ -18,6 +18,7 @@ from leads import api as leads_api
 from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
+from privacy import api as privacy_api
 from reporting import api as reporting_api
 
 
@@ -53,6 +54,7 @@ urlpatterns = [
     ),
     # The 360° reads deals (opportunities.customer_api), beside the accounts router's routes.
     path("accounts/<str:pk>/360/", Account360View.as_view(), name="account-view-360"),
+    *privacy_api.urlpatterns,
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),

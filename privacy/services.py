@@ -105,9 +105,7 @@ def access_contact(user: User, pk: object) -> Contact:
     from crm.registry import access_by_id
 
     require_personal_data_right(user)
-    return access_by_id(
-        Contact.objects.for_org(user.organization_id).select_related("account"), pk
-    )
+    return access_by_id(Contact.objects.for_org(user.organization_id).select_related("account"), pk)
 
 
 def access_lead(user: User, pk: object) -> Lead:
@@ -362,7 +360,8 @@ def lead_erase(*, lead: Lead, acting_user: User | None, reason: str) -> Lead:
 def erasure_effects(kind: str) -> list[str]:
     """What the confirmation page says will happen."""
     common = [
-        _("The name becomes “%(name)s”; e-mail, phone and title are blanked.") % {"name": ERASED_NAME},
+        _("The name becomes “%(name)s”; e-mail, phone and title are blanked.")
+        % {"name": ERASED_NAME},
         _("Ids, dates, counts and amounts stay, so reports still add up."),
         _("Search no longer finds the person by the old name or e-mail."),
         _("The erasure is recorded with your name and the reason. It cannot be undone."),
@@ -374,4 +373,3 @@ def erasure_effects(kind: str) -> list[str]:
             % {"p": PLACEHOLDER},
         ]
     return common
-
