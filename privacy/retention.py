@@ -3,9 +3,9 @@ change is older than the organization's ``lead_retention_months`` (off when empt
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
-from dateutil.relativedelta import relativedelta
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -18,11 +18,20 @@ from privacy.services import lead_erase
 REASON = "Retention: not converted within %(months)s months of its last change"
 
 
+def months_before(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same day and time ``months`` calendar months earlier (the 31st becomes the month's
+    last day)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
 def stale_leads(organization: Organization, now: dt.datetime | None = None) -> list[int]:
     months = organization.lead_retention_months
     if not months:
         return []
-    cutoff = (now or timezone.now()) - relativedelta(months=months)
+    cutoff = months_before(now or timezone.now(), months)
     return list(
         Lead.objects.for_org(organization.pk)
         .annotate(last_change=Coalesce("changed_at", "created_at"))

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Activity, Contact
 from crm.models import User
+from crm.registry import access_by_id
 from crm.roles import ORG_WIDE_ROLES
 from leads.models import CampaignMember, Lead
 from leads.suppression import lead_suppression
@@ -102,15 +103,11 @@ def access_contact(user: User, pk: object) -> Contact:
     """The contact ``pk`` of the user's organization for the data-protection officer (who sees
     the whole organization for this purpose), 404 for anyone else, another organization's and
     missing ids alike."""
-    from crm.registry import access_by_id
-
     require_personal_data_right(user)
     return access_by_id(Contact.objects.for_org(user.organization_id).select_related("account"), pk)
 
 
 def access_lead(user: User, pk: object) -> Lead:
-    from crm.registry import access_by_id
-
     require_personal_data_right(user)
     return access_by_id(
         Lead.objects.for_org(user.organization_id).select_related("campaign", "sales_company"),

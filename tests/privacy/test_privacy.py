@@ -238,7 +238,10 @@ def test_data_protection_capability_and_other_org(world: World, client) -> None:
     world.rep_dk.data_protection = True
     world.rep_dk.save()
     # The DPO sees the whole organization for this purpose (an SE contact for a DK rep).
-    assert as_user(world.rep_dk).get(f"/api/v1/privacy/contacts/{contact.pk}/export/").status_code == 200
+    assert (
+        as_user(world.rep_dk).get(f"/api/v1/privacy/contacts/{contact.pk}/export/").status_code
+        == 200
+    )
     world.stranger.data_protection = True
     world.stranger.save()
     stranger = as_user(world.stranger)

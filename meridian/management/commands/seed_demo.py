@@ -16,6 +16,7 @@ from crm.tenancy import org_scope
 from leads import demo as leads_demo
 from opportunities import demo as opportunities_demo
 from pipeline import demo as pipeline_demo
+from privacy import demo as privacy_demo
 from reporting import demo as reporting_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
@@ -101,6 +102,7 @@ class Command(BaseCommand):
         opportunities_demo.seed_demo(org)  # products and deals
         leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
+        privacy_demo.seed_demo(org)  # the data-protection officer
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
