@@ -227,9 +227,20 @@ class UserManager(BaseUserManager["User"]):
     # in scope and are not audit events.
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(
-        condition=pghistory.AnyChange("role", "sales_company", "region", "is_active", "is_staff")
+        condition=pghistory.AnyChange(
+            "role", "sales_company", "region", "is_active", "is_staff", "data_protection"
+        )
     ),
-    fields=["organization", "email", "role", "sales_company", "region", "is_active", "is_staff"],
+    fields=[
+        "organization",
+        "email",
+        "role",
+        "sales_company",
+        "region",
+        "is_active",
+        "is_staff",
+        "data_protection",
+    ],
     model_name="UserEvent",
 )
 class User(AbstractBaseUser):

@@ -274,3 +274,31 @@ def test_retention_setting_page(world: World, client) -> None:  # type: ignore[n
     assert client.post("/privacy/retention/", {"lead_retention_months": "24"}).status_code == 302
     world.org.refresh_from_db()
     assert world.org.lead_retention_months == 24
+
+
+def test_months_before_clamps_to_the_months_last_day() -> None:
+    from privacy.retention import months_before
+
+    moment = dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)
+    assert months_before(moment, 1) == dt.datetime(2026, 2, 28, 12, tzinfo=dt.UTC)
+    assert months_before(moment, 13) == dt.datetime(2025, 2, 28, 12, tzinfo=dt.UTC)
+    assert months_before(moment, 3) == dt.datetime(2025, 12, 31, 12, tzinfo=dt.UTC)
+
+
+def test_admin_gives_the_capability_on_the_user_page(world: World, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(world.admin)
+    rep = world.rep_dk
+    form = {
+        "email": rep.email,
+        "full_name": rep.full_name,
+        "role": rep.role,
+        "sales_company": rep.sales_company_id,
+        "region": "",
+        "language": "",
+        "timezone": "",
+        "data_protection": "on",
+    }
+    assert client.post(f"/setup/users/{rep.pk}/", form).status_code == 302
+    rep.refresh_from_db()
+    assert rep.data_protection is True
+    assert rep.role == "sales_rep"  # not a role: what the rep sees elsewhere is unchanged
