@@ -29,9 +29,19 @@ def test_admin_exports_and_erases_a_contact(page: Page, live_server: object, lan
     base = live_server.url  # type: ignore[attr-defined]
     User.objects.unscoped().filter(email=ADMIN).update(language=language)
     login(page, base, ADMIN, DEMO_PASSWORD)
-    with_activity = Activity.objects.for_org(org).filter(contact__isnull=False).first()
-    assert with_activity is not None and with_activity.contact_id is not None
-    contact = Contact.objects.for_org(org).get(pk=with_activity.contact_id)
+    contact = Contact.objects.for_org(org).exclude(email="").order_by("pk").first()
+    assert contact is not None
+    # A note about the person on an activity with them (the demo logs none with a contact).
+    Activity.objects.create(
+        organization=org,
+        kind="call",
+        subject=f"Call with {contact.full_name}",
+        notes="Prefers calls in the morning",
+        owner=User.objects.unscoped().get(email="rep.se@nordvik.example"),
+        sales_company=contact.account.home_company,
+        account=contact.account,
+        contact=contact,
+    )
     old_name, old_email = contact.full_name, contact.email
 
     page.goto(f"{base}/accounts/contacts/{contact.pk}/")
@@ -43,6 +53,7 @@ def test_admin_exports_and_erases_a_contact(page: Page, live_server: object, lan
     data = json.loads(download.value.path().read_text(encoding="utf-8"))
     assert data["record"]["full_name"] == old_name
     assert data["record"]["email"] == old_email
+    assert [a["notes"] for a in data["activities"]] == ["Prefers calls in the morning"]
 
     page.get_by_test_id("privacy-erase-link").click()
     expect(page.get_by_test_id("erase-effects")).to_contain_text(ERASED_NAME)
@@ -57,6 +68,7 @@ def test_admin_exports_and_erases_a_contact(page: Page, live_server: object, lan
     assert (contact.full_name, contact.email) == (ERASED_NAME, "")
     action = PersonalDataAction.objects.for_org(org).get(kind="erase", subject_id=contact.pk)
     assert action.reason == "Art. 17 request by e-mail"
+    assert Activity.objects.for_org(org).get(contact=contact).notes == ""
     # The contact's own page no longer offers to edit the erased person.
     page.goto(f"{base}/accounts/contacts/{contact.pk}/")
     expect(page.get_by_test_id("edit-contact")).to_have_count(0)
