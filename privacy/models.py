@@ -44,6 +44,8 @@ class PersonalDataAction(TenantModel):
     at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("personal data action")
+        verbose_name_plural = _("personal data actions")
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(

@@ -8,10 +8,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Model
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -37,6 +40,35 @@ def _export(request: AuthenticatedHttpRequest, kind: str, person: Any) -> dict[s
     return services.lead_export(lead=person, acting_user=request.user)
 
 
+def _readable(value: Any) -> Any:
+    """The export for people: ISO timestamps in the reader's format, an account by its name."""
+    if isinstance(value, dict):
+        if set(value) == {"id", "name"}:
+            return value["name"]
+        return {key: _readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
+        moment = parse_datetime(value)
+        if moment is not None:
+            return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return value
+
+
+def _labelled(person: Model, record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The record's fields under their labels in the reader's language."""
+    rows = []
+    for name, value in record.items():
+        try:
+            label = capfirst(str(person._meta.get_field(name).verbose_name))
+        except FieldDoesNotExist:
+            label = name
+        rows.append((label, value))
+    return rows
+
+
 @login_required
 def person_data(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpResponse:
     person = _person(request, kind, pk)
@@ -47,8 +79,17 @@ def person_data(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpRe
         )
         response["Content-Disposition"] = f'attachment; filename="{kind}-{pk}-personal-data.json"'
         return response
+    shown = _readable(data)
     return render(
-        request, "privacy/person.html", {"person": person, "kind": kind, "data": data, "pk": pk}
+        request,
+        "privacy/person.html",
+        {
+            "person": person,
+            "kind": kind,
+            "data": shown,
+            "record": _labelled(person, shown["record"]),
+            "pk": pk,
+        },
     )
 
 

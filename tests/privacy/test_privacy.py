@@ -302,3 +302,14 @@ def test_admin_gives_the_capability_on_the_user_page(world: World, client) -> No
     rep.refresh_from_db()
     assert rep.data_protection is True
     assert rep.role == "sales_rep"  # not a role: what the rep sees elsewhere is unchanged
+
+
+def test_export_and_erasure_appear_in_the_accounts_history(world: World, client) -> None:  # type: ignore[no-untyped-def]
+    contact = _contact(world)
+    client.force_login(world.admin)
+    client.get(f"/privacy/contact/{contact.pk}/")
+    client.post(f"/privacy/contact/{contact.pk}/erase/", {"reason": "Asked by phone"})
+    page = client.get(f"/accounts/{contact.account_id}/history/").content.decode()
+    assert "Personal data action" in page
+    assert "Asked by phone" in page
+    assert "Anna Berg" not in page and "anna.berg@volvo.test" not in page
