@@ -62,9 +62,11 @@ def _labelled(person: Model, record: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = []
     for name, value in record.items():
         try:
-            label = capfirst(str(person._meta.get_field(name).verbose_name))
+            field = person._meta.get_field(name)
         except FieldDoesNotExist:
-            label = name
+            field = None
+        # Relations seen from the other side have no label of their own: the key stays.
+        label = capfirst(str(getattr(field, "verbose_name", name)))
         rows.append((label, value))
     return rows
 
