@@ -172,6 +172,9 @@ class Contact(TenantModel):
     language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, blank=True)
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
+    # Set by privacy.services when the person's data was erased (GDPR): the services refuse to
+    # change the contact afterwards, so nobody types the old values back by mistake.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     search = models.GeneratedField(
         expression=SearchVector("full_name", "email", "title", config="simple"),

@@ -491,6 +491,9 @@ def contact_update(*, contact: Contact, acting_user: User | None, **fields: Any)
             may_work_with_contacts(acting_user, contact.account),
             "You may not change this contact.",
         )
+    if contact.erased_at is not None:
+        # GDPR erasure is final: no form or API call types the person back in by mistake.
+        raise ValidationError(_("This person's data was erased; the contact cannot be changed."))
     _set_fields(contact, fields, _CONTACT_FIELDS)
     contact.email = (contact.email or "").strip().lower()
     _full_clean(contact)

@@ -849,6 +849,8 @@ class OrgGenerator:
                 (lid,) = db.ids("leads_lead", 1)
                 c = rng.choice(org.companies)
                 status = rng.choice(["new", "new", "working", "qualified", "disqualified"])
+                # Never changed since entry: retention (privacy) measures from this.
+                created = _ts(self._moment(700))
                 yield (
                     lid,
                     "web form",
@@ -862,7 +864,8 @@ class OrgGenerator:
                     c.country,
                     status,
                     "",
-                    _ts(self._moment(700)),
+                    created,
+                    created,
                     None,
                     rng.choice(org.campaigns) if rng.random() < 0.3 else None,
                     None,
@@ -889,6 +892,7 @@ class OrgGenerator:
                 "status",
                 "disqualified_reason",
                 "created_at",
+                "changed_at",
                 "converted_at",
                 "campaign_id",
                 "converted_account_id",

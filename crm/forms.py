@@ -166,6 +166,9 @@ class UserForm(forms.Form):
     )
     language = forms.ChoiceField(label=_("Language"), required=False)
     timezone = forms.ChoiceField(label=_("Time zone"), required=False, widget=QuickSelect)
+    data_protection = forms.BooleanField(
+        label=_("Data protection (GDPR export and erasure of people's data)"), required=False
+    )
     password = forms.CharField(
         label=_("Initial password"),
         widget=forms.PasswordInput(render_value=False),

@@ -124,6 +124,15 @@ class Organization(models.Model):
         db_default=5,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
     )
+    # GDPR retention (privacy.retention): leads never converted are erased this many months
+    # after their last change. Empty: off (the default; erasing is not undoable).
+    lead_retention_months = models.PositiveSmallIntegerField(
+        _("erase unconverted leads after (months)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text=_("Leave empty to keep leads until someone erases them."),
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
@@ -248,9 +257,20 @@ class UserManager(BaseUserManager["User"]):
     # in scope and are not audit events.
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(
-        condition=pghistory.AnyChange("role", "sales_company", "region", "is_active", "is_staff")
+        condition=pghistory.AnyChange(
+            "role", "sales_company", "region", "is_active", "is_staff", "data_protection"
+        )
     ),
-    fields=["organization", "email", "role", "sales_company", "region", "is_active", "is_staff"],
+    fields=[
+        "organization",
+        "email",
+        "role",
+        "sales_company",
+        "region",
+        "is_active",
+        "is_staff",
+        "data_protection",
+    ],
     model_name="UserEvent",
 )
 class User(AbstractBaseUser):
@@ -277,6 +297,11 @@ class User(AbstractBaseUser):
         _("admin site access"), default=False, help_text=_("Global admins only.")
     )
     date_joined = models.DateTimeField(_("joined"), default=dj_timezone.now)
+    # A capability, not a role (roles drive visibility): the data-protection officer may export
+    # and erase personal data (the privacy app) within the organization.
+    data_protection = models.BooleanField(
+        _("data protection (GDPR export and erasure)"), default=False, db_default=False
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 

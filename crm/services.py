@@ -16,6 +16,7 @@ from crm.models import ApiToken, ExchangeRate, Organization, Region, SalesCompan
 from crm.registry import require_visible
 from crm.roles import Role
 from crm.scope import org_scope
+from crm.tenancy import require_same_org
 from crm.visibility import can_configure
 
 
@@ -130,6 +131,31 @@ def user_set_preferences(*, user: User, language: str, timezone: str, acting_use
     user.full_clean(exclude=["password"])
     user.save(update_fields=["language", "timezone"])
     return user
+
+
+@transaction.atomic
+def user_set_data_protection(*, user: User, enabled: bool, acting_user: User) -> User:
+    """The data-protection capability (GDPR export and erasure), given by the global admin: a
+    flag beside the role, so the role keeps deciding what the user sees otherwise."""
+    _require_admin(acting_user, user.organization)
+    if user.data_protection != enabled:
+        user.data_protection = enabled
+        user.save(update_fields=["data_protection"])
+    return user
+
+
+@transaction.atomic
+def organization_set_lead_retention(
+    *, organization: Organization, months: int | None, acting_user: User
+) -> Organization:
+    """Months after their last change that leads never converted are erased (None: off)."""
+    if not (acting_user.role == Role.GLOBAL_ADMIN or acting_user.data_protection):
+        raise PermissionDenied("Only the admin or the data-protection officer sets retention.")
+    require_same_org(organization.pk, acting_user)
+    organization.lead_retention_months = months
+    organization.full_clean()
+    organization.save(update_fields=["lead_retention_months"])
+    return organization
 
 
 # --- API tokens ---------------------------------------------------------------------------------

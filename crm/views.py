@@ -274,6 +274,7 @@ def setup_user_edit(request: AuthenticatedHttpRequest, pk: int | None = None) ->
             "region": person.region_id,
             "language": person.language,
             "timezone": person.timezone,
+            "data_protection": person.data_protection,
         }
         if person
         else {}
@@ -316,8 +317,11 @@ def _user_save(*, acting: User, data: dict[str, Any], password: str) -> User:
         sales_company=data.get("sales_company"),
         region=data.get("region"),
     )
-    return services.user_set_preferences(
+    user = services.user_set_preferences(
         user=user, language=data["language"], timezone=data["timezone"], acting_user=acting
+    )
+    return services.user_set_data_protection(
+        user=user, enabled=bool(data.get("data_protection")), acting_user=acting
     )
 
 

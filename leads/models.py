@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pgtrigger
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -135,6 +137,11 @@ class Lead(TenantModel):
     qualified_at = models.DateTimeField(_("qualified at"), null=True, blank=True)
     handed_over_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
+    # The last change, kept by a trigger (the services change leads with UPDATE statements):
+    # what retention (privacy.retention) measures a lead's age by.
+    changed_at = models.DateTimeField(_("last changed"), null=True, blank=True, db_default=Now())
+    # Set when the person's data was erased (GDPR); the services refuse to work the lead after.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True, editable=False)
     search = models.GeneratedField(
         expression=SearchVector("company_name", "contact_name", "email", "domain", config="simple"),
         output_field=SearchVectorField(),
@@ -151,6 +158,19 @@ class Lead(TenantModel):
                 fields=["organization", "sales_company", "status"], name="lead_org_co_idx"
             ),
             models.Index(fields=["organization", "owner"], name="lead_org_owner_idx"),
+        ]
+        triggers = [
+            # Any update that does not set changed_at itself stamps it (a test or a data fix
+            # may set it explicitly).
+            pgtrigger.Trigger(
+                name="lead_changed_at",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func=(
+                    "IF NEW.changed_at IS NOT DISTINCT FROM OLD.changed_at THEN "
+                    "NEW.changed_at := now(); END IF; RETURN NEW;"
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

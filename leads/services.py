@@ -127,6 +127,9 @@ def may_work_lead(user: User | None, lead: Lead) -> bool:
 def require_lead(acting_user: User | None, lead: Lead, action: LeadAction) -> None:
     """Refuse like the rest of the API: 404 if the user may not even see the lead, else 403."""
     if may_lead(acting_user, action, lead):
+        if lead.erased_at is not None:
+            # GDPR erasure is final: the lead is not worked, converted or reassigned any more.
+            raise ValidationError(gettext("This person's data was erased; the lead is closed."))
         return
     require_visible(acting_user, lead)
     raise PermissionDenied("You may not change this lead.")
@@ -331,6 +334,11 @@ def campaign_member_add(
     person = contact or lead
     assert person is not None  # exactly one of them, checked above
     require_visible(acting_user, person)
+    if person.erased_at is not None:
+        # An erased person (GDPR) is nobody's audience any more.
+        raise ValidationError(
+            gettext("This person's data was erased; they cannot join a campaign.")
+        )
     if not may_run_campaigns(acting_user, org_id):
         raise PermissionDenied("Only marketing and managers manage campaign members.")
     if contact is not None and contact.archived_at is not None:

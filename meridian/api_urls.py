@@ -19,6 +19,7 @@ from leads import api as leads_api
 from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
+from privacy import api as privacy_api
 from reporting import api as reporting_api
 from reporting import joint_goals_api
 
@@ -80,6 +81,7 @@ urlpatterns = [
         joint_goals_api.OverlayAttainmentView.as_view(),
         name="overlay-attainment",
     ),
+    *privacy_api.urlpatterns,
     path("", include(router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),

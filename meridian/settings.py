@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "opportunities",
     "leads",
     "coaching",
+    "privacy",
     "reporting",
     "meridian",
 ]
@@ -240,6 +241,10 @@ CELERY_BEAT_SCHEDULE = {
     "reporting-purge-expired-exports": {
         "task": "reporting.tasks.purge_expired_exports",
         "schedule": crontab(minute=30, hour=2),
+    },
+    "privacy-erase-stale-leads": {
+        "task": "privacy.tasks.erase_stale_leads_all",
+        "schedule": crontab(minute=15, hour=1),
     },
 }
 

@@ -76,6 +76,7 @@ urlpatterns = [
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("notifications/<int:pk>/open/", views.notification_open, name="notification_open"),
     path("setup/", include((setup_patterns, "setup"))),
+    path("privacy/", include("privacy.urls")),
     path("", include("leads.urls")),
 ]
 

@@ -17,6 +17,7 @@ from crm.tenancy import org_scope
 from leads import demo as leads_demo
 from opportunities import demo as opportunities_demo
 from pipeline import demo as pipeline_demo
+from privacy import demo as privacy_demo
 from reporting import demo as reporting_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
@@ -105,6 +106,7 @@ class Command(BaseCommand):
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
         if org.slug == "nordvik":
             reporting_demo.seed_deviations(org)  # measures and last week's deviation alerts
+        privacy_demo.seed_demo(org)  # the data-protection officer
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
