@@ -36,8 +36,8 @@ def test_a_rep_drags_a_deal_to_lost_and_gives_the_reason(
     )
     dialog = page.get_by_test_id("lost-dialog")
     expect(dialog).to_be_visible()
-    # The deal is the one the dialog names (Chromium under Playwright starts the drag on a
-    # neighbouring card of the seed's board: see the README's known issues).
+    # The deal is the one the dialog names: drag_to scrolls the board's scroll box towards
+    # Lost before the drag starts, so it may start on the neighbouring card (README).
     name = page.locator("[data-lost-deal]").inner_text()
     deal = Opportunity.objects.for_org(org).get(name=name, owner__email="rep.dk@nordvik.example")
     # Nothing is moved before the reason is given.
