@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, AccountValue
 from crm.models import User
 from crm.money import money
-from crm.roles import Role
+from crm.roles import ORG_WIDE_ROLES
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ def value_rows(
 
 
 def may_see_customer_value(user: User) -> bool:
-    """Customer value is deal data: everyone who sees the account, except marketing (its
-    need-to-know: leads and campaigns, accounts read-only, no deals)."""
-    return user.role != Role.MARKETING
+    """Customer value is deal data summed over every company's deals with the customer, so only
+    the roles that see every deal see it (the director and the global admin). Need-to-know: the
+    lifetime value of an account with one deal of another company *is* that deal's amount, and a
+    country manager or rep who sees the account in full may still not see that deal."""
+    return user.role in ORG_WIDE_ROLES

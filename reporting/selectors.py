@@ -287,7 +287,11 @@ def dashboard(*, user: User, scope: DashboardScope, as_of: dt.date) -> Dashboard
         else None,
         opportunities_link=opp_link,
         coaching=coaching_figures(user=user, scope=s, period=quarter, as_of=as_of),
-        segments=customer_value.segment_report(user=user, scope=s),
+        # Customer values sum every company's deals (accounts.value.may_see_customer_value): only
+        # the organization's figures, whose readers all see every deal, carry them.
+        segments=customer_value.segment_report(user=user, scope=s)
+        if scope.level == "organization"
+        else None,
         joint_goals=compute_joint_goals(
             user=user,
             scope=s,

@@ -293,7 +293,9 @@ def test_the_notification_reads_in_the_readers_language(dataset: Dataset) -> Non
         "week": "2026-05-11",
     }
     with translation.override("de"):
-        expected = gettext(str(NotificationKind.DEVIATION_WIN_RATE.label)) % n.params
+        # The numbers and the week as a German reader writes them (crm.models._localized).
+        german = {**n.params, "value": "50,0", "reference": "83,3", "week": "11.05.2026"}
+        expected = gettext(str(NotificationKind.DEVIATION_WIN_RATE.label)) % german
         assert n.message == expected
     assert n.url == f"/reports/alerts/?company={w.se.pk}&measure=win_rate"
 
