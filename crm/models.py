@@ -399,6 +399,10 @@ class NotificationKind(models.TextChoices):
         _("%(user)s declined that %(account)s join the group worked by %(company)s."),
     )
     REGROUPED = "regrouped", _("%(account)s is now part of the group %(group)s.")
+    WEBHOOK_DISABLED = (
+        "webhook_disabled",
+        _("The webhook %(name)s was switched off after %(count)s failed deliveries in a row."),
+    )
 
 
 def notification_kind_choices() -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
 from pipeline import api as pipeline_api
 from reporting import api as reporting_api
+from webhooks import api as webhooks_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
@@ -37,7 +38,9 @@ class DocsPermission(BasePermission):
 _DOCS = [DocsPermission]
 
 router = DefaultRouter()
-for app_api in (crm_api, accounts_api, pipeline_api, opportunities_api, leads_api, reporting_api):
+for app_api in (
+    crm_api, accounts_api, pipeline_api, opportunities_api, leads_api, reporting_api, webhooks_api
+):
     app_api.register(router)
 
 urlpatterns = [

@@ -8,6 +8,7 @@ from meridian import history, tasks
 from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
+from webhooks import urls as webhooks_urls
 
 # The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
 setup_patterns = [
@@ -22,6 +23,7 @@ setup_patterns = [
     *pipeline_urls.setup_urlpatterns,
     *opportunities_urls.setup_urlpatterns,
     *accounts_urls.setup_urlpatterns,
+    *webhooks_urls.setup_urlpatterns,
 ]
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they
