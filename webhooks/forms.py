@@ -10,6 +10,7 @@ from webhooks.models import SUBSCRIBABLE, DeliveryStatus, EventType, Scope, Webh
 
 
 class EndpointForm(forms.ModelForm):  # type: ignore[type-arg]
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         label=_("Events"), choices=SUBSCRIBABLE, widget=forms.CheckboxSelectMultiple
     )
