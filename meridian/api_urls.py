@@ -39,7 +39,13 @@ _DOCS = [DocsPermission]
 
 router = DefaultRouter()
 for app_api in (
-    crm_api, accounts_api, pipeline_api, opportunities_api, leads_api, reporting_api, webhooks_api
+    crm_api,
+    accounts_api,
+    pipeline_api,
+    opportunities_api,
+    leads_api,
+    reporting_api,
+    webhooks_api,
 ):
     app_api.register(router)
 

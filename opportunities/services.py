@@ -523,7 +523,9 @@ def opportunity_move_stage(
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
             first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
         )
-    emit(org_id, stage_event(target), opportunity, {"from_global_stage_id": current.global_stage_id})
+    emit(
+        org_id, stage_event(target), opportunity, {"from_global_stage_id": current.global_stage_id}
+    )
     return opportunity
 
 

@@ -17,18 +17,24 @@ from crm.drf import MeridianPagination, OrgScopedAPIMixin
 from crm.http import AuthenticatedRequest
 from crm.models import Region, SalesCompany
 from webhooks import selectors, services
-from webhooks.models import SUBSCRIBABLE, DeliveryStatus, EventType, WebhookDelivery, WebhookEndpoint
+from webhooks.models import (
+    SUBSCRIBABLE,
+    DeliveryStatus,
+    EventType,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
-class _OrgRelated(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+class _OrgRelated(serializers.PrimaryKeyRelatedField):
     """A region or company of the requesting user's organization (another's: "does not exist")."""
 
     def get_queryset(self) -> Any:
-        model = self.queryset.model  # type: ignore[union-attr]
-        return model.objects.for_org(self.context["request"].user.organization_id)
+        queryset: Any = getattr(self, "queryset")  # noqa: B009 (the stubs type it as a manager)
+        return queryset.model.objects.for_org(self.context["request"].user.organization_id)
 
 
-class EndpointSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class EndpointSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False
     )
@@ -53,7 +59,7 @@ class CreatedEndpointSerializer(EndpointSerializer):
         fields = [*EndpointSerializer.Meta.fields, "secret"]
 
 
-class DeliverySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = [
@@ -64,7 +70,7 @@ class DeliverySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class _AdminOnly(OrgScopedAPIMixin, GenericViewSet):  # type: ignore[type-arg]
+class _AdminOnly(OrgScopedAPIMixin, GenericViewSet):
     request: AuthenticatedRequest
     pagination_class = MeridianPagination
 

@@ -9,7 +9,7 @@ from crm.models import Region, SalesCompany, User
 from webhooks.models import SUBSCRIBABLE, DeliveryStatus, EventType, Scope, WebhookEndpoint
 
 
-class EndpointForm(forms.ModelForm):  # type: ignore[type-arg]
+class EndpointForm(forms.ModelForm):
     url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         label=_("Events"), choices=SUBSCRIBABLE, widget=forms.CheckboxSelectMultiple
@@ -24,9 +24,7 @@ class EndpointForm(forms.ModelForm):  # type: ignore[type-arg]
         org = user.organization_id
         self.fields["region"].queryset = Region.objects.for_org(org)  # type: ignore[attr-defined]
         self.fields["sales_company"].queryset = SalesCompany.objects.for_org(org)  # type: ignore[attr-defined]
-        self.fields["url"].help_text = _(
-            "Where the events are POSTed as JSON; https is required."
-        )
+        self.fields["url"].help_text = _("Where the events are POSTed as JSON; https is required.")
         self.fields["scope"].help_text = _(
             "Only events about this part of the organization are sent, with what it may see."
         )

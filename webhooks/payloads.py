@@ -34,9 +34,7 @@ def companies_of(obj: Any) -> set[int]:
 
 
 def company_regions(organization_id: int) -> dict[int, int | None]:
-    return dict(
-        SalesCompany.objects.for_org(organization_id).values_list("pk", "region_id")
-    )
+    return dict(SalesCompany.objects.for_org(organization_id).values_list("pk", "region_id"))
 
 
 def visible_companies(

@@ -3,6 +3,7 @@ attempt with its retry or give-up, manual redelivery and the test ping."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -319,7 +320,7 @@ def delivery_attempt(*, delivery_id: int, organization_id: int) -> str:
         elif delivery.attempts <= len(schedule) and delivery.event_type != EventType.PING:
             retry_in = schedule[delivery.attempts - 1]
             delivery.status = DeliveryStatus.RETRYING
-            delivery.next_attempt_at = now + timezone.timedelta(seconds=retry_in)
+            delivery.next_attempt_at = now + dt.timedelta(seconds=retry_in)
         else:
             delivery.status = DeliveryStatus.FAILED
             delivery.finished_at = now

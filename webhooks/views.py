@@ -44,10 +44,14 @@ def _fields(form: EndpointForm) -> dict[str, Any]:
 
 @webhook_admin
 def webhook_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    endpoints = selectors.endpoint_list(request.user).annotate(
-        failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED)),
-        sent=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SUCCEEDED)),
-    ).order_by("name", "pk")
+    endpoints = (
+        selectors.endpoint_list(request.user)
+        .annotate(
+            failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED)),
+            sent=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SUCCEEDED)),
+        )
+        .order_by("name", "pk")
+    )
     page = Paginator(endpoints, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "webhooks/list.html", {"page": page})
 

@@ -146,9 +146,10 @@ def test_gives_up_after_the_schedule_and_disables_after_n_failed_deliveries(
     assert endpoint.is_active is False
     assert endpoint.disabled_at is not None
     assert "2 consecutive" in endpoint.disabled_reason
-    assert list(
-        WebhookDelivery.objects.for_org(world.org).values_list("status", flat=True)
-    ) == [DeliveryStatus.FAILED, DeliveryStatus.FAILED]
+    assert list(WebhookDelivery.objects.for_org(world.org).values_list("status", flat=True)) == [
+        DeliveryStatus.FAILED,
+        DeliveryStatus.FAILED,
+    ]
     notes = Notification.objects.for_org(world.org).filter(kind="webhook_disabled")
     assert [n.recipient_id for n in notes] == [world.admin.pk]
     assert "ERP" in notes[0].message
@@ -162,7 +163,9 @@ def test_gives_up_after_the_schedule_and_disables_after_n_failed_deliveries(
 def test_a_company_scoped_endpoint_hears_only_its_company(
     world: World, processes: None, receiver: Receiver, django_capture_on_commit_callbacks
 ) -> None:
-    dk_hook = _endpoint(world, receiver.url, name="DK ERP", scope=Scope.COMPANY, sales_company=world.dk)
+    dk_hook = _endpoint(
+        world, receiver.url, name="DK ERP", scope=Scope.COMPANY, sales_company=world.dk
+    )
     nordics_hook = _endpoint(
         world, receiver.url, name="Nordics", scope=Scope.REGION, region=world.nordics
     )
@@ -267,22 +270,42 @@ def test_pages_create_shows_the_secret_once_and_list_is_constant(
     assert answer.status_code == 200
     endpoint = WebhookEndpoint.objects.for_org(world.org).get()
     assert endpoint.secret in answer.content.decode()
-    assert endpoint.secret not in client.get(reverse("setup:webhook_edit", args=[endpoint.pk])).content.decode()
+    assert (
+        endpoint.secret
+        not in client.get(reverse("setup:webhook_edit", args=[endpoint.pk])).content.decode()
+    )
     # Bad input: the form again with field errors, never a 500.
-    bad = client.post(reverse("setup:webhook_create"), {"name": "", "url": "nope", "scope": "region"})
+    bad = client.post(
+        reverse("setup:webhook_create"), {"name": "", "url": "nope", "scope": "region"}
+    )
     assert bad.status_code == 200 and "has-errors" in bad.content.decode()
     for i in range(3):
-        _endpoint(world, f"http://127.0.0.1:9/{i}", name=f"E{i}", scope=Scope.REGION, region=world.dach)
+        _endpoint(
+            world, f"http://127.0.0.1:9/{i}", name=f"E{i}", scope=Scope.REGION, region=world.dach
+        )
     with django_assert_max_num_queries(12):
         assert client.get(reverse("setup:webhooks")).status_code == 200
     for i in range(10):
-        _endpoint(world, f"http://127.0.0.1:9/x{i}", name=f"X{i}", scope=Scope.COMPANY, sales_company=world.dk)
+        _endpoint(
+            world,
+            f"http://127.0.0.1:9/x{i}",
+            name=f"X{i}",
+            scope=Scope.COMPANY,
+            sales_company=world.dk,
+        )
     with django_assert_max_num_queries(12):
         assert client.get(reverse("setup:webhooks")).status_code == 200
     with django_assert_max_num_queries(12):
-        page = client.get(reverse("setup:webhook_deliveries", args=[endpoint.pk]), {"status": "failed"})
+        page = client.get(
+            reverse("setup:webhook_deliveries", args=[endpoint.pk]), {"status": "failed"}
+        )
         assert page.status_code == 200
-    assert client.get(reverse("setup:webhook_deliveries", args=[endpoint.pk]), {"status": "zzz"}).status_code == 200
+    assert (
+        client.get(
+            reverse("setup:webhook_deliveries", args=[endpoint.pk]), {"status": "zzz"}
+        ).status_code
+        == 200
+    )
     deleted = client.post(reverse("setup:webhook_delete", args=[endpoint.pk]))
     assert deleted.status_code == 302
     assert not WebhookEndpoint.objects.for_org(world.org).filter(pk=endpoint.pk).exists()
@@ -309,7 +332,10 @@ def test_everyone_but_the_admin_and_other_organizations_get_404(
     for user in (world.director, world.manager_se, world.rep_se, world.stranger, other_admin):
         client.force_login(user)
         for method, url in urls:
-            if user is other_admin and url in (reverse("setup:webhooks"), reverse("setup:webhook_create")):
+            if user is other_admin and url in (
+                reverse("setup:webhooks"),
+                reverse("setup:webhook_create"),
+            ):
                 continue  # their own (empty) list and form
             assert getattr(client, method)(url).status_code == 404, (user.role, url)
         api = as_user(user)
@@ -342,7 +368,9 @@ def test_api_create_answers_the_secret_once_and_lists_deliveries(
     detail = api.get(f"/api/v1/webhooks/{body['id']}/").json()
     assert "secret" not in detail and detail["region"] == world.nordics.pk
     # Another organization's region is "does not exist"; an unknown event a field error.
-    other_region = world.other_org and __import__("tests.factories", fromlist=["RegionFactory"]).RegionFactory(organization=world.other_org)
+    other_region = world.other_org and __import__(
+        "tests.factories", fromlist=["RegionFactory"]
+    ).RegionFactory(organization=world.other_org)
     bad = api.post(
         "/api/v1/webhooks/",
         {"name": "X", "url": "http://127.0.0.1:9/", "event_types": ["nope"], "scope": "region",
@@ -353,7 +381,9 @@ def test_api_create_answers_the_secret_once_and_lists_deliveries(
     assert set(bad.json()) >= {"event_types", "region"}
     endpoint = WebhookEndpoint.objects.for_org(world.org).get(pk=body["id"])
     for _ in range(5):
-        WebhookDelivery.objects.create(organization=world.org, endpoint=endpoint, event_type="ping", payload={})
+        WebhookDelivery.objects.create(
+            organization=world.org, endpoint=endpoint, event_type="ping", payload={}
+        )
     with django_assert_max_num_queries(8):
         listed = api.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries/?status=pending")
     assert listed.status_code == 200 and listed.json()["count"] == 5
@@ -378,7 +408,10 @@ def test_redelivery_sends_the_same_event_again(
     assert len(receiver.received) == 2
     one, two = (json.loads(r.body) for r in receiver.received)
     assert one["id"] == two["id"]  # the same event: a receiver can drop what it has
-    assert receiver.received[0].headers["X-Meridian-Delivery"] != receiver.received[1].headers["X-Meridian-Delivery"]
+    assert (
+        receiver.received[0].headers["X-Meridian-Delivery"]
+        != receiver.received[1].headers["X-Meridian-Delivery"]
+    )
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("setup:webhook_ping", args=[endpoint.pk]))
     assert json.loads(receiver.received[2].body)["type"] == "ping"

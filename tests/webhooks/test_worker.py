@@ -47,9 +47,7 @@ def test_a_worker_delivers_a_signed_event_and_a_second_run_sends_nothing(
         assert delivery.status == DeliveryStatus.PENDING
         client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
         task = "webhooks.tasks.deliver"
-        result = client.send_task(
-            task, args=[delivery.pk, world.org.pk], queue=webhook_worker
-        )
+        result = client.send_task(task, args=[delivery.pk, world.org.pk], queue=webhook_worker)
         assert result.get(timeout=120) == DeliveryStatus.SUCCEEDED
         for _ in range(50):
             if receiver.received:
