@@ -17,6 +17,7 @@ from leads import demo as leads_demo
 from opportunities import demo as opportunities_demo
 from pipeline import demo as pipeline_demo
 from reporting import demo as reporting_demo
+from webhooks import demo as webhooks_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
 RATE_MONTHS = 30  # through mid-2027: every demo date has a rate
@@ -101,6 +102,7 @@ class Command(BaseCommand):
         opportunities_demo.seed_demo(org)  # products and deals
         leads_demo.seed_conversions(org)  # hand-overs to sales: they create deals
         reporting_demo.seed_demo(org)  # targets and weekly snapshots, after the deals
+        webhooks_demo.seed_demo(org)  # last: the deals above are not sent anywhere
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
