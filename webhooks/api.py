@@ -92,6 +92,7 @@ class WebhookViewSet(
     ``/rotate-secret/`` makes a new one; ``/ping/`` sends a test event; ``/deliveries/`` is the
     log (``?status=``, ``?event_type=``)."""
 
+    model = WebhookEndpoint
     serializer_class = EndpointSerializer
 
     def get_queryset(self) -> Any:
@@ -151,6 +152,7 @@ class WebhookViewSet(
 class DeliveryViewSet(mixins.RetrieveModelMixin, _AdminOnly):
     """One delivery; ``/redeliver/`` sends its event again (same event id, a new delivery)."""
 
+    model = WebhookDelivery
     serializer_class = DeliverySerializer
 
     def get_object(self) -> WebhookDelivery:
