@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountPlan, AccountTeamMember
+from crm.events import emit
 from crm.models import User
 from crm.roles import MANAGER_ROLES, ORG_WIDE_ROLES
 from crm.tenancy import require_same_org
@@ -80,6 +81,7 @@ def account_merge(*, keep: Account, remove: Account, acting_user: User | None) -
     new_group = keep.group_id or keep.pk
     Account.objects.for_org(org_id).filter(parent=remove).update(parent=keep)
     Account.objects.for_org(org_id).filter(group_id=remove.pk).update(group_id=new_group)
+    emit(org_id, "account.merged", keep, {"removed_account_id": remove.pk})
     remove.delete()
     keep.refresh_from_db()
     return keep

@@ -59,6 +59,7 @@ from accounts.models import (
 from accounts.normalize import normalize_domain, normalize_name, normalize_registration
 from accounts.selectors import HiddenMatch, duplicate_candidates
 from accounts.signals import account_regrouped
+from crm.events import emit
 from crm.limits import (
     MAX_COMPANIES_PER_LIST,
     MAX_TIERS_PER_AGREEMENT,
@@ -355,6 +356,7 @@ def account_create(
     if account.group_id is None:
         account.group = account
         account.save(update_fields=["group"])
+    emit(account.organization_id, "account.created", account)
     return account
 
 

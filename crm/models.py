@@ -489,6 +489,10 @@ class NotificationKind(models.TextChoices):
             "against %(reference)s %% (week of %(week)s)."
         ),
     )
+    WEBHOOK_DISABLED = (
+        "webhook_disabled",
+        _("The webhook %(name)s was switched off after %(count)s failed deliveries in a row."),
+    )
 
 
 def notification_kind_choices() -> list[tuple[str, str]]:

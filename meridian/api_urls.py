@@ -22,6 +22,7 @@ from pipeline import api as pipeline_api
 from privacy import api as privacy_api
 from reporting import api as reporting_api
 from reporting import joint_goals_api
+from webhooks import api as webhooks_api
 
 
 @csrf_exempt  # it changes nothing; a CSRF refusal would answer HTML instead of the JSON 404
@@ -50,6 +51,13 @@ for app_api in (
     reporting_api,
 ):
     app_api.register(router)
+
+# The global admin's endpoints answer 404 to every other role, lists included: the generated
+# isolation tests of the main router assume a list every role may read, so these have a router
+# of their own (tests/webhooks/test_webhooks.py checks their 404s for every role and method).
+admin_router = DefaultRouter()
+admin_router.include_root_view = False
+webhooks_api.register(admin_router)
 
 urlpatterns = [
     path("auth/token/", crm_api.TokenView.as_view(), name="api-token"),
@@ -83,6 +91,7 @@ urlpatterns = [
     ),
     *privacy_api.urlpatterns,
     path("", include(router.urls)),
+    path("", include(admin_router.urls)),
     # Anything else under /api/v1/ is a JSON 404, not the HTML page of the site.
     re_path(r"^.*$", api_not_found),
 ]

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "coaching",
     "privacy",
     "reporting",
+    "webhooks",
     "meridian",
 ]
 
@@ -218,6 +219,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
+# Outbound webhooks: the back-off between attempts (seconds: 1 min, 5 min, 30 min, 2 h, 12 h),
+# the receiver's time to answer, and how many failed deliveries in a row disable an endpoint.
+WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 43200]
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", default=10)
+WEBHOOK_DISABLE_AFTER = env_int("WEBHOOK_DISABLE_AFTER", default=10)
+# Development and tests (DEBUG): plain http and loopback receivers are allowed.
+WEBHOOK_ALLOW_INSECURE = env_bool("WEBHOOK_ALLOW_INSECURE", default=DEBUG)
+
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -10,6 +10,7 @@ from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
 from reporting import urls as reporting_urls
+from webhooks import urls as webhooks_urls
 
 # The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
 setup_patterns = [
@@ -26,6 +27,7 @@ setup_patterns = [
     *accounts_urls.setup_urlpatterns,
     *coaching_urls.setup_urlpatterns,
     *reporting_urls.setup_urlpatterns,
+    *webhooks_urls.setup_urlpatterns,
 ]
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they

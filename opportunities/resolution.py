@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from accounts.merge import account_merge
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.events import emit
 from crm.limits import MAX_RESOLUTION_NOTE_LENGTH, check_text
 from crm.models import Organization, User
 from crm.money import with_corporate_amount
@@ -279,6 +280,7 @@ def conflict_resolve(
     conflict.resolved_by = acting_user
     conflict.resolved_at = timezone.now()
     conflict.save()
+    emit(conflict.organization_id, "conflict.resolved", conflict)
     return conflict
 
 

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, Contact, Lifecycle
 from accounts.services import has_grant
+from crm.events import emit, stage_event
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import Organization, SalesCompany, User
 from crm.money import MissingExchangeRateError
@@ -332,6 +333,7 @@ def opportunity_create(
     )
     # The save brings the situations in step; pages read them back themselves.
     check_deal(opportunity=opportunity, is_new=True)
+    emit(org_id, "opportunity.created", opportunity)
     return opportunity
 
 
@@ -528,6 +530,9 @@ def opportunity_move_stage(
         Account.objects.for_org(org_id).filter(pk=opportunity.account_id).update(
             first_won_at=Coalesce(F("first_won_at"), Value(now)), lifecycle=Lifecycle.CUSTOMER
         )
+    emit(
+        org_id, stage_event(target), opportunity, {"from_global_stage_id": current.global_stage_id}
+    )
     return opportunity
 
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.events import emit
 from crm.models import Organization
 from opportunities.customer import (
     AgreementTerms,
@@ -341,6 +342,8 @@ def _close(conflicts: Iterable[Conflict], resolution: str, now: Any) -> None:
             resolved_at=now,
             resolved_by=None,
         )
+        for conflict in conflicts:
+            emit(conflict.organization_id, "conflict.resolved", conflict)
 
 
 def _participant(conflict: Conflict, deal: Deal, coordinated: bool, now: Any) -> Any:
@@ -413,6 +416,7 @@ def sync_group(
                 sales_company_id=opener,
             )
             changes.opened.append(conflict.pk)
+            emit(organization_id, "conflict.opened", conflict)
             new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
             continue
         changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
@@ -511,6 +515,7 @@ def _sync_one(
         joined_at=now,
     )
     changes.opened.append(conflict.pk)
+    emit(organization_id, "conflict.opened", conflict)
     return changes
 
 
@@ -652,6 +657,7 @@ def sync_duplicates(account: Account) -> Changes:
             params={"reasons": found[(low, high)]},
         )
         changes.opened.append(conflict.pk)
+        emit(org_id, "conflict.opened", conflict)
         participants += [
             ConflictParticipant(
                 organization_id=org_id,

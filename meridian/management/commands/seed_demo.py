@@ -19,6 +19,7 @@ from opportunities import demo as opportunities_demo
 from pipeline import demo as pipeline_demo
 from privacy import demo as privacy_demo
 from reporting import demo as reporting_demo
+from webhooks import demo as webhooks_demo
 
 RATES_FROM = dt.date(2025, 1, 1)
 RATE_MONTHS = 30  # through mid-2027: every demo date has a rate
@@ -107,6 +108,7 @@ class Command(BaseCommand):
         if org.slug == "nordvik":
             reporting_demo.seed_deviations(org)  # measures and last week's deviation alerts
         privacy_demo.seed_demo(org)  # the data-protection officer
+        webhooks_demo.seed_demo(org)  # last: the deals above are not sent anywhere
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password: {demo.DEMO_PASSWORD}):")
