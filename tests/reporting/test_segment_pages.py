@@ -51,18 +51,19 @@ def test_segments_page_and_scope(client: Client, world: World, accounts: dict) -
     assert rows[("A", "SE")].lifetime_value == D("26300.00")
     assert rows[("C", "DK")].lifetime_value == D("17500.00")
     assert "NOK 2026-03-01" in response.content.decode()
-    # The SE rep: his company's accounts only; asking for DK is outside his scope.
-    client.force_login(world.rep_se)
-    rep = client.get(url).context["report"]
-    assert {r.country for r in rep.rows} == {"SE"}
-    assert client.get(url, {"company": world.dk.pk}).status_code == 404
-    # Marketing: no deal data. Another organization's company: 404.
-    client.force_login(world.marketing)
-    assert client.get(url).status_code == 403
+    # The director narrows to a company: its accounts only.
+    se = client.get(url, {"company": world.se.pk}).context["report"]
+    assert {r.country for r in se.rows} == {"SE"}
+    # Values sum every company's deals: whoever does not see every deal (a rep, a manager,
+    # marketing) is refused, whatever scope he asks for (need-to-know).
+    for user in (world.rep_se, world.manager_se, world.marketing):
+        client.force_login(user)
+        assert client.get(url).status_code == 403
+        assert client.get(url, {"company": world.se.pk}).status_code == 403
     client.force_login(world.director)
     assert client.get(url, {"company": world.other_company.pk}).status_code == 404
     client.force_login(world.stranger)
-    assert client.get(url).context["report"].rows == []
+    assert client.get(url, {"company": world.se.pk}).status_code == 403
 
 
 def test_segments_download_xlsx_and_csv(client: Client, world: World, accounts: dict) -> None:
@@ -90,20 +91,20 @@ def test_segment_report_api(world: World, accounts: dict) -> None:
     assert totals["A"]["lifetime_value"] == "26300.00"
     assert (data["as_of"], data["currency"]) == ("2026-05-15", "EUR")
     assert data["missing_rates"] == ["NOK 2026-03-01"]
-    rep = _api(world.rep_se).get("/api/v1/reports/segments/").json()
-    assert {r["country"] for r in rep["rows"]} == {"SE"}
-    assert (
-        _api(world.rep_se).get("/api/v1/reports/segments/", {"company": world.dk.pk}).status_code
-        == 404
-    )
-    assert _api(world.marketing).get("/api/v1/reports/segments/").status_code == 403
+    se = _api(world.director).get("/api/v1/reports/segments/", {"company": world.se.pk}).json()
+    assert {r["country"] for r in se["rows"]} == {"SE"}
+    for user in (world.rep_se, world.manager_se, world.marketing):
+        assert _api(user).get("/api/v1/reports/segments/").status_code == 403
+    # Another organization's rep: refused by his role before any look-up.
     stranger = _api(world.stranger)
-    assert stranger.get("/api/v1/reports/segments/", {"company": world.se.pk}).status_code == 404
+    assert stranger.get("/api/v1/reports/segments/", {"company": world.se.pk}).status_code == 403
 
 
 def test_account_api_value_fields_are_read_only(world: World, accounts: dict) -> None:
     top = accounts["top"]
-    api = _api(world.rep_se)
+    # A rep sees the account in full but not every deal summed into its value: none.
+    assert _api(world.rep_se).get(f"/api/v1/accounts/{top.pk}/").json()["value"] is None
+    api = _api(world.director)
     body = api.get(f"/api/v1/accounts/{top.pk}/").json()
     assert body["value"]["lifetime_value"] == "26300.00"
     assert body["value"]["revenue_12m"] == "5300.00"
@@ -119,7 +120,9 @@ def test_account_api_value_fields_are_read_only(world: World, accounts: dict) ->
     )
     assert response.status_code == 200, response.json()
     assert response.json()["potential"] == "150000.00"
-    assert response.json()["value"]["lifetime_value"] == "26300.00"
+    assert response.json()["value"] is None  # the manager does not see every deal
+    director_view = _api(world.director).get(f"/api/v1/accounts/{top.pk}/").json()
+    assert director_view["value"]["lifetime_value"] == "26300.00"
     bad = api.patch(f"/api/v1/accounts/{top.pk}/", {"potential": "-1"}, format="json")
     assert bad.status_code == 400 and "potential" in bad.json()
     # The DK subsidiary is not the SE rep's: 404, like another organization's account.
@@ -198,18 +201,20 @@ def test_segment_rules_setup_page(client: Client, world: World) -> None:
     assert not SegmentRule.objects.for_org(world.org).exists()
 
 
-def test_360_shows_values_to_those_who_see_in_full(
+def test_360_shows_values_to_those_who_see_every_deal(
     client: Client, world: World, accounts: dict
 ) -> None:
     client.force_login(world.director)
     html = client.get(reverse("accounts:detail", args=[accounts["sub"].pk])).content.decode()
     assert 'data-testid="value-account"' in html and 'data-testid="value-group"' in html
     assert "17,500.00" in html and "43,800.00" in html
-    # The DK rep sees the subsidiary, not its Swedish top: his account's value, no group's.
+    # The DK rep sees the subsidiary in full, but its value sums deals he may not see (the
+    # Swedish ones): no value at all, neither the account's nor the group's.
     client.force_login(world.rep_dk)
     html = client.get(reverse("accounts:detail", args=[accounts["sub"].pk])).content.decode()
-    assert 'data-testid="value-account"' in html
+    assert 'data-testid="value-account"' not in html
     assert 'data-testid="value-group"' not in html and "43,800.00" not in html
+    assert "17,500.00" not in html
     client.force_login(world.marketing)
     html = client.get(reverse("accounts:detail", args=[accounts["top"].pk])).content.decode()
     assert 'data-testid="customer-value"' not in html
