@@ -24,6 +24,7 @@ from accounts.models import (
 )
 from accounts.normalize import normalize_name
 from accounts.tokens import join_token
+from accounts.value import may_see_customer_value
 from crm.ids import parse_id
 from crm.models import User
 from crm.registry import access_by_id
@@ -42,9 +43,12 @@ def account_list(
     *, user: User, search: str = "", country: str = "", segment: str = "", sort: str = "name"
 ) -> QuerySet[Account]:
     qs = Account.objects.visible_to(user).select_related("home_company")
-    if user.role != Role.MARKETING:
-        # The stored customer value, in the same query (deal data: not marketing's).
+    shows_value = may_see_customer_value(user)
+    if shows_value:
+        # The stored customer value, in the same query (accounts.value: who may see it).
         qs = qs.select_related("value")
+    elif sort == "value":
+        sort = "name"  # an order by value would tell what the value is
     if search:
         # The pattern index on normalized_name serves this prefix search.
         qs = qs.filter(normalized_name__startswith=normalize_name(search))

@@ -27,10 +27,10 @@ from accounts.forms import (
 )
 from accounts.matching import DuplicateCandidate
 from accounts.selectors import HiddenMatch
+from accounts.value import may_see_customer_value
 from crm.forms import apply_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
-from crm.roles import Role
 
 PAGE_SIZE = 50
 SUGGESTIONS = 10
@@ -61,7 +61,7 @@ def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "page": page,
             "query": params.urlencode(),
             "corporate_currency": request.user.organization.corporate_currency,
-            "show_value": request.user.role != Role.MARKETING,
+            "show_value": may_see_customer_value(request.user),
         },
     )
 
