@@ -469,12 +469,20 @@ def _sync_one(
     open_row: Conflict | None,
     holds: bool,
     agreement_id: int | None = None,
+    other_account_id: int | None = None,
     params: dict[str, Any] | None = None,
+    side: tuple[int | None, int] | None = None,
 ) -> Changes:
-    """A per-deal situation (agreement, acknowledgement): open it, update it or end it."""
+    """A per-deal situation (agreement, acknowledgement, the trade rules' parallel import and
+    double agreement): open it, update it or end it. Its key beyond the kind and the deal is
+    (``other_account_id``, ``agreement_id``); ``side``: the (account, company) of another party
+    that joins it as a participant (the trade rules' other country)."""
     changes = Changes()
     now = timezone.now()
-    if open_row is not None and (not holds or open_row.agreement_id != agreement_id):
+    key = (other_account_id, agreement_id)
+    if open_row is not None and (
+        not holds or (open_row.other_account_id, open_row.agreement_id) != key
+    ):
         _close([open_row], Resolution.NO_LONGER_APPLIES, now)
         open_row = None
     if not holds:
@@ -489,6 +497,7 @@ def _sync_one(
         .filter(
             kind=kind,
             opportunity=opportunity,
+            other_account_id=other_account_id,
             agreement_id=agreement_id,
             status=ConflictStatus.RESOLVED,
             resolution__in=DECIDED,
@@ -502,18 +511,32 @@ def _sync_one(
         kind=kind,
         account_id=opportunity.account_id,
         opportunity=opportunity,
+        other_account_id=other_account_id,
         agreement_id=agreement_id,
         sales_company_id=opportunity.sales_company_id,
         params=params or {},
     )
-    ConflictParticipant.objects.create(
-        organization_id=organization_id,
-        conflict=conflict,
-        opportunity=opportunity,
-        sales_company_id=opportunity.sales_company_id,
-        seller_id=opportunity.owner_id,
-        joined_at=now,
-    )
+    rows = [
+        ConflictParticipant(
+            organization_id=organization_id,
+            conflict=conflict,
+            opportunity=opportunity,
+            sales_company_id=opportunity.sales_company_id,
+            seller_id=opportunity.owner_id,
+            joined_at=now,
+        )
+    ]
+    if side is not None and side[1] != opportunity.sales_company_id:
+        rows.append(
+            ConflictParticipant(
+                organization_id=organization_id,
+                conflict=conflict,
+                account_id=side[0],
+                sales_company_id=side[1],
+                joined_at=now,
+            )
+        )
+    ConflictParticipant.objects.bulk_create(rows)
     changes.opened.append(conflict.pk)
     emit(organization_id, "conflict.opened", conflict)
     return changes

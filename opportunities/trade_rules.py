@@ -42,7 +42,6 @@ from crm.models import ExchangeRate, Organization, SalesCompany, User
 from crm.money import RATE, MissingExchangeRateError
 from opportunities import pricing
 from opportunities.models import (
-    DECIDED,
     Conflict,
     ConflictKind,
     ConflictParticipant,
@@ -63,6 +62,7 @@ from opportunities.situations import (
     _participants,
     _settled,
     _sync_members,
+    _sync_one,
 )
 
 TRADE_KINDS = (
@@ -269,69 +269,21 @@ class DealFinding:
 def _sync_deal_finding(
     opportunity: Opportunity, kind: str, open_row: Conflict | None, finding: DealFinding | None
 ) -> Changes:
-    changes = Changes()
-    now = timezone.now()
-    key = None if finding is None else (finding.other_account_id, finding.agreement_id)
-    if open_row is not None and (open_row.other_account_id, open_row.agreement_id) != key:
-        _close([open_row], Resolution.NO_LONGER_APPLIES, now)
-        open_row = None
-    if finding is None:
-        return changes
-    if open_row is not None:
-        if open_row.params != finding.params:
-            open_row.params = finding.params
-            open_row.save(update_fields=["params"])
-        return changes
-    org_id = opportunity.organization_id
-    decided = (
-        Conflict.objects.for_org(org_id)
-        .filter(
-            kind=kind,
-            opportunity=opportunity,
-            other_account_id=finding.other_account_id,
-            agreement_id=finding.agreement_id,
-            status=ConflictStatus.RESOLVED,
-            resolution__in=DECIDED,
-        )
-        .exists()
-    )
-    if decided:
-        return changes
-    conflict = Conflict.objects.create(
-        organization_id=org_id,
+    """A per-deal trade finding kept in step by the per-deal rows' one rule (``_sync_one``)."""
+    side = None
+    if finding is not None and finding.side_company_id is not None:
+        side = (finding.side_account_id, finding.side_company_id)
+    return _sync_one(
+        opportunity.organization_id,
         kind=kind,
-        account_id=opportunity.account_id,
         opportunity=opportunity,
-        other_account_id=finding.other_account_id,
-        agreement_id=finding.agreement_id,
-        sales_company_id=opportunity.sales_company_id,
-        params=finding.params,
+        open_row=open_row,
+        holds=finding is not None,
+        agreement_id=finding.agreement_id if finding else None,
+        other_account_id=finding.other_account_id if finding else None,
+        params=finding.params if finding else None,
+        side=side,
     )
-    rows = [
-        ConflictParticipant(
-            organization_id=org_id,
-            conflict=conflict,
-            opportunity=opportunity,
-            sales_company_id=opportunity.sales_company_id,
-            seller_id=opportunity.owner_id,
-            joined_at=now,
-        )
-    ]
-    if finding.side_company_id is not None and finding.side_company_id != (
-        opportunity.sales_company_id
-    ):
-        rows.append(
-            ConflictParticipant(
-                organization_id=org_id,
-                conflict=conflict,
-                account_id=finding.side_account_id,
-                sales_company_id=finding.side_company_id,
-                joined_at=now,
-            )
-        )
-    ConflictParticipant.objects.bulk_create(rows)
-    changes.opened.append(conflict.pk)
-    return changes
 
 
 def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> DealFinding | None:
