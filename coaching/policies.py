@@ -23,11 +23,16 @@ from crm.visibility import (
 )
 
 
+def may_see_coaching(user: User) -> bool:
+    """Marketing has no coaching at all; every other role sees its own or its scope's."""
+    return user.role != Role.MARKETING
+
+
 @policy("coaching.CoachingSession")
 def _sessions(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
     if user.role == Role.SALES_REP:
         return qs.filter(rep_id=user.pk)
-    if user.role == Role.MARKETING:
+    if not may_see_coaching(user):
         return nothing(qs)
     company_ids = scoped_company_ids(user)
     if company_ids is None:

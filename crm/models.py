@@ -371,6 +371,17 @@ class User(AbstractBaseUser):
         return self.role in ORG_WIDE_ROLES
 
     @property
+    def is_sales_rep(self) -> bool:
+        """Templates ask this instead of comparing role strings (a coach's reps)."""
+        return self.role == Role.SALES_REP
+
+    @property
+    def may_handle_personal_data(self) -> bool:
+        """The global admin and data-protection officers: personal-data export and erasure
+        (``privacy.access``, which the pages and the API enforce)."""
+        return self.role == Role.GLOBAL_ADMIN or bool(getattr(self, "data_protection", False))
+
+    @property
     def effective_language(self) -> str:
         if self.language:
             return self.language

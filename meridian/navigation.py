@@ -48,7 +48,7 @@ _MANAGER = [
     ("opportunities:team", _("Team")),
     ("opportunities:data_quality", _("Data quality")),
     ("reporting:dashboard", _("Reports")),
-    ("reporting:segments", _("Segments")),
+    # No Segments: customer values sum every company's deals (accounts.value), the director's.
     ("reporting:targets", _("Targets")),
     ("reporting:alerts", _("Alerts")),
 ]

@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "opportunities.context_processors.permissions",
+                "coaching.context_processors.permissions",
                 "meridian.navigation.navigation",
             ],
         },

@@ -6,15 +6,10 @@ from __future__ import annotations
 from django.http import Http404
 
 from crm.models import User
-from crm.roles import Role
 
 
 def may_handle_personal_data(user: User | None) -> bool:
-    return bool(
-        user is not None
-        and user.is_active
-        and (user.role == Role.GLOBAL_ADMIN or getattr(user, "data_protection", False))
-    )
+    return bool(user is not None and user.is_active and user.may_handle_personal_data)
 
 
 def require_personal_data_right(user: User) -> None:

@@ -52,7 +52,10 @@ def test_demo_customers_are_seeded_once_through_the_services() -> None:
     team = m.AccountTeamMember.objects.for_org(nordvik).filter(account=volvera)
     assert team.filter(role="global_account_manager").get().user.email == "rep.se@nordvik.example"
     assert team.filter(role="key_account_manager").count() == 3
-    agreement = m.FrameworkAgreement.objects.for_org(nordvik).get(account=volvera)
+    # The framework agreement (the trade rules add an association's terms beside it).
+    agreement = m.FrameworkAgreement.objects.for_org(nordvik).get(
+        account=volvera, name="Volvera Global Framework Agreement"
+    )
     assert m.DiscountTier.objects.for_org(nordvik).filter(agreement=agreement).count() == 3
     plan = m.AccountPlan.objects.for_org(nordvik).get(account=volvera)
     assert m.PlanAction.objects.for_org(nordvik).filter(plan=plan, status="open").count() == 3

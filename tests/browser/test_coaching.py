@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from playwright.sync_api import Page, expect
 
 from coaching.models import CoachingAction, CoachingSession
@@ -57,7 +58,9 @@ def test_a_manager_coaches_and_the_rep_acknowledges(
     login(page, base, rep.email, DEMO_PASSWORD)
     page.goto(f"{base}/coaching/")
     page.locator(f"a[href='/coaching/{session.pk}/']").click()
-    expect(page.get_by_test_id("acknowledged")).to_have_text("not yet")
+    with translation.override(rep.effective_language):  # the rep reads his own language
+        not_yet = gettext("not yet")
+    expect(page.get_by_test_id("acknowledged")).to_have_text(not_yet)
     page.get_by_test_id("acknowledge").click()
     expect(page.get_by_test_id("acknowledge")).to_have_count(0)
     page.get_by_test_id("actions").get_by_role("button", name="Mark done").click()

@@ -9,6 +9,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
+from django.utils.translation import gettext
 
 from coaching.models import CoachingAction, CoachingSession, CoachingSettings, CoachingTopic
 from coaching.services import ActionInput, coaching_session_create
@@ -106,7 +108,9 @@ def test_bad_input_is_a_form_error_not_a_500(world: World) -> None:
     manager = _as(w.manager_se)
     no_deal = manager.post("/coaching/new/", _form(w, kind="deal_review"))
     assert no_deal.status_code == 200
-    assert "A deal review is about one opportunity" in no_deal.content.decode()
+    with translation.override(w.manager_se.effective_language):
+        told = gettext("A deal review is about one opportunity: choose it.")
+    assert told in no_deal.content.decode()
     for bad in ({"duration_minutes": "0"}, {"duration_minutes": "abc"}, {"held_on": "2099-01-01"},
                 {"rep": str(w.rep_de.pk)}, {"rep": "x"}, {"actions-0-due_on": ""}):  # fmt: skip
         response = manager.post("/coaching/new/", _form(w, **bad))

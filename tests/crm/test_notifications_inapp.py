@@ -64,7 +64,8 @@ def test_one_row_reads_in_each_readers_language(world: World) -> None:
 def test_every_kind_is_translated_and_fills_its_placeholders() -> None:
     params = {
         "account": "A", "companies": "B", "company": "C", "user": "D", "group": "E",
-        "value": "1.5", "reference": "2.5", "week": "2026-05-11",
+        "value": "1.5", "reference": "2.5", "week": "2026-05-11", "manager": "F", "name": "G",
+        "count": 10,
     }  # fmt: skip
     for kind in NotificationKind:
         row = Notification(kind=kind.value, params=params, url="/")

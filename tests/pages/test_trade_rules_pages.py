@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from accounts.models import Account
 from crm.models import ExchangeRate
@@ -85,7 +87,17 @@ def test_saving_a_deal_delivered_abroad_tells_of_the_parallel_import(
     assert opp.delivery_country == "DE"
     (found,) = _parallel(world)
     detail = client.get(reverse("opportunities:detail", args=[opp.pk])).content.decode()
-    assert "a possible parallel import" in detail and 'data-testid="delivery-country">DE' in detail
+    # rep.se reads Swedish: the sentence's end in his language.
+    with translation.override("sv"):
+        told = (
+            gettext(
+                "Booked by %(booking)s for delivery to %(country)s, where %(served)s serves this "
+                "customer group: a possible parallel import."
+            )
+            .rsplit(":", 1)[1]
+            .strip()
+        )
+    assert told in detail and 'data-testid="delivery-country">DE' in detail
     # The German manager (the served company) finds it in the inbox, filtered by its kind.
     client.force_login(world.manager_de)
     inbox = client.get(reverse("opportunities:conflicts"), {"kind": ConflictKind.PARALLEL_IMPORT})
