@@ -307,6 +307,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "kind" or a "status": each choice set gets its own schema name.
     "ENUM_NAME_OVERRIDES": {
         "ActivityKindEnum": "accounts.models.ActivityKind",
+        "SegmentEnum": "accounts.models.Segment",
         "ActionStatusEnum": "accounts.models.ActionStatus",
         "PlanStatusEnum": "accounts.models.PlanStatus",
         "JoinStatusEnum": "accounts.models.JoinStatus",

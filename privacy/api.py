@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +31,7 @@ def _person(request: AuthenticatedRequest, kind: str, pk: int) -> Any:
 class ExportView(APIView):
     kind = SubjectKind.CONTACT
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, pk: int) -> Response:
         req: Any = request
         person = _person(req, self.kind, pk)
@@ -42,6 +45,7 @@ class ExportView(APIView):
 class EraseView(APIView):
     kind = SubjectKind.CONTACT
 
+    @extend_schema(request=EraseSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: int) -> Response:
         req: Any = request
         person = _person(req, self.kind, pk)

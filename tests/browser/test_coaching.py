@@ -55,16 +55,23 @@ def test_a_manager_coaches_and_the_rep_acknowledges(
     screenshot(page, f"coaching-session-{language}")
 
     page.context.clear_cookies()
+    # The rep reads the test's language too (the demo's rep.se reads Swedish).
+    rep.language = language
+    rep.save(update_fields=["language"])
     login(page, base, rep.email, DEMO_PASSWORD)
     page.goto(f"{base}/coaching/")
     page.locator(f"a[href='/coaching/{session.pk}/']").click()
-    with translation.override(rep.effective_language):  # the rep reads his own language
-        not_yet = gettext("not yet")
+    with translation.override(language):
+        not_yet, mark_done, open_again = (
+            gettext("not yet"),
+            gettext("Mark done"),
+            gettext("Open again"),
+        )
     expect(page.get_by_test_id("acknowledged")).to_have_text(not_yet)
     page.get_by_test_id("acknowledge").click()
     expect(page.get_by_test_id("acknowledge")).to_have_count(0)
-    page.get_by_test_id("actions").get_by_role("button", name="Mark done").click()
-    expect(page.get_by_test_id("actions")).to_contain_text("Open again")
+    page.get_by_test_id("actions").get_by_role("button", name=mark_done).click()
+    expect(page.get_by_test_id("actions")).to_contain_text(open_again)
     screenshot(page, f"coaching-acknowledged-{language}")
     session.refresh_from_db()
     assert session.acknowledged_at is not None
