@@ -23,7 +23,7 @@ from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
-from opportunities.customer import AgreementTerms
+from opportunities.customer import AgreementTerms, covering_agreements
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -49,7 +49,13 @@ from opportunities.situations import (
     sync_duplicates,
     sync_group,
 )
-from opportunities.trade_rules import TRADE_KINDS, check_trade, preview_trade, trade_text
+from opportunities.trade_rules import (
+    TRADE_KINDS,
+    check_trade,
+    preview_trade,
+    recheck_group,
+    trade_text,
+)
 
 # --- Detection ---------------------------------------------------------------------------------
 
@@ -117,14 +123,30 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     )
     for other_group in sorted(situations.elsewhere):
         changes += sync_group(org_id, other_group, rules)
+    # The agreements covering a quote, read once for the agreement rule and the trade rules.
+    agreements = None
+    if lines:
+        agreements = covering_agreements(
+            account=opportunity.account,
+            on_date=timezone.localdate(),
+            booking_company_id=opportunity.sales_company_id,
+        )
     if closed:
         close_deal_situations(opportunity)
     else:
         changes += sync_deal(
-            opportunity, rules, is_new=is_new, lines=lines, own=situations.own, team=facts.team
+            opportunity,
+            rules,
+            is_new=is_new,
+            lines=lines,
+            own=situations.own,
+            team=facts.team,
+            agreements=agreements,
         )
     # Parallel import, double agreements, price gaps: inform, never block (trade_rules).
-    changes += check_trade(opportunity, situations=situations, lines=lines, closed=closed)
+    changes += check_trade(
+        opportunity, situations=situations, lines=lines, closed=closed, agreements=agreements
+    )
     if accounts:
         # About the account, not the deal: when a deal is created on it or moved to it (or
         # the group re-check runs), not on every change of lines or stage.
@@ -150,6 +172,7 @@ def redetect_group(
     changes = sync_group(organization_id, group_id, rules)
     for deal in deals:
         changes += sync_deal(deal, rules)
+    changes += recheck_group(org, group_id, deals)
     for account in Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)):
         changes += sync_duplicates(account)
     return len(deals), changes.news()

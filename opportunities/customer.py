@@ -228,15 +228,17 @@ def agreement_for_account(
     return agreement_terms(agreement, on_date, organization=organization)
 
 
-def covering_agreement(
-    *, account: Account, on_date: dt.date, booking_company: SalesCompany | None = None
-) -> FrameworkAgreement | None:
-    """``agreement_for_account``'s choice of agreement alone (one query), for a caller that may
-    not need the terms."""
+def covering_agreements(
+    *, account: Account, on_date: dt.date, booking_company_id: int | None = None
+) -> list[FrameworkAgreement]:
+    """Every agreement covering the account on ``on_date``, newest first (one query): of its
+    group, valid on the date, covering its home company or the booking company. The first is
+    the one that applies; a second means two agreements cover the customer (the trade rules'
+    double agreement)."""
     company_ids = {account.home_company_id}
-    if booking_company is not None:
-        company_ids.add(booking_company.pk)
-    return (
+    if booking_company_id is not None:
+        company_ids.add(booking_company_id)
+    return list(
         FrameworkAgreement.objects.for_org(account.organization_id)
         .filter(
             account_id=account.group_id or account.pk,
@@ -245,8 +247,21 @@ def covering_agreement(
             agreementcompany__sales_company_id__in=company_ids,
         )
         .order_by("-valid_from", "-pk")
-        .first()
+        .distinct()
     )
+
+
+def covering_agreement(
+    *, account: Account, on_date: dt.date, booking_company: SalesCompany | None = None
+) -> FrameworkAgreement | None:
+    """``agreement_for_account``'s choice of agreement alone (one query), for a caller that may
+    not need the terms."""
+    found = covering_agreements(
+        account=account,
+        on_date=on_date,
+        booking_company_id=booking_company.pk if booking_company is not None else None,
+    )
+    return found[0] if found else None
 
 
 def agreement_tiers(agreement: FrameworkAgreement) -> list[DiscountTier]:

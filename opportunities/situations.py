@@ -24,7 +24,7 @@ the conflicts' anchor account): a handful per save whatever the size of the orga
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,14 +37,14 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
-from accounts.models import Account, AccountTeamMember, TeamRole
+from accounts.models import Account, AccountTeamMember, FrameworkAgreement, TeamRole
 from crm.events import emit
 from crm.models import Organization
 from opportunities.customer import (
     AgreementTerms,
     agreement_terms,
     agreement_tiers,
-    covering_agreement,
+    covering_agreements,
 )
 from opportunities.models import (
     DECIDED,
@@ -374,7 +374,6 @@ def sync_group(
     ``deal_closed``: a deal was won or lost, which is why a situation that ends now ends.
     ``team``, ``group_open``: the group's team and open situations, when the caller read them
     already (``load_deal``)."""
-    now = timezone.now()
     deals = load_deals(organization_id, group_id, products=products)
     if team is None:
         team = load_team(organization_id, group_id)
@@ -390,15 +389,40 @@ def sync_group(
         or c.kind == ConflictKind.GROUP_OTHER_COMPANY
         or c.product_id in products
     }
+    return sync_situations(
+        organization_id,
+        group_id,
+        wanted,
+        open_rows,
+        deal_closed=deal_closed,
+        opener_company_id=opener_company_id,
+    )
+
+
+def sync_situations(
+    organization_id: int,
+    group_id: int,
+    wanted: Mapping[tuple[str, int | None], Situation],
+    open_rows: Mapping[tuple[str, int | None], Conflict],
+    *,
+    deal_closed: bool = False,
+    opener_company_id: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> Changes:
+    """The one rule for a group's situations (the group rules' and the trade rules' price
+    gaps): an open row whose key is no longer wanted closes; a wanted key without an open row
+    opens one (unless a person decided it for the same deals); an open one gets its members and
+    ``params`` in step. ``opener_company_id``: the company whose save opened it, else the first
+    company outside the team."""
+    now = timezone.now()
     changes = Changes()
     _close(
         [c for key, c in open_rows.items() if key not in wanted],
         Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
         now,
     )
-    current = _participants(
-        organization_id, [c.pk for key, c in open_rows.items() if key in wanted]
-    )
+    kept = [c.pk for key, c in open_rows.items() if key in wanted]
+    current = _participants(organization_id, kept) if kept else {}
     new_rows: list[ConflictParticipant] = []
     for key, situation in wanted.items():
         conflict = open_rows.get(key)
@@ -414,11 +438,15 @@ def sync_group(
                 account_id=group_id,
                 product_id=situation.product_id,
                 sales_company_id=opener,
+                params=params or {},
             )
             changes.opened.append(conflict.pk)
             emit(organization_id, "conflict.opened", conflict)
             new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
             continue
+        if params is not None and conflict.params != params:
+            conflict.params = params
+            conflict.save(update_fields=["params"])
         changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
     ConflictParticipant.objects.bulk_create(new_rows)
     return changes
@@ -560,10 +588,12 @@ def sync_deal(
     lines: list[tuple[int, Decimal]] | None = None,
     own: dict[str, Conflict] | None = None,
     team: Team | None = None,
+    agreements: list[FrameworkAgreement] | None = None,
 ) -> Changes:
     """The deal's own situations: below its agreement, and (new deals in a teamed group, when
     the organization asks for it) the global account manager's acknowledgement. ``lines``,
-    ``own`` and ``team`` (``load_deal``): when the caller read them already."""
+    ``own`` and ``team`` (``load_deal``), ``agreements`` (``covering_agreements``): when the
+    caller read them already."""
     org_id = opportunity.organization_id
     if own is None:
         own = deal_situations(opportunity).own
@@ -574,9 +604,13 @@ def sync_deal(
     breach = None
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
         today = timezone.localdate()
-        agreement = covering_agreement(
-            account=opportunity.account, on_date=today, booking_company=opportunity.sales_company
-        )
+        if agreements is None:
+            agreements = covering_agreements(
+                account=opportunity.account,
+                on_date=today,
+                booking_company_id=opportunity.sales_company_id,
+            )
+        agreement = agreements[0] if agreements else None
         tiers = agreement_tiers(agreement) if agreement is not None else []
         # The won volume (one aggregate over the group's won deals, the costly read) decides
         # the tier; it matters only when some tier entitles to more than the lowest line has.

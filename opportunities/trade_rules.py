@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -41,6 +41,7 @@ from accounts.models import Account, FrameworkAgreement
 from crm.models import ExchangeRate, Organization, SalesCompany, User
 from crm.money import RATE, MissingExchangeRateError
 from opportunities import pricing
+from opportunities.customer import covering_agreements
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -49,7 +50,6 @@ from opportunities.models import (
     Opportunity,
     OpportunityLine,
     Product,
-    Resolution,
 )
 from opportunities.selectors import open_q
 from opportunities.situations import (
@@ -57,12 +57,8 @@ from opportunities.situations import (
     Deal,
     DealSituations,
     Situation,
-    _close,
-    _participant,
-    _participants,
-    _settled,
-    _sync_members,
     _sync_one,
+    sync_situations,
 )
 
 TRADE_KINDS = (
@@ -159,28 +155,6 @@ def served_account(
         .order_by("pk")
         .values_list("pk", "home_company_id")
         .first()
-    )
-
-
-def covering_agreements(
-    *, account: Account, on_date: dt.date, booking_company_id: int | None
-) -> list[tuple[int, str]]:
-    """Every agreement ``covering_agreement`` chooses among, newest first (its choice is the
-    first): (id, name). One query."""
-    company_ids = {account.home_company_id}
-    if booking_company_id is not None:
-        company_ids.add(booking_company_id)
-    return list(
-        FrameworkAgreement.objects.for_org(account.organization_id)
-        .filter(
-            account_id=account.group_id or account.pk,
-            valid_from__lte=on_date,
-            valid_to__gte=on_date,
-            agreementcompany__sales_company_id__in=company_ids,
-        )
-        .order_by("-valid_from", "-pk")
-        .values_list("pk", "name")
-        .distinct()
     )
 
 
@@ -310,17 +284,17 @@ def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> Deal
 
 
 def double_agreement_finding(
-    agreements: Sequence[tuple[int, str]], account: Account
+    agreements: Sequence[FrameworkAgreement], account: Account
 ) -> DealFinding | None:
     if len(agreements) < 2:
         return None
-    (applies, name), *others = agreements
+    applies, *others = agreements
     return DealFinding(
         other_account_id=None,
-        agreement_id=applies,
+        agreement_id=applies.pk,
         side_account_id=account.pk,
         side_company_id=account.home_company_id,
-        params={"applies": name, "others": [n for _pk, n in others]},
+        params={"applies": applies.name, "others": [a.name for a in others]},
     )
 
 
@@ -333,55 +307,54 @@ def sync_price_gaps(
     deal_closed: bool = False,
 ) -> Changes:
     """The group's price-gap situations of ``products`` in step with its open deals' quotes."""
-    org_id = organization.pk
-    now = timezone.now()
     quotes = load_quotes(organization, group_id, products) if trade.price_gap else []
-    wanted = {
-        product_id: Situation(
+    wanted: dict[tuple[str, int | None], Situation] = {
+        (ConflictKind.PRICE_GAP, product_id): Situation(
             ConflictKind.PRICE_GAP, product_id, tuple((q.deal, False) for q in members)
         )
         for product_id, members in price_gaps(quotes, trade.gap_percent).items()
     }
-    open_rows = {
-        c.product_id: c
-        for c in Conflict.objects.for_org(org_id).filter(
+    open_rows: dict[tuple[str, int | None], Conflict] = {
+        (c.kind, c.product_id): c
+        for c in Conflict.objects.for_org(organization.pk).filter(
             account_id=group_id,
             kind=ConflictKind.PRICE_GAP,
             status=ConflictStatus.OPEN,
             product_id__in=list(products),
         )
     }
-    _close(
-        [c for product_id, c in open_rows.items() if product_id not in wanted],
-        Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
-        now,
+    return sync_situations(
+        organization.pk,
+        group_id,
+        wanted,
+        open_rows,
+        deal_closed=deal_closed,
+        params={"percent": str(trade.gap_percent.normalize())},
     )
-    changes = Changes()
-    kept = [c.pk for product_id, c in open_rows.items() if product_id in wanted]
-    current = _participants(org_id, kept) if kept else {}
-    params = {"percent": str(trade.gap_percent.normalize())}
-    new_rows: list[ConflictParticipant] = []
-    for product_id, situation in wanted.items():
-        conflict = open_rows.get(product_id)
-        if conflict is None:
-            if _settled(org_id, group_id, situation):
-                continue
-            conflict = Conflict.objects.create(
-                organization_id=org_id,
-                kind=ConflictKind.PRICE_GAP,
-                account_id=group_id,
-                product_id=product_id,
-                sales_company_id=situation.members[0][0].company_id,
-                params=params,
-            )
-            changes.opened.append(conflict.pk)
-            new_rows += [_participant(conflict, d, False, now) for d, _c in situation.members]
-            continue
-        if conflict.params != params:
-            conflict.params = params
-            conflict.save(update_fields=["params"])
-        changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
-    ConflictParticipant.objects.bulk_create(new_rows)
+
+
+def _sync_deal_trade(
+    opportunity: Opportunity,
+    trade: TradeRules,
+    own: Mapping[str, Conflict],
+    agreements: Sequence[FrameworkAgreement] | None,
+) -> Changes:
+    """An open deal's own trade situations: parallel import, and double agreement when it has
+    lines (only a quote is priced under an agreement: ``agreements`` None means no lines)."""
+    changes = _sync_deal_finding(
+        opportunity,
+        ConflictKind.PARALLEL_IMPORT,
+        own.get(ConflictKind.PARALLEL_IMPORT),
+        parallel_import_finding(opportunity, trade),
+    )
+    double = None
+    if agreements is not None and trade.double_agreement:
+        double = double_agreement_finding(agreements, opportunity.account)
+    open_double = own.get(ConflictKind.DOUBLE_AGREEMENT)
+    if double is not None or open_double is not None:
+        changes += _sync_deal_finding(
+            opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, double
+        )
     return changes
 
 
@@ -391,36 +364,24 @@ def check_trade(
     situations: DealSituations,
     lines: Sequence[tuple[int, Decimal]],
     closed: bool,
+    agreements: Sequence[FrameworkAgreement] | None = None,
 ) -> Changes:
     """The save's hook (``conflicts._detect``): the deal's trade situations in step. A closed
-    deal's own rows are ended by ``close_deal_situations``; here it leaves its price gaps."""
+    deal's own rows are ended by ``close_deal_situations``; here it leaves its price gaps.
+    ``agreements``: those covering the deal when it has lines (read once by the caller)."""
     trade = TradeRules.of(opportunity.organization)
     group_id = opportunity.account_group_id or opportunity.account_id
     changes = Changes()
     if not closed:
-        own = situations.own
-        changes += _sync_deal_finding(
-            opportunity,
-            ConflictKind.PARALLEL_IMPORT,
-            own.get(ConflictKind.PARALLEL_IMPORT),
-            parallel_import_finding(opportunity, trade),
-        )
-        open_double = own.get(ConflictKind.DOUBLE_AGREEMENT)
-        if lines and trade.double_agreement:
-            # Only a quote (lines) is priced under an agreement: without lines no query.
+        if lines and agreements is None:
             agreements = covering_agreements(
                 account=opportunity.account,
                 on_date=timezone.localdate(),
                 booking_company_id=opportunity.sales_company_id,
             )
-            finding = double_agreement_finding(agreements, opportunity.account)
-            changes += _sync_deal_finding(
-                opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, finding
-            )
-        elif open_double is not None:
-            changes += _sync_deal_finding(
-                opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, None
-            )
+        changes += _sync_deal_trade(
+            opportunity, trade, situations.own, agreements if lines else None
+        )
     products = {
         c.product_id
         for c in situations.others
@@ -432,6 +393,51 @@ def check_trade(
         changes += sync_price_gaps(
             opportunity.organization, group_id, products, trade, deal_closed=closed
         )
+    return changes
+
+
+def recheck_group(
+    organization: Organization, group_id: int, deals: Sequence[Opportunity]
+) -> Changes:
+    """The group re-check's trade rules (an account joined, left or merged into the group):
+    each open deal's parallel import and double agreement, and the price gaps of every product
+    the group's open deals quote or an open gap names. A fixed number of queries plus the
+    per-deal lookups of the deals that deliver abroad or have lines."""
+    trade = TradeRules.of(organization)
+    org_id = organization.pk
+    deal_ids = [d.pk for d in deals]
+    own: dict[int, dict[str, Conflict]] = defaultdict(dict)
+    for conflict in Conflict.objects.for_org(org_id).filter(
+        opportunity_id__in=deal_ids,
+        kind__in=(ConflictKind.PARALLEL_IMPORT, ConflictKind.DOUBLE_AGREEMENT),
+        status=ConflictStatus.OPEN,
+    ):
+        assert conflict.opportunity_id is not None
+        own[conflict.opportunity_id][conflict.kind] = conflict
+    quoted: dict[int, set[int]] = defaultdict(set)
+    for opp_id, product_id in (
+        OpportunityLine.objects.for_org(org_id)
+        .filter(opportunity_id__in=deal_ids)
+        .values_list("opportunity_id", "product_id")
+    ):
+        quoted[opp_id].add(product_id)
+    today = timezone.localdate()
+    changes = Changes()
+    for deal in deals:
+        agreements = None
+        if quoted.get(deal.pk) and trade.double_agreement:
+            agreements = covering_agreements(
+                account=deal.account, on_date=today, booking_company_id=deal.sales_company_id
+            )
+        changes += _sync_deal_trade(deal, trade, own.get(deal.pk, {}), agreements)
+    products = set().union(*quoted.values()) | set(
+        Conflict.objects.for_org(org_id)
+        .filter(account_id=group_id, kind=ConflictKind.PRICE_GAP, status=ConflictStatus.OPEN)
+        .values_list("product_id", flat=True)
+    )
+    products.discard(None)
+    if products:
+        changes += sync_price_gaps(organization, group_id, products, trade)
     return changes
 
 

@@ -16,7 +16,7 @@ from django.utils import translation
 from accounts.models import Account, AgreementCompany, FrameworkAgreement
 from crm.models import ExchangeRate
 from opportunities import services
-from opportunities.conflicts import conflict_warnings, detect_for_opportunity
+from opportunities.conflicts import conflict_warnings, detect_for_opportunity, redetect_group
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -29,6 +29,7 @@ from opportunities.situations import Deal
 from opportunities.trade_rules import Quote, price_gaps
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
+from tests.factories import SalesCompanyFactory, UserFactory
 from tests.opportunities.factories import (
     OpportunityFactory,
     OpportunityLineFactory,
@@ -358,3 +359,74 @@ def test_an_acknowledged_finding_stays_decided_for_the_same_deal(
     # Delivered elsewhere, where another company serves the group: news again.
     Opportunity.objects.for_org(world.org).filter(pk=opp.pk).update(delivery_country="DK")
     assert ConflictKind.PARALLEL_IMPORT in detect(opp)
+
+
+# --- The group re-check ------------------------------------------------------------------------
+
+
+def test_linking_an_account_into_the_group_rechecks_the_trade_rules(
+    world: World, group: dict[str, Account]
+) -> None:
+    """A Norwegian account joins the group after a Swedish deal delivered to Norway and two
+    quotes of the same drive were saved: the re-check opens the parallel import (Norway now
+    serves the group) and the price gap (the Norwegian account's deal is now in the group)."""
+    no_company = SalesCompanyFactory(
+        organization=world.org, region=world.nordics, code="NO", country="NO"
+    )
+    oslo = AccountFactory(
+        organization=world.org, home_company=no_company, name="Orbis AS", country="NO"
+    )
+    drive = ProductFactory(organization=world.org, name="Drive N")
+    abroad = OpportunityFactory(account=group["top"], owner=world.rep_se, delivery_country="NO")
+    assert ConflictKind.PARALLEL_IMPORT not in detect(abroad)
+    quote(world, group["top"], world.rep_se, drive, "10000.00")
+    rep_no = UserFactory(organization=world.org, sales_company=no_company)
+    quote(world, oslo, rep_no, drive, "1500.00")
+    assert open_of(world, ConflictKind.PRICE_GAP) == []
+
+    oslo.parent, oslo.group = group["top"], group["top"]
+    oslo.save(update_fields=["parent", "group"])
+    checked, news = redetect_group(world.org.pk, group["top"].pk, account_ids=[oslo.pk])
+    assert checked == 3
+    (parallel,) = open_of(world, ConflictKind.PARALLEL_IMPORT)
+    assert parallel.opportunity_id == abroad.pk and parallel.other_account_id == oslo.pk
+    (gap,) = open_of(world, ConflictKind.PRICE_GAP)
+    assert gap.product_id == drive.pk and companies_in(gap) == {world.se.pk, no_company.pk}
+    assert {parallel.pk, gap.pk} <= set(news)
+    # Idempotent: a second run opens nothing and tells nothing new.
+    assert redetect_group(world.org.pk, group["top"].pk)[1] == []
+    assert len(open_of(world, ConflictKind.PARALLEL_IMPORT)) == 1
+
+
+def test_a_price_gap_that_opens_is_announced_like_every_situation(
+    world: World, group: dict[str, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Price gaps go through the situations' one rule, which emits conflict.opened (webhooks)."""
+    emitted: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        "opportunities.situations.emit",
+        lambda org_id, event, obj, **kw: emitted.append((event, obj.pk)),
+    )
+    pump = ProductFactory(organization=world.org)
+    quote(world, group["top"], world.rep_se, pump, "10000.00")
+    quote(world, group["de"], world.rep_de, pump, "1500.00")
+    (gap,) = open_of(world, ConflictKind.PRICE_GAP)
+    assert ("conflict.opened", gap.pk) in emitted
+
+
+def test_a_quote_reads_its_covering_agreements_once_per_save(
+    world: World, group: dict[str, Account]
+) -> None:
+    """The agreement rule and the double-agreement rule share one read of the agreements."""
+    agreement(world, group["top"], "Frame A", dt.date(2020, 1, 1), [world.se])
+    opp = OpportunityFactory(account=group["top"], owner=world.rep_se)
+    OpportunityLineFactory(opportunity=opp, unit_price=Decimal("100.00"))
+    with CaptureQueriesContext(connection) as ctx:
+        detect_for_opportunity(opportunity=opp)
+    reads = [
+        q
+        for q in ctx.captured_queries
+        if q["sql"].lstrip().startswith("SELECT")
+        and 'FROM "accounts_frameworkagreement"' in q["sql"]
+    ]
+    assert len(reads) == 1, [q["sql"][:200] for q in reads]
