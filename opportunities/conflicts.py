@@ -161,17 +161,27 @@ def redetect_group(
     situations (every product), each open deal's own ones (a group's agreement now covers it)
     and the duplicates of the moved accounts. Returns the deals checked and the situations that
     are news, which the caller tells every side of once."""
-    deals = list(
+    deal_ids = list(
         Opportunity.objects.for_org(organization_id)
         .filter(open_q(), account_group_id=group_id)
-        .select_related("account", "sales_company", "organization")
         .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    org = deals[0].organization if deals else Organization.objects.get(pk=organization_id)
+    # Each deal's facts as a save reads them (one query each): a re-check is a background task.
+    deals = [load_deal(organization_id, pk) for pk in deal_ids]
+    org = (
+        deals[0].opportunity.organization if deals else Organization.objects.get(pk=organization_id)
+    )
     rules = Rules.of(org)
     changes = sync_group(organization_id, group_id, rules)
-    for deal in deals:
-        changes += sync_deal(deal, rules)
+    for facts in deals:
+        changes += sync_deal(
+            facts.opportunity,
+            rules,
+            lines=facts.lines,
+            own=facts.situations.own,
+            team=facts.team,
+        )
     changes += recheck_group(org, group_id, deals)
     for account in Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)):
         changes += sync_duplicates(account)

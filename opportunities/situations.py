@@ -570,36 +570,22 @@ def _sync_one(
     return changes
 
 
-def deal_lines(opportunity: Opportunity) -> list[tuple[int, Decimal]]:
-    """The deal's lines as (product, discount): what the group rules and the agreement rule
-    read of it, in one query."""
-    return list(
-        OpportunityLine.objects.for_org(opportunity.organization_id)
-        .filter(opportunity=opportunity)
-        .values_list("product_id", "discount_percent")
-    )
-
-
 def sync_deal(
     opportunity: Opportunity,
     rules: Rules,
     *,
+    lines: list[tuple[int, Decimal]],
+    own: dict[str, Conflict],
     is_new: bool = False,
-    lines: list[tuple[int, Decimal]] | None = None,
-    own: dict[str, Conflict] | None = None,
     team: Team | None = None,
     agreements: list[FrameworkAgreement] | None = None,
 ) -> Changes:
     """The deal's own situations: below its agreement, and (new deals in a teamed group, when
     the organization asks for it) the global account manager's acknowledgement. ``lines``,
-    ``own`` and ``team`` (``load_deal``), ``agreements`` (``covering_agreements``): when the
-    caller read them already."""
+    ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering_agreements``)
+    when the caller read them already."""
     org_id = opportunity.organization_id
-    if own is None:
-        own = deal_situations(opportunity).own
     changes = Changes()
-    if lines is None:
-        lines = deal_lines(opportunity)
     lowest = min((discount for _product, discount in lines), default=None)
     breach = None
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
@@ -773,20 +759,6 @@ class DealSituations:
             self.elsewhere.add(conflict.account_id)
         elif conflict.product_id is not None:
             self.products.add(conflict.product_id)
-
-
-def deal_situations(opportunity: Opportunity) -> DealSituations:
-    """``DealSituations`` in one query: every situation the deal is in has a participant row for
-    it, its own ones included (they never mark the deal as having left)."""
-    group_id = opportunity.account_group_id or opportunity.account_id
-    found = DealSituations()
-    for p in (
-        ConflictParticipant.objects.for_org(opportunity.organization_id)
-        .filter(opportunity=opportunity, left_at__isnull=True, conflict__status=ConflictStatus.OPEN)
-        .select_related("conflict")
-    ):
-        found.place(p.conflict, group_id=group_id, opportunity_id=opportunity.pk)
-    return found
 
 
 @dataclass

@@ -55,6 +55,7 @@ from opportunities.selectors import open_q
 from opportunities.situations import (
     Changes,
     Deal,
+    DealFacts,
     DealSituations,
     Situation,
     _sync_one,
@@ -396,46 +397,34 @@ def check_trade(
     return changes
 
 
-def recheck_group(
-    organization: Organization, group_id: int, deals: Sequence[Opportunity]
-) -> Changes:
+def recheck_group(organization: Organization, group_id: int, deals: Sequence[DealFacts]) -> Changes:
     """The group re-check's trade rules (an account joined, left or merged into the group):
     each open deal's parallel import and double agreement, and the price gaps of every product
-    the group's open deals quote or an open gap names. A fixed number of queries plus the
-    per-deal lookups of the deals that deliver abroad or have lines."""
+    the group's open deals quote or an open gap names. ``deals``: the open deals' facts
+    (``load_deal``)."""
     trade = TradeRules.of(organization)
-    org_id = organization.pk
-    deal_ids = [d.pk for d in deals]
-    own: dict[int, dict[str, Conflict]] = defaultdict(dict)
-    for conflict in Conflict.objects.for_org(org_id).filter(
-        opportunity_id__in=deal_ids,
-        kind__in=(ConflictKind.PARALLEL_IMPORT, ConflictKind.DOUBLE_AGREEMENT),
-        status=ConflictStatus.OPEN,
-    ):
-        assert conflict.opportunity_id is not None
-        own[conflict.opportunity_id][conflict.kind] = conflict
-    quoted: dict[int, set[int]] = defaultdict(set)
-    for opp_id, product_id in (
-        OpportunityLine.objects.for_org(org_id)
-        .filter(opportunity_id__in=deal_ids)
-        .values_list("opportunity_id", "product_id")
-    ):
-        quoted[opp_id].add(product_id)
     today = timezone.localdate()
     changes = Changes()
-    for deal in deals:
+    products: set[int] = set()
+    for facts in deals:
+        deal = facts.opportunity
         agreements = None
-        if quoted.get(deal.pk) and trade.double_agreement:
+        if facts.lines and trade.double_agreement:
             agreements = covering_agreements(
                 account=deal.account, on_date=today, booking_company_id=deal.sales_company_id
             )
-        changes += _sync_deal_trade(deal, trade, own.get(deal.pk, {}), agreements)
-    products = set().union(*quoted.values()) | set(
-        Conflict.objects.for_org(org_id)
-        .filter(account_id=group_id, kind=ConflictKind.PRICE_GAP, status=ConflictStatus.OPEN)
+        changes += _sync_deal_trade(deal, trade, facts.situations.own, agreements)
+        products |= {product_id for product_id, _discount in facts.lines}
+    products |= set(
+        Conflict.objects.for_org(organization.pk)
+        .filter(
+            account_id=group_id,
+            kind=ConflictKind.PRICE_GAP,
+            status=ConflictStatus.OPEN,
+            product__isnull=False,
+        )
         .values_list("product_id", flat=True)
     )
-    products.discard(None)
     if products:
         changes += sync_price_gaps(organization, group_id, products, trade)
     return changes
