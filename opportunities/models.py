@@ -140,8 +140,14 @@ class Opportunity(TenantModel):
             ),
             models.Index(fields=["organization", "account"], name="opp_org_account_idx"),
             # Conflict detection reads a group's deals on every save (200-subsidiary groups hold
-            # a thousand deals: 147 ms through the accounts at 1M, an index range here).
-            models.Index(fields=["organization", "account_group_id"], name="opp_org_group_idx"),
+            # a thousand deals: 147 ms through the accounts at 1M, an index range here). The
+            # columns it reads are included, so the range is read from the index alone: fetching
+            # a thousand deals' rows from the heap (800 pages) was most of a save's SQL time.
+            models.Index(
+                fields=["organization", "account_group_id"],
+                include=["id", "global_stage", "account", "sales_company", "owner"],
+                name="opp_org_group_cover_idx",
+            ),
             models.Index(fields=["organization", "expected_close_date"], name="opp_org_close_idx"),
             models.Index(fields=["organization", "-created_at", "-id"], name="opp_org_created_idx"),
         ]

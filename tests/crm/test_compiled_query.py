@@ -1,0 +1,132 @@
+"""``crm.db.compiled.CompiledQuery``: a hot query's SQL built once by the ORM and run again with
+other values gives what the ORM gives, binds its values (never formats them in), stays inside
+the organization in scope, and is rebuilt when wall one's filter is switched off."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import JSONObject
+
+from accounts.models import Account
+from crm.db.compiled import CompiledQuery
+from crm.scope import OrganizationScopeError, org_scope
+from opportunities.models import Opportunity
+from opportunities.situations import load_deal
+from tests.accounts.factories import AccountFactory
+from tests.conftest import World
+from tests.opportunities.factories import OpportunityFactory, OpportunityLineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def accounts_named(organization_id: int, prefix: Any) -> QuerySet[Account, Any]:
+    return (
+        Account.objects.for_org(organization_id)
+        .filter(country="SE", name=prefix)
+        .order_by("pk")
+        .annotate(facts=JSONObject(name="name", country="country"))
+        .values_list("pk", "name", "facts")
+    )
+
+
+def test_rows_equal_the_orms_for_other_values(world: World) -> None:
+    query = CompiledQuery(accounts_named, "organization_id", "prefix", scope="organization_id")
+    mine = [
+        AccountFactory(organization=world.org, home_company=world.se, name="Delta", country="SE")
+        for _ in range(3)
+    ]
+    AccountFactory(organization=world.org, home_company=world.se, name="Echo", country="SE")
+    with org_scope(world.org):
+        for prefix in ("Delta", "Echo", "Nobody"):
+            # The JSON column comes back decoded, as the ORM's converters give it.
+            assert query.rows(organization_id=world.org.pk, prefix=prefix) == list(
+                accounts_named(world.org.pk, prefix)
+            )
+        # The value is bound, not formatted into the SQL: a quote is just a character.
+        assert query.rows(organization_id=world.org.pk, prefix="x' OR '1'='1") == []
+    assert len(query.rows.__self__._compiled) == 1  # type: ignore[attr-defined]
+    assert {r[0] for r in accounts_named(world.org.pk, "Delta")} == {a.pk for a in mine}
+
+
+def test_another_organizations_rows_never_come_back(world: World) -> None:
+    query = CompiledQuery(accounts_named, "organization_id", "prefix", scope="organization_id")
+    AccountFactory(
+        organization=world.other_org, home_company=world.other_company, name="Zulu", country="SE"
+    )
+    with org_scope(world.org):
+        assert query.rows(organization_id=world.org.pk, prefix="Zulu") == []
+        # Another organization than the one in scope is refused, as by the tenant managers.
+        with pytest.raises(OrganizationScopeError):
+            query.rows(organization_id=world.other_org.pk, prefix="Zulu")
+    with org_scope(world.other_org):
+        assert [r[1] for r in query.rows(organization_id=world.other_org.pk, prefix="Zulu")] == [
+            "Zulu"
+        ]
+
+
+def test_a_value_formatted_into_the_sql_or_into_a_pattern_is_refused(world: World) -> None:
+    def inlined(organization_id: int, other: int) -> QuerySet[Account, Any]:
+        return (
+            Account.objects.for_org(organization_id)
+            .annotate(other=RawSQL(f"{int(other)}", []))
+            .values_list("pk", "other")
+        )
+
+    def pattern(organization_id: int, prefix: int) -> QuerySet[Account, Any]:
+        return Account.objects.for_org(organization_id).filter(name__startswith=prefix)
+
+    for build, name in ((inlined, "other"), (pattern, "prefix")):
+        query = CompiledQuery(build, "organization_id", name, scope="organization_id")
+        with org_scope(world.org), pytest.raises(ValueError, match=name):
+            query.rows(organization_id=world.org.pk, **{name: 3})
+
+
+def test_the_values_must_all_be_given(world: World) -> None:
+    query = CompiledQuery(accounts_named, "organization_id", "prefix", scope="organization_id")
+    with org_scope(world.org), pytest.raises(TypeError):
+        query.rows(organization_id=world.org.pk)
+
+
+def test_wall_ones_filter_switched_off_gets_its_own_sql(world: World) -> None:
+    query = CompiledQuery(accounts_named, "organization_id", "prefix", scope="organization_id")
+    with org_scope(world.org):
+        on = query.compiled()
+        old = getattr(settings, "MERIDIAN_ORM_TENANT_FILTER", True)
+        settings.MERIDIAN_ORM_TENANT_FILTER = False
+        try:
+            off = query.compiled()
+        finally:
+            settings.MERIDIAN_ORM_TENANT_FILTER = old
+    assert on.slots["organization_id"] and not off.slots["organization_id"]
+    assert on.sql != off.sql
+
+
+def test_load_deal_gives_the_deal_as_select_related_would(world: World) -> None:
+    account = AccountFactory(organization=world.org, home_company=world.se)
+    opp = OpportunityFactory(account=account, owner=world.rep_se)
+    OpportunityLineFactory(opportunity=opp, discount_percent=Decimal("7.50"))
+    with org_scope(world.org):
+        facts = load_deal(world.org.pk, opp.pk)
+        orm = (
+            Opportunity.objects.for_org(world.org)
+            .select_related("account", "sales_company", "global_stage", "organization")
+            .get(pk=opp.pk)
+        )
+        with pytest.raises(Opportunity.DoesNotExist):
+            load_deal(world.org.pk, opp.pk + 10_000)
+        line_product = opp.lines.get().product_id
+    loaded = facts.opportunity
+    for name in ("name", "amount", "currency", "expected_close_date", "version", "created_at"):
+        assert getattr(loaded, name) == getattr(orm, name), name
+    assert loaded.account.name == orm.account.name
+    assert loaded.sales_company.country == orm.sales_company.country
+    assert loaded.global_stage.is_won == orm.global_stage.is_won
+    assert loaded.organization.corporate_currency == orm.organization.corporate_currency
+    assert facts.lines == [(line_product, Decimal("7.50"))]
+    assert not loaded._state.adding and loaded._state.db == "default"
