@@ -9,7 +9,7 @@ import json
 import pytest
 
 from sso import oidc
-from tests.sso.conftest import CLIENT_SECRET, Idp
+from tests.oidc_provider import CLIENT_SECRET, Idp
 
 REDIRECT = "http://testserver/sso/callback/"
 NONCE = "the-nonce-of-this-sign-in"

@@ -14,7 +14,7 @@ from crm.scope import org_scope
 from sso import crypto
 from sso.models import IdentityProvider
 from tests.conftest import World
-from tests.sso.conftest import CLIENT_SECRET, Idp, configure
+from tests.oidc_provider import CLIENT_SECRET, Idp, configure
 
 pytestmark = pytest.mark.django_db
 URL = "/setup/sso/"

@@ -11,7 +11,7 @@ from crm.roles import Role
 from crm.scope import org_scope
 from sso.models import SsoIdentity
 from tests.conftest import World
-from tests.sso.conftest import Idp, callback_path, configure, sign_in, start
+from tests.oidc_provider import Idp, callback_path, configure, sign_in, start
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,7 @@
 """A real OpenID Connect provider on loopback (oidc-provider-mock: Flask + authlib, RSA-signed
 ID tokens, discovery and JWKS), started in a thread; two of them, with their own keys, stand for
-two organizations' identity providers."""
+two organizations' identity providers. A pytest plugin (``pytest_plugins`` in tests/conftest.py),
+so the SSO tests and the browser test share it."""
 
 from __future__ import annotations
 
