@@ -12,8 +12,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join

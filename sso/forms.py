@@ -40,7 +40,7 @@ def pairs_text(pairs: list[list[str]]) -> str:
     return "\n".join(f"{group} = {value}" for group, value in pairs)
 
 
-class IdentityProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+class IdentityProviderForm(forms.ModelForm):
     client_secret = forms.CharField(
         label=_("Client secret"),
         required=False,

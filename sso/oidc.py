@@ -141,12 +141,13 @@ def exchange_code(
 
 def _keys(jwks_uri: str, *, refresh: bool = False) -> KeySet:
     cache_key = f"sso:jwks:{jwks_uri}"
-    data = None if refresh else cache.get(cache_key)
+    data: dict[str, Any] | None = None if refresh else cache.get(cache_key)
     if data is None:
         data = _get_json(jwks_uri)
         cache.set(cache_key, data, _JWKS_CACHE_SECONDS)
     try:
-        return KeySet.import_key_set(data)
+        # A JSON object from the network; joserfc checks its shape and refuses a bad one.
+        return KeySet.import_key_set(cast(Any, data))
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise OidcError("The issuer's key set cannot be read.") from exc
 

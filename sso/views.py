@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -86,7 +86,9 @@ def sso_login(request: HttpRequest, slug: str) -> HttpResponse:
         "at": now,
     }
     # A few tabs may sign in at once; more pending sign-ins than that are abandoned ones.
-    request.session[FLOWS_KEY] = dict(sorted(flows.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING_FLOWS:])
+    request.session[FLOWS_KEY] = dict(
+        sorted(flows.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING_FLOWS:]
+    )
     try:
         url = oidc.authorization_url(
             services.provider_config(provider),
@@ -97,7 +99,9 @@ def sso_login(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except SecretUnreadable:
         logger.error("SSO of organization %s: the client secret cannot be decrypted", slug)
-        return _failed(request, _("Single sign-on is not set up correctly: ask your administrator."))
+        return _failed(
+            request, _("Single sign-on is not set up correctly: ask your administrator.")
+        )
     return redirect(url)
 
 

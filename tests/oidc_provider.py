@@ -22,7 +22,7 @@ from crm.scope import org_scope
 from sso import crypto, oidc
 from sso.models import IdentityProvider
 
-CLIENT_SECRET = "s3cret-of-the-client"  # noqa: S105 - the loopback provider accepts any
+CLIENT_SECRET = "s3cret-of-the-client"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ class Idp:
     def authorize(self, authorization_url: str, sub: str) -> str:
         """What a person does at the provider's page: sign in as ``sub``. Returns the URL the
         provider sends the browser back to (the callback, with code and state)."""
-        answer = requests.post(authorization_url, data={"sub": sub}, allow_redirects=False, timeout=5)
+        answer = requests.post(
+            authorization_url, data={"sub": sub}, allow_redirects=False, timeout=5
+        )
         assert answer.status_code == 302, answer.text
         return answer.headers["Location"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
 from django.utils import translation
 from django.utils.translation import gettext
+from playwright.sync_api import Page, expect
 
 from crm.models import User
 from crm.roles import Role

@@ -70,7 +70,10 @@ def test_the_admin_saves_the_provider_with_an_encrypted_secret_never_shown_back(
     assert provider is not None
     assert CLIENT_SECRET not in provider.client_secret_encrypted
     assert crypto.decrypt(provider.client_secret_encrypted) == CLIENT_SECRET
-    assert provider.role_map == [["crm-managers", "country_manager"], ["crm-admins", "global_admin"]]
+    assert provider.role_map == [
+        ["crm-managers", "country_manager"],
+        ["crm-admins", "global_admin"],
+    ]
     assert provider.company_map == [["denmark", "DK"]]
     assert provider.metadata["jwks_uri"].startswith(idp_a.issuer)
     world.org.refresh_from_db()
