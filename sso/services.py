@@ -51,7 +51,6 @@ def provider_config(provider: IdentityProvider) -> oidc.ProviderConfig:
     )
 
 
-@transaction.atomic
 def identity_provider_save(
     *,
     organization: Organization,
@@ -91,10 +90,12 @@ def identity_provider_save(
     provider.metadata = metadata
     provider.updated_at = timezone.now()
     provider.full_clean(exclude=["client_secret_encrypted"])
-    provider.save()
-    if organization.password_login != password_login:
-        organization.password_login = password_login
-        organization.save(update_fields=["password_login"])
+    # The network is asked above, outside the transaction; the two writes go together.
+    with transaction.atomic():
+        provider.save()
+        if organization.password_login != password_login:
+            organization.password_login = password_login
+            organization.save(update_fields=["password_login"])
     return provider
 
 
