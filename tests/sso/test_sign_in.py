@@ -211,3 +211,34 @@ def test_unknown_organization_and_one_without_sso_answer_404(world: World, idp_a
     with org_scope(world.org.pk):
         provider.save()
     assert client.get(f"/sso/{world.org.slug}/login/").status_code == 404
+
+
+def test_next_stays_on_this_site(world: World, idp_a: Idp) -> None:
+    configure(world.org, idp_a, default_company=world.se)
+    idp_a.set_user("nils", email="nils@nordvik.example")
+    for target, landing in [("https://evil.example/", "/"), ("/opportunities/", "/opportunities/")]:
+        client = Client()
+        authorize = client.get(f"/sso/{world.org.slug}/login/", {"next": target})["Location"]
+        answer = client.get(callback_path(idp_a.authorize(authorize, "nils")))
+        assert answer.status_code == 302
+        assert answer["Location"] == landing
+
+
+def test_a_deactivated_user_is_refused(world: World, idp_a: Idp) -> None:
+    configure(world.org, idp_a)
+    world.rep_dk.is_active = False
+    with org_scope(world.org.pk):
+        world.rep_dk.save()
+    idp_a.set_user("dk", email=world.rep_dk.email)
+    client = Client()
+    assert sign_in(client, world.org.slug, idp_a, "dk").status_code == 403
+    assert signed_in_user_id(client) is None
+
+
+def test_the_sign_in_pages_short_name_field_leads_to_the_organizations_page(
+    client: Client, world: World
+) -> None:
+    answer = client.get("/sso/", {"organization": " Nordvik-Test "})
+    assert answer.status_code == 302
+    assert answer["Location"] == f"/sso/{world.org.slug}/"
+    assert client.get("/sso/", {"organization": ""})["Location"] == "/login/"
