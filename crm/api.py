@@ -22,6 +22,7 @@ from crm import services
 from crm.api_auth import HashedTokenAuthentication
 from crm.drf import OrgScopedAPIMixin, VisibleViewSet
 from crm.http import AuthenticatedRequest
+from crm.identity import PASSWORD_LOGIN_OFF_ATTR
 from crm.ids import MAX_ID
 from crm.middleware import supported_language
 from crm.models import ApiToken, ExchangeRate, Notification, Region, SalesCompany, User
@@ -89,6 +90,11 @@ class TokenView(APIView):
             username=data.validated_data["email"].lower(),
             password=data.validated_data["password"],
         )
+        if user is None and getattr(request._request, PASSWORD_LOGIN_OFF_ATTR, None):
+            return Response(
+                {"non_field_errors": [_("Your organization signs in with single sign-on only.")]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         if user is None or not user.is_active:
             return Response(
                 {"non_field_errors": [_("E-mail and password do not match an active user.")]},

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import LANGUAGES, Region, SalesCompany, User
+from crm.identity import PASSWORD_LOGIN_OFF_ATTR
+from crm.models import LANGUAGES, Organization, Region, SalesCompany, User
 from crm.roles import COMPANY_ROLES, Role
 from crm.services import user_set_preferences
 from crm.validators import CURRENCIES, validate_country
@@ -280,3 +282,28 @@ class ListedModelChoiceField(_ModelChoiceField):
         raise ValidationError(
             self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
         )
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form; it also explains a refusal because the user's organization signs
+    in through single sign-on (the backend flags it on the request only for a right password)."""
+
+    # Set when the refusal was for password sign-in being off: the page links to its SSO.
+    sso_organization: Organization | None = None
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ValidationError:
+            org = getattr(self.request, PASSWORD_LOGIN_OFF_ATTR, None)
+            if org is None:
+                raise
+            self.sso_organization = org
+            raise ValidationError(
+                _(
+                    "%(organization)s signs in with single sign-on only: use “Sign in with "
+                    "your organization” below."
+                )
+                % {"organization": org.name},
+                code="password_login_off",
+            ) from None

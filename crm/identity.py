@@ -23,6 +23,9 @@ from crm.scope import current_org_id, org_scope
 # the server-side session, which the client cannot edit), so loading the session's user needs no
 # look-up function call: one round trip less on every request.
 SESSION_ORG_KEY = "_meridian_org_id"
+# Set on the request by the backend when a right password was refused because the user's
+# organization has password sign-in switched off (the sign-in form explains it).
+PASSWORD_LOGIN_OFF_ATTR = "meridian_password_login_off"
 
 
 class OrgModelBackend(ModelBackend):
@@ -45,7 +48,15 @@ class OrgModelBackend(ModelBackend):
             User().set_password(password)
             return None
         with org_scope(org_id):
-            return super().authenticate(request, username=username, password=password, **kwargs)
+            user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and not user.may_sign_in_with_password:
+            # The password was right but the organization signs in through its identity
+            # provider. Only now (never for a wrong password, which would tell whether an
+            # address exists) the sign-in form may say so.
+            if request is not None:
+                setattr(request, PASSWORD_LOGIN_OFF_ATTR, user.organization)
+            return None
+        return user
 
     def get_user(self, user_id: Any) -> Any:
         # Inside a scope (the session's organization, see SessionOrgAuthenticationMiddleware)

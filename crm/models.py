@@ -133,6 +133,12 @@ class Organization(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(240)],
         help_text=_("Leave empty to keep leads until someone erases them."),
     )
+    # Single sign-on (the sso app): off means the organization's people sign in through its
+    # identity provider only. The backend (crm.identity) refuses their passwords; its global
+    # admins keep theirs, so a broken provider set-up can still be repaired.
+    password_login = models.BooleanField(
+        _("password sign-in allowed"), default=True, db_default=True
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
@@ -365,6 +371,12 @@ class User(AbstractBaseUser):
             errors["region"] = _("The region belongs to another organization.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def may_sign_in_with_password(self) -> bool:
+        """False for an organization that signs in through single sign-on only; its global
+        admins are the exception (break-glass: they can repair the provider's set-up)."""
+        return self.organization.password_login or self.role == Role.GLOBAL_ADMIN
 
     @property
     def sees_whole_organization(self) -> bool:

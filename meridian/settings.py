@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "csp",
     "drf_spectacular_sidecar",
     "crm",
+    "sso",
     "accounts",
     "pipeline",
     "opportunities",
@@ -354,6 +355,14 @@ SESSION_COOKIE_HTTPONLY = True
 # No script reads the CSRF cookie: htmx and board.js take the token from the page (base.html's
 # hx-headers), forms from {% csrf_token %}, Swagger UI from its rendered script.
 CSRF_COOKIE_HTTPONLY = True
+# Single sign-on (the sso app): the key that encrypts identity providers' client secrets at
+# rest. Empty: derived from SECRET_KEY (so rotating SECRET_KEY means re-entering the secrets).
+SSO_SECRET_KEY = env_str("SSO_SECRET_KEY", default="")
+# Seconds of clock difference tolerated on an ID token's exp / iat / nbf.
+SSO_CLOCK_LEEWAY_SECONDS = env_int("SSO_CLOCK_LEEWAY_SECONDS", default=60)
+# Seconds to wait for an identity provider (discovery, token endpoint, keys).
+SSO_HTTP_TIMEOUT_SECONDS = env_int("SSO_HTTP_TIMEOUT_SECONDS", default=5)
+
 # Sessions end after SESSION_COOKIE_AGE (Django's default, two weeks) at the latest, and after
 # this many seconds without a request before that (crm.middleware.SessionIdleTimeoutMiddleware).
 SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", default=8 * 3600)

@@ -5,11 +5,13 @@ from django.urls import include, path
 from accounts import urls as accounts_urls
 from coaching import urls as coaching_urls
 from crm import views
+from crm.forms import SignInForm
 from meridian import history, tasks
 from meridian import views as shell_views
 from opportunities import urls as opportunities_urls
 from pipeline import urls as pipeline_urls
 from reporting import urls as reporting_urls
+from sso import urls as sso_urls
 from webhooks import urls as webhooks_urls
 
 # The global admin's set-up pages (not Django admin): the kernel's and the process's, one namespace.
@@ -28,6 +30,7 @@ setup_patterns = [
     *coaching_urls.setup_urlpatterns,
     *reporting_urls.setup_urlpatterns,
     *webhooks_urls.setup_urlpatterns,
+    *sso_urls.setup_urlpatterns,
 ]
 
 # The History tabs read accounts' and opportunities' audit trails, so the shell routes them; they
@@ -56,7 +59,9 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            template_name="registration/login.html", redirect_authenticated_user=True
+            template_name="registration/login.html",
+            redirect_authenticated_user=True,
+            authentication_form=SignInForm,
         ),
         name="login",
     ),
@@ -79,6 +84,7 @@ urlpatterns = [
     path("notifications/<int:pk>/open/", views.notification_open, name="notification_open"),
     path("setup/", include((setup_patterns, "setup"))),
     path("privacy/", include("privacy.urls")),
+    path("sso/", include("sso.urls")),
     path("", include("leads.urls")),
 ]
 

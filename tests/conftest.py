@@ -17,6 +17,8 @@ from tests.factories import (
 )
 from tests.workers import app_role_for
 
+pytest_plugins = ["tests.oidc_provider"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Under pytest-xdist each worker gets its own test database from pytest-django; the

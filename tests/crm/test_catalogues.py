@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The app code and templates (tests, bench and scripts are not shown to users).
 SOURCES = [
     "accounts", "coaching", "crm", "leads", "meridian", "opportunities", "pipeline", "privacy",
-    "reporting", "webhooks", "templates", "locale",
+    "reporting", "sso", "webhooks", "templates", "locale",
 ]  # fmt: skip
 LANGUAGES = ["sv", "da", "de"]
 
