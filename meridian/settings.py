@@ -4,6 +4,7 @@ through the typed helpers of ``crm.env``; the defaults are the safe production o
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -355,9 +356,14 @@ SESSION_COOKIE_HTTPONLY = True
 # No script reads the CSRF cookie: htmx and board.js take the token from the page (base.html's
 # hx-headers), forms from {% csrf_token %}, Swagger UI from its rendered script.
 CSRF_COOKIE_HTTPONLY = True
-# Single sign-on (the sso app): the key that encrypts identity providers' client secrets at
-# rest. Empty: derived from SECRET_KEY (so rotating SECRET_KEY means re-entering the secrets).
-SSO_SECRET_KEY = env_str("SSO_SECRET_KEY", default="")
+# The key material that encrypts secrets at rest (identity providers' client secrets, webhook
+# signing secrets: crm.vault). Empty: SECRET_KEY (so rotating SECRET_KEY means re-entering the
+# secrets). In development without a SECRET_KEY (random per process) a fixed development key,
+# so a restart, or a worker process beside the server, reads what another process stored.
+SECRETS_ENCRYPTION_KEY = env_str(
+    "SECRETS_ENCRYPTION_KEY",
+    default="meridian-development-only" if DEBUG and not os.environ.get("SECRET_KEY") else "",
+)
 # Seconds of clock difference tolerated on an ID token's exp / iat / nbf.
 SSO_CLOCK_LEEWAY_SECONDS = env_int("SSO_CLOCK_LEEWAY_SECONDS", default=60)
 # Seconds to wait for an identity provider (discovery, token endpoint, keys).

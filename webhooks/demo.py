@@ -9,7 +9,14 @@ import uuid
 from django.utils import timezone
 
 from crm.models import Organization, SalesCompany
-from webhooks.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEndpoint
+from crm.vault import encrypt
+from webhooks.models import (
+    SECRET_PURPOSE,
+    DeliveryStatus,
+    Scope,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from webhooks.services import new_secret
 
 NAME = "Nordvik ERP (SE)"
@@ -26,7 +33,7 @@ def seed_demo(org: Organization) -> None:
         organization=org,
         name=NAME,
         url="https://erp.nordvik.example/meridian/events",
-        secret=new_secret(),
+        secret_encrypted=encrypt(new_secret(), purpose=SECRET_PURPOSE),
         event_types=["opportunity.created", "opportunity.won", "opportunity.lost"],
         scope=Scope.COMPANY,
         sales_company=company,

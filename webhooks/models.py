@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm import vault
 from crm.models import Region, SalesCompany
 from crm.tenancy import TenantModel
 
@@ -31,6 +32,9 @@ class EventType(models.TextChoices):
 SUBSCRIBABLE = [c for c in EventType.choices if c[0] != EventType.PING]
 
 
+SECRET_PURPOSE = "webhooks.signing-secret"
+
+
 class Scope(models.TextChoices):
     ORGANIZATION = "organization", _("The whole organization")
     REGION = "region", _("A region")
@@ -40,8 +44,9 @@ class Scope(models.TextChoices):
 class WebhookEndpoint(TenantModel):
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)
-    # Kept readable: the worker signs with it. Shown once at creation and rotation.
-    secret = models.CharField(max_length=80, editable=False)
+    # The signing secret, encrypted at rest (crm.vault; the worker decrypts it to sign).
+    # Shown once at creation and rotation; read and set through ``secret``.
+    secret_encrypted = models.TextField(editable=False)
     event_types = ArrayField(
         models.CharField(max_length=40, choices=SUBSCRIBABLE), verbose_name=_("events")
     )
@@ -77,6 +82,14 @@ class WebhookEndpoint(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def secret(self) -> str:
+        return vault.decrypt(self.secret_encrypted, purpose=SECRET_PURPOSE)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = vault.encrypt(value, purpose=SECRET_PURPOSE)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -120,7 +120,8 @@ def endpoint_create(*, acting_user: User, **fields: Any) -> WebhookEndpoint:
         raise ValueError(f"Not endpoint fields: {sorted(unknown)}")
     validate_url(fields.get("url", ""))
     _check_scope(org_id, fields)
-    endpoint = WebhookEndpoint(organization_id=org_id, secret=new_secret(), **fields)
+    endpoint = WebhookEndpoint(organization_id=org_id, **fields)
+    endpoint.secret = new_secret()
     endpoint.full_clean()
     endpoint.save()
     return endpoint
@@ -154,7 +155,7 @@ def endpoint_update(
 def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, acting_user: User) -> str:
     _require_admin(acting_user, endpoint.organization_id)
     endpoint.secret = new_secret()
-    endpoint.save(update_fields=["secret"])
+    endpoint.save(update_fields=["secret_encrypted"])
     return endpoint.secret
 
 

@@ -270,6 +270,9 @@ def test_pages_create_shows_the_secret_once_and_list_is_constant(
     assert answer.status_code == 200
     endpoint = WebhookEndpoint.objects.for_org(world.org).get()
     assert endpoint.secret in answer.content.decode()
+    # At rest the secret is encrypted: the column does not hold it.
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoint.secret not in endpoint.secret_encrypted
     assert (
         endpoint.secret
         not in client.get(reverse("setup:webhook_edit", args=[endpoint.pk])).content.decode()
