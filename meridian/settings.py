@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "leads",
     "coaching",
     "privacy",
+    "imports",
     "reporting",
     "webhooks",
     "meridian",
