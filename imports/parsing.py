@@ -115,9 +115,12 @@ def is_xlsx(file_name: str, data: bytes) -> bool:
     return file_name.lower().endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04")
 
 
-def read_table(data: bytes, file_name: str, *, max_rows: int = MAX_ROWS) -> Table:
+def read_table(
+    data: bytes, file_name: str, *, max_rows: int = MAX_ROWS, head: int | None = None
+) -> Table:
     """The file's first sheet (XLSX) or its rows (CSV); blank rows are left out. Reading stops
-    at row ``max_rows + 1``: a file too large is refused without reading it all."""
+    at row ``max_rows + 1``: a file too large is refused without reading it all; ``head``
+    reads only that many data rows (a preview)."""
     if len(data) > MAX_FILE_BYTES:
         raise FileError(_("The file is larger than 50 MB."))
     rows_iter = _xlsx_rows(data) if is_xlsx(file_name, data) else _csv_rows(data)
@@ -131,6 +134,8 @@ def read_table(data: bytes, file_name: str, *, max_rows: int = MAX_ROWS) -> Tabl
             if headers is None:
                 headers = [c.strip() for c in raw]
                 continue
+            if head is not None and len(rows) >= head:
+                break  # a preview of the first rows only
             if len(rows) >= max_rows:
                 raise _too_many(max_rows)
             cells = raw[: len(headers)]
