@@ -31,10 +31,25 @@ class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
     class Meta:
         model = ImportJob
         fields = [
-            "id", "kind", "file_name", "status", "headers", "mapping", "value_map", "on_match",
-            "unknown_values", "total_rows", "created_count", "updated_count", "skipped_count",
-            "error_count", "message", "created_at", "finished_at", "progress",
-        ]  # fmt: skip
+            "id",
+            "kind",
+            "file_name",
+            "status",
+            "headers",
+            "mapping",
+            "value_map",
+            "on_match",
+            "unknown_values",
+            "total_rows",
+            "created_count",
+            "updated_count",
+            "skipped_count",
+            "error_count",
+            "message",
+            "created_at",
+            "finished_at",
+            "progress",
+        ]
         read_only_fields = fields
 
     def get_progress(self, job: ImportJob) -> dict[str, Any]:
@@ -96,12 +111,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Visible
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return ImportJob.objects.none()
-        return (
-            super()
-            .get_queryset()
-            .defer("content")
-            .order_by("-created_at", "-pk")
-        )
+        return super().get_queryset().defer("content").order_by("-created_at", "-pk")
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         try:
@@ -143,9 +153,11 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Visible
         serializer = MappingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self._call(
-            services.import_job_set_mapping, job=job, user=self.request.user,
+            services.import_job_set_mapping,
+            job=job,
+            user=self.request.user,
             **serializer.validated_data,
-        )  # fmt: skip
+        )
         self._call(services.import_request_dry_run, job=job, user=self.request.user)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data)

@@ -23,7 +23,9 @@ class UploadForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the kinds this user may import are offered.
-        self.fields["kind"].choices = [(k, label) for k, label in ImportKind.choices if may_import(user, k)]  # type: ignore[attr-defined]
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [(k, label) for k, label in ImportKind.choices if may_import(user, k)]
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -46,13 +48,14 @@ class MappingForm(forms.Form):
     )
 
     def __init__(self, *args: Any, job: ImportJob, **kwargs: Any) -> None:
-        initial = {"on_match": job.on_match, "save_template": True}
+        initial: dict[str, Any] = {"on_match": job.on_match, "save_template": True}
         initial |= {f"col_{c}": f for c, f in job.mapping.items()}
         for name, values in job.unknown_values.items():
             mapped = job.value_map.get(name, {})
             for i, value in enumerate(values):
                 initial[f"value_{name}_{i}"] = mapped.get(normalized_value(value), "")
-        super().__init__(*args, initial=initial, **kwargs)
+        kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
         self.job = job
         choices = [("", _("— not imported —")), *((f.name, f.label) for f in fields_of(job.kind))]
         self.column_fields = []

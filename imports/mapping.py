@@ -28,21 +28,54 @@ class Field:
     required: bool = False
 
 
-def _f(name: str, label: str, *synonyms: str, required: bool = False) -> Field:
-    return Field(name=name, label=str(label), synonyms=(name, str(label), *synonyms), required=required)
+def _f(name: str, label: object, *synonyms: str, required: bool = False) -> Field:
+    return Field(
+        name=name, label=str(label), synonyms=(name, str(label), *synonyms), required=required
+    )
 
 
 NAME = ("name", "namn", "navn", "company", "företag", "firma", "virksomhed", "unternehmen")
 COUNTRY = ("country", "land", "country code", "landskod", "landekode", "ländercode", "staat")
 REGISTRATION = (
-    "registration number", "organisationsnummer", "org nr", "orgnr", "cvr", "cvr nummer",
-    "handelsregisternummer", "hrb", "vat", "vat number", "momsnummer", "ust id", "company number",
-)  # fmt: skip
-DOMAIN = ("domain", "web domain", "website", "webbplats", "hemsida", "webside", "hjemmeside",
-          "webseite", "www", "url")  # fmt: skip
+    "registration number",
+    "organisationsnummer",
+    "org nr",
+    "orgnr",
+    "cvr",
+    "cvr nummer",
+    "handelsregisternummer",
+    "hrb",
+    "vat",
+    "vat number",
+    "momsnummer",
+    "ust id",
+    "company number",
+)
+DOMAIN = (
+    "domain",
+    "web domain",
+    "website",
+    "webbplats",
+    "hemsida",
+    "webside",
+    "hjemmeside",
+    "webseite",
+    "www",
+    "url",
+)
 COMPANY = ("sales company", "säljbolag", "salgsselskab", "vertriebsgesellschaft", "company code")
-OWNER = ("owner", "owner email", "owner e-mail", "ägare", "ejer", "besitzer", "verantwortlich",
-         "säljare", "sælger", "verkäufer")  # fmt: skip
+OWNER = (
+    "owner",
+    "owner email",
+    "owner e-mail",
+    "ägare",
+    "ejer",
+    "besitzer",
+    "verantwortlich",
+    "säljare",
+    "sælger",
+    "verkäufer",
+)
 EMAIL = ("email", "e-mail", "e-post", "mail", "epost", "e-mail adresse")
 PHONE = ("phone", "telefon", "tel", "telefonnummer", "mobile", "mobil")
 
@@ -50,9 +83,20 @@ PHONE = ("phone", "telefon", "tel", "telefonnummer", "mobile", "mobil")
 def _fields() -> dict[str, list[Field]]:
     gl = gettext_lazy
     account_ref = _f(
-        "account", gl("Account"), "account name", "kund", "kunde", "customer", "konto", "firma",
-        "company name", "företagsnamn", "firmanavn", "firmenname", required=True,
-    )  # fmt: skip
+        "account",
+        gl("Account"),
+        "account name",
+        "kund",
+        "kunde",
+        "customer",
+        "konto",
+        "firma",
+        "company name",
+        "företagsnamn",
+        "firmanavn",
+        "firmenname",
+        required=True,
+    )
     account_registration = _f(
         "account_registration", gl("Account registration number"), *REGISTRATION
     )
@@ -69,45 +113,128 @@ def _fields() -> dict[str, list[Field]]:
             account_ref,
             account_registration,
             _f("account_country", gl("Account country"), *COUNTRY),
-            _f("full_name", gl("Full name"), "name", "namn", "navn", "contact", "kontakt",
-               "kontaktperson", "ansprechpartner", required=True),  # fmt: skip
+            _f(
+                "full_name",
+                gl("Full name"),
+                "name",
+                "namn",
+                "navn",
+                "contact",
+                "kontakt",
+                "kontaktperson",
+                "ansprechpartner",
+                required=True,
+            ),
             _f("title", gl("Title"), "titel", "befattning", "stilling", "position", "job title"),
             _f("email", gl("E-mail"), *EMAIL),
             _f("phone", gl("Phone"), *PHONE),
             _f("language", gl("Language"), "språk", "sprog", "sprache"),
-            _f("marketing_consent", gl("Marketing consent"), "consent", "samtycke", "samtykke",
-               "einwilligung", "opt in"),  # fmt: skip
+            _f(
+                "marketing_consent",
+                gl("Marketing consent"),
+                "consent",
+                "samtycke",
+                "samtykke",
+                "einwilligung",
+                "opt in",
+            ),
         ],
         ImportKind.OPPORTUNITIES: [
-            _f("external_id", gl("External id"), "id", "external id", "extern id", "ekstern id",
-               "externe id", "deal id", "opportunity id", "crm id"),  # fmt: skip
+            _f(
+                "external_id",
+                gl("External id"),
+                "id",
+                "external id",
+                "extern id",
+                "ekstern id",
+                "externe id",
+                "deal id",
+                "opportunity id",
+                "crm id",
+            ),
             account_ref,
             account_registration,
             _f("account_country", gl("Account country"), *COUNTRY),
-            _f("name", gl("Opportunity name"), "opportunity", "deal", "affär", "affärsmöjlighet",
-               "mulighed", "salgsmulighed", "chance", "verkaufschance", "titel", "title",
-               required=True),  # fmt: skip
+            _f(
+                "name",
+                gl("Opportunity name"),
+                "opportunity",
+                "deal",
+                "affär",
+                "affärsmöjlighet",
+                "mulighed",
+                "salgsmulighed",
+                "chance",
+                "verkaufschance",
+                "titel",
+                "title",
+                required=True,
+            ),
             _f("stage", gl("Stage"), "steg", "fas", "fase", "phase", "stufe", "status"),
             _f("sales_company", gl("Sales company"), *COMPANY),
             _f("owner", gl("Owner (e-mail)"), *OWNER),
-            _f("amount", gl("Amount"), "belopp", "beløb", "betrag", "value", "värde", "værdi",
-               "wert", "summe"),  # fmt: skip
+            _f(
+                "amount",
+                gl("Amount"),
+                "belopp",
+                "beløb",
+                "betrag",
+                "value",
+                "värde",
+                "værdi",
+                "wert",
+                "summe",
+            ),
             _f("currency", gl("Currency"), "valuta", "währung", "waehrung", "cur"),
-            _f("expected_close_date", gl("Expected close date"), "close date", "closing date",
-               "stängningsdatum", "avslutsdatum", "lukkedato", "abschlussdatum",
-               "erwarteter abschluss"),  # fmt: skip
+            _f(
+                "expected_close_date",
+                gl("Expected close date"),
+                "close date",
+                "closing date",
+                "stängningsdatum",
+                "avslutsdatum",
+                "lukkedato",
+                "abschlussdatum",
+                "erwarteter abschluss",
+            ),
             _f("next_step", gl("Next step"), "nästa steg", "næste skridt", "nächster schritt"),
-            _f("product", gl("Product (SKU)"), "sku", "product", "produkt", "artikel",
-               "artikelnummer", "varenummer", "item"),  # fmt: skip
+            _f(
+                "product",
+                gl("Product (SKU)"),
+                "sku",
+                "product",
+                "produkt",
+                "artikel",
+                "artikelnummer",
+                "varenummer",
+                "item",
+            ),
             _f("quantity", gl("Quantity"), "qty", "antal", "mængde", "anzahl", "menge"),
-            _f("unit_price", gl("Unit price"), "price", "pris", "á-pris", "a-pris",
-               "stykpris", "einzelpreis", "preis"),  # fmt: skip
+            _f(
+                "unit_price",
+                gl("Unit price"),
+                "price",
+                "pris",
+                "á-pris",
+                "a-pris",
+                "stykpris",
+                "einzelpreis",
+                "preis",
+            ),
             _f("discount_percent", gl("Discount %"), "discount", "rabatt", "rabat"),
         ],
         ImportKind.LEADS: [
             _f("company_name", gl("Company"), *NAME, "company name", required=True),
-            _f("contact_name", gl("Contact name"), "contact", "kontakt", "kontaktperson",
-               "ansprechpartner", "full name", required=True),  # fmt: skip
+            _f(
+                "contact_name",
+                gl("Contact name"),
+                "contact",
+                "kontakt",
+                "kontaktperson",
+                "ansprechpartner",
+                "full name",
+                required=True,
+            ),
             _f("country", gl("Country"), *COUNTRY, required=True),
             _f("source", gl("Source"), "källa", "kilde", "quelle", "lead source"),
             _f("email", gl("E-mail"), *EMAIL),
@@ -208,7 +335,7 @@ def parse_date(text: str) -> dt.date | None:
         raw = raw[:10]
     for fmt in _DATE_FORMATS:
         try:
-            return dt.datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a date, no time
+            return dt.datetime.strptime(raw, fmt).date()
         except ValueError:
             continue
     raise CellError(
@@ -240,24 +367,42 @@ _COUNTRY_NAMES = {
     "DE": ("germany", "tyskland", "deutschland"),
     "AT": ("austria", "österrike", "østrig", "österreich"),
     "CH": ("switzerland", "schweiz", "schweiz"),
-    "NL": ("netherlands", "the netherlands", "holland", "nederländerna", "nederlandene",
-           "niederlande"),  # fmt: skip
+    "NL": (
+        "netherlands",
+        "the netherlands",
+        "holland",
+        "nederländerna",
+        "nederlandene",
+        "niederlande",
+    ),
     "BE": ("belgium", "belgien"),
     "LU": ("luxembourg", "luxemburg"),
     "FR": ("france", "frankrike", "frankrig", "frankreich"),
     "ES": ("spain", "spanien"),
     "PT": ("portugal",),
     "IT": ("italy", "italien"),
-    "GB": ("united kingdom", "uk", "great britain", "england", "storbritannien",
-           "großbritannien", "vereinigtes königreich"),  # fmt: skip
+    "GB": (
+        "united kingdom",
+        "uk",
+        "great britain",
+        "england",
+        "storbritannien",
+        "großbritannien",
+        "vereinigtes königreich",
+    ),
     "IE": ("ireland", "irland"),
     "PL": ("poland", "polen"),
     "CZ": ("czech republic", "czechia", "tjeckien", "tjekkiet", "tschechien"),
     "EE": ("estonia", "estland"),
     "LV": ("latvia", "lettland", "letland"),
     "LT": ("lithuania", "litauen"),
-    "US": ("united states", "usa", "united states of america", "förenta staterna",
-           "vereinigte staaten"),  # fmt: skip
+    "US": (
+        "united states",
+        "usa",
+        "united states of america",
+        "förenta staterna",
+        "vereinigte staaten",
+    ),
     "CA": ("canada", "kanada"),
     "MX": ("mexico", "mexiko"),
     "BR": ("brazil", "brasilien"),

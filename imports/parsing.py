@@ -53,7 +53,7 @@ def sniff_delimiter(text: str) -> str:
     """The delimiter of the header line: the candidate found most often outside quotes.
     (``csv.Sniffer`` guesses wrong on short files with decimal commas.)"""
     first = text.split("\n", 1)[0]
-    counts = {d: 0 for d in DELIMITERS}
+    counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
     for char in first:
         if char == '"':

@@ -333,7 +333,9 @@ class Importer:
     def error(self, name: str, message: str) -> dict[str, str]:
         return {"column": self.header(name), "message": message}
 
-    def cell(self, row: list[str], name: str, parse: Callable[[str], Any], errors: list[Any]) -> Any:
+    def cell(
+        self, row: list[str], name: str, parse: Callable[[str], Any], errors: list[Any]
+    ) -> Any:
         text = self.raw(row, name)
         try:
             return parse(text)
@@ -342,7 +344,7 @@ class Importer:
             return None
 
     def mapped_value(self, name: str, text: str) -> str:
-        return self.job.value_map.get(name, {}).get(m.normalized_value(text), text)
+        return str(self.job.value_map.get(name, {}).get(m.normalized_value(text), text))
 
     def unknown_value(self, name: str, text: str, errors: list[Any], message: str) -> None:
         values = self.unknown.setdefault(name, set())
@@ -395,7 +397,7 @@ class Importer:
                 or companies.filter(name__iexact=wanted).first()
             )
 
-        found = self._cached("company", wanted.casefold(), load)
+        found: SalesCompany | None = self._cached("company", wanted.casefold(), load)
         if found is None:
             self.unknown_value(
                 name, text, errors, _("“%(value)s” is not a sales company.") % {"value": text}
@@ -407,17 +409,22 @@ class Importer:
         if not text:
             return None
         wanted = self.mapped_value("owner", text)
-        found = self._cached(
+        found: User | None = self._cached(
             "owner",
             wanted.casefold(),
-            lambda: User.objects.for_org(self.org_id)
-            .filter(email__iexact=wanted, is_active=True)
-            .select_related("sales_company")
-            .first(),
+            lambda: (
+                User.objects.for_org(self.org_id)
+                .filter(email__iexact=wanted, is_active=True)
+                .select_related("sales_company")
+                .first()
+            ),
         )
         if found is None:
             self.unknown_value(
-                "owner", text, errors, _("No active user has the e-mail “%(value)s”.") % {"value": text}
+                "owner",
+                text,
+                errors,
+                _("No active user has the e-mail “%(value)s”.") % {"value": text},
             )
         return found
 
@@ -439,7 +446,7 @@ class Importer:
                     qs = qs.filter(country=country)
             return list(qs.select_related("home_company").order_by("pk")[:2])
 
-        found = self._cached("account", key, load) if (name or reg) else []
+        found: list[Account] = self._cached("account", key, load) if (name or reg) else []
         if not found:
             errors.append(
                 self.error(
@@ -452,10 +459,13 @@ class Importer:
             errors.append(
                 self.error(
                     "account",
-                    _("Several accounts are named “%(value)s”: map a country or registration "
-                      "number column.") % {"value": name},
+                    _(
+                        "Several accounts are named “%(value)s”: map a country or registration "
+                        "number column."
+                    )
+                    % {"value": name},
                 )
-            )  # fmt: skip
+            )
             return None
         return found[0]
 
@@ -572,8 +582,11 @@ class AccountImporter(Importer):
             acting_user=self.user,
             home_company=company,
             allow_duplicate=True,  # the matches were weighed just above
-            **{k: v for k, v in values.items() if k != "name"},
             name=name,
+            country=country,
+            registration_number=values["registration_number"],
+            domain=values["domain"],
+            industry=values["industry"],
         )
         note = ""
         if shown:
@@ -668,7 +681,7 @@ class OpportunityImporter(Importer):
                 or stages.filter(global_stage__name__iexact=wanted).first()
             )
 
-        found = self._cached("stage", f"{company.pk}|{wanted.casefold()}", load)
+        found: LocalStage | None = self._cached("stage", f"{company.pk}|{wanted.casefold()}", load)
         if found is None:
             self.unknown_value(
                 "stage",
@@ -679,22 +692,25 @@ class OpportunityImporter(Importer):
             )
         return found
 
+    def _product_loader(self, sku: str) -> Callable[[], Product | None]:
+        return lambda: Product.objects.for_org(self.org_id).filter(sku__iexact=sku).first()
+
     def lines(self, rows: list[list[str]], errors: list[Any]) -> list[LineInput]:
         out = []
         for row in rows:
             sku = self.raw(row, "product")
             if not sku:
                 continue
-            product = self._cached(
-                "product",
-                sku.casefold(),
-                lambda sku=sku: Product.objects.for_org(self.org_id).filter(sku__iexact=sku).first(),
+            product: Product | None = self._cached(
+                "product", sku.casefold(), self._product_loader(sku)
             )
             quantity = self.cell(row, "quantity", m.parse_decimal, errors)
             price = self.cell(row, "unit_price", m.parse_decimal, errors)
             discount = self.cell(row, "discount_percent", m.parse_decimal, errors)
             if product is None:
-                errors.append(self.error("product", _("No product has the SKU “%(value)s”.") % {"value": sku}))
+                errors.append(
+                    self.error("product", _("No product has the SKU “%(value)s”.") % {"value": sku})
+                )
                 continue
             out.append(
                 LineInput(
@@ -908,9 +924,11 @@ def _process(
         if done >= next_check:
             next_check = done + CHECK_EVERY
             cache.set(_progress_key(job.pk), done, PROGRESS_TTL)
-            if ImportJob.objects.for_org(job.organization_id).filter(
-                pk=job.pk, cancel_requested=True
-            ).exists():
+            if (
+                ImportJob.objects.for_org(job.organization_id)
+                .filter(pk=job.pk, cancel_requested=True)
+                .exists()
+            ):
                 raise Cancelled
     return outcomes
 

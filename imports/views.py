@@ -51,7 +51,9 @@ def import_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 content=upload.read(),
             )
         except ValidationError as exc:
-            form.add_error("file" if "file" in getattr(exc, "error_dict", {}) else None, exc.messages)
+            form.add_error(
+                "file" if "file" in getattr(exc, "error_dict", {}) else None, exc.messages
+            )
         except PermissionDenied as exc:
             form.add_error("kind", str(exc))
         else:
@@ -122,7 +124,12 @@ def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "may_cancel": job.status
             not in (ImportStatus.DONE, ImportStatus.CANCELLED, ImportStatus.FAILED),
             "may_remap": job.status
-            in (ImportStatus.QUEUED, ImportStatus.READY, ImportStatus.FAILED, ImportStatus.CANCELLED),
+            in (
+                ImportStatus.QUEUED,
+                ImportStatus.READY,
+                ImportStatus.FAILED,
+                ImportStatus.CANCELLED,
+            ),
         },
     )
 
@@ -169,6 +176,8 @@ def import_rejected(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = selectors.access_import_by_id(request.user, pk)
     body = selectors.rejected_rows_csv(request.user, job)
     response = HttpResponse("\ufeff" + body, content_type="text/csv; charset=utf-8")
-    name = export_filename("rejected", job.file_name.rsplit(".", 1)[0], date=timezone.localdate(), extension="csv")
+    name = export_filename(
+        "rejected", job.file_name.rsplit(".", 1)[0], date=timezone.localdate(), extension="csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -26,8 +26,8 @@ from coaching.models import CoachingAction, CoachingSession, CoachingTopic
 from coaching.services import ActionInput, coaching_session_create
 from crm.models import Notification, NotificationKind
 from crm.notifications import notify
-from leads.models import MarketingPause
 from imports.models import ImportJob
+from leads.models import MarketingPause
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import BuyingRole, OpportunityContactRole
 from reporting.models import (
@@ -259,11 +259,15 @@ MAKERS: dict[str, Callable[[World], Made]] = {
     # A user's imports are his alone: everyone else of the organization gets 404 too.
     "imports.ImportJob": lambda w: Made(
         ImportJob.objects.create(
-            organization=w.org, created_by=w.director, kind="accounts", file_name="a.csv",
-            content=b"Name\nA\n", headers=["Name"],
+            organization=w.org,
+            created_by=w.director,
+            kind="accounts",
+            file_name="a.csv",
+            content=b"Name\nA\n",
+            headers=["Name"],
         ),
         [n for n in w.users() if n not in ("director", "stranger")],
-    ),  # fmt: skip
+    ),
     "coaching.CoachingTopic": lambda w: Made(
         CoachingTopic.objects.create(organization=w.org, name=f"Topic {next(_seq)}")
     ),

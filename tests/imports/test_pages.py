@@ -96,9 +96,7 @@ def test_mapping_errors_are_shown_in_the_readers_language(world) -> None:
     assert expected in response.content.decode()
 
 
-@pytest.mark.parametrize(
-    "path", ["", "mapping/", "progress/", "rejected.csv", "cancel/"]
-)
+@pytest.mark.parametrize("path", ["", "mapping/", "progress/", "rejected.csv", "cancel/"])
 def test_other_users_and_organizations_get_404(world, path: str) -> None:
     job = upload(world.manager_se, ImportKind.ACCOUNTS, TEXT)
     for user in (world.stranger, world.rep_se, world.admin):

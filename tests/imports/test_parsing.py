@@ -50,7 +50,7 @@ def test_xlsx_first_sheet_typed_cells_and_formulas_stay_text() -> None:
     data = _xlsx(
         [
             ["Name", "Amount", "Close", "Note"],
-            ["=HYPERLINK(\"http://x\")", 1234.5, dt.datetime(2027, 3, 15), "=1+1"],
+            ['=HYPERLINK("http://x")', 1234.5, dt.datetime(2027, 3, 15), "=1+1"],
             ["Beta", 10, dt.date(2027, 1, 2), None],
         ]
     )

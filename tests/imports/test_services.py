@@ -54,12 +54,16 @@ def test_commit_then_a_second_import_of_the_same_file_updates(
     world, django_capture_on_commit_callbacks
 ) -> None:
     user = world.manager_se
-    job = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user)
+    job = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user
+    )
     job = commit(django_capture_on_commit_callbacks, job, user)
     assert job.status == ImportStatus.DONE
     assert accounts_of(world) == ["Alfa AB", "Beta AB"]
     assert job.created_count == 2 and job.error_count == 2
-    again = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user)
+    again = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user
+    )
     assert verdicts(again)[2][0] == RowAction.UPDATE
     again = commit(django_capture_on_commit_callbacks, again, user)
     assert (again.created_count, again.updated_count) == (0, 2)
@@ -80,7 +84,11 @@ def test_a_hidden_match_is_told_at_need_to_know_only(world, django_capture_on_co
     make_account(organization=world.org, home_company=world.dk, name="Secret Holding A/S",
                  country="DK", registration_number="DK-123")  # fmt: skip
     text = "Name;Country;Registration number\nSecret Holding A/S;DK;DK-123\n"
-    job = dry_run(django_capture_on_commit_callbacks, upload(world.rep_se, ImportKind.ACCOUNTS, text), world.rep_se)
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(world.rep_se, ImportKind.ACCOUNTS, text),
+        world.rep_se,
+    )
     action, errors, _ = verdicts(job)[2]
     assert action == RowAction.ERROR
     assert "Exists, not visible to you" in errors[0]["message"]
@@ -102,7 +110,11 @@ def test_skip_and_create_anyway(world, django_capture_on_commit_callbacks) -> No
 
 def test_a_rep_imports_into_his_own_company_only(world, django_capture_on_commit_callbacks):
     text = "Name;Country;Sales company\nOwn AB;SE;SE\nForeign ApS;DK;DK\n"
-    job = dry_run(django_capture_on_commit_callbacks, upload(world.rep_se, ImportKind.ACCOUNTS, text), world.rep_se)
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(world.rep_se, ImportKind.ACCOUNTS, text),
+        world.rep_se,
+    )
     rows = verdicts(job)
     assert rows[2][0] == RowAction.CREATE
     assert rows[3][0] == RowAction.ERROR
@@ -115,7 +127,11 @@ def test_marketing_may_not_import_accounts_but_leads(world, django_capture_on_co
     with pytest.raises(PermissionDenied):
         upload(world.rep_se, ImportKind.LEADS, "Company;Contact;Country\nX;Y;SE\n")
     text = "Företag;Kontaktperson;Land;E-post\nLeadco AB;Eva Ek;Sverige;eva@leadco.se\n"
-    job = dry_run(django_capture_on_commit_callbacks, upload(world.marketing, ImportKind.LEADS, text), world.marketing)
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(world.marketing, ImportKind.LEADS, text),
+        world.marketing,
+    )
     assert verdicts(job)[2][0] == RowAction.CREATE
     commit(django_capture_on_commit_callbacks, job, world.marketing)
     lead = Lead.objects.for_org(world.org).get()
@@ -150,7 +166,11 @@ def test_a_mapping_needs_the_required_fields_and_is_saved_as_template(world) -> 
 def test_formula_cells_are_imported_as_text(world, django_capture_on_commit_callbacks):
     user = world.manager_se
     job = upload(user, ImportKind.ACCOUNTS, 'Name;Country;Industry\n=HYPERLINK("x");SE;@SUM(A1)\n')
-    commit(django_capture_on_commit_callbacks, dry_run(django_capture_on_commit_callbacks, job, user), user)
+    commit(
+        django_capture_on_commit_callbacks,
+        dry_run(django_capture_on_commit_callbacks, job, user),
+        user,
+    )
     account = Account.objects.for_org(world.org).get()
     assert (account.name, account.industry) == ('=HYPERLINK("x")', "@SUM(A1)")
 
@@ -158,12 +178,21 @@ def test_formula_cells_are_imported_as_text(world, django_capture_on_commit_call
 def test_contacts_are_matched_by_email_on_the_account(world, django_capture_on_commit_callbacks):
     user = world.manager_se
     make_account(organization=world.org, home_company=world.se, name="Alfa AB", country="SE")
-    text = "Kund;Namn;E-post;Titel\nAlfa AB;Eva Ek;eva@alfa.se;CFO\nAlfa AB;Eva Ek;EVA@alfa.se;CEO\nNone AB;X;;\n"
+    text = (
+        "Kund;Namn;E-post;Titel\n"
+        "Alfa AB;Eva Ek;eva@alfa.se;CFO\n"
+        "Alfa AB;Eva Ek;EVA@alfa.se;CEO\n"
+        "None AB;X;;\n"
+    )
     job = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.CONTACTS, text), user)
     rows = verdicts(job)
     assert [rows[n][0] for n in (2, 3, 4)] == [RowAction.CREATE, RowAction.SKIP, RowAction.ERROR]
     commit(django_capture_on_commit_callbacks, job, user)
-    again = commit(django_capture_on_commit_callbacks, dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.CONTACTS, text), user), user)
+    again = commit(
+        django_capture_on_commit_callbacks,
+        dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.CONTACTS, text), user),
+        user,
+    )
     assert again.updated_count == 1
     assert Contact.objects.for_org(world.org).count() == 1
 
@@ -186,7 +215,9 @@ OPPS = (
 def test_opportunities_with_lines_and_external_ids(world, django_capture_on_commit_callbacks):
     user = world.manager_se
     account = _deal_world(world)
-    job = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.OPPORTUNITIES, OPPS), user)
+    job = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.OPPORTUNITIES, OPPS), user
+    )
     rows = verdicts(job)
     assert rows[2][0] == rows[3][0] == rows[4][0] == RowAction.CREATE
     assert rows[5][0] == RowAction.ERROR
@@ -202,7 +233,15 @@ def test_opportunities_with_lines_and_external_ids(world, django_capture_on_comm
     service = Opportunity.objects.for_org(world.org).get(name="Service")
     assert service.amount == Decimal("1234.50") and str(service.expected_close_date) == "2027-04-01"
     # The second import finds the deals by their external ids and updates them.
-    again = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.OPPORTUNITIES, OPPS.replace("Service;Propose", "Service renamed;Negotiate")), user)
+    again = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(
+            user,
+            ImportKind.OPPORTUNITIES,
+            OPPS.replace("Service;Propose", "Service renamed;Negotiate"),
+        ),
+        user,
+    )
     assert verdicts(again)[4][0] == RowAction.UPDATE
     again = commit(django_capture_on_commit_callbacks, again, user)
     assert again.status == ImportStatus.DONE, again.message
@@ -214,14 +253,25 @@ def test_opportunities_with_lines_and_external_ids(world, django_capture_on_comm
 def test_history_says_imported_from_the_file(world, django_capture_on_commit_callbacks):
     user = world.manager_se
     job = upload(user, ImportKind.ACCOUNTS, "Name;Country\nHist AB;SE\n", name="old-crm.csv")
-    commit(django_capture_on_commit_callbacks, dry_run(django_capture_on_commit_callbacks, job, user), user)
+    commit(
+        django_capture_on_commit_callbacks,
+        dry_run(django_capture_on_commit_callbacks, job, user),
+        user,
+    )
     account = Account.objects.for_org(world.org).get()
-    event = account.events.model.objects.for_org(world.org).filter(pgh_obj_id=account.pk).select_related("pgh_context").first()
+    event = (
+        account.events.model.objects.for_org(world.org)
+        .filter(pgh_obj_id=account.pk)
+        .select_related("pgh_context")
+        .first()
+    )
     assert event.pgh_context.metadata["note"] == "imported from old-crm.csv"
     assert event.pgh_context.metadata["user"] == user.pk
 
 
-def test_a_row_failing_at_commit_time_writes_nothing(world, django_capture_on_commit_callbacks, monkeypatch):
+def test_a_row_failing_at_commit_time_writes_nothing(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
     user = world.manager_se
     text = "Name;Country\n" + "".join(f"Firm {i} AB;SE\n" for i in range(30))
     job = dry_run(django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, text), user)
