@@ -531,7 +531,8 @@ class AccountImporter(Importer):
             "domain": self.raw(row, "domain"),
             "industry": self.raw(row, "industry"),
         }
-        keys = [("name", normalize_name(name), country)]
+        # An empty name is the service's error to report, not a duplicate of another row.
+        keys = [("name", normalize_name(name), country)] if normalize_name(name) else []
         if values["registration_number"]:
             keys.append(("reg", normalize_registration(values["registration_number"]), ""))
         if values["domain"]:

@@ -119,7 +119,8 @@ def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "is_done": job.status == ImportStatus.DONE,
             "is_failed": job.status == ImportStatus.FAILED,
             "is_queued": job.status == ImportStatus.QUEUED,
-            "running": job.status in (ImportStatus.RUNNING, ImportStatus.DRY_RUN),
+            "show_progress": job.status
+            in (ImportStatus.RUNNING, ImportStatus.DRY_RUN, ImportStatus.READY, ImportStatus.DONE),
             "may_commit": job.status == ImportStatus.READY,
             "may_cancel": job.status
             not in (ImportStatus.DONE, ImportStatus.CANCELLED, ImportStatus.FAILED),
