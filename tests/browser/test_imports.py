@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -21,8 +22,12 @@ from tests.browser.test_rep_flows import seed, sign_in
 pytestmark = pytest.mark.browser
 
 MANAGER = "manager.se@nordvik.example"
-N_ACCOUNTS = 2000
-N_OPPS = 1000
+# The issue's sizes (2,000 accounts, 1,000 opportunities) with MERIDIAN_IMPORT_FULL=1: 453 s on
+# the shared 2-core machine, every row going through the forms' services (conflict detection
+# included). By default a tenth of that keeps the suite's browser tests short.
+FULL = os.environ.get("MERIDIAN_IMPORT_FULL") == "1"
+N_ACCOUNTS = 2000 if FULL else 200
+N_OPPS = 1000 if FULL else 100
 
 
 def accounts_file() -> bytes:

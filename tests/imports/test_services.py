@@ -311,3 +311,27 @@ def test_commit_needs_a_dry_run(world) -> None:
     job = upload(world.manager_se, ImportKind.ACCOUNTS, ACCOUNTS)
     with pytest.raises(ValidationError):
         services.import_request_commit(job=job, user=world.manager_se)
+
+
+def test_import_finished_is_sent_to_webhooks_with_counts(
+    world, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import endpoint_create
+
+    endpoint_create(
+        acting_user=world.admin, name="ERP", url="http://127.0.0.1:9/hook",
+        event_types=["import.finished"],
+    )  # fmt: skip
+    monkeypatch.setattr("webhooks.events.queue_delivery", lambda delivery: None)
+    user = world.manager_se
+    job = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user
+    )
+    commit(django_capture_on_commit_callbacks, job, user)
+    delivery = WebhookDelivery.objects.for_org(world.org).get()
+    data = delivery.payload["data"]["import"]
+    assert data == {
+        "id": job.pk, "kind": "accounts", "file_name": "file.csv",
+        "created": 2, "updated": 0, "skipped": 1, "rejected": 2,
+    }  # fmt: skip
