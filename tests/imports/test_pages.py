@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from accounts.models import Account
 from imports.models import ImportJob, ImportKind, ImportStatus
-from tests.imports.helpers import upload
+from tests.imports.helpers import dry_run, upload
 
 TEXT = "Namn;Land;Bransch\nAlfa AB;Sverige;=CMD|' /C calc'!A0\nBeta AB;Atlantis;\n"
 
@@ -65,8 +65,6 @@ def test_the_whole_flow_in_pages(world, django_capture_on_commit_callbacks) -> N
 
 def test_rejected_rows_escape_formulas(world, django_capture_on_commit_callbacks) -> None:
     job = upload(world.manager_se, ImportKind.ACCOUNTS, "Name;Country\n=HYPERLINK(1);Atlantis\n")
-    from tests.imports.helpers import dry_run
-
     dry_run(django_capture_on_commit_callbacks, job, world.manager_se)
     body = client_for(world.manager_se).get(f"/imports/{job.pk}/rejected.csv").content.decode()
     assert "'=HYPERLINK(1)" in body

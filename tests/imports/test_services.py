@@ -323,14 +323,21 @@ def test_import_finished_is_sent_to_webhooks_with_counts(
         acting_user=world.admin, name="ERP", url="http://127.0.0.1:9/hook",
         event_types=["import.finished"],
     )  # fmt: skip
+    for company in (world.se, world.dk):
+        endpoint_create(
+            acting_user=world.admin, name=f"ERP {company.code}", url="http://127.0.0.1:9/hook",
+            event_types=["import.finished"], scope="company", sales_company=company,
+        )  # fmt: skip
     monkeypatch.setattr("webhooks.events.queue_delivery", lambda delivery: None)
     user = world.manager_se
     job = dry_run(
         django_capture_on_commit_callbacks, upload(user, ImportKind.ACCOUNTS, ACCOUNTS), user
     )
     commit(django_capture_on_commit_callbacks, job, user)
-    delivery = WebhookDelivery.objects.for_org(world.org).get()
-    data = delivery.payload["data"]["import"]
+    deliveries = WebhookDelivery.objects.for_org(world.org).select_related("endpoint")
+    # The organization's endpoint and the importer's company's; not the Danish one.
+    assert sorted(d.endpoint.name for d in deliveries) == ["ERP", "ERP SE"]
+    data = deliveries[0].payload["data"]["import"]
     assert data == {
         "id": job.pk, "kind": "accounts", "file_name": "file.csv",
         "created": 2, "updated": 0, "skipped": 1, "rejected": 2,
