@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from accounts import api as accounts_api
 from coaching import api as coaching_api
 from crm import api as crm_api
+from imports import api as imports_api
 from leads import api as leads_api
 from opportunities import api as opportunities_api
 from opportunities.customer_api import Account360View
@@ -48,6 +49,7 @@ for app_api in (
     opportunities_api,
     leads_api,
     coaching_api,
+    imports_api,
     reporting_api,
 ):
     app_api.register(router)

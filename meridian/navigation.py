@@ -40,6 +40,8 @@ _REP = [
     ("leads:lead_list", _("Leads")),
     # A rep's coaching sessions and deal reviews; a manager's, of his reps (issue 19).
     ("coaching:list", _("Coaching")),
+    # CSV/XLSX imports (issue 20): each role imports what its forms may create.
+    ("imports:list", _("Imports")),
 ]
 _MANAGER = [
     *_REP,
@@ -61,6 +63,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("leads:campaign_list", _("Campaigns")),
         ("accounts:list", _("Accounts")),
         ("accounts:contacts", _("Contacts")),
+        ("imports:list", _("Imports")),
     ],
     Role.GLOBAL_DIRECTOR: [
         ("reporting:dashboard", _("Reports")),
@@ -76,6 +79,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("coaching:list", _("Coaching")),
         ("reporting:alerts", _("Alerts")),
         ("setup:deviation_alerts", _("Alert settings")),
+        ("imports:list", _("Imports")),
     ],
     Role.GLOBAL_ADMIN: [
         ("setup:index", _("Set-up")),
@@ -89,6 +93,7 @@ _NAVIGATION: dict[str, list[tuple[str, Any]]] = {
         ("reporting:dashboard", _("Reports")),
         ("reporting:alerts", _("Alerts")),
         ("setup:deviation_alerts", _("Alert settings")),
+        ("imports:list", _("Imports")),
     ],
 }
 

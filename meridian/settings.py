@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "leads",
     "coaching",
     "privacy",
+    "imports",
     "reporting",
     "webhooks",
     "meridian",

@@ -72,6 +72,7 @@ urlpatterns = [
     path("opportunities/", include((opportunities_patterns, "opportunities"))),
     path("accounts/", include((accounts_patterns, "accounts"))),
     path("coaching/", include((coaching_patterns, "coaching"))),
+    path("imports/", include("imports.urls")),
     path("search/", shell_views.search, name="search"),
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.profile_password, name="profile_password"),

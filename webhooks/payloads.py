@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import Account
 from crm.models import Organization, SalesCompany
 from crm.money import MissingExchangeRateError, to_corporate
+from imports.models import ImportJob
 from opportunities.models import Conflict, ConflictParticipant, Opportunity
 from webhooks.models import Scope, WebhookEndpoint
 
@@ -30,6 +31,11 @@ def companies_of(obj: Any) -> set[int]:
             .values_list("sales_company_id", flat=True)
         )
         return found | {obj.sales_company_id}
+    if isinstance(obj, ImportJob):
+        # An import is its importer's company's (an organization-wide user's: no company's,
+        # so only organization-wide endpoints hear of it).
+        company = obj.created_by.sales_company_id
+        return {company} if company else set()
     return set()
 
 

@@ -26,6 +26,7 @@ from coaching.models import CoachingAction, CoachingSession, CoachingTopic
 from coaching.services import ActionInput, coaching_session_create
 from crm.models import Notification, NotificationKind
 from crm.notifications import notify
+from imports.models import ImportJob
 from leads.models import MarketingPause
 from opportunities.conflicts import detect_for_opportunity
 from opportunities.models import BuyingRole, OpportunityContactRole
@@ -254,6 +255,18 @@ MAKERS: dict[str, Callable[[World], Made]] = {
     "coaching.CoachingAction": lambda w: Made(
         CoachingAction.objects.for_org(w.org).get(session=_coaching_session(w, action=True)),
         NOT_SWEDEN_NOR_MARKETING,
+    ),
+    # A user's imports are his alone: everyone else of the organization gets 404 too.
+    "imports.ImportJob": lambda w: Made(
+        ImportJob.objects.create(
+            organization=w.org,
+            created_by=w.director,
+            kind="accounts",
+            file_name="a.csv",
+            content=b"Name\nA\n",
+            headers=["Name"],
+        ),
+        [n for n in w.users() if n not in ("director", "stranger")],
     ),
     "coaching.CoachingTopic": lambda w: Made(
         CoachingTopic.objects.create(organization=w.org, name=f"Topic {next(_seq)}")

@@ -17,8 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # The app code and templates (tests, bench and scripts are not shown to users).
 SOURCES = [
-    "accounts", "coaching", "crm", "leads", "meridian", "opportunities", "pipeline", "privacy",
-    "reporting", "sso", "webhooks", "templates", "locale",
+    "accounts", "coaching", "crm", "imports", "leads", "meridian", "opportunities", "pipeline",
+    "privacy", "reporting", "sso", "webhooks", "templates", "locale",
 ]  # fmt: skip
 LANGUAGES = ["sv", "da", "de"]
 
