@@ -82,6 +82,7 @@ from opportunities.resolution import (
     resolvable_ids,
     situation_deals,
 )
+from opportunities.rows import row_values, rows_html
 from opportunities.situations import situations_of
 from opportunities.trade_rules import typed_quotes
 
@@ -157,12 +158,15 @@ def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         response["Content-Disposition"] = f'attachment; filename="opportunities-{stamp}.csv"'
         return response
     page = _page(request, qs)
+    # The rows as plain values, rendered in Python (opportunities.rows): the page's one read.
+    page.object_list = row_values(page.object_list)
     return render(
         request,
         "opportunities/list.html",
         {
             "form": form,
             "page": page,
+            "rows": rows_html(page.object_list),
             "query": _query_without(request, "page", "format"),
             "csv_query": _query_without(request, "page", "format"),
         },

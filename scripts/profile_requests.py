@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one request each")
     parser.add_argument("--top", type=int, default=18)
     parser.add_argument("--only", default="")
+    parser.add_argument("--dump", default="", help="write each response body to DIR/NAME.html")
     parser.add_argument("--sql", type=int, default=0, help="print each query, cut at N chars")
     args = parser.parse_args()
     _setup()
@@ -100,9 +101,11 @@ def main() -> None:
                 walls.append((time.perf_counter() - w0) * 1000)
             sqls.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
             nq = len(ctx.captured_queries)
+        if args.dump:
+            Path(args.dump, f"{name}.html").write_bytes(response.content)
         if args.sql:
             for q in ctx.captured_queries:
-                print(f"  [{q['time']}] {q['sql'][:args.sql]}")
+                print(f"  [{q['time']}] {q['sql'][: args.sql]}")
         print(
             f"{name:22} {first.status_code} {len(response.content):>8} B  q={nq:<3}"
             f" wall {statistics.median(walls):7.1f}  cpu {statistics.median(cpus):7.1f}"

@@ -57,8 +57,14 @@ class AnyOfSources(Expression):
     def __repr__(self) -> str:
         return f"AnyOfSources({len(self.sources)} sources)"
 
+    # The resolved plain form is the source expression: relabeling (this query used as a
+    # subquery, its aliases renamed) must reach it.
     def get_source_expressions(self) -> list[Any]:
-        return []
+        return [] if self.fallback is None else [self.fallback]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        if exprs:
+            (self.fallback,) = exprs
 
     def resolve_expression(
         self,
@@ -112,7 +118,8 @@ class AnyOfSources(Expression):
         base.clear_limits()
         base.where.children = [c for c in base.where.children if not self._is_us(c)]
         base.select_related = False
-        _drop_unused_joins(base)
+        if not _drop_unused_joins(base):
+            return None
         keys = {f"_k{i}": F(name.lstrip("-")) for i, (name, _desc) in enumerate(ordering)}
         columns = ["_pk", *keys]
         branches: list[str] = []
@@ -130,11 +137,10 @@ class AnyOfSources(Expression):
             )
             sql, branch_params = rows.query.get_compiler(connection=connection).as_sql()
             if source.per is not None:
-                per_sql, per_params = source.per.query.get_compiler(
-                    connection=connection
-                ).as_sql()
+                per_sql, per_params = source.per.query.get_compiler(connection=connection).as_sql()
+                # Compiled SQL of our own querysets; their values travel as parameters.
                 sql = (
-                    f'SELECT "_t".* FROM (SELECT DISTINCT "_g0"."v" FROM ({per_sql}) "_g0"("v"))'
+                    f'SELECT "_t".* FROM (SELECT DISTINCT "_g0"."v" FROM ({per_sql}) "_g0"("v"))'  # noqa: S608
                     f' "_g" CROSS JOIN LATERAL ({sql}) "_t"'
                 )
                 params += [*per_params, *branch_params]
@@ -148,7 +154,7 @@ class AnyOfSources(Expression):
         pk = compiler.compile(query.model._meta.pk.get_col(query.get_initial_alias()))[0]
         # UNION, not UNION ALL: a row of two sources takes one of the k places.
         candidates = (
-            f'SELECT "_u"."_pk" FROM ({" UNION ".join(branches)}) "_u"({names})'
+            f'SELECT "_u"."_pk" FROM ({" UNION ".join(branches)}) "_u"({names})'  # noqa: S608
             f"{f' ORDER BY {order}' if order else ''} LIMIT {int(k)}"
         )
         return f"{pk} IN ({candidates})", params
@@ -161,23 +167,29 @@ class AnyOfSources(Expression):
         )
 
 
-def _drop_unused_joins(query: Any) -> None:
+def _drop_unused_joins(query: Any) -> bool:
     """The joins the page made for what it shows (select_related) cost a branch one index probe
     per row and filter nothing: keep only those its conditions read, with their parents (a
-    branch's ordering and keys join again for themselves)."""
+    branch's ordering and keys join again for themselves). False where a condition reads a
+    table of an enclosing query (a correlated subquery): a branch, compiled on its own and
+    joining tables of its own, could capture the name, so the plain form is used there."""
     needed = {query.get_initial_alias()}
-    stack: list[Any] = [query.where]
+    # (node, inside a subquery): a subquery's own tables are its business; its references to
+    # this query's tables (OuterRef) need their joins kept.
+    stack: list[tuple[Any, bool]] = [(query.where, False)]
     while stack:
-        node = stack.pop()
+        node, nested = stack.pop()
         if isinstance(node, Col):
-            needed.add(node.alias)
+            if node.alias in query.alias_map:
+                needed.add(node.alias)
+            elif not nested:
+                return False
         elif isinstance(node, WhereNode):
-            stack.extend(node.children)
+            stack.extend((child, nested) for child in node.children)
         elif isinstance(node, Query):
-            # A subquery's outer references (OuterRef) are Cols of this query's aliases.
-            stack.append(node.where)
+            stack.append((node.where, True))
         elif hasattr(node, "get_source_expressions"):
-            stack.extend(e for e in node.get_source_expressions() if e is not None)
+            stack.extend((e, nested) for e in node.get_source_expressions() if e is not None)
     for alias in list(needed):
         while (join := query.alias_map.get(alias)) is not None and join.parent_alias:
             alias = join.parent_alias
@@ -185,6 +197,7 @@ def _drop_unused_joins(query: Any) -> None:
     for alias in query.alias_map:
         if alias not in needed:
             query.alias_refcount[alias] = 0
+    return True
 
 
 def _ordering(query: Any) -> Sequence[tuple[str, bool]] | None:

@@ -111,8 +111,8 @@ def test_every_page_of_every_order_is_the_plain_ors(reps_world: World, sort: str
     assert len(everything) == 24  # owned, split, team and shared deals
     assert len(set(everything)) == len(everything)
     for start, stop in [(0, 1), (0, 5), (3, 8), (10, 21), (0, 200), (len(everything) - 2, 999)]:
-        assert ids(_ranked(reps_world).order_by(*ordering)[start:stop]) == (
-            everything[start:stop]
+        assert (
+            ids(_ranked(reps_world).order_by(*ordering)[start:stop]) == (everything[start:stop])
         ), (sort, start, stop)
 
 
@@ -133,8 +133,8 @@ def test_filters_of_the_page_apply_inside_each_source(reps_world: World) -> None
         expected = ids(_plain(world, *f).order_by("-created_at", "-id"))
         assert expected, f
         for stop in (1, 3, 7, 100):
-            assert ids(_ranked(world, *f).order_by("-created_at", "-id")[:stop]) == (
-                expected[:stop]
+            assert (
+                ids(_ranked(world, *f).order_by("-created_at", "-id")[:stop]) == (expected[:stop])
             ), (f, stop)
 
 
