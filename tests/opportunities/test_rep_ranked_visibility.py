@@ -148,15 +148,17 @@ def test_a_capped_count_counts_what_the_or_counts(reps_world: World) -> None:
 def test_the_page_ranks_per_source_and_the_detail_stays_a_plain_condition(
     reps_world: World,
 ) -> None:
-    """The rewrite is taken where it pays (a slice) and only there: an unsliced read (a
-    filter by id, a count, the CSV's iteration) keeps the plain OR."""
+    """The rewrite is taken where it pays (an ordered slice) and only there: an unsliced read
+    (a filter by id, a count, the CSV's iteration) and the page's capped count keep the plain
+    OR (unordered, no source can stop early)."""
     with CaptureQueriesContext(connection) as ctx:
         list(_ranked(reps_world).order_by("-created_at", "-id")[:25])
         list(_ranked(reps_world).filter(pk=1))
         _ranked(reps_world).count()
-    page, lookup, count = (q["sql"] for q in ctx.captured_queries)
+        _ranked(reps_world).order_by()[:1001].count()
+    page, lookup, count, capped = (q["sql"] for q in ctx.captured_queries)
     assert "CROSS JOIN LATERAL" in page and " UNION " in page
-    for plain in (lookup, count):
+    for plain in (lookup, count, capped):
         assert "LATERAL" not in plain and "UNION" not in plain
 
 
