@@ -343,7 +343,11 @@ class ActivityLogForm(forms.Form):
     duration_minutes = forms.IntegerField(
         label=_("Duration (minutes)"), required=False, min_value=0, max_value=MAX_ACTIVITY_MINUTES
     )
-    contact = forms.TypedChoiceField(label=_("With"), coerce=int, required=False, empty_value=None)
+    # Rendered in Python (crm.forms.QuickSelect): a group's contacts and open deals are
+    # hundreds of options, each two template includes through the stock widget.
+    contact = forms.TypedChoiceField(
+        label=_("With"), coerce=int, required=False, empty_value=None, widget=QuickSelect
+    )
     outcome = forms.CharField(label=_("Outcome"), max_length=200, required=False)
     notes = forms.CharField(
         label=_("Notes"),
@@ -393,6 +397,7 @@ class ActivityLogForm(forms.Form):
                 empty_value=None,
                 choices=[("", _("(none)"))]
                 + [(o.pk, f"{o.name} · {o.account.name}") for o in opportunities],
+                widget=QuickSelect,
             )
 
     def clean_contact(self) -> Contact | None:

@@ -138,15 +138,22 @@ class Opportunity(TenantModel):
             models.Index(
                 fields=["organization", "owner", "global_stage"], name="opp_org_owner_idx"
             ),
+            # A rep's page ranks each source's first deals in the list's order before the join
+            # (crm.db.sources): owned, and per team group, each an ordered index scan.
+            models.Index(
+                fields=["organization", "owner", "-created_at", "-id"],
+                name="opp_org_owner_created_idx",
+            ),
             models.Index(fields=["organization", "account"], name="opp_org_account_idx"),
             # Conflict detection reads a group's deals on every save (200-subsidiary groups hold
-            # a thousand deals: 147 ms through the accounts at 1M, an index range here). The
-            # columns it reads are included, so the range is read from the index alone: fetching
+            # a thousand deals: 147 ms through the accounts at 1M, an index range here); the
+            # list's order after the group serves a rep's page per team group too. The columns
+            # the save reads are included, so its range is read from the index alone: fetching
             # a thousand deals' rows from the heap (800 pages) was most of a save's SQL time.
             models.Index(
-                fields=["organization", "account_group_id"],
-                include=["id", "global_stage", "account", "sales_company", "owner"],
-                name="opp_org_group_cover_idx",
+                fields=["organization", "account_group_id", "-created_at", "-id"],
+                include=["global_stage", "account", "sales_company", "owner"],
+                name="opp_org_group_created_idx",
             ),
             models.Index(fields=["organization", "expected_close_date"], name="opp_org_close_idx"),
             models.Index(fields=["organization", "-created_at", "-id"], name="opp_org_created_idx"),

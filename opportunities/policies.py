@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import Account
 from accounts.policies import account_q, team_group_ids
+from crm.db.sources import AnyOfSources, Source
 from crm.models import User
 from crm.roles import Role
 from crm.visibility import (
@@ -53,24 +54,12 @@ def opportunity_q(user: User, prefix: str = "") -> Q | None:
         return None
     # Deals the user owns or holds a split on are theirs to see whichever company books them
     # (a manager credited on another company's deal, too).
-    splits = (
-        OpportunitySplit.objects.for_org(user.organization_id)
-        .filter(user_id=user.pk)
-        .values("opportunity_id")
-    )
+    splits = _split_ids(user)
     if user.role == Role.SALES_REP:
-        # A rep's deals are a few thousand of the organization's million: gather each source once
-        # (InitPlans) as indexable conditions on the opportunity itself, so PostgreSQL combines
-        # index scans (BitmapOr) instead of walking the whole organization through a filter.
-        team_accounts = (
-            Account.objects.for_org(user.organization_id).filter(group_id__in=groups).values("id")
-        )
-        return (
-            Q(**{f"{prefix}owner_id": user.pk})
-            | among(f"{prefix}id", splits)
-            | among(f"{prefix}account_id", team_accounts)
-            | among(f"{prefix}id", shared)
-        )
+        either = Q()
+        for source in _rep_sources(user, prefix, splits=splits, groups=groups, shared=shared):
+            either |= source.q
+        return either
     # A manager's own companies are a large share of the organization, so walking an ordered
     # index with this as a filter is cheap; their teams reach thousands of groups, which is
     # cheaper probed per row (hashed) than gathered into an array of every account first. The
@@ -86,8 +75,58 @@ def opportunity_q(user: User, prefix: str = "") -> Q | None:
     )
 
 
+def _split_ids(user: User) -> QuerySet[Any]:
+    return (
+        OpportunitySplit.objects.for_org(user.organization_id)
+        .filter(user_id=user.pk)
+        .values("opportunity_id")
+    )
+
+
+def _rep_sources(
+    user: User,
+    prefix: str = "",
+    *,
+    splits: QuerySet[Any],
+    groups: QuerySet[Any],
+    shared: QuerySet[Any],
+) -> list[Source]:
+    """A rep's deals by source: owned, split to, on a team group, shared.
+
+    A rep's deals are a few thousand of the organization's million: each source is gathered
+    once (InitPlans) as an indexable condition on the opportunity itself, so PostgreSQL
+    combines index scans (BitmapOr) instead of walking the whole organization through a
+    filter. The team source also says how to scan it group by group (the opportunity's own
+    copy of the group, indexed with the list's order), for the ranked form of a page."""
+    team_accounts = (
+        Account.objects.for_org(user.organization_id).filter(group_id__in=groups).values("id")
+    )
+    return [
+        Source(Q(**{f"{prefix}owner_id": user.pk})),
+        Source(among(f"{prefix}id", splits)),
+        Source(
+            among(f"{prefix}account_id", team_accounts),
+            field=f"{prefix}account_group_id",
+            per=groups,
+        ),
+        Source(among(f"{prefix}id", shared)),
+    ]
+
+
 @policy("opportunities.Opportunity")
 def _opportunities(qs: QuerySet[Any], user: User) -> QuerySet[Any]:
+    if user.role == Role.SALES_REP:
+        # A page of a rep's deals ranks each source's first rows before the join
+        # (crm.db.sources: the rep's list at 1M in a few ms rather than 58-86).
+        groups = team_group_ids(user)
+        assert groups is not None  # a rep's role is not organization-wide
+        sources = _rep_sources(
+            user,
+            splits=_split_ids(user),
+            groups=groups,
+            shared=granted_ids(OpportunityUserObjectPermission, user),
+        )
+        return qs.filter(AnyOfSources(*sources))
     q = opportunity_q(user)
     return qs if q is None else qs.filter(q)
 

@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -82,6 +82,7 @@ from opportunities.resolution import (
     resolvable_ids,
     situation_deals,
 )
+from opportunities.rows import row_values, rows_html
 from opportunities.situations import situations_of
 from opportunities.trade_rules import typed_quotes
 
@@ -157,12 +158,16 @@ def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         response["Content-Disposition"] = f'attachment; filename="opportunities-{stamp}.csv"'
         return response
     page = _page(request, qs)
+    # The rows as plain values, rendered in Python (opportunities.rows): the page's one read
+    # (a CappedPaginator's page holds a sliced queryset).
+    page.object_list = row_values(cast(QuerySet[Any], page.object_list))
     return render(
         request,
         "opportunities/list.html",
         {
             "form": form,
             "page": page,
+            "rows": rows_html(page.object_list),
             "query": _query_without(request, "page", "format"),
             "csv_query": _query_without(request, "page", "format"),
         },

@@ -1,0 +1,135 @@
+"""CPU per request of the hot pages (issue 21), in process, against a benchmark database.
+
+For each scenario: one warm-up request, then ``--repeat`` requests through Django's test Client
+as a signed-in user of the benchmark, each timed as wall time and as process CPU time
+(``time.process_time``: this process's Python and driver work, not PostgreSQL's), the SQL time
+from the queries' own timing, and optionally a cProfile of one request (top functions by
+cumulative and by own time).
+
+Usage (the application role's URL, as the served workers use)::
+
+    DEBUG=1 DATABASE_URL=postgres://meridian_app@127.0.0.1:5432/meridian_bench_h4 \\
+        .venv/bin/python scripts/profile_requests.py [--repeat 10] [--profile] [--only NAME,...]
+
+Not part of the bench (bench/ is measured by ``make bench``): a developer's tool to see where
+one request's milliseconds go before and after a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meridian.settings")
+    import django
+
+    django.setup()
+
+
+def _info() -> dict[str, Any]:
+    """The bench's users and groups, read as the owner (bench_info is not the app role's)."""
+    from bench.dbs import read_info, with_name
+
+    owner = os.environ.get("BENCH_OWNER_URL") or with_name(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        os.environ["DATABASE_URL"].rsplit("/", 1)[1],
+    )
+    return read_info(owner)
+
+
+def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
+    users, big = info["users"], info["big_groups"][0]
+    return [
+        ("page_list_director", users["director"], "/opportunities/"),
+        ("page_list_rep", users["sales_rep"], "/opportunities/"),
+        ("page_360_director", users["director"], f"/accounts/{big}/"),
+        ("api_360_country", users["country_manager"], f"/api/v1/accounts/{big}/360/"),
+        ("api_360_director", users["director"], f"/api/v1/accounts/{big}/360/"),
+        ("api_list_rep", users["sales_rep"], "/api/v1/opportunities/"),
+        ("api_list_director", users["director"], "/api/v1/opportunities/"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="cProfile one request each")
+    parser.add_argument("--top", type=int, default=18)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--dump", default="", help="write each response body to DIR/NAME.html")
+    parser.add_argument("--sql", type=int, default=0, help="print each query, cut at N chars")
+    args = parser.parse_args()
+    _setup()
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.inproc import _user_by_email
+
+    info = _info()
+    wanted = {n for n in args.only.split(",") if n}
+    clients: dict[str, Client] = {}
+    for name, email, path in scenarios(info):
+        if wanted and name not in wanted:
+            continue
+        if email not in clients:
+            client = Client()
+            client.force_login(_user_by_email(email))
+            clients[email] = client
+        client = clients[email]
+        first = client.get(path)
+        walls, cpus, sqls, nq = [], [], [], 0
+        for _ in range(args.repeat):
+            with CaptureQueriesContext(connection) as ctx:
+                w0, c0 = time.perf_counter(), time.process_time()
+                response = client.get(path)
+                cpus.append((time.process_time() - c0) * 1000)
+                walls.append((time.perf_counter() - w0) * 1000)
+            sqls.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
+            nq = len(ctx.captured_queries)
+        if args.dump:
+            Path(args.dump, f"{name}.html").write_bytes(response.content)
+        if args.sql:
+            for q in ctx.captured_queries:
+                print(f"  [{q['time']}] {q['sql'][: args.sql]}")
+        print(
+            f"{name:22} {first.status_code} {len(response.content):>8} B  q={nq:<3}"
+            f" wall {statistics.median(walls):7.1f}  cpu {statistics.median(cpus):7.1f}"
+            f"  sql {statistics.median(sqls):6.1f} ms (median of {args.repeat})"
+        )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            client.get(path)
+            profiler.disable()
+            for key in ("cumulative", "tottime"):
+                out = io.StringIO()
+                # Cumulative: the project's own functions (the framework's wrappers hide them).
+                stats = pstats.Stats(profiler, stream=out).sort_stats(key)
+                if key == "cumulative":
+                    stats.print_stats(r"^(?!.*site-packages)(?!.*python3\.\d+/)", args.top)
+                else:
+                    stats.print_stats(args.top)
+                lines = out.getvalue().splitlines()
+                start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+                print(f"  -- by {key}")
+                for line in lines[start : start + args.top + 1]:
+                    print("  " + line[:160])
+
+
+if __name__ == "__main__":
+    main()
