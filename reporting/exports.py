@@ -120,8 +120,10 @@ class CopySelect:
             raise ValueError(f"Unexpected CSV delimiter {fmt.delimiter!r}")
         select = ", ".join(expression for expression, _ in self.cells)
         params = tuple(p for _, cell_params in self.cells for p in cell_params)
+        # The text is code's (the compiler's SQL, the cell expressions, a checked delimiter);
+        # every value is a bound parameter.
         statement = (
-            f"COPY (SELECT {select} FROM {self._source()} ORDER BY sub.c0) "
+            f"COPY (SELECT {select} FROM {self._source()} ORDER BY sub.c0) "  # noqa: S608
             f"TO STDOUT WITH (FORMAT csv, DELIMITER '{fmt.delimiter}')"
         )
         return statement, params + self.params
@@ -132,10 +134,9 @@ class CopySelect:
         parts = [f"coalesce(sum({e}), 0)" for e in self.totals.values()]
         if self.failure is not None:
             condition, names, _raise = self.failure
-            parts += [
-                f"(array_agg({n} ORDER BY c0) FILTER (WHERE {condition}))[1]" for n in names
-            ]
-        return f"SELECT {', '.join(parts) or '1'} FROM {self._source()}", self.params
+            parts += [f"(array_agg({n} ORDER BY c0) FILTER (WHERE {condition}))[1]" for n in names]
+        statement = f"SELECT {', '.join(parts) or '1'} FROM {self._source()}"  # noqa: S608
+        return statement, self.params
 
 
 @dataclass
@@ -748,9 +749,7 @@ class CsvZipWriter:
             ]
         )
 
-    def copy_rows(
-        self, select: CopySelect, written: int, on_rows: Callable[[int], None]
-    ) -> int:
+    def copy_rows(self, select: CopySelect, written: int, on_rows: Callable[[int], None]) -> int:
         """The section's rows written by PostgreSQL (``COPY ... TO STDOUT``, CSV) straight
         into the zip entry: no Python value per cell. The totals and the rows that cannot be
         written come from one aggregate over the same SELECT first. Returns ``written`` plus
