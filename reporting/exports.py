@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import xlsxwriter
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils.text import slugify
@@ -85,9 +86,9 @@ class CopySelect:
     width: int  # columns of the SELECT: c0 .. c<width - 1>
     cells: list[tuple[str, list[Any]]]  # (expression, its params) per CSV column
     totals: dict[int, str]  # column index -> the per-row value summed in the totals row
-    # A row that cannot be written (e.g. an amount without a rate): expressions naming it,
-    # and a function raising the error from their values (for the first such row by c0).
-    failure: tuple[str, list[str], Callable[[list[Any]], Exception]] | None = None
+    # A row that cannot be written (e.g. an amount without a rate): its condition, text
+    # expressions naming it, and a function making the error from their values.
+    failure: tuple[str, list[str], Callable[[list[str]], Exception]] | None = None
 
     @classmethod
     def of(
@@ -97,7 +98,7 @@ class CopySelect:
         *,
         cells: list[tuple[str, list[Any]]],
         totals: dict[int, str],
-        failure: tuple[str, list[str], Callable[[list[Any]], Exception]] | None = None,
+        failure: tuple[str, list[str], Callable[[list[str]], Exception]] | None = None,
     ) -> CopySelect:
         """From a ``values_list(*fields)`` queryset: ``c<i>`` is ``fields[i]``. Its SQL and
         parameters come from the compiler (``sql_with_params``) and are bound by psycopg, never
@@ -109,34 +110,34 @@ class CopySelect:
         sql, params = qs.query.sql_with_params()
         return cls(sql, tuple(params), len(fields), cells, totals, failure)
 
-    def _source(self) -> str:
-        names = ", ".join(f"c{i}" for i in range(self.width))
-        return f"({self.sql}) AS sub({names})"
-
     def copy_statement(self, fmt: CsvFormat) -> tuple[str, tuple[Any, ...]]:
-        """``COPY (SELECT <cells>) TO STDOUT`` as CSV with the format's delimiter, rows in the
-        order of ``c0`` (the id, as the Python rows)."""
+        """``COPY (SELECT ...) TO STDOUT`` as CSV with the format's delimiter, rows in the order
+        of ``c0`` (the id, as the Python rows). One statement, so one snapshot: each row starts
+        with ``prefix_width`` fields that are not cells (``CsvZipWriter.copy_rows`` cuts them
+        off): the running sum of each totals column (the last row's is the total) and, if the
+        section can fail, the failure's values when the row fails, else nothing."""
         if fmt.delimiter not in (",", ";"):
             raise ValueError(f"Unexpected CSV delimiter {fmt.delimiter!r}")
-        select = ", ".join(expression for expression, _ in self.cells)
+        running = "OVER (ORDER BY sub.c0 ROWS UNBOUNDED PRECEDING)"
+        prefix = [f"coalesce(sum({e}) {running}, 0)::text" for e in self.totals.values()]
+        if self.failure is not None:
+            condition, names, _raise = self.failure
+            # The failure's values joined by a space: numbers, dates, codes (no delimiter).
+            prefix.append(f"CASE WHEN {condition} THEN concat_ws(' ', {', '.join(names)}) END")
+        select = ", ".join([*prefix, *(expression for expression, _ in self.cells)])
         params = tuple(p for _, cell_params in self.cells for p in cell_params)
+        names_ = ", ".join(f"c{i}" for i in range(self.width))
         # The text is code's (the compiler's SQL, the cell expressions, a checked delimiter);
         # every value is a bound parameter.
         statement = (
-            f"COPY (SELECT {select} FROM {self._source()} ORDER BY sub.c0) "  # noqa: S608
-            f"TO STDOUT WITH (FORMAT csv, DELIMITER '{fmt.delimiter}')"
+            f"COPY (SELECT {select} FROM ({self.sql}) AS sub({names_}) "  # noqa: S608
+            f"ORDER BY sub.c0) TO STDOUT WITH (FORMAT csv, DELIMITER '{fmt.delimiter}')"
         )
         return statement, params + self.params
 
-    def summary_statement(self) -> tuple[str, tuple[Any, ...]]:
-        """One row: the sum of each totals column (0 when there are no rows), then, if the
-        section can fail, the failure's values of its first failing row (NULL if none)."""
-        parts = [f"coalesce(sum({e}), 0)" for e in self.totals.values()]
-        if self.failure is not None:
-            condition, names, _raise = self.failure
-            parts += [f"(array_agg({n} ORDER BY c0) FILTER (WHERE {condition}))[1]" for n in names]
-        statement = f"SELECT {', '.join(parts) or '1'} FROM {self._source()}"  # noqa: S608
-        return statement, self.params
+    @property
+    def prefix_width(self) -> int:
+        return len(self.totals) + (self.failure is not None)
 
 
 @dataclass
@@ -525,15 +526,18 @@ def opportunity_copy(user: User, scope: Scope, as_of: dt.date) -> Callable[[CsvF
             (sql_date("c13", utc_day=True), []),
         ]
 
-        def missing(values: list[Any]) -> Exception:
-            return MissingExchangeRateError(currency=values[0], on_date=values[1], organization=org)
+        def missing(values: list[str]) -> Exception:
+            currency, day = values
+            return MissingExchangeRateError(
+                currency=currency, on_date=dt.date.fromisoformat(day), organization=org
+            )
 
         return CopySelect.of(
             _opportunity_values(user, scope, as_of),
             OPPORTUNITY_FIELDS,
             cells=cells,
             totals={9: corporate},
-            failure=("c7 IS NOT NULL AND c14 IS NULL", ["c8", "c15"], missing),
+            failure=("c7 IS NOT NULL AND c14 IS NULL", ["c8", sql_date("c15")], missing),
         )
 
     return build
@@ -701,6 +705,105 @@ class XlsxWriter:
         self.book.save(self.path)
 
 
+class XlsxStreamWriter:
+    """XlsxWriter in constant-memory mode: each row is written to the sheet's temporary file
+    when the next one starts, so memory stays flat. Formats (number formats, the header's
+    style, the totals row's bold) are made once per section and column, and each column has
+    its cell writer chosen once, so a row costs one typed ``write_*`` call per cell."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # strings_to_numbers/formulas off: text stays text (it is escaped besides).
+        self.book = xlsxwriter.Workbook(
+            str(path),
+            {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+             "strings_to_urls": False, "remove_timezone": True},
+        )  # fmt: skip
+        self.header_format = self.book.add_format({
+            "bold": True, "font_color": "#FFFFFF", "bg_color": "#1F5FBF", "pattern": 1,
+            "valign": "vcenter", "text_wrap": True,
+        })  # fmt: skip
+        self.formats = {
+            k: self.book.add_format({"num_format": f}) for k, f in NUMBER_FORMATS.items()
+        }
+        self.bold = {
+            k: self.book.add_format({"num_format": f, "bold": True})
+            for k, f in NUMBER_FORMATS.items()
+        }
+        self.bold_text = self.book.add_format({"bold": True})
+        self.date_format = self.formats[Kind.DATE]
+        self.sheet: Any = None
+        self.section_: Section | None = None
+        self.writers: list[Callable[[int, Any], None]] = []
+        self.totals: _Totals | None = None
+        self.rows = 0
+
+    def section(self, section: Section) -> None:
+        # Sheet titles: at most 31 characters, unique.
+        self.sheet = self.book.add_worksheet(section.title[:31])
+        self.section_ = section
+        self.sheet.freeze_panes(1, 0)
+        for i, column in enumerate(section.columns):
+            self.sheet.set_column(i, i, column.width)
+            self.sheet.write_string(0, i, escape_cell(column.title), self.header_format)
+        self.writers = [
+            self._cell_writer(i, c.kind, self.formats.get(c.kind))
+            for i, c in enumerate(section.columns)
+        ]
+        self.totals = _Totals(section) if section.has_totals else None
+        self.rows = 0
+
+    def _cell_writer(self, col: int, kind: Kind, fmt: Any) -> Callable[[int, Any], None]:
+        sheet, date_format = self.sheet, self.date_format
+        percent = kind == Kind.PERCENT
+
+        def write(row: int, value: Any) -> None:
+            if value is None:
+                if fmt is not None:  # an empty cell keeps its column's format
+                    sheet.write_blank(row, col, None, fmt)
+            elif isinstance(value, str):
+                sheet.write_string(row, col, _xlsx_text(value), fmt)
+            elif isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+                number = Decimal(value) / 100 if percent else value
+                sheet.write_number(row, col, float(number), fmt)
+            elif isinstance(value, dt.date):
+                # write_datetime takes dates too; a date needs a date format to show as one.
+                sheet.write_datetime(row, col, value, fmt or date_format)
+            else:
+                sheet.write_string(row, col, _xlsx_text(str(value)), fmt)
+
+        return write
+
+    def row(self, values: Row) -> None:
+        if self.totals is not None:
+            self.totals.add(values)
+        self.rows += 1
+        for write, value in zip(self.writers, values, strict=True):
+            write(self.rows, value)
+
+    def end_section(self) -> None:
+        assert self.section_ is not None
+        # The filter covers the header and the rows; the totals row stays below, unfiltered.
+        self.sheet.autofilter(0, 0, self.rows, len(self.section_.columns) - 1)
+        if self.totals is not None:
+            bold = [
+                self._cell_writer(i, c.kind, self.bold.get(c.kind, self.bold_text))
+                for i, c in enumerate(self.section_.columns)
+            ]
+            for write, value in zip(bold, self.totals.row(), strict=True):
+                write(self.rows + 1, value)
+
+    def close(self) -> None:
+        self.book.close()
+
+
+def _xlsx_text(value: str) -> str:
+    """Escaped text; a carriage return as the line break XML makes of it (XlsxWriter would
+    write it as ``_x000D_``, which some readers show as such)."""
+    text = escape_cell(value)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def _xlsx_value(value: Any) -> Any:
     if isinstance(value, str):
         return escape_cell(value)
@@ -751,38 +854,44 @@ class CsvZipWriter:
 
     def copy_rows(self, select: CopySelect, written: int, on_rows: Callable[[int], None]) -> int:
         """The section's rows written by PostgreSQL (``COPY ... TO STDOUT``, CSV) straight
-        into the zip entry: no Python value per cell. The totals and the rows that cannot be
-        written come from one aggregate over the same SELECT first. Returns ``written`` plus
-        the rows copied; ``on_rows`` is called as the Python path calls it."""
+        into the zip entry: no Python value per cell. Each row's leading non-cell fields
+        (``CopySelect.copy_statement``) give the totals row and stop the file at a row that
+        cannot be written (the caller discards the partial file). Returns ``written`` plus
+        the rows copied; ``on_rows`` is called once at the end: the connection is busy with
+        the COPY until then (no progress update can run on it)."""
         assert self.file is not None
-        statement, params = select.summary_statement()
-        # Through Django's cursor (its execute wrapper sets the organization for row-level
-        # security on this connection); the COPY then runs on the same raw psycopg cursor.
+        self.file.flush()  # the header (and the BOM) before the bytes
+        out = self.file.buffer
+        delimiter = self.format.delimiter.encode()
+        skip = select.prefix_width
+        has_failure = select.failure is not None
+        statement, params = select.copy_statement(self.format)
+        batch: list[bytes] = []
+        last: list[bytes] = []
         with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            summary = list(cursor.fetchone())
-            if select.failure is not None:
-                failed = summary[len(select.totals) :]
-                if any(v is not None for v in failed):
-                    raise select.failure[2](failed)
-            if self.totals is not None:
-                for i, value in zip(select.totals, summary, strict=False):
-                    self.totals.sums[i] = Decimal(value)
-            self.file.flush()  # the header (and the BOM) before the bytes
-            out = self.file.buffer
-            statement, params = select.copy_statement(self.format)
-            batch: list[bytes | memoryview] = []
+            # COPY is on the raw psycopg cursor, which Django's execute wrapper does not see:
+            # one statement through it first sets the organization for row-level security.
+            cursor.execute("SELECT 1")
             with cursor.cursor.copy(statement, params) as copy:
-                # libpq hands over one row per read: "...\n", which csv.writer ends with \r\n.
-                for row in copy:
-                    batch.append(row[:-1])
-                    written += 1
-                    if written % CHUNK_SIZE == 0:
+                # libpq hands over one row per read, ending with \n where csv.writer ends
+                # rows with \r\n; the prefix fields are never quoted (numbers, codes).
+                for data in copy:
+                    fields = bytes(data).split(delimiter, skip)
+                    if has_failure and fields[skip - 1]:
+                        assert select.failure is not None
+                        raise select.failure[2](fields[skip - 1].decode().split(" "))
+                    batch.append(fields[skip][:-1])
+                    last = fields
+                    if len(batch) == CHUNK_SIZE:
                         out.write(b"\r\n".join(batch) + b"\r\n")
                         batch.clear()
-                        on_rows(written)
-            if batch:
-                out.write(b"\r\n".join(batch) + b"\r\n")
+                    written += 1
+                if batch:
+                    out.write(b"\r\n".join(batch) + b"\r\n")
+        if self.totals is not None and last:
+            for i, value in zip(select.totals, last, strict=False):
+                self.totals.sums[i] = Decimal(value.decode())
+        on_rows(written)
         return written
 
     def end_section(self) -> None:
@@ -796,6 +905,9 @@ class CsvZipWriter:
         if self.file is not None:
             self.file.close()
         self.zip.close()
+
+
+XLSX_WRITER: Callable[[Path], _Writer] = XlsxStreamWriter
 
 
 def file_extension(file_format: str) -> str:
@@ -812,7 +924,7 @@ def write_report(
 ) -> int:
     """Write the sections to ``path``; calls ``on_rows(total so far)`` every chunk. Returns
     the number of data rows written (totals rows not counted)."""
-    writer: _Writer = XlsxWriter(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
+    writer: _Writer = XLSX_WRITER(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
     written = 0
     try:
         for section in sections:
