@@ -331,6 +331,12 @@ def build_scenarios(owner: psycopg.Connection[Any], info: dict[str, Any]) -> lis
             "LIMIT %(limit)s", "OFFSET %(depth)s LIMIT 1"
         )
         row = owner.execute(statement, params(role, depth=depth)).fetchone()
+        # At a small scale a rep may see fewer rows than the depth: as deep as the list goes.
+        while row is None and depth > 0:
+            depth //= 2
+            row = owner.execute(statement, params(role, depth=depth)).fetchone()
+        if row is None:
+            raise RuntimeError(f"The {role}'s list is empty: no deep position.")
         return row[17], row[0]
 
     deep_director, deep_rep = position("director", total // 2), position("sales_rep", 1000)

@@ -4,8 +4,12 @@ number formats, an autofilter, a totals row) or as a zip of CSV files (one table
 language.
 
 Rows are generators over ``.iterator(chunk_size=...)`` querysets and the XLSX writer is
-openpyxl's write-only mode, so memory stays flat whatever the number of opportunities: at no
-point is a whole section held in Python.
+XlsxWriter in constant-memory mode (measured on the 100k bench: 1.8x faster than openpyxl's
+write-only mode, half the CPU, README "Exports at disk speed"), so memory stays flat whatever
+the number of opportunities: at no point is a whole section held in Python. In the CSV, the
+opportunities (the big section) are written by PostgreSQL itself: ``COPY (SELECT ...) TO
+STDOUT`` over the same queryset, its cells escaped and formatted in the SELECT exactly as
+``CsvFormat.cell`` does (``crm.spreadsheet.sql_*``; tested byte for byte).
 """
 
 from __future__ import annotations
@@ -26,10 +30,6 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from crm.models import User
 from crm.money import MissingExchangeRateError, money, with_corporate_amount
@@ -616,9 +616,6 @@ class _Totals:
         return out
 
 
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="1F5FBF")
-TOTAL_FONT = Font(bold=True)
 NUMBER_FORMATS = {
     Kind.INT: "#,##0",
     Kind.ID: "0",
@@ -627,82 +624,6 @@ NUMBER_FORMATS = {
     Kind.PERCENT: "0.0%",
     Kind.DATE: "yyyy-mm-dd",
 }
-
-
-class XlsxWriter:
-    """openpyxl's write-only mode: each row goes to disk as it is appended. A typed column has
-    one styled cell that every row reuses (the row is serialized at ``append``), so number
-    formats cost no style look-up per cell."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.book = Workbook(write_only=True)
-        self.sheet: Any = None
-        self.section_: Section | None = None
-        self.cells: list[Any] = []
-        self.totals: _Totals | None = None
-        self.rows = 0
-
-    def section(self, section: Section) -> None:
-        # Sheet titles: at most 31 characters, unique.
-        self.sheet = self.book.create_sheet(section.title[:31])
-        self.section_ = section
-        self.sheet.freeze_panes = "A2"
-        for i, column in enumerate(section.columns, start=1):
-            self.sheet.column_dimensions[get_column_letter(i)].width = column.width
-        header = []
-        for title in section.header:
-            cell = WriteOnlyCell(self.sheet, value=escape_cell(title))
-            cell.font = HEADER_FONT
-            cell.fill = HEADER_FILL
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-            header.append(cell)
-        self.sheet.append(header)
-        self.cells = [self._typed_cell(c.kind) for c in section.columns]
-        self.totals = _Totals(section) if section.has_totals else None
-        self.rows = 0
-
-    def _typed_cell(self, kind: Kind, *, bold: bool = False) -> Any:
-        if kind == Kind.TEXT and not bold:
-            return None
-        cell = WriteOnlyCell(self.sheet)
-        if kind in NUMBER_FORMATS:
-            cell.number_format = NUMBER_FORMATS[kind]
-        if bold:
-            cell.font = TOTAL_FONT
-        return cell
-
-    def _cells(self, values: Row, cells: list[Any]) -> list[Any]:
-        assert self.section_ is not None
-        out: list[Any] = []
-        for value, cell, column in zip(values, cells, self.section_.columns, strict=True):
-            value = _xlsx_value(value)
-            if column.kind == Kind.PERCENT and isinstance(value, Decimal | int | float):
-                value = Decimal(value) / 100
-            if cell is None:
-                out.append(value)
-            else:
-                cell.value = value
-                out.append(cell)
-        return out
-
-    def row(self, values: Row) -> None:
-        if self.totals is not None:
-            self.totals.add(values)
-        self.sheet.append(self._cells(values, self.cells))
-        self.rows += 1
-
-    def end_section(self) -> None:
-        assert self.section_ is not None
-        last = get_column_letter(len(self.section_.columns))
-        # The filter covers the header and the rows; the totals row stays below, unfiltered.
-        self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
-        if self.totals is not None:
-            bold = [self._typed_cell(c.kind, bold=True) for c in self.section_.columns]
-            self.sheet.append(self._cells(self.totals.row(), bold))
-
-    def close(self) -> None:
-        self.book.save(self.path)
 
 
 class XlsxStreamWriter:
@@ -804,14 +725,6 @@ def _xlsx_text(value: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _xlsx_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return escape_cell(value)
-    if isinstance(value, Decimal | int | float | dt.date) or value is None:
-        return value
-    return escape_cell(str(value))
-
-
 class CsvZipWriter:
     """One CSV file per section (a table per file, as spreadsheets and tools read CSV), in one
     zip, each written straight into its zip entry. ``;``-separated with decimal commas where
@@ -907,9 +820,6 @@ class CsvZipWriter:
         self.zip.close()
 
 
-XLSX_WRITER: Callable[[Path], _Writer] = XlsxStreamWriter
-
-
 def file_extension(file_format: str) -> str:
     """XLSX is one workbook; the CSV report is a zip of one CSV per table."""
     return "xlsx" if file_format == ExportFormat.XLSX else "zip"
@@ -924,7 +834,9 @@ def write_report(
 ) -> int:
     """Write the sections to ``path``; calls ``on_rows(total so far)`` every chunk. Returns
     the number of data rows written (totals rows not counted)."""
-    writer: _Writer = XLSX_WRITER(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
+    writer: _Writer = (
+        XlsxStreamWriter(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
+    )
     written = 0
     try:
         for section in sections:
