@@ -114,5 +114,6 @@ def test_bench_pipeline_at_10k(bench_db: str, tmp_path: Path) -> None:
     text = (tmp_path / "profile" / "profile-api_list_director.txt").read_text()
     assert "cumulative" in text and "ncalls" in text and "3 requests" in text
     # The top 30 functions: their rows under the header, not the whole profile.
-    rows = text.split("ncalls", 1)[1].strip().splitlines()
+    rows = text.split("ncalls", 1)[1].split("# The same profile", 1)[0].strip().splitlines()
     assert 10 <= len(rows) <= 31
+    assert "by own time (tottime)" in text
