@@ -7,8 +7,12 @@ application role (row-level security on), printing one JSON object on stdout.
   ``set_config('app.org_id', …)`` of the RLS backend runs on the raw cursor and is not counted.
 * ``services``: the conflict check on save, duplicate-account candidates and list serialization.
 * ``export``: one report file (XLSX or CSV) in this process, for its time and peak RSS.
+* CPU per request (in ``queries``): ``time.process_time()`` around each of 20 sequential
+  requests of the scenario (after the warm-up), the median in ms.
+* ``profile``: one scenario's requests under cProfile, the top 30 functions by cumulative time
+  written to a text file (``make bench BENCH_ARGS="--profile <scenario>"``).
 
-Usage: ``python -m bench.inproc queries|services|export`` with ``BENCH_SPEC`` (JSON) in the
+Usage: ``python -m bench.inproc queries|services|export|profile`` with ``BENCH_SPEC`` (JSON) in the
 environment; ``DATABASE_URL`` is the application role's URL.
 """
 
@@ -84,12 +88,70 @@ def queries(spec: dict[str, Any]) -> dict[str, Any]:
         client.get(scenario["path"])  # warm-up: caches, prepared state
         with CaptureQueriesContext(connection) as ctx:
             response = client.get(scenario["path"])
+        # Read before the next requests: each one's request_started signal clears the log.
+        captured = [q["sql"][:2000] for q in ctx.captured_queries]
+        cpu, wall = _cpu_per_request(client, scenario["path"], int(spec.get("cpu_runs", 20)))
         out[scenario["name"]] = {
             "status": response.status_code,
-            "queries": len(ctx.captured_queries),
-            "sql": [q["sql"][:2000] for q in ctx.captured_queries],
+            "queries": len(captured),
+            "sql": captured,
+            "cpu_ms": round(statistics.median(cpu), 2),
+            "cpu_ms_min": round(min(cpu), 2),
+            "wall_ms": round(statistics.median(wall), 2),
+            "cpu_runs": len(cpu),
         }
     return out
+
+
+def _cpu_per_request(client: Any, path: str, runs: int) -> tuple[list[float], list[float]]:
+    """CPU ms (``time.process_time``: this process, user + system) and wall ms of each of
+    ``runs`` sequential requests, after the warm-up already made. Only this thread works, so
+    the process's CPU is the request's: Django, the application, psycopg; not PostgreSQL's,
+    which is the difference to the wall time (with the network round trips)."""
+    cpu, wall = [], []
+    for _ in range(runs):
+        started_cpu, started = time.process_time(), time.perf_counter()
+        client.get(path)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+        wall.append((time.perf_counter() - started) * 1000)
+    return cpu, wall
+
+
+def profile(spec: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's request under cProfile (after a warm-up), ``runs`` times; the top
+    functions by cumulative time written to ``out`` as text."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(_user_by_email(spec["email"]))
+    client.get(spec["path"])  # warm-up: imports, template loading, caches
+    profiler = cProfile.Profile()
+    runs = int(spec.get("runs", 20))
+    cpu_started = time.process_time()
+    profiler.enable()
+    for _ in range(runs):
+        client.get(spec["path"])
+    profiler.disable()
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / runs
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(int(spec.get("top", 30)))
+    # The cumulative view is led by the middleware's nesting; where the time itself is spent:
+    text.write("\n# The same profile by own time (tottime)\n")
+    stats.sort_stats("tottime").print_stats(int(spec.get("top", 30)))
+    header = (
+        f"# {spec['name']}: GET {spec['path']} as {spec['email']}, {runs} requests after a "
+        f"warm-up, under cProfile ({cpu_ms:.1f} ms CPU per request with the profiler's own "
+        "overhead; without it see cpu_ms in the report). Times below are totals of the "
+        f"{runs} requests.\n\n"
+    )
+    with open(spec["out"], "w") as f:
+        f.write(header + text.getvalue())
+    return {"out": spec["out"], "cpu_ms_profiled": round(cpu_ms, 2)}
 
 
 def services(spec: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +338,9 @@ def main() -> None:
     _setup()
     what = sys.argv[1]
     spec = json.loads(os.environ["BENCH_SPEC"])
-    result = {"queries": queries, "services": services, "export": export}[what](spec)
+    result = {"queries": queries, "services": services, "export": export, "profile": profile}[what](
+        spec
+    )
     json.dump(result, sys.stdout, default=str)
 
 

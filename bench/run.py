@@ -11,6 +11,13 @@ bounded load from this process, time the raw SQL floors in the same run, and rep
   API scenarios use tokens from ``POST /api/v1/auth/token/``, pages a session from ``/login/``.
 * Queries per request: counted in-process (``bench.inproc queries``), one request per scenario.
 * Worker RSS: ``/proc`` of the gunicorn workers (psutil), sampled during each scenario.
+* CPU per request, served: user + system CPU seconds of the gunicorn workers (psutil, all
+  threads) sampled right before a scenario's first request and after its last answer, divided
+  by the requests answered. In-process: ``time.process_time()`` around 20 sequential requests
+  through Django's test client after a warm-up, the median (``bench.inproc``). CPU ms are the
+  robust figure on a shared machine; wall-clock latencies also measure the neighbours.
+* ``--profile <scenario>``: that scenario in-process under cProfile, the top 30 cumulative
+  functions in ``<out>/profile-<scenario>.txt`` (no load run).
 * Floors: ``bench.floors`` statements as the application role, right after each scenario.
 """
 
@@ -149,6 +156,23 @@ class Server:
         except psutil.Error:
             return []
 
+    def worker_cpu_seconds(self) -> dict[int, float]:
+        """User + system CPU seconds of each gunicorn worker so far (all its threads), by pid."""
+        if self.proc is None:
+            return {}
+        out: dict[int, float] = {}
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.Error:
+            return {}
+        for child in children:
+            try:
+                times = child.cpu_times()
+            except psutil.Error:  # a worker restarting: not in both samples, left out
+                continue
+            out[child.pid] = times.user + times.system
+        return out
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -231,6 +255,9 @@ def drive(
             latencies.extend(mine)
 
     threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
+    # Worker CPU before the first request and after the last answer: between the two the
+    # workers did nothing but this scenario's requests (their idle CPU is near zero).
+    cpu_before = server.worker_cpu_seconds()
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -238,8 +265,17 @@ def drive(
         rss.append(server.worker_rss_mb())
         time.sleep(0.5)
     wall = time.monotonic() - started
+    cpu_after = server.worker_cpu_seconds()
     peak = max((max(s) for s in rss if s), default=0.0)
+    # Every answered request cost worker CPU, errors (4xx/5xx answers) too.
+    answered = len(latencies) + sum(n for k, n in errors.items() if k.isdigit())
+    same = cpu_before.keys() & cpu_after.keys()
+    cpu_seconds = sum(cpu_after[pid] - cpu_before[pid] for pid in same)
     return {
+        "cpu_ms_per_request": round(cpu_seconds * 1000 / answered, 2) if answered else None,
+        "worker_cpu_s": round(cpu_seconds, 2),
+        # False if a worker was replaced during the scenario (its CPU is then missing).
+        "cpu_workers_stable": set(cpu_before) == set(cpu_after),
         "requests": len(latencies),
         "errors": errors,
         "rps": round(len(latencies) / wall, 1),
@@ -295,6 +331,12 @@ def build_scenarios(owner: psycopg.Connection[Any], info: dict[str, Any]) -> lis
             "LIMIT %(limit)s", "OFFSET %(depth)s LIMIT 1"
         )
         row = owner.execute(statement, params(role, depth=depth)).fetchone()
+        # At a small scale a rep may see fewer rows than the depth: as deep as the list goes.
+        while row is None and depth > 0:
+            depth //= 2
+            row = owner.execute(statement, params(role, depth=depth)).fetchone()
+        if row is None:
+            raise RuntimeError(f"The {role}'s list is empty: no deep position.")
         return row[17], row[0]
 
     deep_director, deep_rep = position("director", total // 2), position("sales_rep", 1000)
@@ -474,6 +516,15 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--skip-exports", action="store_true")
     parser.add_argument("--floor-runs", type=int, default=15)
+    parser.add_argument(
+        "--cpu-runs", type=int, default=20, help="sequential requests per scenario in-process"
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated scenario names: run each in-process under cProfile, write the "
+        "top 30 cumulative functions to <out>/profile-<scenario>.txt, and stop (no load)",
+    )
     args = parser.parse_args()
 
     owner_url = args.database_url
@@ -494,8 +545,8 @@ def main() -> None:
         regional_region = owner.execute(
             "SELECT region_id FROM crm_user WHERE email = %s", [info["users"]["regional_manager"]]
         ).fetchone()[0]
-    if args.only:
-        wanted = set(args.only.split(","))
+    if args.only or args.profile:
+        wanted = set((args.profile or args.only).split(","))
         scenarios = [s for s in scenarios if s.name in wanted]
 
     redis_url = args.redis_url if redis_up(args.redis_url) else ""
@@ -546,9 +597,17 @@ def main() -> None:
                 results["scenarios"][s.name] = {"path": s.path, "absent": True, "goal": s.goal}
                 continue
             present.append(s)
-        log("counting queries per request (in-process)")
+        if args.profile:
+            for s in present:
+                target = out_dir / f"profile-{s.name}.txt"
+                spec_p = {"name": s.name, "email": info["users"][s.role], "path": s.path,
+                          "out": str(target), "runs": args.cpu_runs}  # fmt: skip
+                done = inproc("profile", app, spec_p, media, redis_url)
+                log(f"{s.name}: {done['cpu_ms_profiled']} ms CPU per request profiled -> {target}")
+            return
+        log("counting queries and CPU per request (in-process)")
         spec = {"scenarios": [{"name": s.name, "email": info["users"][s.role], "path": s.path}
-                              for s in present]}  # fmt: skip
+                              for s in present], "cpu_runs": args.cpu_runs}  # fmt: skip
         counted = inproc("queries", app, spec, media, redis_url)
         with psycopg.connect(app) as floor_conn:
             for s in present:
@@ -574,6 +633,10 @@ def main() -> None:
                     **load,
                     "queries": q.get("queries"),
                     "status_inproc": q.get("status"),
+                    "cpu_ms_inproc": q.get("cpu_ms"),
+                    "cpu_ms_inproc_min": q.get("cpu_ms_min"),
+                    "wall_ms_inproc": q.get("wall_ms"),
+                    "cpu_budget_ms": report.cpu_budget(s.name),
                     "floor_ms": floor["p50"],
                     "floor_min_ms": floor["min"],
                     "p50_over_floor": round(load["p50"] / floor["p50"], 1)
@@ -583,7 +646,8 @@ def main() -> None:
                     **{k: v for k, v in s.result.items() if k != "rep_id"},
                 }
                 log(f"  p50 {load['p50']} ms, p95 {load['p95']} ms, {q.get('queries')} queries, "
-                    f"floor {floor['p50']} ms, errors {load['errors']}")  # fmt: skip
+                    f"floor {floor['p50']} ms, CPU {load['cpu_ms_per_request']} ms/request "
+                    f"served, {q.get('cpu_ms')} in-process, errors {load['errors']}")  # fmt: skip
         with psycopg.connect(owner_url, autocommit=True) as owner:
             # How long computing each stored dashboard took (its refresh after a change).
             results["dashboard_refresh_seconds"] = {

@@ -84,3 +84,46 @@ def export_filename(*parts: object, date: dt.date, extension: str) -> str:
     words = [slugify(str(p))[:40] for p in parts if p not in (None, "")]
     stem = "-".join(w for w in words if w) or "export"
     return f"{stem}-{date.isoformat()}.{extension}"
+
+
+# --- The same rules in SQL, for files PostgreSQL writes itself (COPY ... TO STDOUT) ---------------
+# Each function takes a SQL expression and returns one whose text is the CSV cell that
+# ``CsvFormat.cell`` writes for the value; NULL where the cell is empty, because COPY writes a
+# NULL as nothing but an empty string as "" (csv.writer writes both as nothing).
+
+_SQL_FORMULA_PREFIXES = ", ".join(
+    "E'\\t'" if p == "\t" else "E'\\r'" if p == "\r" else f"'{p}'" for p in FORMULA_PREFIXES
+)
+
+
+def sql_text(expression: str) -> str:
+    """``csv_text`` in SQL: text that would run as a formula gets a leading quote."""
+    return (
+        f"NULLIF(CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_PREFIXES}) "
+        f"THEN '''' || {expression} ELSE {expression} END, '')"
+    )
+
+
+def sql_round_half_even(expression: str, places: int = 2) -> str:
+    """``crm.money.money`` in SQL: round() in PostgreSQL rounds half away from zero, money
+    rounds half to even (banker's rounding), so a tie at the last place goes to the even
+    neighbour."""
+    scaled = f"(({expression}) * 1e{places})"
+    return (
+        f"round((CASE WHEN abs({scaled} - trunc({scaled})) = 0.5 AND mod(round({scaled}), 2) <> 0 "
+        f"THEN round({scaled}) - sign({scaled}) ELSE round({scaled}) END) / 1e{places}, {places})"
+    )
+
+
+def sql_date(expression: str, *, utc_day: bool = False) -> str:
+    """An ISO date (``date.isoformat``); ``utc_day``: the UTC day of a timestamp."""
+    day = f"(({expression}) AT TIME ZONE 'UTC')::date" if utc_day else expression
+    return f"to_char({day}, 'YYYY-MM-DD')"
+
+
+def sql_number(expression: str, fmt: CsvFormat, *, places: int | None = None) -> str:
+    """``CsvFormat.number`` in SQL: no grouping, the language's decimal separator; ``places``
+    fixes the decimals of a value that already has at most that many (money is rounded by
+    ``sql_round_half_even`` first, as ``money`` does in Python)."""
+    text = f"round({expression}, {places})::text" if places is not None else f"({expression})::text"
+    return text if fmt.decimal == "." else f"replace({text}, '.', '{fmt.decimal}')"

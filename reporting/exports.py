@@ -4,8 +4,12 @@ number formats, an autofilter, a totals row) or as a zip of CSV files (one table
 language.
 
 Rows are generators over ``.iterator(chunk_size=...)`` querysets and the XLSX writer is
-openpyxl's write-only mode, so memory stays flat whatever the number of opportunities: at no
-point is a whole section held in Python.
+XlsxWriter in constant-memory mode (measured on the 100k bench: 1.8x faster than openpyxl's
+write-only mode, half the CPU, README "Exports at disk speed"), so memory stays flat whatever
+the number of opportunities: at no point is a whole section held in Python. In the CSV, the
+opportunities (the big section) are written by PostgreSQL itself: ``COPY (SELECT ...) TO
+STDOUT`` over the same queryset, its cells escaped and formatted in the SELECT exactly as
+``CsvFormat.cell`` does (``crm.spreadsheet.sql_*``; tested byte for byte).
 """
 
 from __future__ import annotations
@@ -14,23 +18,29 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import xlsxwriter
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from crm.models import User
 from crm.money import MissingExchangeRateError, money, with_corporate_amount
-from crm.spreadsheet import CsvFormat, escape_cell
+from crm.spreadsheet import (
+    CsvFormat,
+    escape_cell,
+    sql_date,
+    sql_number,
+    sql_round_half_even,
+    sql_text,
+)
 from crm.visibility import visible_companies
 from pipeline.models import ForecastCategory
 from reporting import kpis, overlay, smarketing
@@ -64,11 +74,79 @@ class Column:
     total: bool = False  # summed in the section's totals row
 
 
+@dataclass(frozen=True)
+class CopySelect:
+    """A section's rows as one SELECT that PostgreSQL turns into CSV itself (``COPY (...) TO
+    STDOUT``): the ORM's SELECT of the raw values (the same queryset the Python rows read, so
+    the same organization scope and visibility), and per CSV column a SQL expression over its
+    columns ``c0``, ``c1``, ... that gives the cell ``CsvFormat.cell`` would write."""
+
+    sql: str
+    params: tuple[Any, ...]
+    width: int  # columns of the SELECT: c0 .. c<width - 1>
+    cells: list[tuple[str, list[Any]]]  # (expression, its params) per CSV column
+    totals: dict[int, str]  # column index -> the per-row value summed in the totals row
+    # A row that cannot be written (e.g. an amount without a rate): its condition, text
+    # expressions naming it, and a function making the error from their values.
+    failure: tuple[str, list[str], Callable[[list[str]], Exception]] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        qs: QuerySet[Any],
+        fields: Sequence[str],
+        *,
+        cells: list[tuple[str, list[Any]]],
+        totals: dict[int, str],
+        failure: tuple[str, list[str], Callable[[list[str]], Exception]] | None = None,
+    ) -> CopySelect:
+        """From a ``values_list(*fields)`` queryset: ``c<i>`` is ``fields[i]``. Its SQL and
+        parameters come from the compiler (``sql_with_params``) and are bound by psycopg, never
+        pasted into the text."""
+        # Django 5.2 selects a values_list's columns in the order of its fields (and names
+        # them in query.selected); anything else would shift every c<i>.
+        if tuple(qs.query.selected or ()) != tuple(fields):
+            raise ValueError("The queryset must select exactly `fields`, in that order.")
+        sql, params = qs.query.sql_with_params()
+        return cls(sql, tuple(params), len(fields), cells, totals, failure)
+
+    def copy_statement(self, fmt: CsvFormat) -> tuple[str, tuple[Any, ...]]:
+        """``COPY (SELECT ...) TO STDOUT`` as CSV with the format's delimiter, rows in the order
+        of ``c0`` (the id, as the Python rows). One statement, so one snapshot: each row starts
+        with ``prefix_width`` fields that are not cells (``CsvZipWriter.copy_rows`` cuts them
+        off): the running sum of each totals column (the last row's is the total) and, if the
+        section can fail, the failure's values when the row fails, else nothing."""
+        if fmt.delimiter not in (",", ";"):
+            raise ValueError(f"Unexpected CSV delimiter {fmt.delimiter!r}")
+        running = "OVER (ORDER BY sub.c0 ROWS UNBOUNDED PRECEDING)"
+        prefix = [f"coalesce(sum({e}) {running}, 0)::text" for e in self.totals.values()]
+        if self.failure is not None:
+            condition, names, _raise = self.failure
+            # The failure's values joined by a space: numbers, dates, codes (no delimiter).
+            prefix.append(f"CASE WHEN {condition} THEN concat_ws(' ', {', '.join(names)}) END")
+        select = ", ".join([*prefix, *(expression for expression, _ in self.cells)])
+        params = tuple(p for _, cell_params in self.cells for p in cell_params)
+        names_ = ", ".join(f"c{i}" for i in range(self.width))
+        # The text is code's (the compiler's SQL, the cell expressions, a checked delimiter);
+        # every value is a bound parameter.
+        statement = (
+            f"COPY (SELECT {select} FROM ({self.sql}) AS sub({names_}) "  # noqa: S608
+            f"ORDER BY sub.c0) TO STDOUT WITH (FORMAT csv, DELIMITER '{fmt.delimiter}')"
+        )
+        return statement, params + self.params
+
+    @property
+    def prefix_width(self) -> int:
+        return len(self.totals) + (self.failure is not None)
+
+
 @dataclass
 class Section:
     title: str
     columns: list[Column]
     rows: Iterable[Row]
+    # The CSV writer asks PostgreSQL for these rows when it can (CsvZipWriter.copy_rows).
+    copy: Callable[[CsvFormat], CopySelect] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -393,26 +471,76 @@ def opportunity_columns(corporate_currency: str) -> list[Column]:
     ]
 
 
+OPPORTUNITY_FIELDS = (
+    "id", "name", "account__name", "sales_company__code", "owner__full_name",
+    "global_stage__name", "global_stage__forecast_category", "amount", "currency",
+    "corporate_amount", "expected_close_date", "next_step", "created_at", "closed_at",
+    "rate", "rate_date",
+)  # fmt: skip
+
+
+def _opportunity_values(user: User, scope: Scope, as_of: dt.date) -> QuerySet[Any]:
+    """The opportunities in scope the user may see, as ``OPPORTUNITY_FIELDS`` tuples by id,
+    with the amount in the corporate currency (at the close date's rate once closed, else at
+    ``as_of``). The one queryset of the section: the Python rows and the COPY read it."""
+    qs = with_corporate_amount(
+        kpis.visible_opportunities(user, scope),
+        user.organization,
+        rate_date=kpis.rate_date_expression(as_of),
+    )
+    return qs.values_list(*OPPORTUNITY_FIELDS).order_by("id")
+
+
 def opportunity_rows(user: User, scope: Scope, as_of: dt.date) -> Iterator[Row]:
-    """Every opportunity in scope the user may see, with its amount in the corporate currency
-    (at the close date's rate once closed, else at ``as_of``), streamed in chunks."""
+    """Every opportunity in scope the user may see, streamed in chunks."""
     org = user.organization
     labels = dict(ForecastCategory.choices)
-    qs = with_corporate_amount(
-        kpis.visible_opportunities(user, scope), org, rate_date=kpis.rate_date_expression(as_of)
-    )
-    fields = (
-        "id", "name", "account__name", "sales_company__code", "owner__full_name",
-        "global_stage__name", "global_stage__forecast_category", "amount", "currency",
-        "corporate_amount", "expected_close_date", "next_step", "created_at", "closed_at",
-        "rate", "rate_date",
-    )  # fmt: skip
-    for r in qs.values_list(*fields).order_by("id").iterator(chunk_size=CHUNK_SIZE):
+    for r in _opportunity_values(user, scope, as_of).iterator(chunk_size=CHUNK_SIZE):
         if r[7] is not None and r[14] is None:
             raise MissingExchangeRateError(currency=r[8], on_date=r[15], organization=org)
         corporate = money(r[9]) if r[9] is not None else None
         category = str(labels.get(r[6], r[6]))
         yield [*r[:6], category, r[7], r[8], corporate, r[10], r[11], _date(r[12]), _date(r[13])]
+
+
+def opportunity_copy(user: User, scope: Scope, as_of: dt.date) -> Callable[[CsvFormat], CopySelect]:
+    """``opportunity_rows`` as cells PostgreSQL writes (the same queryset, the same cells)."""
+    org = user.organization
+
+    def build(fmt: CsvFormat) -> CopySelect:
+        # The labels are escaped here as cell() escapes them; an unknown value in SQL.
+        labels = [(value, escape_cell(str(label))) for value, label in ForecastCategory.choices]
+        whens = " ".join("WHEN %s THEN %s" for _ in labels)
+        category = f"NULLIF(CASE c6 {whens} ELSE {sql_text('c6')} END, '')"
+        corporate = sql_round_half_even("c9")
+        cells: list[tuple[str, list[Any]]] = [
+            (sql_number("c0", fmt), []),
+            *[(sql_text(f"c{i}"), []) for i in range(1, 6)],
+            (category, [v for pair in labels for v in pair]),
+            (sql_number("c7", fmt, places=2), []),
+            (sql_text("c8"), []),
+            (sql_number(corporate, fmt, places=2), []),
+            (sql_date("c10"), []),
+            (sql_text("c11"), []),
+            (sql_date("c12", utc_day=True), []),
+            (sql_date("c13", utc_day=True), []),
+        ]
+
+        def missing(values: list[str]) -> Exception:
+            currency, day = values
+            return MissingExchangeRateError(
+                currency=currency, on_date=dt.date.fromisoformat(day), organization=org
+            )
+
+        return CopySelect.of(
+            _opportunity_values(user, scope, as_of),
+            OPPORTUNITY_FIELDS,
+            cells=cells,
+            totals={9: corporate},
+            failure=("c7 IS NOT NULL AND c14 IS NULL", ["c8", sql_date("c15")], missing),
+        )
+
+    return build
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -423,7 +551,10 @@ def _date(value: dt.datetime | None) -> dt.date | None:
 def _opportunities(user: User, scope: Scope, as_of: dt.date) -> Section:
     cc = user.organization.corporate_currency
     return Section(
-        _("Opportunities"), opportunity_columns(cc), opportunity_rows(user, scope, as_of)
+        _("Opportunities"),
+        opportunity_columns(cc),
+        opportunity_rows(user, scope, as_of),
+        copy=opportunity_copy(user, scope, as_of),
     )
 
 
@@ -485,9 +616,6 @@ class _Totals:
         return out
 
 
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="1F5FBF")
-TOTAL_FONT = Font(bold=True)
 NUMBER_FORMATS = {
     Kind.INT: "#,##0",
     Kind.ID: "0",
@@ -498,88 +626,103 @@ NUMBER_FORMATS = {
 }
 
 
-class XlsxWriter:
-    """openpyxl's write-only mode: each row goes to disk as it is appended. A typed column has
-    one styled cell that every row reuses (the row is serialized at ``append``), so number
-    formats cost no style look-up per cell."""
+class XlsxStreamWriter:
+    """XlsxWriter in constant-memory mode: each row is written to the sheet's temporary file
+    when the next one starts, so memory stays flat. Formats (number formats, the header's
+    style, the totals row's bold) are made once per section and column, and each column has
+    its cell writer chosen once, so a row costs one typed ``write_*`` call per cell."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.book = Workbook(write_only=True)
+        # strings_to_numbers/formulas off: text stays text (it is escaped besides).
+        self.book = xlsxwriter.Workbook(
+            str(path),
+            {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+             "strings_to_urls": False, "remove_timezone": True},
+        )  # fmt: skip
+        self.header_format = self.book.add_format({
+            "bold": True, "font_color": "#FFFFFF", "bg_color": "#1F5FBF", "pattern": 1,
+            "valign": "vcenter", "text_wrap": True,
+        })  # fmt: skip
+        self.formats = {
+            k: self.book.add_format({"num_format": f}) for k, f in NUMBER_FORMATS.items()
+        }
+        self.bold = {
+            k: self.book.add_format({"num_format": f, "bold": True})
+            for k, f in NUMBER_FORMATS.items()
+        }
+        self.bold_text = self.book.add_format({"bold": True})
+        self.date_format = self.formats[Kind.DATE]
         self.sheet: Any = None
         self.section_: Section | None = None
-        self.cells: list[Any] = []
+        self.writers: list[Callable[[int, Any], None]] = []
         self.totals: _Totals | None = None
         self.rows = 0
 
     def section(self, section: Section) -> None:
         # Sheet titles: at most 31 characters, unique.
-        self.sheet = self.book.create_sheet(section.title[:31])
+        self.sheet = self.book.add_worksheet(section.title[:31])
         self.section_ = section
-        self.sheet.freeze_panes = "A2"
-        for i, column in enumerate(section.columns, start=1):
-            self.sheet.column_dimensions[get_column_letter(i)].width = column.width
-        header = []
-        for title in section.header:
-            cell = WriteOnlyCell(self.sheet, value=escape_cell(title))
-            cell.font = HEADER_FONT
-            cell.fill = HEADER_FILL
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-            header.append(cell)
-        self.sheet.append(header)
-        self.cells = [self._typed_cell(c.kind) for c in section.columns]
+        self.sheet.freeze_panes(1, 0)
+        for i, column in enumerate(section.columns):
+            self.sheet.set_column(i, i, column.width)
+            self.sheet.write_string(0, i, escape_cell(column.title), self.header_format)
+        self.writers = [
+            self._cell_writer(i, c.kind, self.formats.get(c.kind))
+            for i, c in enumerate(section.columns)
+        ]
         self.totals = _Totals(section) if section.has_totals else None
         self.rows = 0
 
-    def _typed_cell(self, kind: Kind, *, bold: bool = False) -> Any:
-        if kind == Kind.TEXT and not bold:
-            return None
-        cell = WriteOnlyCell(self.sheet)
-        if kind in NUMBER_FORMATS:
-            cell.number_format = NUMBER_FORMATS[kind]
-        if bold:
-            cell.font = TOTAL_FONT
-        return cell
+    def _cell_writer(self, col: int, kind: Kind, fmt: Any) -> Callable[[int, Any], None]:
+        sheet, date_format = self.sheet, self.date_format
+        percent = kind == Kind.PERCENT
 
-    def _cells(self, values: Row, cells: list[Any]) -> list[Any]:
-        assert self.section_ is not None
-        out: list[Any] = []
-        for value, cell, column in zip(values, cells, self.section_.columns, strict=True):
-            value = _xlsx_value(value)
-            if column.kind == Kind.PERCENT and isinstance(value, Decimal | int | float):
-                value = Decimal(value) / 100
-            if cell is None:
-                out.append(value)
+        def write(row: int, value: Any) -> None:
+            if value is None:
+                if fmt is not None:  # an empty cell keeps its column's format
+                    sheet.write_blank(row, col, None, fmt)
+            elif isinstance(value, str):
+                sheet.write_string(row, col, _xlsx_text(value), fmt)
+            elif isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+                number = Decimal(value) / 100 if percent else value
+                sheet.write_number(row, col, float(number), fmt)
+            elif isinstance(value, dt.date):
+                # write_datetime takes dates too; a date needs a date format to show as one.
+                sheet.write_datetime(row, col, value, fmt or date_format)
             else:
-                cell.value = value
-                out.append(cell)
-        return out
+                sheet.write_string(row, col, _xlsx_text(str(value)), fmt)
+
+        return write
 
     def row(self, values: Row) -> None:
         if self.totals is not None:
             self.totals.add(values)
-        self.sheet.append(self._cells(values, self.cells))
         self.rows += 1
+        for write, value in zip(self.writers, values, strict=True):
+            write(self.rows, value)
 
     def end_section(self) -> None:
         assert self.section_ is not None
-        last = get_column_letter(len(self.section_.columns))
         # The filter covers the header and the rows; the totals row stays below, unfiltered.
-        self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+        self.sheet.autofilter(0, 0, self.rows, len(self.section_.columns) - 1)
         if self.totals is not None:
-            bold = [self._typed_cell(c.kind, bold=True) for c in self.section_.columns]
-            self.sheet.append(self._cells(self.totals.row(), bold))
+            bold = [
+                self._cell_writer(i, c.kind, self.bold.get(c.kind, self.bold_text))
+                for i, c in enumerate(self.section_.columns)
+            ]
+            for write, value in zip(bold, self.totals.row(), strict=True):
+                write(self.rows + 1, value)
 
     def close(self) -> None:
-        self.book.save(self.path)
+        self.book.close()
 
 
-def _xlsx_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return escape_cell(value)
-    if isinstance(value, Decimal | int | float | dt.date) or value is None:
-        return value
-    return escape_cell(str(value))
+def _xlsx_text(value: str) -> str:
+    """Escaped text; a carriage return as the line break XML makes of it (XlsxWriter would
+    write it as ``_x000D_``, which some readers show as such)."""
+    text = escape_cell(value)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 class CsvZipWriter:
@@ -622,6 +765,48 @@ class CsvZipWriter:
             ]
         )
 
+    def copy_rows(self, select: CopySelect, written: int, on_rows: Callable[[int], None]) -> int:
+        """The section's rows written by PostgreSQL (``COPY ... TO STDOUT``, CSV) straight
+        into the zip entry: no Python value per cell. Each row's leading non-cell fields
+        (``CopySelect.copy_statement``) give the totals row and stop the file at a row that
+        cannot be written (the caller discards the partial file). Returns ``written`` plus
+        the rows copied; ``on_rows`` is called once at the end: the connection is busy with
+        the COPY until then (no progress update can run on it)."""
+        assert self.file is not None
+        self.file.flush()  # the header (and the BOM) before the bytes
+        out = self.file.buffer
+        delimiter = self.format.delimiter.encode()
+        skip = select.prefix_width
+        has_failure = select.failure is not None
+        statement, params = select.copy_statement(self.format)
+        batch: list[bytes] = []
+        last: list[bytes] = []
+        with connection.cursor() as cursor:
+            # COPY is on the raw psycopg cursor, which Django's execute wrapper does not see:
+            # one statement through it first sets the organization for row-level security.
+            cursor.execute("SELECT 1")
+            with cursor.cursor.copy(statement, params) as copy:
+                # libpq hands over one row per read, ending with \n where csv.writer ends
+                # rows with \r\n; the prefix fields are never quoted (numbers, codes).
+                for data in copy:
+                    fields = bytes(data).split(delimiter, skip)
+                    if has_failure and fields[skip - 1]:
+                        assert select.failure is not None
+                        raise select.failure[2](fields[skip - 1].decode().split(" "))
+                    batch.append(fields[skip][:-1])
+                    last = fields
+                    if len(batch) == CHUNK_SIZE:
+                        out.write(b"\r\n".join(batch) + b"\r\n")
+                        batch.clear()
+                    written += 1
+                if batch:
+                    out.write(b"\r\n".join(batch) + b"\r\n")
+        if self.totals is not None and last:
+            for i, value in zip(select.totals, last, strict=False):
+                self.totals.sums[i] = Decimal(value.decode())
+        on_rows(written)
+        return written
+
     def end_section(self) -> None:
         if self.totals is not None:
             self._write(self.totals.row())
@@ -649,16 +834,22 @@ def write_report(
 ) -> int:
     """Write the sections to ``path``; calls ``on_rows(total so far)`` every chunk. Returns
     the number of data rows written (totals rows not counted)."""
-    writer: _Writer = XlsxWriter(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
+    writer: _Writer = (
+        XlsxStreamWriter(path) if file_format == ExportFormat.XLSX else CsvZipWriter(path)
+    )
     written = 0
     try:
         for section in sections:
             writer.section(section)
-            for values in section.rows:
-                writer.row(values)
-                written += 1
-                if written % CHUNK_SIZE == 0:
-                    on_rows(written)
+            if section.copy is not None and isinstance(writer, CsvZipWriter):
+                select = section.copy(writer.format)
+                written = writer.copy_rows(select, written, on_rows)
+            else:
+                for values in section.rows:
+                    writer.row(values)
+                    written += 1
+                    if written % CHUNK_SIZE == 0:
+                        on_rows(written)
             writer.end_section()
     finally:
         writer.close()

@@ -79,6 +79,12 @@ def test_bench_pipeline_at_10k(bench_db: str, tmp_path: Path) -> None:
         assert 0 < s["queries"] < 100, name
         assert 0 < s["p50"] <= s["p95"] <= s["p99"], name
         assert s["floor_ms"] > 0 and s["worker_rss_mb"] > 0, name
+        # CPU per request, served (worker CPU / requests answered) and in-process (median).
+        assert s["cpu_ms_per_request"] > 0 and s["cpu_ms_inproc"] > 0, name
+        assert s["cpu_ms_inproc_min"] <= s["cpu_ms_inproc"], name
+        expected_budget = 5.0 if name.startswith("api_list") else (
+            15.0 if name.startswith("page_list") or "360" in name else None)  # fmt: skip
+        assert s["cpu_budget_ms"] == expected_budget, name
     assert result["scenarios"]["api_list_director"].get("absent") is None
 
     services = result["services"]
@@ -95,5 +101,19 @@ def test_bench_pipeline_at_10k(bench_db: str, tmp_path: Path) -> None:
     goals = {g["goal"] for g in result["goals"]}
     assert any(g.startswith("dashboard_director") for g in goals)
     assert len(result["goals"]) >= 12
+    assert any(g["goal"] == "api_list_director: <= 5 ms CPU per request" for g in result["goals"])
     report = (tmp_path / "report.md").read_text()
     assert "| api_list_director |" in report and "EXPLAIN" in report
+    assert "CPU ms/req served" in report and "<= 15 ms" in report
+
+    profiled = run(
+        "-m", "bench.run", "--database-url", bench_db, "--profile", "api_list_director",
+        "--cpu-runs", "3", "--out", str(tmp_path / "profile"),
+    )  # fmt: skip
+    assert profiled.returncode == 0, profiled.stderr[-3000:]
+    text = (tmp_path / "profile" / "profile-api_list_director.txt").read_text()
+    assert "cumulative" in text and "ncalls" in text and "3 requests" in text
+    # The top 30 functions: their rows under the header, not the whole profile.
+    rows = text.split("ncalls", 1)[1].split("# The same profile", 1)[0].strip().splitlines()
+    assert 10 <= len(rows) <= 31
+    assert "by own time (tottime)" in text
