@@ -321,6 +321,7 @@ SPECTACULAR_SETTINGS = {
         "TargetKindEnum": "reporting.models.TargetKind",
         "ExportStatusEnum": "reporting.models.ExportStatus",
         "NotificationKindEnum": "crm.models.NotificationKind",
+        "ImportKindEnum": "imports.models.ImportKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -77,7 +77,9 @@ def test_a_bad_file_is_a_form_error_not_a_500(world) -> None:
         {"kind": ImportKind.ACCOUNTS, "file": SimpleUploadedFile("x.xlsx", b"PK\x03\x04nope")},
     )
     assert response.status_code == 400
-    assert "not a readable XLSX" in response.content.decode()
+    with translation.override("sv"):  # the reader's language
+        expected = gettext("The file is not a readable XLSX workbook.")
+    assert expected in response.content.decode()
     assert not ImportJob.objects.for_org(world.org).exists()
 
 
@@ -126,7 +128,11 @@ def test_the_list_has_an_empty_state_and_a_constant_query_count(
     world, django_assert_max_num_queries
 ) -> None:
     client = client_for(world.manager_se)
-    assert "No imports yet" in client.get("/imports/").content.decode()
+    with translation.override("sv"):  # the reader's language
+        empty = gettext(
+            "No imports yet. Import a CSV or XLSX file from your old CRM or a spreadsheet."
+        )
+    assert empty in client.get("/imports/").content.decode()
     for _ in range(3):
         upload(world.manager_se, ImportKind.ACCOUNTS, TEXT)
     with django_assert_max_num_queries(12) as captured:
