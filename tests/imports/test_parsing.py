@@ -131,6 +131,8 @@ def test_countries_by_code_or_name(text: str, code: str | None) -> None:
         ["Name", "Country", "Registration number", "Domain"],
         ["Namn", "Land", "Organisationsnummer", "Hemsida"],
         ["Navn", "Land", "CVR", "Hjemmeside"],
+        ["Navn", "Land", "CVR-nummer", "Domæne"],
+        ["Namn", "Land", "Organisationsnummer", "Domän"],
         ["Name", "Land", "Handelsregisternummer", "Webseite"],
     ],
 )
