@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +17,7 @@ from tests.factories import (
     SalesCompanyFactory,
     UserFactory,
 )
-from tests.workers import app_role_for
+from tests.workers import app_role_for, start_worker, stop_worker
 
 pytest_plugins = ["tests.oidc_provider"]
 
@@ -104,3 +106,12 @@ def _fresh_cache() -> None:
     # Only the per-process cache: a shared Redis (REDIS_URL set) belongs to every worker.
     if isinstance(backend, LocMemCache):
         backend.clear()
+
+
+@pytest.fixture
+def worker_queue() -> Iterator[str]:
+    """A real Celery worker (real Redis, this worker's test database) on a queue of its own."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    proc = start_worker(queue)
+    yield queue
+    print(stop_worker(proc))

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 from celery import Celery
 
 from tests.conftest import World
-from tests.workers import REDIS_URL, start_worker, stop_worker
+from tests.workers import REDIS_URL
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker_queue() -> Iterator[str]:
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    proc = start_worker(queue)
-    yield queue
-    print(stop_worker(proc))
 
 
 def test_worker_runs_a_task_against_the_database_and_returns_its_result(

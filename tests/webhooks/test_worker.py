@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from celery import Celery
@@ -14,23 +12,15 @@ from celery import Celery
 from tests.conftest import World
 from tests.opportunities.factories import account_for, process_for
 from tests.webhooks.receiver import Receiver, verify
-from tests.workers import REDIS_URL, start_worker, stop_worker
+from tests.workers import REDIS_URL
 from webhooks.models import DeliveryStatus, WebhookDelivery
 from webhooks.services import endpoint_create
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def webhook_worker() -> Iterator[str]:
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    proc = start_worker(queue)
-    yield queue
-    print(stop_worker(proc))
-
-
 def test_a_worker_delivers_a_signed_event_and_a_second_run_sends_nothing(
-    world: World, webhook_worker: str, monkeypatch: pytest.MonkeyPatch
+    world: World, worker_queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver = Receiver(codes=[200]).start()
     try:
@@ -47,7 +37,7 @@ def test_a_worker_delivers_a_signed_event_and_a_second_run_sends_nothing(
         assert delivery.status == DeliveryStatus.PENDING
         client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
         task = "webhooks.tasks.deliver"
-        result = client.send_task(task, args=[delivery.pk, world.org.pk], queue=webhook_worker)
+        result = client.send_task(task, args=[delivery.pk, world.org.pk], queue=worker_queue)
         assert result.get(timeout=120) == DeliveryStatus.SUCCEEDED
         for _ in range(50):
             if receiver.received:
@@ -62,11 +52,11 @@ def test_a_worker_delivers_a_signed_event_and_a_second_run_sends_nothing(
         )  # fmt: skip
         assert delivery.duration_ms is not None
         # acks_late may run it twice: the second run finds it done and sends nothing.
-        again = client.send_task(task, args=[delivery.pk, world.org.pk], queue=webhook_worker)
+        again = client.send_task(task, args=[delivery.pk, world.org.pk], queue=worker_queue)
         assert again.get(timeout=120) == DeliveryStatus.SUCCEEDED
         assert len(receiver.received) == 1
         # Another organization's id finds no such delivery.
-        wrong = client.send_task(task, args=[delivery.pk, world.other_org.pk], queue=webhook_worker)
+        wrong = client.send_task(task, args=[delivery.pk, world.other_org.pk], queue=worker_queue)
         assert wrong.get(timeout=120) == "missing"
         assert WebhookDelivery.objects.for_org(world.org).count() == 1
     finally:
