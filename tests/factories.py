@@ -83,3 +83,10 @@ def as_user(user: object) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def users_today(user: User) -> dt.date:
+    """Today as the user's pages see it: in the user's zone, which can be a day ahead of UTC."""
+    from crm.middleware import user_zone
+
+    return dt.datetime.now(user_zone(user.effective_timezone) or dt.UTC).date()

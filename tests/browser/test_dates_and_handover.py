@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone, translation
+from django.utils import translation
 from playwright.sync_api import Page, expect
 
 from crm.demo import DEMO_PASSWORD
@@ -17,6 +17,7 @@ from leads.services import lead_create
 from opportunities.models import Opportunity
 from tests.browser.conftest import login
 from tests.browser.test_rep_flows import seed
+from tests.factories import users_today
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,8 @@ def test_editing_only_the_next_step_keeps_the_close_date(
     sign_in_as(page, live_server.url, "rep.de@nordvik.example", language)
 
     page.goto(f"{live_server.url}/opportunities/new/")
-    default = timezone.localdate() + dt.timedelta(days=90)
+    rep = User.objects.for_org(org).get(email="rep.de@nordvik.example")
+    default = users_today(rep) + dt.timedelta(days=90)
     expect(page.locator("#id_expected_close_date")).to_have_value(default.isoformat())
 
     page.goto(f"{live_server.url}/opportunities/{deal.pk}/edit/")

@@ -23,6 +23,7 @@ from opportunities.models import Opportunity, OpportunityLine, Product
 from tests.browser.conftest import login, screenshot
 from tests.browser.test_rep_flows import check_basic_accessibility
 from tests.demo_snapshot import load_demo
+from tests.factories import users_today
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +78,8 @@ def test_three_lines_in_two_currencies_created_and_edited_keep_lines_totals_and_
     page.goto(f"{live_server.url}/opportunities/new/")
     check_basic_accessibility(page)
     close_default = page.locator("#id_expected_close_date").input_value()
-    assert close_default == (timezone.localdate() + dt.timedelta(days=90)).isoformat()
+    rep = User.objects.for_org(org).get(email=REP)
+    assert close_default == (users_today(rep) + dt.timedelta(days=90)).isoformat()
     page.locator("#id_name").fill("Volvera quote test")
     _choose_account(page, "Volvera Group AB")
     # The preview has told the form which agreement applies: its tier is what new lines get.
@@ -131,7 +133,7 @@ def test_three_lines_in_two_currencies_created_and_edited_keep_lines_totals_and_
     )
     assert pump.converted_from_currency == ""
     assert (kit.converted_from_currency, kit.converted_from_price) == ("EUR", eur_kit.list_price)
-    assert kit.conversion_date == timezone.localdate()
+    assert kit.conversion_date == users_today(rep)
     assert kit.unit_price == (eur_kit.list_price * kit.conversion_rate).quantize(Decimal("0.01"))
     assert (valve.unit_price, valve.discount_percent) == (Decimal("6850.50"), Decimal("7.50"))
     assert opp.currency == "SEK" and opp.amount == sum(ln.total for ln in lines)

@@ -18,6 +18,7 @@ from accounts.models import Activity, Contact
 from opportunities.models import BuyingRole, OpportunityContactRole
 from tests.accounts.factories import make_account
 from tests.conftest import World
+from tests.factories import users_today
 from tests.pages.conftest import Deals
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +159,7 @@ def test_log_an_activity_from_the_deal_page(client: Client, world: World, deals:
     opp = deals.opportunity
     client.force_login(world.rep_se)
     page = client.get(reverse("opportunities:detail", args=[opp.pk])).content.decode()
-    today = timezone.localdate().isoformat()
+    today = users_today(world.rep_se).isoformat()
     assert f'value="{today}"' in page  # the date defaults to today, as ISO for the date input
     response = client.post(
         reverse("opportunities:log_activity", args=[opp.pk]),
