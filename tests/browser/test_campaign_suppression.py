@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 import pytest
-from django.utils import formats, timezone, translation
+from django.utils import formats, translation
 from playwright.sync_api import Page, expect
 
 from accounts.models import Contact
@@ -22,6 +22,7 @@ from crm.models import Organization, User
 from leads.models import Campaign
 from tests.browser.conftest import login, screenshot
 from tests.demo_snapshot import load_demo
+from tests.factories import users_today
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +46,8 @@ def test_campaign_export_shows_rows_and_the_group_wide_suppression(
     card = page.get_by_test_id("marketing-card")
     expect(card.get_by_test_id("account-ok-to-market")).to_be_visible()
     card.locator("summary").click()
-    until = timezone.localdate() + dt.timedelta(days=21)
+    marketing = User.objects.unscoped().get(email="marketing@nordvik.example")
+    until = users_today(marketing) + dt.timedelta(days=21)
     card.locator("#id_reason").fill("Complaint under review")
     card.locator("#id_until").fill(until.isoformat())
     card.get_by_test_id("marketing-pause-form").locator("button[type=submit]").click()
@@ -71,7 +73,7 @@ def test_campaign_export_shows_rows_and_the_group_wide_suppression(
         page.locator(f'a[href="/campaigns/{campaign.pk}/members.csv"]').click()
     download = info.value
     assert download.suggested_filename.startswith("campaign-nordic-customer-newsletter-")
-    assert download.suggested_filename.endswith(f"{timezone.localdate().isoformat()}.csv")
+    assert download.suggested_filename.endswith(f"{users_today(marketing).isoformat()}.csv")
     body = Path(download.path()).read_bytes().decode("utf-8-sig")
     delimiter = "," if language == "en" else ";"  # a decimal comma in de, da and sv
     rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))
