@@ -8,4 +8,6 @@ RUN DEBUG=1 python manage.py collectstatic --noinput
 RUN useradd --create-home meridian
 USER meridian
 EXPOSE 8000
-CMD ["gunicorn", "meridian.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Worker class, count, threads, keep-alive: gunicorn.conf.py (README "Serving as in production");
+# WEB_CONCURRENCY and GUNICORN_* override them.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "meridian.wsgi:application"]

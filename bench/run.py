@@ -97,7 +97,14 @@ def cursor_for(position: str) -> str:
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int, threads: int, redis_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workers: int,
+        threads: int,
+        redis_url: str,
+        worker_class: str = "gthread",
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -116,7 +123,7 @@ class Server:
             # The token endpoint's anonymous throttle would refuse the sign-ins of a run.
             "API_ANON_THROTTLE": "1000/minute",
         }
-        self.workers, self.threads = workers, threads
+        self.workers, self.threads, self.worker_class = workers, threads, worker_class
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -127,10 +134,15 @@ class Server:
             check=True,
         )
         gunicorn = Path(sys.executable).with_name("gunicorn")
+        # Production's configuration file, with the bench's port, size and worker class on top
+        # (gunicorn's command line wins over the file). An ASGI worker serves the ASGI app.
+        asgi = "uvicorn" in self.worker_class.lower()
         self.proc = subprocess.Popen(
-            [str(gunicorn), "meridian.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+            [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py"),
+             "meridian.asgi:application" if asgi else "meridian.wsgi:application",
+             "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--threads", str(self.threads),
-             "--worker-class", "gthread", "--log-level", "warning", "--timeout", "120"],
+             "--worker-class", self.worker_class, "--log-level", "warning"],
             cwd=ROOT, env=self.env, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -511,6 +523,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--worker-class",
+        default="gthread",
+        help="gunicorn worker class: gthread (production's), sync, or "
+        "uvicorn.workers.UvicornWorker (ASGI; needs uvicorn installed)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
@@ -568,10 +586,11 @@ def main() -> None:
         "load": {"users": args.users, "seconds_per_scenario": args.seconds,
                  "redis": bool(redis_url),
                  "think_seconds": args.think,
-                 "gunicorn": f"{args.workers} workers x {args.threads} threads (gthread)"},
+                 "gunicorn": f"{args.workers} workers x {args.threads} threads "
+                             f"({args.worker_class})"},
         "scenarios": {},
     }  # fmt: skip
-    server = Server(app, args.workers, args.threads, redis_url)
+    server = Server(app, args.workers, args.threads, redis_url, args.worker_class)
     try:
         server.start()
         password = info["password"]

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Compresses last: whole HTML and JSON bodies only (crm.compression; GZIP_RESPONSES=0 when a
+    # proxy in front does it).
+    *(["crm.compression.TextGZipMiddleware"] if env_bool("GZIP_RESPONSES", default=True) else []),
     # Early: a NUL in the path, query string or a form field is a 400 before anything reads it.
     "crm.edge.RejectBadInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
