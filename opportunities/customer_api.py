@@ -15,9 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.api import (
     AccountSerializer,
-    ActivitySerializer,
     AgreementSerializer,
-    TeamMemberSerializer,
     value_representation,
 )
 from accounts.models import AccountValue, Contact
@@ -161,6 +159,52 @@ def _account_rows(rows: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _activity_rows(activities: list[Any]) -> list[dict[str, Any]]:
+    """``ActivitySerializer``'s output for the timeline's page (the same keys and formats; a
+    test compares them), without building the serializer's fields on every request."""
+    when = serializers.DateTimeField().to_representation
+
+    def at(value: Any) -> Any:
+        return None if value is None else when(value)
+
+    return [
+        {
+            "id": a.pk,
+            "kind": a.kind,
+            "subject": a.subject,
+            "notes": a.notes,
+            "outcome": a.outcome,
+            "happened_at": at(a.happened_at),
+            "duration_minutes": a.duration_minutes,
+            "due_at": at(a.due_at),
+            "done_at": at(a.done_at),
+            "owner": a.owner_id,
+            "sales_company": a.sales_company_id,
+            "account": a.account_id,
+            "contact": a.contact_id,
+            "opportunity": a.opportunity_id,
+            "created_at": at(a.created_at),
+        }
+        for a in activities
+    ]
+
+
+def _team_rows(team: list[Any]) -> list[dict[str, Any]]:
+    """``TeamMemberSerializer``'s output for the group's team (a test compares them)."""
+    when = serializers.DateTimeField().to_representation
+    return [
+        {
+            "id": m.pk,
+            "account": m.account_id,
+            "user": m.user_id,
+            "sales_company": m.sales_company_id,
+            "role": m.role,
+            "added_at": None if m.added_at is None else when(m.added_at),
+        }
+        for m in team
+    ]
+
+
 def _serialize_360(view: Any) -> dict[str, Any]:
     plan = view.plan
     page = view.subsidiaries
@@ -195,8 +239,8 @@ def _serialize_360(view: Any) -> dict[str, Any]:
             for country, f in view.figures_by_country.items()
         },
         "corporate_currency": view.group.organization.corporate_currency,
-        "latest_activities": ActivitySerializer(view.latest_activities, many=True).data,
-        "team": TeamMemberSerializer(view.team, many=True).data,
+        "latest_activities": _activity_rows(view.latest_activities),
+        "team": _team_rows(view.team),
         "plan": None
         if plan is None
         else {

@@ -122,15 +122,19 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["value_rows"] = value_rows(context["value"], context["group_value"])
     shown_value = context["value"] or context["group_value"]
     context["value_as_of"] = shown_value.as_of if shown_value else None
+    urls = _fragment_urls(account, request.GET.get("activities"))
+    country_rows = _country_rows(view)
     context.update(
         view=view,
-        country_rows=_country_rows(view),
+        country_rows=country_rows,
+        country_table=group_rows.country_rows_html(country_rows, urls["accounts_url"]),
+        team_items=group_rows.team_html(view.team),
         top_accounts=group_rows.account_rows_html(
             view.subsidiaries.rows, with_value=view.subsidiaries.with_value
         ),
         corporate_currency=view.group.organization.corporate_currency,
         may_change=services.may_change_account(user, account),
-        **_fragment_urls(account, request.GET.get("activities")),
+        **urls,
     )
     context.update(_join_context(user, account, may_change=context["may_change"]))
     return render(request, "accounts/detail.html", context)

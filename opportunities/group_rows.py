@@ -14,10 +14,11 @@ from typing import Any
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
-from accounts.models import Segment
+from accounts.models import Segment, TeamRole
 
 _SENTINEL = 987654321
 
@@ -67,4 +68,39 @@ def account_rows_html(rows: list[Any], *, with_value: bool) -> SafeString:
             )
             for r in rows
         ),
+    )
+
+
+_COUNTRY_ROW = (
+    '<tr><th scope="row">{}</th><td class="num"><a href="{}">{}</a></td>'
+    '<td class="num">{}</td><td class="num">{}</td>'
+    '<td class="num">{}</td><td class="num">{}</td></tr>'
+)
+
+
+def country_rows_html(rows: list[tuple[str, int, Any]], accounts_url: str) -> SafeString:
+    """The 360°'s figures per country (``(country, accounts, CountryFigures | None)``, summed
+    by PostgreSQL), each country's count linking to the group's accounts of that country."""
+
+    def cells(country: str, count: int, f: Any) -> tuple[Any, ...]:
+        return (
+            country or "—",
+            f"{accounts_url}?{urlencode({'country': country})}",
+            count,
+            f.open_count if f else 0,
+            floatformat(f.open_amount if f else 0, "0g"),
+            f.won_count if f else 0,
+            floatformat(f.won_amount if f else 0, "0g"),
+        )
+
+    return format_html_join("", _COUNTRY_ROW, (cells(*row) for row in rows))
+
+
+def team_html(team: list[Any]) -> SafeString:
+    """The global account team's ``<li>``s, the role labels translated once."""
+    roles = {str(value): str(label) for value, label in TeamRole.choices}
+    return format_html_join(
+        "",
+        "<li>{} · {} · {}</li>",
+        ((m.user.full_name, roles.get(m.role, m.role), m.sales_company.code) for m in team),
     )
