@@ -21,6 +21,7 @@ from django.db.models import (
     Count,
     DateField,
     Expression,
+    F,
     Prefetch,
     Q,
     QuerySet,
@@ -44,6 +45,8 @@ from accounts.models import (
     FrameworkAgreement,
 )
 from accounts.selectors import TimelinePage, activity_timeline
+from accounts.value import may_see_customer_value
+from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.registry import access_by_id
@@ -334,12 +337,107 @@ class CountryFigures:
     won_amount: Decimal = ZERO
 
 
+# The first screen of the 360° lists this many of the group's accounts (the most valuable
+# first); "show all" pages through the rest at SUBSIDIARY_PAGE_SIZE.
+TOP_SUBSIDIARIES = 15
+SUBSIDIARY_PAGE_SIZE = 50
+API_SUBSIDIARY_PAGE_SIZE = 20
+MAX_SUBSIDIARY_PAGE = 1000
+
+# What a listed account shows (the page's rows and the API's representation), read as plain
+# values: no model instances for a group of 200.
+SUBSIDIARY_FIELDS = (
+    "id",
+    "name",
+    "country",
+    "home_company_id",
+    "home_company__code",
+    "parent_id",
+    "group_id",
+    "registration_number",
+    "domain",
+    "industry",
+    "segment",
+    "lifecycle",
+    "first_won_at",
+    "created_at",
+    "potential",
+    "potential_source",
+    "segment_override",
+    "segment_reason",
+)
+# The stored customer value rides along for the roles that may see it (a LEFT JOIN: an account
+# before its first nightly refresh has none, ``value__as_of`` is then NULL).
+VALUE_FIELDS = (
+    "as_of",
+    "lifetime_value",
+    "won_revenue",
+    "weighted_pipeline",
+    "revenue_12m",
+    "first_win_at",
+    "last_win_at",
+    "missing_rate",
+    "group_lifetime_value",
+    "group_won_revenue",
+    "group_weighted_pipeline",
+    "group_revenue_12m",
+    "group_first_win_at",
+    "group_last_win_at",
+    "group_missing_rate",
+)
+
+# Sorts of the group's account list. "value" (the stored lifetime value) only for the roles
+# that see customer value: for anyone else the order itself would tell which account is worth
+# more (need-to-know), so they get the name order.
+SUBSIDIARY_SORTS: dict[str, tuple[Any, ...]] = {
+    "value": (F("value__lifetime_value").desc(nulls_last=True), "name", "pk"),
+    "name": ("name", "pk"),
+    "-name": ("-name", "-pk"),
+    "country": ("country", "name", "pk"),
+}
+
+
+@dataclass(frozen=True)
+class SubsidiaryPage:
+    """One page of the group's accounts the user sees (``rows``: named tuples of
+    ``SUBSIDIARY_FIELDS``, plus ``value__*`` when ``with_value``)."""
+
+    rows: list[Any]
+    number: int
+    per_page: int
+    count: int
+    sort: str
+    country: str | None
+    with_value: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number * self.per_page < self.count
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.count // self.per_page))
+
+    def by_country(self) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        for row in self.rows:
+            grouped[row.country].append(row)
+        return dict(grouped)
+
+
+# The parts of a 360° a reader may ask for: the page's first screen reads the first three, each
+# htmx fragment one of the others, the API all of them.
+SECTIONS = frozenset({"accounts", "figures", "team", "timeline", "plan", "agreements", "conflicts"})
+
+
 @dataclass
 class Account360:
     group: Account
-    subsidiaries_by_country: dict[str, list[Account]]
     figures_by_country: dict[str, CountryFigures]
-    latest_activities: list[Activity]
     team: list[AccountTeamMember]
     plan: PlanProgress | None
     agreements: list[FrameworkAgreement]
@@ -349,6 +447,67 @@ class Account360:
     # need-to-know level only (its name and home company), never a 404 for a visible account.
     group_visible: bool = True
     timeline: TimelinePage | None = None  # the page of the group's timeline shown
+    # Per country, how many of the group's accounts the user sees (one grouped query).
+    accounts_per_country: dict[str, int] = field(default_factory=dict)
+    subsidiaries: SubsidiaryPage | None = None  # one page of them, values rows
+
+    @property
+    def latest_activities(self) -> list[Activity]:
+        return self.timeline.items if self.timeline is not None else []
+
+    @property
+    def account_count(self) -> int:
+        return sum(self.accounts_per_country.values())
+
+    @property
+    def subsidiaries_by_country(self) -> dict[str, list[Any]]:
+        """The listed page's accounts by country (the top among them when visible)."""
+        return self.subsidiaries.by_country() if self.subsidiaries is not None else {}
+
+
+def _subsidiary_page(
+    *,
+    user: User,
+    group_id: int,
+    per_country: dict[str, int],
+    page: object,
+    per_page: int,
+    sort: str,
+    country: str | None,
+) -> SubsidiaryPage:
+    with_value = may_see_customer_value(user)
+    if sort not in SUBSIDIARY_SORTS or (sort == "value" and not with_value):
+        sort = "value" if with_value else "name"
+    if country is not None and country not in per_country:
+        country = None  # an unknown country filter lists the whole group, as no filter
+    count = per_country[country] if country is not None else sum(per_country.values())
+    pages = max(1, -(-count // per_page))
+    number = min(parse_id(page) or 1, pages, MAX_SUBSIDIARY_PAGE)
+    fields = SUBSIDIARY_FIELDS + (
+        tuple(f"value__{name}" for name in VALUE_FIELDS) if with_value else ()
+    )
+    qs = Account.objects.visible_to(user).filter(group_id=group_id)
+    if country is not None:
+        qs = qs.filter(country=country)
+    start = (number - 1) * per_page
+    rows = (
+        list(
+            qs.order_by(*SUBSIDIARY_SORTS[sort]).values_list(*fields, named=True)[
+                start : start + per_page
+            ]
+        )
+        if count
+        else []
+    )
+    return SubsidiaryPage(
+        rows=rows,
+        number=number,
+        per_page=per_page,
+        count=count,
+        sort=sort,
+        country=country,
+        with_value=with_value,
+    )
 
 
 def account_360(
@@ -358,10 +517,20 @@ def account_360(
     today: dt.date | None = None,
     activity_limit: int = 20,
     activity_page: object = 1,
+    sections: frozenset[str] = SECTIONS,
+    subsidiaries_page: object = 1,
+    subsidiaries_per_page: int = TOP_SUBSIDIARIES,
+    subsidiaries_sort: str = "value",
+    subsidiaries_country: str | None = None,
 ) -> Account360:
-    """One group seen whole: its accounts by country, open and won business per country, what
-    just happened in every country, the team, this year's plan, agreements and open conflicts,
-    each narrowed to what ``user`` may see. A constant number of queries whatever the size.
+    """One group seen whole: its accounts by country (a count per country and one page of
+    them), open and won business per country, what just happened in every country, the team,
+    this year's plan, agreements and open conflicts, each narrowed to what ``user`` may see. A
+    constant number of queries whatever the size.
+
+    ``sections`` names the parts read (``SECTIONS``); the group, the account asked for and
+    their visibility are always read first, so a part asked for alone (an htmx fragment of the
+    page) has the same 404s as the page.
 
     Won amounts per country are the group's won deals of the current year at their closing-day
     rates; open amounts are at today's rates.
@@ -382,18 +551,25 @@ def account_360(
             .order_by()
             .values("group_id")[:1]
         )
-    # One query for the top and its group (the top is in its own group): the top is visible
-    # exactly when it is among the visible accounts of the group, else 404 as before.
-    accounts = list(
+    # One query for the top and the account asked for (the top is in its own group): the top
+    # is visible exactly when it is among the visible accounts of the group, else 404 as
+    # before. The group's other accounts are counted and paged in SQL below, not fetched.
+    shows_value = may_see_customer_value(user)
+    related = (
+        ("home_company", "organization", "value")
+        if shows_value
+        else ("home_company", "organization")
+    )
+    pair = list(
         Account.objects.visible_to(user)
         .filter(group_id=group_of)
-        # The stored customer value rides along (no query of its own); only accounts the user
-        # sees in full have it, a need-to-know top is fetched below without it.
-        .select_related("home_company", "organization", "value")
-        .order_by("country", "name", "pk")
+        .filter(Q(pk=requested_pk) | Q(pk=F("group_id")))
+        # The stored customer value rides along (no query of its own) for the roles that may
+        # see it; a need-to-know top is fetched below without it.
+        .select_related(*related)
     )
-    top = next((a for a in accounts if a.pk == a.group_id), None)
-    requested = next((a for a in accounts if a.pk == requested_pk), None)
+    top = next((a for a in pair if a.pk == a.group_id), None)
+    requested = next((a for a in pair if a.pk == requested_pk), None)
     if requested is None:
         raise Http404("No account matches the given query.")
     group_visible = top is not None
@@ -406,55 +582,96 @@ def account_360(
             .get(pk=requested.group_id or requested.pk)
         )
     organization = top.organization
-    by_country: dict[str, list[Account]] = defaultdict(list)
-    for account in accounts:
-        by_country[account.country].append(account)
 
-    figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
+    per_country: dict[str, int] = {}
+    subsidiaries = None
+    if "accounts" in sections:
+        # How many accounts per country, grouped by PostgreSQL (one row per country).
+        per_country = {
+            row["country"]: row["n"]
+            for row in Account.objects.visible_to(user)
+            .filter(group_id=top.pk)
+            .values("country")
+            .annotate(n=Count("id"))
+            .order_by("country")
+        }
+        subsidiaries = _subsidiary_page(
+            user=user,
+            group_id=top.pk,
+            per_country=per_country,
+            page=subsidiaries_page,
+            per_page=subsidiaries_per_page,
+            sort=subsidiaries_sort,
+            country=subsidiaries_country,
+        )
 
-    # The group's timeline: newest first by when it happened, one page.
-    timeline = activity_timeline(
-        user=user, group_id=top.pk, page=activity_page, per_page=activity_limit
-    )
-    team = list(
-        AccountTeamMember.objects.visible_to(user)
-        .filter(account_id=top.pk)
-        .select_related("user", "sales_company")
-        .order_by("role", "sales_company__code", "user__full_name")
-    )
-    plan_row = _plans_with_counts(user, today).filter(account_id=top.pk, year=today.year).first()
+    figures: dict[str, CountryFigures] = {}
+    won_this_year: Decimal | None = None
+    if "figures" in sections:
+        figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
+
+    timeline = None
+    if "timeline" in sections:
+        # The group's timeline: newest first by when it happened, one page.
+        timeline = activity_timeline(
+            user=user, group_id=top.pk, page=activity_page, per_page=activity_limit
+        )
+    team = []
+    if "team" in sections:
+        team = list(
+            AccountTeamMember.objects.visible_to(user)
+            .filter(account_id=top.pk)
+            .select_related("user", "sales_company")
+            .order_by("role", "sales_company__code", "user__full_name")
+        )
     plan = None
-    if plan_row is not None:
-        plan = PlanProgress(
-            plan=plan_row,
-            target=plan_row.revenue_target,
-            # This year's won business is already summed (same deals, same closing-day
-            # rates, one rounding of the exact total): no second pass over the group's deals.
-            won_ytd=won_this_year,
-            open_actions=plan_row.open_actions,
-            overdue_actions=plan_row.overdue_actions,
+    if "plan" in sections:
+        plan_row = (
+            _plans_with_counts(user, today).filter(account_id=top.pk, year=today.year).first()
         )
-    agreements = list(
-        FrameworkAgreement.objects.visible_to(user)
-        .filter(account_id=top.pk)
-        # Related managers are fail-closed outside a request: give them the organization. (One
-        # call per Prefetch: the stubs type a call's Prefetches as of one model.)
-        .prefetch_related(Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)))
-        .prefetch_related(
-            Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization))
+        if plan_row is not None:
+            if won_this_year is None:
+                won_this_year = _won_ytd(
+                    user=user,
+                    organization=organization,
+                    group_id=top.pk,
+                    year=today.year,
+                    today=today,
+                )
+            plan = PlanProgress(
+                plan=plan_row,
+                target=plan_row.revenue_target,
+                # This year's won business is already summed when the figures were read
+                # (same deals, same closing-day rates, one rounding of the exact total).
+                won_ytd=won_this_year,
+                open_actions=plan_row.open_actions,
+                overdue_actions=plan_row.overdue_actions,
+            )
+    agreements = []
+    if "agreements" in sections:
+        agreements = list(
+            FrameworkAgreement.objects.visible_to(user)
+            .filter(account_id=top.pk)
+            # Related managers are fail-closed outside a request: give them the organization.
+            # (One call per Prefetch: the stubs type a call's Prefetches as of one model.)
+            .prefetch_related(
+                Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization))
+            )
+            .prefetch_related(
+                Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization))
+            )
         )
-    )
-    conflicts = list(
-        Conflict.objects.visible_to(user)
-        .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
-        .select_related("sales_company", "account", "product", "agreement")
-        .order_by("-created_at")
-    )
+    conflicts = []
+    if "conflicts" in sections:
+        conflicts = list(
+            Conflict.objects.visible_to(user)
+            .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
+            .select_related("sales_company", "account", "product", "agreement")
+            .order_by("-created_at")
+        )
     return Account360(
         group=top,
-        subsidiaries_by_country=dict(by_country),
         figures_by_country=figures,
-        latest_activities=timeline.items,
         timeline=timeline,
         team=team,
         plan=plan,
@@ -462,6 +679,8 @@ def account_360(
         open_conflicts=conflicts,
         requested=requested,
         group_visible=group_visible,
+        accounts_per_country=per_country,
+        subsidiaries=subsidiaries,
     )
 
 

@@ -42,5 +42,12 @@ setup_urlpatterns = [
 account_urlpatterns = [
     path("<int:pk>/", customer_views.account_detail, name="detail"),
     path("<int:pk>/activities/", customer_views.activity_create, name="activity_create"),
+    # The 360°'s sections below the fold, loaded by htmx when they scroll into view, and its
+    # "show all" list of the group's accounts: each checks access itself.
+    path("<int:pk>/360/activities/", customer_views.account_activities, name="360_activities"),
+    path("<int:pk>/360/situations/", customer_views.account_situations, name="360_situations"),
+    path("<int:pk>/360/plan/", customer_views.account_plan, name="360_plan"),
+    path("<int:pk>/360/contacts/", customer_views.account_contacts, name="360_contacts"),
+    path("<int:pk>/companies/", customer_views.group_accounts, name="group_accounts"),
     path("contacts/<int:pk>/", contact_views.contact_detail, name="contact"),
 ]

@@ -22,7 +22,8 @@ def test_a_manager_creates_a_plan_and_adds_and_completes_an_action(
 ) -> None:
     group = account_for(world.se, "Planned AB")
     client.force_login(world.manager_se)
-    detail = client.get(reverse("accounts:detail", args=[group.pk])).content.decode()
+    # The plan section of the 360° (its htmx fragment) offers a new plan.
+    detail = client.get(reverse("accounts:360_plan", args=[group.pk])).content.decode()
     assert reverse("accounts:plan_create", args=[group.pk]) in detail
     response = client.post(
         reverse("accounts:plan_create", args=[group.pk]),

@@ -108,6 +108,9 @@ def test_contact_role_and_an_activity_on_the_deal_and_the_account_timeline(
 
     # The account's timeline (the 360°) and the contact's have it too.
     page.goto(f"{base}/accounts/{account.pk}/")
+    # Below the fold: the contacts and the timeline load (htmx) when scrolled into view.
+    page.get_by_test_id("lazy-contacts").scroll_into_view_if_needed()
+    page.get_by_test_id("lazy-activities").scroll_into_view_if_needed()
     item = page.get_by_test_id("timeline").locator(f'li[data-activity="{activity.pk}"]')
     expect(item).to_contain_text(subject)
     expect(item.get_by_test_id("happened")).to_have_text(shown)

@@ -72,5 +72,5 @@ def test_danish_rep_asks_to_join_the_hidden_group_and_the_gam_approves(
     # Its 360° shows the group.
     page.goto(f"{live_server.url}/accounts/{danish.pk}/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hansa Logistik GmbH")
-    expect(page.get_by_test_id("countries")).to_contain_text(NAME)
+    expect(page.get_by_test_id("group-accounts")).to_contain_text(NAME)
     screenshot(page, "join-approved-360")

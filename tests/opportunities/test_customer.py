@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -359,22 +360,89 @@ def build_group(world: World, size: int) -> Account:
 def test_360_constant_queries(world: World, django_assert_max_num_queries, size: int) -> None:
     rates(world)
     top = build_group(world, size)
-    # 12 whatever the size: group, organization, accounts, figures, activities, team, plan,
-    # won YTD, agreements + tiers + covered companies, conflicts.
+    # 12 whatever the size: group + organization + value (one join), accounts per country,
+    # a page of accounts, figures, activities, team, plan, won YTD, agreements + tiers +
+    # covered companies, conflicts.
     with django_assert_max_num_queries(12):
         view = customer.account_360(user=world.director, group=top, today=TODAY)
         # Touch everything a page renders, so lazy loads would be counted too.
-        for members in view.subsidiaries_by_country.values():
-            [a.home_company.code for a in members]
+        assert view.subsidiaries is not None
+        [(r.name, r.home_company__code, r.value__lifetime_value) for r in view.subsidiaries.rows]
         [(a.owner.full_name, a.account.name, a.sales_company.code) for a in view.latest_activities]
         [(m.user.full_name, m.sales_company.code) for m in view.team]
         for agreement in view.agreements:
             list(agreement.tiers.all()), list(agreement.covered_companies.all())
         [(c.sales_company.code, c.account.name) for c in view.open_conflicts]
-    assert sum(len(v) for v in view.subsidiaries_by_country.values()) == size + 1
+    # Every account is counted (per country, in SQL); one page of them is listed.
+    assert view.account_count == size + 1
+    countries = Account.objects.for_org(world.org).filter(group_id=top.pk)
+    assert view.accounts_per_country == dict(Counter(countries.values_list("country", flat=True)))
+    assert len(view.subsidiaries.rows) == min(size + 1, customer.TOP_SUBSIDIARIES)
+    assert view.subsidiaries.has_next is (size + 1 > customer.TOP_SUBSIDIARIES)
     assert sum(f.open_count for f in view.figures_by_country.values()) == size
     assert view.plan is not None and view.plan.overdue_actions == 1
     assert len(view.open_conflicts) == 1
+
+
+def test_360_pages_through_every_account_once(world: World) -> None:
+    rates(world)
+    top = build_group(world, 30)
+    for sort in ("value", "name", "country"):
+        seen: list[int] = []
+        page = 1
+        while True:
+            view = customer.account_360(
+                user=world.director,
+                group=top,
+                today=TODAY,
+                sections=frozenset({"accounts"}),
+                subsidiaries_page=page,
+                subsidiaries_per_page=7,
+                subsidiaries_sort=sort,
+            )
+            assert view.subsidiaries is not None and view.subsidiaries.sort == sort
+            seen += [r.id for r in view.subsidiaries.rows]
+            if not view.subsidiaries.has_next:
+                break
+            page += 1
+        assert page == 5  # 31 accounts, 7 a page
+        all_ids = set(
+            Account.objects.for_org(world.org).filter(group_id=top.pk).values_list("pk", flat=True)
+        )
+        assert len(seen) == len(set(seen)) == 31 and set(seen) == all_ids, sort
+    # A page past the end is the last page; a country filter lists that country only.
+    last = customer.account_360(
+        user=world.director, group=top, sections=frozenset({"accounts"}), subsidiaries_page=99
+    )
+    assert last.subsidiaries is not None and last.subsidiaries.number == 3  # 31 at 15 a page
+    dk = customer.account_360(
+        user=world.director,
+        group=top,
+        sections=frozenset({"accounts"}),
+        subsidiaries_country="DK",
+        subsidiaries_per_page=50,
+    )
+    assert dk.subsidiaries is not None
+    assert {r.country for r in dk.subsidiaries.rows} == {"DK"}
+    assert dk.subsidiaries.count == len(dk.subsidiaries.rows) == dk.accounts_per_country["DK"]
+
+
+def test_only_those_who_see_values_get_the_value_order(world: World) -> None:
+    rates(world)
+    top = build_group(world, 8)
+    # A country manager may not rank the group by value (the order would tell which account
+    # is worth more): the name order, and no value columns.
+    view = customer.account_360(user=world.manager_se, group=top, sections=frozenset({"accounts"}))
+    assert view.subsidiaries is not None
+    assert view.subsidiaries.sort == "name" and not view.subsidiaries.with_value
+    assert not hasattr(view.subsidiaries.rows[0], "value__lifetime_value")
+    names = [r.name for r in view.subsidiaries.rows]
+    assert names == sorted(names)
+    director = customer.account_360(
+        user=world.director, group=top, sections=frozenset({"accounts"})
+    )
+    assert director.subsidiaries is not None
+    assert director.subsidiaries.sort == "value" and director.subsidiaries.with_value
 
 
 def test_360_known_figures_and_what_a_rep_may_not_see(world: World) -> None:

@@ -37,7 +37,8 @@ def test_the_form_has_the_deal_pages_fields_defaulting_to_now(
     world = stockholm_rep
     kim = services.contact_create(account=deals.account, full_name="Kim Berg", acting_user=None)
     client.force_login(world.rep_se)
-    response = client.get(reverse("accounts:detail", args=[deals.account.pk]))
+    # The form is in the 360°'s timeline fragment (htmx, below the fold).
+    response = client.get(reverse("accounts:360_activities", args=[deals.account.pk]))
     form = response.context["activity_form"]
     for name in ("happened_on", "happened_time", "duration_minutes", "outcome", "contact",
                  "opportunity", "account", "notes"):  # fmt: skip

@@ -54,7 +54,11 @@ def test_360_owner_reader_strangers(client: Client, world: World, deals: Deals) 
     assert response.status_code == 200
     html = response.content.decode()
     assert "Volvera AB" in html and "Volvera Danmark" in html
-    assert world.rep_dk.full_name in html and 'name="subject"' in html
+    assert world.rep_dk.full_name in html
+    # The log form is in the timeline's fragment (loaded by htmx below the fold).
+    fragment = reverse("accounts:360_activities", args=[sub.pk])
+    assert fragment in html and 'name="subject"' not in html
+    assert 'name="subject"' in client.get(fragment).content.decode()
     # The Swedish owner sees the Swedish account, not the Danish subsidiary (not on the team).
     client.force_login(world.rep_se)
     assert client.get(url).status_code == 404
@@ -63,7 +67,9 @@ def test_360_owner_reader_strangers(client: Client, world: World, deals: Deals) 
     # Marketing reads, without the activity form.
     client.force_login(world.marketing_se)
     html = client.get(reverse("accounts:detail", args=[deals.account.pk])).content.decode()
-    assert "Volvera AB" in html and 'name="subject"' not in html
+    assert "Volvera AB" in html
+    fragment = client.get(reverse("accounts:360_activities", args=[deals.account.pk]))
+    assert fragment.status_code == 200 and 'name="subject"' not in fragment.content.decode()
     client.force_login(world.rep_de)
     assert client.get(url).status_code == 404
     client.force_login(world.stranger)

@@ -193,7 +193,7 @@ def test_log_an_activity_from_the_deal_page(client: Client, world: World, deals:
     # On the deal's timeline, the account's (360°) and the contact's.
     for url in (
         reverse("opportunities:detail", args=[opp.pk]),
-        reverse("accounts:detail", args=[deals.account.pk]),
+        reverse("accounts:360_activities", args=[deals.account.pk]),  # the 360°'s timeline
         reverse("accounts:contact", args=[kim.pk]),
     ):
         assert "Site visit" in client.get(url).content.decode(), url
@@ -269,8 +269,9 @@ def test_buying_centre_on_the_deal_page(client: Client, world: World, deals: Dea
 def test_timelines_and_360_contacts_constant_queries(
     client: Client, world: World, deals: Deals, rows: int, django_assert_max_num_queries: object
 ) -> None:
-    """The deal page, the 360° and a contact's page run the same number of queries however
-    many activities, contacts and roles there are (a page of the timeline at a time)."""
+    """The deal page, the 360°'s timeline and a contact's page run the same number of queries
+    however many activities, contacts and roles there are (a page of the timeline at a
+    time)."""
     opp = deals.opportunity
     now = timezone.now()
     contacts = [_contact(deals, f"Person {i}") for i in range(rows)]
@@ -290,8 +291,10 @@ def test_timelines_and_360_contacts_constant_queries(
     client.force_login(world.rep_se)
     for url, budget in (
         (reverse("opportunities:detail", args=[opp.pk]), 17),
-        # 18: the log form's deal picker (the group's open deals) is one query of its own.
-        (reverse("accounts:detail", args=[deals.account.pk]), 18),
+        # The 360°'s timeline fragment with the log form: the session and user, the group,
+        # the timeline, the form's accounts, contacts and the deal picker (the group's open
+        # deals), and the request's own (RLS, time zone).
+        (reverse("accounts:360_activities", args=[deals.account.pk]), 12),
         (reverse("accounts:contact", args=[contacts[0].pk]), 10),
     ):
         with django_assert_max_num_queries(budget):
@@ -301,7 +304,5 @@ def test_timelines_and_360_contacts_constant_queries(
     # The older page of the timeline.
     older = client.get(reverse("opportunities:detail", args=[opp.pk]), {"activities": 2})
     assert older.content.decode().count('data-testid="timeline-item"') == max(rows - 20, 0)
-    assert (
-        "Person 1"
-        in client.get(reverse("accounts:detail", args=[deals.account.pk])).content.decode()
-    )
+    contacts_url = reverse("accounts:360_contacts", args=[deals.account.pk])
+    assert "Person 1" in client.get(contacts_url).content.decode()
