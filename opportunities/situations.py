@@ -48,15 +48,15 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
-from accounts.models import Account, AccountTeamMember, FrameworkAgreement, TeamRole
+from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.db.compiled import CompiledQuery
 from crm.events import emit
 from crm.models import Organization
 from opportunities.customer import (
     AgreementTerms,
+    Covering,
     agreement_terms,
-    agreement_tiers,
-    covering_agreements,
+    covering,
 )
 from opportunities.models import (
     DECIDED,
@@ -590,12 +590,12 @@ def sync_deal(
     own: dict[str, Conflict],
     is_new: bool = False,
     team: Team | None = None,
-    agreements: list[FrameworkAgreement] | None = None,
+    agreements: Sequence[Covering] | None = None,
 ) -> Changes:
     """The deal's own situations: below its agreement, and (new deals in a teamed group, when
     the organization asks for it) the global account manager's acknowledgement. ``lines``,
-    ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering_agreements``)
-    when the caller read them already."""
+    ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering``: the
+    agreements with their tiers and companies) when the caller read them already."""
     org_id = opportunity.organization_id
     changes = Changes()
     lowest = min((discount for _product, discount in lines), default=None)
@@ -603,18 +603,21 @@ def sync_deal(
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
         today = timezone.localdate()
         if agreements is None:
-            agreements = covering_agreements(
+            agreements = covering(
                 account=opportunity.account,
                 on_date=today,
                 booking_company_id=opportunity.sales_company_id,
             )
-        agreement = agreements[0] if agreements else None
-        tiers = agreement_tiers(agreement) if agreement is not None else []
+        applies = agreements[0] if agreements else None
         # The won volume (one aggregate over the group's won deals, the costly read) decides
         # the tier; it matters only when some tier entitles to more than the lowest line has.
-        if agreement is not None and any(t.discount_percent > lowest for t in tiers):
+        if applies is not None and any(t.discount_percent > lowest for t in applies.tiers):
             terms = agreement_terms(
-                agreement, today, tiers=tiers, organization=opportunity.organization
+                applies.agreement,
+                today,
+                tiers=applies.tiers,
+                covered=applies.covered_company_ids,
+                organization=opportunity.organization,
             )
             breach = agreement_breach(terms, lowest)
     changes += _sync_one(
