@@ -109,29 +109,49 @@ def to_corporate(
 # --- The same conversion in SQL ----------------------------------------------------------------
 
 
-def with_corporate_amount(
-    qs: QuerySet[Any], organization: Organization, *, rate_date: Any, prefix: str = ""
-) -> QuerySet[Any]:
-    """Annotate ``rate_date``, ``rate`` and ``corporate_amount`` (amount x dated rate, exact).
-
-    The corporate currency converts at exactly 1; any other currency takes the latest rate
-    valid on ``rate_date`` or NULL if there is none (report it with ``missing_rate``). Sum
-    ``corporate_amount`` and round the sum with ``money``, never the rows.
+def corporate_rate(organization_id: int, corporate_currency: Any, *, prefix: str = "") -> Case:
+    """The rate of ``{prefix}currency`` to the corporate currency on ``rate_date`` (an
+    annotation the query has): exactly 1 for the corporate currency itself, else the latest
+    rate valid on that date, NULL if there is none. The organization's id and corporate
+    currency as values, not an ``Organization``: a statement built once per process
+    (``crm.db.compiled``) passes them as named values, bound anew on each run, never baked in.
     """
     latest = (
-        ExchangeRate.objects.for_org(organization)
+        ExchangeRate.objects.for_org(organization_id)
         .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
         .order_by("-valid_from")
         .values("rate")[:1]
     )
-    rate = Case(
+    return Case(
         When(
-            **{f"{prefix}currency": organization.corporate_currency},
+            **{f"{prefix}currency": corporate_currency},
             then=Value(Decimal(1), output_field=RATE),
         ),
         default=Subquery(latest, output_field=RATE),
         output_field=RATE,
     )
+
+
+def with_corporate_amount(
+    qs: QuerySet[Any],
+    organization: Organization | None,
+    *,
+    rate_date: Any,
+    prefix: str = "",
+    organization_id: int | None = None,
+    corporate_currency: Any = None,
+) -> QuerySet[Any]:
+    """Annotate ``rate_date``, ``rate`` and ``corporate_amount`` (amount x dated rate, exact).
+
+    The corporate currency converts at exactly 1; any other currency takes the latest rate
+    valid on ``rate_date`` or NULL if there is none (report it with ``missing_rate``). Sum
+    ``corporate_amount`` and round the sum with ``money``, never the rows. ``organization``
+    None: its ``organization_id`` and ``corporate_currency`` given instead (``corporate_rate``).
+    """
+    if organization is not None:
+        organization_id, corporate_currency = organization.pk, organization.corporate_currency
+    assert organization_id is not None
+    rate = corporate_rate(organization_id, corporate_currency, prefix=prefix)
     converted: QuerySet[Any] = qs.annotate(rate_date=rate_date, rate=rate).annotate(
         corporate_amount=ExpressionWrapper(F(f"{prefix}amount") * F("rate"), output_field=EXACT)
     )

@@ -23,7 +23,7 @@ from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
-from opportunities.customer import AgreementTerms, covering_agreements
+from opportunities.customer import AgreementTerms, covering
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -126,7 +126,7 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     # The agreements covering a quote, read once for the agreement rule and the trade rules.
     agreements = None
     if lines:
-        agreements = covering_agreements(
+        agreements = covering(
             account=opportunity.account,
             on_date=timezone.localdate(),
             booking_company_id=opportunity.sales_company_id,
@@ -145,7 +145,11 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
         )
     # Parallel import, double agreements, price gaps: inform, never block (trade_rules).
     changes += check_trade(
-        opportunity, situations=situations, lines=lines, closed=closed, agreements=agreements
+        opportunity,
+        situations=situations,
+        lines=lines,
+        closed=closed,
+        agreements=None if agreements is None else [c.agreement for c in agreements],
     )
     if accounts:
         # About the account, not the deal: when a deal is created on it or moved to it (or

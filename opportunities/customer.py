@@ -16,21 +16,27 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import (
     Case,
     Count,
     DateField,
+    Exists,
     Expression,
     F,
+    IntegerField,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    TextField,
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Cast, JSONObject, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -46,6 +52,7 @@ from accounts.models import (
 )
 from accounts.selectors import TimelinePage, activity_timeline
 from accounts.value import may_see_customer_value
+from crm.db.compiled import CompiledQuery
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
@@ -67,15 +74,44 @@ def _opportunities(organization: Organization) -> TenantQuerySet[Opportunity]:
     return Opportunity.objects.for_org(organization)
 
 
+def _won_corporate_sum(
+    qs: QuerySet[Any], *, organization_id: int, corporate_currency: Any
+) -> QuerySet[Any, Any]:
+    """The won deals' exact sum in the corporate currency, each at the rate of its closing day,
+    and the first missing rate (``missing_rate``), as one row (total, missing). A queryset, not
+    ``aggregate()``: an aggregate over a constant has no GROUP BY and always gives one row, and
+    a queryset can be compiled once (``crm.db.compiled``)."""
+    converted = with_corporate_amount(
+        qs.filter(global_stage__is_won=True),
+        None,
+        rate_date=_won_date(),
+        organization_id=organization_id,
+        corporate_currency=corporate_currency,
+    )
+    return (
+        converted.order_by()
+        .annotate(_all=Value(1, output_field=IntegerField()))
+        .values("_all")
+        .annotate(total=Sum("corporate_amount"), missing=missing_rate())
+        .values_list("total", "missing")
+    )
+
+
+def _won_money(organization: Organization, row: tuple[Any, Any]) -> Decimal:
+    """The total of a ``_won_corporate_sum`` row, rounded once (``crm.money``'s one rule); a
+    missing rate raises, naming it."""
+    total, missing = row
+    raise_if_missing(organization, [missing])
+    return money(total)
+
+
 def _won_corporate_total(qs: QuerySet[Any], organization: Organization) -> Decimal:
     """Sum of won amounts in the corporate currency, each at the rate of its closing day,
     exact per deal and rounded half-even once on the total (``crm.money``'s one rule)."""
-    qs = with_corporate_amount(
-        qs.filter(global_stage__is_won=True), organization, rate_date=_won_date()
+    (row,) = _won_corporate_sum(
+        qs, organization_id=organization.pk, corporate_currency=organization.corporate_currency
     )
-    agg = qs.aggregate(total=Sum("corporate_amount"), missing=missing_rate())
-    raise_if_missing(organization, [agg["missing"]])
-    return money(agg["total"])
+    return _won_money(organization, row)
 
 
 @dataclass(frozen=True)
@@ -183,6 +219,48 @@ def tier_position(
     return current, next_tier
 
 
+def _volume_query(
+    organization_id: int,
+    corporate_currency: Any,
+    group_id: int,
+    agreement_id: int,
+    valid_from: dt.date,
+    end: dt.date,
+) -> QuerySet[Any, Any]:
+    """``agreement_volume``'s one statement: the group's won deals booked by a covered company
+    and closed inside the window, summed at closing-day rates."""
+    covered = (
+        AgreementCompany.objects.for_org(organization_id)
+        .filter(agreement_id=agreement_id)
+        .values("sales_company_id")
+    )
+    qs = Opportunity.objects.for_org(organization_id).filter(
+        account__group_id=group_id,
+        sales_company_id__in=covered,
+        closed_at__date__gte=valid_from,
+        closed_at__date__lte=end,
+    )
+    return _won_corporate_sum(
+        qs, organization_id=organization_id, corporate_currency=corporate_currency
+    )
+
+
+# Built once per process (a save under an agreement runs it): building the conversion's
+# subqueries cost more CPU than PostgreSQL needs for the sum. The corporate currency is a named
+# value: organizations of one process differ in it.
+_VOLUME = CompiledQuery(
+    _volume_query,
+    "organization_id",
+    "corporate_currency",
+    "group_id",
+    "agreement_id",
+    "valid_from",
+    "end",
+    scope="organization_id",
+    dates=("valid_from", "end"),
+)
+
+
 def agreement_volume(
     *,
     agreement: FrameworkAgreement,
@@ -195,18 +273,15 @@ def agreement_volume(
     if organization is None:
         organization = Organization.objects.get(pk=agreement.organization_id)
     end = min(agreement.valid_to, up_to) if up_to else agreement.valid_to
-    covered = (
-        AgreementCompany.objects.for_org(organization)
-        .filter(agreement_id=agreement.pk)
-        .values("sales_company_id")
+    (row,) = _VOLUME.rows(
+        organization_id=organization.pk,
+        corporate_currency=organization.corporate_currency,
+        group_id=agreement.account_id,
+        agreement_id=agreement.pk,
+        valid_from=agreement.valid_from,
+        end=end,
     )
-    qs = _opportunities(organization).filter(
-        account__group_id=agreement.account_id,
-        sales_company_id__in=covered,
-        closed_at__date__gte=agreement.valid_from,
-        closed_at__date__lte=end,
-    )
-    return _won_corporate_total(qs, organization)
+    return _won_money(organization, row)
 
 
 def agreement_for_account(
@@ -231,27 +306,124 @@ def agreement_for_account(
     return agreement_terms(agreement, on_date, organization=organization)
 
 
-def covering_agreements(
+@dataclass(frozen=True)
+class Covering:
+    """An agreement covering a customer, with its tiers (by threshold) and covered companies:
+    what the save's agreement rule reads of it."""
+
+    agreement: FrameworkAgreement
+    tiers: list[DiscountTier]
+    covered_company_ids: frozenset[int]
+
+
+_AGREEMENT_FIELDS = [f.attname for f in FrameworkAgreement._meta.concrete_fields]
+_TIER_FIELDS = ["id", "organization_id", "agreement_id", "threshold", "discount_percent"]
+
+
+def _covering_query(
+    organization_id: int, group_id: int, on_date: dt.date, company_ids: list[int]
+) -> QuerySet[Any, Any]:
+    """``covering``'s one statement: the group's agreements valid on the date that cover one of
+    ``company_ids``, newest first, each with its tiers and covered companies as arrays."""
+    tiers = (
+        DiscountTier.objects.for_org(organization_id)
+        .filter(agreement_id=OuterRef("pk"))
+        .order_by("threshold", "pk")
+        # Decimals as text: JSON numbers come back as floats.
+        .values(
+            row=JSONObject(
+                id="id",
+                threshold=Cast("threshold", TextField()),
+                discount=Cast("discount_percent", TextField()),
+            )
+        )
+    )
+    companies = AgreementCompany.objects.for_org(organization_id).filter(
+        agreement_id=OuterRef("pk")
+    )
+    return (
+        FrameworkAgreement.objects.for_org(organization_id)
+        .filter(
+            Exists(companies.filter(sales_company_id__any_of=company_ids)),
+            account_id=group_id,
+            valid_from__lte=on_date,
+            valid_to__gte=on_date,
+        )
+        .order_by("-valid_from", "-pk")
+        .annotate(
+            covering_tiers=ArraySubquery(tiers),
+            covering_companies=ArraySubquery(
+                companies.order_by("sales_company_id").values("sales_company_id")
+            ),
+        )
+        .values_list(*_AGREEMENT_FIELDS, "covering_tiers", "covering_companies")
+    )
+
+
+# Built once per process: a save with lines reads it (the agreement rule and the trade rules'
+# double agreement), and its build cost more CPU than its three small index reads.
+_COVERING = CompiledQuery(
+    _covering_query,
+    "organization_id",
+    "group_id",
+    "on_date",
+    "company_ids",
+    scope="organization_id",
+    dates=("on_date",),
+    arrays=("company_ids",),
+)
+
+
+def _covering_from_row(row: tuple[Any, ...]) -> Covering:
+    *fields, tiers, companies = row
+    agreement = FrameworkAgreement.from_db(DEFAULT_DB_ALIAS, _AGREEMENT_FIELDS, fields)
+    return Covering(
+        agreement=agreement,
+        tiers=[
+            DiscountTier.from_db(
+                DEFAULT_DB_ALIAS,
+                _TIER_FIELDS,
+                (
+                    t["id"],
+                    agreement.organization_id,
+                    agreement.pk,
+                    Decimal(t["threshold"]),
+                    Decimal(t["discount"]),
+                ),
+            )
+            for t in tiers
+        ],
+        covered_company_ids=frozenset(companies),
+    )
+
+
+def covering(
     *, account: Account, on_date: dt.date, booking_company_id: int | None = None
-) -> list[FrameworkAgreement]:
-    """Every agreement covering the account on ``on_date``, newest first (one query): of its
-    group, valid on the date, covering its home company or the booking company. The first is
-    the one that applies; a second means two agreements cover the customer (the trade rules'
-    double agreement)."""
+) -> list[Covering]:
+    """Every agreement covering the account on ``on_date``, newest first, with its tiers and
+    covered companies (one query): of its group, valid on the date, covering its home company
+    or the booking company. The first is the one that applies; a second means two agreements
+    cover the customer (the trade rules' double agreement)."""
     company_ids = {account.home_company_id}
     if booking_company_id is not None:
         company_ids.add(booking_company_id)
-    return list(
-        FrameworkAgreement.objects.for_org(account.organization_id)
-        .filter(
-            account_id=account.group_id or account.pk,
-            valid_from__lte=on_date,
-            valid_to__gte=on_date,
-            agreementcompany__sales_company_id__in=company_ids,
-        )
-        .order_by("-valid_from", "-pk")
-        .distinct()
+    rows = _COVERING.rows(
+        organization_id=account.organization_id,
+        group_id=account.group_id or account.pk,
+        on_date=on_date,
+        company_ids=sorted(company_ids),
     )
+    return [_covering_from_row(row) for row in rows]
+
+
+def covering_agreements(
+    *, account: Account, on_date: dt.date, booking_company_id: int | None = None
+) -> list[FrameworkAgreement]:
+    """``covering``'s agreements alone (one query)."""
+    return [
+        c.agreement
+        for c in covering(account=account, on_date=on_date, booking_company_id=booking_company_id)
+    ]
 
 
 def covering_agreement(

@@ -31,6 +31,7 @@ from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import (
     BigIntegerField,
@@ -41,6 +42,7 @@ from django.db.models import (
     Q,
     QuerySet,
     TextField,
+    Value,
     When,
 )
 from django.db.models.functions import Cast, JSONObject
@@ -48,15 +50,15 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import find_duplicate_candidates
-from accounts.models import Account, AccountTeamMember, FrameworkAgreement, TeamRole
+from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.db.compiled import CompiledQuery
 from crm.events import emit
 from crm.models import Organization
 from opportunities.customer import (
     AgreementTerms,
+    Covering,
     agreement_terms,
-    agreement_tiers,
-    covering_agreements,
+    covering,
 )
 from opportunities.models import (
     DECIDED,
@@ -236,6 +238,57 @@ def _team(rows: Iterable[Any]) -> Team:
     )
 
 
+def _deals_query(
+    organization_id: int,
+    group_id: int,
+    products: list[int] | None,
+    *,
+    exclude_id: int | None = None,
+    visible: Any = None,
+) -> QuerySet[Any, Any]:
+    """``load_deals``' one statement: the group's open deals, each with the products of its
+    lines (of ``products`` when given: an empty list reads no lines) and the users of its
+    splits."""
+    qs = Opportunity.objects.for_org(organization_id).filter(open_q(), account_group_id=group_id)
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    rows = qs.values_list("id", "account_id", "sales_company_id", "owner_id").order_by("pk")
+    if products is not None and not products:
+        return rows.annotate(
+            product_ids=Value([], output_field=ArrayField(BigIntegerField())),
+            split_users=Value([], output_field=ArrayField(BigIntegerField())),
+        )
+    line_q = Q(lines__isnull=False)
+    if visible is not None:
+        line_q &= Q(pk__in=visible.values("pk"))
+    if products is not None:
+        line_q &= Q(lines__product_id__any_of=products)
+    return rows.annotate(
+        product_ids=ArrayAgg("lines__product_id", filter=line_q, distinct=True, default=[]),
+        split_users=ArrayAgg(
+            "splits__user_id", filter=Q(splits__isnull=False), distinct=True, default=[]
+        ),
+    )
+
+
+# The two shapes a save reads (its products, or none), built once per process: a save ran the
+# ORM's build of this aggregate every time.
+_DEALS_OF_PRODUCTS = CompiledQuery(
+    _deals_query,
+    "organization_id",
+    "group_id",
+    "products",
+    scope="organization_id",
+    arrays=("products",),
+)
+_DEALS_BARE = CompiledQuery(
+    lambda organization_id, group_id: _deals_query(organization_id, group_id, []),
+    "organization_id",
+    "group_id",
+    scope="organization_id",
+)
+
+
 def load_deals(
     organization_id: int,
     group_id: int,
@@ -249,26 +302,22 @@ def load_deals(
     read (the preview's no-oracle rule); the others carry no products. One query: the lines and
     splits are aggregated per deal in SQL (a save pays for one round trip and one query build,
     which at a few hundred deals costs more than the rows)."""
-    qs = Opportunity.objects.for_org(organization_id).filter(open_q(), account_group_id=group_id)
-    if exclude_id is not None:
-        qs = qs.exclude(pk=exclude_id)
-    line_q = Q(lines__isnull=False)
-    if visible is not None:
-        line_q &= Q(pk__in=visible.values("pk"))
-    if products is not None:
-        line_q &= Q(lines__product_id__in=list(products))
-    rows = qs.values_list("id", "account_id", "sales_company_id", "owner_id").order_by("pk")
-    if products is not None and not products:
-        aggregated: list[Any] = [(*r, [], []) for r in rows]
-    else:
-        aggregated = list(
-            rows.annotate(
-                product_ids=ArrayAgg("lines__product_id", filter=line_q, distinct=True, default=[]),
-                split_users=ArrayAgg(
-                    "splits__user_id", filter=Q(splits__isnull=False), distinct=True, default=[]
-                ),
-            )
+    rows: Iterable[Any]
+    if products is None or exclude_id is not None or visible is not None:
+        # The group re-check and the preview: built for the call.
+        rows = _deals_query(
+            organization_id,
+            group_id,
+            None if products is None else sorted(products),
+            exclude_id=exclude_id,
+            visible=visible,
         )
+    elif products:
+        rows = _DEALS_OF_PRODUCTS.rows(
+            organization_id=organization_id, group_id=group_id, products=sorted(products)
+        )
+    else:
+        rows = _DEALS_BARE.rows(organization_id=organization_id, group_id=group_id)
     return [
         Deal(
             id=opp_id,
@@ -279,7 +328,7 @@ def load_deals(
             credited=frozenset(split_users) if product_ids else frozenset(),
             products=frozenset(product_ids),
         )
-        for opp_id, account_id, company_id, owner_id, product_ids, split_users in aggregated
+        for opp_id, account_id, company_id, owner_id, product_ids, split_users in rows
     ]
 
 
@@ -303,14 +352,31 @@ class Changes:
         return self
 
 
+_PARTICIPANT_FIELDS = [f.attname for f in ConflictParticipant._meta.concrete_fields]
+
+# A save in a group with open situations reads their participants: built once per process.
+_PARTICIPANTS = CompiledQuery(
+    lambda organization_id, conflict_ids: (
+        ConflictParticipant.objects.for_org(organization_id)
+        .filter(conflict_id__any_of=conflict_ids)
+        .order_by("joined_at", "pk")
+        .values_list(*_PARTICIPANT_FIELDS)
+    ),
+    "organization_id",
+    "conflict_ids",
+    scope="organization_id",
+    arrays=("conflict_ids",),
+)
+
+
 def _participants(
     organization_id: int, conflict_ids: Iterable[int]
 ) -> dict[int, dict[int | None, ConflictParticipant]]:
     """Each situation's participant rows by deal, in one query."""
     found: dict[int, dict[int | None, ConflictParticipant]] = defaultdict(dict)
-    for p in ConflictParticipant.objects.for_org(organization_id).filter(
-        conflict_id__in=list(conflict_ids)
-    ):
+    rows = _PARTICIPANTS.rows(organization_id=organization_id, conflict_ids=sorted(conflict_ids))
+    for row in rows:
+        p = ConflictParticipant.from_db(DEFAULT_DB_ALIAS, _PARTICIPANT_FIELDS, row)
         found[p.conflict_id][p.opportunity_id] = p
     return found
 
@@ -590,12 +656,12 @@ def sync_deal(
     own: dict[str, Conflict],
     is_new: bool = False,
     team: Team | None = None,
-    agreements: list[FrameworkAgreement] | None = None,
+    agreements: Sequence[Covering] | None = None,
 ) -> Changes:
     """The deal's own situations: below its agreement, and (new deals in a teamed group, when
     the organization asks for it) the global account manager's acknowledgement. ``lines``,
-    ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering_agreements``)
-    when the caller read them already."""
+    ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering``: the
+    agreements with their tiers and companies) when the caller read them already."""
     org_id = opportunity.organization_id
     changes = Changes()
     lowest = min((discount for _product, discount in lines), default=None)
@@ -603,18 +669,21 @@ def sync_deal(
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
         today = timezone.localdate()
         if agreements is None:
-            agreements = covering_agreements(
+            agreements = covering(
                 account=opportunity.account,
                 on_date=today,
                 booking_company_id=opportunity.sales_company_id,
             )
-        agreement = agreements[0] if agreements else None
-        tiers = agreement_tiers(agreement) if agreement is not None else []
+        applies = agreements[0] if agreements else None
         # The won volume (one aggregate over the group's won deals, the costly read) decides
         # the tier; it matters only when some tier entitles to more than the lowest line has.
-        if agreement is not None and any(t.discount_percent > lowest for t in tiers):
+        if applies is not None and any(t.discount_percent > lowest for t in applies.tiers):
             terms = agreement_terms(
-                agreement, today, tiers=tiers, organization=opportunity.organization
+                applies.agreement,
+                today,
+                tiers=applies.tiers,
+                covered=applies.covered_company_ids,
+                organization=opportunity.organization,
             )
             breach = agreement_breach(terms, lowest)
     changes += _sync_one(

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -38,8 +39,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import Account, FrameworkAgreement
-from crm.models import ExchangeRate, Organization, SalesCompany, User
-from crm.money import RATE, MissingExchangeRateError
+from crm.db.compiled import CompiledQuery
+from crm.models import Organization, SalesCompany, User
+from crm.money import MissingExchangeRateError, corporate_rate
 from opportunities import pricing
 from opportunities.customer import covering_agreements
 from opportunities.models import (
@@ -159,21 +161,55 @@ def served_account(
     )
 
 
-def _rate(organization: Organization, prefix: str) -> Any:
-    latest = (
-        ExchangeRate.objects.for_org(organization)
-        .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
-        .order_by("-valid_from")
-        .values("rate")[:1]
+def _quotes_query(
+    organization_id: int,
+    corporate_currency: Any,
+    group_id: int,
+    products: list[int],
+    *,
+    exclude_id: int | None = None,
+    visible: Any = None,
+) -> QuerySet[Any, Any]:
+    """``load_quotes``'s one statement: the lines of ``products`` on the group's open deals (by
+    the deals' copy of their group) with the booking country and the rate at the deal's date."""
+    qs = OpportunityLine.objects.for_org(organization_id).filter(
+        open_q("opportunity__"),
+        opportunity__account_group_id=group_id,
+        product_id__any_of=products,
     )
-    return Case(
-        When(
-            **{f"{prefix}currency": organization.corporate_currency},
-            then=Value(Decimal(1), output_field=RATE),
-        ),
-        default=Subquery(latest, output_field=RATE),
-        output_field=RATE,
+    if exclude_id is not None:
+        qs = qs.exclude(opportunity_id=exclude_id)
+    if visible is not None:
+        qs = qs.filter(opportunity_id__in=visible.values("pk"))
+    return (
+        qs.annotate(rate_date=TruncDate("opportunity__created_at"))
+        .annotate(rate=corporate_rate(organization_id, corporate_currency, prefix="opportunity__"))
+        .values_list(
+            "opportunity_id",
+            "opportunity__account_id",
+            "opportunity__sales_company_id",
+            "opportunity__owner_id",
+            "opportunity__sales_company__country",
+            "product_id",
+            "unit_price",
+            "discount_percent",
+            "rate",
+        )
     )
+
+
+# The save's quotes (every save with lines), built once per process: building the rate's
+# subquery cost more CPU than reading the group's lines. The corporate currency is a named value:
+# organizations of one process differ in it.
+_QUOTES = CompiledQuery(
+    _quotes_query,
+    "organization_id",
+    "corporate_currency",
+    "group_id",
+    "products",
+    scope="organization_id",
+    arrays=("products",),
+)
 
 
 def load_quotes(
@@ -191,30 +227,17 @@ def load_quotes(
     ``visible``: only these deals (the preview's no-oracle rule)."""
     if not products:
         return []
-    qs = OpportunityLine.objects.for_org(organization).filter(
-        open_q("opportunity__"),
-        opportunity__account_group_id=group_id,
-        product_id__in=list(products),
-    )
-    if exclude_id is not None:
-        qs = qs.exclude(opportunity_id=exclude_id)
-    if visible is not None:
-        qs = qs.filter(opportunity_id__in=visible.values("pk"))
-    rows = (
-        qs.annotate(rate_date=TruncDate("opportunity__created_at"))
-        .annotate(rate=_rate(organization, "opportunity__"))
-        .values_list(
-            "opportunity_id",
-            "opportunity__account_id",
-            "opportunity__sales_company_id",
-            "opportunity__owner_id",
-            "opportunity__sales_company__country",
-            "product_id",
-            "unit_price",
-            "discount_percent",
-            "rate",
-        )
-    )
+    values: dict[str, Any] = {
+        "organization_id": organization.pk,
+        "corporate_currency": organization.corporate_currency,
+        "group_id": group_id,
+        "products": sorted(products),
+    }
+    rows: Iterable[Any]
+    if exclude_id is None and visible is None:
+        rows = _QUOTES.rows(**values)
+    else:  # the preview: the same statement narrowed, built for the reader
+        rows = _quotes_query(**values, exclude_id=exclude_id, visible=visible)
     best: dict[tuple[int, int], Quote] = {}
     for opp_id, account_id, company_id, owner_id, country, product_id, price, disc, rate in rows:
         if rate is None:
@@ -225,6 +248,46 @@ def load_quotes(
             deal = Deal(id=opp_id, account_id=account_id, company_id=company_id, owner_id=owner_id)
             best[key] = Quote(deal=deal, country=country, product_id=product_id, net=net)
     return list(best.values())
+
+
+_CONFLICT_FIELDS = [f.attname for f in Conflict._meta.concrete_fields]
+
+
+def _open_gaps_query(
+    organization_id: int, group_id: int, products: list[int]
+) -> QuerySet[Any, Any]:
+    return (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            account_id=group_id,
+            kind=ConflictKind.PRICE_GAP,
+            status=ConflictStatus.OPEN,
+            product_id__any_of=products,
+        )
+        .order_by("pk")
+        .values_list(*_CONFLICT_FIELDS)
+    )
+
+
+# Read with the quotes on every save with lines: built once per process as well.
+_OPEN_GAPS = CompiledQuery(
+    _open_gaps_query,
+    "organization_id",
+    "group_id",
+    "products",
+    scope="organization_id",
+    arrays=("products",),
+)
+
+
+def open_price_gaps(
+    organization_id: int, group_id: int, products: Collection[int]
+) -> list[Conflict]:
+    """The group's open price-gap situations of ``products``."""
+    rows = _OPEN_GAPS.rows(
+        organization_id=organization_id, group_id=group_id, products=sorted(products)
+    )
+    return [Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row) for row in rows]
 
 
 # --- Keeping the rows in step ------------------------------------------------------------------
@@ -316,13 +379,7 @@ def sync_price_gaps(
         for product_id, members in price_gaps(quotes, trade.gap_percent).items()
     }
     open_rows: dict[tuple[str, int | None], Conflict] = {
-        (c.kind, c.product_id): c
-        for c in Conflict.objects.for_org(organization.pk).filter(
-            account_id=group_id,
-            kind=ConflictKind.PRICE_GAP,
-            status=ConflictStatus.OPEN,
-            product_id__in=list(products),
-        )
+        (c.kind, c.product_id): c for c in open_price_gaps(organization.pk, group_id, products)
     }
     return sync_situations(
         organization.pk,

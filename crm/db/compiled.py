@@ -10,7 +10,15 @@ parameters, never formatted into the text, and row-level security applies as to 
 (the backend sets the organization before it runs). ``scope``: the value that names the
 organization; ``build`` runs with its sentinel in scope (the tenant managers check that the
 organization asked for is the one in scope). The SQL is kept per state of wall one's ORM filter
-(``orm_tenant_filter_on``), which one test switches off.
+(``orm_tenant_filter_on``), which one test switches off, and per current time zone: a date of a
+timestamp (``TruncDate``, ``__date``) binds the zone active when the queryset is compiled (the
+user's, in a request) as a constant parameter, so a query built under one zone must never run
+under another.
+
+Named values are integers or text by default; ``dates`` names values that are dates (a date
+field's lookup binds a date: its sentinel is a date of the year 1), ``arrays`` names lists of
+integers bound as one parameter (``field__any_of=[…]``: ``= ANY(%s)``, one SQL text whatever
+the list's length; an ``__in`` would give one placeholder per element and could not be reused).
 
 Each row comes back as the queryset's ``values_list`` would give it: the fields' database
 converters (JSON, decimals, arrays of JSON) are applied, with the connection the run uses.
@@ -18,18 +26,22 @@ converters (JSON, decimals, arrays of JSON) are applied, with the connection the
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from crm.scope import OrganizationScopeError, current_org_id, org_scope, orm_tenant_filter_on
 
 # Negative and far out of any id's range: a sentinel cannot collide with a real parameter.
 _SENTINEL_BASE = -7_340_000_001
+# No real date of the application is in the year 1.
+_DATE_SENTINEL_BASE = dt.date(1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -37,24 +49,44 @@ class _Compiled:
     sql: str
     params: tuple[Any, ...]
     slots: dict[str, tuple[int, ...]]
+    # The psycopg type a slot's value is bound as (Django's backend binds a BigIntegerField's
+    # value as ``Int8``): the runs bind theirs the same.
+    wrappers: dict[int, type]
     expressions: tuple[Any, ...]
     using: str
 
 
 class CompiledQuery:
     def __init__(
-        self, build: Callable[..., QuerySet[Any, Any]], *names: str, scope: str | None = None
+        self,
+        build: Callable[..., QuerySet[Any, Any]],
+        *names: str,
+        scope: str | None = None,
+        dates: Collection[str] = (),
+        arrays: Collection[str] = (),
     ) -> None:
         if scope is not None and scope not in names:
             raise ValueError(f"scope {scope!r} must be one of the names.")
+        typed = set(dates) | set(arrays)
+        if not typed <= set(names) or set(dates) & set(arrays) or (scope in typed):
+            raise ValueError("dates and arrays must be distinct names, and not the scope.")
         self._build = build
         self._names = names
         self._scope = scope
-        self._compiled: dict[bool, _Compiled] = {}
+        self._dates = frozenset(dates)
+        self._arrays = frozenset(arrays)
+        self._compiled: dict[tuple[bool, str], _Compiled] = {}
         self._lock = threading.Lock()
 
+    def _sentinel(self, index: int, name: str) -> Any:
+        if name in self._dates:
+            return _DATE_SENTINEL_BASE + dt.timedelta(days=index)
+        if name in self._arrays:
+            return [_SENTINEL_BASE - index]
+        return _SENTINEL_BASE - index
+
     def _compile(self) -> _Compiled:
-        sentinels = {name: _SENTINEL_BASE - i for i, name in enumerate(self._names)}
+        sentinels = {name: self._sentinel(i, name) for i, name in enumerate(self._names)}
         if self._scope is None:
             qs = self._build(**sentinels)
         else:
@@ -66,16 +98,39 @@ class CompiledQuery:
         # A text field's lookup binds the sentinel as text: a slot too. Each run binds the
         # value as given (the caller passes what the field holds).
         by_value: dict[object, str] = {}
+        by_date: dict[dt.date, str] = {}
+        by_array: dict[int, str] = {}
         for name, value in sentinels.items():
-            by_value[value] = by_value[str(value)] = name
+            if name in self._dates:
+                by_date[value] = name
+            elif name in self._arrays:
+                by_array[value[0]] = name
+            else:
+                by_value[value] = by_value[str(value)] = name
+        wrappers: dict[int, type] = {}
         for index, param in enumerate(params):
-            if type(param) in (int, str) and param in by_value:
+            # Exact types: a datetime is a date, a bool an int; neither is a sentinel. (An
+            # integer may come wrapped in psycopg's Int4/Int8: an int subclass, kept.)
+            if type(param) is str and param in by_value:
                 slots[by_value[param]].append(index)
+            elif isinstance(param, int) and type(param) is not bool and int(param) in by_value:
+                slots[by_value[int(param)]].append(index)
+                if type(param) is not int:
+                    wrappers[index] = type(param)
+            elif type(param) is dt.date and param in by_date:
+                slots[by_date[param]].append(index)
+            elif (
+                type(param) in (list, tuple)
+                and len(param) == 1
+                and type(param[0]) is int
+                and param[0] in by_array
+            ):
+                slots[by_array[param[0]]].append(index)
         for name, value in sentinels.items():
             # A value inlined into the text, or bound only as part of another parameter (a
             # LIKE pattern), could not be replaced: refuse. (A value may have no slot at all:
             # the organization when wall one's filter is off.)
-            mark = str(value)
+            mark = str(value[0] if name in self._arrays else value)
             taken = set(slots[name])
             if mark in sql or any(mark in str(p) for i, p in enumerate(params) if i not in taken):
                 raise ValueError(f"{name!r} is not a bound parameter of the query.")
@@ -84,12 +139,13 @@ class CompiledQuery:
             sql=sql,
             params=tuple(params),
             slots={name: tuple(found) for name, found in slots.items()},
+            wrappers=wrappers,
             expressions=expressions,
             using=qs.db,
         )
 
     def compiled(self) -> _Compiled:
-        variant = orm_tenant_filter_on()
+        variant = (orm_tenant_filter_on(), timezone.get_current_timezone_name())
         found = self._compiled.get(variant)
         if found is None:
             with self._lock:
@@ -111,8 +167,14 @@ class CompiledQuery:
                 )
         params = list(compiled.params)
         for name, positions in compiled.slots.items():
+            value = values[name]
+            if name in self._arrays:
+                value = list(value)
+            elif name in self._dates and type(value) is not dt.date:
+                raise TypeError(f"{name!r} must be a date, got {value!r}.")
             for index in positions:
-                params[index] = values[name]
+                wrap = compiled.wrappers.get(index)
+                params[index] = value if wrap is None or value is None else wrap(value)
         connection = connections[compiled.using]
         converters = [
             (i, connection.ops.get_db_converters(e) + e.get_db_converters(connection), e)

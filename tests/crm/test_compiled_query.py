@@ -130,3 +130,34 @@ def test_load_deal_gives_the_deal_as_select_related_would(world: World) -> None:
     assert loaded.organization.corporate_currency == orm.organization.corporate_currency
     assert facts.lines == [(line_product, Decimal("7.50"))]
     assert not loaded._state.adding and loaded._state.db == "default"
+
+
+def test_dates_and_arrays_are_bound_values(world: World) -> None:
+    """A date and a list (one ``= ANY(%s)`` parameter whatever its length) as named values."""
+    import datetime as dt
+
+    def created(organization_id: int, since: Any, ids: Any) -> QuerySet[Account, Any]:
+        return (
+            Account.objects.for_org(organization_id)
+            .filter(created_at__date__gte=since, pk__any_of=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    query = CompiledQuery(
+        created, "organization_id", "since", "ids", scope="organization_id",
+        dates=("since",), arrays=("ids",),
+    )  # fmt: skip
+    accounts = [AccountFactory(organization=world.org, home_company=world.se) for _ in range(3)]
+    today = accounts[0].created_at.date()
+    with org_scope(world.org):
+        for since, ids in (
+            (today, [a.pk for a in accounts]),
+            (today, [accounts[1].pk]),
+            (today + dt.timedelta(days=1), [a.pk for a in accounts]),
+            (today, []),
+        ):
+            got = query.rows(organization_id=world.org.pk, since=since, ids=ids)
+            assert [r[0] for r in got] == list(created(world.org.pk, since, ids)), (since, ids)
+        with pytest.raises(TypeError):
+            query.rows(organization_id=world.org.pk, since="2026-01-01", ids=[])
