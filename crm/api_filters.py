@@ -21,7 +21,7 @@ def _rows_per_request(field: Any) -> Callable[[Any], QuerySet[Any]]:
     return lambda request: remote_queryset(field)
 
 
-class _FreshFieldsFilterSet(FilterSet):
+class _FreshFieldsFilterSet(FilterSet):  # type: ignore[misc]  # django-filter is untyped
     """Each FilterSet instance makes its form fields anew: a filter's field is cached on the
     filter (``_field``), and the class kept across requests must not hand one request's field
     (with its queryset) to the next through the per-instance copy of its filters. The schema
@@ -33,7 +33,7 @@ class _FreshFieldsFilterSet(FilterSet):
             filter_.__dict__.pop("_field", None)
 
 
-class FilterBackend(DjangoFilterBackend):
+class FilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # django-filter is untyped
     """django-filter's backend with the FilterSet class made once per viewset, not per request.
 
     The stock backend makes a FilterSet class from ``filterset_fields`` on every request (the
