@@ -40,17 +40,47 @@ def _setup() -> None:
 
 def _info() -> dict[str, Any]:
     """The bench's users and groups, read as the owner (bench_info is not the app role's)."""
-    from bench.dbs import read_info, with_name
+    from bench.dbs import read_info
 
-    owner = os.environ.get("BENCH_OWNER_URL") or with_name(
+    return read_info(_owner_url())
+
+
+def _owner_url() -> str:
+    from bench.dbs import with_name
+
+    return os.environ.get("BENCH_OWNER_URL") or with_name(
         "postgres://postgres@127.0.0.1:5432/postgres",
         os.environ["DATABASE_URL"].rsplit("/", 1)[1],
     )
-    return read_info(owner)
+
+
+def _list_paths(info: dict[str, Any]) -> tuple[str, str]:
+    """The bench's filtered (country manager, Negotiate, 200 rows) and deep (director, half-way
+    through the list, by cursor) API list paths, as bench/run.py builds them."""
+    import psycopg
+
+    from bench.run import cursor_for
+
+    org = info["organization_id"]
+    with psycopg.connect(_owner_url()) as owner:
+        (negotiate,) = owner.execute(
+            "SELECT id FROM pipeline_globalstage WHERE organization_id = %s AND name = %s",
+            [org, "Negotiate"],
+        ).fetchone() or (0,)
+        row = owner.execute(
+            "SELECT created_at FROM opportunities_opportunity WHERE organization_id = %s"
+            " ORDER BY created_at DESC, id DESC OFFSET (SELECT count(*) / 2 FROM"
+            " opportunities_opportunity WHERE organization_id = %s) LIMIT 1",
+            [org, org],
+        ).fetchone()
+    api = "/api/v1/opportunities/"
+    deep = f"{api}?cursor={cursor_for(str(row[0]))}" if row else api
+    return f"{api}?global_stage={negotiate}&page_size=200", deep
 
 
 def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
     users, big = info["users"], info["big_groups"][0]
+    filtered, deep = _list_paths(info)
     return [
         ("page_list_director", users["director"], "/opportunities/"),
         ("page_list_rep", users["sales_rep"], "/opportunities/"),
@@ -59,6 +89,8 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_360_director", users["director"], f"/api/v1/accounts/{big}/360/"),
         ("api_list_rep", users["sales_rep"], "/api/v1/opportunities/"),
         ("api_list_director", users["director"], "/api/v1/opportunities/"),
+        ("api_list_filtered_country", users["country_manager"], filtered),
+        ("api_list_deep_director", users["director"], deep),
     ]
 
 
