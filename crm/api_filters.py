@@ -15,9 +15,16 @@ from django_filters.filterset import remote_queryset
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 from django_filters.utils import get_model_field
 
+from crm.models import User
+
 
 def _rows_per_request(field: Any) -> Callable[[Any], QuerySet[Any]]:
     # The stock filter's queryset, made when a request builds its form (in its organization).
+    # Users are the one related model whose manager is not org-scoped (sign-in finds them before
+    # any organization is known): their choices are the request's organization's, or
+    # ?owner=<another organization's user> would answer 200 where an unknown id answers 400.
+    if field.remote_field.model is User:
+        return lambda request: User.objects.for_org(request.user.organization_id)
     return lambda request: remote_queryset(field)
 
 
