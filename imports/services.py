@@ -1008,9 +1008,11 @@ class OpportunityImporter(Importer):
             emit(self.org_id, "opportunity.created", opportunity)
 
     def _existing(self, account: Account, name: str, external: str) -> Opportunity | None:
-        key = ("ext", external[:100]) if external else ("name", account.pk, name.strip().upper())
-        if key in self.known:
-            return self.known[key]
+        known: tuple[Any, ...] = (
+            ("ext", external[:100]) if external else ("name", account.pk, name.strip().upper())
+        )
+        if known in self.known:
+            return self.known[known]
         visible = Opportunity.objects.visible_to(self.user)
         if external:
             key = (

@@ -922,8 +922,8 @@ def load_deals_facts(organization_id: int, pks: Collection[int]) -> list[DealFac
     return [_facts_from_row(organization_id, row) for row in rows]
 
 
-def _facts_from_row(organization_id: int, row: Sequence[Any]) -> DealFacts:
-    opportunity, facts = _deal_from_row(row)
+def _facts_from_row(organization_id: int, found_row: Sequence[Any]) -> DealFacts:
+    opportunity, facts = _deal_from_row(found_row)
     facts_lines, facts_mine, facts_team, facts_group_open = facts
     group_id = opportunity.account_group_id or opportunity.account_id
     found = DealSituations()
