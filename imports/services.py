@@ -24,7 +24,9 @@ from typing import Any
 import pghistory
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.db.models.functions import Upper
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -58,12 +60,18 @@ from imports.models import (
 from imports.parsing import FileError, Table, read_table
 from leads.models import Lead
 from leads.services import LeadAction, lead_create, may_lead
+from opportunities import pricing
+from opportunities.conflicts import check_imported
 from opportunities.models import Opportunity, Product
 from opportunities.services import (
+    BuildLookups,
     LineInput,
+    OpportunityDraft,
     may_book_opportunities,
+    opportunity_build,
     opportunity_create,
     opportunity_move_stage,
+    opportunity_persist,
     opportunity_set_lines,
     opportunity_update,
 )
@@ -296,6 +304,24 @@ class RowError(Exception):
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(e["message"] for e in errors))
+
+
+@dataclass
+class DealRow:
+    """One opportunity unit of the file (its first row and the lines of all its rows), read
+    and resolved."""
+
+    row: list[str]
+    account: Account
+    owner: User
+    company: SalesCompany | None
+    stage: LocalStage | None
+    amount: Decimal | None
+    currency: str
+    close: dt.date | None
+    lines: list[LineInput]
+    name: str
+    external: str
 
 
 # Model field -> import field where they differ: a service's message names the model's field.
@@ -649,6 +675,14 @@ class OpportunityImporter(Importer):
     each add a product line."""
 
     kind = ImportKind.OPPORTUNITIES
+    # New deals are built row by row and written a chunk at a time (``_process_bulk``); the
+    # per-row path stays for the other kinds and is the equality test's reference.
+    bulk = True
+
+    def __init__(self, job: ImportJob, user: User, table: Table) -> None:
+        super().__init__(job, user, table)
+        # A chunk's matches read at once (``prefetch_existing``): match key -> deal or None.
+        self.known: dict[tuple[Any, ...], Opportunity | None] = {}
 
     def _key(self, row: list[str]) -> tuple[str, str]:
         external = self.raw(row, "external_id")
@@ -723,7 +757,9 @@ class OpportunityImporter(Importer):
             )
         return out
 
-    def apply(self, numbers: list[int], rows: list[list[str]]) -> tuple[str, str]:
+    def resolve(self, rows: list[list[str]]) -> DealRow:
+        """The unit's cells read and its references resolved (``RowError`` with every problem
+        of the row at once); the same for both paths."""
         row = rows[0]
         errors: list[dict[str, str]] = []
         account = self.account(row, errors)
@@ -739,47 +775,244 @@ class OpportunityImporter(Importer):
         if errors:
             raise RowError(errors)
         assert account is not None and owner is not None
-        name = self.raw(row, "name")
-        external = self.raw(row, "external_id")
-        existing = self._existing(account, name, external)
+        return DealRow(
+            row=row,
+            account=account,
+            owner=owner,
+            company=company,
+            stage=stage,
+            amount=amount,
+            currency=currency,
+            close=close,
+            lines=lines,
+            name=self.raw(row, "name"),
+            external=self.raw(row, "external_id"),
+        )
+
+    def closing(self, deal: DealRow) -> bool:
+        stage = deal.stage
+        return stage is not None and (stage.global_stage.is_won or stage.global_stage.is_lost)
+
+    def apply(self, numbers: list[int], rows: list[list[str]]) -> tuple[str, str]:
+        deal = self.resolve(rows)
+        existing = self._existing(deal.account, deal.name, deal.external)
         choice = self.job.on_match
         if existing is not None and choice == MatchChoice.SKIP:
             return RowAction.SKIP, _("The deal exists.")
         if existing is not None and choice == MatchChoice.UPDATE:
-            self._update(existing, name, owner, stage, amount, currency, close, lines, row)
+            self._update(existing, deal)
             return RowAction.UPDATE, ""
-        closing = stage is not None and (stage.global_stage.is_won or stage.global_stage.is_lost)
-        opportunity = opportunity_create(
-            acting_user=self.user,
-            account=account,
-            name=name,
-            local_stage=None if closing else stage,
-            sales_company=company,
-            owner=owner,
-            amount=amount,
-            currency=currency or None,
-            expected_close_date=close,
-            next_step=self.raw(row, "next_step"),
-            lines=lines,
-        )
+        closing = self.closing(deal)
+        opportunity = opportunity_create(**self.create_arguments(deal, closing=closing))
         if closing:
-            assert stage is not None
+            assert deal.stage is not None
             opportunity_move_stage(
                 opportunity=opportunity,
-                local_stage=stage,
+                local_stage=deal.stage,
                 acting_user=self.user,
                 lost_reason=_("Imported"),
             )
-        if external:
+        if deal.external:
             ImportKey.objects.for_org(self.org_id).update_or_create(
                 organization_id=self.org_id,
                 kind=self.kind,
-                external_id=external[:100],
+                external_id=deal.external[:100],
                 defaults={"object_id": opportunity.pk},
             )
         return RowAction.CREATE, ""
 
+    def create_arguments(self, deal: DealRow, *, closing: bool = False) -> dict[str, Any]:
+        """``opportunity_create``'s (and ``opportunity_build``'s) arguments for the row: a deal
+        closed in the file is created open and moved afterwards, as a seller would."""
+        return {
+            "acting_user": self.user,
+            "account": deal.account,
+            "name": deal.name,
+            "local_stage": None if closing else deal.stage,
+            "sales_company": deal.company,
+            "owner": deal.owner,
+            "amount": deal.amount,
+            "currency": deal.currency or None,
+            "expected_close_date": deal.close,
+            "next_step": self.raw(deal.row, "next_step"),
+            "lines": deal.lines,
+        }
+
+    # Batched reads of a chunk --------------------------------------------------------------
+    #
+    # Each fills the same cache entries the per-row loaders fill (``_cached``), with the same
+    # filters, so the cells resolve exactly as row by row, with one query per kind of
+    # reference per chunk. A case-insensitive match (``__iexact``: UPPER() in PostgreSQL) is
+    # batched for ASCII values only, where Python's upper() is PostgreSQL's in any locale;
+    # another value keeps its per-row query.
+
+    def prefetch_references(self, units: list[tuple[list[int], list[list[str]]]]) -> None:
+        firsts = [rows[0] for _numbers, rows in units]
+        self._prefetch_accounts(firsts)
+        texts = {self.raw(r, "owner") for r in firsts} - {""}
+        owners = {self.mapped_value("owner", t) for t in texts}
+        self._prefetch_iexact(
+            "owner",
+            owners,
+            User.objects.for_org(self.org_id)
+            .filter(is_active=True)
+            .select_related("sales_company"),
+            "email",
+        )
+        skus = {self.raw(r, "product") for _n, rows in units for r in rows} - {""}
+        self._prefetch_iexact("product", skus, Product.objects.for_org(self.org_id), "sku")
+
+    def _prefetch_accounts(self, rows: list[list[str]]) -> None:
+        wanted: dict[str, tuple[str, str, str]] = {}
+        for row in rows:
+            name = self.raw(row, "account")
+            reg = normalize_registration(self.raw(row, "account_registration"))
+            country = m.parse_country(self.raw(row, "account_country")) or ""
+            key = f"{reg}|{normalize_name(name)}|{country}"
+            if (name or reg) and ("account", key) not in self._cache:
+                wanted[key] = (reg, normalize_name(name), country)
+        if not wanted:
+            return
+        regs = {reg for reg, _n, _c in wanted.values() if reg}
+        names = {n for reg, n, _c in wanted.values() if not reg}
+        found = (
+            Account.objects.visible_to(self.user)
+            .filter(Q(registration_key__in=regs) | Q(normalized_name__in=names))
+            .select_related("home_company")
+            .order_by("pk")
+        )
+        by_reg: dict[str, list[Account]] = {}
+        by_name: dict[str, list[Account]] = {}
+        for account in found:
+            by_reg.setdefault(account.registration_key, []).append(account)
+            by_name.setdefault(account.normalized_name, []).append(account)
+        for key, (reg, name, country) in wanted.items():
+            if reg:
+                matches = by_reg.get(reg, [])
+            else:
+                matches = [a for a in by_name.get(name, []) if not country or a.country == country]
+            self._cache[("account", key)] = matches[:2]
+
+    def _prefetch_iexact(self, kind: str, values: set[str], qs: Any, field_name: str) -> None:
+        wanted = {v for v in values if v.isascii() and (kind, v.casefold()) not in self._cache}
+        if not wanted:
+            return
+        first: dict[str, Any] = {}
+        rows = (
+            qs.annotate(_upper=Upper(field_name))
+            .filter(_upper__in=sorted({v.upper() for v in wanted}))
+            .order_by("pk")
+        )
+        for obj in rows:
+            first.setdefault(getattr(obj, field_name).upper(), obj)
+        for value in wanted:
+            self._cache[(kind, value.casefold())] = first.get(value.upper())
+
+    def match_key(self, deal: DealRow) -> tuple[Any, ...]:
+        if deal.external:
+            return ("ext", deal.external[:100])
+        return ("name", deal.account.pk, deal.name.strip().upper())
+
+    def prefetch_existing(self, deals: list[DealRow]) -> None:
+        """The existing deals the chunk's rows match (``_existing``), in two queries."""
+        self.known = {}
+        externals = sorted({d.external[:100] for d in deals if d.external})
+        keys: dict[str, int] = {}
+        if externals:
+            keys = dict(
+                ImportKey.objects.for_org(self.org_id)
+                .filter(kind=self.kind, external_id__in=externals)
+                .values_list("external_id", "object_id")
+            )
+        named = [d for d in deals if not d.external and d.name.strip().isascii()]
+        condition = Q(pk__in=sorted(set(keys.values())))
+        if named:
+            condition |= Q(
+                account_id__in=sorted({d.account.pk for d in named}),
+                _upper__in=sorted({d.name.strip().upper() for d in named}),
+            )
+        found: dict[Any, Opportunity] = {}
+        if keys or named:
+            for deal in (
+                Opportunity.objects.visible_to(self.user)
+                .annotate(_upper=Upper("name"))
+                .filter(condition)
+                .order_by("pk")
+            ):
+                found.setdefault(deal.pk, deal)
+                found.setdefault(("name", deal.account_id, deal.name.upper()), deal)
+        for external in externals:
+            pk = keys.get(external)
+            self.known[("ext", external)] = found.get(pk) if pk else None
+        for d in named:
+            key = self.match_key(d)
+            self.known[key] = found.get(key)
+
+    def existing_of(self, deal: DealRow) -> Opportunity | None:
+        return self._existing(deal.account, deal.name, deal.external)
+
+    def build_lookups(self, deals: list[DealRow]) -> BuildLookups:
+        """The stages of the chunk's companies, locked (as each build would lock its one), and
+        the price book of its products: ``opportunity_build`` then reads nothing per deal."""
+        companies = {c.pk for c in (d.company or d.owner.sales_company for d in deals) if c}
+        stages = list(
+            LocalStage.objects.for_org(self.org_id)
+            .filter(process__sales_company_id__in=sorted(companies))
+            .select_for_update(of=("self",))
+            .select_related("global_stage", "process")
+            .order_by("order", "pk")
+        )
+        first: dict[int, LocalStage] = {}
+        for stage in stages:
+            first.setdefault(stage.process.sales_company_id, stage)
+        untyped = sorted({ln.product.pk for d in deals for ln in d.lines if ln.unit_price is None})
+        # The date a new deal's list prices are converted on (``_build_lines``).
+        today = timezone.localdate(timezone.now())
+        return BuildLookups(
+            stages={stage.pk: stage for stage in stages},
+            first_stages=first,
+            organization=self.user.organization,
+            book=pricing.price_book(organization_id=self.org_id, product_ids=untyped)
+            if untyped
+            else {},
+            rates=pricing.rates_on(organization=self.user.organization, on_date=today)
+            if untyped
+            else None,
+            rates_date=today,
+        )
+
+    def persist(self, drafts: list[OpportunityDraft], deals: list[DealRow]) -> None:
+        """A chunk's new deals: their rows in one INSERT per table, their import keys, the
+        conflict check once per account group, then ``opportunity.created`` for each."""
+        opportunities = opportunity_persist(drafts=drafts)
+        keys = [
+            ImportKey(
+                organization_id=self.org_id,
+                kind=self.kind,
+                external_id=deal.external[:100],
+                object_id=opportunity.pk,
+            )
+            for deal, opportunity in zip(deals, opportunities, strict=True)
+            if deal.external
+        ]
+        # As update_or_create: a key left by a deal the user cannot see (or a deleted one)
+        # now names the new deal.
+        ImportKey.objects.bulk_create(
+            keys,
+            update_conflicts=True,
+            unique_fields=["organization", "kind", "external_id"],
+            update_fields=["object_id"],
+        )
+        check_imported(organization_id=self.org_id, opportunity_ids=[o.pk for o in opportunities])
+        for opportunity in opportunities:
+            emit(self.org_id, "opportunity.created", opportunity)
+
     def _existing(self, account: Account, name: str, external: str) -> Opportunity | None:
+        known: tuple[Any, ...] = (
+            ("ext", external[:100]) if external else ("name", account.pk, name.strip().upper())
+        )
+        if known in self.known:
+            return self.known[known]
         visible = Opportunity.objects.visible_to(self.user)
         if external:
             key = (
@@ -791,18 +1024,9 @@ class OpportunityImporter(Importer):
             return visible.filter(pk=key).first() if key else None
         return visible.filter(account=account, name__iexact=name.strip()).order_by("pk").first()
 
-    def _update(
-        self,
-        opportunity: Opportunity,
-        name: str,
-        owner: User,
-        stage: LocalStage | None,
-        amount: Decimal | None,
-        currency: str,
-        close: dt.date | None,
-        lines: list[LineInput],
-        row: list[str],
-    ) -> None:
+    def _update(self, opportunity: Opportunity, deal: DealRow) -> None:
+        name, owner, stage, lines, row = deal.name, deal.owner, deal.stage, deal.lines, deal.row
+        amount, currency, close = deal.amount, deal.currency, deal.close
         if lines:
             opportunity = opportunity_set_lines(
                 opportunity=opportunity, lines=lines, acting_user=self.user
@@ -895,9 +1119,56 @@ _ROW_ERRORS = (
 )
 
 
+def _unit_outcomes(numbers: list[int], action: str, message: str) -> list[Outcome]:
+    return [
+        Outcome(numbers[0], action, message=message),
+        *(
+            Outcome(n, action, message=_("Line of row %(row)d.") % {"row": numbers[0]})
+            for n in numbers[1:]
+        ),
+    ]
+
+
+def _failed(
+    importer: Importer, numbers: list[int], exc: Exception, *, commit: bool
+) -> list[Outcome]:
+    """A rejected unit's verdicts; at commit time, the end of the whole import."""
+    errors = _errors_of(importer, exc)
+    if commit:
+        raise CommitFailed(
+            _("Row %(row)d failed: %(error)s Nothing was imported.")
+            % {"row": numbers[0], "error": "; ".join(e["message"] for e in errors)}
+        ) from exc
+    return [Outcome(n, RowAction.ERROR, errors=errors) for n in numbers]
+
+
+def _run_unit(
+    importer: Importer, numbers: list[int], rows: list[list[str]], *, commit: bool
+) -> list[Outcome]:
+    """One unit through the services, in a savepoint: a failed row leaves nothing behind."""
+    try:
+        with transaction.atomic():
+            action, message = importer.apply(numbers, rows)
+    except _ROW_ERRORS as exc:
+        return _failed(importer, numbers, exc, commit=commit)
+    return _unit_outcomes(numbers, action, message)
+
+
+def _check(job: ImportJob, done: int) -> None:
+    cache.set(_progress_key(job.pk), done, PROGRESS_TTL)
+    if (
+        ImportJob.objects.for_org(job.organization_id)
+        .filter(pk=job.pk, cancel_requested=True)
+        .exists()
+    ):
+        raise Cancelled
+
+
 def _process(
     importer: Importer, job: ImportJob, *, rejected: set[int], commit: bool
 ) -> list[Outcome]:
+    if isinstance(importer, OpportunityImporter) and importer.bulk:
+        return _process_bulk(importer, job, rejected=rejected, commit=commit)
     outcomes: list[Outcome] = []
     done = 0
     next_check = CHECK_EVERY
@@ -905,33 +1176,115 @@ def _process(
         if commit and numbers[0] in rejected:
             outcomes += [Outcome(n, RowAction.ERROR) for n in numbers]
         else:
-            try:
-                with transaction.atomic():  # a savepoint: a failed row leaves nothing behind
-                    action, message = importer.apply(numbers, rows)
-                outcomes.append(Outcome(numbers[0], action, message=message))
-                outcomes += [
-                    Outcome(n, action, message=_("Line of row %(row)d.") % {"row": numbers[0]})
-                    for n in numbers[1:]
-                ]
-            except _ROW_ERRORS as exc:
-                errors = _errors_of(importer, exc)
-                if commit:
-                    raise CommitFailed(
-                        _("Row %(row)d failed: %(error)s Nothing was imported.")
-                        % {"row": numbers[0], "error": "; ".join(e["message"] for e in errors)}
-                    ) from exc
-                outcomes += [Outcome(n, RowAction.ERROR, errors=errors) for n in numbers]
+            outcomes += _run_unit(importer, numbers, rows, commit=commit)
         done += len(numbers)
         if done >= next_check:
             next_check = done + CHECK_EVERY
-            cache.set(_progress_key(job.pk), done, PROGRESS_TTL)
-            if (
-                ImportJob.objects.for_org(job.organization_id)
-                .filter(pk=job.pk, cancel_requested=True)
-                .exists()
-            ):
-                raise Cancelled
+            _check(job, done)
     return outcomes
+
+
+# Opportunity units per chunk of the bulk path: its reads and writes are one query per kind.
+CHUNK = 1000
+
+
+def _process_bulk(
+    importer: OpportunityImporter, job: ImportJob, *, rejected: set[int], commit: bool
+) -> list[Outcome]:
+    """The opportunity file a chunk at a time: progress and the cancel flag per chunk."""
+    units = list(importer.rows())
+    outcomes: list[Outcome] = []
+    done = 0
+    for start in range(0, len(units), CHUNK):
+        chunk = units[start : start + CHUNK]
+        outcomes += _process_chunk(importer, chunk, rejected=rejected, commit=commit)
+        done += sum(len(numbers) for numbers, _rows in chunk)
+        _check(job, done)
+    return outcomes
+
+
+@dataclass
+class _Pending:
+    index: int  # the unit's place in the chunk's verdicts
+    numbers: list[int]
+    rows: list[list[str]]
+    deal: DealRow
+    draft: OpportunityDraft
+
+
+def _process_chunk(
+    importer: OpportunityImporter,
+    units: list[tuple[list[int], list[list[str]]]],
+    *,
+    rejected: set[int],
+    commit: bool,
+) -> list[Outcome]:
+    """One chunk: every unit read and checked as row by row (``resolve``, then
+    ``opportunity_build``: the same rules and messages), the new deals written together.
+    Matches of existing deals (updates, skips) and deals closed in the file go through the
+    per-row path's services (``_run_unit``): they are few in a migration file, and an update
+    is a change of one deal with its own checks."""
+    importer.prefetch_references(units)
+    results: list[list[Outcome]] = [[] for _unit in units]
+    resolved: list[tuple[int, DealRow]] = []
+    for i, (numbers, rows) in enumerate(units):
+        if commit and numbers[0] in rejected:
+            results[i] = [Outcome(n, RowAction.ERROR) for n in numbers]
+            continue
+        try:
+            resolved.append((i, importer.resolve(rows)))
+        except _ROW_ERRORS as exc:
+            results[i] = _failed(importer, numbers, exc, commit=commit)
+    importer.prefetch_existing([deal for _i, deal in resolved])
+    lookups = importer.build_lookups([deal for _i, deal in resolved]) if resolved else None
+    pending: list[_Pending] = []
+    pending_keys: set[tuple[Any, ...]] = set()
+    for i, deal in resolved:
+        numbers, rows = units[i]
+        key = importer.match_key(deal)
+        if key in pending_keys:
+            # An earlier unit of this chunk creates the deal this one matches (the same
+            # account and name in another spelling): written first, it is found as row by row.
+            _flush(importer, pending, results, commit=commit)
+            pending, pending_keys = [], set()
+            importer.known.pop(key, None)
+            results[i] = _run_unit(importer, numbers, rows, commit=commit)
+            continue
+        if importer.existing_of(deal) is not None or importer.closing(deal):
+            results[i] = _run_unit(importer, numbers, rows, commit=commit)
+            continue
+        assert lookups is not None
+        try:
+            draft = opportunity_build(**importer.create_arguments(deal), lookups=lookups)
+        except _ROW_ERRORS as exc:
+            results[i] = _failed(importer, numbers, exc, commit=commit)
+            continue
+        pending.append(_Pending(i, numbers, rows, deal, draft))
+        pending_keys.add(key)
+    _flush(importer, pending, results, commit=commit)
+    return [outcome for unit in results for outcome in unit]
+
+
+def _flush(
+    importer: OpportunityImporter,
+    pending: list[_Pending],
+    results: list[list[Outcome]],
+    *,
+    commit: bool,
+) -> None:
+    if not pending:
+        return
+    try:
+        with transaction.atomic():
+            importer.persist([p.draft for p in pending], [p.deal for p in pending])
+    except (DatabaseError, *_ROW_ERRORS):
+        # Something the checks let through failed in the database: the chunk's savepoint is
+        # gone; its units go row by row, which names the row (and at commit, ends the import).
+        for p in pending:
+            results[p.index] = _run_unit(importer, p.numbers, p.rows, commit=commit)
+        return
+    for p in pending:
+        results[p.index] = _unit_outcomes(p.numbers, RowAction.CREATE, "")
 
 
 def _finish(job: ImportJob, **fields: Any) -> None:

@@ -16,7 +16,7 @@ cent: whoever reads the line can redo the sum.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from crm.models import ExchangeRate, Organization
-from crm.money import money, rate_on
+from crm.money import MissingExchangeRateError, money, rate_on
 from opportunities.models import Product, ProductPrice
 
 RATE_PLACES = Decimal("0.00000001")
@@ -45,14 +45,30 @@ class Price:
 
 
 def cross_rate(
-    *, organization: Organization, from_currency: str, to_currency: str, on_date: dt.date
+    *,
+    organization: Organization,
+    from_currency: str,
+    to_currency: str,
+    on_date: dt.date,
+    rates: Mapping[str, Decimal] | None = None,
 ) -> Decimal:
     """Units of ``to_currency`` per unit of ``from_currency`` on ``on_date`` (8 places).
-    Raises ``MissingExchangeRateError`` naming the rate that is missing."""
+    Raises ``MissingExchangeRateError`` naming the rate that is missing. ``rates``: every
+    currency's rate on ``on_date`` read already (``rates_on``), else a query per currency."""
     if from_currency == to_currency:
         return Decimal(1)
-    source = rate_on(organization=organization, currency=from_currency, on_date=on_date)
-    target = rate_on(organization=organization, currency=to_currency, on_date=on_date)
+
+    def rate(currency: str) -> Decimal:
+        if rates is None:
+            return rate_on(organization=organization, currency=currency, on_date=on_date)
+        if currency not in rates:
+            raise MissingExchangeRateError(
+                currency=currency, on_date=on_date, organization=organization
+            )
+        return rates[currency]
+
+    source = rate(from_currency)
+    target = rate(to_currency)
     return (source / target).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
@@ -63,6 +79,7 @@ def price_in(
     on_date: dt.date,
     organization: Organization,
     book: dict[tuple[int, str], Decimal] | None = None,
+    rates: Mapping[str, Decimal] | None = None,
 ) -> Price:
     """The product's unit price in ``currency`` on ``on_date`` (see the module's docstring).
     ``book``: the price book entries already read (``price_book``), else one query."""
@@ -78,6 +95,7 @@ def price_in(
         from_currency=product.currency,
         to_currency=currency,
         on_date=on_date,
+        rates=rates,
     )
     return Price(
         amount=money(product.list_price * rate),

@@ -14,6 +14,7 @@ from the local stage's current mapping (read under a row lock), so they cannot d
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -115,22 +116,77 @@ class LineInput:
     discount_percent: Decimal = Decimal(0)
 
 
+@dataclass
+class BuildLookups:
+    """What a caller building many deals in one transaction (the import's bulk path) read once
+    for all of them, so that ``opportunity_build`` asks the database nothing per deal:
+
+    * ``stages``: the local stages by id, read with ``_locked_stage``'s row lock (FOR UPDATE,
+      with their global stage and process), taken for the whole batch at once;
+    * ``first_stages``: each booking company's first stage (``first_local_stage``), locked
+      likewise; a company missing here has none (the build then asks ``first_local_stage``
+      for its message);
+    * ``organization``, ``book`` and ``rates``: the organization, the price book entries of
+      the batch's products (``pricing.price_book``) and the exchange rates of the day;
+    * the accounts were read through ``Account.objects.visible_to(acting_user)`` and every
+      other reference (owner, company, products) in this transaction, so neither
+      ``require_visible`` nor ``full_clean``'s existence checks of the foreign keys need to
+      read them again (the schema's composite foreign keys still hold whatever the code does).
+    """
+
+    stages: dict[int, LocalStage]
+    first_stages: dict[int, LocalStage]
+    organization: Organization
+    book: dict[tuple[int, str], Decimal]
+    # Every currency's rate on ``rates_date`` (``pricing.rates_on``), for list prices in
+    # another currency than the deal's; another date reads its own.
+    rates: dict[str, Decimal] | None = None
+    rates_date: dt.date | None = None
+
+
+# Foreign keys ``full_clean`` would look up once each per deal: read already with lookups.
+_REFERENCES = ("account", "sales_company", "owner", "local_stage", "global_stage", "organization")
+_LINE_REFERENCES = ("opportunity", "product", "organization")
+
+
+@dataclass
+class OpportunityDraft:
+    """A new opportunity as ``opportunity_build`` leaves it: checked, unsaved, with the rows its
+    creation writes beside it (its lines, the owner's 100% revenue split, the first stage
+    change). ``opportunity_persist`` writes it."""
+
+    opportunity: Opportunity
+    lines: list[OpportunityLine]
+    split: OpportunitySplit
+    stage_change: StageChange
+
+
 def _line_inputs(lines: Sequence[LineInput | Mapping[str, Any]]) -> list[LineInput]:
     # Counted before anything is built: 5,000 lines made the edit page take 18 s (issue 15).
     check_count("lines", lines, MAX_LINES_PER_OPPORTUNITY)
     return [ln if isinstance(ln, LineInput) else LineInput(**ln) for ln in lines]
 
 
-def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[OpportunityLine]:
+def _build_lines(
+    opportunity: Opportunity,
+    lines: Sequence[LineInput],
+    lookups: BuildLookups | None = None,
+) -> list[OpportunityLine]:
     """The lines as rows. An empty unit price is the product's price in the deal's currency
     (``opportunities.pricing``: price book, same-currency list price, or the list price
-    converted at the rate of the deal's date, recorded on the line as such)."""
+    converted at the rate of the deal's date, recorded on the line as such). ``lookups``: the
+    price book and organization read once for a batch (see ``BuildLookups``)."""
     errors: list[str] = []
     built = []
     org_id = opportunity.organization_id
     untyped = [ln.product.pk for ln in lines if ln.unit_price is None]
-    book = pricing.price_book(organization_id=org_id, product_ids=untyped) if untyped else {}
-    organization = Organization.objects.get(pk=org_id) if untyped else None
+    book: dict[tuple[int, str], Decimal] = {}
+    organization: Organization | None = None
+    if untyped and lookups is not None:
+        book, organization = lookups.book, lookups.organization
+    elif untyped:
+        book = pricing.price_book(organization_id=org_id, product_ids=untyped)
+        organization = Organization.objects.get(pk=org_id)
     on_date = timezone.localdate(opportunity.created_at or timezone.now())
     for i, ln in enumerate(lines, start=1):
         require_same_org(org_id, ln.product)
@@ -156,6 +212,9 @@ def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[O
                     on_date=on_date,
                     organization=organization,
                     book=book,
+                    rates=lookups.rates
+                    if lookups is not None and lookups.rates_date == on_date
+                    else None,
                 )
             except MissingExchangeRateError as exc:
                 errors.append(
@@ -175,7 +234,9 @@ def _build_lines(opportunity: Opportunity, lines: Sequence[LineInput]) -> list[O
                 line.conversion_rate = price.rate
                 line.conversion_date = price.rate_date
         try:
-            line.full_clean(exclude=["opportunity"])
+            # The product was read by the caller in this transaction (``lookups``): its
+            # existence check would read it again, once per line.
+            line.full_clean(exclude=_LINE_REFERENCES if lookups else ["opportunity"])
         except ValidationError as exc:
             errors.extend(
                 _("Line %(n)d: %(message)s") % {"n": i, "message": m} for m in exc.messages
@@ -249,8 +310,7 @@ def _versioned_update(
 # --- Create / update -----------------------------------------------------------------------------
 
 
-@transaction.atomic
-def opportunity_create(
+def opportunity_build(
     *,
     acting_user: User | None,
     account: Account,
@@ -266,10 +326,15 @@ def opportunity_create(
     campaign: Campaign | None = None,
     source_lead: Lead | None = None,
     delivery_country: str | None = None,
-) -> Opportunity:
-    """A new open opportunity, 100% revenue split to its owner, checked for conflicts."""
+    lookups: BuildLookups | None = None,
+) -> OpportunityDraft:
+    """The checks of a new opportunity (validation, the "may change" rules) and its rows,
+    unsaved. Raises what ``opportunity_create`` raises, with the same messages. Without
+    ``lookups`` it reads what it needs (and locks the stage, so it runs in a transaction);
+    with them it asks the database nothing (the import builds a chunk of deals that way)."""
     org_id = account.organization_id
-    require_visible(acting_user, account)
+    if lookups is None:
+        require_visible(acting_user, account)
     owner = owner or acting_user
     if owner is None:
         raise ValidationError({"owner": "An opportunity needs an owner."})
@@ -279,9 +344,16 @@ def opportunity_create(
         raise ValidationError({"sales_company": "Choose the booking sales company."})
     if not owner.is_active:
         raise ValidationError({"owner": "The owner's account is inactive."})
-    if local_stage is None:
-        local_stage = first_local_stage(sales_company=sales_company)
-    local_stage = _locked_stage(local_stage)
+    if lookups is None:
+        if local_stage is None:
+            local_stage = first_local_stage(sales_company=sales_company)
+        local_stage = _locked_stage(local_stage)
+    elif local_stage is None:
+        first = lookups.first_stages.get(sales_company.pk)
+        # No first stage: first_local_stage says so in its own words.
+        local_stage = first or first_local_stage(sales_company=sales_company)
+    else:
+        local_stage = lookups.stages.get(local_stage.pk) or _locked_stage(local_stage)
     _check_stage_of_company(local_stage, sales_company)
     if local_stage.global_stage.is_won or local_stage.global_stage.is_lost:
         raise ValidationError(
@@ -307,15 +379,11 @@ def opportunity_create(
         _require_change(acting_user, opportunity)
         if acting_user.role == Role.SALES_REP and sales_company.pk != acting_user.sales_company_id:
             raise PermissionDenied("A sales rep books opportunities in their own company.")
-    built_lines = _build_lines(opportunity, _line_inputs(lines))
+    built_lines = _build_lines(opportunity, _line_inputs(lines), lookups)
     if built_lines:
         opportunity.amount = _lines_total(built_lines)
-    opportunity.full_clean()
-    opportunity.save()
-    for line in built_lines:
-        line.opportunity = opportunity
-    OpportunityLine.objects.bulk_create(built_lines)
-    OpportunitySplit.objects.create(
+    opportunity.full_clean(exclude=_REFERENCES if lookups is not None else None)
+    split = OpportunitySplit(
         organization_id=org_id,
         opportunity=opportunity,
         user=owner,
@@ -323,7 +391,7 @@ def opportunity_create(
         kind=SplitKind.REVENUE,
         percent=HUNDRED,
     )
-    StageChange.objects.create(
+    stage_change = StageChange(
         organization_id=org_id,
         opportunity=opportunity,
         to_local_stage=local_stage,
@@ -331,9 +399,77 @@ def opportunity_create(
         changed_at=opportunity.created_at,
         changed_by=acting_user,
     )
+    return OpportunityDraft(
+        opportunity=opportunity, lines=built_lines, split=split, stage_change=stage_change
+    )
+
+
+def opportunity_persist(*, drafts: Sequence[OpportunityDraft]) -> list[Opportunity]:
+    """Write built opportunities with their lines, splits and first stage changes: one INSERT
+    per table whatever the number of drafts (pghistory's triggers record each row all the
+    same). The conflict check and ``opportunity.created`` are the caller's, after it: one
+    deal's save checks the deal (``check_deal``), an import each account group once
+    (``conflicts.check_imported``)."""
+    if not drafts:
+        return []
+    opportunities = Opportunity.objects.bulk_create([d.opportunity for d in drafts])
+    lines, splits, changes = [], [], []
+    for draft in drafts:
+        # The instances are the same objects: bulk_create gave them their ids; the children
+        # take them now (an FK assigned before its target was saved holds no id yet).
+        for line in draft.lines:
+            line.opportunity = draft.opportunity
+        draft.split.opportunity = draft.opportunity
+        draft.stage_change.opportunity = draft.opportunity
+        lines += draft.lines
+        splits.append(draft.split)
+        changes.append(draft.stage_change)
+    OpportunityLine.objects.bulk_create(lines)
+    OpportunitySplit.objects.bulk_create(splits)
+    StageChange.objects.bulk_create(changes)
+    return opportunities
+
+
+@transaction.atomic
+def opportunity_create(
+    *,
+    acting_user: User | None,
+    account: Account,
+    name: str,
+    local_stage: LocalStage | None = None,
+    sales_company: SalesCompany | None = None,
+    owner: User | None = None,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+    expected_close_date: Any = None,
+    next_step: str = "",
+    lines: Sequence[LineInput | Mapping[str, Any]] = (),
+    campaign: Campaign | None = None,
+    source_lead: Lead | None = None,
+    delivery_country: str | None = None,
+) -> Opportunity:
+    """A new open opportunity, 100% revenue split to its owner, checked for conflicts:
+    ``opportunity_build``, ``opportunity_persist`` and the deal's conflict check."""
+    draft = opportunity_build(
+        acting_user=acting_user,
+        account=account,
+        name=name,
+        local_stage=local_stage,
+        sales_company=sales_company,
+        owner=owner,
+        amount=amount,
+        currency=currency,
+        expected_close_date=expected_close_date,
+        next_step=next_step,
+        lines=lines,
+        campaign=campaign,
+        source_lead=source_lead,
+        delivery_country=delivery_country,
+    )
+    (opportunity,) = opportunity_persist(drafts=[draft])
     # The save brings the situations in step; pages read them back themselves.
     check_deal(opportunity=opportunity, is_new=True)
-    emit(org_id, "opportunity.created", opportunity)
+    emit(opportunity.organization_id, "opportunity.created", opportunity)
     return opportunity
 
 

@@ -454,11 +454,17 @@ def check_trade(
     return changes
 
 
-def recheck_group(organization: Organization, group_id: int, deals: Sequence[DealFacts]) -> Changes:
+def recheck_group(
+    organization: Organization,
+    group_id: int,
+    deals: Sequence[DealFacts],
+    agreements_of: Mapping[int, Sequence[FrameworkAgreement]] | None = None,
+) -> Changes:
     """The group re-check's trade rules (an account joined, left or merged into the group):
     each open deal's parallel import and double agreement, and the price gaps of every product
     the group's open deals quote or an open gap names. ``deals``: the open deals' facts
-    (``load_deal``)."""
+    (``load_deal``); ``agreements_of``: the agreements covering each deal with lines, by deal
+    id, when the caller read them already (``covering_agreements``)."""
     trade = TradeRules.of(organization)
     today = timezone.localdate()
     changes = Changes()
@@ -467,8 +473,13 @@ def recheck_group(organization: Organization, group_id: int, deals: Sequence[Dea
         deal = facts.opportunity
         agreements = None
         if facts.lines and trade.double_agreement:
-            agreements = covering_agreements(
-                account=deal.account, on_date=today, booking_company_id=deal.sales_company_id
+            known = agreements_of.get(deal.pk) if agreements_of is not None else None
+            agreements = (
+                known
+                if known is not None
+                else covering_agreements(
+                    account=deal.account, on_date=today, booking_company_id=deal.sales_company_id
+                )
             )
         changes += _sync_deal_trade(deal, trade, facts.situations.own, agreements)
         products |= {product_id for product_id, _discount in facts.lines}

@@ -1,0 +1,334 @@
+"""The opportunity import's bulk path (issue 20) against the per-row path it replaces: the same
+file gives the same verdicts, rows, situations and history either way; the build step asks the
+database nothing per deal; a chunk's reads and writes are a constant number of queries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from crm.roles import Role
+from imports import services
+from imports.models import ImportKey, ImportKind, ImportStatus, RowAction
+from opportunities.models import (
+    Conflict,
+    ConflictParticipant,
+    Opportunity,
+    OpportunityLine,
+    OpportunitySplit,
+    StageChange,
+)
+from opportunities.services import opportunity_create
+from tests.accounts.factories import make_account
+from tests.factories import UserFactory
+from tests.imports.helpers import commit, dry_run, upload, verdicts
+from tests.opportunities.factories import ProductFactory, process_for, stage_for
+
+# Creates with lines, an error row, an account the user may not see, a key left by a deal the
+# user may not see, an update by account + name, the same deal twice in two spellings (the
+# second row updates what the first creates), a deal won in the file, an unknown owner.
+FILE = (
+    "ID;Kund;Affär;Säljare;Steg;Belopp;Valuta;Stängningsdatum;Artikelnummer;Antal;Pris\n"
+    "X-1;Alfa AB;Pumps 2027;;Develop;;SEK;15.03.2027;P-1;2;100,50\n"
+    "X-1;Alfa AB;Pumps 2027;;Develop;;SEK;15.03.2027;P-2;1;\n"
+    "X-2;Alfa AB;Service;{rep};Propose;1 234,50;SEK;2027-04-01;;;\n"
+    "X-3;Alfa AB;Bad;;Offert;abc;SEK;31.02.2027;;;\n"
+    "X-4;Dansk AS;Secret;;Develop;100;SEK;;;;\n"
+    "X-5;Beta AB;Under a hidden key;;Develop;5;SEK;;P-1;3;\n"
+    ";Alfa AB;old deal;;Negotiate;;SEK;;;;\n"
+    ";Beta AB;Twin;;Develop;1;SEK;;;;\n"
+    ";Beta AB;TWIN;;Propose;2;SEK;;;;\n"
+    "X-6;Alfa AB;Won big;;Won;10;SEK;;;;\n"
+    "X-7;Alfa AB;Nobody's;nobody@example.com;Develop;10;SEK;;;;\n"
+)
+
+
+def _setup(world: Any) -> dict[str, Any]:
+    """Alfa AB worked by DK already (so the import opens a group situation), an old SE deal to
+    update, a Danish account and deal the Swedish manager may not see, whose key X-5 names."""
+    for company in (world.se, world.dk):
+        process_for(company)
+    ProductFactory(organization=world.org, sku="P-1", list_price=Decimal("100"), currency="SEK")
+    ProductFactory(organization=world.org, sku="P-2", list_price=Decimal("40"), currency="SEK")
+    alfa = make_account(organization=world.org, home_company=world.se, name="Alfa AB", country="SE")
+    make_account(organization=world.org, home_company=world.se, name="Beta AB", country="SE")
+    dansk = make_account(organization=world.org, home_company=world.dk, name="Dansk AS")
+    opportunity_create(
+        acting_user=None, account=alfa, name="DK deal", owner=world.rep_dk, amount=Decimal(5)
+    )
+    opportunity_create(
+        acting_user=None,
+        account=alfa,
+        name="Old deal",
+        owner=world.rep_se,
+        amount=Decimal(7),
+        local_stage=stage_for(world.se, "Develop"),
+    )
+    hidden = opportunity_create(
+        acting_user=None, account=dansk, name="Hidden", owner=world.rep_dk, amount=Decimal(1)
+    )
+    ImportKey.objects.create(
+        organization=world.org,
+        kind=ImportKind.OPPORTUNITIES,
+        external_id="X-5",
+        object_id=hidden.pk,
+    )
+    return {"file": FILE.format(rep=world.rep_se.email)}
+
+
+def _snapshot(world: Any, job_ids: list[int]) -> dict[str, Any]:
+    """What the import left, by natural keys (ids differ between the two runs)."""
+    org = world.org
+    deals = Opportunity.objects.for_org(org).select_related(
+        "account", "sales_company", "owner", "local_stage", "global_stage"
+    )
+    names = {d.pk: d.name for d in deals}
+
+    def deal_row(d: Opportunity) -> tuple[Any, ...]:
+        return (
+            d.account.name, d.name, d.sales_company.code, d.owner.email, d.local_stage.name,
+            d.global_stage.name, d.amount, d.currency, d.expected_close_date, d.next_step,
+            d.closed_at is not None, d.lost_reason, d.version, d.delivery_country,
+        )  # fmt: skip
+
+    lines = OpportunityLine.objects.for_org(org).select_related("product")
+    splits = OpportunitySplit.objects.for_org(org).select_related("user", "sales_company")
+    changes = StageChange.objects.for_org(org).select_related(
+        "from_local_stage", "to_local_stage", "changed_by"
+    )
+    conflicts = Conflict.objects.for_org(org).select_related(
+        "account", "product", "opportunity", "sales_company"
+    )
+    participants = ConflictParticipant.objects.for_org(org).select_related(
+        "conflict", "sales_company"
+    )
+    keys = ImportKey.objects.for_org(org)
+    history = []
+    for model in (Opportunity, OpportunityLine, OpportunitySplit):
+        events = model._meta.get_field("events").related_model  # type: ignore[attr-defined]
+        for e in events.objects.for_org(org).select_related("pgh_context"):
+            metadata = e.pgh_context.metadata if e.pgh_context else {}
+            opportunity_id = e.pgh_obj_id if model is Opportunity else e.opportunity_id
+            history.append(
+                (model.__name__, e.pgh_label, names.get(opportunity_id), metadata.get("note"))
+            )
+    return {
+        "verdicts": [
+            sorted(verdicts(job).items())
+            for job in services.ImportJob.objects.for_org(org).filter(pk__in=job_ids)
+        ],
+        "jobs": sorted(
+            services.ImportJob.objects.for_org(org)
+            .filter(pk__in=job_ids)
+            .values_list("status", "created_count", "updated_count", "skipped_count", "error_count")
+        ),
+        "deals": sorted(deal_row(d) for d in deals),
+        "lines": sorted(
+            (
+                names[ln.opportunity_id],
+                ln.product.sku,
+                ln.quantity,
+                ln.unit_price,
+                ln.discount_percent,
+                ln.converted_from_currency,
+            )
+            for ln in lines
+        ),
+        "splits": sorted(
+            (names[s.opportunity_id], s.user.email, s.sales_company.code, s.kind, s.percent)
+            for s in splits
+        ),
+        "stage_changes": sorted(
+            (
+                names[c.opportunity_id],
+                c.from_local_stage.name if c.from_local_stage else "",
+                c.to_local_stage.name,
+                c.changed_by.email if c.changed_by else "",
+            )
+            for c in changes
+        ),
+        "conflicts": sorted(
+            (
+                c.kind,
+                c.status,
+                c.resolution or "",
+                c.account.name,
+                c.product.sku if c.product else "",
+                c.opportunity.name if c.opportunity else "",
+                c.sales_company.code if c.sales_company else "",
+            )
+            for c in conflicts
+        ),
+        "participants": sorted(
+            (
+                p.conflict.kind,
+                names.get(p.opportunity_id, ""),
+                p.sales_company.code,
+                p.coordinated,
+                p.left_at is None,
+            )
+            for p in participants
+        ),
+        "keys": sorted((k.external_id, names.get(k.object_id, "?")) for k in keys),
+        "history": sorted(history, key=repr),
+    }
+
+
+def _import_twice(world: Any, capture: Any, *, bulk: bool, monkeypatch: Any) -> dict[str, Any]:
+    """Set up, import the file (dry run and commit), then a second import of it (updates);
+    snapshot; roll everything back so that the other path starts from the same state."""
+    monkeypatch.setattr(services.OpportunityImporter, "bulk", bulk)
+    user = world.manager_se
+    with transaction.atomic():
+        text = _setup(world)["file"]
+        jobs = []
+        for content in (text, text.replace("Service;", "Service renamed;")):
+            job = dry_run(capture, upload(user, ImportKind.OPPORTUNITIES, content), user)
+            job = commit(capture, job, user)
+            assert job.status == ImportStatus.DONE, job.message
+            jobs.append(job.pk)
+        snapshot = _snapshot(world, jobs)
+        transaction.set_rollback(True)
+    return snapshot
+
+
+def test_bulk_and_per_row_paths_leave_the_same_verdicts_rows_situations_and_history(
+    world, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    per_row = _import_twice(
+        world, django_capture_on_commit_callbacks, bulk=False, monkeypatch=monkeypatch
+    )
+    bulk = _import_twice(
+        world, django_capture_on_commit_callbacks, bulk=True, monkeypatch=monkeypatch
+    )
+    for part in per_row:
+        assert bulk[part] == per_row[part], part
+    # The file exercised what it is meant to: creates, updates, errors, lines, a situation.
+    first = dict(per_row["verdicts"][0])
+    actions = [v[0] for v in first.values()]
+    assert actions.count(RowAction.CREATE) >= 5 and RowAction.UPDATE in actions
+    assert actions.count(RowAction.ERROR) == 3
+    assert first[6][1] == [{"column": "Kund", "message": "No account you can see is “Dansk AS”."}]
+    assert first[10][0] == RowAction.UPDATE  # "TWIN": the deal row 9 creates
+    assert ("Under a hidden key" in {d[1] for d in per_row["deals"]}) and (
+        ("X-5", "Under a hidden key") in per_row["keys"]
+    )
+    assert any(c[0] == "group_other_company" and c[1] == "open" for c in per_row["conflicts"])
+    assert any(h[0] == "Opportunity" and h[3] == "imported from file.csv" for h in bulk["history"])
+
+
+def test_bulk_rows_have_history_with_the_import_context(
+    world, django_capture_on_commit_callbacks
+) -> None:
+    """pghistory's triggers record bulk_create's rows too, with the import's context."""
+    user = world.manager_se
+    _setup(world)
+    text = (
+        "ID;Kund;Affär;Steg;Belopp;Valuta;Artikelnummer;Antal\n"
+        "H-1;Beta AB;Historic;Develop;;SEK;P-1;2\n"
+    )
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(user, ImportKind.OPPORTUNITIES, text, name="old-crm.csv"),
+        user,
+    )
+    job = commit(django_capture_on_commit_callbacks, job, user)
+    assert job.status == ImportStatus.DONE, job.message
+    deal = Opportunity.objects.for_org(world.org).get(name="Historic")
+    for model, obj_filter in (
+        (Opportunity, {"pgh_obj_id": deal.pk}),
+        (OpportunityLine, {"opportunity_id": deal.pk}),
+        (OpportunitySplit, {"opportunity_id": deal.pk}),
+    ):
+        events = model._meta.get_field("events").related_model  # type: ignore[attr-defined]
+        event = (
+            events.objects.for_org(world.org)
+            .filter(**obj_filter)
+            .select_related("pgh_context")
+            .get()
+        )
+        assert event.pgh_label == "insert"
+        assert event.pgh_context.metadata["note"] == "imported from old-crm.csv"
+        assert event.pgh_context.metadata["user"] == user.pk
+        assert event.pgh_context.metadata["import_job"] == job.pk
+
+
+def _many(n: int, *, start: int = 0) -> str:
+    return "ID;Kund;Affär;Steg;Belopp;Valuta;Artikelnummer;Antal\n" + "".join(
+        f"M-{i};{'Alfa AB' if i % 2 else 'Beta AB'};Deal {i};Develop;;SEK;"
+        f"P-{1 + i % 2};{1 + i % 5}\n"
+        for i in range(start, start + n)
+    )
+
+
+def test_a_chunk_is_a_constant_number_of_queries(world, django_capture_on_commit_callbacks) -> None:
+    """Ten deals or forty (on two account groups) take the same queries: reads and writes are
+    per chunk and per group, not per deal. (A first import opens the group's situation; the
+    measured ones join it.)"""
+    user = world.manager_se
+    _setup(world)
+    counts = []
+    for n, start in ((4, 0), (10, 100), (40, 200)):
+        job = dry_run(
+            django_capture_on_commit_callbacks,
+            upload(user, ImportKind.OPPORTUNITIES, _many(n, start=start)),
+            user,
+        )
+        assert job.created_count == n, verdicts(job)
+        services.import_request_commit(job=job, user=user)
+        with CaptureQueriesContext(connection) as queries:
+            services.import_run(job_id=job.pk, organization_id=world.org.pk, commit=True)
+        job.refresh_from_db()
+        assert job.status == ImportStatus.DONE, job.message
+        counts.append(len(queries))
+    assert counts[1] == counts[2], counts
+    assert Opportunity.objects.for_org(world.org).filter(name__startswith="Deal ").count() == 54
+
+
+def test_build_with_lookups_reads_nothing(world, django_assert_num_queries) -> None:
+    from opportunities.services import BuildLookups, LineInput, opportunity_build
+    from pipeline.models import LocalStage
+
+    _setup(world)
+    user = UserFactory(organization=world.org, role=Role.SALES_REP, sales_company=world.se)
+    account = make_account(organization=world.org, home_company=world.se, name="Gamma AB")
+    product = ProductFactory(
+        organization=world.org, sku="P-9", list_price=Decimal("9"), currency="SEK"
+    )
+    stages = list(
+        LocalStage.objects.for_org(world.org)
+        .filter(process__sales_company=world.se)
+        .select_related("global_stage", "process")
+        .order_by("order")
+    )
+    lookups = BuildLookups(
+        stages={s.pk: s for s in stages},
+        first_stages={world.se.pk: stages[0]},
+        organization=world.org,
+        book={},
+    )
+    user = type(user).objects.select_related("sales_company").get(pk=user.pk)
+    with django_assert_num_queries(0):
+        draft = opportunity_build(
+            acting_user=user,
+            account=account,
+            name="Built",
+            lines=[LineInput(product=product, quantity=Decimal(2))],
+            lookups=lookups,
+        )
+    assert draft.opportunity.pk is None and draft.opportunity.amount == Decimal("18.00")
+    assert draft.stage_change.to_local_stage == stages[0]
+    # The same rules as the form: a rep books in his own company only.
+    with pytest.raises(PermissionDenied, match="own company"):
+        opportunity_build(
+            acting_user=user,
+            account=account,
+            name="Elsewhere",
+            sales_company=world.dk,
+            lookups=lookups,
+        )
