@@ -184,7 +184,7 @@ def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> l
     changes = Changes()
     today = timezone.localdate()
     # The agreements covering a quote depend on its account and booking company only.
-    covering: dict[tuple[int, int], list[Any]] = {}
+    covering_of: dict[tuple[int, int], list[Any]] = {}
     for group_id, deals in groups.items():
         first = deals[0]
         products: set[int] = set()
@@ -199,19 +199,21 @@ def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> l
             team=first.team,
             group_open=first.group_open,
         )
+        # The trade rules read plain agreements; the deal's own rules the covering rows.
         agreements_of: dict[int, list[Any]] = {}
         for deal in deals:
             opportunity = deal.opportunity
             agreements = None
             if deal.lines:
                 where = (opportunity.account_id, opportunity.sales_company_id)
-                if where not in covering:
-                    covering[where] = covering_agreements(
+                if where not in covering_of:
+                    covering_of[where] = covering(
                         account=opportunity.account,
                         on_date=today,
                         booking_company_id=opportunity.sales_company_id,
                     )
-                agreements = agreements_of[opportunity.pk] = covering[where]
+                agreements = covering_of[where]
+                agreements_of[opportunity.pk] = [c.agreement for c in agreements]
             changes += sync_deal(
                 opportunity,
                 rules,
