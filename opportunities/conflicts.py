@@ -192,6 +192,18 @@ def redetect_group(
     return len(deals), changes.news()
 
 
+def check_duplicates(organization_id: int, account_ids: Iterable[int]) -> list[int]:
+    """The accounts' duplicate situations in step (what a save of a deal on each runs): after
+    an import, outside its transaction (``tasks.check_duplicates``). Returns the situations that
+    are news."""
+    changes = Changes()
+    for account in (
+        Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)).order_by("pk")
+    ):
+        changes += sync_duplicates(account)
+    return changes.news()
+
+
 def notify_on_commit(organization_id: int, conflict_ids: list[int]) -> None:
     """Queue the message about new situations once the save has committed. ``robust``: a
     broker that is down (or, with eager tasks, a mail that fails) is logged and never fails the

@@ -204,7 +204,9 @@ def _lines_quoted(
     if visible is not None:
         qs = qs.filter(opportunity_id__in=visible.values("pk"))
     return (
-        qs.annotate(rate_date=TruncDate("opportunity__created_at"))
+        # Ordered: the first deal of a new gap names the company that opened it.
+        qs.order_by("opportunity_id", "pk")
+        .annotate(rate_date=TruncDate("opportunity__created_at"))
         .annotate(rate=corporate_rate(organization_id, corporate_currency, prefix="opportunity__"))
         .values_list(
             "opportunity_id",
