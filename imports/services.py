@@ -61,7 +61,7 @@ from imports.parsing import FileError, Table, read_table
 from leads.models import Lead
 from leads.services import LeadAction, lead_create, may_lead
 from opportunities import pricing
-from opportunities.conflicts import check_imported
+from opportunities.import_check import check_imported
 from opportunities.models import Opportunity, Product
 from opportunities.services import (
     BuildLookups,

@@ -43,7 +43,6 @@ from opportunities.situations import (
     group_situations,
     load_deal,
     load_deals,
-    load_deals_facts,
     load_team,
     open_situations_of,
     sync_deal,
@@ -159,79 +158,6 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     return changes
 
 
-@transaction.atomic
-def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> list[int]:
-    """What ``check_deal(is_new=True)`` does for each of many new open deals, run once per
-    account group (an import writes a chunk of deals, then checks them): the group's situations
-    for the group rule and the new deals' products, each new deal's own ones (agreement, the
-    team's acknowledgement), the group re-check's trade rules for the new deals
-    (``recheck_group``) and the duplicates of each account once. The facts of all the deals
-    are one query.
-
-    The end state is the deals' one after another; what differs is who is named as having
-    opened a situation (``opener_company_id``): the company of the group's first new deal in
-    the batch, where one save after another names the company of the save that tipped it.
-    Returns the situations that are news and tells the people involved on commit."""
-    facts = load_deals_facts(organization_id, opportunity_ids)
-    if not facts:
-        return []
-    rules = Rules.of(facts[0].opportunity.organization)
-    groups: dict[int, list[DealFacts]] = {}
-    order = {pk: i for i, pk in enumerate(opportunity_ids)}
-    for deal in sorted(facts, key=lambda f: order.get(f.opportunity.pk, 0)):
-        opportunity = deal.opportunity
-        groups.setdefault(opportunity.account_group_id or opportunity.account_id, []).append(deal)
-    changes = Changes()
-    today = timezone.localdate()
-    # The agreements covering a quote depend on its account and booking company only.
-    covering_of: dict[tuple[int, int], list[Any]] = {}
-    for group_id, deals in groups.items():
-        first = deals[0]
-        products: set[int] = set()
-        for deal in deals:
-            products |= deal.situations.products | {p for p, _discount in deal.lines}
-        changes += sync_group(
-            organization_id,
-            group_id,
-            rules,
-            products=products,
-            opener_company_id=first.opportunity.sales_company_id,
-            team=first.team,
-            group_open=first.group_open,
-        )
-        # The trade rules read plain agreements; the deal's own rules the covering rows.
-        agreements_of: dict[int, list[Any]] = {}
-        for deal in deals:
-            opportunity = deal.opportunity
-            agreements = None
-            if deal.lines:
-                where = (opportunity.account_id, opportunity.sales_company_id)
-                if where not in covering_of:
-                    covering_of[where] = covering(
-                        account=opportunity.account,
-                        on_date=today,
-                        booking_company_id=opportunity.sales_company_id,
-                    )
-                agreements = covering_of[where]
-                agreements_of[opportunity.pk] = [c.agreement for c in agreements]
-            changes += sync_deal(
-                opportunity,
-                rules,
-                is_new=True,
-                lines=deal.lines,
-                own=deal.situations.own,
-                team=deal.team,
-                agreements=agreements,
-            )
-        changes += recheck_group(first.opportunity.organization, group_id, deals, agreements_of)
-        accounts = {deal.opportunity.account_id: deal.opportunity.account for deal in deals}
-        for account in accounts.values():
-            changes += sync_duplicates(account)
-    news = changes.news()
-    notify_on_commit(organization_id, news)
-    return news
-
-
 def redetect_group(
     organization_id: int, group_id: int, *, account_ids: Iterable[int] = ()
 ) -> tuple[int, list[int]]:
@@ -264,6 +190,18 @@ def redetect_group(
     for account in Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)):
         changes += sync_duplicates(account)
     return len(deals), changes.news()
+
+
+def check_duplicates(organization_id: int, account_ids: Iterable[int]) -> list[int]:
+    """The accounts' duplicate situations in step (what a save of a deal on each runs): after
+    an import, outside its transaction (``tasks.check_duplicates``). Returns the situations that
+    are news."""
+    changes = Changes()
+    for account in (
+        Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)).order_by("pk")
+    ):
+        changes += sync_duplicates(account)
+    return changes.news()
 
 
 def notify_on_commit(organization_id: int, conflict_ids: list[int]) -> None:

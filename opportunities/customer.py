@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -325,6 +326,13 @@ def _covering_query(
 ) -> QuerySet[Any, Any]:
     """``covering``'s one statement: the group's agreements valid on the date that cover one of
     ``company_ids``, newest first, each with its tiers and covered companies as arrays."""
+    return _agreements_covering(organization_id, Q(account_id=group_id), on_date, company_ids)
+
+
+def _agreements_covering(
+    organization_id: int, where: Q, on_date: dt.date, company_ids: list[int]
+) -> QuerySet[Any, Any]:
+    """The agreements ``where`` selects as ``_covering_query`` reads them."""
     tiers = (
         DiscountTier.objects.for_org(organization_id)
         .filter(agreement_id=OuterRef("pk"))
@@ -345,7 +353,7 @@ def _covering_query(
         FrameworkAgreement.objects.for_org(organization_id)
         .filter(
             Exists(companies.filter(sales_company_id__any_of=company_ids)),
-            account_id=group_id,
+            where,
             valid_from__lte=on_date,
             valid_to__gte=on_date,
         )
@@ -416,6 +424,83 @@ def covering(
     return [_covering_from_row(row) for row in rows]
 
 
+def covering_many(
+    *, organization_id: int, wanted: Collection[tuple[Account, int]], on_date: dt.date
+) -> dict[tuple[int, int], list[Covering]]:
+    """``covering`` for many (account, booking company) pairs in one query (an import checks a
+    chunk's deals together): the agreements of all their groups valid on the date that cover
+    any of their companies; each pair gets those of its group that cover its account's home
+    company or its booking company, newest first, as its own ``covering`` would."""
+    if not wanted:
+        return {}
+    groups = sorted({account.group_id or account.pk for account, _c in wanted})
+    companies = sorted({c for account, b in wanted for c in (account.home_company_id, b)})
+    by_group: dict[int, list[Covering]] = defaultdict(list)
+    for row in _agreements_covering(
+        organization_id, Q(account_id__any_of=groups), on_date, companies
+    ):
+        found = _covering_from_row(row)
+        by_group[found.agreement.account_id].append(found)
+    return {
+        (account.pk, booking): [
+            c
+            for c in by_group[account.group_id or account.pk]
+            if c.covered_company_ids & {account.home_company_id, booking}
+        ]
+        for account, booking in wanted
+    }
+
+
+def agreement_volumes(
+    organization: Organization, agreements: Collection[Covering], up_to: dt.date
+) -> dict[int, Decimal]:
+    """``agreement_volume(up_to=…)`` for many agreements in one query: the won deals of all
+    their groups booked by a covered company, summed in SQL per (group, company, closing day)
+    at closing-day rates (exact), then per agreement over its companies and window here
+    (exact as well: the context has the digits), rounded once (``money``)."""
+    if not agreements:
+        return {}
+    windows = {
+        c.agreement.pk: (
+            c.agreement.account_id,
+            c.covered_company_ids,
+            c.agreement.valid_from,
+            min(c.agreement.valid_to, up_to),
+        )
+        for c in agreements
+    }
+    qs = Opportunity.objects.for_org(organization).filter(
+        account__group_id__any_of=sorted({w[0] for w in windows.values()}),
+        sales_company_id__any_of=sorted(set().union(*(w[1] for w in windows.values()))),
+        closed_at__date__gte=min(w[2] for w in windows.values()),
+        closed_at__date__lte=max(w[3] for w in windows.values()),
+        global_stage__is_won=True,
+    )
+    by_group: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for group, *row in (
+        with_corporate_amount(qs, organization, rate_date=_won_date())
+        .order_by()
+        .values("account__group_id", "sales_company_id", "rate_date")
+        .annotate(total=Sum("corporate_amount"), missing=missing_rate())
+        .values_list("account__group_id", "sales_company_id", "rate_date", "total", "missing")
+    ):
+        by_group[group].append(tuple(row))
+    found = {}
+    for pk, (group_id, covered, valid_from, end) in windows.items():
+        mine = [
+            (total, missing)
+            for company, day, total, missing in by_group[group_id]
+            if company in covered and valid_from <= day <= end
+        ]
+        with localcontext() as exact:
+            exact.prec = 200
+            totals = [total for total, _m in mine if total is not None]
+            total = sum(totals, Decimal(0)) if totals else None
+        missed = [m for _t, m in mine if m]
+        found[pk] = _won_money(organization, (total, min(missed) if missed else None))
+    return found
+
+
 def covering_agreements(
     *, account: Account, on_date: dt.date, booking_company_id: int | None = None
 ) -> list[FrameworkAgreement]:
@@ -450,7 +535,10 @@ def agreement_terms(
     tiers: list[DiscountTier] | None = None,
     covered: frozenset[int] | None = None,
     organization: Organization | None = None,
+    volume: Decimal | None = None,
 ) -> AgreementTerms:
+    """The agreement's terms on ``on_date``: its tiers, covered companies and won volume (each
+    read unless given: ``volume`` as ``agreement_volume`` or ``agreement_volumes`` gives it)."""
     if tiers is None:
         tiers = agreement_tiers(agreement)
     if covered is None:
@@ -459,7 +547,8 @@ def agreement_terms(
             .filter(agreement=agreement)
             .values_list("sales_company_id", flat=True)
         )
-    volume = agreement_volume(agreement=agreement, up_to=on_date, organization=organization)
+    if volume is None:
+        volume = agreement_volume(agreement=agreement, up_to=on_date, organization=organization)
     current, next_tier = tier_position(tiers, volume)
     return AgreementTerms(
         agreement=agreement,

@@ -409,7 +409,7 @@ def opportunity_persist(*, drafts: Sequence[OpportunityDraft]) -> list[Opportuni
     per table whatever the number of drafts (pghistory's triggers record each row all the
     same). The conflict check and ``opportunity.created`` are the caller's, after it: one
     deal's save checks the deal (``check_deal``), an import each account group once
-    (``conflicts.check_imported``)."""
+    (``import_check.check_imported``)."""
     if not drafts:
         return []
     opportunities = Opportunity.objects.bulk_create([d.opportunity for d in drafts])

@@ -249,10 +249,30 @@ def _deals_query(
     """``load_deals``' one statement: the group's open deals, each with the products of its
     lines (of ``products`` when given: an empty list reads no lines) and the users of its
     splits."""
-    qs = Opportunity.objects.for_org(organization_id).filter(open_q(), account_group_id=group_id)
+    return _open_deals_query(
+        organization_id,
+        Q(account_group_id=group_id),
+        products,
+        exclude_id=exclude_id,
+        visible=visible,
+    )
+
+
+def _open_deals_query(
+    organization_id: int,
+    where: Q,
+    products: list[int] | None,
+    *,
+    exclude_id: int | None = None,
+    visible: Any = None,
+    extra: Sequence[str] = (),
+) -> QuerySet[Any, Any]:
+    """The open deals ``where`` selects as ``_deals_query`` reads them; ``extra``: columns
+    after the deal's four (before the two arrays)."""
+    qs = Opportunity.objects.for_org(organization_id).filter(open_q(), where)
     if exclude_id is not None:
         qs = qs.exclude(pk=exclude_id)
-    rows = qs.values_list("id", "account_id", "sales_company_id", "owner_id").order_by("pk")
+    rows = qs.values_list("id", "account_id", "sales_company_id", "owner_id", *extra).order_by("pk")
     if products is not None and not products:
         return rows.annotate(
             product_ids=Value([], output_field=ArrayField(BigIntegerField())),
@@ -319,17 +339,61 @@ def load_deals(
     else:
         rows = _DEALS_BARE.rows(organization_id=organization_id, group_id=group_id)
     return [
-        Deal(
-            id=opp_id,
-            account_id=account_id,
-            company_id=company_id,
-            owner_id=owner_id,
-            # Credit only matters where products meet (the same-product rule).
-            credited=frozenset(split_users) if product_ids else frozenset(),
-            products=frozenset(product_ids),
-        )
+        _deal(opp_id, account_id, company_id, owner_id, product_ids, split_users)
         for opp_id, account_id, company_id, owner_id, product_ids, split_users in rows
     ]
+
+
+def _deal(
+    opp_id: int,
+    account_id: int,
+    company_id: int,
+    owner_id: int,
+    product_ids: Iterable[int],
+    split_users: Iterable[int],
+) -> Deal:
+    products = frozenset(product_ids)
+    return Deal(
+        id=opp_id,
+        account_id=account_id,
+        company_id=company_id,
+        owner_id=owner_id,
+        # Credit only matters where products meet (the same-product rule).
+        credited=frozenset(split_users) if products else frozenset(),
+        products=products,
+    )
+
+
+def load_groups_deals(
+    organization_id: int, products_of: Mapping[int, Collection[int]]
+) -> dict[int, list[Deal]]:
+    """``load_deals(products=…)`` for many groups in one query (an import checks a chunk's
+    groups together): each group's open deals with their lines of that group's products only.
+    The lines are read for all the groups' products at once and narrowed here, which gives
+    each group what its own query would."""
+    if not products_of:
+        return {}
+    every = sorted(set().union(*products_of.values()))
+    rows = _open_deals_query(
+        organization_id,
+        Q(account_group_id__any_of=sorted(products_of)),
+        every,
+        extra=("account_group_id",),
+    )
+    found: dict[int, list[Deal]] = {group_id: [] for group_id in products_of}
+    for opp_id, account_id, company_id, owner_id, group_id, product_ids, split_users in rows:
+        wanted = products_of[group_id]
+        found[group_id].append(
+            _deal(
+                opp_id,
+                account_id,
+                company_id,
+                owner_id,
+                [p for p in product_ids if p in wanted],
+                split_users,
+            )
+        )
+    return found
 
 
 # --- Keeping the rows in step ------------------------------------------------------------------
@@ -381,38 +445,54 @@ def _participants(
     return found
 
 
-def _settled(organization_id: int, group_id: int, situation: Situation) -> bool:
-    """A person decided this situation for these deals already: the last decided row of the
-    key holds every deal outside the team that makes it one now."""
-    last = (
-        Conflict.objects.for_org(organization_id)
+def _settled_many(
+    organization_id: int, candidates: Sequence[tuple[int, Situation]]
+) -> set[tuple[int, tuple[str, int | None]]]:
+    """The (group, key) of the ``candidates`` a person decided already for these deals: the
+    last decided row of the key holds every deal outside the team that makes it one now. Two
+    queries for any number of candidates: the last decided row per key (``DISTINCT ON``), then
+    their deals."""
+    if not candidates:
+        return set()
+    last: dict[tuple[int, str, int | None], int] = {
+        (account_id, kind, product_id): pk
+        for pk, account_id, kind, product_id in Conflict.objects.for_org(organization_id)
         .filter(
-            Q(product__isnull=True)
-            if situation.product_id is None
-            else Q(product_id=situation.product_id),
-            account_id=group_id,
-            kind=situation.kind,
+            account_id__any_of=sorted({group_id for group_id, _s in candidates}),
+            kind__in=sorted({s.kind for _g, s in candidates}),
             status=ConflictStatus.RESOLVED,
             resolution__in=DECIDED,
         )
-        .order_by("-resolved_at", "-pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if last is None:
-        return False
-    decided_on = set(
+        .order_by("account_id", "kind", "product_id", "-resolved_at", "-pk")
+        .distinct("account_id", "kind", "product_id")
+        .values_list("pk", "account_id", "kind", "product_id")
+    }
+    wanted = {
+        (group_id, s): last[(group_id, s.kind, s.product_id)]
+        for group_id, s in candidates
+        if (group_id, s.kind, s.product_id) in last
+    }
+    if not wanted:
+        return set()
+    decided_on: dict[int, set[int]] = defaultdict(set)
+    for conflict_id, opportunity_id in (
         ConflictParticipant.objects.for_org(organization_id)
-        .filter(conflict_id=last, opportunity_id__isnull=False)
-        .values_list("opportunity_id", flat=True)
-    )
-    return situation.uncoordinated_ids() <= decided_on
+        .filter(conflict_id__any_of=sorted(set(wanted.values())), opportunity_id__isnull=False)
+        .values_list("conflict_id", "opportunity_id")
+    ):
+        decided_on[conflict_id].add(opportunity_id)
+    return {
+        (group_id, s.key())
+        for (group_id, s), last_id in wanted.items()
+        if s.uncoordinated_ids() <= decided_on[last_id]
+    }
 
 
 def _close(conflicts: Iterable[Conflict], resolution: str, now: Any) -> None:
+    conflicts = list(conflicts)
     ids = [c.pk for c in conflicts]
     if ids:
-        Conflict.objects.for_org(next(iter(conflicts)).organization_id).filter(
+        Conflict.objects.for_org(conflicts[0].organization_id).filter(
             pk__in=ids, status=ConflictStatus.OPEN
         ).update(
             status=ConflictStatus.RESOLVED,
@@ -436,6 +516,27 @@ def _participant(conflict: Conflict, deal: Deal, coordinated: bool, now: Any) ->
     )
 
 
+def group_plan(
+    deals: list[Deal],
+    team: Team,
+    rules: Rules,
+    products: Collection[int] | None,
+    group_open: Iterable[Conflict],
+) -> tuple[dict[tuple[str, int | None], Situation], dict[tuple[str, int | None], Conflict]]:
+    """The group rules applied to a group's open deals (pure): the situations wanted, and the
+    open rows they are compared with (``products``: the group rule and these products' rows
+    only; None: all)."""
+    wanted = group_situations(deals, team, rules, products)
+    open_rows = {
+        (c.kind, c.product_id): c
+        for c in group_open
+        if products is None
+        or c.kind == ConflictKind.GROUP_OTHER_COMPANY
+        or c.product_id in products
+    }
+    return wanted, open_rows
+
+
 def sync_group(
     organization_id: int,
     group_id: int,
@@ -455,18 +556,11 @@ def sync_group(
     deals = load_deals(organization_id, group_id, products=products)
     if team is None:
         team = load_team(organization_id, group_id)
-    wanted = group_situations(deals, team, rules, products)
     if group_open is None:
         group_open = Conflict.objects.for_org(organization_id).filter(
             account_id=group_id, kind__in=SITUATION_KINDS, status=ConflictStatus.OPEN
         )
-    open_rows = {
-        (c.kind, c.product_id): c
-        for c in group_open
-        if products is None
-        or c.kind == ConflictKind.GROUP_OTHER_COMPANY
-        or c.product_id in products
-    }
+    wanted, open_rows = group_plan(deals, team, rules, products, group_open)
     return sync_situations(
         organization_id,
         group_id,
@@ -475,6 +569,18 @@ def sync_group(
         deal_closed=deal_closed,
         opener_company_id=opener_company_id,
     )
+
+
+@dataclass(frozen=True)
+class GroupSync:
+    """One group's situations of some keys to bring in step (``sync_situations``' arguments)."""
+
+    group_id: int
+    wanted: Mapping[tuple[str, int | None], Situation]
+    open_rows: Mapping[tuple[str, int | None], Conflict]
+    deal_closed: bool = False
+    opener_company_id: int | None = None
+    params: dict[str, Any] | None = None
 
 
 def sync_situations(
@@ -492,40 +598,92 @@ def sync_situations(
     opens one (unless a person decided it for the same deals); an open one gets its members and
     ``params`` in step. ``opener_company_id``: the company whose save opened it, else the first
     company outside the team."""
+    return sync_situations_many(
+        organization_id,
+        [
+            GroupSync(
+                group_id,
+                wanted,
+                open_rows,
+                deal_closed=deal_closed,
+                opener_company_id=opener_company_id,
+                params=params,
+            )
+        ],
+    )
+
+
+def sync_situations_many(organization_id: int, items: Sequence[GroupSync]) -> Changes:
+    """``sync_situations`` for many groups (or keys) at once, in a fixed number of statements
+    whatever their number: one UPDATE per kind of ending, one read of the kept rows'
+    participants, two of the decided ones (``_settled_many``), one INSERT of the new rows, one
+    of the new participants and one UPDATE of the changed ones."""
     now = timezone.now()
     changes = Changes()
-    _close(
-        [c for key, c in open_rows.items() if key not in wanted],
-        Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
-        now,
-    )
-    kept = [c.pk for key, c in open_rows.items() if key in wanted]
+    for deal_closed in (False, True):
+        _close(
+            [
+                c
+                for item in items
+                if item.deal_closed is deal_closed
+                for key, c in item.open_rows.items()
+                if key not in item.wanted
+            ],
+            Resolution.DEAL_CLOSED if deal_closed else Resolution.NO_LONGER_APPLIES,
+            now,
+        )
+    kept = [c.pk for item in items for key, c in item.open_rows.items() if key in item.wanted]
     current = _participants(organization_id, kept) if kept else {}
+    settled = _settled_many(
+        organization_id,
+        [
+            (item.group_id, situation)
+            for item in items
+            for key, situation in item.wanted.items()
+            if key not in item.open_rows
+        ],
+    )
     new_rows: list[ConflictParticipant] = []
-    for key, situation in wanted.items():
-        conflict = open_rows.get(key)
-        if conflict is None:
-            if _settled(organization_id, group_id, situation):
+    changed: list[ConflictParticipant] = []
+    new_params: list[Conflict] = []
+    opening: list[tuple[Conflict, Situation]] = []
+    for item in items:
+        for key, situation in item.wanted.items():
+            conflict = item.open_rows.get(key)
+            if conflict is None:
+                if (item.group_id, key) in settled:
+                    continue
+                opener = item.opener_company_id or next(
+                    d.company_id for d, coordinated in situation.members if not coordinated
+                )
+                conflict = Conflict(
+                    organization_id=organization_id,
+                    kind=situation.kind,
+                    account_id=item.group_id,
+                    product_id=situation.product_id,
+                    sales_company_id=opener,
+                    params=item.params or {},
+                )
+                opening.append((conflict, situation))
                 continue
-            opener = opener_company_id or next(
-                d.company_id for d, coordinated in situation.members if not coordinated
+            if item.params is not None and conflict.params != item.params:
+                conflict.params = item.params
+                new_params.append(conflict)
+            changes.joined += _sync_members(
+                conflict, situation, current.get(conflict.pk, {}), now, new_rows, changed
             )
-            conflict = Conflict.objects.create(
-                organization_id=organization_id,
-                kind=situation.kind,
-                account_id=group_id,
-                product_id=situation.product_id,
-                sales_company_id=opener,
-                params=params or {},
-            )
+    if new_params:
+        Conflict.objects.for_org(organization_id).bulk_update(new_params, ["params"])
+    if changed:
+        ConflictParticipant.objects.for_org(organization_id).bulk_update(
+            changed, ["left_at", "coordinated", "sales_company_id", "seller_id"]
+        )
+    if opening:
+        Conflict.objects.bulk_create([conflict for conflict, _s in opening])
+        for conflict, situation in opening:
             changes.opened.append(conflict.pk)
             emit(organization_id, "conflict.opened", conflict)
             new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
-            continue
-        if params is not None and conflict.params != params:
-            conflict.params = params
-            conflict.save(update_fields=["params"])
-        changes.joined += _sync_members(conflict, situation, current[conflict.pk], now, new_rows)
     ConflictParticipant.objects.bulk_create(new_rows)
     return changes
 
@@ -536,12 +694,13 @@ def _sync_members(
     rows: dict[int | None, ConflictParticipant],
     now: Any,
     new_rows: list[ConflictParticipant],
+    changed: list[ConflictParticipant],
 ) -> list[int]:
     """Deals that joined get a row (a returning one its row back), deals that left are marked
-    so, a changed team flag is updated. Returns the conflict when a company new to it joined."""
+    so, a changed team flag is updated (the rows are added to ``new_rows`` and ``changed``,
+    written by the caller). Returns the conflict when a company new to it joined."""
     members = {d.id: (d, coordinated) for d, coordinated in situation.members}
     companies_before = {p.sales_company_id for p in rows.values() if p.left_at is None}
-    changed: list[ConflictParticipant] = []
     for opp_id, p in rows.items():
         member = members.get(opp_id)
         if member is None:
@@ -554,10 +713,6 @@ def _sync_members(
         if (p.left_at, p.coordinated, p.sales_company_id, p.seller_id) != fresh:
             p.left_at, p.coordinated, p.sales_company_id, p.seller_id = fresh
             changed.append(p)
-    if changed:
-        ConflictParticipant.objects.for_org(conflict.organization_id).bulk_update(
-            changed, ["left_at", "coordinated", "sales_company_id", "seller_id"]
-        )
     new_rows += [
         _participant(conflict, deal, coordinated, now)
         for opp_id, (deal, coordinated) in members.items()
@@ -565,6 +720,20 @@ def _sync_members(
     ]
     companies_now = {d.company_id for d, _ in situation.members}
     return [conflict.pk] if companies_now - companies_before else []
+
+
+@dataclass(frozen=True)
+class DealSync:
+    """One per-deal situation to bring in step (``_sync_one``'s arguments)."""
+
+    kind: str
+    opportunity: Opportunity
+    open_row: Conflict | None
+    holds: bool
+    agreement_id: int | None = None
+    other_account_id: int | None = None
+    params: dict[str, Any] | None = None
+    side: tuple[int | None, int] | None = None
 
 
 def _sync_one(
@@ -583,68 +752,112 @@ def _sync_one(
     double agreement): open it, update it or end it. Its key beyond the kind and the deal is
     (``other_account_id``, ``agreement_id``); ``side``: the (account, company) of another party
     that joins it as a participant (the trade rules' other country)."""
+    return sync_deal_situations(
+        organization_id,
+        [
+            DealSync(
+                kind,
+                opportunity,
+                open_row,
+                holds,
+                agreement_id=agreement_id,
+                other_account_id=other_account_id,
+                params=params,
+                side=side,
+            )
+        ],
+    )
+
+
+def sync_deal_situations(organization_id: int, items: Sequence[DealSync]) -> Changes:
+    """``_sync_one`` for many per-deal situations at once, in a fixed number of statements: one
+    UPDATE of the ended rows, one of changed parameters, one read of the decided ones, one
+    INSERT of the new rows and one of their participants."""
     changes = Changes()
     now = timezone.now()
-    key = (other_account_id, agreement_id)
-    if open_row is not None and (
-        not holds or (open_row.other_account_id, open_row.agreement_id) != key
-    ):
-        _close([open_row], Resolution.NO_LONGER_APPLIES, now)
-        open_row = None
-    if not holds:
+    ending: list[Conflict] = []
+    new_params: list[Conflict] = []
+    opening: list[DealSync] = []
+    for item in items:
+        open_row = item.open_row
+        key = (item.other_account_id, item.agreement_id)
+        if open_row is not None and (
+            not item.holds or (open_row.other_account_id, open_row.agreement_id) != key
+        ):
+            ending.append(open_row)
+            open_row = None
+        if not item.holds:
+            continue
+        if open_row is not None:
+            if open_row.params != (item.params or {}):
+                open_row.params = item.params or {}
+                new_params.append(open_row)
+            continue
+        opening.append(item)
+    _close(ending, Resolution.NO_LONGER_APPLIES, now)
+    if new_params:
+        Conflict.objects.for_org(organization_id).bulk_update(new_params, ["params"])
+    if not opening:
         return changes
-    if open_row is not None:
-        if open_row.params != (params or {}):
-            open_row.params = params or {}
-            open_row.save(update_fields=["params"])
-        return changes
-    decided = (
+    decided = set(
         Conflict.objects.for_org(organization_id)
         .filter(
-            kind=kind,
-            opportunity=opportunity,
-            other_account_id=other_account_id,
-            agreement_id=agreement_id,
+            opportunity_id__any_of=sorted({item.opportunity.pk for item in opening}),
+            kind__in=sorted({item.kind for item in opening}),
             status=ConflictStatus.RESOLVED,
             resolution__in=DECIDED,
         )
-        .exists()
+        .values_list("kind", "opportunity_id", "other_account_id", "agreement_id")
     )
-    if decided:
-        return changes
-    conflict = Conflict.objects.create(
-        organization_id=organization_id,
-        kind=kind,
-        account_id=opportunity.account_id,
-        opportunity=opportunity,
-        other_account_id=other_account_id,
-        agreement_id=agreement_id,
-        sales_company_id=opportunity.sales_company_id,
-        params=params or {},
-    )
-    rows = [
-        ConflictParticipant(
-            organization_id=organization_id,
-            conflict=conflict,
-            opportunity=opportunity,
-            sales_company_id=opportunity.sales_company_id,
-            seller_id=opportunity.owner_id,
-            joined_at=now,
-        )
+    opening = [
+        item
+        for item in opening
+        if (item.kind, item.opportunity.pk, item.other_account_id, item.agreement_id) not in decided
     ]
-    if side is not None and side[1] != opportunity.sales_company_id:
+    if not opening:
+        return changes
+    conflicts = Conflict.objects.bulk_create(
+        [
+            Conflict(
+                organization_id=organization_id,
+                kind=item.kind,
+                account_id=item.opportunity.account_id,
+                opportunity=item.opportunity,
+                other_account_id=item.other_account_id,
+                agreement_id=item.agreement_id,
+                sales_company_id=item.opportunity.sales_company_id,
+                params=item.params or {},
+            )
+            for item in opening
+        ]
+    )
+    rows = []
+    for item, conflict in zip(opening, conflicts, strict=True):
+        opportunity = item.opportunity
         rows.append(
             ConflictParticipant(
                 organization_id=organization_id,
                 conflict=conflict,
-                account_id=side[0],
-                sales_company_id=side[1],
+                opportunity=opportunity,
+                sales_company_id=opportunity.sales_company_id,
+                seller_id=opportunity.owner_id,
                 joined_at=now,
             )
         )
+        if item.side is not None and item.side[1] != opportunity.sales_company_id:
+            rows.append(
+                ConflictParticipant(
+                    organization_id=organization_id,
+                    conflict=conflict,
+                    account_id=item.side[0],
+                    sales_company_id=item.side[1],
+                    joined_at=now,
+                )
+            )
     ConflictParticipant.objects.bulk_create(rows)
-    changes.opened.append(conflict.pk)
-    emit(organization_id, "conflict.opened", conflict)
+    for conflict in conflicts:
+        changes.opened.append(conflict.pk)
+        emit(organization_id, "conflict.opened", conflict)
     return changes
 
 
@@ -662,8 +875,47 @@ def sync_deal(
     the organization asks for it) the global account manager's acknowledgement. ``lines``,
     ``own`` and ``team`` as ``load_deal`` reads them; ``agreements`` (``covering``: the
     agreements with their tiers and companies) when the caller read them already."""
+    return sync_deal_situations(
+        opportunity.organization_id,
+        deal_syncs(
+            opportunity,
+            rules,
+            lines=lines,
+            own=own,
+            is_new=is_new,
+            team=team,
+            agreements=agreements,
+        ),
+    )
+
+
+def needs_volume(agreements: Sequence[Covering], lines: Sequence[tuple[int, Decimal]]) -> bool:
+    """The won volume (one aggregate over the group's won deals, the costly read) decides the
+    agreement's tier; it matters only when some tier of the agreement that applies entitles to
+    more than the lowest line has."""
+    lowest = min((discount for _product, discount in lines), default=None)
+    return (
+        lowest is not None
+        and bool(agreements)
+        and any(t.discount_percent > lowest for t in agreements[0].tiers)
+    )
+
+
+def deal_syncs(
+    opportunity: Opportunity,
+    rules: Rules,
+    *,
+    lines: Sequence[tuple[int, Decimal]],
+    own: Mapping[str, Conflict],
+    is_new: bool = False,
+    team: Team | None = None,
+    agreements: Sequence[Covering] | None = None,
+    volumes: Mapping[int, Decimal] | None = None,
+) -> list[DealSync]:
+    """``sync_deal``'s rules for one deal, as the per-deal situations to bring in step.
+    ``volumes``: the won volume of each agreement (by id) whose tier decides, when the caller
+    read them already (``customer.agreement_volumes``)."""
     org_id = opportunity.organization_id
-    changes = Changes()
     lowest = min((discount for _product, discount in lines), default=None)
     breach = None
     if lowest is not None:  # no lines, no discount to compare: skip the agreement's volume sum
@@ -674,39 +926,40 @@ def sync_deal(
                 on_date=today,
                 booking_company_id=opportunity.sales_company_id,
             )
-        applies = agreements[0] if agreements else None
-        # The won volume (one aggregate over the group's won deals, the costly read) decides
-        # the tier; it matters only when some tier entitles to more than the lowest line has.
-        if applies is not None and any(t.discount_percent > lowest for t in applies.tiers):
+        if needs_volume(agreements, lines):
+            applies = agreements[0]
             terms = agreement_terms(
                 applies.agreement,
                 today,
                 tiers=applies.tiers,
                 covered=applies.covered_company_ids,
                 organization=opportunity.organization,
+                volume=None if volumes is None else volumes[applies.agreement.pk],
             )
             breach = agreement_breach(terms, lowest)
-    changes += _sync_one(
-        org_id,
-        kind=ConflictKind.AGREEMENT,
-        opportunity=opportunity,
-        open_row=own.get(ConflictKind.AGREEMENT),
-        holds=breach is not None,
-        agreement_id=breach[0] if breach else None,
-        params={"percent": breach[1]} if breach else None,
-    )
+    syncs = [
+        DealSync(
+            ConflictKind.AGREEMENT,
+            opportunity,
+            own.get(ConflictKind.AGREEMENT),
+            breach is not None,
+            agreement_id=breach[0] if breach else None,
+            params={"percent": breach[1]} if breach else None,
+        )
+    ]
     if is_new and rules.team_ack:
         if team is None:
             team = load_team(org_id, opportunity.account_group_id or opportunity.account_id)
         needs_ack = bool(team.user_ids) and opportunity.owner_id != team.gam_id
-        changes += _sync_one(
-            org_id,
-            kind=ConflictKind.TEAM_ACK,
-            opportunity=opportunity,
-            open_row=own.get(ConflictKind.TEAM_ACK),
-            holds=needs_ack,
+        syncs.append(
+            DealSync(
+                ConflictKind.TEAM_ACK,
+                opportunity,
+                own.get(ConflictKind.TEAM_ACK),
+                needs_ack,
+            )
         )
-    return changes
+    return syncs
 
 
 def close_deal_situations(opportunity: Opportunity) -> None:

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -59,9 +59,11 @@ from opportunities.situations import (
     Deal,
     DealFacts,
     DealSituations,
+    DealSync,
+    GroupSync,
     Situation,
-    _sync_one,
-    sync_situations,
+    sync_deal_situations,
+    sync_situations_many,
 )
 
 TRADE_KINDS = (
@@ -172,17 +174,39 @@ def _quotes_query(
 ) -> QuerySet[Any, Any]:
     """``load_quotes``'s one statement: the lines of ``products`` on the group's open deals (by
     the deals' copy of their group) with the booking country and the rate at the deal's date."""
+    return _lines_quoted(
+        organization_id,
+        corporate_currency,
+        Q(opportunity__account_group_id=group_id),
+        products,
+        exclude_id=exclude_id,
+        visible=visible,
+    )
+
+
+def _lines_quoted(
+    organization_id: int,
+    corporate_currency: Any,
+    where: Q,
+    products: list[int],
+    *,
+    exclude_id: int | None = None,
+    visible: Any = None,
+    extra: Sequence[str] = (),
+) -> QuerySet[Any, Any]:
+    """The lines ``where`` selects as ``_quotes_query`` reads them; ``extra``: columns after
+    its nine."""
     qs = OpportunityLine.objects.for_org(organization_id).filter(
-        open_q("opportunity__"),
-        opportunity__account_group_id=group_id,
-        product_id__any_of=products,
+        open_q("opportunity__"), where, product_id__any_of=products
     )
     if exclude_id is not None:
         qs = qs.exclude(opportunity_id=exclude_id)
     if visible is not None:
         qs = qs.filter(opportunity_id__in=visible.values("pk"))
     return (
-        qs.annotate(rate_date=TruncDate("opportunity__created_at"))
+        # Ordered: the first deal of a new gap names the company that opened it.
+        qs.order_by("opportunity_id", "pk")
+        .annotate(rate_date=TruncDate("opportunity__created_at"))
         .annotate(rate=corporate_rate(organization_id, corporate_currency, prefix="opportunity__"))
         .values_list(
             "opportunity_id",
@@ -194,6 +218,7 @@ def _quotes_query(
             "unit_price",
             "discount_percent",
             "rate",
+            *extra,
         )
     )
 
@@ -238,6 +263,11 @@ def load_quotes(
         rows = _QUOTES.rows(**values)
     else:  # the preview: the same statement narrowed, built for the reader
         rows = _quotes_query(**values, exclude_id=exclude_id, visible=visible)
+    return _best_quotes(rows)
+
+
+def _best_quotes(rows: Iterable[Sequence[Any]]) -> list[Quote]:
+    """Each deal's quote of each product: its lowest net line, in the rows' order."""
     best: dict[tuple[int, int], Quote] = {}
     for opp_id, account_id, company_id, owner_id, country, product_id, price, disc, rate in rows:
         if rate is None:
@@ -248,6 +278,30 @@ def load_quotes(
             deal = Deal(id=opp_id, account_id=account_id, company_id=company_id, owner_id=owner_id)
             best[key] = Quote(deal=deal, country=country, product_id=product_id, net=net)
     return list(best.values())
+
+
+def load_quotes_many(
+    organization: Organization, products_of: Mapping[int, Collection[int]]
+) -> dict[int, list[Quote]]:
+    """``load_quotes`` for many groups in one query (an import checks a chunk's groups
+    together): the lines of all the groups' products, each group given those of its own."""
+    found: dict[int, list[Quote]] = {group_id: [] for group_id in products_of}
+    every = sorted(set().union(*products_of.values())) if products_of else []
+    if not every:
+        return found
+    rows: dict[int, list[Sequence[Any]]] = defaultdict(list)
+    for *row, group_id in _lines_quoted(
+        organization.pk,
+        organization.corporate_currency,
+        Q(opportunity__account_group_id__any_of=sorted(products_of)),
+        every,
+        extra=("opportunity__account_group_id",),
+    ):
+        if row[5] in products_of[group_id]:  # the product
+            rows[group_id].append(row)
+    for group_id, group_rows in rows.items():
+        found[group_id] = _best_quotes(group_rows)
+    return found
 
 
 _CONFLICT_FIELDS = [f.attname for f in Conflict._meta.concrete_fields]
@@ -290,6 +344,56 @@ def open_price_gaps(
     return [Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row) for row in rows]
 
 
+def open_price_gaps_of_groups(
+    organization_id: int, group_ids: Collection[int]
+) -> dict[int, list[Conflict]]:
+    """Every open price-gap situation of each of the groups, in one query."""
+    found: dict[int, list[Conflict]] = {group_id: [] for group_id in group_ids}
+    if not group_ids:
+        return found
+    for row in (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            account_id__any_of=sorted(group_ids),
+            kind=ConflictKind.PRICE_GAP,
+            status=ConflictStatus.OPEN,
+            product__isnull=False,
+        )
+        .order_by("pk")
+        .values_list(*_CONFLICT_FIELDS)
+    ):
+        conflict = Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row)
+        found[conflict.account_id].append(conflict)
+    return found
+
+
+def served_accounts(
+    organization_id: int, wanted: Collection[tuple[int, str, int]]
+) -> dict[tuple[int, str, int], tuple[int, int] | None]:
+    """``served_account`` for many (group, country, booking company) in one query: the
+    groups' accounts served by companies of the countries, the first (by id) of each group and
+    country whose home company is not the booking one."""
+    if not wanted:
+        return {}
+    rows: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    for pk, company_id, group_id, country in (
+        Account.objects.for_org(organization_id)
+        .filter(
+            group_id__any_of=sorted({w[0] for w in wanted}),
+            home_company__country__in=sorted({w[1] for w in wanted}),
+        )
+        .order_by("pk")
+        .values_list("pk", "home_company_id", "group_id", "home_company__country")
+    ):
+        rows[(group_id, country)].append((pk, company_id))
+    return {
+        (group_id, country, booking): next(
+            (row for row in rows[(group_id, country)] if row[1] != booking), None
+        )
+        for group_id, country, booking in wanted
+    }
+
+
 # --- Keeping the rows in step ------------------------------------------------------------------
 
 
@@ -304,19 +408,18 @@ class DealFinding:
     params: dict[str, Any]
 
 
-def _sync_deal_finding(
+def _deal_finding_sync(
     opportunity: Opportunity, kind: str, open_row: Conflict | None, finding: DealFinding | None
-) -> Changes:
-    """A per-deal trade finding kept in step by the per-deal rows' one rule (``_sync_one``)."""
+) -> DealSync:
+    """A per-deal trade finding, kept in step by the per-deal rows' one rule (``_sync_one``)."""
     side = None
     if finding is not None and finding.side_company_id is not None:
         side = (finding.side_account_id, finding.side_company_id)
-    return _sync_one(
-        opportunity.organization_id,
-        kind=kind,
-        opportunity=opportunity,
-        open_row=open_row,
-        holds=finding is not None,
+    return DealSync(
+        kind,
+        opportunity,
+        open_row,
+        finding is not None,
         agreement_id=finding.agreement_id if finding else None,
         other_account_id=finding.other_account_id if finding else None,
         params=finding.params if finding else None,
@@ -324,7 +427,11 @@ def _sync_deal_finding(
     )
 
 
-def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> DealFinding | None:
+def parallel_import_wanted(
+    opportunity: Opportunity, trade: TradeRules
+) -> tuple[int, str, int] | None:
+    """The (group, delivery country, booking company) whose served account the rule reads, or
+    None when it cannot hold (no query)."""
     country = opportunity.delivery_country
     if not trade.parallel_import or not delivered_abroad(
         opportunity.sales_company.country, country
@@ -332,8 +439,23 @@ def parallel_import_finding(opportunity: Opportunity, trade: TradeRules) -> Deal
         return None
     assert country is not None  # delivered_abroad
     group_id = opportunity.account_group_id or opportunity.account_id
-    served = served_account(
-        opportunity.organization_id, group_id, country, opportunity.sales_company_id
+    return (group_id, country, opportunity.sales_company_id)
+
+
+def parallel_import_finding(
+    opportunity: Opportunity,
+    trade: TradeRules,
+    served_of: Mapping[tuple[int, str, int], tuple[int, int] | None] | None = None,
+) -> DealFinding | None:
+    """``served_of``: ``served_accounts``' answer, when the caller read it already."""
+    wanted = parallel_import_wanted(opportunity, trade)
+    if wanted is None:
+        return None
+    group_id, country, booking = wanted
+    served = (
+        served_account(opportunity.organization_id, group_id, country, booking)
+        if served_of is None
+        else served_of[wanted]
     )
     if served is None:
         return None
@@ -372,20 +494,36 @@ def sync_price_gaps(
 ) -> Changes:
     """The group's price-gap situations of ``products`` in step with its open deals' quotes."""
     quotes = load_quotes(organization, group_id, products) if trade.price_gap else []
+    plan = price_gap_plan(
+        group_id,
+        quotes,
+        open_price_gaps(organization.pk, group_id, products),
+        trade,
+        deal_closed=deal_closed,
+    )
+    return sync_situations_many(organization.pk, [plan])
+
+
+def price_gap_plan(
+    group_id: int,
+    quotes: Iterable[Quote],
+    open_gaps: Iterable[Conflict],
+    trade: TradeRules,
+    *,
+    deal_closed: bool = False,
+) -> GroupSync:
+    """The price-gap rule applied to a group's quotes (pure): the situations wanted against
+    the open rows of the products compared."""
     wanted: dict[tuple[str, int | None], Situation] = {
         (ConflictKind.PRICE_GAP, product_id): Situation(
             ConflictKind.PRICE_GAP, product_id, tuple((q.deal, False) for q in members)
         )
         for product_id, members in price_gaps(quotes, trade.gap_percent).items()
     }
-    open_rows: dict[tuple[str, int | None], Conflict] = {
-        (c.kind, c.product_id): c for c in open_price_gaps(organization.pk, group_id, products)
-    }
-    return sync_situations(
-        organization.pk,
+    return GroupSync(
         group_id,
         wanted,
-        open_rows,
+        {(c.kind, c.product_id): c for c in open_gaps},
         deal_closed=deal_closed,
         params={"percent": str(trade.gap_percent.normalize())},
     )
@@ -399,21 +537,37 @@ def _sync_deal_trade(
 ) -> Changes:
     """An open deal's own trade situations: parallel import, and double agreement when it has
     lines (only a quote is priced under an agreement: ``agreements`` None means no lines)."""
-    changes = _sync_deal_finding(
-        opportunity,
-        ConflictKind.PARALLEL_IMPORT,
-        own.get(ConflictKind.PARALLEL_IMPORT),
-        parallel_import_finding(opportunity, trade),
+    return sync_deal_situations(
+        opportunity.organization_id, deal_trade_syncs(opportunity, trade, own, agreements)
     )
+
+
+def deal_trade_syncs(
+    opportunity: Opportunity,
+    trade: TradeRules,
+    own: Mapping[str, Conflict],
+    agreements: Sequence[FrameworkAgreement] | None,
+    served_of: Mapping[tuple[int, str, int], tuple[int, int] | None] | None = None,
+) -> list[DealSync]:
+    """``_sync_deal_trade``'s rules for one deal as the per-deal situations to bring in step;
+    ``served_of`` as ``parallel_import_finding`` takes it."""
+    syncs = [
+        _deal_finding_sync(
+            opportunity,
+            ConflictKind.PARALLEL_IMPORT,
+            own.get(ConflictKind.PARALLEL_IMPORT),
+            parallel_import_finding(opportunity, trade, served_of),
+        )
+    ]
     double = None
     if agreements is not None and trade.double_agreement:
         double = double_agreement_finding(agreements, opportunity.account)
     open_double = own.get(ConflictKind.DOUBLE_AGREEMENT)
     if double is not None or open_double is not None:
-        changes += _sync_deal_finding(
-            opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, double
+        syncs.append(
+            _deal_finding_sync(opportunity, ConflictKind.DOUBLE_AGREEMENT, open_double, double)
         )
-    return changes
+    return syncs
 
 
 def check_trade(

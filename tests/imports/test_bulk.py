@@ -179,13 +179,15 @@ def _snapshot(world: Any, job_ids: list[int]) -> dict[str, Any]:
     }
 
 
-def _import_twice(world: Any, capture: Any, *, bulk: bool, monkeypatch: Any) -> dict[str, Any]:
+def _import_twice(
+    world: Any, capture: Any, *, bulk: bool, monkeypatch: Any, setup: Any = None
+) -> dict[str, Any]:
     """Set up, import the file (dry run and commit), then a second import of it (updates);
     snapshot; roll everything back so that the other path starts from the same state."""
     monkeypatch.setattr(services.OpportunityImporter, "bulk", bulk)
     user = world.manager_se
     with transaction.atomic():
-        text = _setup(world)["file"]
+        text = (setup or _setup)(world)["file"]
         jobs = []
         for content in (text, text.replace("Service;", "Service renamed;")):
             job = dry_run(capture, upload(user, ImportKind.OPPORTUNITIES, content), user)
@@ -220,6 +222,153 @@ def test_bulk_and_per_row_paths_leave_the_same_verdicts_rows_situations_and_hist
     )
     assert any(c[0] == "group_other_company" and c[1] == "open" for c in per_row["conflicts"])
     assert any(h[0] == "Opportunity" and h[3] == "imported from file.csv" for h in bulk["history"])
+
+
+# One chunk over several groups, each with a rule that holds: a group situation already open
+# (DK and DE work Orbis) that SE joins; a team group (SE's deal is coordinated, the manager
+# acknowledges it); a customer under two agreements, quoted below its tier; a price gap with a
+# German quote of P-1; a possible duplicate nobody had checked yet (same registration number);
+# and a plain group with no situation.
+GROUPS_FILE = (
+    "ID;Kund;Affär;Säljare;Steg;Valuta;Artikelnummer;Antal;Pris\n"
+    "G-1;Orbis ApS;Orbis pumps;{rep};Develop;SEK;;;\n"
+    "G-2;Lag AB;Team deal;{rep};Develop;SEK;;;\n"
+    "G-3;Avtal AB;Under the agreement;{rep};Develop;SEK;P-1;2;100\n"
+    "G-4;Gap AB;Cheap pumps;{rep};Develop;SEK;P-1;1;10\n"
+    "G-5;Dupe AB;Duplicate's deal;{rep};Develop;SEK;;;\n"
+    "G-6;Plain AB;Nothing to see;{rep};Develop;SEK;P-2;1;\n"
+    "G-7;Orbis ApS;Orbis service;{rep};Develop;SEK;P-2;1;\n"
+)
+
+
+def _setup_groups(world: Any) -> dict[str, Any]:
+    import datetime as dt
+
+    from accounts.models import AccountTeamMember, TeamRole
+    from accounts.services import agreement_create
+    from crm.models import ExchangeRate
+    from opportunities.services import LineInput
+
+    for company in (world.se, world.dk, world.de):
+        process_for(company)
+    world.org.conflict_team_ack = True
+    world.org.save()
+    ExchangeRate.objects.create(
+        organization=world.org, currency="SEK", rate="0.10000000", valid_from=dt.date(2000, 1, 1)
+    )
+    p1 = ProductFactory(
+        organization=world.org, sku="P-1", list_price=Decimal("100"), currency="EUR"
+    )
+    ProductFactory(organization=world.org, sku="P-2", list_price=Decimal("40"), currency="SEK")
+
+    def account(name: str, company: Any, **fields: Any) -> Any:
+        return make_account(organization=world.org, home_company=company, name=name, **fields)
+
+    orbis = account("Orbis AB", world.se, country="SE")
+    orbis_dk = account("Orbis ApS", world.dk, country="DK", parent=orbis)
+    orbis_de = account("Orbis GmbH", world.de, country="DE", parent=orbis)
+    for owner, at in ((world.rep_dk, orbis_dk), (world.rep_de, orbis_de)):
+        opportunity_create(acting_user=None, account=at, name=f"{owner.email} deal", owner=owner)
+    team = account("Lag AB", world.se, country="SE")
+    for user, role in ((world.rep_dk, TeamRole.GLOBAL_ACCOUNT_MANAGER), (world.rep_se, "member")):
+        AccountTeamMember.objects.create(
+            organization=world.org,
+            account=team,
+            user=user,
+            sales_company=user.sales_company,
+            role=role,
+        )
+    opportunity_create(acting_user=None, account=team, name="GAM's deal", owner=world.rep_dk)
+    avtal = account("Avtal AB", world.se, country="SE")
+    today = dt.date.today()
+    for name, days in (("Frame 1", 90), ("Frame 2", 10)):
+        agreement_create(
+            group=avtal,
+            name=name,
+            valid_from=today - dt.timedelta(days=days),
+            valid_to=today + dt.timedelta(days=300),
+            covered_companies=[world.se],
+            incoterm="DAP",
+            payment_terms="30 days net",
+            acting_user=None,
+            tiers=[(Decimal(0), Decimal(2)), (Decimal(100000), Decimal(4))],
+        )
+    gap = account("Gap AB", world.se, country="SE")
+    gap_de = account("Gap GmbH", world.de, country="DE", parent=gap)
+    opportunity_create(
+        acting_user=None,
+        account=gap_de,
+        name="German pumps",
+        owner=world.rep_de,
+        lines=[LineInput(product=p1, quantity=Decimal(1), unit_price=Decimal(100))],
+    )
+    account("Dupe AB", world.se, country="SE", registration_number="556677-8899")
+    account("Dupe Holding AB", world.se, country="SE", registration_number="556677-8899")
+    account("Plain AB", world.se, country="SE")
+    return {"file": GROUPS_FILE.format(rep=world.rep_se.email)}
+
+
+def test_one_chunk_over_several_groups_leaves_what_saves_one_after_another_leave(
+    world, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """The chunk's check is set-based (all groups' facts at once, the rules in Python): the
+    situations, participants and history are the per-row path's, kind by kind."""
+    per_row, bulk = (
+        _import_twice(
+            world,
+            django_capture_on_commit_callbacks,
+            bulk=bulk,
+            monkeypatch=monkeypatch,
+            setup=_setup_groups,
+        )
+        for bulk in (False, True)
+    )
+    for part in per_row:
+        assert bulk[part] == per_row[part], part
+    found = {(c[0], c[1], c[3]) for c in bulk["conflicts"]}
+    assert found >= {
+        ("group_other_company", "open", "Orbis AB"),
+        ("team_ack", "open", "Lag AB"),
+        ("agreement", "open", "Avtal AB"),
+        ("double_agreement", "open", "Avtal AB"),
+        ("price_gap", "open", "Gap AB"),
+        ("duplicate_account", "open", "Dupe AB"),
+    }, found
+    assert not any(c[3] == "Plain AB" for c in bulk["conflicts"])
+    # The situation that was open before the import: SE joined it, coordinated by nobody.
+    orbis = [p for p in bulk["participants"] if p[0] == "group_other_company"]
+    assert {p[2] for p in orbis} == {"DK", "DE", "SE"} and all(p[4] for p in orbis)
+    # The team's deal is team work: no group situation at Lag AB.
+    assert not any(c[0] == "group_other_company" and c[3] == "Lag AB" for c in bulk["conflicts"])
+
+
+def test_the_duplicates_of_an_imports_accounts_are_checked_after_its_commit(
+    world, django_capture_on_commit_callbacks
+) -> None:
+    """Inside the import nothing reads the accounts' duplicates (a deal does not change them);
+    the commit queues their check (``tasks.check_duplicates``), which opens the pair a save of
+    the deal would have opened. A dry run, rolled back, queues nothing."""
+    user = world.manager_se
+    _setup_groups(world)
+    duplicates = Conflict.objects.for_org(world.org).filter(kind="duplicate_account")
+    text = "ID;Kund;Affär;Steg;Valuta\nD-1;Dupe AB;Deal;Develop;SEK\n"
+    job = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.OPPORTUNITIES, text), user
+    )
+    assert job.created_count == 1 and not duplicates.exists()
+    with django_capture_on_commit_callbacks() as queued:
+        services.import_request_commit(job=job, user=user)
+    (run,) = queued
+    with django_capture_on_commit_callbacks() as after_import:
+        run()  # the task, eagerly: the import itself
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE, job.message
+    assert not duplicates.exists()
+    for callback in after_import:  # what its commit queued: the duplicates' check among them
+        callback()
+    (pair,) = duplicates
+    assert {pair.account.name, pair.other_account.name} == {"Dupe AB", "Dupe Holding AB"}
+    assert "registration" in pair.params["reasons"]
 
 
 def test_bulk_rows_have_history_with_the_import_context(
@@ -332,3 +481,70 @@ def test_build_with_lookups_reads_nothing(world, django_assert_num_queries) -> N
             sales_company=world.dk,
             lookups=lookups,
         )
+
+
+def test_a_chunk_over_more_groups_is_the_same_number_of_queries(
+    world, django_capture_on_commit_callbacks
+) -> None:
+    """Ten deals over three groups or forty over twelve: the same queries. Each group is worked
+    by DK already, with a line of the product SE imports at a price far from SE's, so every
+    deal joins a group, a product and a price-gap situation (opened by a first import), with
+    its agreement, acknowledgement and trade rules read as well."""
+    import datetime as dt
+
+    from crm.models import ExchangeRate
+    from opportunities.services import LineInput
+
+    user = world.manager_se
+    for company in (world.se, world.dk):
+        process_for(company)
+    world.org.conflict_team_ack = True
+    world.org.save()
+    for currency in ("SEK", "DKK"):
+        ExchangeRate.objects.create(
+            organization=world.org, currency=currency, rate="0.1", valid_from=dt.date(2000, 1, 1)
+        )
+    product = ProductFactory(
+        organization=world.org, sku="P-1", list_price=Decimal("100"), currency="SEK"
+    )
+    for g in range(12):
+        top = make_account(
+            organization=world.org, home_company=world.se, name=f"Grupp {g} AB", country="SE"
+        )
+        opportunity_create(
+            acting_user=None,
+            account=top,
+            name=f"DK deal {g}",
+            owner=world.rep_dk,
+            lines=[LineInput(product=product, quantity=Decimal(1), unit_price=Decimal(1000))],
+        )
+
+    def file(n: int, groups: int, start: int) -> str:
+        return "ID;Kund;Affär;Säljare;Steg;Valuta;Artikelnummer;Antal;Pris\n" + "".join(
+            f"Q-{i};Grupp {i % groups} AB;Deal {i};{world.rep_se.email};Develop;SEK;P-1;1;10\n"
+            for i in range(start, start + n)
+        )
+
+    counts = []
+    for n, groups, start in ((12, 12, 0), (10, 3, 100), (40, 12, 200)):
+        job = dry_run(
+            django_capture_on_commit_callbacks,
+            upload(user, ImportKind.OPPORTUNITIES, file(n, groups, start)),
+            user,
+        )
+        assert job.created_count == n, verdicts(job)
+        services.import_request_commit(job=job, user=user)
+        with CaptureQueriesContext(connection) as queries:
+            services.import_run(job_id=job.pk, organization_id=world.org.pk, commit=True)
+        job.refresh_from_db()
+        assert job.status == ImportStatus.DONE, job.message
+        counts.append(len(queries))
+    assert counts[1] == counts[2], counts
+    # The situations the counts are about: one per group and kind, every imported deal in them.
+    open_ = Conflict.objects.for_org(world.org).filter(status="open")
+    for kind in ("group_other_company", "same_product", "price_gap"):
+        assert open_.filter(kind=kind).count() == 12, kind
+    joined = ConflictParticipant.objects.for_org(world.org).filter(
+        conflict__kind="price_gap", opportunity__name__startswith="Deal ", left_at__isnull=True
+    )
+    assert joined.count() == 62
