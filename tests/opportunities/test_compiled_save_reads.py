@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, AgreementCompany, DiscountTier, FrameworkAgreement
+from crm.db.compiled import statement_sql
 from crm.models import ExchangeRate, Organization, SalesCompany, User
 from crm.scope import org_scope
 from opportunities import customer, trade_rules
@@ -201,7 +202,9 @@ def test_the_save_check_under_an_agreement_runs_constant_queries(
         check_deal(opportunity=deal)
         with CaptureQueriesContext(connection) as ctx:
             check_deal(opportunity=deal, accounts=False)
-    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    statements = [
+        statement_sql(q["sql"]) for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]
+    ]
     # The deal's facts, the group's deals, the covering agreements (with tiers and companies),
     # the won volume, the quotes, the open price gaps (one company: no group situation open).
     # Before: 9, with the tiers, the covered companies and each statement built anew.
