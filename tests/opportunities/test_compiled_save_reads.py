@@ -19,7 +19,7 @@ from accounts.models import Account, AgreementCompany, DiscountTier, FrameworkAg
 from crm.db.compiled import statement_sql
 from crm.models import ExchangeRate, Organization, SalesCompany, User
 from crm.scope import org_scope
-from opportunities import customer, trade_rules
+from opportunities import customer, situations, trade_rules
 from opportunities.conflicts import check_deal
 from opportunities.models import Opportunity
 from tests.accounts.factories import make_account, make_opportunity
@@ -273,3 +273,23 @@ def test_the_won_volume_is_a_range_of_the_groups_closed_index(
     index = next(i for i in Opportunity._meta.indexes if i.name == "opp_org_group_closed_idx")
     assert index.fields == ["organization", "account_group_id", "closed_at"]
     assert set(index.include) == {"global_stage", "sales_company", "currency", "amount"}
+
+
+def test_the_accounts_duplicate_rows_equal_the_querysets(world: World) -> None:
+    """The compiled read of an account's duplicate situations (open or decided) gives the ORM's
+    rows, for either account of the pair, and none for an account without duplicates."""
+    first = make_account(
+        organization=world.org, home_company=world.se, name="Acme AB", registration_number="55-1"
+    )
+    second = make_account(
+        organization=world.org, home_company=world.dk, name="Acme AB", registration_number="55-1"
+    )
+    alone = make_account(organization=world.org, home_company=world.se, name="Solo Oy")
+    deal = make_opportunity(account=second, company=world.dk, owner=world.rep_dk, amount="10")
+    with org_scope(world.org):
+        check_deal(opportunity=deal)
+        for account in (first, second, alone):
+            values = {"organization_id": world.org.pk, "account_id": account.pk}
+            compiled = situations._DUPLICATE_ROWS.rows(**values)
+            assert compiled == list(situations._duplicate_rows(**values))
+            assert len(compiled) == (0 if account is alone else 1)
