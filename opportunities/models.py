@@ -155,6 +155,14 @@ class Opportunity(TenantModel):
                 include=["global_stage", "account", "sales_company", "owner"],
                 name="opp_org_group_created_idx",
             ),
+            # An agreement's won volume (opportunities.customer.agreement_volume, on every save
+            # of a deal with lines under an agreement): the group's deals closed in the window,
+            # with what the sum reads, from the index alone.
+            models.Index(
+                fields=["organization", "account_group_id", "closed_at"],
+                include=["global_stage", "sales_company", "currency", "amount"],
+                name="opp_org_group_closed_idx",
+            ),
             models.Index(fields=["organization", "expected_close_date"], name="opp_org_close_idx"),
             models.Index(fields=["organization", "-created_at", "-id"], name="opp_org_created_idx"),
         ]

@@ -991,16 +991,37 @@ def duplicate_pairs(account: Account) -> dict[tuple[int, int], list[str]]:
     }
 
 
+_CONFLICT_FIELDS = [f.attname for f in Conflict._meta.concrete_fields]
+
+
+def _duplicate_rows(organization_id: int, account_id: int) -> QuerySet[Conflict, Any]:
+    """The account's duplicate situations that are open or were decided."""
+    return (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            Q(account_id=account_id) | Q(other_account_id=account_id),
+            kind=ConflictKind.DUPLICATE_ACCOUNT,
+        )
+        .filter(Q(status=ConflictStatus.OPEN) | Q(resolution__in=DECIDED))
+        .values_list(*_CONFLICT_FIELDS)
+    )
+
+
+# Read on every first save of a deal (its account's duplicates): built once per process.
+_DUPLICATE_ROWS = CompiledQuery(
+    _duplicate_rows, "organization_id", "account_id", scope="organization_id"
+)
+
+
 def sync_duplicates(account: Account) -> Changes:
     """The account's duplicate situations: one per pair, whichever account revealed it; a pair
     someone decided (merged, or not a duplicate) is not reopened."""
     org_id = account.organization_id
     found = duplicate_pairs(account)
-    involving = Q(account_id=account.pk) | Q(other_account_id=account.pk)
-    rows = Conflict.objects.for_org(org_id).filter(involving, kind=ConflictKind.DUPLICATE_ACCOUNT)
     open_rows: dict[tuple[int, int], Conflict] = {}
     decided: set[tuple[int, int]] = set()
-    for c in rows.filter(Q(status=ConflictStatus.OPEN) | Q(resolution__in=DECIDED)):
+    for row in _DUPLICATE_ROWS.rows(organization_id=org_id, account_id=account.pk):
+        c = Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row)
         pair = (c.account_id, c.other_account_id or 0)
         if c.status == ConflictStatus.OPEN:
             open_rows[pair] = c

@@ -9,11 +9,21 @@ The value is cached per connection and forgotten whenever PostgreSQL could have 
 rollback or a savepoint rollback undoes ``set_config`` done inside the transaction), on connect
 and on close. The extra statement runs on the raw cursor, so query-count tests see only the
 application's own queries.
+
+``execute_prepared`` runs a statement PostgreSQL keeps prepared on this connection (the hot
+compiled queries, ``crm.db.compiled``): the first run on a connection sends ``PREPARE`` on the
+raw cursor (once per connection, like ``set_config``: not an application query), every run an
+``EXECUTE`` through the wrappers, so the organization is set and the statement counted as any.
+SQL-level ``PREPARE`` rather than psycopg's protocol-level preparing: psycopg forgets (and
+deallocates) every prepared statement on each rollback, savepoint rollbacks included, and
+Django's cursor binds on the client, which cannot prepare. PostgreSQL keeps a prepared statement
+through a rollback; it lives until the connection closes (or a ``DISCARD ALL``, which nothing
+here sends: a pooler that resets sessions would need this switched off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db.backends.postgresql import base
@@ -28,6 +38,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._app_org: object = _UNKNOWN
+        # The names of the statements prepared on the current connection.
+        self._prepared: set[str] = set()
         self.execute_wrappers.append(self._sync_org)
 
     def _sync_org(
@@ -46,8 +58,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._app_org = wanted
         return execute(sql, params, many, context)
 
+    def execute_prepared(
+        self, cursor: Any, name: str, prepare_sql: str, execute_sql: str, params: Sequence[Any]
+    ) -> None:
+        """Run ``execute_sql`` (``EXECUTE name(…)``) with ``params`` on ``cursor`` (a cursor of
+        this connection), preparing ``name`` with ``prepare_sql`` first if this connection has
+        not yet. A failed PREPARE is not remembered (the next run tries again)."""
+        if name not in self._prepared:
+            with self.wrap_database_errors:
+                # Raw: the text is the statement itself, without parameters to bind.
+                cursor.cursor.execute(prepare_sql)
+            self._prepared.add(name)
+        cursor.execute(execute_sql, params)
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self._app_org = _UNKNOWN
+        self._prepared = set()
         return super().get_new_connection(conn_params)
 
     # After, not before: the rollback itself may undo a set_config made inside the transaction.
@@ -67,4 +93,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> None:
         self._app_org = _UNKNOWN
+        self._prepared = set()
         super()._close()  # type: ignore[misc]

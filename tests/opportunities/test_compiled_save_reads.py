@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -15,9 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, AgreementCompany, DiscountTier, FrameworkAgreement
+from crm.db.compiled import statement_sql
 from crm.models import ExchangeRate, Organization, SalesCompany, User
 from crm.scope import org_scope
-from opportunities import customer, trade_rules
+from opportunities import customer, situations, trade_rules
 from opportunities.conflicts import check_deal
 from opportunities.models import Opportunity
 from tests.accounts.factories import make_account, make_opportunity
@@ -201,9 +203,93 @@ def test_the_save_check_under_an_agreement_runs_constant_queries(
         check_deal(opportunity=deal)
         with CaptureQueriesContext(connection) as ctx:
             check_deal(opportunity=deal, accounts=False)
-    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    statements = [
+        statement_sql(q["sql"]) for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]
+    ]
     # The deal's facts, the group's deals, the covering agreements (with tiers and companies),
     # the won volume, the quotes, the open price gaps (one company: no group situation open).
     # Before: 9, with the tiers, the covered companies and each statement built anew.
     assert len(statements) == 6, statements
     assert sum('"accounts_discounttier"' in sql for sql in statements) == 1
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+def test_the_volumes_window_edges_are_the_zones_dates(
+    world: World, two: dict[str, Any], zone: str
+) -> None:
+    """The won volume reads the closing time in an index range around the window (two days
+    wider each side) and still decides by the closing date in the active zone: at UTC+14 and
+    UTC-11 a deal closed a minute inside either edge counts, a minute outside does not. A
+    subsidiary's deal counts through the deal's copy of its group."""
+    org, top, agreement, _product, _deal = two["eur"]
+    agreement.valid_from = dt.date(2026, 3, 1)
+    agreement.save()
+    up_to = dt.date(2026, 3, 31)
+    subsidiary = make_account(organization=org, home_company=world.se, name="Orbit Sub")
+    subsidiary.group = top
+    subsidiary.save()
+    tz = ZoneInfo(zone)
+    edges = {
+        "inside_first": (dt.datetime(2026, 3, 1, 0, 1, tzinfo=tz), "1"),
+        "before_first": (dt.datetime(2026, 2, 28, 23, 59, tzinfo=tz), "10"),
+        "inside_last": (dt.datetime(2026, 3, 31, 23, 59, tzinfo=tz), "100"),
+        "after_last": (dt.datetime(2026, 4, 1, 0, 1, tzinfo=tz), "1000"),
+    }
+    for closed_at, amount in edges.values():
+        deal = make_opportunity(
+            account=subsidiary,
+            company=world.se,
+            owner=world.rep_se,
+            amount=amount,
+            currency="EUR",
+            state="won",
+            closed_on=dt.date(2026, 3, 15),
+        )
+        Opportunity.objects.for_org(org).filter(pk=deal.pk).update(closed_at=closed_at)
+    with org_scope(org), timezone.override(zone):
+        volume = customer.agreement_volume(agreement=agreement, up_to=up_to, organization=org)
+    # The fixture's two deals closed at noon (server zone) on 1 March: 1,000 EUR + 1,000 USD
+    # at 0.90 when inside the window in this zone, plus the two inside edges.
+    noon = timezone.make_aware(dt.datetime(2026, 3, 1, 12)).astimezone(tz).date()
+    base = D("1900.00") if noon >= dt.date(2026, 3, 1) else D("0.00")
+    assert volume == base + D("101.00")
+
+
+def test_the_won_volume_is_a_range_of_the_groups_closed_index(
+    world: World, two: dict[str, Any]
+) -> None:
+    """The statement opp_org_group_closed_idx serves (EXPLAIN at 1M in the README: an index-only
+    range of the window's deals): the deals' group copy and a closing-time range, no join to
+    the accounts. (A planner test on a test database's few rows would prove nothing.)"""
+    org, _top, agreement, _product, _deal = two["eur"]
+    with org_scope(org), CaptureQueriesContext(connection) as ctx:
+        customer.agreement_volume(agreement=agreement, organization=org)
+    (run,) = ctx.captured_queries
+    sql = statement_sql(run["sql"])
+    assert '"opportunities_opportunity"."account_group_id" = %s' in sql
+    assert '"opportunities_opportunity"."closed_at" >= ' in sql
+    assert '"opportunities_opportunity"."closed_at" < ' in sql
+    assert '"accounts_account"' not in sql
+    index = next(i for i in Opportunity._meta.indexes if i.name == "opp_org_group_closed_idx")
+    assert index.fields == ["organization", "account_group_id", "closed_at"]
+    assert set(index.include) == {"global_stage", "sales_company", "currency", "amount"}
+
+
+def test_the_accounts_duplicate_rows_equal_the_querysets(world: World) -> None:
+    """The compiled read of an account's duplicate situations (open or decided) gives the ORM's
+    rows, for either account of the pair, and none for an account without duplicates."""
+    first = make_account(
+        organization=world.org, home_company=world.se, name="Acme AB", registration_number="55-1"
+    )
+    second = make_account(
+        organization=world.org, home_company=world.dk, name="Acme AB", registration_number="55-1"
+    )
+    alone = make_account(organization=world.org, home_company=world.se, name="Solo Oy")
+    deal = make_opportunity(account=second, company=world.dk, owner=world.rep_dk, amount="10")
+    with org_scope(world.org):
+        check_deal(opportunity=deal)
+        for account in (first, second, alone):
+            values = {"organization_id": world.org.pk, "account_id": account.pk}
+            compiled = situations._DUPLICATE_ROWS.rows(**values)
+            assert compiled == list(situations._duplicate_rows(**values))
+            assert len(compiled) == (0 if account is alone else 1)

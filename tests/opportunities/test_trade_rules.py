@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from accounts.models import Account, AgreementCompany, FrameworkAgreement
+from crm.db.compiled import statement_sql
 from crm.models import ExchangeRate
 from opportunities import services
 from opportunities.conflicts import conflict_warnings, detect_for_opportunity, redetect_group
@@ -423,10 +424,10 @@ def test_a_quote_reads_its_covering_agreements_once_per_save(
     OpportunityLineFactory(opportunity=opp, unit_price=Decimal("100.00"))
     with CaptureQueriesContext(connection) as ctx:
         detect_for_opportunity(opportunity=opp)
+    run = [statement_sql(q["sql"]) for q in ctx.captured_queries]
     reads = [
-        q
-        for q in ctx.captured_queries
-        if q["sql"].lstrip().startswith("SELECT")
-        and 'FROM "accounts_frameworkagreement"' in q["sql"]
+        sql
+        for sql in run
+        if sql.lstrip().startswith("SELECT") and 'FROM "accounts_frameworkagreement"' in sql
     ]
-    assert len(reads) == 1, [q["sql"][:200] for q in reads]
+    assert len(reads) == 1, [sql[:200] for sql in reads]
