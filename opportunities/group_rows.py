@@ -13,12 +13,13 @@ from typing import Any
 
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from accounts.models import Segment, TeamRole
+from crm.markup import format_html_rows
 
 _SENTINEL = 987654321
 
@@ -54,7 +55,7 @@ def account_rows_html(rows: list[Any], *, with_value: bool) -> SafeString:
             shown = floatformat(r.value__lifetime_value, "2g")
         return format_html('<td class="num">{}</td>', shown)
 
-    return format_html_join(
+    return format_html_rows(
         "",
         _ROW,
         (
@@ -93,13 +94,13 @@ def country_rows_html(rows: list[tuple[str, int, Any]], accounts_url: str) -> Sa
             floatformat(f.won_amount if f else 0, "0g"),
         )
 
-    return format_html_join("", _COUNTRY_ROW, (cells(*row) for row in rows))
+    return format_html_rows("", _COUNTRY_ROW, (cells(*row) for row in rows))
 
 
 def team_html(team: list[Any]) -> SafeString:
     """The global account team's ``<li>``s, the role labels translated once."""
     roles = {str(value): str(label) for value, label in TeamRole.choices}
-    return format_html_join(
+    return format_html_rows(
         "",
         "<li>{} · {} · {}</li>",
         ((m.user.full_name, roles.get(m.role, m.role), m.sales_company.code) for m in team),

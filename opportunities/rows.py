@@ -15,8 +15,10 @@ from django.db.models import QuerySet
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from crm.markup import format_html_rows
 
 # What a row shows, read as plain values (no model instances).
 ROW_FIELDS = (
@@ -78,4 +80,4 @@ def rows_html(rows: list[Any]) -> SafeString:
             date_filter(r.expected_close_date, "SHORT_DATE_FORMAT") or "—",
         )
 
-    return format_html_join("", _ROW, (cells(r) for r in rows))
+    return format_html_rows("", _ROW, (cells(r) for r in rows))
