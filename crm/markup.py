@@ -9,11 +9,19 @@ value with ``__html__`` taken as it is, a lazy string translated first) in one p
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
+from django.utils import dateformat, numberformat
+from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
+
+_ONE = Decimal(1)
+# Wide enough for any amount the application stores (floatformat sizes its own per value).
+_WIDE = Context(prec=60)
 
 
 def escape_value(value: Any) -> str:
@@ -29,3 +37,38 @@ def format_html_rows(sep: str, format_string: str, rows: Iterable[tuple[Any, ...
     fmt = format_string.format
     joined = escape_value(sep).join(fmt(*[escape_value(v) for v in row]) for row in rows)
     return mark_safe(joined)  # noqa: S308 - every value escaped
+
+
+class LocalFormats:
+    """The active language's number and date formats, read once for a page of rows.
+
+    ``floatformat`` and ``date`` look the formats up per value (language, format module,
+    settings: ~40 µs a cell); a page of 50 rows with an amount and a date each paid that a
+    hundred times. Same output as the filters for Decimal / int amounts and dates (tests
+    compare them in several languages)."""
+
+    def __init__(self) -> None:
+        self._decimal_sep = get_format("DECIMAL_SEPARATOR")
+        self._thousand_sep = get_format("THOUSAND_SEPARATOR")
+        self._grouping = get_format("NUMBER_GROUPING")
+        self._short_date = get_format("SHORT_DATE_FORMAT")
+
+    def grouped(self, value: Decimal | int, places: int = 0) -> str:
+        """``value|floatformat:"<places>g"``: rounded half-up, grouped by thousands."""
+        d = value if isinstance(value, Decimal) else Decimal(value)
+        rounded = d.quantize(_ONE.scaleb(-places), ROUND_HALF_UP, _WIDE)
+        if not rounded:
+            rounded = rounded.copy_abs()  # floatformat writes no sign on a zero
+        return numberformat.format(
+            format(rounded, "f"),
+            self._decimal_sep,
+            places,
+            self._grouping,
+            self._thousand_sep,
+            force_grouping=True,
+            use_l10n=True,
+        )
+
+    def short_date(self, day: dt.date | None) -> str:
+        """``day|date:"SHORT_DATE_FORMAT"`` ("" for none, as the filter)."""
+        return "" if day is None else dateformat.format(day, self._short_date)
