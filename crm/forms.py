@@ -84,6 +84,9 @@ class QuickSelect(forms.Select):
 
 # The stock label template (django/forms/label.html), which QuickBoundField writes in Python.
 _STOCK_LABEL_TEMPLATE = forms.Form.template_name_label
+# Django's own message (its catalogue translates it); a name, not a literal, so that the
+# project's message extraction does not take it for one of ours.
+_LABEL_PUNCTUATION = ":?.!"
 
 
 class QuickBoundField(BoundField):
@@ -112,8 +115,8 @@ class QuickBoundField(BoundField):
         if label_suffix is None:
             field_suffix = self.field.label_suffix
             label_suffix = field_suffix if field_suffix is not None else form.label_suffix
-        # As the stock one: no suffix after a label ending in punctuation (translatable).
-        if label_suffix and label and label[-1] not in gettext(":?.!"):
+        # As the stock one: no suffix after a label ending in punctuation (Django's translation).
+        if label_suffix and label and label[-1] not in gettext(_LABEL_PUNCTUATION):
             label = format_html("{}{}", label, label_suffix)
         widget = self.field.widget
         id_ = widget.attrs.get("id") or self.auto_id
