@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -14,7 +14,13 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Contact
-from crm.forms import ISO_DATE_INPUT, ListedModelChoiceField, QuickSelect
+from crm.forms import (
+    ISO_DATE_INPUT,
+    ListedModelChoiceField,
+    ListedRowChoiceField,
+    QuickBoundField,
+    QuickSelect,
+)
 from crm.ids import parse_id
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_RESOLUTION_NOTE_LENGTH
 from crm.models import Region, SalesCompany, User
@@ -97,38 +103,85 @@ def visible_accounts(user: User) -> QuerySet[Account]:
     return Account.objects.visible_to(user)
 
 
-class RegionsOfCompaniesField(ListedModelChoiceField):
-    """The regions of the companies another field lists (with their region joined): the
-    options cost no query of their own."""
+class _RegionRow(NamedTuple):
+    id: int
+    name: str
 
-    companies: ListedModelChoiceField
+
+class RegionsOfCompaniesField(ListedRowChoiceField):
+    """The regions of the companies another field lists (their rows carry the region's id and
+    name): the options cost no query of their own."""
+
+    companies: ListedRowChoiceField
 
     def listed(self) -> list[Any]:
-        regions = {c.region_id: c.region for c in self.companies.listed()}
+        regions = {
+            c.region_id: _RegionRow(c.region_id, c.region__name) for c in self.companies.listed()
+        }
         return sorted(regions.values(), key=lambda r: r.name)
+
+
+# The option lists of the list's filters as plain rows (crm.forms.ListedRowChoiceField), each
+# labelled as its model's __str__ labels an instance (the stock field's label).
+def _name_label(row: Any) -> str:
+    return str(row.name)
+
+
+def _user_label(row: Any) -> str:
+    return f"{row.full_name} <{row.email}>"  # User.__str__
+
+
+def _product_label(row: Any) -> str:
+    return f"{row.sku} {row.name}"  # Product.__str__
 
 
 class OpportunityFilterForm(forms.Form):
     """The list's filters, search and sort (GET). Unknown or invisible values are ignored."""
+
+    # Labels without a template each (crm.forms.QuickBoundField): the same markup.
+    bound_field_class = QuickBoundField
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     status = forms.ChoiceField(
         label=_("Status"), choices=STATUS_CHOICES, required=False, widget=QuickSelect
     )
     # The region dashboard's "Opportunity list" link lands here with ?region=<id>.
+    # Cleaned values are ids (ListedRowChoiceField): the selector filters by them.
     region = RegionsOfCompaniesField(
-        label=_("Region"), queryset=Region.objects.none(), required=False
+        label=_("Region"),
+        queryset=Region.objects.none(),
+        required=False,
+        fields=("id", "name"),
+        option_label=_name_label,
     )
-    company = ListedModelChoiceField(
-        label=_("Company"), queryset=SalesCompany.objects.none(), required=False
+    company = ListedRowChoiceField(
+        label=_("Company"),
+        queryset=SalesCompany.objects.none(),
+        required=False,
+        fields=("id", "name", "region_id", "region__name"),
+        option_label=_name_label,
     )
-    stage = ListedModelChoiceField(
-        label=_("Stage"), queryset=GlobalStage.objects.none(), required=False
+    stage = ListedRowChoiceField(
+        label=_("Stage"),
+        queryset=GlobalStage.objects.none(),
+        required=False,
+        fields=("id", "name"),
+        option_label=_name_label,
     )
-    owner = ListedModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    owner = ListedRowChoiceField(
+        label=_("Owner"),
+        queryset=User.objects.none(),
+        required=False,
+        fields=("id", "full_name", "email"),
+        option_label=_user_label,
+    )
     quarter = forms.ChoiceField(label=_("Close quarter"), required=False, widget=QuickSelect)
-    product = ListedModelChoiceField(
-        label=_("Product"), queryset=Product.objects.none(), required=False
+    product = ListedRowChoiceField(
+        label=_("Product"),
+        queryset=Product.objects.none(),
+        required=False,
+        fields=("id", "sku", "name"),
+        option_label=_product_label,
     )
     sort = forms.ChoiceField(
         label=_("Sort by"), choices=SORT_CHOICES, required=False, widget=QuickSelect
@@ -139,10 +192,10 @@ class OpportunityFilterForm(forms.Form):
         self.user = user
         org = user.organization_id
         company, stage, owner, product = (
-            cast(ListedModelChoiceField, self.fields[name])
+            cast(ListedRowChoiceField, self.fields[name])
             for name in ("company", "stage", "owner", "product")
         )
-        company.queryset = visible_companies(user).select_related("region").order_by("code")
+        company.queryset = visible_companies(user).order_by("code")
         # The regions of the companies in the user's scope: a country manager's one region.
         region = cast(RegionsOfCompaniesField, self.fields["region"])
         region.companies = company

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from accounts.models import Segment, TeamRole
+from crm.markup import LocalFormats, format_html_rows
 
 _SENTINEL = 987654321
+
+
+def _grouped(local: LocalFormats, value: Any, places: int = 0) -> SafeString | str:
+    """``value|floatformat:"<places>g"`` (markup, as the filter's; "" for none)."""
+    return "" if value is None else mark_safe(local.grouped(value, places))  # noqa: S308
+
 
 _ROW = (
     '\n<tr data-testid="group-account">'
@@ -39,6 +45,7 @@ def account_rows_html(rows: list[Any], *, with_value: bool) -> SafeString:
     """``<tr>``s of ``customer.SubsidiaryPage.rows``: name (linked), country, home company,
     segment and, for the roles that see customer value, the stored lifetime value."""
     head, tail = account_link_parts()
+    local = LocalFormats()
     # One translation per label and page, not one lazy string per row.
     segments = {str(value): str(label) for value, label in Segment.choices}
     unknown = gettext("unknown")
@@ -51,10 +58,10 @@ def account_rows_html(rows: list[Any], *, with_value: bool) -> SafeString:
         elif r.value__missing_rate:
             shown = unknown
         else:
-            shown = floatformat(r.value__lifetime_value, "2g")
+            shown = _grouped(local, r.value__lifetime_value, 2)
         return format_html('<td class="num">{}</td>', shown)
 
-    return format_html_join(
+    return format_html_rows(
         "",
         _ROW,
         (
@@ -81,6 +88,7 @@ _COUNTRY_ROW = (
 def country_rows_html(rows: list[tuple[str, int, Any]], accounts_url: str) -> SafeString:
     """The 360°'s figures per country (``(country, accounts, CountryFigures | None)``, summed
     by PostgreSQL), each country's count linking to the group's accounts of that country."""
+    local = LocalFormats()
 
     def cells(country: str, count: int, f: Any) -> tuple[Any, ...]:
         return (
@@ -88,18 +96,18 @@ def country_rows_html(rows: list[tuple[str, int, Any]], accounts_url: str) -> Sa
             f"{accounts_url}?{urlencode({'country': country})}",
             count,
             f.open_count if f else 0,
-            floatformat(f.open_amount if f else 0, "0g"),
+            _grouped(local, f.open_amount if f else 0),
             f.won_count if f else 0,
-            floatformat(f.won_amount if f else 0, "0g"),
+            _grouped(local, f.won_amount if f else 0),
         )
 
-    return format_html_join("", _COUNTRY_ROW, (cells(*row) for row in rows))
+    return format_html_rows("", _COUNTRY_ROW, (cells(*row) for row in rows))
 
 
 def team_html(team: list[Any]) -> SafeString:
     """The global account team's ``<li>``s, the role labels translated once."""
     roles = {str(value): str(label) for value, label in TeamRole.choices}
-    return format_html_join(
+    return format_html_rows(
         "",
         "<li>{} · {} · {}</li>",
         ((m.user.full_name, roles.get(m.role, m.role), m.sales_company.code) for m in team),

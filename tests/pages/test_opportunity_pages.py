@@ -128,7 +128,8 @@ def test_filters_cost_no_query_beyond_the_unfiltered_list(
     with CaptureQueriesContext(connection) as filtered:
         response = client.get(url, filters)
     form = response.context["form"]
-    assert form.is_valid() and form.cleaned_data["product"] == product  # the values were used
+    # The values were used (the option lists' fields clean to ids: crm.forms.ListedRowChoiceField).
+    assert form.is_valid() and form.cleaned_data["product"] == product.pk
     # Session, user, company (language), 4 option lists, count, page (none when nothing matches),
     # the top bar's unread notification count.
     assert len(filtered) <= len(plain) <= 10
