@@ -155,9 +155,7 @@ def main() -> None:
             f"  sql {statistics.median(sqls):6.1f} ms (median of {args.repeat})"
         )
         if args.profile:
-            profiler = (
-                cProfile.Profile(time.process_time) if args.cpu_timer else cProfile.Profile()
-            )
+            profiler = cProfile.Profile(time.process_time) if args.cpu_timer else cProfile.Profile()
             profiler.enable()
             for _ in range(args.profile_runs):
                 client.get(path)
