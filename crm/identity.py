@@ -65,7 +65,17 @@ class OrgModelBackend(ModelBackend):
         scoped = current_org_id()
         if scoped is not None:
             pk = user_pk(user_id)
-            user = None if pk is None else User.objects.for_org(scoped).filter(pk=pk).first()
+            # The sales company rides along: every signed-in request reads it for the user's
+            # language and time zone (UserLocaleMiddleware), a query of its own otherwise. The
+            # join is narrowed by the same organization (a nullable FK: a LEFT JOIN).
+            user = (
+                None
+                if pk is None
+                else User.objects.for_org(scoped)
+                .select_related("sales_company")
+                .filter(pk=pk)
+                .first()
+            )
             return user if user is not None and self.user_can_authenticate(user) else None
         org_id = org_of_user_id(user_id)
         if org_id is None:

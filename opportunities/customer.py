@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import (
@@ -50,6 +51,7 @@ from accounts.models import (
     ActionStatus,
     Activity,
     AgreementCompany,
+    Contact,
     DiscountTier,
     FrameworkAgreement,
 )
@@ -743,6 +745,29 @@ class Account360:
         return self.subsidiaries.by_country() if self.subsidiaries is not None else {}
 
 
+# A contact as the 360° API lists it, aggregated in PostgreSQL (jsonb: the keys come back in
+# PostgreSQL's order, so the API puts them in its own).
+CONTACT_FIELDS = ("id", "full_name", "title", "email", "phone", "archived_at")
+
+
+def _contacts_of_account(user: User) -> Subquery[Any]:
+    """The contacts ``user`` may see of the outer account, ordered as the API lists them
+    (name, then id), as one jsonb array (NULL when there are none)."""
+    return Subquery(
+        Contact.objects.visible_to(user)
+        .filter(account_id=OuterRef("pk"))
+        .order_by()
+        .values("account_id")
+        .annotate(
+            rows=JSONBAgg(
+                JSONObject(**{name: name for name in CONTACT_FIELDS}),
+                order_by=("full_name", "pk"),
+            )
+        )
+        .values("rows")[:1]
+    )
+
+
 def _subsidiary_page(
     *,
     user: User,
@@ -752,6 +777,7 @@ def _subsidiary_page(
     per_page: int,
     sort: str,
     country: str | None,
+    with_contacts: bool = False,
 ) -> SubsidiaryPage:
     with_value = may_see_customer_value(user)
     if sort not in SUBSIDIARY_SORTS or (sort == "value" and not with_value):
@@ -764,9 +790,15 @@ def _subsidiary_page(
     fields = SUBSIDIARY_FIELDS + (
         tuple(f"value__{name}" for name in VALUE_FIELDS) if with_value else ()
     )
-    qs = Account.objects.visible_to(user).filter(group_id=group_id)
+    qs: QuerySet[Any] = Account.objects.visible_to(user).filter(group_id=group_id)
     if country is not None:
         qs = qs.filter(country=country)
+    if with_contacts:
+        # Each listed account's contacts ride along in the page's query (the API's
+        # ``contacts_by_account``): a correlated subquery per row of the page, through the
+        # contacts' own visibility, instead of a round trip of its own.
+        qs = qs.annotate(listed_contacts=_contacts_of_account(user))
+        fields += ("listed_contacts",)
     start = (number - 1) * per_page
     rows = (
         list(
@@ -800,6 +832,7 @@ def account_360(
     subsidiaries_per_page: int = TOP_SUBSIDIARIES,
     subsidiaries_sort: str = "value",
     subsidiaries_country: str | None = None,
+    subsidiaries_with_contacts: bool = False,
 ) -> Account360:
     """One group seen whole: its accounts by country (a count per country and one page of
     them), open and won business per country, what just happened in every country, the team,
@@ -881,6 +914,7 @@ def account_360(
             per_page=subsidiaries_per_page,
             sort=subsidiaries_sort,
             country=subsidiaries_country,
+            with_contacts=subsidiaries_with_contacts,
         )
 
     figures: dict[str, CountryFigures] = {}

@@ -18,11 +18,10 @@ from accounts.api import (
     AgreementSerializer,
     value_representation,
 )
-from accounts.models import AccountValue, Contact
+from accounts.models import AccountValue
 from crm.drf import OrgScopedAPIMixin
 from crm.http import AuthenticatedRequest
 from crm.ids import parse_id
-from crm.models import User
 from opportunities import customer
 from opportunities.customer import VALUE_FIELDS
 
@@ -52,31 +51,25 @@ class Contact360Serializer(serializers.Serializer):
     archived = serializers.BooleanField()
 
 
-def _contacts_by_account(user: User, view: Any) -> dict[str, list[dict[str, Any]]]:
+def _contacts_by_account(view: Any) -> dict[str, list[dict[str, Any]]]:
     """The contacts of the accounts listed in full on this page of the group
-    (``subsidiaries_by_country`` holds exactly those), in one query, through the contacts'
-    visibility as well: a top shown at need-to-know level is not among them, so none of its
-    people are disclosed."""
-    ids = [row.id for row in view.subsidiaries.rows]
-    by_account: dict[str, list[dict[str, Any]]] = {str(pk): [] for pk in ids}
-    rows = (
-        Contact.objects.visible_to(user)
-        .filter(account_id__in=ids)
-        .order_by("account_id", "full_name", "pk")
-        .values("id", "account_id", "full_name", "title", "email", "phone", "archived_at")
-    )
-    for r in rows:
-        by_account[str(r["account_id"])].append(
+    (``subsidiaries_by_country`` holds exactly those), read with the page itself
+    (``account_360(subsidiaries_with_contacts=True)``) through the contacts' visibility as well:
+    a top shown at need-to-know level is not among them, so none of its people are disclosed."""
+    return {
+        str(row.id): [
             {
-                "id": r["id"],
-                "full_name": r["full_name"],
-                "title": r["title"] or "",
-                "email": r["email"] or "",
-                "phone": r["phone"] or "",
-                "archived": r["archived_at"] is not None,
+                "id": c["id"],
+                "full_name": c["full_name"],
+                "title": c["title"] or "",
+                "email": c["email"] or "",
+                "phone": c["phone"] or "",
+                "archived": c["archived_at"] is not None,
             }
-        )
-    return by_account
+            for c in row.listed_contacts or ()
+        ]
+        for row in view.subsidiaries.rows
+    }
 
 
 class SubsidiaryPageSerializer(serializers.Serializer):
@@ -281,7 +274,8 @@ class Account360View(OrgScopedAPIMixin, APIView):
             # is no longer 200 accounts and their contacts in every answer.
             subsidiaries_page=request.query_params.get("subsidiaries_page"),
             subsidiaries_per_page=customer.API_SUBSIDIARY_PAGE_SIZE,
+            subsidiaries_with_contacts=True,
         )
         data = _serialize_360(view)
-        data["contacts_by_account"] = _contacts_by_account(request.user, view)
+        data["contacts_by_account"] = _contacts_by_account(view)
         return Response(data)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api import AccountSerializer, ActivitySerializer, TeamMemberSerializer
-from accounts.models import Account
+from accounts.models import Account, Contact
 from opportunities import customer
 from opportunities.customer_api import _account_rows, _activity_rows, _team_rows
 from reporting import customer_value as cv
@@ -219,3 +220,66 @@ def test_customer_values_stay_out_of_the_api_for_roles_that_do_not_see_them(
     api.force_authenticate(world.director)
     body = api.get(f"/api/v1/accounts/{top.pk}/360/").json()
     assert body["group"]["value"] is not None
+
+
+def _contacts_read_apart(user, account_ids: list[int]) -> dict[str, list[dict[str, object]]]:
+    # What the API answered before the contacts rode along in the page's query: one query of
+    # the contacts the user sees, by account, name and id.
+    by_account: dict[str, list[dict[str, object]]] = {str(pk): [] for pk in account_ids}
+    rows = (
+        Contact.objects.visible_to(user)
+        .filter(account_id__in=account_ids)
+        .order_by("account_id", "full_name", "pk")
+    )
+    for c in rows:
+        by_account[str(c.account_id)].append(
+            {
+                "id": c.pk,
+                "full_name": c.full_name,
+                "title": c.title or "",
+                "email": c.email or "",
+                "phone": c.phone or "",
+                "archived": c.archived_at is not None,
+            }
+        )
+    return by_account
+
+
+@pytest.mark.parametrize("who", ["director", "manager_se", "rep_dk"])
+def test_the_api_contacts_ride_along_with_the_page_and_equal_a_read_of_their_own(
+    world: World, django_assert_num_queries, who: str
+) -> None:
+    rates(world)
+    top = build_group(world, 9)
+    subs = list(Account.objects.for_org(world.org).filter(parent=top).order_by("pk"))
+    # Ties of name (ordered by id), NULL and filled optional fields, an archived contact, an
+    # account without contacts, and text JSON must keep (quotes, backslash, non-ASCII).
+    Contact.objects.for_org(world.org).filter(account=subs[0]).delete()
+    for name, extra in [
+        ('Åsa "Q" Öberg', {"title": "CFO \\ CEO", "email": "asa@example.com"}),
+        ('Åsa "Q" Öberg', {"phone": "+46 70 000 00 00"}),
+        ("Bo 李", {"archived_at": timezone.now()}),
+    ]:
+        contact = Contact.objects.for_org(world.org).create(
+            organization=world.org, account=subs[1], full_name=name, **extra
+        )
+        assert contact.pk
+    user = getattr(world, who)
+    api = APIClient()
+    api.force_authenticate(user)
+    body = api.get(f"/api/v1/accounts/{top.pk}/360/").json()
+    listed = [a["id"] for rows in body["subsidiaries_by_country"].values() for a in rows]
+    assert body["contacts_by_account"] == _contacts_read_apart(user, listed)
+    if who == "director":
+        people = body["contacts_by_account"][str(subs[1].pk)]
+        assert len(people) == 4 and [c["archived"] for c in people].count(True) == 1
+        twins = [c for c in people if c["full_name"] == 'Åsa "Q" Öberg']
+        assert [c["id"] for c in twins] == sorted(c["id"] for c in twins)
+        assert twins[0]["title"] == "CFO \\ CEO" and twins[1]["title"] == ""
+        assert body["contacts_by_account"][str(subs[0].pk)] == []
+    # The 360° API's own reads (force_authenticate: no session or user query): the two
+    # accounts, accounts per country, the page of accounts with their contacts, the figures,
+    # the timeline, the team, the plan, the agreements with their tiers and companies, the
+    # conflicts.
+    with django_assert_num_queries(11):
+        api.get(f"/api/v1/accounts/{top.pk}/360/")
