@@ -80,12 +80,18 @@ def test_bench_pipeline_at_10k(bench_db: str, tmp_path: Path) -> None:
         assert 0 < s["p50"] <= s["p95"] <= s["p99"], name
         assert s["floor_ms"] > 0 and s["worker_rss_mb"] > 0, name
         # CPU per request, served (worker CPU / requests answered) and in-process (median).
-        assert s["cpu_ms_per_request"] > 0 and s["cpu_ms_inproc"] > 0, name
+        # The served figure comes from /proc in clock ticks (10 ms): the few requests of a
+        # 0.5 s scenario at 10k can all fit in one tick, so it is measured (a number, not
+        # None) but may be 0; the sum over all scenarios below cannot be.
+        assert s["cpu_ms_per_request"] is not None and s["cpu_ms_per_request"] >= 0, name
+        assert s["cpu_ms_inproc"] > 0, name
         assert s["cpu_ms_inproc_min"] <= s["cpu_ms_inproc"], name
         expected_budget = 5.0 if name.startswith("api_list") else (
             15.0 if name.startswith("page_list") or "360" in name else None)  # fmt: skip
         assert s["cpu_budget_ms"] == expected_budget, name
     assert result["scenarios"]["api_list_director"].get("absent") is None
+    served = [s["worker_cpu_s"] for s in result["scenarios"].values() if not s.get("absent")]
+    assert sum(served) > 0
 
     services = result["services"]
     assert services["conflict_check"]["n"] > 0
