@@ -102,6 +102,80 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_SCENARIO_FIGURES = ("p50", "p95", "queries", "cpu_ms_per_request", "cpu_ms_inproc")
+
+
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """What a later run compares itself with (``--before``): when and how a run was made, and
+    per scenario, service and export the figures the comparison shows."""
+    scenarios = {
+        name: {k: v.get(k) for k in _SCENARIO_FIGURES}
+        for name, v in r["scenarios"].items()
+        if not v.get("absent")
+    }
+    services = {
+        name: {"p50": v.get("p50"), "p95": v.get("p95")}
+        for name, v in r.get("services", {}).items()
+        if isinstance(v, dict) and "p95" in v
+    }
+    exports = {
+        name: {"rows": r[name].get("rows"), "seconds": r[name].get("seconds")}
+        for name in ("export_xlsx", "export_csv")
+        if r.get(name)
+    }
+    return {
+        "generated_at": r.get("generated_at"),
+        "load": r.get("load"),
+        "python_loop_us": r.get("machine", {}).get("python_loop_us"),
+        "scenarios": scenarios,
+        "services": services,
+        "exports": exports,
+    }
+
+
+def _pair(before: Any, after: Any) -> str:
+    return f"{'—' if before is None else before} → {'—' if after is None else after}"
+
+
+def comparison(r: dict[str, Any]) -> str:
+    """This run beside ``r["before"]`` (a ``summary``): latency, queries and CPU per request per
+    scenario, the in-process services' p50/p95 and the exports' time per 100k rows."""
+    b = r["before"]
+    lines = [
+        f"Before: the run of {b.get('generated_at')} ({(b.get('load') or {}).get('users')} "
+        f"users, {(b.get('load') or {}).get('seconds_per_scenario')} s per scenario, pure-Python "
+        f"speed {b.get('python_loop_us')} us); after: this run.\n",
+        "| scenario | p50 ms | p95 ms | queries | CPU ms/req served | CPU ms/req in-process |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in r["scenarios"].items():
+        if v.get("absent"):
+            continue
+        old = b["scenarios"].get(name, {})
+        cells = " | ".join(_pair(old.get(k), v.get(k)) for k in _SCENARIO_FIGURES)
+        lines.append(f"| {name} | {cells} |")
+    services = {k: v for k, v in r.get("services", {}).items() if isinstance(v, dict)}
+    shared = [k for k in services if k in b.get("services", {}) and "p95" in services[k]]
+    if shared:
+        lines += ["", "| in-process | p50 ms | p95 ms |", "|---|---:|---:|"]
+        for k in shared:
+            old, new = b["services"][k], services[k]
+            lines.append(f"| {k} | {_pair(old['p50'], new['p50'])} | "
+                         f"{_pair(old['p95'], new['p95'])} |")  # fmt: skip
+    exports = [k for k in ("export_xlsx", "export_csv") if r.get(k) and k in b.get("exports", {})]
+    if exports:
+        lines += ["", "| export | rows | seconds | s per 100k rows |", "|---|---:|---:|---:|"]
+        for k in exports:
+            old, new = b["exports"][k], r[k]
+            per = [
+                round(x["seconds"] * 100_000 / x["rows"], 1) if x.get("rows") else None
+                for x in (old, new)
+            ]
+            lines.append(f"| {k} | {_pair(old['rows'], new['rows'])} | "
+                         f"{_pair(old['seconds'], new['seconds'])} | {_pair(*per)} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def table(r: dict[str, Any]) -> str:
     head = ("| scenario | role | p50 ms | p95 ms | p99 ms | req/s | queries | floor ms "
             "| p50/floor | CPU ms/req served | CPU ms/req in-process | CPU budget | "
@@ -154,6 +228,7 @@ def markdown(r: dict[str, Any]) -> str:
         "above). Budget (issue 21): <= 15 ms for list pages and the 360°, <= 5 ms for API list "
         "pages; met or not by the served figure.\n",
         table(r),
+        *(["## Before and after\n", comparison(r)] if r.get("before") else []),
         "## In-process measurements\n",
         "```json",
         __import__("json").dumps(

@@ -533,6 +533,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--skip-exports", action="store_true")
+    parser.add_argument(
+        "--before",
+        default="",
+        help="a previous run's latest.json: the report puts its figures beside this run's "
+        "(copy it away first: this run overwrites <out>/latest.json)",
+    )
     parser.add_argument("--floor-runs", type=int, default=15)
     parser.add_argument(
         "--cpu-runs", type=int, default=20, help="sequential requests per scenario in-process"
@@ -701,6 +707,8 @@ def main() -> None:
             "export", app, {"email": info["users"]["director"], "format": "csv"}, media
         )
     results["goals"] = report.goals(results)
+    if args.before:
+        results["before"] = report.summary(json.loads(Path(args.before).read_text()))
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (out_dir / "report.md").write_text(report.markdown(results))
     print(report.table(results))
