@@ -69,9 +69,30 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             ))  # fmt: skip
     s = r.get("services", {})
     if "conflict_check" in s:
+        # Issue 17: first detection and re-check p95 <= 10 ms (wall, in process), overall; the
+        # deals under a framework agreement (the most statements) shown beside.
         c = s["conflict_check"]
-        out.append(_check(c["p50"] <= 10, "conflict check on save: <= 10 ms added",
-                          f"p50 {c['p50']} ms, p95 {c['p95']} ms"))  # fmt: skip
+        under = c.get("under_agreement") or {}
+        for label, key in (("re-check", None), ("first detection", "first_detection")):
+            mine = c.get(key, {}) if key else c
+            agreed = under.get(key, {}) if key else under
+            if "p95" not in mine:
+                continue
+            out.append(_check(
+                mine["p95"] <= 10, f"conflict check on save, {label}: p95 <= 10 ms",
+                f"p50 {mine['p50']} ms, p95 {mine['p95']} ms (under an agreement: p50 "
+                f"{agreed.get('p50')} ms, p95 {agreed.get('p95')} ms)",
+            ))  # fmt: skip
+    if "hidden_duplicates" in s:
+        h = s["hidden_duplicates"]
+        out.append(_check(h["p95"] <= 20, "hidden-duplicate check at 200k accounts: <= 20 ms",
+                          f"p50 {h['p50']} ms, p95 {h['p95']} ms"))  # fmt: skip
+    if s.get("regroup_redetect"):
+        worst = max(s["regroup_redetect"], key=lambda g: g["ms"])
+        out.append(_check(
+            worst["ms"] <= 2000, "re-running a 200-subsidiary group after a link: <= 2 s",
+            f"slowest {worst['ms']} ms for {worst['deals']} deals",
+        ))  # fmt: skip
     if "duplicates" in s:
         d = s["duplicates"]
         out.append(_check(d["p95"] <= 20, "duplicate candidates at 200k accounts: <= 20 ms",

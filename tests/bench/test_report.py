@@ -55,3 +55,28 @@ def test_the_markdown_has_the_comparison_only_with_an_earlier_run() -> None:
     assert "## Before and after" not in report.markdown(run)
     run["before"] = report.summary(run)
     assert "## Before and after" in report.markdown(run)
+
+
+def test_the_conflict_goals_are_issue_17s() -> None:
+    services = {
+        "conflict_check": {"p50": 4.0, "p95": 9.0, "first_detection": {"p50": 8.0, "p95": 12.5},
+                           "under_agreement": {"p50": 6.0, "p95": 11.0,
+                                               "first_detection": {"p50": 9.0, "p95": 14.0}}},
+        "hidden_duplicates": {"p50": 3.0, "p95": 21.0},
+        "regroup_redetect": [{"deals": 1000, "ms": 900.0}, {"deals": 1200, "ms": 1500.0}],
+    }  # fmt: skip
+    verdicts = {g["goal"]: (g["met"], g["measured"]) for g in report.goals(
+        {"scenarios": {}, "services": services})}  # fmt: skip
+    assert verdicts["conflict check on save, re-check: p95 <= 10 ms"] == (
+        True,
+        "p50 4.0 ms, p95 9.0 ms (under an agreement: p50 6.0 ms, p95 11.0 ms)",
+    )
+    assert verdicts["conflict check on save, first detection: p95 <= 10 ms"] == (
+        False,
+        "p50 8.0 ms, p95 12.5 ms (under an agreement: p50 9.0 ms, p95 14.0 ms)",
+    )
+    assert verdicts["hidden-duplicate check at 200k accounts: <= 20 ms"][0] is False
+    assert verdicts["re-running a 200-subsidiary group after a link: <= 2 s"] == (
+        True,
+        "slowest 1500.0 ms for 1200 deals",
+    )
