@@ -20,9 +20,11 @@ from typing import Any
 from django.db.models import (
     Case,
     CharField,
+    DateField,
     DecimalField,
     ExpressionWrapper,
     F,
+    Func,
     Min,
     OuterRef,
     Q,
@@ -109,6 +111,22 @@ def to_corporate(
 # --- The same conversion in SQL ----------------------------------------------------------------
 
 
+class ScalarSelect(Func):
+    """``(SELECT <expression>)``: the expression's value handed to the statement around it as a
+    parameter instead of as an expression over the outer row.
+
+    Why: the exchange rates are under row-level security, and PostgreSQL uses a condition of a
+    protected table's scan as an index condition only if it is *leakproof*, which a condition
+    applying a non-leakproof function to the outer row is not: ``valid_from <= CASE WHEN
+    closed_at IS NOT NULL THEN (closed_at AT TIME ZONE 'UTC')::date ELSE … END`` (``timezone()``
+    and the cast) became a filter over every rate of the currency, newest first (35-51 index
+    rows per deal at 1M), instead of the index's ``valid_from`` range. Wrapped, the rate date is
+    an InitPlan's parameter and the look-up reads one index row: 44.6 -> 11.5 ms for 2,000 deals
+    as the application role (10.4 ms as the owner, without row-level security)."""
+
+    template = "(SELECT %(expressions)s)"
+
+
 def corporate_rate(organization_id: int, corporate_currency: Any, *, prefix: str = "") -> Case:
     """The rate of ``{prefix}currency`` to the corporate currency on ``rate_date`` (an
     annotation the query has): exactly 1 for the corporate currency itself, else the latest
@@ -118,7 +136,10 @@ def corporate_rate(organization_id: int, corporate_currency: Any, *, prefix: str
     """
     latest = (
         ExchangeRate.objects.for_org(organization_id)
-        .filter(currency=OuterRef(f"{prefix}currency"), valid_from__lte=OuterRef("rate_date"))
+        .filter(
+            currency=OuterRef(f"{prefix}currency"),
+            valid_from__lte=ScalarSelect(OuterRef("rate_date"), output_field=DateField()),
+        )
         .order_by("-valid_from")
         .values("rate")[:1]
     )
