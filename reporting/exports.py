@@ -47,7 +47,7 @@ from reporting import kpis, overlay, smarketing
 from reporting.coaching import coaching_figures
 from reporting.kpis import Scope
 from reporting.models import ExportFormat
-from reporting.periods import fiscal_quarter, fiscal_year
+from reporting.periods import Period, fiscal_quarter, fiscal_year
 
 CHUNK_SIZE = 2000
 
@@ -241,12 +241,33 @@ def _won(user: User, scope: Scope, as_of: dt.date) -> Section:
     )
 
 
-def _targets(user: User, scope: Scope, as_of: dt.date) -> Section:
+Attainment = Callable[[Period], list[kpis.AttainmentRow]]
+
+
+def attainment_once(user: User, scope: Scope) -> Attainment:
+    """``kpis.target_attainment`` per period, read once per report: the targets and the overlay
+    sections show the same revenue figures (four aggregates over the won deals per period,
+    1.4-1.7 s each at 1M)."""
+    read: dict[tuple[str, dt.date], list[kpis.AttainmentRow]] = {}
+
+    def attainment(period: Period) -> list[kpis.AttainmentRow]:
+        key = (period.kind, period.start)
+        if key not in read:
+            read[key] = kpis.target_attainment(user=user, scope=scope, period=period)
+        return read[key]
+
+    return attainment
+
+
+def _targets(
+    user: User, scope: Scope, as_of: dt.date, attainment: Attainment | None = None
+) -> Section:
+    attainment = attainment or attainment_once(user, scope)
     org = user.organization
     rows: list[Row] = []
     parties = {"company": _("Company"), "user": _("Person")}
     for period in (fiscal_quarter(org, as_of), fiscal_year(org, as_of)):
-        for r in kpis.target_attainment(user=user, scope=scope, period=period):
+        for r in attainment(period):
             party = str(parties.get(r.party, r.party))
             rows.append([period.label, party, r.name, r.target, r.actual, r.attainment])
     # No totals: quarters and years, companies and the people in them, would add up twice.
@@ -311,13 +332,16 @@ def _coaching(user: User, scope: Scope, as_of: dt.date) -> Section:
     )
 
 
-def _overlay(user: User, scope: Scope, as_of: dt.date) -> Section:
+def _overlay(
+    user: User, scope: Scope, as_of: dt.date, attainment: Attainment | None = None
+) -> Section:
     """Overlay credit beside revenue attainment, per company and person (reporting.overlay)."""
+    attainment = attainment or attainment_once(user, scope)
     org = user.organization
     rows: list[Row] = []
     parties = {"company": _("Company"), "user": _("Person")}
     for period in (fiscal_quarter(org, as_of), fiscal_year(org, as_of)):
-        revenue = kpis.target_attainment(user=user, scope=scope, period=period)
+        revenue = attainment(period)
         result = overlay.overlay_attainment(user=user, scope=scope, period=period, revenue=revenue)
         for r in result.rows:
             rows.append(
@@ -576,8 +600,12 @@ SECTIONS: list[Callable[[User, Scope, dt.date], Section]] = [
 
 def report_sections(*, user: User, scope: Scope, as_of: dt.date) -> Iterator[Section]:
     """The sections of the regional report, built one at a time (lazily)."""
+    attainment = attainment_once(user, scope)
     for build in SECTIONS:
-        yield build(user, scope, as_of)
+        if build in (_targets, _overlay):
+            yield build(user, scope, as_of, attainment)
+        else:
+            yield build(user, scope, as_of)
 
 
 def count_streamed_rows(*, user: User, scope: Scope, as_of: dt.date) -> int:

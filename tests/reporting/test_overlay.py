@@ -155,3 +155,34 @@ def test_overlay_is_stored_with_the_dashboard_and_read_back(overlay: Dataset) ->
     assert back.joint_goals.overlay == d.joint_goals.overlay
     assert back.joint_goals.smarketing == d.joint_goals.smarketing
     assert back.joint_goals.overlay.total_credit == Decimal("2675.00")
+
+
+def test_the_report_reads_the_revenue_attainment_once_for_targets_and_overlay(
+    overlay: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's targets and overlay sections show the same revenue figures: read once per
+    period (quarter and year), and each section's rows are those it builds on its own."""
+    from reporting import exports
+
+    w = overlay.world
+    alone = {
+        build.__name__: list(build(w.director, Scope(), AS_OF).rows)
+        for build in (exports._targets, exports._overlay)
+    }
+    calls = []
+    real = kpis.target_attainment
+
+    def counted(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["period"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(kpis, "target_attainment", counted)
+    shared = {
+        section.title: list(section.rows)
+        for section in exports.report_sections(user=w.director, scope=Scope(), as_of=AS_OF)
+        if section.title in ("Targets", "Overlay credit")
+    }
+    # Once for the quarter, once for the year (it was once per period and section: four).
+    assert len(calls) == 2 and len({(p.kind, p.start) for p in calls}) == 2
+    assert shared == {"Targets": alone["_targets"], "Overlay credit": alone["_overlay"]}
+    assert any(row[4] for row in shared["Targets"])  # the figures are there, not empty
