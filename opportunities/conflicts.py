@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.matching import reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.db.transactions import atomic_on_write
 from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
@@ -60,7 +61,8 @@ from opportunities.trade_rules import (
 # --- Detection ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
+# The savepoint only when something is written: a re-check whose findings are known only reads.
+@atomic_on_write()
 def check_deal(
     *,
     opportunity: Opportunity,
