@@ -8,6 +8,7 @@ module decides when they run and what a reader is told.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,11 +21,12 @@ from django.utils.translation import gettext as _
 
 from accounts.matching import reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.db.compiled import read_ahead
 from crm.db.transactions import atomic_on_write
 from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
-from opportunities.customer import AgreementTerms, covering
+from opportunities.customer import AgreementTerms, covering, covering_read
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -40,6 +42,7 @@ from opportunities.situations import (
     Situation,
     agreement_breach,
     close_deal_situations,
+    deals_read,
     duplicate_pairs,
     group_situations,
     load_deal,
@@ -55,6 +58,7 @@ from opportunities.trade_rules import (
     check_trade,
     preview_trade,
     recheck_group,
+    trade_reads,
     trade_text,
 )
 
@@ -113,6 +117,50 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     changes = Changes()
     lines = [] if closed else facts.lines
     products |= {product_id for product_id, _discount in lines}
+    on_date = timezone.localdate()
+    reads = []
+    if lines:
+        # A deal with lines (the agreement rule and the trade rules apply) reads the group's
+        # deals, the covering agreements, the open price gaps and the quotes: they depend on
+        # the deal's facts but not on one another, and nothing below writes what they read
+        # (deals, lines, agreements; the price gaps only after reading them): one round trip
+        # for the four instead of four. (The won volume needs the agreement: read after.)
+        reads = [
+            deals_read(org_id, group_id, products),
+            covering_read(
+                account=opportunity.account,
+                on_date=on_date,
+                booking_company_id=opportunity.sales_company_id,
+            ),
+            *trade_reads(opportunity, situations=situations, lines=lines, closed=closed),
+        ]
+    with read_ahead(reads):
+        changes += _detect_read(
+            facts, rules, lines=lines, closed=closed, on_date=on_date, is_new=is_new
+        )
+    if accounts:
+        # About the account, not the deal: when a deal is created on it or moved to it (or
+        # the group re-check runs), not on every change of lines or stage.
+        changes += sync_duplicates(opportunity.account)
+    return changes
+
+
+def _detect_read(
+    facts: DealFacts,
+    rules: Rules,
+    *,
+    lines: list[tuple[int, Decimal]],
+    closed: bool,
+    on_date: dt.date,
+    is_new: bool,
+) -> Changes:
+    """``_detect``'s group, deal and trade rules (the reads its caller may have read ahead)."""
+    opportunity = facts.opportunity
+    org_id = opportunity.organization_id
+    group_id = opportunity.account_group_id or opportunity.account_id
+    situations = facts.situations
+    products = situations.products | {product_id for product_id, _discount in lines}
+    changes = Changes()
     changes += sync_group(
         org_id,
         group_id,
@@ -130,7 +178,7 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     if lines:
         agreements = covering(
             account=opportunity.account,
-            on_date=timezone.localdate(),
+            on_date=on_date,
             booking_company_id=opportunity.sales_company_id,
         )
     if closed:
@@ -153,10 +201,6 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
         closed=closed,
         agreements=None if agreements is None else [c.agreement for c in agreements],
     )
-    if accounts:
-        # About the account, not the deal: when a deal is created on it or moved to it (or
-        # the group re-check runs), not on every change of lines or stage.
-        changes += sync_duplicates(opportunity.account)
     return changes
 
 

@@ -309,6 +309,20 @@ _DEALS_BARE = CompiledQuery(
 )
 
 
+def deals_read(
+    organization_id: int, group_id: int, products: Collection[int]
+) -> tuple[CompiledQuery, dict[str, Any]]:
+    """The statement (and its values) ``load_deals(products=…)`` of a save runs: for the save
+    to read it ahead with others (``crm.db.compiled.read_ahead``)."""
+    if products:
+        return _DEALS_OF_PRODUCTS, {
+            "organization_id": organization_id,
+            "group_id": group_id,
+            "products": sorted(products),
+        }
+    return _DEALS_BARE, {"organization_id": organization_id, "group_id": group_id}
+
+
 def load_deals(
     organization_id: int,
     group_id: int,
@@ -332,12 +346,9 @@ def load_deals(
             exclude_id=exclude_id,
             visible=visible,
         )
-    elif products:
-        rows = _DEALS_OF_PRODUCTS.rows(
-            organization_id=organization_id, group_id=group_id, products=sorted(products)
-        )
     else:
-        rows = _DEALS_BARE.rows(organization_id=organization_id, group_id=group_id)
+        query, values = deals_read(organization_id, group_id, products)
+        rows = query.rows(**values)
     return [
         _deal(opp_id, account_id, company_id, owner_id, product_ids, split_users)
         for opp_id, account_id, company_id, owner_id, product_ids, split_users in rows

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from crm.db.compiled import statement_sql
+from crm.db.compiled import pipeline_safe, statement_sql
 
 _READ = re.compile(r"\s*(SELECT\b|EXECUTE cq_)", re.IGNORECASE)
 _LOCK = re.compile(r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
@@ -60,6 +60,8 @@ def atomic_on_write(using: str | None = None) -> Iterator[None]:
         slot = len(connection.savepoint_ids) - 1
         opened = False
 
+        # A compiled statement's EXECUTE is a read: passed on as it is (pipelines keep it).
+        @pipeline_safe
         def open_on_write(
             execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
         ) -> Any:
