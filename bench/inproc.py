@@ -195,8 +195,10 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
 
         rep = User.objects.unscoped().get(email=spec["rep"]) if spec.get("rep") else None
         if rep is not None:
-            timings, hidden = [], []
+            timings, hidden, waits, pg_cpu = [], [], [], []
+            clocks = _sched_clocks()
             for a in accounts:
+                sched0 = clocks() if clocks else None
                 started = time.perf_counter()
                 _shown, matches = duplicate_candidates(
                     user=rep,
@@ -207,10 +209,21 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
                 )
                 timings.append((time.perf_counter() - started) * 1000)
                 hidden.append(len(matches))
+                if clocks and sched0:
+                    sched1 = clocks()
+                    waits.append((sched1[1] - sched0[1]) / 1e6)
+                    pg_cpu.append((sched1[0] - sched0[0]) / 1e6)
             out["hidden_duplicates"] = {
                 **_ms(timings),
                 "hidden_matches_avg": round(sum(hidden) / len(hidden), 1),
             }
+            if waits:
+                # As for the conflict check: the PostgreSQL CPU, and the wall time without
+                # the waits for a core of this process and the backend.
+                out["hidden_duplicates"]["pg_cpu_ms"] = _ms(pg_cpu)
+                out["hidden_duplicates"]["unqueued_ms"] = _ms(
+                    [t - w for t, w in zip(timings, waits, strict=True)]
+                )
 
         # Re-running a 200-subsidiary group after a link, as the task does (rolled back).
         from opportunities.conflicts import redetect_group
