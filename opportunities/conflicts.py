@@ -44,6 +44,7 @@ from opportunities.situations import (
     close_deal_situations,
     deals_read,
     duplicate_pairs,
+    duplicates_reads,
     group_situations,
     load_deal,
     load_deals,
@@ -118,30 +119,34 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     lines = [] if closed else facts.lines
     products |= {product_id for product_id, _discount in lines}
     on_date = timezone.localdate()
-    reads = []
+    # Reads that depend on the deal's facts but not on one another, sent in one round trip
+    # (``read_ahead``): the group's deals; with lines the covering agreements, and (open) the
+    # open price gaps and the quotes; on a first save the account's duplicate candidates and
+    # duplicate situations. Nothing written below before they are asked for changes them: the
+    # saves write situations of the group, deal and trade kinds; the price gaps only after
+    # reading them; the duplicate kind only in ``sync_duplicates``, after its reads. (The won
+    # volume needs the covering agreement: read after.)
+    reads = [deals_read(org_id, group_id, products)]
     if lines:
-        # A deal with lines (the agreement rule and the trade rules apply) reads the group's
-        # deals, the covering agreements, the open price gaps and the quotes: they depend on
-        # the deal's facts but not on one another, and nothing below writes what they read
-        # (deals, lines, agreements; the price gaps only after reading them): one round trip
-        # for the four instead of four. (The won volume needs the agreement: read after.)
-        reads = [
-            deals_read(org_id, group_id, products),
+        reads.append(
             covering_read(
                 account=opportunity.account,
                 on_date=on_date,
                 booking_company_id=opportunity.sales_company_id,
-            ),
-            *trade_reads(opportunity, situations=situations, lines=lines, closed=closed),
-        ]
-    with read_ahead(reads):
+            )
+        )
+    if not closed:
+        reads += trade_reads(opportunity, situations=situations, lines=lines, closed=closed)
+    if accounts:
+        reads += duplicates_reads(opportunity.account)
+    with read_ahead(reads if len(reads) > 1 else []):
         changes += _detect_read(
             facts, rules, lines=lines, closed=closed, on_date=on_date, is_new=is_new
         )
-    if accounts:
-        # About the account, not the deal: when a deal is created on it or moved to it (or
-        # the group re-check runs), not on every change of lines or stage.
-        changes += sync_duplicates(opportunity.account)
+        if accounts:
+            # About the account, not the deal: when a deal is created on it or moved to it (or
+            # the group re-check runs), not on every change of lines or stage.
+            changes += sync_duplicates(opportunity.account)
     return changes
 
 

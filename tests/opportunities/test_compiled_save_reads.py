@@ -325,11 +325,14 @@ def test_the_save_reads_ahead_what_it_then_asks_and_finds_the_same(
     world: World, two: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A save with lines reads the group's deals, the covering agreements, the open price gaps
-    and the quotes in one round trip (``read_ahead``) and then takes every one of them (none
-    read twice, none wasted); what it records is what it records without reading ahead: an
-    agreement finding (no discount on the line) and a price gap with a Danish quote, a first
-    detection and two re-checks."""
+    and the quotes in one round trip (``read_ahead``; a first save the account's duplicate
+    candidates and duplicate situations too) and then takes every one of them (none read
+    twice, none wasted); what it records is what it records without reading ahead: an
+    agreement finding (no discount on the line), a price gap with a Danish quote and the
+    account's duplicate, a first detection and two re-checks."""
     org, top, _agreement, product, deal = two["eur"]
+    # A German account of the same name: the customer's possible duplicate.
+    make_account(organization=org, home_company=world.de, name=top.name, country=top.country)
     dk_deal = quoted(top, world.dk, world.rep_dk, "EUR", product)
     OpportunityLine.objects.for_org(org.pk).filter(opportunity=dk_deal).update(
         unit_price=D("50.00")
@@ -359,9 +362,14 @@ def test_the_save_reads_ahead_what_it_then_asks_and_finds_the_same(
             found[name] = (first, _situations_now(org))
             transaction.set_rollback(True)
     kinds = {row[0] for row in found["ahead"][1]}
-    assert {ConflictKind.AGREEMENT, ConflictKind.PRICE_GAP} <= kinds, found
+    assert {
+        ConflictKind.AGREEMENT,
+        ConflictKind.PRICE_GAP,
+        ConflictKind.DUPLICATE_ACCOUNT,
+    } <= kinds, found
     assert found["ahead"] == found["one by one"]
-    assert taken == [(4, 0), (4, 0), (4, 0)]
+    # The first save also reads the account's duplicate candidates and situations ahead.
+    assert taken == [(6, 0), (4, 0), (4, 0)]
 
 
 def _quotes_joined(
