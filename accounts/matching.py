@@ -83,7 +83,7 @@ def _word_prefixes(name: str) -> list[str]:
     ]
 
 
-def find_duplicate_candidates(
+def duplicate_candidates_read(
     *,
     organization: Organization | int,
     name: str,
@@ -93,10 +93,10 @@ def find_duplicate_candidates(
     group: Account | None = None,
     exclude_id: int | None = None,
     limit: int = 10,
-) -> list[DuplicateCandidate]:
-    """Existing accounts that may be the one being entered, best first. One query, whose SQL
-    is built once per process for each shape of input (which keys are known, how many word
-    prefixes the name has): building it cost more than PostgreSQL's answer."""
+) -> tuple[CompiledQuery, dict[str, Any]] | None:
+    """The statement (and its values) ``find_duplicate_candidates`` runs for this input, or
+    None when the input has no key to match on: for a save to read it ahead with others
+    (``crm.db.compiled.read_ahead``)."""
     norm = normalize_name(name)
     values: dict[str, Any] = {}
     if reg_key := normalize_registration(registration_number):
@@ -117,13 +117,43 @@ def find_duplicate_candidates(
             # single spaces, and the character after " " is "!".
             values["range_lo"], values["range_hi"] = f"{norm} ", f"{norm}!"
     if not ({"reg_key", "host", "norm"} & set(values)):
-        return []
+        return None
     if exclude_id:
         values["exclude_id"] = exclude_id
-    scores = _scores(values)
-    query = _compiled(tuple(values), limit)
     org_id = organization if isinstance(organization, int) else organization.pk
-    rows = query.rows(organization_id=org_id, **values)
+    return _compiled(tuple(values), limit), {"organization_id": org_id, **values}
+
+
+def find_duplicate_candidates(
+    *,
+    organization: Organization | int,
+    name: str,
+    country: str = "",
+    registration_number: str = "",
+    domain: str = "",
+    group: Account | None = None,
+    exclude_id: int | None = None,
+    limit: int = 10,
+) -> list[DuplicateCandidate]:
+    """Existing accounts that may be the one being entered, best first. One query, whose SQL
+    is built once per process for each shape of input (which keys are known, how many word
+    prefixes the name has): building it cost more than PostgreSQL's answer."""
+    read = duplicate_candidates_read(
+        organization=organization,
+        name=name,
+        country=country,
+        registration_number=registration_number,
+        domain=domain,
+        group=group,
+        exclude_id=exclude_id,
+        limit=limit,
+    )
+    if read is None:
+        return []
+    query, bound = read
+    values = {key: value for key, value in bound.items() if key != "organization_id"}
+    scores = _scores(values)
+    rows = query.rows(**bound)
     fields = _account_fields()
     found = []
     for row in rows:

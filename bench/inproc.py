@@ -195,8 +195,10 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
 
         rep = User.objects.unscoped().get(email=spec["rep"]) if spec.get("rep") else None
         if rep is not None:
-            timings, hidden = [], []
+            timings, hidden, waits, pg_cpu = [], [], [], []
+            clocks = _sched_clocks()
             for a in accounts:
+                sched0 = clocks() if clocks else None
                 started = time.perf_counter()
                 _shown, matches = duplicate_candidates(
                     user=rep,
@@ -207,10 +209,21 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
                 )
                 timings.append((time.perf_counter() - started) * 1000)
                 hidden.append(len(matches))
+                if clocks and sched0:
+                    sched1 = clocks()
+                    waits.append((sched1[1] - sched0[1]) / 1e6)
+                    pg_cpu.append((sched1[0] - sched0[0]) / 1e6)
             out["hidden_duplicates"] = {
                 **_ms(timings),
                 "hidden_matches_avg": round(sum(hidden) / len(hidden), 1),
             }
+            if waits:
+                # As for the conflict check: the PostgreSQL CPU, and the wall time without
+                # the waits for a core of this process and the backend.
+                out["hidden_duplicates"]["pg_cpu_ms"] = _ms(pg_cpu)
+                out["hidden_duplicates"]["unqueued_ms"] = _ms(
+                    [t - w for t, w in zip(timings, waits, strict=True)]
+                )
 
         # Re-running a 200-subsidiary group after a link, as the task does (rolled back).
         from opportunities.conflicts import redetect_group
@@ -249,6 +262,34 @@ def services(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sched_clocks() -> Any:
+    """A function giving (the database backend's CPU ns, the ns this process and the backend
+    waited for a core, the CPU ns of both) from the kernel's ``schedstat`` of both, or None
+    when the backend's ``/proc`` cannot be read (another host). On a machine shared with other
+    work the wall time of a check is mostly waiting for a core; wall minus the waits is what
+    the code costs (the "unqueued" figure), the CPU of both its floor."""
+    from pathlib import Path
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.cursor.fetchone()
+    paths = (f"/proc/{backend}/schedstat", f"/proc/self/task/{threading.get_native_id()}/schedstat")
+
+    def read() -> tuple[int, int, int]:
+        (pg_cpu, pg_wait, _n), (my_cpu, my_wait, _m) = (
+            tuple(int(v) for v in Path(path).read_text().split()) for path in paths
+        )
+        return pg_cpu, pg_wait + my_wait, pg_cpu + my_cpu
+
+    try:
+        read()
+    except OSError:
+        return None
+    return read
+
+
 def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
     """The conflict check on save (``check_deal``) on open deals of the big groups (the worst
     case: hundreds of deals of the same group in other companies), each in a transaction rolled
@@ -270,6 +311,7 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
     org_id = spec["organization_id"]
     wanted = int(spec.get("deals", 30))
     rounds = int(spec.get("rounds", 3))
+    clocks = _sched_clocks()
     with org_scope(org_id):
         open_deals = (
             Opportunity.objects.for_org(org_id)
@@ -289,20 +331,26 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
                 account=o.account, on_date=today, booking_company_id=o.sales_company_id
             )
         }
+        kinds = ("first", "resave", "first_cpu", "resave_cpu")
+        if clocks:
+            kinds += tuple(f"{n}_{k}" for n in ("first", "resave") for k in ("pg", "wait", "busy"))
         samples: dict[str, dict[str, list[float]]] = {
-            part: {"first": [], "resave": [], "first_cpu": [], "resave_cpu": []}
-            for part in ("all", "agreement", "other")
+            part: {kind: [] for kind in kinds} for part in ("all", "agreement", "other")
         }
         found = []
         for round_no in range(rounds):
             for opp in opps:
                 with transaction.atomic():
+                    sched0 = clocks() if clocks else None
                     cpu0, wall0 = time.process_time(), time.perf_counter()
                     check_deal(opportunity=opp)
                     cpu1, wall1 = time.process_time(), time.perf_counter()
+                    sched1 = clocks() if clocks else None
                     # The re-check of a change of lines or stage (the account's duplicates stay).
+                    cpu1b, wall1b = time.process_time(), time.perf_counter()
                     check_deal(opportunity=opp, accounts=False)
                     cpu2, wall2 = time.process_time(), time.perf_counter()
+                    sched2 = clocks() if clocks else None
                     if round_no == 0:
                         found.append(len(open_situations_of(opp)))
                     transaction.set_rollback(True)
@@ -311,19 +359,37 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
                 part = "agreement" if opp.pk in under else "other"
                 for key in ("all", part):
                     samples[key]["first"].append((wall1 - wall0) * 1000)
-                    samples[key]["resave"].append((wall2 - wall1) * 1000)
+                    samples[key]["resave"].append((wall2 - wall1b) * 1000)
                     samples[key]["first_cpu"].append((cpu1 - cpu0) * 1000)
-                    samples[key]["resave_cpu"].append((cpu2 - cpu1) * 1000)
+                    samples[key]["resave_cpu"].append((cpu2 - cpu1b) * 1000)
+                    if sched0 and sched1 and sched2:
+                        for name, (a, b) in (
+                            ("first", (sched0, sched1)),
+                            ("resave", (sched1, sched2)),
+                        ):
+                            samples[key][f"{name}_pg"].append((b[0] - a[0]) / 1e6)
+                            samples[key][f"{name}_wait"].append((b[1] - a[1]) / 1e6)
+                            samples[key][f"{name}_busy"].append((b[2] - a[2]) / 1e6)
 
     def summary(part: dict[str, list[float]]) -> dict[str, Any]:
         if not part["resave"]:
             return {}
-        return {
+        out = {
             **_ms(part["resave"]),
             "first_detection": _ms(part["first"]),
             "cpu_ms": _ms(part["resave_cpu"]),
             "first_cpu_ms": _ms(part["first_cpu"]),
         }
+        if part.get("resave_pg"):
+            for name, wall in (("resave", "resave"), ("first", "first")):
+                prefix = "" if name == "resave" else "first_"
+                out[f"{prefix}pg_cpu_ms"] = _ms(part[f"{name}_pg"])
+                out[f"{prefix}wait_ms"] = _ms(part[f"{name}_wait"])
+                out[f"{prefix}both_cpu_ms"] = _ms(part[f"{name}_busy"])
+                out[f"{prefix}unqueued_ms"] = _ms(
+                    [w - q for w, q in zip(part[wall], part[f"{name}_wait"], strict=True)]
+                )
+        return out
 
     return {
         **summary(samples["all"]),

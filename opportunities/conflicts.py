@@ -8,6 +8,7 @@ module decides when they run and what a reader is told.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,10 +21,12 @@ from django.utils.translation import gettext as _
 
 from accounts.matching import reason_text
 from accounts.models import Account, AccountTeamMember, TeamRole
+from crm.db.compiled import read_ahead
+from crm.db.transactions import atomic_on_write
 from crm.models import Organization, RulesOfEngagement, SalesCompany, User
 from crm.queue import enqueue
 from crm.roles import Role
-from opportunities.customer import AgreementTerms, covering
+from opportunities.customer import AgreementTerms, covering, covering_read
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -39,7 +42,9 @@ from opportunities.situations import (
     Situation,
     agreement_breach,
     close_deal_situations,
+    deals_read,
     duplicate_pairs,
+    duplicates_reads,
     group_situations,
     load_deal,
     load_deals,
@@ -54,13 +59,15 @@ from opportunities.trade_rules import (
     check_trade,
     preview_trade,
     recheck_group,
+    trade_reads,
     trade_text,
 )
 
 # --- Detection ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
+# The savepoint only when something is written: a re-check whose findings are known only reads.
+@atomic_on_write()
 def check_deal(
     *,
     opportunity: Opportunity,
@@ -111,6 +118,54 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     changes = Changes()
     lines = [] if closed else facts.lines
     products |= {product_id for product_id, _discount in lines}
+    on_date = timezone.localdate()
+    # Reads that depend on the deal's facts but not on one another, sent in one round trip
+    # (``read_ahead``): the group's deals; with lines the covering agreements, and (open) the
+    # open price gaps and the quotes; on a first save the account's duplicate candidates and
+    # duplicate situations. Nothing written below before they are asked for changes them: the
+    # saves write situations of the group, deal and trade kinds; the price gaps only after
+    # reading them; the duplicate kind only in ``sync_duplicates``, after its reads. (The won
+    # volume needs the covering agreement: read after.)
+    reads = [deals_read(org_id, group_id, products)]
+    if lines:
+        reads.append(
+            covering_read(
+                account=opportunity.account,
+                on_date=on_date,
+                booking_company_id=opportunity.sales_company_id,
+            )
+        )
+    if not closed:
+        reads += trade_reads(opportunity, situations=situations, lines=lines, closed=closed)
+    if accounts:
+        reads += duplicates_reads(opportunity.account)
+    with read_ahead(reads if len(reads) > 1 else []):
+        changes += _detect_read(
+            facts, rules, lines=lines, closed=closed, on_date=on_date, is_new=is_new
+        )
+        if accounts:
+            # About the account, not the deal: when a deal is created on it or moved to it (or
+            # the group re-check runs), not on every change of lines or stage.
+            changes += sync_duplicates(opportunity.account)
+    return changes
+
+
+def _detect_read(
+    facts: DealFacts,
+    rules: Rules,
+    *,
+    lines: list[tuple[int, Decimal]],
+    closed: bool,
+    on_date: dt.date,
+    is_new: bool,
+) -> Changes:
+    """``_detect``'s group, deal and trade rules (the reads its caller may have read ahead)."""
+    opportunity = facts.opportunity
+    org_id = opportunity.organization_id
+    group_id = opportunity.account_group_id or opportunity.account_id
+    situations = facts.situations
+    products = situations.products | {product_id for product_id, _discount in lines}
+    changes = Changes()
     changes += sync_group(
         org_id,
         group_id,
@@ -128,7 +183,7 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
     if lines:
         agreements = covering(
             account=opportunity.account,
-            on_date=timezone.localdate(),
+            on_date=on_date,
             booking_company_id=opportunity.sales_company_id,
         )
     if closed:
@@ -151,10 +206,6 @@ def _detect(facts: DealFacts, *, is_new: bool = False, accounts: bool = True) ->
         closed=closed,
         agreements=None if agreements is None else [c.agreement for c in agreements],
     )
-    if accounts:
-        # About the account, not the deal: when a deal is created on it or moved to it (or
-        # the group re-check runs), not on every change of lines or stage.
-        changes += sync_duplicates(opportunity.account)
     return changes
 
 

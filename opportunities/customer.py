@@ -431,16 +431,26 @@ def covering(
     covered companies (one query): of its group, valid on the date, covering its home company
     or the booking company. The first is the one that applies; a second means two agreements
     cover the customer (the trade rules' double agreement)."""
+    query, values = covering_read(
+        account=account, on_date=on_date, booking_company_id=booking_company_id
+    )
+    return [_covering_from_row(row) for row in query.rows(**values)]
+
+
+def covering_read(
+    *, account: Account, on_date: dt.date, booking_company_id: int | None = None
+) -> tuple[CompiledQuery, dict[str, Any]]:
+    """The statement (and its values) ``covering`` runs: for a save to read it ahead with
+    others (``crm.db.compiled.read_ahead``)."""
     company_ids = {account.home_company_id}
     if booking_company_id is not None:
         company_ids.add(booking_company_id)
-    rows = _COVERING.rows(
-        organization_id=account.organization_id,
-        group_id=account.group_id or account.pk,
-        on_date=on_date,
-        company_ids=sorted(company_ids),
-    )
-    return [_covering_from_row(row) for row in rows]
+    return _COVERING, {
+        "organization_id": account.organization_id,
+        "group_id": account.group_id or account.pk,
+        "on_date": on_date,
+        "company_ids": sorted(company_ids),
+    }
 
 
 def covering_many(

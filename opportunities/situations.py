@@ -49,7 +49,7 @@ from django.db.models.functions import Cast, JSONObject
 from django.db.models.lookups import IsNull
 from django.utils import timezone
 
-from accounts.matching import find_duplicate_candidates
+from accounts.matching import duplicate_candidates_read, find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.db.compiled import CompiledQuery
 from crm.events import emit
@@ -309,6 +309,20 @@ _DEALS_BARE = CompiledQuery(
 )
 
 
+def deals_read(
+    organization_id: int, group_id: int, products: Collection[int]
+) -> tuple[CompiledQuery, dict[str, Any]]:
+    """The statement (and its values) ``load_deals(products=…)`` of a save runs: for the save
+    to read it ahead with others (``crm.db.compiled.read_ahead``)."""
+    if products:
+        return _DEALS_OF_PRODUCTS, {
+            "organization_id": organization_id,
+            "group_id": group_id,
+            "products": sorted(products),
+        }
+    return _DEALS_BARE, {"organization_id": organization_id, "group_id": group_id}
+
+
 def load_deals(
     organization_id: int,
     group_id: int,
@@ -332,12 +346,9 @@ def load_deals(
             exclude_id=exclude_id,
             visible=visible,
         )
-    elif products:
-        rows = _DEALS_OF_PRODUCTS.rows(
-            organization_id=organization_id, group_id=group_id, products=sorted(products)
-        )
     else:
-        rows = _DEALS_BARE.rows(organization_id=organization_id, group_id=group_id)
+        query, values = deals_read(organization_id, group_id, products)
+        rows = query.rows(**values)
     return [
         _deal(opp_id, account_id, company_id, owner_id, product_ids, split_users)
         for opp_id, account_id, company_id, owner_id, product_ids, split_users in rows
@@ -973,17 +984,31 @@ def close_deal_situations(opportunity: Opportunity) -> None:
     )
 
 
+def _candidates_of(account: Account) -> dict[str, Any]:
+    """What ``find_duplicate_candidates`` is asked about an account: the others like it."""
+    return {
+        "organization": account.organization_id,
+        "name": account.name,
+        "country": account.country,
+        "registration_number": account.registration_number,
+        "domain": account.domain,
+        "exclude_id": account.pk,
+    }
+
+
+def duplicates_reads(account: Account) -> list[tuple[CompiledQuery, dict[str, Any]]]:
+    """The statements (and values) ``sync_duplicates`` reads with: the account's duplicate
+    candidates and its duplicate situations. They depend on the account alone: for a save to
+    read them ahead (``crm.db.compiled.read_ahead``)."""
+    candidates = duplicate_candidates_read(**_candidates_of(account))
+    rows = (_DUPLICATE_ROWS, {"organization_id": account.organization_id, "account_id": account.pk})
+    return [candidates, rows] if candidates is not None else [rows]
+
+
 def duplicate_pairs(account: Account) -> dict[tuple[int, int], list[str]]:
     """The account's possible duplicates as pairs (lower id first) with the reasons' codes.
     Members of the same group are subsidiaries, not duplicates."""
-    candidates = find_duplicate_candidates(
-        organization=account.organization_id,
-        name=account.name,
-        country=account.country,
-        registration_number=account.registration_number,
-        domain=account.domain,
-        exclude_id=account.pk,
-    )
+    candidates = find_duplicate_candidates(**_candidates_of(account))
     return {
         (min(account.pk, c.account.pk), max(account.pk, c.account.pk)): [str(r) for r in c.reasons]
         for c in candidates

@@ -177,7 +177,7 @@ def _quotes_query(
     return _lines_quoted(
         organization_id,
         corporate_currency,
-        Q(opportunity__account_group_id=group_id),
+        Q(account_group_id=group_id),
         products,
         exclude_id=exclude_id,
         visible=visible,
@@ -194,10 +194,17 @@ def _lines_quoted(
     visible: Any = None,
     extra: Sequence[str] = (),
 ) -> QuerySet[Any, Any]:
-    """The lines ``where`` selects as ``_quotes_query`` reads them; ``extra``: columns after
-    its nine."""
+    """The lines of ``products`` on the open deals ``where`` selects (a condition on the deal)
+    as ``_quotes_query`` reads them; ``extra``: columns after its nine.
+
+    The open deals are found first, from the group index alone (``opportunity_id =
+    ANY(ARRAY(…))``: an InitPlan over ``opp_org_group_created_idx``, which includes the stage),
+    and only the quoting lines' deals are then read from the table. Joined the other way,
+    PostgreSQL read every deal of the group from the heap to find the open ones (1,069 buffers
+    and 1.2-1.7 ms for a 1,057-deal group at 1M; 237 buffers and 0.4 ms this way)."""
+    deals = Opportunity.objects.for_org(organization_id).filter(open_q(), where).values("pk")
     qs = OpportunityLine.objects.for_org(organization_id).filter(
-        open_q("opportunity__"), where, product_id__any_of=products
+        opportunity_id__any_of=deals, product_id__any_of=products
     )
     if exclude_id is not None:
         qs = qs.exclude(opportunity_id=exclude_id)
@@ -260,10 +267,24 @@ def load_quotes(
     }
     rows: Iterable[Any]
     if exclude_id is None and visible is None:
-        rows = _QUOTES.rows(**values)
+        query, values = quotes_read(organization, group_id, products)
+        rows = query.rows(**values)
     else:  # the preview: the same statement narrowed, built for the reader
         rows = _quotes_query(**values, exclude_id=exclude_id, visible=visible)
     return _best_quotes(rows)
+
+
+def quotes_read(
+    organization: Organization, group_id: int, products: Collection[int]
+) -> tuple[CompiledQuery, dict[str, Any]]:
+    """The statement (and its values) a save's ``load_quotes`` runs (``products`` not empty):
+    for the save to read it ahead with others (``crm.db.compiled.read_ahead``)."""
+    return _QUOTES, {
+        "organization_id": organization.pk,
+        "corporate_currency": organization.corporate_currency,
+        "group_id": group_id,
+        "products": sorted(products),
+    }
 
 
 def _best_quotes(rows: Iterable[Sequence[Any]]) -> list[Quote]:
@@ -293,7 +314,7 @@ def load_quotes_many(
     for *row, group_id in _lines_quoted(
         organization.pk,
         organization.corporate_currency,
-        Q(opportunity__account_group_id__any_of=sorted(products_of)),
+        Q(account_group_id__any_of=sorted(products_of)),
         every,
         extra=("opportunity__account_group_id",),
     ):
@@ -338,10 +359,21 @@ def open_price_gaps(
     organization_id: int, group_id: int, products: Collection[int]
 ) -> list[Conflict]:
     """The group's open price-gap situations of ``products``."""
-    rows = _OPEN_GAPS.rows(
-        organization_id=organization_id, group_id=group_id, products=sorted(products)
-    )
-    return [Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row) for row in rows]
+    query, values = open_gaps_read(organization_id, group_id, products)
+    return [
+        Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row) for row in query.rows(**values)
+    ]
+
+
+def open_gaps_read(
+    organization_id: int, group_id: int, products: Collection[int]
+) -> tuple[CompiledQuery, dict[str, Any]]:
+    """The statement (and its values) ``open_price_gaps`` runs: for a save to read it ahead."""
+    return _OPEN_GAPS, {
+        "organization_id": organization_id,
+        "group_id": group_id,
+        "products": sorted(products),
+    }
 
 
 def open_price_gaps_of_groups(
@@ -594,6 +626,19 @@ def check_trade(
         changes += _sync_deal_trade(
             opportunity, trade, situations.own, agreements if lines else None
         )
+    products = _gap_products(situations, lines, closed)
+    if products:
+        changes += sync_price_gaps(
+            opportunity.organization, group_id, products, trade, deal_closed=closed
+        )
+    return changes
+
+
+def _gap_products(
+    situations: DealSituations, lines: Sequence[tuple[int, Decimal]], closed: bool
+) -> set[int]:
+    """The products whose price gaps a save re-checks: those of the price gaps the deal's
+    group has open that the deal is in, and (open) the products of its lines."""
     products = {
         c.product_id
         for c in situations.others
@@ -601,11 +646,27 @@ def check_trade(
     }
     if not closed:
         products |= {product_id for product_id, _discount in lines}
-    if products:
-        changes += sync_price_gaps(
-            opportunity.organization, group_id, products, trade, deal_closed=closed
-        )
-    return changes
+    return products
+
+
+def trade_reads(
+    opportunity: Opportunity,
+    *,
+    situations: DealSituations,
+    lines: Sequence[tuple[int, Decimal]],
+    closed: bool,
+) -> list[tuple[CompiledQuery, dict[str, Any]]]:
+    """The statements (and values) ``check_trade`` will run for its price gaps, whose results
+    do not depend on the save's other reads or writes (its quotes, its open price gaps): for
+    the save to read them ahead (``crm.db.compiled.read_ahead``)."""
+    products = _gap_products(situations, lines, closed)
+    if not products:
+        return []
+    group_id = opportunity.account_group_id or opportunity.account_id
+    reads = [open_gaps_read(opportunity.organization_id, group_id, products)]
+    if TradeRules.of(opportunity.organization).price_gap:
+        reads.append(quotes_read(opportunity.organization, group_id, products))
+    return reads
 
 
 def recheck_group(

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db.backends.postgresql import base
 
+from crm.db.compiled import pipeline_safe
 from crm.scope import current_org_id
 
 _UNKNOWN = object()
@@ -42,6 +43,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._prepared: set[str] = set()
         self.execute_wrappers.append(self._sync_org)
 
+    # It sets the organization on the raw cursor and passes the statement on unchanged.
+    @pipeline_safe
     def _sync_org(
         self,
         execute: Callable[..., Any],

@@ -41,7 +41,8 @@ import hashlib
 import re
 import threading
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,7 +243,7 @@ class CompiledQuery:
                     found = self._compiled[variant] = self._compile()
         return found
 
-    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+    def _bind(self, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
         compiled = self.compiled()
         if set(values) != set(self._names):
             raise TypeError(f"Expected the values {sorted(self._names)}, got {sorted(values)}.")
@@ -263,31 +264,157 @@ class CompiledQuery:
             for index in positions:
                 wrap = compiled.wrappers.get(index)
                 params[index] = value if wrap is None or value is None else wrap(value)
-        connection = connections[compiled.using]
-        converters = compiled.converters.get(connection)
-        if converters is None:
-            # Per connection object (each thread has its own): the functions are its backend's.
-            found = [
-                (i, connection.ops.get_db_converters(e) + e.get_db_converters(connection), e)
-                for i, e in enumerate(compiled.expressions)
-            ]
-            converters = compiled.converters[connection] = [
-                (i, funcs, e) for i, funcs, e in found if funcs
-            ]
-        with connection.cursor() as cursor:
-            connection.execute_prepared(  # type: ignore[attr-defined]
-                cursor, compiled.name, compiled.prepare_sql, compiled.execute_sql, params
+        return compiled, params
+
+    def _key(self, compiled: _Compiled, values: dict[str, Any]) -> tuple[Any, ...]:
+        """What identifies a run: this query in the current variant with these values."""
+        bound = tuple(
+            sorted(
+                (name, tuple(value) if name in self._arrays else value)
+                for name, value in values.items()
             )
+        )
+        return (id(self), id(compiled), bound)
+
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+        compiled, params = self._bind(values)
+        ahead: dict[tuple[Any, ...], list[tuple[Any, ...]]] | None = getattr(_ahead, "runs", None)
+        if ahead:
+            found = ahead.pop(self._key(compiled, values), None)
+            if found is not None:
+                return found
+        connection = connections[compiled.using]
+        with connection.cursor() as cursor:
+            _execute(connection, cursor, compiled, params)
             fetched = cursor.fetchall()
-        if not converters:
-            return [tuple(row) for row in fetched]
-        out = []
-        for row in fetched:
-            row = list(row)
-            for i, funcs, expression in converters:
-                value = row[i]
-                for func in funcs:
-                    value = func(value, expression, connection)
-                row[i] = value
-            out.append(tuple(row))
-        return out
+        return _convert(compiled, connection, fetched)
+
+
+def _execute(connection: Any, cursor: Any, compiled: _Compiled, params: list[Any]) -> None:
+    connection.execute_prepared(
+        cursor, compiled.name, compiled.prepare_sql, compiled.execute_sql, params
+    )
+
+
+def _convert(compiled: _Compiled, connection: Any, fetched: list[Any]) -> list[tuple[Any, ...]]:
+    """The fetched rows as the queryset's ``values_list`` would give them."""
+    converters = compiled.converters.get(connection)
+    if converters is None:
+        # Per connection object (each thread has its own): the functions are its backend's.
+        found = [
+            (i, connection.ops.get_db_converters(e) + e.get_db_converters(connection), e)
+            for i, e in enumerate(compiled.expressions)
+        ]
+        converters = compiled.converters[connection] = [
+            (i, funcs, e) for i, funcs, e in found if funcs
+        ]
+    if not converters:
+        return [tuple(row) for row in fetched]
+    out = []
+    for row in fetched:
+        row = list(row)
+        for i, funcs, expression in converters:
+            value = row[i]
+            for func in funcs:
+                value = func(value, expression, connection)
+            row[i] = value
+        out.append(tuple(row))
+    return out
+
+
+def pipeline_safe(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an execute wrapper as one that passes a compiled statement's ``EXECUTE`` through
+    unchanged (it may run statements of its own on the raw cursor): ``read_ahead`` keeps it
+    in its pipeline. Any other wrapper makes it run the statements one by one."""
+    wrapper.pipeline_safe = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _history_labeller() -> Any:
+    """django-pghistory's execute wrapper (installed while a history context is open, e.g. on
+    every POST by its middleware): it prefixes each statement that is not a SELECT with a
+    ``set_config`` of the context, which makes two commands of an ``EXECUTE``. The context is
+    for the triggers of writes; a compiled statement is a SELECT (which pghistory itself leaves
+    alone), so ``read_ahead`` leaves the wrapper out of its reads."""
+    try:
+        from pghistory import runtime
+    except ImportError:  # pragma: no cover - pghistory is installed
+        return None
+    return getattr(runtime, "_inject_history_context", None)
+
+
+def _pipeline_wrappers(wrappers: list[Any]) -> list[Any] | None:
+    """The execute wrappers a pipelined read runs through, or None when one of them may not
+    be pipelined."""
+    labeller = _history_labeller()
+    kept = []
+    for wrapper in wrappers:
+        if labeller is not None and wrapper == labeller:
+            continue
+        if not getattr(wrapper, "pipeline_safe", False):
+            return None
+        kept.append(wrapper)
+    return kept
+
+
+# The rows ``read_ahead`` fetched and no ``rows`` call has taken yet, per thread (each thread
+# has its own connection).
+_ahead = threading.local()
+
+
+@contextmanager
+def read_ahead(
+    runs: Sequence[tuple[CompiledQuery, dict[str, Any]]],
+) -> Iterator[dict[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Run the compiled statements ``runs`` names (each a query and its values) in **one round
+    trip** (psycopg's pipeline mode: every ``EXECUTE`` is sent, then the results are read), and
+    let the block's ``rows`` calls with the same query and values take those rows instead of
+    running the statement again (each run once: a second call reads anew). A call with other
+    values, or after the block, runs its statement as always, so a wrong guess costs a round
+    trip, never a wrong answer. For reads that do not depend on one another and whose rows the
+    block does not change before it asks for them (the statements run when the block starts).
+    The organization is set and each statement counted as for ``rows`` (the same cursor
+    wrappers; django-pghistory's labeller of writes left out, see ``_history_labeller``). An
+    execute wrapper not marked ``pipeline_safe`` may rewrite a statement: the runs are then sent
+    one by one (the same rows, more round trips)."""
+    bound = [(query, values, *query._bind(values)) for query, values in runs]
+    usings = {compiled.using for _query, _values, compiled, _params in bound}
+    if len(usings) > 1:
+        raise ValueError("read_ahead runs statements of one database.")
+    fetched: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    if bound:
+        connection = connections[usings.pop()]
+        connection.ensure_connection()
+        wrappers = _pipeline_wrappers(connection.execute_wrappers)
+        saved = list(connection.execute_wrappers)
+        cursors: list[Any] = []
+        results: list[Any] = []
+        try:
+            if wrappers is None:
+                # A wrapper that may rewrite a statement into several (which the pipeline's
+                # protocol refuses): one by one, as ``rows`` would.
+                for _query, _values, compiled, params in bound:
+                    with connection.cursor() as cursor:
+                        _execute(connection, cursor, compiled, params)
+                        results.append(cursor.fetchall())
+            else:
+                connection.execute_wrappers[:] = wrappers
+                with connection.wrap_database_errors, connection.connection.pipeline():
+                    for _query, _values, compiled, params in bound:
+                        cursor = connection.cursor()
+                        cursors.append(cursor)
+                        _execute(connection, cursor, compiled, params)
+                    results = [cursor.fetchall() for cursor in cursors]
+        finally:
+            connection.execute_wrappers[:] = saved
+            for cursor in cursors:
+                cursor.close()
+        for (query, values, compiled, _params), result in zip(bound, results, strict=True):
+            fetched[query._key(compiled, values)] = _convert(compiled, connection, result)
+    outer = getattr(_ahead, "runs", None)
+    _ahead.runs = {**(outer or {}), **fetched}
+    try:
+        # The runs not taken yet (a test's way to see that a block asked for every one).
+        yield _ahead.runs
+    finally:
+        _ahead.runs = outer

@@ -6,22 +6,35 @@ and the save check of a deal under an agreement runs a constant number of querie
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, AgreementCompany, DiscountTier, FrameworkAgreement
 from crm.db.compiled import statement_sql
 from crm.models import ExchangeRate, Organization, SalesCompany, User
+from crm.money import corporate_rate
 from crm.scope import org_scope
-from opportunities import customer, situations, trade_rules
+from opportunities import conflicts, customer, situations, trade_rules
 from opportunities.conflicts import check_deal
-from opportunities.models import Opportunity
+from opportunities.models import (
+    Conflict,
+    ConflictKind,
+    ConflictParticipant,
+    ConflictStatus,
+    Opportunity,
+    OpportunityLine,
+)
+from opportunities.selectors import open_q
 from tests.accounts.factories import make_account, make_opportunity
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityLineFactory, ProductFactory
@@ -293,3 +306,161 @@ def test_the_accounts_duplicate_rows_equal_the_querysets(world: World) -> None:
             compiled = situations._DUPLICATE_ROWS.rows(**values)
             assert compiled == list(situations._duplicate_rows(**values))
             assert len(compiled) == (0 if account is alone else 1)
+
+
+def _situations_now(org: Organization) -> list[tuple[Any, ...]]:
+    """Every open situation with its participants, comparable between two runs."""
+    rows = []
+    for c in Conflict.objects.for_org(org.pk).filter(status=ConflictStatus.OPEN).order_by("pk"):
+        members = sorted(
+            ConflictParticipant.objects.for_org(org.pk)
+            .filter(conflict=c, left_at__isnull=True)
+            .values_list("opportunity_id", "sales_company_id", "coordinated")
+        )
+        rows.append((c.kind, c.account_id, c.product_id, c.opportunity_id, c.params, members))
+    return rows
+
+
+def test_the_save_reads_ahead_what_it_then_asks_and_finds_the_same(
+    world: World, two: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save with lines reads the group's deals, the covering agreements, the open price gaps
+    and the quotes in one round trip (``read_ahead``; a first save the account's duplicate
+    candidates and duplicate situations too) and then takes every one of them (none read
+    twice, none wasted); what it records is what it records without reading ahead: an
+    agreement finding (no discount on the line), a price gap with a Danish quote and the
+    account's duplicate, a first detection and two re-checks."""
+    org, top, _agreement, product, deal = two["eur"]
+    # A German account of the same name: the customer's possible duplicate.
+    make_account(organization=org, home_company=world.de, name=top.name, country=top.country)
+    dk_deal = quoted(top, world.dk, world.rep_dk, "EUR", product)
+    OpportunityLine.objects.for_org(org.pk).filter(opportunity=dk_deal).update(
+        unit_price=D("50.00")
+    )
+    real = conflicts.read_ahead
+    taken: list[tuple[int, int]] = []
+
+    @contextmanager
+    def spy(runs: Any) -> Iterator[Any]:
+        with real(runs) as left:
+            yield left
+            taken.append((len(runs), len(left)))
+
+    @contextmanager
+    def off(runs: Any) -> Iterator[Any]:
+        with real([]) as left:
+            yield left
+
+    found = {}
+    for name, ahead in (("ahead", spy), ("one by one", off)):
+        monkeypatch.setattr(conflicts, "read_ahead", ahead)
+        with org_scope(org.pk), transaction.atomic():
+            check_deal(opportunity=deal, is_new=True)
+            first = _situations_now(org)
+            check_deal(opportunity=dk_deal, accounts=False)
+            check_deal(opportunity=deal, accounts=False)
+            found[name] = (first, _situations_now(org))
+            transaction.set_rollback(True)
+    kinds = {row[0] for row in found["ahead"][1]}
+    assert {
+        ConflictKind.AGREEMENT,
+        ConflictKind.PRICE_GAP,
+        ConflictKind.DUPLICATE_ACCOUNT,
+    } <= kinds, found
+    assert found["ahead"] == found["one by one"]
+    # The first save also reads the account's duplicate candidates and situations ahead.
+    assert taken == [(6, 0), (4, 0), (4, 0)]
+
+
+def _quotes_joined(
+    organization_id: int, corporate_currency: Any, where: Q, products: list[int]
+) -> QuerySet[Any, Any]:
+    """The quotes' statement as it was before the open deals were found from the group index
+    first (the lines joined to their deals, filtered there): the reference the new one is
+    compared with."""
+    qs = OpportunityLine.objects.for_org(organization_id).filter(
+        open_q("opportunity__"), where, product_id__any_of=products
+    )
+    return (
+        qs.order_by("opportunity_id", "pk")
+        .annotate(rate_date=TruncDate("opportunity__created_at"))
+        .annotate(rate=corporate_rate(organization_id, corporate_currency, prefix="opportunity__"))
+        .values_list(
+            "opportunity_id",
+            "opportunity__account_id",
+            "opportunity__sales_company_id",
+            "opportunity__owner_id",
+            "opportunity__sales_company__country",
+            "product_id",
+            "unit_price",
+            "discount_percent",
+            "rate",
+        )
+    )
+
+
+def test_the_quotes_read_from_the_group_index_first_equal_the_joined_read(
+    world: World, two: dict[str, Any]
+) -> None:
+    """The save's quotes (compiled and built) and the import's quotes of many groups equal the
+    lines-joined-to-deals statement they replace, on a group with a subsidiary, won and lost
+    deals, a currency without a rate, a product not asked for, another group and another
+    organization's lines of the same product ids asked."""
+    org, top, _agreement, product, deal = two["eur"]
+    other_product = ProductFactory(organization=org)
+    subsidiary = make_account(organization=org, home_company=world.dk, name="Orbit DK")
+    subsidiary.group = top
+    subsidiary.save()
+    elsewhere = make_account(organization=org, home_company=world.se, name="Elsewhere")
+    for account, company, owner, currency, state in (
+        (subsidiary, world.dk, world.rep_dk, "USD", "open"),
+        (subsidiary, world.dk, world.rep_dk, "JPY", "open"),
+        (top, world.de, world.rep_de, "EUR", "won"),
+        (top, world.de, world.rep_de, "EUR", "lost"),
+        (elsewhere, world.se, world.rep_se, "EUR", "open"),
+    ):
+        opp = make_opportunity(
+            account=account,
+            company=company,
+            owner=owner,
+            amount="100",
+            currency=currency,
+            state=state,
+            closed_on=None if state == "open" else dt.date(2026, 3, 1),
+        )
+        for p, price, discount in ((product, "80.00", "5"), (other_product, "70.00", "0")):
+            OpportunityLineFactory(
+                opportunity=opp, product=p, unit_price=D(price), discount_percent=D(discount)
+            )
+    OpportunityLineFactory(opportunity=deal, product=product, unit_price=D("95.00"))
+    usd_org, usd_top, *_rest = two["usd"]
+    every = [product.pk, other_product.pk, two["usd"][3].pk]
+    with org_scope(org):
+        for wanted in ([product.pk], every):
+            values = {
+                "organization_id": org.pk,
+                "corporate_currency": org.corporate_currency,
+                "group_id": top.pk,
+                "products": wanted,
+            }
+            old = list(
+                _quotes_joined(org.pk, "EUR", Q(opportunity__account_group_id=top.pk), wanted)
+            )
+            # Three open deals of the group, lines of the asked products; JPY has no rate.
+            assert len({row[0] for row in old}) == 3 and None in {row[8] for row in old}
+            assert list(trade_rules._quotes_query(**values)) == old
+            assert trade_rules._QUOTES.rows(**values) == old
+        groups = sorted({top.pk, elsewhere.pk})
+        old_many = list(
+            _quotes_joined(org.pk, "EUR", Q(opportunity__account_group_id__any_of=groups), every)
+        )
+        assert {row[1] for row in old_many} >= {elsewhere.pk, subsidiary.pk}
+        many = trade_rules.load_quotes_many(org, {g: set(every) for g in groups})
+        assert many[top.pk] == trade_rules.load_quotes(org, top.pk, set(every))
+        assert sorted(
+            (q.deal.id, q.product_id, q.net) for quotes in many.values() for q in quotes
+        ) == sorted((q.deal.id, q.product_id, q.net) for q in trade_rules._best_quotes(old_many))
+    with org_scope(usd_org):
+        assert trade_rules.load_quotes(usd_org, usd_top.pk, set(every)) == trade_rules._best_quotes(
+            _quotes_joined(usd_org.pk, "USD", Q(opportunity__account_group_id=usd_top.pk), every)
+        )

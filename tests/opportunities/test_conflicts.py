@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
@@ -19,8 +19,16 @@ from accounts.models import (
     TeamRole,
 )
 from crm.db.compiled import statement_sql
+from crm.db.transactions import is_plain_read
 from crm.models import RulesOfEngagement
-from opportunities.conflicts import conflict_warnings, detect_for_opportunity, rightful_company
+from crm.scope import org_scope
+from opportunities import conflicts
+from opportunities.conflicts import (
+    check_deal,
+    conflict_warnings,
+    detect_for_opportunity,
+    rightful_company,
+)
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -31,6 +39,7 @@ from opportunities.models import (
     Resolution,
 )
 from opportunities.resolution import conflict_inbox, conflict_resolve
+from opportunities.situations import open_situations_of
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
 from tests.opportunities.factories import (
@@ -601,3 +610,48 @@ def test_team_members_quoting_the_same_product_is_coordinated_work(world, group)
     found = detect_for_opportunity(opportunity=denmark, acting_user=world.rep_dk)
     (same,) = [c for c in found if c.kind == ConflictKind.SAME_PRODUCT]
     assert deals_in(same) == {sweden.pk, germany.pk, denmark.pk}
+
+
+def test_a_recheck_that_writes_nothing_opens_no_savepoint(world, group) -> None:
+    """The save's check opens its savepoint only before its first write (``atomic_on_write``):
+    a re-check whose findings are stored sends neither SAVEPOINT nor RELEASE; the first
+    detection, which records the situation, sends the SAVEPOINT just before its first write."""
+    OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+    with org_scope(world.org.pk), transaction.atomic():
+        with CaptureQueriesContext(connection) as first:
+            check_deal(opportunity=denmark)
+        with CaptureQueriesContext(connection) as again:
+            check_deal(opportunity=denmark, accounts=False)
+    run = [q["sql"] for q in first.captured_queries]
+    writes = [i for i, sql in enumerate(run) if not is_plain_read(sql)]
+    assert run[writes[0]].startswith("SAVEPOINT") and run[writes[0] + 1].startswith("INSERT")
+    assert sum(sql.startswith("SAVEPOINT") for sql in run) == 1
+    assert run[-1].startswith("RELEASE SAVEPOINT")
+    assert again.captured_queries
+    assert all(is_plain_read(q["sql"]) for q in again.captured_queries)
+    (conflict,) = open_situations_of(denmark)
+    assert conflict.kind == ConflictKind.GROUP_OTHER_COMPANY
+
+
+def test_a_check_that_fails_after_writing_leaves_nothing_and_the_save_goes_on(
+    world, group, monkeypatch
+) -> None:
+    """Atomic as before: the situation the check recorded is undone when a later step of it
+    fails, and the caller's transaction can go on."""
+    OpportunityFactory(account=group["top"], owner=world.rep_se)
+    denmark = OpportunityFactory(account=group["dk"], owner=world.rep_dk)
+
+    def failing(account: Account) -> None:
+        raise RuntimeError("duplicates failed")
+
+    monkeypatch.setattr(conflicts, "sync_duplicates", failing)
+    with org_scope(world.org.pk), transaction.atomic():
+        with pytest.raises(RuntimeError):
+            check_deal(opportunity=denmark)
+        assert not connection.needs_rollback
+        assert not Conflict.objects.for_org(world.org.pk).filter(account=group["top"]).exists()
+        assert open_situations_of(denmark) == []
+    monkeypatch.undo()
+    check_deal(opportunity=denmark)
+    assert kinds(open_situations_of(denmark)) == [ConflictKind.GROUP_OTHER_COMPANY]
