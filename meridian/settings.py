@@ -83,7 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the settings' policy built once (crm.middleware).
+    "crm.middleware.CachedCSPMiddleware",
     # Last, as django-axes asks: it turns a lockout into the "too many attempts" answer.
     "axes.middleware.AxesMiddleware",
 ]
