@@ -899,14 +899,7 @@ def account_360(
     subsidiaries = None
     if "accounts" in sections:
         # How many accounts per country, grouped by PostgreSQL (one row per country).
-        per_country = {
-            row["country"]: row["n"]
-            for row in Account.objects.visible_to(user)
-            .filter(group_id=top.pk)
-            .values("country")
-            .annotate(n=Count("id"))
-            .order_by("country")
-        }
+        per_country = dict(_accounts_per_country(user, top.pk))
         subsidiaries = _subsidiary_page(
             user=user,
             group_id=top.pk,
@@ -1102,6 +1095,58 @@ def _figure_rows(
             ),
         )
     return compiled.rows(**values)
+
+
+def accounts_per_country_query(shape: UserShape) -> Callable[..., QuerySet[Any, Any]]:
+    """The group's visible accounts counted per country (one row per country, grouped by
+    PostgreSQL) for users of ``shape``; compiled once per shape, the values bound."""
+
+    def build(
+        *,
+        organization_id: int,
+        user_id: int,
+        sales_company_id: int | None,
+        region_id: int | None,
+        group_id: int,
+    ) -> QuerySet[Any, Any]:
+        user = stand_in_user(
+            shape,
+            organization_id=organization_id,
+            user_id=user_id,
+            sales_company_id=sales_company_id,
+            region_id=region_id,
+        )
+        return (
+            Account.objects.visible_to(user)
+            .filter(group_id=group_id)
+            .values("country")
+            .annotate(n=Count("id"))
+            .order_by("country")
+            .values_list("country", "n")
+        )
+
+    return build
+
+
+_PER_COUNTRY: dict[UserShape, CompiledQuery] = {}
+
+
+def _accounts_per_country(user: User, group_id: int) -> list[tuple[Any, ...]]:
+    shape = user_shape(user)
+    if shape is None:  # an inactive user sees no accounts: the ORM's none()
+        return []
+    compiled = _PER_COUNTRY.get(shape)
+    if compiled is None:
+        compiled = _PER_COUNTRY.setdefault(
+            shape,
+            CompiledQuery(
+                lambda **v: accounts_per_country_query(shape)(**v),
+                *USER_VALUES,
+                "group_id",
+                scope="organization_id",
+            ),
+        )
+    return compiled.rows(**user_values(user), group_id=group_id)
 
 
 def _figures_by_country(

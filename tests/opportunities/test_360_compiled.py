@@ -16,7 +16,7 @@ from crm.models import Organization, User
 from crm.money import MissingExchangeRateError
 from crm.scope import OrganizationScopeError, org_scope
 from crm.services import exchange_rate_set
-from crm.visibility import user_shape
+from crm.visibility import user_shape, user_values
 from opportunities import customer
 from tests.accounts.factories import make_account, make_opportunity
 from tests.conftest import World
@@ -78,11 +78,19 @@ def test_the_compiled_figures_are_the_orm_paths(
                 got = customer._figure_rows(user, world.org, ours, today)
                 assert got == _orm(user, world.org, ours, today), (role, today)
                 seen += len(got)
+                shape = user_shape(user)
+                assert shape is not None
+                orm = customer.accounts_per_country_query(shape)(**user_values(user), group_id=ours)
+                assert customer._accounts_per_country(user, ours) == list(orm), role
             got = customer._figure_rows(world.stranger, world.other_org, theirs, today)
             assert got == _orm(world.stranger, world.other_org, theirs, today)
             # The other organization's group is nothing of Nordvik's director, and back.
             assert customer._figure_rows(world.director, world.org, theirs, today) == []
             assert customer._figure_rows(world.stranger, world.other_org, ours, today) == []
+            assert customer._accounts_per_country(world.stranger, ours) == []
+            assert customer._accounts_per_country(world.stranger, theirs) == [
+                (world.other_company.country, 1)
+            ]
     assert seen  # figures were compared, not only empty lists
 
 
