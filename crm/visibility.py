@@ -59,6 +59,55 @@ def scoped_company_ids(user: User) -> QuerySet[Any] | list[int] | None:
     return [user.sales_company_id] if user.sales_company_id else []
 
 
+# What of a user the visibility policies read: the role and these four values. Every policy
+# branches on the role and on whether the company and the region are set (``scoped_company_ids``)
+# and puts the values themselves into its SQL as parameters, so one SQL text serves every user of
+# one shape (``user_shape``): a compiled statement (``crm.db.compiled.CompiledQuery``) binds
+# ``user_values`` in the places of a stand-in user's (``stand_in_user``).
+USER_VALUES = ("organization_id", "user_id", "sales_company_id", "region_id")
+UserShape = tuple[str, bool, bool]
+
+
+def user_shape(user: User) -> UserShape | None:
+    """The shape of the user's visibility SQL; ``None`` where no statement may be shared (an
+    anonymous or inactive user sees nothing: ``apply`` answers ``none()``)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return (user.role, bool(user.sales_company_id), user.region_id is not None)
+
+
+def user_values(user: User) -> dict[str, Any]:
+    """The values a statement of ``user_shape(user)`` binds (see ``stand_in_user``)."""
+    return {
+        "organization_id": user.organization_id,
+        "user_id": user.pk,
+        "sales_company_id": user.sales_company_id,
+        "region_id": user.region_id,
+    }
+
+
+def stand_in_user(
+    shape: UserShape,
+    *,
+    organization_id: int,
+    user_id: int,
+    sales_company_id: int | None,
+    region_id: int | None,
+) -> User:
+    """An unsaved user of ``shape`` with the given values (a compiled statement's sentinels):
+    the policies build the same SQL for it as for every real user of that shape. Only the
+    values the shape says are set are set (the policies test them for truth)."""
+    role, has_company, has_region = shape
+    return User(
+        pk=user_id,
+        organization_id=organization_id,
+        role=role,
+        sales_company_id=sales_company_id if has_company else None,
+        region_id=region_id if has_region else None,
+        is_active=True,
+    )
+
+
 def covers_company(user: User, company_id: int | None) -> bool:
     """Whether the sales company is in the user's role scope (for "may change" checks)."""
     ids = scoped_company_ids(user)

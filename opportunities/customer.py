@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -63,6 +63,7 @@ from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.registry import access_by_id
 from crm.tenancy import TenantQuerySet
+from crm.visibility import USER_VALUES, UserShape, stand_in_user, user_shape, user_values
 from opportunities.models import Conflict, ConflictStatus, Opportunity
 
 if TYPE_CHECKING:
@@ -908,14 +909,7 @@ def account_360(
     subsidiaries = None
     if "accounts" in sections:
         # How many accounts per country, grouped by PostgreSQL (one row per country).
-        per_country = {
-            row["country"]: row["n"]
-            for row in Account.objects.visible_to(user)
-            .filter(group_id=top.pk)
-            .values("country")
-            .annotate(n=Count("id"))
-            .order_by("country")
-        }
+        per_country = dict(_accounts_per_country(user, top.pk))
         subsidiaries = _subsidiary_page(
             user=user,
             group_id=top.pk,
@@ -1006,38 +1000,174 @@ def account_360(
     )
 
 
+def figures_query(shape: UserShape) -> Callable[..., QuerySet[Any, Any]]:
+    """The 360°'s figures per account country for users of ``shape``: open deals (at the rate
+    of ``today``) and won this year (at each closing day's rate), one grouped statement with
+    the currency conversion's subqueries. The definition ``_FIGURES`` compiles once per shape
+    (the user's and the group's values bound); called with real values it is the ORM path."""
+
+    def build(
+        *,
+        organization_id: int,
+        user_id: int,
+        sales_company_id: int | None,
+        region_id: int | None,
+        corporate_currency: str,
+        group_id: int,
+        today: dt.date,
+        year_start: dt.date,
+    ) -> QuerySet[Any, Any]:
+        user = stand_in_user(
+            shape,
+            organization_id=organization_id,
+            user_id=user_id,
+            sales_company_id=sales_company_id,
+            region_id=region_id,
+        )
+        base = (
+            Opportunity.objects.visible_to(user)
+            .filter(account__group_id=group_id)
+            .filter(
+                Q(global_stage__is_won=False, global_stage__is_lost=False)
+                | Q(global_stage__is_won=True, closed_at__date__gte=year_start)
+            )
+        )
+        rate_date = Case(
+            When(global_stage__is_won=True, then=_won_date()),
+            default=Value(today),
+            output_field=DateField(),
+        )
+        qs = with_corporate_amount(
+            base,
+            None,
+            rate_date=rate_date,
+            organization_id=organization_id,
+            corporate_currency=corporate_currency,
+        )
+        return (
+            qs.values("account__country")
+            .annotate(
+                open_count=Count("id", filter=Q(global_stage__is_won=False)),
+                open_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=False)),
+                won_count=Count("id", filter=Q(global_stage__is_won=True)),
+                won_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=True)),
+                missing=missing_rate(),
+            )
+            .order_by("account__country")
+            .values_list(*_FIGURE_COLUMNS)
+        )
+
+    return build
+
+
+_FIGURE_COLUMNS = (
+    "account__country",
+    "open_count",
+    "open_amount",
+    "won_count",
+    "won_amount",
+    "missing",
+)
+_FIGURE_VALUES = (*USER_VALUES, "corporate_currency", "group_id", "today", "year_start")
+# One compiled statement per shape of user (crm.visibility.user_shape): a handful of roles.
+_FIGURES: dict[UserShape, CompiledQuery] = {}
+
+
+def figure_values(
+    user: User, organization: Organization, group_id: int, today: dt.date
+) -> dict[str, Any]:
+    """What ``figures_query`` binds for this user, group and day."""
+    return {
+        **user_values(user),
+        "corporate_currency": organization.corporate_currency,
+        "group_id": group_id,
+        "today": today,
+        "year_start": dt.date(today.year, 1, 1),
+    }
+
+
+def _figure_rows(
+    user: User, organization: Organization, group_id: int, today: dt.date
+) -> list[tuple[Any, ...]]:
+    shape = user_shape(user)
+    values = figure_values(user, organization, group_id, today)
+    if shape is None:  # an inactive user sees no deals: the ORM's none()
+        return []
+    compiled = _FIGURES.get(shape)
+    if compiled is None:
+        compiled = _FIGURES.setdefault(
+            shape,
+            CompiledQuery(
+                lambda **v: figures_query(shape)(**v),
+                *_FIGURE_VALUES,
+                scope="organization_id",
+                dates=("today", "year_start"),
+            ),
+        )
+    return compiled.rows(**values)
+
+
+def accounts_per_country_query(shape: UserShape) -> Callable[..., QuerySet[Any, Any]]:
+    """The group's visible accounts counted per country (one row per country, grouped by
+    PostgreSQL) for users of ``shape``; compiled once per shape, the values bound."""
+
+    def build(
+        *,
+        organization_id: int,
+        user_id: int,
+        sales_company_id: int | None,
+        region_id: int | None,
+        group_id: int,
+    ) -> QuerySet[Any, Any]:
+        user = stand_in_user(
+            shape,
+            organization_id=organization_id,
+            user_id=user_id,
+            sales_company_id=sales_company_id,
+            region_id=region_id,
+        )
+        return (
+            Account.objects.visible_to(user)
+            .filter(group_id=group_id)
+            .values("country")
+            .annotate(n=Count("id"))
+            .order_by("country")
+            .values_list("country", "n")
+        )
+
+    return build
+
+
+_PER_COUNTRY: dict[UserShape, CompiledQuery] = {}
+
+
+def _accounts_per_country(user: User, group_id: int) -> list[tuple[Any, ...]]:
+    shape = user_shape(user)
+    if shape is None:  # an inactive user sees no accounts: the ORM's none()
+        return []
+    compiled = _PER_COUNTRY.get(shape)
+    if compiled is None:
+        compiled = _PER_COUNTRY.setdefault(
+            shape,
+            CompiledQuery(
+                lambda **v: accounts_per_country_query(shape)(**v),
+                *USER_VALUES,
+                "group_id",
+                scope="organization_id",
+            ),
+        )
+    return compiled.rows(**user_values(user), group_id=group_id)
+
+
 def _figures_by_country(
     user: User, organization: Organization, group_id: int, today: dt.date
 ) -> tuple[dict[str, CountryFigures], Decimal]:
     """Open (at today's rate) and won this year (at closing-day rates) per account country:
-    one grouped query; a second only to name a missing rate."""
-    year_start = dt.date(today.year, 1, 1)
-    base = (
-        _opportunities(organization)
-        .visible_to(user)
-        .filter(account__group_id=group_id)
-        .filter(
-            Q(global_stage__is_won=False, global_stage__is_lost=False)
-            | Q(global_stage__is_won=True, closed_at__date__gte=year_start)
-        )
-    )
-    rate_date = Case(
-        When(global_stage__is_won=True, then=_won_date()),
-        default=Value(today),
-        output_field=DateField(),
-    )
-    qs = with_corporate_amount(base, organization, rate_date=rate_date)
-    rows = list(
-        qs.values("account__country")
-        .annotate(
-            open_count=Count("id", filter=Q(global_stage__is_won=False)),
-            open_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=False)),
-            won_count=Count("id", filter=Q(global_stage__is_won=True)),
-            won_amount=Sum("corporate_amount", filter=Q(global_stage__is_won=True)),
-            missing=missing_rate(),
-        )
-        .order_by("account__country")
-    )
+    one grouped query, compiled once per shape of user (``figures_query``)."""
+    rows = [
+        dict(zip(_FIGURE_COLUMNS, row, strict=True))
+        for row in _figure_rows(user, organization, group_id, today)
+    ]
     raise_if_missing(organization, (row["missing"] for row in rows))
     # Each country's figure is its exact sum rounded half-even; the group's won total is the
     # exact sum of all of them rounded once, so it equals the dashboard's for the same deals.

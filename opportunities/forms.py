@@ -210,28 +210,41 @@ class OpportunityFilterForm(forms.Form):
         owner.empty_label = _("Anyone")
         product.empty_label = _("Any")
 
-    def opportunities(self) -> QuerySet[Opportunity]:
-        """The visible opportunities matching the filters, sorted; a bad value filters nothing."""
+    def list_filters(self) -> dict[str, Any]:
+        """The chosen filters and sort as ``list_queryset`` takes them; a bad value filters
+        nothing."""
         data = self.cleaned_data if self.is_valid() else {}
         status = data.get("status") or "open"
-        kwargs: dict[str, Any] = {
-            "user": self.user,
+        filters: dict[str, Any] = {
             "region": data.get("region"),
             "sales_company": data.get("company"),
             "owner": data.get("owner"),
             "global_stage": data.get("stage"),
             "is_open": {"open": True, "closed": False}.get(status),
             "search": data.get("q") or "",
+            "product": data.get("product"),
+            "sort": data.get("sort") or "newest",
         }
         if data.get("quarter"):
-            kwargs["closing_from"], kwargs["closing_to"] = quarter_bounds(data["quarter"])
-        qs = selectors.opportunity_list(**kwargs)
-        if data.get("product") is not None:
-            lines = OpportunityLine.objects.for_org(self.user.organization_id).filter(
-                product=data["product"]
-            )
-            qs = qs.filter(id__in=lines.values("opportunity_id"))
-        return qs.order_by(*SORTS[data.get("sort") or "newest"])
+            filters["closing_from"], filters["closing_to"] = quarter_bounds(data["quarter"])
+        return filters
+
+    def opportunities(self) -> QuerySet[Opportunity]:
+        """The visible opportunities matching the filters, sorted; a bad value filters nothing."""
+        return list_queryset(self.user, **self.list_filters())
+
+
+def list_queryset(
+    user: User, *, product: Any = None, sort: str = "newest", **filters: Any
+) -> QuerySet[Opportunity]:
+    """The list page's opportunities: ``selectors.opportunity_list``'s filters, the product's
+    deals, the sort. The one definition of the page's query (``opportunities.list_query``
+    compiles it once per shape)."""
+    qs = selectors.opportunity_list(user=user, **filters)
+    if product is not None:
+        lines = OpportunityLine.objects.for_org(user.organization_id).filter(product=product)
+        qs = qs.filter(id__in=lines.values("opportunity_id"))
+    return qs.order_by(*SORTS[sort])
 
 
 class OpportunityForm(forms.Form):

@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -62,6 +62,7 @@ from opportunities.forms import (
     ResolveForm,
     line_initial,
 )
+from opportunities.list_query import list_page
 from opportunities.models import (
     Conflict,
     ConflictKind,
@@ -82,7 +83,7 @@ from opportunities.resolution import (
     resolvable_ids,
     situation_deals,
 )
-from opportunities.rows import row_values, rows_html
+from opportunities.rows import rows_html
 from opportunities.situations import situations_of
 from opportunities.trade_rules import typed_quotes
 
@@ -149,25 +150,24 @@ def _csv_rows(qs: Any, organization_id: int) -> Iterator[str]:
 @require_GET
 def opportunity_list(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     form = OpportunityFilterForm(request.GET or None, user=request.user)
-    qs = form.opportunities()
     if request.GET.get("format") == "csv":
         stamp = timezone.localdate().isoformat()
         response = StreamingHttpResponse(
-            _csv_rows(qs, request.user.organization_id), content_type="text/csv; charset=utf-8"
+            _csv_rows(form.opportunities(), request.user.organization_id),
+            content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="opportunities-{stamp}.csv"'
         return response
-    page = _page(request, qs)
-    # The rows as plain values, rendered in Python (opportunities.rows): the page's one read
-    # (a CappedPaginator's page holds a sliced queryset).
-    page.object_list = row_values(cast(QuerySet[Any], page.object_list))
+    # The page's rows and capped count as compiled statements (opportunities.list_query), the
+    # rows as plain values rendered in Python (opportunities.rows).
+    page = list_page(request.user, form.list_filters(), request.GET.get("page"), PAGE_SIZE)
     return render(
         request,
         "opportunities/list.html",
         {
             "form": form,
             "page": page,
-            "rows": rows_html(page.object_list),
+            "rows": rows_html(list(page.object_list)),
             "query": _query_without(request, "page", "format"),
             "csv_query": _query_without(request, "page", "format"),
         },

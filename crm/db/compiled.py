@@ -22,6 +22,8 @@ the list's length; an ``__in`` would give one placeholder per element and could 
 
 Each row comes back as the queryset's ``values_list`` would give it: the fields' database
 converters (JSON, decimals, arrays of JSON) are applied, with the connection the run uses.
+``count=True``: the statement counts the queryset's rows instead (``SELECT COUNT(*) FROM (…)``,
+as ``QuerySet.count()`` counts a sliced queryset); ``rows`` answers ``[(n,)]``.
 
 The statement runs **prepared** (``PREPARE`` once per connection, then ``EXECUTE``; see
 ``crm.db.base``): PostgreSQL parses and rewrites it once per connection and, after its first
@@ -136,6 +138,7 @@ class CompiledQuery:
         scope: str | None = None,
         dates: Collection[str] = (),
         arrays: Collection[str] = (),
+        count: bool = False,
     ) -> None:
         if scope is not None and scope not in names:
             raise ValueError(f"scope {scope!r} must be one of the names.")
@@ -147,6 +150,7 @@ class CompiledQuery:
         self._scope = scope
         self._dates = frozenset(dates)
         self._arrays = frozenset(arrays)
+        self._count = count
         self._compiled: dict[tuple[bool, str], _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -207,6 +211,9 @@ class CompiledQuery:
             if mark in sql or any(mark in str(p) for i, p in enumerate(params) if i not in taken):
                 raise ValueError(f"{name!r} is not a bound parameter of the query.")
         expressions = tuple(col for col, _sql, _alias in compiler.select[: compiler.col_count])
+        if self._count:
+            # As Django counts a sliced queryset: the rows in a subquery, counted around it.
+            sql, expressions = f"SELECT COUNT(*) FROM ({sql}) subquery", ()  # noqa: S608
         connection = connections[qs.db]
         connection.ensure_connection()
         transformer = Transformer(connection.connection.adapters)

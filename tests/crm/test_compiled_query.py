@@ -161,3 +161,26 @@ def test_dates_and_arrays_are_bound_values(world: World) -> None:
             assert [r[0] for r in got] == list(created(world.org.pk, since, ids)), (since, ids)
         with pytest.raises(TypeError):
             query.rows(organization_id=world.org.pk, since="2026-01-01", ids=[])
+
+
+def test_count_counts_the_querysets_rows_as_the_orm_does(world: World) -> None:
+    """``count=True``: the sliced queryset's rows counted in SQL, as ``QuerySet.count()``."""
+
+    def first_three(organization_id: int, prefix: Any) -> QuerySet[Account, Any]:
+        return accounts_named(organization_id, prefix)[:3]
+
+    query = CompiledQuery(
+        first_three, "organization_id", "prefix", scope="organization_id", count=True
+    )
+    for n in range(5):
+        AccountFactory(
+            organization=world.org, home_company=world.se, name=f"N{n % 2}", country="SE"
+        )
+    with org_scope(world.org):
+        for prefix in ("N0", "N1", "Nobody"):
+            assert query.rows(organization_id=world.org.pk, prefix=prefix) == [
+                (first_three(world.org.pk, prefix).count(),)
+            ]
+        assert query.rows(organization_id=world.org.pk, prefix="N0") == [(3,)]  # capped at 3
+        assert query.rows(organization_id=world.org.pk, prefix="N1") == [(2,)]
+    assert query.compiled().sql.startswith("SELECT COUNT(*) FROM (")

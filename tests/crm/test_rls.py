@@ -166,6 +166,29 @@ def test_pages_hold_with_rls_alone(world: World) -> None:
         assert "Tellus SE" not in names and "Nordvik SE" in names
 
 
+def test_the_compiled_list_page_holds_with_rls_alone(world: World) -> None:
+    """The list page's rows and count are compiled statements (opportunities.list_query),
+    prepared once per connection and shared by every rep: without wall one's filter their SQL
+    names no organization, and RLS alone keeps each organization's deals to its own users,
+    taking turns on one connection."""
+    from opportunities.models import Opportunity
+    from tests.opportunities.factories import OpportunityFactory, account_for
+
+    ours = {OpportunityFactory(account=account_for(world.se), owner=world.rep_se).pk for _ in "ab"}
+    theirs = {
+        OpportunityFactory(account=account_for(world.other_company), owner=world.stranger).pk
+        for _ in "abc"
+    }
+    assert Opportunity.objects.unscoped().count() == 5
+    with as_app_role(orm_filter=False):
+        client = Client()
+        for user, expected in [(world.rep_se, ours), (world.stranger, theirs)] * 2:
+            client.force_login(user)
+            page = client.get("/opportunities/", {"status": "all"}).context["page"]
+            assert {row.id for row in page.object_list} == expected
+            assert page.paginator.count == len(expected)
+
+
 def _app_connection() -> psycopg.Connection:
     role = _grant_app_role()
     s = connection.settings_dict
