@@ -40,6 +40,7 @@ from accounts.services import (
     contact_create,
     contact_update,
 )
+from crm.audit import quiet_trigger_checks
 from crm.events import emit
 from crm.models import SalesCompany, User
 from crm.money import MissingExchangeRateError
@@ -1323,6 +1324,8 @@ def import_run(*, job_id: int, organization_id: int, commit: bool) -> str:
                 pghistory.context(user=user.pk, import_job=job.pk, note=note),
                 transaction.atomic(),
             ):
+                # One transaction for the whole file: keep its per-row trigger cost flat.
+                quiet_trigger_checks()
                 outcomes = _process(importer, job, rejected=rejected, commit=commit)
                 if not commit:
                     transaction.set_rollback(True)

@@ -307,6 +307,36 @@ def test_cancel_rolls_back(world, django_capture_on_commit_callbacks, monkeypatc
     assert accounts_of(world) == []
 
 
+def test_the_import_transaction_quiets_the_trigger_checks(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Both runs set ``pgtrigger.ignore`` to an empty list in their one transaction (a
+    subtransaction abort per written row otherwise: ``crm.audit.quiet_trigger_checks``)."""
+    from django.db import connection
+
+    seen = []
+    real = services._process
+
+    def spying(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('pgtrigger.ignore', true)")
+            seen.append(cursor.fetchone()[0])
+            # The test's one transaction would keep the dry run's setting for the commit.
+            cursor.execute("SELECT set_config('pgtrigger.ignore', '', true)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_process", spying)
+    user = world.manager_se
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(user, ImportKind.ACCOUNTS, "Name;Country\nQuiet AB;SE\n"),
+        user,
+    )
+    job = commit(django_capture_on_commit_callbacks, job, user)
+    assert job.status == ImportStatus.DONE, job.message
+    assert seen == ["{}", "{}"]
+
+
 def test_commit_needs_a_dry_run(world) -> None:
     job = upload(world.manager_se, ImportKind.ACCOUNTS, ACCOUNTS)
     with pytest.raises(ValidationError):
