@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,9 +72,24 @@ def _too_many(max_rows: int) -> FileError:
     )
 
 
+# Where ``io.StringIO(text, newline="")`` ends a line: \r\n, \r or \n, each kept.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines as ``io.StringIO(text, newline="")`` gives them, one at a time: a
+    StringIO of a 100,000-row file keeps a second copy of it, four bytes per character."""
+    start = 0
+    for end in _LINE_END.finditer(text):
+        yield text[start : end.end()]
+        start = end.end()
+    if start < len(text):
+        yield text[start:]
+
+
 def _csv_rows(data: bytes) -> Iterator[list[str]]:
     text = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
+    reader = csv.reader(_lines(text), delimiter=sniff_delimiter(text))
     for row in reader:
         yield [cell.replace("\x00", "") for cell in row]
 
@@ -127,6 +143,9 @@ def read_table(
     headers: list[str] | None = None
     rows: list[list[str]] = []
     numbers: list[int] = []
+    # One string per distinct cell text: a file's companies, stages, owners, currencies and
+    # products repeat on every row (a third less memory for a 100,000-row file).
+    texts: dict[str, str] = {}
     try:
         for number, raw in enumerate(rows_iter, start=1):
             if not any(c.strip() for c in raw):
@@ -138,7 +157,7 @@ def read_table(
                 break  # a preview of the first rows only
             if len(rows) >= max_rows:
                 raise _too_many(max_rows)
-            cells = raw[: len(headers)]
+            cells = [texts.setdefault(c, c) for c in raw[: len(headers)]]
             rows.append(cells + [""] * (len(headers) - len(cells)))
             numbers.append(number)
     except csv.Error as exc:

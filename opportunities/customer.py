@@ -499,11 +499,19 @@ def agreement_volumes(
         )
         for c in agreements
     }
+    # As ``_volume_query``: the deals' own copy of the group and a closing-time range two days
+    # wider than the window let ``opp_org_group_closed_idx`` read only the groups' deals of the
+    # window (through the accounts, PostgreSQL walked every won deal of the window and joined
+    # each to its account: 1.5-1.8 s per import chunk of 1,000 deals at 1M).
+    first, last = min(w[2] for w in windows.values()), max(w[3] for w in windows.values())
+    margin = dt.timedelta(days=_ZONE_MARGIN_DAYS)
     qs = Opportunity.objects.for_org(organization).filter(
-        account__group_id__any_of=sorted({w[0] for w in windows.values()}),
+        account_group_id__any_of=sorted({w[0] for w in windows.values()}),
         sales_company_id__any_of=sorted(set().union(*(w[1] for w in windows.values()))),
-        closed_at__date__gte=min(w[2] for w in windows.values()),
-        closed_at__date__lte=max(w[3] for w in windows.values()),
+        closed_at__date__gte=first,
+        closed_at__date__lte=last,
+        closed_at__gte=dt.datetime.combine(first, dt.time(), dt.UTC) - margin,
+        closed_at__lt=dt.datetime.combine(last, dt.time(), dt.UTC) + margin + dt.timedelta(days=1),
         global_stage__is_won=True,
     )
     by_group: dict[int, list[tuple[Any, ...]]] = defaultdict(list)

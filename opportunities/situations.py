@@ -52,7 +52,7 @@ from django.utils import timezone
 from accounts.matching import duplicate_candidates_read, find_duplicate_candidates
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.db.compiled import CompiledQuery
-from crm.events import emit
+from crm.events import emit, emit_many
 from crm.models import Organization
 from opportunities.customer import (
     AgreementTerms,
@@ -693,8 +693,10 @@ def sync_situations_many(organization_id: int, items: Sequence[GroupSync]) -> Ch
         Conflict.objects.bulk_create([conflict for conflict, _s in opening])
         for conflict, situation in opening:
             changes.opened.append(conflict.pk)
-            emit(organization_id, "conflict.opened", conflict)
             new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
+        # By id (read again after the commit, as the payload does anyway): a callback holding
+        # each conflict held its deal, and an import's chunks open thousands.
+        emit_many(organization_id, "conflict.opened", Conflict, [c.pk for c, _s in opening])
     ConflictParticipant.objects.bulk_create(new_rows)
     return changes
 
@@ -868,7 +870,7 @@ def sync_deal_situations(organization_id: int, items: Sequence[DealSync]) -> Cha
     ConflictParticipant.objects.bulk_create(rows)
     for conflict in conflicts:
         changes.opened.append(conflict.pk)
-        emit(organization_id, "conflict.opened", conflict)
+    emit_many(organization_id, "conflict.opened", Conflict, [c.pk for c in conflicts])
     return changes
 
 

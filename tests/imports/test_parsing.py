@@ -3,6 +3,7 @@ countries, formulas, the row limit and the header suggestions in four languages.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import time
@@ -13,7 +14,7 @@ from openpyxl import Workbook
 
 from imports import mapping as m
 from imports.models import ImportKind
-from imports.parsing import FileError, read_table
+from imports.parsing import FileError, _lines, read_table
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
@@ -24,6 +25,35 @@ def test_each_delimiter_is_sniffed(delimiter: str) -> None:
     assert table.headers == ["Name", "Country", "Amount"]
     assert table.rows[0][:2] == ["Acme AB", "SE"]
     assert table.numbers == [2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a;b\nc;d\n",
+        "a;b\r\nc;d\r\n",
+        "a;b\rc;d\r",  # old Mac line ends
+        "a;b\nc;d",  # no line end at the end
+        'a;b\n"two\nlines";"cr\rand crlf\r\n"\r\ne;f\n',  # line ends inside quotes
+        "a;\u2028b\x0c;c\x1c\n\n\nd;e\r\r\n",  # what str.splitlines would split on
+        "",
+        "\n",
+    ],
+)
+def test_csv_lines_are_the_stringio_lines(text: str) -> None:
+    """The CSV reader's lines are read as ``io.StringIO(text, newline="")`` gives them (what it
+    read before), so every file gives the same rows."""
+    assert list(_lines(text)) == list(io.StringIO(text, newline=""))
+    assert list(csv.reader(_lines(text), delimiter=";")) == list(
+        csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    )
+
+
+def test_repeated_cells_are_one_string_and_rows_unchanged() -> None:
+    text = "Name;Company\n" + "".join(f"Firm {i};SE01\n" for i in range(3))
+    table = read_table(text.encode(), "a.csv")
+    assert table.rows == [["Firm 0", "SE01"], ["Firm 1", "SE01"], ["Firm 2", "SE01"]]
+    assert table.rows[0][1] is table.rows[2][1]
 
 
 def test_utf8_bom_and_windows_1252_are_read() -> None:

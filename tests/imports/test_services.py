@@ -307,6 +307,36 @@ def test_cancel_rolls_back(world, django_capture_on_commit_callbacks, monkeypatc
     assert accounts_of(world) == []
 
 
+def test_the_import_transaction_quiets_the_trigger_checks(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Both runs set ``pgtrigger.ignore`` to an empty list in their one transaction (a
+    subtransaction abort per written row otherwise: ``crm.audit.quiet_trigger_checks``)."""
+    from django.db import connection
+
+    seen = []
+    real = services._process
+
+    def spying(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('pgtrigger.ignore', true)")
+            seen.append(cursor.fetchone()[0])
+            # The test's one transaction would keep the dry run's setting for the commit.
+            cursor.execute("SELECT set_config('pgtrigger.ignore', '', true)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_process", spying)
+    user = world.manager_se
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(user, ImportKind.ACCOUNTS, "Name;Country\nQuiet AB;SE\n"),
+        user,
+    )
+    job = commit(django_capture_on_commit_callbacks, job, user)
+    assert job.status == ImportStatus.DONE, job.message
+    assert seen == ["{}", "{}"]
+
+
 def test_commit_needs_a_dry_run(world) -> None:
     job = upload(world.manager_se, ImportKind.ACCOUNTS, ACCOUNTS)
     with pytest.raises(ValidationError):
@@ -342,3 +372,72 @@ def test_import_finished_is_sent_to_webhooks_with_counts(
         "id": job.pk, "kind": "accounts", "file_name": "file.csv",
         "created": 2, "updated": 0, "skipped": 1, "rejected": 2,
     }  # fmt: skip
+
+
+def test_imported_deals_are_announced_once_each_within_the_scopes(
+    world, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """The bulk path announces a chunk's new deals by id after the commit (``emit_many``):
+    each new deal gets one ``opportunity.created`` per endpoint whose scope covers it, its
+    payload the deal as committed; the dry run announces nothing."""
+    from webhooks import payloads
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import endpoint_create
+
+    for name, extra in (
+        ("ERP", {}),
+        ("ERP SE", {"scope": "company", "sales_company": world.se}),
+        ("ERP DK", {"scope": "company", "sales_company": world.dk}),
+    ):
+        endpoint_create(
+            acting_user=world.admin, name=name, url="http://127.0.0.1:9/hook",
+            event_types=["opportunity.created"], **extra,
+        )  # fmt: skip
+    monkeypatch.setattr("webhooks.events.queue_delivery", lambda delivery: None)
+    user = world.manager_se
+    _deal_world(world)
+    job = dry_run(
+        django_capture_on_commit_callbacks, upload(user, ImportKind.OPPORTUNITIES, OPPS), user
+    )
+    assert not WebhookDelivery.objects.for_org(world.org).exists()
+    job = commit(django_capture_on_commit_callbacks, job, user)
+    assert job.status == ImportStatus.DONE, job.message
+    deals = list(Opportunity.objects.for_org(world.org).order_by("pk"))
+    assert len(deals) == 2
+    deliveries = WebhookDelivery.objects.for_org(world.org).select_related("endpoint")
+    got = sorted(
+        (d.endpoint.name, d.payload["data"]["opportunity"]["id"])
+        for d in deliveries
+        if d.event_type == "opportunity.created"
+    )
+    assert got == sorted((name, deal.pk) for name in ("ERP", "ERP SE") for deal in deals)
+    for delivery in deliveries:
+        deal = next(d for d in deals if d.pk == delivery.payload["data"]["opportunity"]["id"])
+        assert delivery.payload["data"] == payloads.object_payload(deal, None, {})
+
+
+def test_one_failing_announcement_of_a_batch_leaves_the_others(world, monkeypatch) -> None:
+    from webhooks import events
+    from webhooks.services import endpoint_create
+
+    endpoint_create(
+        acting_user=world.admin, name="ERP", url="http://127.0.0.1:9/hook",
+        event_types=["opportunity.created"],
+    )  # fmt: skip
+    monkeypatch.setattr("webhooks.events.queue_delivery", lambda delivery: None)
+    account = _deal_world(world)
+    from tests.opportunities.factories import OpportunityFactory
+
+    deals = [OpportunityFactory(account=account, owner=world.rep_se) for _i in range(3)]
+    real = events.payloads.object_payload
+
+    def failing(obj, companies, extra):
+        if obj.pk == deals[1].pk:
+            raise RuntimeError("payload")
+        return real(obj, companies, extra)
+
+    monkeypatch.setattr(events.payloads, "object_payload", failing)
+    made = events.record_events(world.org.pk, "opportunity.created", deals, robust=True)
+    assert [d.payload["data"]["opportunity"]["id"] for d in made] == [deals[0].pk, deals[2].pk]
+    with pytest.raises(RuntimeError):
+        events.record_events(world.org.pk, "opportunity.created", deals)

@@ -408,6 +408,11 @@ def test_a_price_gap_that_opens_is_announced_like_every_situation(
         "opportunities.situations.emit",
         lambda org_id, event, obj, **kw: emitted.append((event, obj.pk)),
     )
+    # Conflicts opened together are announced by id (``emit_many``).
+    monkeypatch.setattr(
+        "opportunities.situations.emit_many",
+        lambda org_id, event, model, ids, **kw: emitted.extend((event, pk) for pk in ids),
+    )
     pump = ProductFactory(organization=world.org)
     quote(world, group["top"], world.rep_se, pump, "10000.00")
     quote(world, group["de"], world.rep_de, pump, "1500.00")
