@@ -91,6 +91,8 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_list_director", users["director"], "/api/v1/opportunities/"),
         ("api_list_filtered_country", users["country_manager"], filtered),
         ("api_list_deep_director", users["director"], deep),
+        ("page_dashboard_director", users["director"], "/reports/"),
+        ("page_dashboard_country", users["country_manager"], "/reports/"),
         # The fixed overhead of a request: a signed-in API call that reads next to nothing
         # (the organization's regions), so what is left is the middleware stack, the session's
         # user, DRF's authentication, permissions, negotiation and rendering.

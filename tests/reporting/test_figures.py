@@ -198,6 +198,34 @@ def test_the_rendered_figures_are_cached_per_stored_figures_and_language(client,
     assert cache.get(other) is not None and other != key
 
 
+def test_stored_figures_are_decoded_once_per_computation(client, dataset: Dataset, monkeypatch):
+    w = dataset.world
+    decoded: list[int] = []
+    real_loads = figures.loads
+
+    def counting_loads(data):
+        decoded.append(len(data))
+        return real_loads(data)
+
+    monkeypatch.setattr(figures, "loads", counting_loads)
+    _view(client, w.director)  # computed live and stored: nothing to decode
+    first = _view(client, w.director)
+    again = _view(client, w.director)
+    # Another scope (the SE company): its own row, computed by its first view, then decoded.
+    _view(client, w.manager_se)
+    _view(client, w.manager_se)
+    assert len(decoded) == 2
+    # The same decoding serves every view of the same computation; each view has its own viewer.
+    assert again.dashboard.totals is first.dashboard.totals
+    assert first.dashboard.user == w.director
+    # A write makes new figures, decoded anew: never the figures of before it.
+    _bump_open_amount(_open_opportunity(dataset), "1000")
+    _view(client, w.director)  # refreshed in-process by this view
+    after = _view(client, w.director)
+    assert after.dashboard.totals.amount == first.dashboard.totals.amount + D("1000")
+    assert len(decoded) == 3
+
+
 def test_figures_computed_for_one_viewer_are_not_cached(client, dataset: Dataset):
     w = dataset.world
     # A country manager's own company is stored figures, shared; a person's scope never is.
