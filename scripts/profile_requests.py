@@ -54,6 +54,16 @@ def _owner_url() -> str:
     )
 
 
+def _first_word(account_id: int) -> str:
+    """The search word the bench's search scenarios use: an account name's first four letters."""
+    import psycopg
+
+    with psycopg.connect(_owner_url()) as owner:
+        row = owner.execute("SELECT name FROM accounts_account WHERE id = %s", [account_id])
+        (name,) = row.fetchone() or ("",)
+    return name.split()[0].lower()[:4] if name else "a"
+
+
 def _list_paths(info: dict[str, Any]) -> tuple[str, str]:
     """The bench's filtered (country manager, Negotiate, 200 rows) and deep (director, half-way
     through the list, by cursor) API list paths, as bench/run.py builds them."""
@@ -92,6 +102,8 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_list_filtered_country", users["country_manager"], filtered),
         ("api_list_deep_director", users["director"], deep),
         ("page_dashboard_director", users["director"], "/reports/"),
+        ("page_search_director", users["director"], f"/search/?q={_first_word(big)}"),
+        ("page_search_deal_director", users["director"], "/search/?q=deal+1428"),
         ("page_dashboard_country", users["country_manager"], "/reports/"),
         # The fixed overhead of a request: a signed-in API call that reads next to nothing
         # (the organization's regions), so what is left is the middleware stack, the session's
