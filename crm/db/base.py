@@ -2,8 +2,8 @@
 
 Wall two (row-level security) filters every tenant table on the session setting ``app.org_id``.
 This backend keeps that setting equal to the organization in scope (``crm.tenancy``) before
-every statement: when the scope changes it runs ``set_config('app.org_id', …)`` on the raw
-cursor first; with no organization in scope the setting is empty and RLS returns no rows.
+every statement: when the scope changes it runs ``set_config('app.org_id', …)`` on a raw
+cursor of its own first; with no organization in scope the setting is empty and RLS returns no rows.
 
 The value is cached per connection and forgotten whenever PostgreSQL could have reverted it (a
 rollback or a savepoint rollback undoes ``set_config`` done inside the transaction), on connect
@@ -56,8 +56,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         org_id = current_org_id()
         wanted = "" if org_id is None else str(org_id)
         if wanted != self._app_org:
-            # The raw cursor: not through the wrappers again, not recorded as an app query.
-            context["cursor"].cursor.execute(SET_ORG_SQL, [wanted])
+            # Not through the wrappers again, not recorded as an app query.
+            self._side_statement(SET_ORG_SQL, [wanted])
             self._app_org = wanted
         return execute(sql, params, many, context)
 
@@ -69,10 +69,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         not yet. A failed PREPARE is not remembered (the next run tries again)."""
         if name not in self._prepared:
             with self.wrap_database_errors:
-                # Raw: the text is the statement itself, without parameters to bind.
-                cursor.cursor.execute(prepare_sql)
+                # The text is the statement itself, without parameters to bind.
+                self._side_statement(prepare_sql)
             self._prepared.add(name)
         cursor.execute(execute_sql, params)
+
+    def _side_statement(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run ``sql`` on a raw cursor of its own, never on the cursor of the statement it
+        prepares for. In pipeline mode (``crm.db.compiled.read_ahead``) a cursor that sends two
+        statements holds whichever result psycopg has read last, and its ``fetchall`` waits
+        only while it holds none: had the ``PREPARE`` or ``set_config`` result arrived before
+        the caller fetched, the caller would get "the last operation didn't produce records"
+        (``PREPARE``) or, worse, ``set_config``'s one row as its answer. A cursor of its own
+        keeps each result with its statement; closing it is safe before its result arrives (the
+        pipeline still checks the result for errors)."""
+        with self.connection.cursor() as raw:
+            raw.execute(sql, params)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self._app_org = _UNKNOWN

@@ -187,3 +187,47 @@ def test_an_unknown_wrapper_makes_the_runs_go_one_by_one(
         assert len(named.rows(organization_id=org, name="Alfa")) == 1 and not left
     assert pipelines == []
     assert len(seen) == 2
+
+
+@pytest.mark.django_db
+def test_the_prepare_and_set_config_go_on_cursors_of_their_own(world: World, monkeypatch) -> None:
+    """In a pipeline a cursor holds whichever of its results psycopg read last, and ``fetchall``
+    waits only while it holds none: a ``PREPARE`` or ``set_config`` sent on the reading
+    statement's own cursor, answered before that statement, was taken for its answer (an
+    intermittent "the last operation didn't produce records (command status: PREPARE)", or
+    ``set_config``'s row as the rows). Each side statement must have a cursor of its own."""
+    from crm.db import base
+
+    named, _among = _queries()
+    AccountFactory(organization=world.org, home_company=world.se, name="Alfa")
+    org = world.org.pk
+    with org_scope(world.org):
+        expected = named.rows(organization_id=org, name="Alfa")
+    # As on a new connection: nothing prepared, the organization not yet set.
+    with connection.connection.cursor() as raw:
+        raw.execute("DEALLOCATE ALL")
+    connection._prepared.clear()
+    connection._app_org = base._UNKNOWN
+    cursor_class = type(connection.connection.cursor())
+    real_execute = cursor_class.execute
+    # The cursors themselves, not their ids: a closed cursor's id may be a later cursor's.
+    sent: list[tuple[Any, str]] = []
+
+    def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append((self, str(query)[:40]))
+        return real_execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(cursor_class, "execute", execute)
+    with (
+        org_scope(world.org),
+        transaction.atomic(),
+        read_ahead([(named, {"organization_id": org, "name": "Alfa"})]),
+    ):
+        assert named.rows(organization_id=org, name="Alfa") == expected
+    kinds = [text.split()[0] for _cursor, text in sent]
+    assert kinds.count("PREPARE") == 1 and kinds.count("EXECUTE") == 1
+    assert any("set_config" in text for _cursor, text in sent)
+    reader = next(cursor for cursor, text in sent if text.startswith("EXECUTE"))
+    assert [text for cursor, text in sent if cursor is reader] == [
+        text for _c, text in sent if text.startswith("EXECUTE")
+    ]
