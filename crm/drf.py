@@ -123,12 +123,18 @@ class VisibleViewSet(OrgScopedAPIMixin, GenericViewSet[Any]):
     ordering_fields: ClassVar[Sequence[str]] = ()
 
     def get_queryset(self) -> QuerySet[Any]:
-        qs = visible_rows(self.model, self.request.user)
-        if self.select_related:
-            qs = qs.select_related(*self.select_related)
-        if self.prefetch_related:
-            qs = qs.prefetch_related(*self.prefetch_related)
-        return qs.order_by(*(self.model._meta.ordering or ["pk"]), "pk")
+        return self.visible_queryset(self.request.user)
+
+    @classmethod
+    def visible_queryset(cls, user: Any) -> QuerySet[Any]:
+        """The rows ``user`` may see, as the viewset lists them (a compiled list statement is
+        built from this with a stand-in user: ``opportunities.api_list``)."""
+        qs = visible_rows(cls.model, user)
+        if cls.select_related:
+            qs = qs.select_related(*cls.select_related)
+        if cls.prefetch_related:
+            qs = qs.prefetch_related(*cls.prefetch_related)
+        return qs.order_by(*(cls.model._meta.ordering or ["pk"]), "pk")
 
     def get_object(self) -> Any:
         # The list's queryset (visible rows, its joins), so a detail is 404 exactly when the

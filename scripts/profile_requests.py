@@ -64,11 +64,13 @@ def _first_word(account_id: int) -> str:
     return name.split()[0].lower()[:4] if name else "a"
 
 
-def _list_paths(info: dict[str, Any]) -> tuple[str, str]:
+def _list_paths(info: dict[str, Any]) -> tuple[str, str, str]:
     """The bench's filtered (country manager, Negotiate, 200 rows) and deep (director, half-way
-    through the list, by cursor) API list paths, as bench/run.py builds them."""
+    through the list; rep, 1,000 rows into it; by cursor) API list paths, as bench/run.py
+    builds them."""
     import psycopg
 
+    from bench import floors
     from bench.run import cursor_for
 
     org = info["organization_id"]
@@ -83,14 +85,26 @@ def _list_paths(info: dict[str, Any]) -> tuple[str, str]:
             " opportunities_opportunity WHERE organization_id = %s) LIMIT 1",
             [org, org],
         ).fetchone()
+        (rep_id,) = owner.execute(
+            "SELECT id FROM crm_user WHERE email = %s",
+            [info["users"]["sales_rep"]],
+        ).fetchone()
+        statement = floors.opportunity_page("sales_rep")[0].replace(
+            "LIMIT %(limit)s", "OFFSET %(depth)s LIMIT 1"
+        )
+        rep_row = owner.execute(
+            statement,
+            {"org": org, "user": rep_id, "companies": [], "limit": 50, "depth": 1000},
+        ).fetchone()
     api = "/api/v1/opportunities/"
     deep = f"{api}?cursor={cursor_for(str(row[0]))}" if row else api
-    return f"{api}?global_stage={negotiate}&page_size=200", deep
+    deep_rep = f"{api}?cursor={cursor_for(str(rep_row[17]))}" if rep_row else api
+    return f"{api}?global_stage={negotiate}&page_size=200", deep, deep_rep
 
 
 def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
     users, big = info["users"], info["big_groups"][0]
-    filtered, deep = _list_paths(info)
+    filtered, deep, deep_rep = _list_paths(info)
     return [
         ("page_list_director", users["director"], "/opportunities/"),
         ("page_list_rep", users["sales_rep"], "/opportunities/"),
@@ -101,6 +115,7 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_list_director", users["director"], "/api/v1/opportunities/"),
         ("api_list_filtered_country", users["country_manager"], filtered),
         ("api_list_deep_director", users["director"], deep),
+        ("api_list_deep_rep", users["sales_rep"], deep_rep),
         ("page_dashboard_director", users["director"], "/reports/"),
         ("page_search_director", users["director"], f"/search/?q={_first_word(big)}"),
         ("page_search_deal_director", users["director"], "/search/?q=deal+1428"),
@@ -111,6 +126,23 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_trivial_director", users["director"], "/api/v1/regions/"),
         ("api_trivial_rep", users["sales_rep"], "/api/v1/regions/"),
     ]
+
+
+def _client(email: str, *, token: bool) -> Any:
+    """A test client signed in as ``email``: a session, or (``token``) an API token issued to
+    the user as ``POST /api/v1/auth/token/`` issues one, sent in every request's header."""
+    from django.test import Client
+
+    from bench.inproc import _user_by_email
+    from crm.services import api_token_issue
+
+    user = _user_by_email(email)
+    if not token:
+        client = Client()
+        client.force_login(user)
+        return client
+    _token, key = api_token_issue(user=user, name="profile_requests")
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
 def main() -> None:
@@ -127,6 +159,11 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--dump", default="", help="write each response body to DIR/NAME.html")
     parser.add_argument("--sql", type=int, default=0, help="print each query, cut at N chars")
+    parser.add_argument(
+        "--token",
+        action="store_true",
+        help="API scenarios signed in by an API token (as make bench serves them), not a session",
+    )
     args = parser.parse_args()
     _setup()
 
@@ -134,20 +171,17 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench.inproc import _user_by_email
-
     info = _info()
     wanted = {n for n in args.only.split(",") if n}
     clients: dict[str, Client] = {}
     for name, email, path in scenarios(info):
         if wanted and name not in wanted:
             continue
-        if email not in clients:
-            client = Client()
-            client.force_login(_user_by_email(email))
-            clients[email] = client
-        client = clients[email]
+        api = path.startswith("/api/")
+        key = f"{email} token" if args.token and api else email
+        if key not in clients:
+            clients[key] = _client(email, token=args.token and api)
+        client = clients[key]
         first = client.get(path)
         walls, cpus, sqls, nq = [], [], [], 0
         for _ in range(args.repeat):

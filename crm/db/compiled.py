@@ -16,7 +16,9 @@ user's, in a request) as a constant parameter, so a query built under one zone m
 under another.
 
 Named values are integers or text by default; ``dates`` names values that are dates (a date
-field's lookup binds a date: its sentinel is a date of the year 1), ``arrays`` names lists of
+field's lookup binds a date: its sentinel is a date of the year 1), ``datetimes`` aware
+datetimes (a timestamp's lookup, e.g. a cursor's position: a sentinel of the year 1 in UTC,
+bound as ``timestamptz``), ``arrays`` names lists of
 integers bound as one parameter (``field__any_of=[…]``: ``= ANY(%s)``, one SQL text whatever
 the list's length; an ``__in`` would give one placeholder per element and could not be reused).
 
@@ -61,6 +63,7 @@ from crm.scope import OrganizationScopeError, current_org_id, org_scope, orm_ten
 _SENTINEL_BASE = -7_340_000_001
 # No real date of the application is in the year 1.
 _DATE_SENTINEL_BASE = dt.date(1, 1, 1)
+_DATETIME_SENTINEL_BASE = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
 # Django's placeholders and its escaped percent sign (the only two it writes).
 _PLACEHOLDER = re.compile(r"%(.)", re.DOTALL)
 _EXECUTE = re.compile(r"EXECUTE (cq_[0-9a-f]{24})\b")
@@ -138,18 +141,21 @@ class CompiledQuery:
         scope: str | None = None,
         dates: Collection[str] = (),
         arrays: Collection[str] = (),
+        datetimes: Collection[str] = (),
         count: bool = False,
     ) -> None:
         if scope is not None and scope not in names:
             raise ValueError(f"scope {scope!r} must be one of the names.")
-        typed = set(dates) | set(arrays)
-        if not typed <= set(names) or set(dates) & set(arrays) or (scope in typed):
-            raise ValueError("dates and arrays must be distinct names, and not the scope.")
+        kinds = (set(dates), set(arrays), set(datetimes))
+        typed = set().union(*kinds)
+        if not typed <= set(names) or sum(map(len, kinds)) != len(typed) or (scope in typed):
+            raise ValueError("dates, datetimes and arrays must be distinct names, not the scope.")
         self._build = build
         self._names = names
         self._scope = scope
         self._dates = frozenset(dates)
         self._arrays = frozenset(arrays)
+        self._datetimes = frozenset(datetimes)
         self._count = count
         self._compiled: dict[tuple[bool, str], _Compiled] = {}
         self._lock = threading.Lock()
@@ -157,6 +163,8 @@ class CompiledQuery:
     def _sentinel(self, index: int, name: str) -> Any:
         if name in self._dates:
             return _DATE_SENTINEL_BASE + dt.timedelta(days=index)
+        if name in self._datetimes:
+            return _DATETIME_SENTINEL_BASE + dt.timedelta(days=index)
         if name in self._arrays:
             return [_SENTINEL_BASE - index]
         return _SENTINEL_BASE - index
@@ -175,10 +183,13 @@ class CompiledQuery:
         # value as given (the caller passes what the field holds).
         by_value: dict[object, str] = {}
         by_date: dict[dt.date, str] = {}
+        by_datetime: dict[dt.datetime, str] = {}
         by_array: dict[int, str] = {}
         for name, value in sentinels.items():
             if name in self._dates:
                 by_date[value] = name
+            elif name in self._datetimes:
+                by_datetime[value] = name
             elif name in self._arrays:
                 by_array[value[0]] = name
             else:
@@ -195,6 +206,8 @@ class CompiledQuery:
                     wrappers[index] = type(param)
             elif type(param) is dt.date and param in by_date:
                 slots[by_date[param]].append(index)
+            elif type(param) is dt.datetime and param in by_datetime:
+                slots[by_datetime[param]].append(index)
             elif (
                 type(param) in (list, tuple)
                 and len(param) == 1
@@ -224,6 +237,8 @@ class CompiledQuery:
                     types[index] = "bigint[]"
                 elif name in self._dates:
                     types[index] = "date"
+                elif name in self._datetimes:
+                    types[index] = "timestamptz"
                 elif type(params[index]) is not str:
                     types[index] = "bigint"
         statement, prepare_sql, execute_sql = _prepared_form(sql, types)
@@ -268,6 +283,10 @@ class CompiledQuery:
                 value = list(value)
             elif name in self._dates and type(value) is not dt.date:
                 raise TypeError(f"{name!r} must be a date, got {value!r}.")
+            elif name in self._datetimes and (
+                type(value) is not dt.datetime or value.utcoffset() is None
+            ):
+                raise TypeError(f"{name!r} must be an aware datetime, got {value!r}.")
             for index in positions:
                 wrap = compiled.wrappers.get(index)
                 params[index] = value if wrap is None or value is None else wrap(value)

@@ -163,6 +163,42 @@ def test_dates_and_arrays_are_bound_values(world: World) -> None:
             query.rows(organization_id=world.org.pk, since="2026-01-01", ids=[])
 
 
+def test_datetimes_are_bound_values(world: World) -> None:
+    """An aware datetime (a cursor's position) as a named value, bound as ``timestamptz``:
+    the same rows as the queryset for positions before, at and after the rows' own times, in
+    UTC and in another zone; a naive datetime or text is refused."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    def before(organization_id: int, at: Any) -> QuerySet[Account, Any]:
+        return (
+            Account.objects.for_org(organization_id)
+            .filter(created_at__lt=at)
+            .order_by("-created_at", "-pk")
+            .values_list("pk", flat=True)
+        )
+
+    query = CompiledQuery(before, "organization_id", "at", scope="organization_id",
+                          datetimes=("at",))  # fmt: skip
+    accounts = [AccountFactory(organization=world.org, home_company=world.se) for _ in range(3)]
+    with org_scope(world.org):
+        times = sorted(a.created_at for a in Account.objects.for_org(world.org.pk).filter(
+            pk__in=[a.pk for a in accounts]))  # fmt: skip
+        for at in (
+            times[0],
+            times[-1],
+            times[-1] + dt.timedelta(microseconds=1),
+            times[1].astimezone(ZoneInfo("Asia/Kolkata")),
+            dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        ):
+            got = [r[0] for r in query.rows(organization_id=world.org.pk, at=at)]
+            assert got == list(before(world.org.pk, at)), at
+        assert len(query.rows(organization_id=world.org.pk, at=times[-1])) >= 2
+        for wrong in (dt.datetime(2026, 1, 1), "2026-01-01 00:00:00+00:00", dt.date(2026, 1, 1)):
+            with pytest.raises(TypeError):
+                query.rows(organization_id=world.org.pk, at=wrong)
+
+
 def test_count_counts_the_querysets_rows_as_the_orm_does(world: World) -> None:
     """``count=True``: the sliced queryset's rows counted in SQL, as ``QuerySet.count()``."""
 

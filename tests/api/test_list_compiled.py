@@ -1,0 +1,194 @@
+"""The opportunity API list's compiled page (``opportunities.api_list``, issue 21) answers what
+the ORM path answers: every page of cursor walks forwards and back (offset cursors across ties
+of ``created_at``, reversed cursors), ``?ordering=`` on the position's field and on others, for
+every role and both organizations; the same errors for bad cursors; one prepared statement per
+shape shared by users of one shape, each seeing only its own rows; filters, other positions
+and shapes past the cap through the ORM."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIRequestFactory, force_authenticate
+
+from crm.db.compiled import statement_sql
+from crm.models import User
+from opportunities import api_list
+from opportunities.api import OpportunityViewSet
+from opportunities.models import Opportunity
+from tests.api import test_list_bytes
+from tests.conftest import World
+from tests.opportunities.factories import OpportunityFactory, account_for
+
+pytestmark = pytest.mark.django_db
+
+PATH = "/api/v1/opportunities/"
+VIEW = OpportunityViewSet.as_view({"get": "list"})
+# test_list_bytes's world of deals: ties of created_at, a split, nulls, non-ASCII text.
+deals = test_list_bytes.deals
+WHO = ("admin", "director", "manager_se", "rep_se", "rep_dk", "marketing", "marketing_se",
+       "stranger")  # fmt: skip
+
+
+def _get(user: User, url: str, *, orm: bool = False) -> tuple[int, bytes, int, list[str]]:
+    request = APIRequestFactory().get(url)
+    force_authenticate(request, user=user)
+    cap = api_list.MAX_SHAPES
+    if orm:
+        # No statement fits: every page is the ORM's queryset with DRF's calls made on it.
+        api_list.MAX_SHAPES = 0
+        saved, api_list._statements = api_list._statements, {}
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            response = VIEW(request)
+            response.render()
+    finally:
+        if orm:
+            api_list.MAX_SHAPES = cap
+            api_list._statements = saved
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    return response.status_code, response.content, len(sqls), sqls
+
+
+def _walk(user: User, query: str) -> tuple[list[bytes], list[str]]:
+    """Forwards by ``next``, then back by ``previous``: each page's bytes and query count the
+    ORM path's. Returns the pages and the statements the compiled path ran."""
+    pages: list[bytes] = []
+    executed: list[str] = []
+    url = f"{PATH}?{query}"
+    backwards = False
+    for _ in range(40):
+        status, body, count, sqls = _get(user, url)
+        assert (status, body, count) == _get(user, url, orm=True)[:3], url
+        executed += sqls
+        if status != 200:
+            assert status == 400 and "ordering=" in url, (url, body)
+            break
+        pages.append(body)
+        data = json.loads(body)
+        link = data["previous"] if backwards else data["next"]
+        if link is None and not backwards:
+            backwards, link = True, data["previous"]
+        if link is None:
+            break
+        parts = urlsplit(link)
+        url = f"{parts.path}?{parts.query}"
+    return pages, executed
+
+
+@pytest.fixture
+def other_deals(world: World) -> list[Opportunity]:
+    account = account_for(world.other_company, name="Tellus kund")
+    return [OpportunityFactory(account=account, owner=world.stranger) for _ in range(3)]
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_every_page_is_the_orm_paths(
+    world: World, deals: list[Opportunity], other_deals: list[Opportunity], who: str
+) -> None:
+    user = getattr(world, who)
+    for zone in ("UTC", "Asia/Kolkata"):
+        with timezone.override(zone):
+            pages, executed = _walk(user, "page_size=2")
+            # The unfiltered walk ran compiled statements (a prepared EXECUTE per page).
+            assert any("EXECUTE cq_" in sql for sql in executed)
+            for query in ("", "page_size=200", "ordering=created_at&page_size=3",
+                          "ordering=-created_at&page_size=1", "ordering=name&page_size=5",
+                          "ordering=-expected_close_date&page_size=4"):  # fmt: skip
+                _walk(user, query)
+    seen = {row["id"] for page in pages for row in json.loads(page)["results"]}
+    if who == "stranger":
+        assert seen == {o.pk for o in other_deals}
+    elif who in ("admin", "director"):
+        assert len(seen) == len(deals) + 1  # and the deal split to the rep
+    assert not seen & {o.pk for o in other_deals} or who == "stranger"
+
+
+def test_bad_cursors_answer_as_the_orm_path(world: World, deals: list[Opportunity]) -> None:
+    import base64
+
+    def cursor(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    for query in (
+        "cursor=bad",
+        f"cursor={cursor('p=not-a-date')}",
+        f"cursor={cursor('p=')}",
+        f"cursor={cursor('p=2026-01-01 00:00:00')}",  # naive: the ORM's zone, with a warning
+        f"cursor={cursor('o=3&r=1&p=2026-03-29 00:30:00+00:00')}",
+        f"cursor={cursor('o=5000&p=2026-03-29 00:30:00+00:00')}",
+        f"cursor={cursor('p=2026-03-29 00:30:00+00:00')}&ordering=amount",
+        "page_size=0",
+        "page_size=x",
+    ):
+        for user in (world.director, world.rep_se):
+            with warnings.catch_warnings():
+                # A naive position: the field's warning, through both paths alike.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                compiled = _get(user, f"{PATH}?{query}")[:3]
+                orm = _get(user, f"{PATH}?{query}", orm=True)[:3]
+            assert compiled == orm, query
+
+
+def test_reps_of_both_organizations_share_one_statement(
+    world: World, deals: list[Opportunity], other_deals: list[Opportunity]
+) -> None:
+    api_list._statements.clear()
+    mine: dict[str, set[int]] = {}
+    executed: dict[str, set[str]] = {}
+    for _round in range(2):
+        for who in ("rep_se", "stranger", "rep_dk"):
+            status, body, count, sqls = _get(getattr(world, who), f"{PATH}?page_size=200")
+            assert status == 200 and count == 1
+            mine.setdefault(who, set()).update(r["id"] for r in json.loads(body)["results"])
+            # The statement's name (the logged EXECUTE carries each user's values).
+            executed.setdefault(who, set()).update(sql.split("(")[0] for sql in sqls)
+    assert mine["stranger"] == {o.pk for o in other_deals}
+    assert not mine["rep_se"] & mine["stranger"] and not mine["rep_dk"] & mine["stranger"]
+    assert mine["rep_se"] != mine["rep_dk"]
+    # One shape (sales rep with a company, no region): one statement for all three.
+    assert executed["rep_se"] == executed["stranger"] == executed["rep_dk"]
+    (name,) = executed["rep_se"]
+    assert name.startswith("EXECUTE cq_") and "UNION" in statement_sql(name)
+    assert len(api_list._statements) == 1
+
+
+def test_filters_and_other_positions_take_the_orm_path(
+    world: World, deals: list[Opportunity]
+) -> None:
+    api_list._statements.clear()
+    for query in (f"owner={world.rep_se.pk}", f"sales_company={world.se.pk}&page_size=2"):
+        status, _body, _count, sqls = _get(world.rep_se, f"{PATH}?{query}")
+        assert status == 200 and not any("EXECUTE" in sql for sql in sqls), query
+    # ?ordering=name: the first page has no position (compiled ordering is created_at only).
+    status, _body, _count, sqls = _get(world.director, f"{PATH}?ordering=name&page_size=2")
+    assert status == 200 and not any("EXECUTE" in sql for sql in sqls)
+    assert api_list._statements == {}
+
+
+def test_the_compiled_list_keeps_its_query_count(
+    world: World, deals: list[Opportunity], django_assert_num_queries: Any
+) -> None:
+    for user in (world.rep_se, world.director):
+        for size in (1, 3, 200):
+            with django_assert_num_queries(1):
+                _get(user, f"{PATH}?page_size={size}")
+
+
+def test_an_inactive_user_is_refused_as_before(world: World, deals: list[Opportunity]) -> None:
+    world.rep_se.is_active = False
+    request = APIRequestFactory().get(PATH)
+    force_authenticate(request, user=world.rep_se)
+    with CaptureQueriesContext(connection) as ctx:
+        response = VIEW(request)
+        response.render()
+    # No shape: the ORM path, whose policy answers nothing for an inactive user.
+    assert response.status_code == 200 and json.loads(response.content)["results"] == []
+    assert not any("EXECUTE" in q["sql"] for q in ctx.captured_queries)
