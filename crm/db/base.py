@@ -53,13 +53,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         many: bool,
         context: dict[str, Any],
     ) -> Any:
+        self.sync_org(context["cursor"])
+        return execute(sql, params, many, context)
+
+    def sync_org(self, cursor: Any) -> None:
+        """Set the organization in scope on the connection if it is not set yet (``cursor``: a
+        cursor of this connection). ``read_ahead`` calls it before a pipeline, so that each of
+        the pipeline's cursors runs exactly one command."""
         org_id = current_org_id()
         wanted = "" if org_id is None else str(org_id)
         if wanted != self._app_org:
             # The raw cursor: not through the wrappers again, not recorded as an app query.
-            context["cursor"].cursor.execute(SET_ORG_SQL, [wanted])
+            cursor.cursor.execute(SET_ORG_SQL, [wanted])
             self._app_org = wanted
-        return execute(sql, params, many, context)
 
     def execute_prepared(
         self, cursor: Any, name: str, prepare_sql: str, execute_sql: str, params: Sequence[Any]
@@ -67,12 +73,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """Run ``execute_sql`` (``EXECUTE name(…)``) with ``params`` on ``cursor`` (a cursor of
         this connection), preparing ``name`` with ``prepare_sql`` first if this connection has
         not yet. A failed PREPARE is not remembered (the next run tries again)."""
+        self.prepare(cursor, name, prepare_sql)
+        cursor.execute(execute_sql, params)
+
+    def prepare(self, cursor: Any, name: str, prepare_sql: str) -> None:
+        """``PREPARE`` the statement ``name`` unless this connection has (``read_ahead`` calls
+        it before a pipeline: in a pipeline, a cursor that ran a ``PREPARE`` before its
+        ``EXECUTE`` may be read at the ``PREPARE``'s result)."""
         if name not in self._prepared:
             with self.wrap_database_errors:
                 # Raw: the text is the statement itself, without parameters to bind.
                 cursor.cursor.execute(prepare_sql)
             self._prepared.add(name)
-        cursor.execute(execute_sql, params)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self._app_org = _UNKNOWN
