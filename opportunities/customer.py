@@ -880,7 +880,7 @@ def _pair_query(
         )
     # The stored customer value rides along (no query of its own) for the roles that may see
     # it; a need-to-know top is fetched apart without it.
-    related = ("home_company", "organization")
+    related: tuple[str, ...] = ("home_company", "organization")
     if may_see_customer_value(user):
         related += ("value",)
     return (
@@ -906,7 +906,7 @@ _ROW_CLASSES: dict[tuple[str, ...], Any] = {}
 def _row_class(fields: tuple[str, ...]) -> Any:
     found = _ROW_CLASSES.get(fields)
     if found is None:
-        found = _ROW_CLASSES.setdefault(fields, namedtuple("Row", fields))  # type: ignore[misc]
+        found = _ROW_CLASSES.setdefault(fields, namedtuple("Row", fields))
     return found
 
 

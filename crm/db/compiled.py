@@ -320,7 +320,7 @@ class CompiledQuery:
         fields = klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, list(select), compiled.using)
+        populators = get_related_populators(klass_info, list(select), compiled.using)  # type: ignore[call-arg]
         model = klass_info["model"]
         annotations = list((compiled.annotation_col_map or {}).items())
         found = []
@@ -446,10 +446,11 @@ def read_ahead(
                 # ``set_config`` and any first ``PREPARE`` go before it, in a round trip of
                 # their own (psycopg reads a cursor of a pipeline at its first result, which
                 # for a cursor that ran a PREPARE first is the PREPARE's).
+                backend: Any = connection  # crm.db.base's wrapper
                 with connection.cursor() as cursor:
-                    connection.sync_org(cursor)
+                    backend.sync_org(cursor)
                     for _query, _values, compiled, _params in bound:
-                        connection.prepare(cursor, compiled.name, compiled.prepare_sql)
+                        backend.prepare(cursor, compiled.name, compiled.prepare_sql)
                 connection.execute_wrappers[:] = wrappers
                 with connection.wrap_database_errors, connection.connection.pipeline():
                     for _query, _values, compiled, params in bound:
