@@ -133,6 +133,40 @@ def activity_timeline(
 ) -> TimelinePage:
     """What happened (by ``happened_at``, newest first) on a group, an account, a deal or with
     a contact, as the user may see it: one query per page."""
+    number = timeline_number(page)
+    start = (number - 1) * per_page
+    rows = list(
+        timeline_queryset(
+            user=user,
+            group_id=group_id,
+            account_id=account_id,
+            opportunity_id=opportunity_id,
+            contact_id=contact_id,
+        )[start : start + per_page + 1]
+    )
+    return timeline_page(rows, number, per_page)
+
+
+def timeline_number(page: object) -> int:
+    """The page number ``activity_timeline`` shows for the ``page`` asked for."""
+    return min(parse_id(page) or 1, MAX_TIMELINE_PAGE)
+
+
+def timeline_page(rows: list[Activity], number: int, per_page: int) -> TimelinePage:
+    """The page of ``rows``: the page's activities and one more when an older page exists."""
+    return TimelinePage(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+
+
+def timeline_queryset(
+    *,
+    user: User,
+    group_id: int | None = None,
+    account_id: int | None = None,
+    opportunity_id: int | None = None,
+    contact_id: int | None = None,
+) -> QuerySet[Activity]:
+    """``activity_timeline``'s activities, newest first, unsliced (the 360° compiles its page
+    of them once per shape: ``opportunities.customer``)."""
     qs = Activity.objects.visible_to(user)
     if group_id is not None:
         qs = qs.filter(account__group_id=group_id)
@@ -142,14 +176,9 @@ def activity_timeline(
         qs = qs.filter(opportunity_id=opportunity_id)
     if contact_id is not None:
         qs = qs.filter(contact_id=contact_id)
-    number = min(parse_id(page) or 1, MAX_TIMELINE_PAGE)
-    start = (number - 1) * per_page
-    rows = list(
-        qs.select_related("account", "owner", "sales_company", "contact", "opportunity").order_by(
-            "-happened_at", "-pk"
-        )[start : start + per_page + 1]
-    )
-    return TimelinePage(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+    return qs.select_related(
+        "account", "owner", "sales_company", "contact", "opportunity"
+    ).order_by("-happened_at", "-pk")
 
 
 # Deep pages of a timeline are an OFFSET walk; nobody reads 500 pages back (the API has filters).

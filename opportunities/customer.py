@@ -11,8 +11,9 @@ deal, each total rounded half-even to the cent. A missing rate raises
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Callable, Collection
+import threading
+from collections import defaultdict, namedtuple
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -39,6 +40,7 @@ from django.db.models import (
     TextField,
     Value,
     When,
+    prefetch_related_objects,
 )
 from django.db.models.functions import Cast, JSONObject, TruncDate
 from django.http import Http404
@@ -55,9 +57,14 @@ from accounts.models import (
     DiscountTier,
     FrameworkAgreement,
 )
-from accounts.selectors import TimelinePage, activity_timeline
+from accounts.selectors import (
+    TimelinePage,
+    timeline_number,
+    timeline_page,
+    timeline_queryset,
+)
 from accounts.value import may_see_customer_value
-from crm.db.compiled import CompiledQuery
+from crm.db.compiled import CompiledQuery, read_ahead
 from crm.ids import parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
@@ -787,6 +794,177 @@ def _contacts_of_account(user: User) -> Subquery[Any]:
     )
 
 
+# The 360°'s reads are compiled once per process, shape of user (``crm.visibility.user_shape``)
+# and shape of the read (sort, filter, page: the offset is in the SQL text), and each request
+# binds its values: building these ORM statements (the visibility policies' joins and
+# subqueries, the timeline's five joined models) cost more CPU than the 360° spent on anything
+# else. Each statement is prepared on the connections that run it: a bound on how many one
+# process keeps; past it, the ORM path (the same queryset, built per request).
+MAX_STATEMENTS = 512
+_STATEMENTS: dict[Hashable, CompiledQuery] = {}
+_STATEMENTS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One statement of a 360° for one user: its compiled query and values, or (an inactive
+    user, past ``MAX_STATEMENTS``) ``query`` None and the ORM's queryset ``orm()``."""
+
+    query: CompiledQuery | None
+    values: dict[str, Any]
+    orm: Callable[[], QuerySet[Any, Any]]
+
+    def objects(self) -> list[Any]:
+        return self.query.objects(**self.values) if self.query is not None else list(self.orm())
+
+    def rows(self) -> list[Any]:
+        return self.query.rows(**self.values) if self.query is not None else list(self.orm())
+
+
+def _read(
+    builder: Callable[..., QuerySet[Any, Any]],
+    user: User,
+    static: dict[str, Hashable],
+    named: dict[str, Any],
+    *,
+    dates: Collection[str] = (),
+) -> _Read:
+    """``builder(user, **static, **named)`` as a compiled statement: built once per shape of
+    user and ``static`` (what changes its SQL text) with a stand-in user and sentinels, the
+    user's values and ``named`` bound on every run."""
+
+    def orm() -> QuerySet[Any, Any]:
+        return builder(user, **static, **named)
+
+    shape = user_shape(user)
+    if shape is None:  # an inactive user: the ORM's none()
+        return _Read(None, {}, orm)
+    key = (builder.__qualname__, shape, tuple(sorted(static.items())))
+    query = _STATEMENTS.get(key)
+    if query is None:
+
+        def build(**values: Any) -> QuerySet[Any, Any]:
+            stand_in = stand_in_user(shape, **{name: values[name] for name in USER_VALUES})
+            return builder(stand_in, **static, **{name: values[name] for name in named})
+
+        with _STATEMENTS_LOCK:
+            query = _STATEMENTS.get(key)
+            if query is None and len(_STATEMENTS) < MAX_STATEMENTS:
+                query = _STATEMENTS[key] = CompiledQuery(
+                    build, *USER_VALUES, *named, scope="organization_id", dates=dates
+                )
+    if query is None:
+        return _Read(None, {}, orm)
+    return _Read(query, {**user_values(user), **named}, orm)
+
+
+def _pair_query(
+    user: User, *, known_group: bool, requested_pk: int, group_id: int | None
+) -> QuerySet[Account]:
+    """The top of the group and the account asked for (the top is in its own group), among
+    the accounts ``user`` sees; ``known_group``: the caller knows the group (``group_id``),
+    else it is found in the same statement."""
+    group_of: Value | Subquery[Any]
+    if known_group:
+        group_of = Value(group_id)
+    else:
+        # Only the pk of the account asked for: its group is found in the same query, and the
+        # account itself must be among the visible ones (no separate look-up, same 404s).
+        # (A plain subquery, no COALESCE: every account has its group, a top is its own, and
+        # only a bare parameter lets the planner use the group index under row-level security.)
+        group_of = Subquery(
+            Account.objects.for_org(user.organization_id)
+            .filter(pk=requested_pk)
+            .order_by()
+            .values("group_id")[:1]
+        )
+    # The stored customer value rides along (no query of its own) for the roles that may see
+    # it; a need-to-know top is fetched apart without it.
+    related: tuple[str, ...] = ("home_company", "organization")
+    if may_see_customer_value(user):
+        related += ("value",)
+    return (
+        Account.objects.visible_to(user)
+        .filter(group_id=group_of)
+        .filter(Q(pk=requested_pk) | Q(pk=F("group_id")))
+        .select_related(*related)
+    )
+
+
+def _subsidiary_fields(with_value: bool, with_contacts: bool) -> tuple[str, ...]:
+    return (
+        SUBSIDIARY_FIELDS
+        + (tuple(f"value__{name}" for name in VALUE_FIELDS) if with_value else ())
+        + (("listed_contacts",) if with_contacts else ())
+    )
+
+
+# The page's rows as ``values_list(*fields, named=True)`` gives them, one class per field list.
+_ROW_CLASSES: dict[tuple[str, ...], Any] = {}
+
+
+def _row_class(fields: tuple[str, ...]) -> Any:
+    found = _ROW_CLASSES.get(fields)
+    if found is None:
+        found = _ROW_CLASSES.setdefault(fields, namedtuple("Row", fields))
+    return found
+
+
+def _subsidiaries_query(
+    user: User,
+    *,
+    sort: str,
+    by_country: bool,
+    with_contacts: bool,
+    start: int,
+    size: int,
+    group_id: int,
+    country: str | None,
+) -> QuerySet[Any, Any]:
+    """One page of the group's accounts ``user`` sees (``_subsidiary_fields``), in the sort's
+    order, of one country when ``by_country``."""
+    qs: QuerySet[Any] = Account.objects.visible_to(user).filter(group_id=group_id)
+    if by_country:
+        qs = qs.filter(country=country)
+    if with_contacts:
+        # Each listed account's contacts ride along in the page's query (the API's
+        # ``contacts_by_account``): a correlated subquery per row of the page, through the
+        # contacts' own visibility, instead of a round trip of its own.
+        qs = qs.annotate(listed_contacts=_contacts_of_account(user))
+    fields = _subsidiary_fields(may_see_customer_value(user), with_contacts)
+    return qs.order_by(*SUBSIDIARY_SORTS[sort]).values_list(*fields)[start : start + size]
+
+
+def _subsidiary_sort(user: User, sort: str) -> str:
+    if sort not in SUBSIDIARY_SORTS or (sort == "value" and not may_see_customer_value(user)):
+        return "value" if may_see_customer_value(user) else "name"
+    return sort
+
+
+def _subsidiaries_read(
+    user: User,
+    *,
+    group_id: int,
+    sort: str,
+    country: str | None,
+    number: int,
+    per_page: int,
+    with_contacts: bool,
+) -> _Read:
+    return _read(
+        _subsidiaries_query,
+        user,
+        {
+            "sort": sort,
+            "by_country": country is not None,
+            "with_contacts": with_contacts,
+            "start": (number - 1) * per_page,
+            "size": per_page,
+        },
+        {"group_id": group_id, "country": country},
+    )
+
+
 def _subsidiary_page(
     *,
     user: User,
@@ -799,35 +977,25 @@ def _subsidiary_page(
     with_contacts: bool = False,
 ) -> SubsidiaryPage:
     with_value = may_see_customer_value(user)
-    if sort not in SUBSIDIARY_SORTS or (sort == "value" and not with_value):
-        sort = "value" if with_value else "name"
+    sort = _subsidiary_sort(user, sort)
     if country is not None and country not in per_country:
         country = None  # an unknown country filter lists the whole group, as no filter
     count = per_country[country] if country is not None else sum(per_country.values())
     pages = max(1, -(-count // per_page))
     number = min(parse_id(page) or 1, pages, MAX_SUBSIDIARY_PAGE)
-    fields = SUBSIDIARY_FIELDS + (
-        tuple(f"value__{name}" for name in VALUE_FIELDS) if with_value else ()
-    )
-    qs: QuerySet[Any] = Account.objects.visible_to(user).filter(group_id=group_id)
-    if country is not None:
-        qs = qs.filter(country=country)
-    if with_contacts:
-        # Each listed account's contacts ride along in the page's query (the API's
-        # ``contacts_by_account``): a correlated subquery per row of the page, through the
-        # contacts' own visibility, instead of a round trip of its own.
-        qs = qs.annotate(listed_contacts=_contacts_of_account(user))
-        fields += ("listed_contacts",)
-    start = (number - 1) * per_page
-    rows = (
-        list(
-            qs.order_by(*SUBSIDIARY_SORTS[sort]).values_list(*fields, named=True)[
-                start : start + per_page
-            ]
+    rows = []
+    if count:
+        row = _row_class(_subsidiary_fields(with_value, with_contacts))
+        read = _subsidiaries_read(
+            user,
+            group_id=group_id,
+            sort=sort,
+            country=country,
+            number=number,
+            per_page=per_page,
+            with_contacts=with_contacts,
         )
-        if count
-        else []
-    )
+        rows = [row._make(values) for values in read.rows()]
     return SubsidiaryPage(
         rows=rows,
         number=number,
@@ -836,6 +1004,40 @@ def _subsidiary_page(
         sort=sort,
         country=country,
         with_value=with_value,
+    )
+
+
+def _timeline_query(user: User, *, start: int, size: int, group_id: int) -> QuerySet[Activity]:
+    return timeline_queryset(user=user, group_id=group_id)[start : start + size]
+
+
+def _team_query(user: User, *, group_id: int) -> QuerySet[AccountTeamMember]:
+    return (
+        AccountTeamMember.objects.visible_to(user)
+        .filter(account_id=group_id)
+        .select_related("user", "sales_company")
+        .order_by("role", "sales_company__code", "user__full_name")
+    )
+
+
+def _plan_query(
+    user: User, *, group_id: int, year: int, today: dt.date
+) -> QuerySet[WithAnnotations[AccountPlan, _ActionCounts]]:
+    qs = _plans_with_counts(user, today).filter(account_id=group_id, year=year)
+    # As ``first()``: the model's order, else the pk's.
+    return (qs if qs.ordered else qs.order_by("pk"))[:1]
+
+
+def _agreements_query(user: User, *, group_id: int) -> QuerySet[FrameworkAgreement]:
+    return FrameworkAgreement.objects.visible_to(user).filter(account_id=group_id)
+
+
+def _conflicts_query(user: User, *, group_id: int) -> QuerySet[Conflict]:
+    return (
+        Conflict.objects.visible_to(user)
+        .filter(account__group_id=group_id, status=ConflictStatus.OPEN)
+        .select_related("sales_company", "account", "product", "agreement")
+        .order_by("-created_at")
     )
 
 
@@ -860,44 +1062,27 @@ def account_360(
 
     ``sections`` names the parts read (``SECTIONS``); the group, the account asked for and
     their visibility are always read first, so a part asked for alone (an htmx fragment of the
-    page) has the same 404s as the page.
+    page) has the same 404s as the page. The parts' statements are then sent together, in one
+    round trip (``read_ahead``).
 
     Won amounts per country are the group's won deals of the current year at their closing-day
     rates; open amounts are at today's rates.
     """
     today = today or timezone.localdate()
-    group_of: Value | Subquery[Any]
-    if isinstance(group, Account):
-        requested_pk, group_of = group.pk, Value(group.group_id or group.pk)
-    else:
-        # Only the pk of the account asked for: its group is found in the same query, and the
-        # account itself must be among the visible ones (no separate look-up, same 404s).
-        # (A plain subquery, no COALESCE: every account has its group, a top is its own, and
-        # only a bare parameter lets the planner use the group index under row-level security.)
-        requested_pk = int(group)
-        group_of = Subquery(
-            Account.objects.for_org(user.organization_id)
-            .filter(pk=requested_pk)
-            .order_by()
-            .values("group_id")[:1]
-        )
-    # One query for the top and the account asked for (the top is in its own group): the top
-    # is visible exactly when it is among the visible accounts of the group, else 404 as
-    # before. The group's other accounts are counted and paged in SQL below, not fetched.
-    shows_value = may_see_customer_value(user)
-    related = (
-        ("home_company", "organization", "value")
-        if shows_value
-        else ("home_company", "organization")
-    )
-    pair = list(
-        Account.objects.visible_to(user)
-        .filter(group_id=group_of)
-        .filter(Q(pk=requested_pk) | Q(pk=F("group_id")))
-        # The stored customer value rides along (no query of its own) for the roles that may
-        # see it; a need-to-know top is fetched below without it.
-        .select_related(*related)
-    )
+    known = isinstance(group, Account)
+    requested_pk = group.pk if isinstance(group, Account) else int(group)
+    # One query for the top and the account asked for: the top is visible exactly when it is
+    # among the visible accounts of the group, else 404 as before. The group's other accounts
+    # are counted and paged in SQL below, not fetched.
+    pair = _read(
+        _pair_query,
+        user,
+        {"known_group": known},
+        {
+            "requested_pk": requested_pk,
+            "group_id": (group.group_id or group.pk) if isinstance(group, Account) else None,
+        },
+    ).objects()
     top = next((a for a in pair if a.pk == a.group_id), None)
     requested = next((a for a in pair if a.pk == requested_pk), None)
     if requested is None:
@@ -913,86 +1098,102 @@ def account_360(
         )
     organization = top.organization
 
-    per_country: dict[str, int] = {}
-    subsidiaries = None
+    reads: dict[str, _Read] = {}
     if "accounts" in sections:
-        # How many accounts per country, grouped by PostgreSQL (one row per country).
-        per_country = dict(_accounts_per_country(user, top.pk))
-        subsidiaries = _subsidiary_page(
-            user=user,
+        # The page asked for, before the counts say whether it exists (it nearly always does;
+        # a page past the end is read again as the last one).
+        reads["accounts"] = _subsidiaries_read(
+            user,
             group_id=top.pk,
-            per_country=per_country,
-            page=subsidiaries_page,
-            per_page=subsidiaries_per_page,
-            sort=subsidiaries_sort,
+            sort=_subsidiary_sort(user, subsidiaries_sort),
             country=subsidiaries_country,
+            number=min(parse_id(subsidiaries_page) or 1, MAX_SUBSIDIARY_PAGE),
+            per_page=subsidiaries_per_page,
             with_contacts=subsidiaries_with_contacts,
         )
-
-    figures: dict[str, CountryFigures] = {}
-    won_this_year: Decimal | None = None
-    if "figures" in sections:
-        figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
-
-    timeline = None
+    activity_number = timeline_number(activity_page)
     if "timeline" in sections:
-        # The group's timeline: newest first by when it happened, one page.
-        timeline = activity_timeline(
-            user=user, group_id=top.pk, page=activity_page, per_page=activity_limit
+        # The group's timeline: newest first by when it happened, one page and one more row.
+        reads["timeline"] = _read(
+            _timeline_query,
+            user,
+            {"start": (activity_number - 1) * activity_limit, "size": activity_limit + 1},
+            {"group_id": top.pk},
         )
-    team = []
     if "team" in sections:
-        team = list(
-            AccountTeamMember.objects.visible_to(user)
-            .filter(account_id=top.pk)
-            .select_related("user", "sales_company")
-            .order_by("role", "sales_company__code", "user__full_name")
-        )
-    plan = None
+        reads["team"] = _read(_team_query, user, {}, {"group_id": top.pk})
     if "plan" in sections:
-        plan_row = (
-            _plans_with_counts(user, today).filter(account_id=top.pk, year=today.year).first()
+        # The year in the text: a small integer field's lookup refuses a sentinel out of its
+        # range (Django answers "no rows" for it), and a statement per year is no growth.
+        reads["plan"] = _read(
+            _plan_query,
+            user,
+            {"year": today.year},
+            {"group_id": top.pk, "today": today},
+            dates=("today",),
         )
-        if plan_row is not None:
-            if won_this_year is None:
-                won_this_year = _won_ytd(
-                    user=user,
-                    organization=organization,
-                    group_id=top.pk,
-                    year=today.year,
-                    today=today,
-                )
-            plan = PlanProgress(
-                plan=plan_row,
-                target=plan_row.revenue_target,
-                # This year's won business is already summed when the figures were read
-                # (same deals, same closing-day rates, one rounding of the exact total).
-                won_ytd=won_this_year,
-                open_actions=plan_row.open_actions,
-                overdue_actions=plan_row.overdue_actions,
-            )
-    agreements = []
     if "agreements" in sections:
-        agreements = list(
-            FrameworkAgreement.objects.visible_to(user)
-            .filter(account_id=top.pk)
-            # Related managers are fail-closed outside a request: give them the organization.
-            # (One call per Prefetch: the stubs type a call's Prefetches as of one model.)
-            .prefetch_related(
-                Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization))
-            )
-            .prefetch_related(
-                Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization))
-            )
-        )
-    conflicts = []
+        reads["agreements"] = _read(_agreements_query, user, {}, {"group_id": top.pk})
     if "conflicts" in sections:
-        conflicts = list(
-            Conflict.objects.visible_to(user)
-            .filter(account__group_id=top.pk, status=ConflictStatus.OPEN)
-            .select_related("sales_company", "account", "product", "agreement")
-            .order_by("-created_at")
-        )
+        reads["conflicts"] = _read(_conflicts_query, user, {}, {"group_id": top.pk})
+
+    with read_ahead([(r.query, r.values) for r in reads.values() if r.query is not None]):
+        per_country: dict[str, int] = {}
+        subsidiaries = None
+        if "accounts" in sections:
+            # How many accounts per country, grouped by PostgreSQL (one row per country).
+            per_country = dict(_accounts_per_country(user, top.pk))
+            subsidiaries = _subsidiary_page(
+                user=user,
+                group_id=top.pk,
+                per_country=per_country,
+                page=subsidiaries_page,
+                per_page=subsidiaries_per_page,
+                sort=subsidiaries_sort,
+                country=subsidiaries_country,
+                with_contacts=subsidiaries_with_contacts,
+            )
+
+        figures: dict[str, CountryFigures] = {}
+        won_this_year: Decimal | None = None
+        if "figures" in sections:
+            figures, won_this_year = _figures_by_country(user, organization, top.pk, today)
+
+        timeline = None
+        if "timeline" in sections:
+            timeline = timeline_page(reads["timeline"].objects(), activity_number, activity_limit)
+        team = reads["team"].objects() if "team" in sections else []
+        plan = None
+        if "plan" in sections:
+            plan_row = next(iter(reads["plan"].objects()), None)
+            if plan_row is not None:
+                if won_this_year is None:
+                    won_this_year = _won_ytd(
+                        user=user,
+                        organization=organization,
+                        group_id=top.pk,
+                        year=today.year,
+                        today=today,
+                    )
+                plan = PlanProgress(
+                    plan=plan_row,
+                    target=plan_row.revenue_target,
+                    # This year's won business is already summed when the figures were read
+                    # (same deals, same closing-day rates, one rounding of the exact total).
+                    won_ytd=won_this_year,
+                    open_actions=plan_row.open_actions,
+                    overdue_actions=plan_row.overdue_actions,
+                )
+        agreements = []
+        if "agreements" in sections:
+            agreements = reads["agreements"].objects()
+            # Related managers are fail-closed outside a request: give them the organization.
+            prefetch_related_objects(
+                agreements,
+                Prefetch("tiers", queryset=DiscountTier.objects.for_org(organization)),
+                Prefetch("covered_companies", queryset=SalesCompany.objects.for_org(organization)),
+            )
+        conflicts = reads["conflicts"].objects() if "conflicts" in sections else []
     return Account360(
         group=top,
         figures_by_country=figures,

@@ -53,6 +53,7 @@ from typing import Any
 import psycopg
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
 from django.utils import timezone
 from psycopg import abc as psycopg_abc
 from psycopg.adapt import PyFormat, Transformer
@@ -93,6 +94,12 @@ class _Compiled:
     name: str
     prepare_sql: str
     execute_sql: str
+    # How ``objects`` builds a model queryset's instances from a row (the compiler's select,
+    # ``klass_info`` and annotation columns, as Django's ``ModelIterable`` reads them); ``None``
+    # for a values queryset.
+    select: tuple[Any, ...] = ()
+    klass_info: dict[str, Any] | None = None
+    annotation_col_map: dict[str, int] | None = None
     # Each column's converters, found once per connection (a quarter of a run's CPU otherwise).
     converters: weakref.WeakKeyDictionary[Any, list[tuple[int, list[Any], Any]]] = field(
         default_factory=weakref.WeakKeyDictionary, compare=False
@@ -253,6 +260,9 @@ class CompiledQuery:
             name=statement,
             prepare_sql=prepare_sql,
             execute_sql=execute_sql,
+            select=tuple(compiler.select),
+            klass_info=None if self._count else compiler.klass_info,
+            annotation_col_map=None if self._count else compiler.annotation_col_map,
         )
 
     def compiled(self) -> _Compiled:
@@ -314,6 +324,33 @@ class CompiledQuery:
             _execute(connection, cursor, compiled, params)
             fetched = cursor.fetchall()
         return _convert(compiled, connection, fetched)
+
+    def objects(self, **values: Any) -> list[Any]:
+        """The model instances iterating ``build``'s queryset would give (for a model
+        queryset, not a values one): each row's instance by ``Model.from_db``, its
+        ``select_related`` instances populated and its annotations set as Django's
+        ``ModelIterable`` does. The rows come from ``rows`` (so ``read_ahead`` serves them)."""
+        rows = self.rows(**values)
+        compiled = self.compiled()
+        klass_info = compiled.klass_info
+        if klass_info is None:
+            raise TypeError("objects() needs a model queryset (not values, not a count).")
+        select = compiled.select
+        fields = klass_info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        populators = get_related_populators(klass_info, list(select), compiled.using)  # type: ignore[call-arg]
+        model = klass_info["model"]
+        annotations = list((compiled.annotation_col_map or {}).items())
+        found = []
+        for row in rows:
+            obj = model.from_db(compiled.using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            for name, position in annotations:
+                setattr(obj, name, row[position])
+            found.append(obj)
+        return found
 
 
 def _execute(connection: Any, cursor: Any, compiled: _Compiled, params: list[Any]) -> None:
