@@ -16,6 +16,7 @@ user cancels, the whole transaction rolls back and nothing is written.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -63,7 +64,7 @@ from imports.parsing import FileError, Table, read_table
 from leads.models import Lead
 from leads.services import LeadAction, lead_create, may_lead
 from opportunities import pricing
-from opportunities.import_check import check_imported
+from opportunities.import_check import ImportedGroups, check_imported, check_imported_groups
 from opportunities.models import Opportunity, Product
 from opportunities.services import (
     BuildLookups,
@@ -78,6 +79,8 @@ from opportunities.services import (
     opportunity_update,
 )
 from pipeline.models import LocalStage
+
+logger = logging.getLogger(__name__)
 
 # Progress is written and the cancel flag read every this many rows.
 CHECK_EVERY = 100
@@ -693,6 +696,8 @@ class OpportunityImporter(Importer):
         super().__init__(job, user, table)
         # A chunk's matches read at once (``prefetch_existing``): match key -> deal or None.
         self.known: dict[tuple[Any, ...], Opportunity | None] = {}
+        # The account groups the bulk path's deals went to, checked after the last chunk.
+        self.groups = ImportedGroups()
 
     def _key(self, row: list[str]) -> tuple[str, str]:
         external = self.raw(row, "external_id")
@@ -1014,7 +1019,8 @@ class OpportunityImporter(Importer):
             update_fields=["object_id"],
         )
         ids = [o.pk for o in opportunities]
-        check_imported(organization_id=self.org_id, opportunity_ids=ids)
+        # The deals' own situations now; their groups' once, after the last chunk.
+        check_imported(organization_id=self.org_id, opportunity_ids=ids, groups=self.groups)
         # One callback per chunk holding the ids (the deals are read again after the commit):
         # a callback per deal held every deal of the file until the end.
         emit_many(self.org_id, "opportunity.created", Opportunity, ids, related=["global_stage"])
@@ -1218,7 +1224,24 @@ def _process_bulk(
         importer.forget("account")
         done += sum(len(numbers) for numbers, _rows in chunk)
         _check(job, done)
+    _check_groups(importer, commit=commit)
     return outcomes
+
+
+def _check_groups(importer: OpportunityImporter, *, commit: bool) -> None:
+    """The group rules of every group the new deals went to, once each, after the last
+    chunk (``check_imported_groups``). Inside the import's transaction: the commit is still
+    all or nothing, and the dry run's verdicts still include the check."""
+    try:
+        with transaction.atomic():
+            check_imported_groups(organization_id=importer.org_id, groups=importer.groups)
+    except DatabaseError as exc:
+        # No row to name: the import ends as a failed commit does (nothing is written); the
+        # database's words are for the log, not the page.
+        logger.exception("The group check of import %s failed.", importer.job.pk)
+        raise CommitFailed(
+            _("The conflict check of the imported deals failed. Nothing was imported.")
+        ) from exc
 
 
 @dataclass

@@ -14,6 +14,7 @@ price gaps and the quotes), the rules are the pure functions the save applies
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
@@ -21,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from crm.models import Organization
 from crm.queue import enqueue
 from opportunities.conflicts import notify_on_commit
 from opportunities.customer import Covering, agreement_volumes, covering_many
@@ -33,6 +35,8 @@ from opportunities.situations import (
     group_plan,
     load_deals_facts,
     load_groups_deals,
+    load_groups_open,
+    load_teams,
     needs_volume,
     sync_deal_situations,
     sync_situations_many,
@@ -48,24 +52,72 @@ from opportunities.trade_rules import (
 )
 
 
+@dataclass
+class ImportedGroups:
+    """The account groups an import's new deals went to, gathered chunk by chunk for their
+    group rules after the last chunk (``check_imported_groups``): each group's products (of
+    the new deals' lines and their product situations), the products the new deals quote, and
+    the company of the group's first new deal (named as opener of a situation it opens).
+
+    Small whatever the file (a few ids per group), where keeping the groups' deals would have
+    held every deal the import wrote."""
+
+    products: dict[int, set[int]] = field(default_factory=dict)
+    quoted: dict[int, set[int]] = field(default_factory=dict)
+    opener: dict[int, int] = field(default_factory=dict)
+
+    def add(self, group_id: int, deal: DealFacts) -> None:
+        lines = {p for p, _discount in deal.lines}
+        self.products.setdefault(group_id, set()).update(deal.situations.products | lines)
+        self.quoted.setdefault(group_id, set()).update(lines)
+        self.opener.setdefault(group_id, deal.opportunity.sales_company_id)
+
+    def __len__(self) -> int:
+        return len(self.opener)
+
+    def batches(self, size: int) -> list[ImportedGroups]:
+        ids = list(self.opener)
+        return [
+            ImportedGroups(
+                products={g: self.products[g] for g in part},
+                quoted={g: self.quoted[g] for g in part},
+                opener={g: self.opener[g] for g in part},
+            )
+            for part in (ids[i : i + size] for i in range(0, len(ids), size))
+        ]
+
+
 @transaction.atomic
-def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> list[int]:
-    """What ``check_deal(is_new=True)`` does for each of many new open deals: per account
-    group, its situations for the group rule and the new deals' products; each new deal's own
-    ones (agreement, the team's acknowledgement, parallel import, double agreement); the
-    group's price gaps of the new deals' products and of every product an open gap names (the
-    group re-check's trade rules). A fixed number of queries for any number of deals and
+def check_imported(
+    *,
+    organization_id: int,
+    opportunity_ids: Sequence[int],
+    groups: ImportedGroups | None = None,
+) -> list[int]:
+    """What ``check_deal(is_new=True)`` does for each of many new open deals: each new deal's
+    own situations (agreement, the team's acknowledgement, parallel import, double agreement)
+    and, per account group, its situations for the group rule and the new deals' products and
+    the group's price gaps of the new deals' products and of every product an open gap names
+    (the group re-check's trade rules). A fixed number of queries for any number of deals and
     groups.
 
-    The end state is the deals' one after another, with two differences: who is named as
+    ``groups``: the deals' own situations are checked now, their groups are only gathered
+    there, for ``check_imported_groups`` after the import's last chunk (an import of many
+    chunks). Checked per chunk, each chunk re-read the open deals (with their lines) and the
+    situations' participants of its groups, including every deal the earlier chunks of the
+    same import had written into them: a cost growing with the square of the file. Without
+    ``groups`` both happen now.
+
+    The end state is the deals' one after another, with these differences: who is named as
     having opened a group situation (``opener_company_id``) is the company of the group's
-    first new deal in the batch, where one save after another names the company of the save
-    that tipped it; and the accounts' duplicates are re-checked after the commit, by a task
-    (``tasks.check_duplicates``), not inside the import. A deal does not change its account's
-    duplicates (name, registration number, domain, country and group decide them), but a save
-    re-checks them and so opens a pair found since the last check (at 1M, a 2,000-deal file
-    opened some 450 such pairs): one indexed query per account, the import's largest cost
-    after the rules were set-based. A dry run, rolled back, queues nothing.
+    first new deal in the batch (with ``groups``, in the import), where one save after another
+    names the company of the save that tipped it; and the accounts' duplicates are re-checked
+    after the commit, by a task (``tasks.check_duplicates``), not inside the import. A deal
+    does not change its account's duplicates (name, registration number, domain, country and
+    group decide them), but a save re-checks them and so opens a pair found since the last
+    check (at 1M, a 2,000-deal file opened some 450 such pairs): one indexed query per
+    account, the import's largest cost after the rules were set-based. A dry run, rolled
+    back, queues nothing.
 
     Returns the situations that are news and tells the people involved on commit."""
     facts = load_deals_facts(organization_id, opportunity_ids)
@@ -76,19 +128,14 @@ def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> l
     trade = TradeRules.of(organization)
     today = timezone.localdate()
     order = {pk: i for i, pk in enumerate(opportunity_ids)}
-    groups: dict[int, list[DealFacts]] = {}
+    deferred = groups is not None
+    if groups is None:
+        groups = ImportedGroups()
     for deal in sorted(facts, key=lambda f: order.get(f.opportunity.pk, 0)):
         opportunity = deal.opportunity
-        groups.setdefault(opportunity.account_group_id or opportunity.account_id, []).append(deal)
+        groups.add(opportunity.account_group_id or opportunity.account_id, deal)
 
     # The reads, one query each for the chunk.
-    products_of = {
-        group_id: set().union(
-            *(d.situations.products | {p for p, _discount in d.lines} for d in deals)
-        )
-        for group_id, deals in groups.items()
-    }
-    group_deals = load_groups_deals(organization_id, products_of)
     # The agreements covering a quote depend on its account and booking company only.
     quoted: dict[tuple[int, int], Account] = {
         (d.opportunity.account_id, d.opportunity.sales_company_id): d.opportunity.account
@@ -117,59 +164,38 @@ def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> l
         organization_id,
         {w for d in facts if (w := parallel_import_wanted(d.opportunity, trade)) is not None},
     )
-    open_gaps = open_price_gaps_of_groups(organization_id, groups)
-    gap_products = {
-        group_id: {p for d in deals for p, _discount in d.lines}
-        | {c.product_id for c in open_gaps[group_id] if c.product_id is not None}
-        for group_id, deals in groups.items()
-    }
-    gap_products = {group_id: ps for group_id, ps in gap_products.items() if ps}
-    quotes_of = load_quotes_many(organization, gap_products) if trade.price_gap else {}
 
-    # The rules, per group and per deal, in Python.
-    group_syncs: list[GroupSync] = []
+    # The rules per deal, in Python.
     per_deal: list[DealSync] = []
-    for group_id, deals in groups.items():
-        first = deals[0]
-        wanted, open_rows = group_plan(
-            group_deals[group_id], first.team, rules, products_of[group_id], first.group_open
+    for deal in sorted(facts, key=lambda f: order.get(f.opportunity.pk, 0)):
+        covering_deal = agreements(deal)
+        per_deal += deal_syncs(
+            deal.opportunity,
+            rules,
+            is_new=True,
+            lines=deal.lines,
+            own=deal.situations.own,
+            team=deal.team,
+            agreements=covering_deal,
+            volumes=volumes,
         )
-        group_syncs.append(
-            GroupSync(
-                group_id, wanted, open_rows, opener_company_id=first.opportunity.sales_company_id
-            )
+        # The trade rules read plain agreements, and only where they can hold.
+        per_deal += deal_trade_syncs(
+            deal.opportunity,
+            trade,
+            deal.situations.own,
+            [c.agreement for c in covering_deal]
+            if covering_deal is not None and trade.double_agreement
+            else None,
+            served_of,
         )
-        for deal in deals:
-            covering_deal = agreements(deal)
-            per_deal += deal_syncs(
-                deal.opportunity,
-                rules,
-                is_new=True,
-                lines=deal.lines,
-                own=deal.situations.own,
-                team=deal.team,
-                agreements=covering_deal,
-                volumes=volumes,
-            )
-            # The trade rules read plain agreements, and only where they can hold.
-            per_deal += deal_trade_syncs(
-                deal.opportunity,
-                trade,
-                deal.situations.own,
-                [c.agreement for c in covering_deal]
-                if covering_deal is not None and trade.double_agreement
-                else None,
-                served_of,
-            )
-        if group_id in gap_products:
-            group_syncs.append(
-                price_gap_plan(group_id, quotes_of.get(group_id, []), open_gaps[group_id], trade)
-            )
 
     # The writes, a fixed number of statements for the chunk.
-    changes = sync_situations_many(organization_id, group_syncs)
-    changes += sync_deal_situations(organization_id, per_deal)
-    news = changes.news()
+    news: list[int] = []
+    if not deferred:
+        news += _check_groups(organization_id, organization, groups)
+    changes = sync_deal_situations(organization_id, per_deal)
+    news += changes.news()
     notify_on_commit(organization_id, news)
     accounts = sorted({d.opportunity.account_id for d in facts})
     transaction.on_commit(
@@ -177,3 +203,64 @@ def check_imported(*, organization_id: int, opportunity_ids: Sequence[int]) -> l
         robust=True,
     )
     return news
+
+
+# Groups per pass of ``check_imported_groups``: each pass is a fixed number of queries.
+GROUPS_BATCH = 1000
+
+
+@transaction.atomic
+def check_imported_groups(*, organization_id: int, groups: ImportedGroups) -> list[int]:
+    """The group rules of an import's groups (gathered by ``check_imported``), once each
+    after its last chunk, ``GROUPS_BATCH`` groups per pass: their open deals as they are
+    now (the imported ones with the others), their teams and open situations, quotes and
+    price gaps. A group's situations only grow as deals join it, so the situations and
+    participants are those of one save after another; a situation is opened or joined once,
+    at the end, not as the chunks go. Syncing a group is bringing it in step with its deals:
+    a group checked again (a chunk that went row by row) is harmless."""
+    if not groups:
+        return []
+    organization = Organization.objects.get(pk=organization_id)
+    news: list[int] = []
+    for batch in groups.batches(GROUPS_BATCH):
+        news += _check_groups(organization_id, organization, batch)
+    notify_on_commit(organization_id, news)
+    return news
+
+
+def _check_groups(
+    organization_id: int, organization: Organization, groups: ImportedGroups
+) -> list[int]:
+    """The group rules and the group's price gaps for ``groups``: one query per kind of fact,
+    one statement per kind of write. Returns the news; telling is the caller's."""
+    rules = Rules.of(organization)
+    trade = TradeRules.of(organization)
+    group_ids = list(groups.opener)
+    group_deals = load_groups_deals(organization_id, groups.products)
+    teams = load_teams(organization_id, group_ids)
+    group_open = load_groups_open(organization_id, group_ids)
+    open_gaps = open_price_gaps_of_groups(organization_id, group_ids)
+    gap_products = {
+        group_id: groups.quoted[group_id]
+        | {c.product_id for c in open_gaps[group_id] if c.product_id is not None}
+        for group_id in group_ids
+    }
+    gap_products = {group_id: ps for group_id, ps in gap_products.items() if ps}
+    quotes_of = load_quotes_many(organization, gap_products) if trade.price_gap else {}
+    group_syncs: list[GroupSync] = []
+    for group_id in group_ids:
+        wanted, open_rows = group_plan(
+            group_deals[group_id],
+            teams[group_id],
+            rules,
+            groups.products[group_id],
+            group_open[group_id],
+        )
+        group_syncs.append(
+            GroupSync(group_id, wanted, open_rows, opener_company_id=groups.opener[group_id])
+        )
+        if group_id in gap_products:
+            group_syncs.append(
+                price_gap_plan(group_id, quotes_of.get(group_id, []), open_gaps[group_id], trade)
+            )
+    return sync_situations_many(organization_id, group_syncs).news()

@@ -228,6 +228,50 @@ def load_team(organization_id: int, group_id: int) -> Team:
     )
 
 
+def load_teams(organization_id: int, group_ids: Collection[int]) -> dict[int, Team]:
+    """``load_team`` for many groups in one query (an import's groups after its last chunk)."""
+    rows: dict[int, list[Any]] = {group_id: [] for group_id in group_ids}
+    if group_ids:
+        for group_id, *row in (
+            AccountTeamMember.objects.for_org(organization_id)
+            .filter(account_id__any_of=sorted(group_ids))
+            .values_list("account_id", "user_id", "sales_company_id", "role")
+        ):
+            rows[group_id].append(row)
+    return {group_id: _team(members) for group_id, members in rows.items()}
+
+
+def load_groups_open(organization_id: int, group_ids: Collection[int]) -> dict[int, list[Conflict]]:
+    """Each group's open situations (group and product rules), in one query, shaped as a
+    deal's facts give them (``facts_group_open``): what ``group_plan`` compares with."""
+    found: dict[int, list[Conflict]] = {group_id: [] for group_id in group_ids}
+    if not group_ids:
+        return found
+    for pk, kind, product_id, group_id in (
+        Conflict.objects.for_org(organization_id)
+        .filter(
+            account_id__any_of=sorted(group_ids),
+            kind__in=SITUATION_KINDS,
+            status=ConflictStatus.OPEN,
+        )
+        .order_by("pk")
+        .values_list("id", "kind", "product_id", "account_id")
+    ):
+        found[group_id].append(
+            _stored(
+                Conflict(
+                    pk=pk,
+                    organization_id=organization_id,
+                    kind=kind,
+                    status=ConflictStatus.OPEN,
+                    account_id=group_id,
+                    product_id=product_id,
+                )
+            )
+        )
+    return found
+
+
 def _team(rows: Iterable[Any]) -> Team:
     """A team from its members' (user, company, role) rows."""
     rows = list(rows)
