@@ -24,11 +24,25 @@ insist that the user look before creating.
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Expression,
+    F,
+    Field,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
@@ -83,20 +97,16 @@ def _word_prefixes(name: str) -> list[str]:
     ]
 
 
-def duplicate_candidates_read(
+def match_values(
     *,
-    organization: Organization | int,
     name: str,
     country: str = "",
     registration_number: str = "",
     domain: str = "",
     group: Account | None = None,
-    exclude_id: int | None = None,
-    limit: int = 10,
-) -> tuple[CompiledQuery, dict[str, Any]] | None:
-    """The statement (and its values) ``find_duplicate_candidates`` runs for this input, or
-    None when the input has no key to match on: for a save to read it ahead with others
-    (``crm.db.compiled.read_ahead``)."""
+) -> dict[str, Any]:
+    """The keys an input is matched on, normalized (the values the candidates' statement
+    binds); a key the input lacks is absent, and with it the rules that need it."""
     norm = normalize_name(name)
     values: dict[str, Any] = {}
     if reg_key := normalize_registration(registration_number):
@@ -116,7 +126,36 @@ def duplicate_candidates_read(
             # index under row-level security). Normalized names are lower-case words joined by
             # single spaces, and the character after " " is "!".
             values["range_lo"], values["range_hi"] = f"{norm} ", f"{norm}!"
-    if not ({"reg_key", "host", "norm"} & set(values)):
+    return values
+
+
+def has_keys(values: dict[str, Any]) -> bool:
+    """Whether ``match_values`` found anything to match on (a country alone is not)."""
+    return bool({"reg_key", "host", "norm"} & set(values))
+
+
+def duplicate_candidates_read(
+    *,
+    organization: Organization | int,
+    name: str,
+    country: str = "",
+    registration_number: str = "",
+    domain: str = "",
+    group: Account | None = None,
+    exclude_id: int | None = None,
+    limit: int = 10,
+) -> tuple[CompiledQuery, dict[str, Any]] | None:
+    """The statement (and its values) ``find_duplicate_candidates`` runs for this input, or
+    None when the input has no key to match on: for a save to read it ahead with others
+    (``crm.db.compiled.read_ahead``)."""
+    values = match_values(
+        name=name,
+        country=country,
+        registration_number=registration_number,
+        domain=domain,
+        group=group,
+    )
+    if not has_keys(values):
         return None
     if exclude_id:
         values["exclude_id"] = exclude_id
@@ -169,6 +208,76 @@ def find_duplicate_candidates(
     return found
 
 
+class Candidate(NamedTuple):
+    """A candidate of the batch check: what the duplicates' bookkeeping needs of it."""
+
+    account_id: int
+    group_id: int | None
+    home_company_id: int
+    reasons: list[str]
+
+
+# The batch's input rows, as the candidates' statement names them.
+_INPUT = "dup_in"
+
+
+class _InputColumn(Expression):
+    """A column of the batch's input row, where a one-input statement binds a value."""
+
+    def __init__(self, name: str, output_field: Field[Any, Any]) -> None:
+        super().__init__(output_field=output_field)
+        self.name = name
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        return f"{_INPUT}.{connection.ops.quote_name(self.name)}", []
+
+
+def duplicate_candidates_many(
+    *, organization_id: int, inputs: Sequence[tuple[int, dict[str, Any]]], limit: int = 10
+) -> dict[int, list[Candidate]]:
+    """``find_duplicate_candidates`` for many existing accounts in one statement: per account
+    (id, ``match_values`` of it), the same candidates in the same order (itself excluded).
+
+    The rules are ``_ranked``'s, the same code as for one input: there the values are bound
+    parameters, here they are the columns of the input row (``jsonb_to_recordset``), and a
+    ``LATERAL`` subquery runs them once per row, each a BitmapOr of the same index scans. A key
+    an account lacks is NULL in its row, and a comparison with NULL is never true: the rules
+    that need the key drop out, as they do from a one-input statement without it. Every row
+    binds as many word prefixes as the batch's longest name has (the missing ones NULL)."""
+    inputs = [(pk, values) for pk, values in inputs if has_keys(values)]
+    if not inputs:
+        return {}
+    if any("group_id" in values for _pk, values in inputs):
+        raise ValueError("The batch check matches accounts as saved: without a group.")
+    prefixes = max(sum(key.startswith("prefix_") for key in v) for _pk, v in inputs)
+    columns = ["reg_key", "host", "country", "norm", "range_lo", "range_hi"]
+    columns += [f"prefix_{i}" for i in range(prefixes)]
+    refs: dict[str, Any] = {c: _InputColumn(c, CharField()) for c in columns}
+    refs["exclude_id"] = _InputColumn("account_id", BigIntegerField())
+    marks = _marks(refs)
+    ranked = _ranked(organization_id, refs)
+    inner, params = ranked.values_list(
+        "pk", "group_id", "home_company_id", "_score", "name", *marks
+    )[:limit].query.sql_with_params()
+    record = ", ".join(["account_id bigint", *(f'"{c}" text' for c in columns)])
+    # Names from the list above and the ORM's own SQL; every value is a parameter. Each
+    # account's candidates best first, as ``find_duplicate_candidates`` lists them (by
+    # position: account, score, name, id).
+    sql = (
+        f"SELECT {_INPUT}.account_id, c.* FROM jsonb_to_recordset(%s::jsonb) AS {_INPUT}"  # noqa: S608
+        f"({record}) CROSS JOIN LATERAL ({inner}) AS c ORDER BY 1, 5 DESC, 6, 2"
+    )
+    rows = json.dumps([{"account_id": pk, **values} for pk, values in inputs])
+    reasons = [mark.removeprefix("_m_") for mark in marks]
+    found: dict[int, list[Candidate]] = {pk: [] for pk, _values in inputs}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rows, *params])
+        for account_id, pk, group_id, home_id, _score, _name, *points in cursor.fetchall():
+            codes = [r for r, p in zip(reasons, points, strict=True) if p]
+            found[account_id].append(Candidate(pk, group_id, home_id, codes))
+    return found
+
+
 def _account_fields() -> list[str]:
     fields = Account._meta.concrete_fields
     return [f.attname for f in fields if not getattr(f, "generated", False)]
@@ -218,8 +327,10 @@ def _near(values: dict[str, Any]) -> Q:
     return near
 
 
-def _candidates(organization_id: int, limit: int, **values: Any) -> QuerySet[Account, Any]:
-    """The candidates' queryset for input of this shape (``values``' keys)."""
+def _ranked(organization_id: int, values: dict[str, Any]) -> QuerySet[Account, Any]:
+    """The candidates for input of this shape (``values``' keys), each reason marked with its
+    points, best first: the rules, once, for one input (the values bound) and for a batch
+    (``duplicate_candidates_many``: the values are the input row's columns)."""
     scores = _scores(values)
     match = Q(pk__in=[])
     if "reg_key" in values:
@@ -247,11 +358,18 @@ def _candidates(organization_id: int, limit: int, **values: Any) -> QuerySet[Acc
     }
     qs = qs.annotate(**annotations)
     total = sum((F(f"_m_{r}") for r, _, _ in scores[1:]), F(f"_m_{scores[0][0]}"))
-    return (
-        qs.annotate(_score=total)
-        .order_by("-_score", "name", "pk")
-        .values_list(*_account_fields(), *annotations, "_score")[:limit]
-    )
+    return qs.annotate(_score=total).order_by("-_score", "name", "pk")
+
+
+def _candidates(organization_id: int, limit: int, **values: Any) -> QuerySet[Account, Any]:
+    """The candidates' queryset for input of this shape (``values``' keys)."""
+    ranked = _ranked(organization_id, values)
+    return ranked.values_list(*_account_fields(), *_marks(values), "_score")[:limit]
+
+
+def _marks(values: dict[str, Any]) -> list[str]:
+    """The annotations ``_ranked`` marks each reason with (its points, or 0)."""
+    return [f"_m_{reason}" for reason, _condition, _points in _scores(values)]
 
 
 @functools.cache

@@ -22,13 +22,14 @@ so a policy can only ever narrow inside the tenant.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from django.apps import apps
 from django.db.models import Model, Q, QuerySet
 
 from crm.audit import register_history
+from crm.db.compiled import CompiledQuery
 from crm.models import SalesCompany, User
 from crm.registry import Policy, access_by_id, apply, policy
 from crm.roles import ORG_WIDE_ROLES, Role
@@ -74,6 +75,21 @@ def user_shape(user: User) -> UserShape | None:
     if not user.is_authenticated or not user.is_active:
         return None
     return (user.role, bool(user.sales_company_id), user.region_id is not None)
+
+
+def compiled_per_shape(
+    cache: dict[UserShape, CompiledQuery],
+    shape: UserShape,
+    make: Callable[[UserShape], CompiledQuery],
+) -> CompiledQuery:
+    """The statement for users of ``shape`` in ``cache``, made (``make(shape)``) the first time
+    a user of that shape asks. A handful of shapes exist (the roles), so the cache needs no
+    bound. No lock: two threads racing on a new shape may both make one, and ``setdefault``
+    keeps the first, so every caller runs the same statement (a spare is only a little work)."""
+    found = cache.get(shape)
+    if found is None:
+        found = cache.setdefault(shape, make(shape))
+    return found
 
 
 def user_values(user: User) -> dict[str, Any]:

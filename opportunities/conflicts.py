@@ -52,6 +52,7 @@ from opportunities.situations import (
     open_situations_of,
     sync_deal,
     sync_duplicates,
+    sync_duplicates_many,
     sync_group,
 )
 from opportunities.trade_rules import (
@@ -243,16 +244,33 @@ def redetect_group(
     return len(deals), changes.news()
 
 
-def check_duplicates(organization_id: int, account_ids: Iterable[int]) -> list[int]:
-    """The accounts' duplicate situations in step (what a save of a deal on each runs): after
-    an import, outside its transaction (``tasks.check_duplicates``). Returns the situations that
-    are news."""
-    changes = Changes()
-    for account in (
-        Account.objects.for_org(organization_id).filter(pk__in=list(account_ids)).order_by("pk")
-    ):
-        changes += sync_duplicates(account)
-    return changes.news()
+# Accounts checked per statement and per transaction by ``check_duplicates``: the candidates'
+# statement of 2,000 accounts takes about 0.1 s at 1M, and a batch holds its new situations'
+# locks only that long.
+DUPLICATES_BATCH = 2000
+
+
+def check_duplicates(
+    organization_id: int, account_ids: Iterable[int], *, batch_size: int = DUPLICATES_BATCH
+) -> list[int]:
+    """The accounts' duplicate situations in step (what a save of a deal on each runs, one
+    after the other in id order): after an import, outside its transaction
+    (``tasks.check_duplicates``). A batch of accounts at a time
+    (``situations.sync_duplicates_many``), each in its own transaction, whose new situations
+    are told once it commits. Returns the situations that are news. Idempotent: a run again (a
+    redelivered task, or one that stopped after some batches) finds nothing new where it
+    already ran."""
+    ids = sorted(set(account_ids))
+    news: list[int] = []
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            accounts = Account.objects.for_org(organization_id).filter(
+                pk__any_of=ids[start : start + batch_size]
+            )
+            found = sync_duplicates_many(organization_id, list(accounts)).news()
+            notify_on_commit(organization_id, found)
+        news += found
+    return news
 
 
 def notify_on_commit(organization_id: int, conflict_ids: list[int]) -> None:

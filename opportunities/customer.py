@@ -70,7 +70,14 @@ from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.registry import access_by_id
 from crm.tenancy import TenantQuerySet
-from crm.visibility import USER_VALUES, UserShape, stand_in_user, user_shape, user_values
+from crm.visibility import (
+    USER_VALUES,
+    UserShape,
+    compiled_per_shape,
+    stand_in_user,
+    user_shape,
+    user_values,
+)
 from opportunities.models import Conflict, ConflictStatus, Opportunity
 
 if TYPE_CHECKING:
@@ -1302,18 +1309,16 @@ def _figure_rows(
     values = figure_values(user, organization, group_id, today)
     if shape is None:  # an inactive user sees no deals: the ORM's none()
         return []
-    compiled = _FIGURES.get(shape)
-    if compiled is None:
-        compiled = _FIGURES.setdefault(
-            shape,
-            CompiledQuery(
-                lambda **v: figures_query(shape)(**v),
-                *_FIGURE_VALUES,
-                scope="organization_id",
-                dates=("today", "year_start"),
-            ),
-        )
-    return compiled.rows(**values)
+    return compiled_per_shape(_FIGURES, shape, _figures_statement).rows(**values)
+
+
+def _figures_statement(shape: UserShape) -> CompiledQuery:
+    return CompiledQuery(
+        figures_query(shape),
+        *_FIGURE_VALUES,
+        scope="organization_id",
+        dates=("today", "year_start"),
+    )
 
 
 def accounts_per_country_query(shape: UserShape) -> Callable[..., QuerySet[Any, Any]]:
@@ -1354,18 +1359,14 @@ def _accounts_per_country(user: User, group_id: int) -> list[tuple[Any, ...]]:
     shape = user_shape(user)
     if shape is None:  # an inactive user sees no accounts: the ORM's none()
         return []
-    compiled = _PER_COUNTRY.get(shape)
-    if compiled is None:
-        compiled = _PER_COUNTRY.setdefault(
-            shape,
-            CompiledQuery(
-                lambda **v: accounts_per_country_query(shape)(**v),
-                *USER_VALUES,
-                "group_id",
-                scope="organization_id",
-            ),
-        )
+    compiled = compiled_per_shape(_PER_COUNTRY, shape, _per_country_statement)
     return compiled.rows(**user_values(user), group_id=group_id)
+
+
+def _per_country_statement(shape: UserShape) -> CompiledQuery:
+    return CompiledQuery(
+        accounts_per_country_query(shape), *USER_VALUES, "group_id", scope="organization_id"
+    )
 
 
 def _figures_by_country(

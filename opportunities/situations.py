@@ -49,7 +49,12 @@ from django.db.models.functions import Cast, JSONObject
 from django.db.models.lookups import IsNull
 from django.utils import timezone
 
-from accounts.matching import duplicate_candidates_read, find_duplicate_candidates
+from accounts.matching import (
+    duplicate_candidates_many,
+    duplicate_candidates_read,
+    find_duplicate_candidates,
+    match_values,
+)
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.db.compiled import CompiledQuery
 from crm.events import emit, emit_many
@@ -1034,11 +1039,18 @@ def _candidates_of(account: Account) -> dict[str, Any]:
     """What ``find_duplicate_candidates`` is asked about an account: the others like it."""
     return {
         "organization": account.organization_id,
+        **_keys_of(account),
+        "exclude_id": account.pk,
+    }
+
+
+def _keys_of(account: Account) -> dict[str, Any]:
+    """The account's fields that are matched on (``accounts.matching.match_values``)."""
+    return {
         "name": account.name,
         "country": account.country,
         "registration_number": account.registration_number,
         "domain": account.domain,
-        "exclude_id": account.pk,
     }
 
 
@@ -1051,29 +1063,44 @@ def duplicates_reads(account: Account) -> list[tuple[CompiledQuery, dict[str, An
     return [candidates, rows] if candidates is not None else [rows]
 
 
-def duplicate_pairs(account: Account) -> dict[tuple[int, int], list[str]]:
-    """The account's possible duplicates as pairs (lower id first) with the reasons' codes.
-    Members of the same group are subsidiaries, not duplicates."""
+Pair = tuple[int, int]
+
+
+def duplicate_pairs(account: Account) -> dict[Pair, list[str]]:
+    """The account's possible duplicates as pairs (lower id first) with the reasons' codes."""
     candidates = find_duplicate_candidates(**_candidates_of(account))
+    return _pairs(account, ((c.account.pk, c.account.group_id, c.reasons) for c in candidates))
+
+
+def _pairs(
+    account: Account, candidates: Iterable[tuple[int, int | None, list[str]]]
+) -> dict[Pair, list[str]]:
+    """The candidates (id, group, reasons) as pairs, best first. Members of the same group are
+    subsidiaries, not duplicates."""
     return {
-        (min(account.pk, c.account.pk), max(account.pk, c.account.pk)): [str(r) for r in c.reasons]
-        for c in candidates
-        if c.account.group_id != account.group_id or account.group_id is None
+        (min(account.pk, pk), max(account.pk, pk)): [str(r) for r in reasons]
+        for pk, group_id, reasons in candidates
+        if group_id != account.group_id or account.group_id is None
     }
 
 
 _CONFLICT_FIELDS = [f.attname for f in Conflict._meta.concrete_fields]
 
 
+def _duplicate_situations(organization_id: int) -> QuerySet[Conflict, Any]:
+    """The duplicate situations that are open or were decided (the others are history)."""
+    return (
+        Conflict.objects.for_org(organization_id)
+        .filter(kind=ConflictKind.DUPLICATE_ACCOUNT)
+        .filter(Q(status=ConflictStatus.OPEN) | Q(resolution__in=DECIDED))
+    )
+
+
 def _duplicate_rows(organization_id: int, account_id: int) -> QuerySet[Conflict, Any]:
     """The account's duplicate situations that are open or were decided."""
     return (
-        Conflict.objects.for_org(organization_id)
-        .filter(
-            Q(account_id=account_id) | Q(other_account_id=account_id),
-            kind=ConflictKind.DUPLICATE_ACCOUNT,
-        )
-        .filter(Q(status=ConflictStatus.OPEN) | Q(resolution__in=DECIDED))
+        _duplicate_situations(organization_id)
+        .filter(Q(account_id=account_id) | Q(other_account_id=account_id))
         .values_list(*_CONFLICT_FIELDS)
     )
 
@@ -1084,39 +1111,67 @@ _DUPLICATE_ROWS = CompiledQuery(
 )
 
 
+def _pair_of(conflict: Conflict) -> Pair:
+    return (conflict.account_id, conflict.other_account_id or 0)
+
+
+@dataclass
+class _DuplicateStep:
+    """What one account's duplicates check changes: situations that end, pairs that open, and
+    kept situations whose reasons changed."""
+
+    close: list[Conflict]
+    open: list[Pair]
+    relabel: list[tuple[Conflict, list[str]]]
+
+
+def _duplicate_step(
+    found: dict[Pair, list[str]], open_rows: dict[Pair, Conflict], decided: Collection[Pair]
+) -> _DuplicateStep:
+    """The rule of one account's check (pure): one situation per pair, whichever account
+    revealed it; a pair someone decided (merged, or not a duplicate) is not reopened; an open
+    pair no longer found ends. The reasons of kept pairs are brought up to date only when no
+    pair opens (as they always were)."""
+    new_pairs = [p for p in found if p not in open_rows and p not in decided]
+    relabel = []
+    if not new_pairs:
+        relabel = [
+            (c, found[pair])
+            for pair, c in open_rows.items()
+            if pair in found and c.params.get("reasons") != found[pair]
+        ]
+    close = [c for pair, c in open_rows.items() if pair not in found]
+    return _DuplicateStep(close, new_pairs, relabel)
+
+
 def sync_duplicates(account: Account) -> Changes:
-    """The account's duplicate situations: one per pair, whichever account revealed it; a pair
-    someone decided (merged, or not a duplicate) is not reopened."""
+    """The account's duplicate situations in step (``_duplicate_step``); what a save runs."""
     org_id = account.organization_id
     found = duplicate_pairs(account)
-    open_rows: dict[tuple[int, int], Conflict] = {}
-    decided: set[tuple[int, int]] = set()
+    open_rows: dict[Pair, Conflict] = {}
+    decided: set[Pair] = set()
     for row in _DUPLICATE_ROWS.rows(organization_id=org_id, account_id=account.pk):
         c = Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row)
-        pair = (c.account_id, c.other_account_id or 0)
         if c.status == ConflictStatus.OPEN:
-            open_rows[pair] = c
+            open_rows[_pair_of(c)] = c
         else:
-            decided.add(pair)
+            decided.add(_pair_of(c))
+    step = _duplicate_step(found, open_rows, decided)
     now = timezone.now()
-    _close(
-        [c for pair, c in open_rows.items() if pair not in found], Resolution.NO_LONGER_APPLIES, now
-    )
+    _close(step.close, Resolution.NO_LONGER_APPLIES, now)
     changes = Changes()
-    new_pairs = [p for p in found if p not in open_rows and p not in decided]
-    if not new_pairs:
-        for pair, c in open_rows.items():
-            if pair in found and c.params.get("reasons") != found[pair]:
-                c.params = {"reasons": found[pair]}
-                c.save(update_fields=["params"])
+    if not step.open:
+        for c, reasons in step.relabel:
+            c.params = {"reasons": reasons}
+            c.save(update_fields=["params"])
         return changes
     homes = dict(
         Account.objects.for_org(org_id)
-        .filter(pk__in={a for p in new_pairs for a in p})
+        .filter(pk__in={a for p in step.open for a in p})
         .values_list("pk", "home_company_id")
     )
     participants = []
-    for low, high in new_pairs:
+    for low, high in step.open:
         conflict = Conflict.objects.create(
             organization_id=org_id,
             kind=ConflictKind.DUPLICATE_ACCOUNT,
@@ -1127,18 +1182,136 @@ def sync_duplicates(account: Account) -> Changes:
         )
         changes.opened.append(conflict.pk)
         emit(org_id, "conflict.opened", conflict)
-        participants += [
-            ConflictParticipant(
-                organization_id=org_id,
-                conflict=conflict,
-                account_id=a,
-                sales_company_id=homes[a],
-                joined_at=now,
-            )
-            for a in (low, high)
-        ]
+        participants += _duplicate_participants(conflict, homes, now)
     ConflictParticipant.objects.bulk_create(participants)
     return changes
+
+
+def _duplicate_participants(
+    conflict: Conflict, homes: Mapping[int, int], now: Any
+) -> list[ConflictParticipant]:
+    """The two accounts of a duplicate situation, each with its home company."""
+    return [
+        ConflictParticipant(
+            organization_id=conflict.organization_id,
+            conflict=conflict,
+            account_id=a,
+            sales_company_id=homes[a],
+            joined_at=now,
+        )
+        for a in (conflict.account_id, conflict.other_account_id)
+        if a is not None
+    ]
+
+
+def sync_duplicates_many(organization_id: int, accounts: Sequence[Account]) -> Changes:
+    """``sync_duplicates`` for each account, one after the other in id order, with the same
+    result, in a fixed number of statements whatever their number: the candidates of all
+    (``duplicate_candidates_many``), their duplicate situations, then one UPDATE of the
+    situations that end, one of the reasons that changed, one INSERT of the new situations and
+    one of their participants.
+
+    One account's check can change what the next one finds (a pair the first opened is kept,
+    relabelled or ended by the second, whose ten best candidates may not include the first),
+    so the checks run in memory over the situations as they stand after the previous ones
+    (``_duplicate_step``, the same rule as a save's); only the end state is written. A
+    situation that opened and ended inside the batch is written ended."""
+    accounts = sorted(accounts, key=lambda a: a.pk)
+    if not accounts:
+        return Changes()
+    found_of = duplicate_candidates_many(
+        organization_id=organization_id,
+        inputs=[(a.pk, match_values(**_keys_of(a))) for a in accounts],
+    )
+    ids = [a.pk for a in accounts]
+    open_by_pair: dict[Pair, Conflict] = {}
+    decided: set[Pair] = set()
+    pairs_of: dict[int, set[Pair]] = defaultdict(set)
+    for row in (
+        _duplicate_situations(organization_id)
+        .filter(Q(account_id__any_of=ids) | Q(other_account_id__any_of=ids))
+        .values_list(*_CONFLICT_FIELDS)
+    ):
+        c = Conflict.from_db(DEFAULT_DB_ALIAS, _CONFLICT_FIELDS, row)
+        if c.status == ConflictStatus.OPEN:
+            open_by_pair[_pair_of(c)] = c
+            pairs_of[c.account_id].add(_pair_of(c))
+            pairs_of[c.other_account_id or 0].add(_pair_of(c))
+        else:
+            decided.add(_pair_of(c))
+    homes = {a.pk: a.home_company_id for a in accounts}
+    homes.update((c.account_id, c.home_company_id) for cs in found_of.values() for c in cs)
+    now = timezone.now()
+    created: list[Conflict] = []
+    ended: list[Conflict] = []
+    relabelled: dict[int, Conflict] = {}
+    for account in accounts:
+        found = _pairs(
+            account, ((c.account_id, c.group_id, c.reasons) for c in found_of.get(account.pk, []))
+        )
+        mine = {p: open_by_pair[p] for p in pairs_of[account.pk] if p in open_by_pair}
+        step = _duplicate_step(found, mine, decided)
+        for c in step.close:
+            del open_by_pair[_pair_of(c)]
+            ended.append(c)
+        for c, reasons in step.relabel:
+            c.params = {"reasons": reasons}
+            if c.pk is not None:
+                relabelled[c.pk] = c
+        for low, high in step.open:
+            c = Conflict(
+                organization_id=organization_id,
+                kind=ConflictKind.DUPLICATE_ACCOUNT,
+                account_id=low,
+                other_account_id=high,
+                sales_company_id=account.home_company_id,
+                params={"reasons": found[(low, high)]},
+            )
+            created.append(c)
+            open_by_pair[(low, high)] = c
+            pairs_of[low].add((low, high))
+            pairs_of[high].add((low, high))
+    for c in ended:
+        if c.pk is None:  # opened and ended in this batch: written ended
+            c.status, c.resolution, c.resolved_at = (
+                ConflictStatus.RESOLVED,
+                Resolution.NO_LONGER_APPLIES,
+                now,
+            )
+    if relabelled:
+        Conflict.objects.for_org(organization_id).bulk_update(relabelled.values(), ["params"])
+    _close_many(
+        organization_id,
+        [c.pk for c in ended if c.pk is not None],
+        Resolution.NO_LONGER_APPLIES,
+        now,
+    )
+    changes = Changes()
+    if created:
+        Conflict.objects.bulk_create(created)
+        ConflictParticipant.objects.bulk_create(
+            [p for c in created for p in _duplicate_participants(c, homes, now)]
+        )
+        changes.opened = [c.pk for c in created]
+        # By id, read again after the commit (as the payload does anyway), one callback.
+        emit_many(organization_id, "conflict.opened", Conflict, changes.opened)
+        emit_many(
+            organization_id,
+            "conflict.resolved",
+            Conflict,
+            [c.pk for c in created if c.status == ConflictStatus.RESOLVED],
+        )
+    return changes
+
+
+def _close_many(organization_id: int, ids: list[int], resolution: str, now: Any) -> None:
+    """``_close`` by id, announced by id (``emit_many``)."""
+    if not ids:
+        return
+    Conflict.objects.for_org(organization_id).filter(pk__in=ids, status=ConflictStatus.OPEN).update(
+        status=ConflictStatus.RESOLVED, resolution=resolution, resolved_at=now, resolved_by=None
+    )
+    emit_many(organization_id, "conflict.resolved", Conflict, ids)
 
 
 def situations_of(opportunity: Opportunity) -> Q:

@@ -40,12 +40,11 @@ def redetect_group(
 @shared_task(acks_late=True)
 def check_duplicates(organization_id: int, account_ids: list[int]) -> int:
     """The duplicates of the accounts an import put deals on (queued once its chunk has
-    committed), in one transaction; then tell who is concerned. Returns the number of
-    situations that are news. Idempotent: a second run finds nothing new."""
-    with org_scope(organization_id), transaction.atomic():
-        news = conflicts.check_duplicates(organization_id, account_ids)
-        conflicts.notify_on_commit(organization_id, news)
-    return len(news)
+    committed), a batch of accounts per transaction, each batch's news told once it commits.
+    Returns the number of situations that are news. Idempotent: a second run finds nothing
+    new (a retry after a failed batch redoes only what did not commit)."""
+    with org_scope(organization_id):
+        return len(conflicts.check_duplicates(organization_id, account_ids))
 
 
 def on_account_regrouped(
