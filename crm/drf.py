@@ -8,6 +8,7 @@ apps' services; serializers only translate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from contextvars import Token
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
+from django.utils import translation
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
@@ -23,6 +25,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
 from crm.http import AuthenticatedRequest
+from crm.middleware import user_locale
 from crm.money import MissingExchangeRateError
 from crm.registry import access_by_id, visible_rows
 from crm.tenancy import enter_org_scope, exit_org_scope
@@ -30,22 +33,37 @@ from crm.tenancy import enter_org_scope, exit_org_scope
 
 class OrgScopedAPIMixin:
     """Put the authenticated user's organization in scope once DRF has authenticated them
-    (the scope middleware runs before DRF, so a token request arrives without one)."""
+    (the scope middleware runs before DRF, so a token request arrives without one), and for a
+    token request the user's language and time zone too: ``UserLocaleMiddleware`` saw an
+    anonymous request, so the same call answered a token in UTC and the default language and a
+    session in the user's zone and language (datetimes, messages)."""
 
     _scope_token: Token[int | None] | None = None
+    _locale: AbstractContextManager[None] | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         user = request.user
         if user.is_authenticated:
             self._scope_token = enter_org_scope(user.organization_id)
+            if request.auth is not None:  # a token; a session's auth is None
+                self._locale = user_locale(user)
+                self._locale.__enter__()
+
+    def _leave(self) -> None:
+        if self._scope_token is not None:
+            exit_org_scope(self._scope_token)
+            self._scope_token = None
+        if self._locale is not None:
+            locale, self._locale = self._locale, None
+            locale.__exit__(None, None, None)
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        if self._scope_token is not None:
-            exit_org_scope(self._scope_token)
-            self._scope_token = None
+        if self._locale is not None:
+            response.headers.setdefault("Content-Language", translation.get_language() or "")
+        self._leave()
         finalized: Response = super().finalize_response(  # type: ignore[misc]
             request, response, *args, **kwargs
         )
@@ -57,9 +75,7 @@ class OrgScopedAPIMixin:
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         finally:
-            if self._scope_token is not None:
-                exit_org_scope(self._scope_token)
-                self._scope_token = None
+            self._leave()
 
 
 class MeridianPagination(PageNumberPagination):

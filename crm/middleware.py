@@ -156,6 +156,13 @@ class UserLocaleMiddleware:
         return response
 
 
+def user_locale(user: Any) -> AbstractContextManager[None]:
+    """``user``'s language and time zone in place for a block (the previous ones restored
+    after): what ``UserLocaleMiddleware`` does around a session's request, for a request whose
+    user is known only later (an API token, authenticated by DRF inside the view)."""
+    return _locale(supported_language(user.effective_language), user_zone(user.effective_timezone))
+
+
 def user_zone(name: str) -> zoneinfo.ZoneInfo | None:
     try:
         return zoneinfo.ZoneInfo(name)

@@ -82,3 +82,39 @@ def test_schema_describes_the_endpoints(world: World) -> None:
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert "/api/v1/auth/token/" in paths and "/api/v1/exchange-rates/{id}/" in paths
+
+
+def test_a_token_request_answers_in_the_users_zone_and_language_as_a_session_does(
+    world: World,
+) -> None:
+    """UserLocaleMiddleware runs before DRF authenticates a token, so the user's zone and
+    language are put in place by the API views themselves: the same call signed by a token and
+    by a session gives the same datetimes and the same messages."""
+    from crm.services import api_token_issue
+    from tests.accounts.factories import make_account
+    from tests.opportunities.factories import OpportunityFactory
+
+    user = world.rep_se
+    user.timezone, user.language = "America/New_York", "de"
+    user.save(update_fields=["timezone", "language"])
+    account = make_account(organization=world.org, home_company=world.se, name="Zone AB")
+    deal = OpportunityFactory(account=account, owner=user)
+    _token, key = api_token_issue(user=user)
+    token, session = APIClient(), APIClient()
+    token.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    session.force_login(user)
+    url = f"/api/v1/opportunities/{deal.pk}/"
+    by_token, by_session = token.get(url), session.get(url)
+    assert by_token.status_code == by_session.status_code == 200
+    assert by_token.json() == by_session.json()
+    assert by_token.json()["created_at"].endswith(("-05:00", "-04:00"))  # New York, not UTC
+    assert by_token.headers["Content-Language"] == "de"
+    # A message in the user's language; and the next request of the thread is not left in it.
+    bad_token = token.patch(url, {"amount": "lots"}, format="json")
+    bad_session = session.patch(url, {"amount": "lots"}, format="json")
+    assert bad_token.status_code == bad_session.status_code == 400
+    assert bad_token.json() == bad_session.json()
+    from django.utils import timezone, translation
+
+    assert timezone.get_current_timezone_name() == "UTC"
+    assert translation.get_language() != "de"
