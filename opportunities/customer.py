@@ -65,7 +65,7 @@ from accounts.selectors import (
 )
 from accounts.value import may_see_customer_value
 from crm.db.compiled import CompiledQuery, read_ahead
-from crm.ids import parse_id
+from crm.ids import MAX_ID, parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
 from crm.registry import access_by_id
@@ -828,6 +828,14 @@ class _Read:
         return self.query.rows(**self.values) if self.query is not None else list(self.orm())
 
 
+def _beyond_bigint(value: Any) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -MAX_ID - 1 <= value <= MAX_ID
+    )
+
+
 def _read(
     builder: Callable[..., QuerySet[Any, Any]],
     user: User,
@@ -845,6 +853,10 @@ def _read(
 
     shape = user_shape(user)
     if shape is None:  # an inactive user: the ORM's none()
+        return _Read(None, {}, orm)
+    if any(_beyond_bigint(value) for value in named.values()):
+        # An id from the path beyond a bigint (/accounts/99999999999999999999/…): the ORM
+        # answers "no rows" for it, a bound bigint parameter would be an error (a 500).
         return _Read(None, {}, orm)
     key = (builder.__qualname__, shape, tuple(sorted(static.items())))
     query = _STATEMENTS.get(key)
