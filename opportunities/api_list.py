@@ -36,7 +36,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from crm.db.compiled import CompiledQuery
+from crm.db.compiled import CompiledQuery, cached_statement
 from crm.visibility import USER_VALUES, UserShape, stand_in_user, user_shape, user_values
 
 # The one position compiled: the default ordering's and ``?ordering=(-)created_at``'s field.
@@ -124,21 +124,18 @@ class ListRows:
     def _statement(self, start: int, stop: int) -> CompiledQuery | None:
         assert self._ordering is not None  # CursorPagination always orders
         key = (type(self._viewset), self._shape, self._ordering, self._lookup, start, stop)
-        found = _statements.get(key)
-        if found is not None:
-            return found
-        with _lock:
-            found = _statements.get(key)
-            if found is None:
-                if len(_statements) >= MAX_SHAPES:
-                    return None
-                found = _statements[key] = CompiledQuery(
-                    _builder(type(self._viewset), self._fields, *key[1:]),
-                    *_NAMES,
-                    scope="organization_id",
-                    datetimes=("position",),
-                )
-        return found
+        return cached_statement(
+            _statements,
+            _lock,
+            key,
+            MAX_SHAPES,
+            lambda: CompiledQuery(
+                _builder(type(self._viewset), self._fields, *key[1:]),
+                *_NAMES,
+                scope="organization_id",
+                datetimes=("position",),
+            ),
+        )
 
 
 def _builder(

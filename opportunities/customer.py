@@ -64,7 +64,7 @@ from accounts.selectors import (
     timeline_queryset,
 )
 from accounts.value import may_see_customer_value
-from crm.db.compiled import CompiledQuery, read_ahead
+from crm.db.compiled import CompiledQuery, cached_statement, read_ahead
 from crm.ids import MAX_ID, parse_id
 from crm.models import Organization, SalesCompany, User
 from crm.money import missing_rate, money, raise_if_missing, with_corporate_amount
@@ -859,19 +859,18 @@ def _read(
         # answers "no rows" for it, a bound bigint parameter would be an error (a 500).
         return _Read(None, {}, orm)
     key = (builder.__qualname__, shape, tuple(sorted(static.items())))
-    query = _STATEMENTS.get(key)
-    if query is None:
 
-        def build(**values: Any) -> QuerySet[Any, Any]:
-            stand_in = stand_in_user(shape, **{name: values[name] for name in USER_VALUES})
-            return builder(stand_in, **static, **{name: values[name] for name in named})
+    def build(**values: Any) -> QuerySet[Any, Any]:
+        stand_in = stand_in_user(shape, **{name: values[name] for name in USER_VALUES})
+        return builder(stand_in, **static, **{name: values[name] for name in named})
 
-        with _STATEMENTS_LOCK:
-            query = _STATEMENTS.get(key)
-            if query is None and len(_STATEMENTS) < MAX_STATEMENTS:
-                query = _STATEMENTS[key] = CompiledQuery(
-                    build, *USER_VALUES, *named, scope="organization_id", dates=dates
-                )
+    query = cached_statement(
+        _STATEMENTS,
+        _STATEMENTS_LOCK,
+        key,
+        MAX_STATEMENTS,
+        lambda: CompiledQuery(build, *USER_VALUES, *named, scope="organization_id", dates=dates),
+    )
     if query is None:
         return _Read(None, {}, orm)
     return _Read(query, {**user_values(user), **named}, orm)

@@ -30,7 +30,7 @@ from typing import Any, cast
 from django.core.paginator import Page
 from django.db.models import QuerySet
 
-from crm.db.compiled import CompiledQuery
+from crm.db.compiled import CompiledQuery, cached_statement
 from crm.models import User
 from crm.pagination import COUNT_CAP, CappedPaginator
 from crm.visibility import USER_VALUES, UserShape, stand_in_user, user_shape, user_values
@@ -75,23 +75,19 @@ def _id(value: Any) -> Any:
 
 def _statement(shape: tuple[Any, ...], offset: int | None, size: int) -> CompiledQuery | None:
     """The page at ``offset`` of ``size`` rows; ``offset=None``: the count capped at ``size``."""
-    key = (*shape, offset, size)
-    found = _statements.get(key)
-    if found is not None:
-        return found
-    with _lock:
-        found = _statements.get(key)
-        if found is None:
-            if len(_statements) >= MAX_SHAPES:
-                return None
-            found = _statements[key] = CompiledQuery(
-                _builder(shape, offset, size),
-                *_NAMES,
-                scope="organization_id",
-                dates=_DATES,
-                count=offset is None,
-            )
-    return found
+    return cached_statement(
+        _statements,
+        _lock,
+        (*shape, offset, size),
+        MAX_SHAPES,
+        lambda: CompiledQuery(
+            _builder(shape, offset, size),
+            *_NAMES,
+            scope="organization_id",
+            dates=_DATES,
+            count=offset is None,
+        ),
+    )
 
 
 def _builder(shape: tuple[Any, ...], offset: int | None, size: int) -> Callable[..., QuerySet[Any]]:

@@ -45,7 +45,7 @@ import hashlib
 import re
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -351,6 +351,30 @@ class CompiledQuery:
                 setattr(obj, name, row[position])
             found.append(obj)
         return found
+
+
+def cached_statement(
+    cache: dict[Any, CompiledQuery],
+    lock: threading.Lock,
+    key: Hashable,
+    limit: int,
+    make: Callable[[], CompiledQuery],
+) -> CompiledQuery | None:
+    """The statement ``cache`` holds for ``key``, made (``make()``) by the first caller and kept
+    while the cache holds fewer than ``limit``; past it None (the caller's ORM path). One copy
+    of the bounded per-shape cache of the hot lists and the 360°: their keys are shapes of user
+    and request (role, ordering, page, sort...), not values, so a well-behaved process stays far
+    under the bound, and a flood of odd requests cannot grow it without limit. Looked up
+    without the lock (a dict read is atomic), made under it so every caller of a key runs the
+    same statement."""
+    found = cache.get(key)
+    if found is not None:
+        return found
+    with lock:
+        found = cache.get(key)
+        if found is None and len(cache) < limit:
+            found = cache[key] = make()
+    return found
 
 
 def _execute(connection: Any, cursor: Any, compiled: _Compiled, params: list[Any]) -> None:
