@@ -8,10 +8,8 @@ ranked visibility)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -23,6 +21,7 @@ from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from crm.models import User
 from opportunities.api import OpportunitySerializer, OpportunityViewSet
 from opportunities.models import Opportunity
+from tests.api.cursor_walk import following
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory, account_for, stage_for
 
@@ -132,14 +131,10 @@ def _walk(user: User, query: str) -> list[bytes]:
             assert status == 400 and "ordering=" in url, (url, body)
             break
         pages.append(body)
-        data = json.loads(body)
-        link = data["previous"] if backwards else data["next"]
-        if link is None and not backwards:
-            backwards, link = True, data["previous"]
-        if link is None:
+        following_url, backwards = following(body, backwards)
+        if following_url is None:
             break
-        parts = urlsplit(link)
-        url = f"{parts.path}?{parts.query}"
+        url = following_url
     return pages
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import warnings
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -24,6 +23,7 @@ from opportunities import api_list
 from opportunities.api import OpportunityViewSet
 from opportunities.models import Opportunity
 from tests.api import test_list_bytes
+from tests.api.cursor_walk import following
 from tests.conftest import World
 from tests.opportunities.factories import OpportunityFactory, account_for
 
@@ -72,14 +72,10 @@ def _walk(user: User, query: str) -> tuple[list[bytes], list[str]]:
             assert status == 400 and "ordering=" in url, (url, body)
             break
         pages.append(body)
-        data = json.loads(body)
-        link = data["previous"] if backwards else data["next"]
-        if link is None and not backwards:
-            backwards, link = True, data["previous"]
-        if link is None:
+        following_url, backwards = following(body, backwards)
+        if following_url is None:
             break
-        parts = urlsplit(link)
-        url = f"{parts.path}?{parts.query}"
+        url = following_url
     return pages, executed
 
 
