@@ -16,6 +16,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from django.utils import translation
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
@@ -190,6 +191,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        # DRF would answer with the Http404's own text ("No opportunity matches the given
+        # query."), which is English whatever the reader's language: its translated "Not found."
+        # says the same, and the same for a missing, a foreign and an invisible row.
+        exc = exceptions.NotFound()
     return drf_exception_handler(exc, context)
 
 

@@ -118,3 +118,42 @@ def test_a_token_request_answers_in_the_users_zone_and_language_as_a_session_doe
 
     assert timezone.get_current_timezone_name() == "UTC"
     assert translation.get_language() != "de"
+
+
+def test_a_404_reads_in_the_users_language_and_the_same_for_missing_and_foreign_rows(
+    world: World,
+) -> None:
+    """DRF would pass the Http404's English text through ("No opportunity matches the given
+    query."): the answer is its translated "Not found.", and a row of another organization
+    answers exactly like an id that does not exist."""
+    from crm.services import api_token_issue
+    from tests.accounts.factories import make_account
+    from tests.opportunities.factories import OpportunityFactory
+
+    foreign = OpportunityFactory(
+        account=make_account(
+            organization=world.other_org, home_company=world.other_company, name="Tellus AB"
+        ),
+        owner=world.stranger,
+    )
+    invisible = OpportunityFactory(
+        account=make_account(organization=world.org, home_company=world.dk, name="Fjord ApS"),
+        owner=world.rep_dk,
+    )
+    user = world.rep_se
+    client = APIClient()
+    for language, detail in (
+        ("en", "Not found."),
+        ("de", "Nicht gefunden."),
+        ("da", "Ikke fundet."),
+    ):
+        user.language = language
+        user.save(update_fields=["language"])
+        _token, key = api_token_issue(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        answers = [
+            client.get(f"/api/v1/opportunities/{pk}/")
+            for pk in (999999999, foreign.pk, invisible.pk)
+        ]
+        assert [a.status_code for a in answers] == [404, 404, 404]
+        assert [a.json() for a in answers] == [{"detail": detail}] * 3
