@@ -27,7 +27,8 @@ def filter_choices(field: Any, organization_id: int) -> QuerySet[Any]:
     # ?owner=<another organization's user> would answer 200 where an unknown id answers 400.
     if field.remote_field.model is User:
         return User.objects.for_org(organization_id)
-    return remote_queryset(field)
+    rows: QuerySet[Any] = remote_queryset(field)
+    return rows
 
 
 def _rows_per_request(field: Any) -> Callable[[Any], QuerySet[Any]]:
