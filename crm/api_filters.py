@@ -18,14 +18,22 @@ from django_filters.utils import get_model_field
 from crm.models import User
 
 
-def _rows_per_request(field: Any) -> Callable[[Any], QuerySet[Any]]:
-    # The stock filter's queryset, made when a request builds its form (in its organization).
+def filter_choices(field: Any, organization_id: int) -> QuerySet[Any]:
+    """The rows a model-choice filter on ``field`` accepts in the organization (in scope): its
+    form field validates an id against them. Also the definition of the compiled id check of
+    the opportunity API list's filters (``opportunities.api_list``)."""
     # Users are the one related model whose manager is not org-scoped (sign-in finds them before
     # any organization is known): their choices are the request's organization's, or
     # ?owner=<another organization's user> would answer 200 where an unknown id answers 400.
     if field.remote_field.model is User:
-        return lambda request: User.objects.for_org(request.user.organization_id)
-    return lambda request: remote_queryset(field)
+        return User.objects.for_org(organization_id)
+    rows: QuerySet[Any] = remote_queryset(field)
+    return rows
+
+
+def _rows_per_request(field: Any) -> Callable[[Any], QuerySet[Any]]:
+    # The stock filter's queryset, made when a request builds its form (in its organization).
+    return lambda request: filter_choices(field, request.user.organization_id)
 
 
 class _FreshFieldsFilterSet(FilterSet):  # type: ignore[misc]  # django-filter is untyped

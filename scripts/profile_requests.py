@@ -64,10 +64,10 @@ def _first_word(account_id: int) -> str:
     return name.split()[0].lower()[:4] if name else "a"
 
 
-def _list_paths(info: dict[str, Any]) -> tuple[str, str, str]:
+def _list_paths(info: dict[str, Any]) -> tuple[str, str, str, str]:
     """The bench's filtered (country manager, Negotiate, 200 rows) and deep (director, half-way
-    through the list; rep, 1,000 rows into it; by cursor) API list paths, as bench/run.py
-    builds them."""
+    through the list; rep, 1,000 rows into it; by cursor) API list paths, and the director's
+    filtered one (DE, Propose), as bench/run.py builds them."""
     import psycopg
 
     from bench import floors
@@ -78,6 +78,13 @@ def _list_paths(info: dict[str, Any]) -> tuple[str, str, str]:
         (negotiate,) = owner.execute(
             "SELECT id FROM pipeline_globalstage WHERE organization_id = %s AND name = %s",
             [org, "Negotiate"],
+        ).fetchone() or (0,)
+        (propose,) = owner.execute(
+            "SELECT id FROM pipeline_globalstage WHERE organization_id = %s AND name = %s",
+            [org, "Propose"],
+        ).fetchone() or (0,)
+        (de,) = owner.execute(
+            "SELECT id FROM crm_salescompany WHERE organization_id = %s AND code = 'DE'", [org]
         ).fetchone() or (0,)
         row = owner.execute(
             "SELECT created_at FROM opportunities_opportunity WHERE organization_id = %s"
@@ -99,12 +106,13 @@ def _list_paths(info: dict[str, Any]) -> tuple[str, str, str]:
     api = "/api/v1/opportunities/"
     deep = f"{api}?cursor={cursor_for(str(row[0]))}" if row else api
     deep_rep = f"{api}?cursor={cursor_for(str(rep_row[17]))}" if rep_row else api
-    return f"{api}?global_stage={negotiate}&page_size=200", deep, deep_rep
+    filtered = f"{api}?global_stage={negotiate}&page_size=200"
+    return filtered, deep, deep_rep, f"{api}?sales_company={de}&global_stage={propose}"
 
 
 def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
     users, big = info["users"], info["big_groups"][0]
-    filtered, deep, deep_rep = _list_paths(info)
+    filtered, deep, deep_rep, filtered_director = _list_paths(info)
     return [
         ("page_list_director", users["director"], "/opportunities/"),
         ("page_list_rep", users["sales_rep"], "/opportunities/"),
@@ -114,6 +122,7 @@ def scenarios(info: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("api_list_rep", users["sales_rep"], "/api/v1/opportunities/"),
         ("api_list_director", users["director"], "/api/v1/opportunities/"),
         ("api_list_filtered_country", users["country_manager"], filtered),
+        ("api_list_filtered_director", users["director"], filtered_director),
         ("api_list_deep_director", users["director"], deep),
         ("api_list_deep_rep", users["sales_rep"], deep_rep),
         ("page_dashboard_director", users["director"], "/reports/"),
