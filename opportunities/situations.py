@@ -51,9 +51,9 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import (
+    duplicate_candidate_keys,
     duplicate_candidates_many,
     duplicate_candidates_read,
-    find_duplicate_candidates,
     match_values,
 )
 from accounts.models import Account, AccountTeamMember, TeamRole
@@ -1198,8 +1198,7 @@ Pair = tuple[int, int]
 
 def duplicate_pairs(account: Account) -> dict[Pair, list[str]]:
     """The account's possible duplicates as pairs (lower id first) with the reasons' codes."""
-    candidates = find_duplicate_candidates(**_candidates_of(account))
-    return _pairs(account, ((c.account.pk, c.account.group_id, c.reasons) for c in candidates))
+    return _pairs(account, duplicate_candidate_keys(**_candidates_of(account)))
 
 
 def _pairs(
