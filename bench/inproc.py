@@ -299,9 +299,10 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
     every finding; "resave": the steady state, findings known (a change of lines or stage).
     Wall ms and this process's CPU ms (``process_time``: Django, the application, psycopg; not
     PostgreSQL's), overall and for the deals under an agreement and the others."""
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.utils import timezone
 
+    from crm.db.compiled import pipeline_safe
     from crm.tenancy import org_scope
     from opportunities.conflicts import check_deal
     from opportunities.customer import covering_agreements
@@ -338,18 +339,34 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
             part: {kind: [] for kind in kinds} for part in ("all", "agreement", "other")
         }
         found = []
+        # Statements per check, as the application sends them through the connection's execute
+        # wrappers (one per EXECUTE of a read ahead, SAVEPOINT and RELEASE included; the
+        # backend's own PREPARE and set_config on side cursors not).
+        sent = [0]
+
+        @pipeline_safe
+        def counting(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            sent[0] += 1
+            return execute(sql, params, many, context)
+
+        statements: dict[str, list[int]] = {"first": [], "resave": []}
         for round_no in range(rounds):
             for opp in opps:
-                with transaction.atomic():
+                with transaction.atomic(), connection.execute_wrapper(counting):
+                    sent[0] = 0
                     sched0 = clocks() if clocks else None
                     cpu0, wall0 = time.process_time(), time.perf_counter()
                     check_deal(opportunity=opp)
                     cpu1, wall1 = time.process_time(), time.perf_counter()
                     sched1 = clocks() if clocks else None
+                    first_sent, sent[0] = sent[0], 0
                     # The re-check of a change of lines or stage (the account's duplicates stay).
                     cpu1b, wall1b = time.process_time(), time.perf_counter()
                     check_deal(opportunity=opp, accounts=False)
                     cpu2, wall2 = time.process_time(), time.perf_counter()
+                    if round_no > 0 or rounds == 1:
+                        statements["first"].append(first_sent)
+                        statements["resave"].append(sent[0])
                     sched2 = clocks() if clocks else None
                     if round_no == 0:
                         found.append(len(open_situations_of(opp)))
@@ -399,6 +416,11 @@ def conflict_check(spec: dict[str, Any]) -> dict[str, Any]:
         "under_agreement": summary(samples["agreement"]),
         "other": summary(samples["other"]),
         "conflicts_found": found[:5],
+        "statements_per_check": {
+            name: {"p50": statistics.median(counts), "max": max(counts)}
+            for name, counts in statements.items()
+            if counts
+        },
     }
 
 

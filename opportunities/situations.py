@@ -23,6 +23,7 @@ the conflicts' anchor account): a handful per save whatever the size of the orga
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import ArrayField
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -50,13 +51,13 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from accounts.matching import (
+    duplicate_candidate_keys,
     duplicate_candidates_many,
     duplicate_candidates_read,
-    find_duplicate_candidates,
     match_values,
 )
 from accounts.models import Account, AccountTeamMember, TeamRole
-from crm.db.compiled import CompiledQuery
+from crm.db.compiled import CompiledQuery, prepared_statement
 from crm.events import emit, emit_many
 from crm.models import Organization
 from opportunities.customer import (
@@ -631,6 +632,137 @@ def sync_group(
     )
 
 
+# --- Opening situations in one statement -------------------------------------------------------
+#
+# A first detection opened its situations with up to three statements (the per-deal kinds'
+# "decided before" read, the INSERT of the conflicts and the INSERT of their participants), each
+# built by the ORM on every save: more Python than PostgreSQL's work. One data-modifying CTE
+# does all three, prepared once per connection (``DatabaseWrapper.execute_prepared``): the
+# inputs are two JSON arrays (one SQL text whatever the number of rows), the decided rows are
+# left out in SQL, and the participants join the conflicts the INSERT returns by their key,
+# which is unique among open rows (``conflict_one_open_per_situation``), so a batch cannot hold
+# it twice. Row-level security applies as to any INSERT: the backend sets the organization
+# before the statement, and every row also names it.
+
+_CONFLICT_TABLE = Conflict._meta.db_table
+_PARTICIPANT_TABLE = ConflictParticipant._meta.db_table
+
+
+def _literal(value: str) -> str:
+    """A constant of the code (a status or resolution) as an SQL literal."""
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"Not a plain constant: {value!r}.")
+    return f"'{value}'"
+
+
+_KEY = ("kind", "account_id", "opportunity_id", "product_id", "other_account_id", "agreement_id")
+_OPEN_SQL = f"""
+WITH v AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(
+        ord int, kind text, account_id bigint, opportunity_id bigint, product_id bigint,
+        other_account_id bigint, agreement_id bigint, sales_company_id bigint, params jsonb,
+        check_decided boolean)
+    WHERE NOT (v.check_decided AND EXISTS (
+        SELECT 1 FROM "{_CONFLICT_TABLE}" d
+        WHERE d.organization_id = %s AND d.opportunity_id = v.opportunity_id
+          AND d.kind = v.kind AND d.status = {_literal(ConflictStatus.RESOLVED)}
+          AND d.resolution IN ({", ".join(_literal(r) for r in DECIDED)})
+          AND d.other_account_id IS NOT DISTINCT FROM v.other_account_id
+          AND d.agreement_id IS NOT DISTINCT FROM v.agreement_id))
+), new AS (
+    INSERT INTO "{_CONFLICT_TABLE}" (
+        organization_id, kind, status, account_id, opportunity_id, product_id,
+        other_account_id, agreement_id, sales_company_id, params, resolution,
+        resolution_note, resolved_by_id, resolved_at, created_at)
+    SELECT %s, kind, {_literal(ConflictStatus.OPEN)}, account_id, opportunity_id, product_id,
+        other_account_id, agreement_id, sales_company_id, params, '', '', NULL, NULL, %s
+    FROM v ORDER BY ord
+    RETURNING {", ".join(("id", *_KEY))}
+), opened AS (
+    SELECT new.id, v.ord FROM new JOIN v ON {
+    " AND ".join(f"new.{c} IS NOT DISTINCT FROM v.{c}" for c in _KEY)
+}
+), members AS (
+    INSERT INTO "{_PARTICIPANT_TABLE}" (
+        organization_id, conflict_id, opportunity_id, account_id, sales_company_id, seller_id,
+        coordinated, joined_at, left_at)
+    SELECT %s, COALESCE(opened.id, p.conflict_id), p.opportunity_id, p.account_id,
+        p.sales_company_id, p.seller_id, p.coordinated, %s, NULL
+    FROM jsonb_to_recordset(%s::jsonb) AS p(
+        ord int, conflict_ord int, conflict_id bigint, opportunity_id bigint, account_id bigint,
+        sales_company_id bigint, seller_id bigint, coordinated boolean)
+    LEFT JOIN opened ON opened.ord = p.conflict_ord
+    WHERE p.conflict_ord IS NULL OR opened.id IS NOT NULL
+    ORDER BY p.ord
+)
+SELECT id FROM opened ORDER BY ord
+"""  # noqa: S608 - table names from the models, constants of the code; values are parameters
+_OPEN_STATEMENT = prepared_statement(
+    _OPEN_SQL, ["jsonb", "bigint", "bigint", "timestamptz", "bigint", "timestamptz", "jsonb"]
+)
+
+
+@dataclass
+class _Opening:
+    """The rows ``_open_situations`` writes: the conflicts to open (each a dict of ``_OPEN_SQL``'s
+    ``v`` columns but ``ord``) and the participants (of a new conflict by its position in
+    ``conflicts``, or of an open one by id)."""
+
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    participants: list[dict[str, Any]] = field(default_factory=list)
+
+    def conflict(self, **values: Any) -> int:
+        self.conflicts.append({"ord": len(self.conflicts), **values})
+        return len(self.conflicts) - 1
+
+    def participant(
+        self,
+        *,
+        conflict_ord: int | None = None,
+        conflict_id: int | None = None,
+        opportunity_id: int | None = None,
+        account_id: int | None = None,
+        sales_company_id: int,
+        seller_id: int | None = None,
+        coordinated: bool = False,
+    ) -> None:
+        self.participants.append(
+            {
+                "ord": len(self.participants),
+                "conflict_ord": conflict_ord,
+                "conflict_id": conflict_id,
+                "opportunity_id": opportunity_id,
+                "account_id": account_id,
+                "sales_company_id": sales_company_id,
+                "seller_id": seller_id,
+                "coordinated": coordinated,
+            }
+        )
+
+
+def _open_situations(organization_id: int, opening: _Opening, now: Any) -> list[int]:
+    """Write ``opening`` in one statement; returns the ids of the conflicts opened, in their
+    order (a per-deal conflict whose key a person decided before is left out, with its
+    participants: ``check_decided``)."""
+    if not opening.conflicts and not opening.participants:
+        return []
+    name, prepare_sql, execute_sql = _OPEN_STATEMENT
+    params = [
+        json.dumps(opening.conflicts),
+        organization_id,
+        organization_id,
+        now,
+        organization_id,
+        now,
+        json.dumps(opening.participants),
+    ]
+    # The project's backend (crm.db.base), which prepares a statement once per connection.
+    connection: Any = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        connection.execute_prepared(cursor, name, prepare_sql, execute_sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 @dataclass(frozen=True)
 class GroupSync:
     """One group's situations of some keys to bring in step (``sync_situations``' arguments)."""
@@ -676,8 +808,8 @@ def sync_situations(
 def sync_situations_many(organization_id: int, items: Sequence[GroupSync]) -> Changes:
     """``sync_situations`` for many groups (or keys) at once, in a fixed number of statements
     whatever their number: one UPDATE per kind of ending, one read of the kept rows'
-    participants, two of the decided ones (``_settled_many``), one INSERT of the new rows, one
-    of the new participants and one UPDATE of the changed ones."""
+    participants, two of the decided ones (``_settled_many``), one statement writing the new
+    rows and every new participant (``_open_situations``) and one UPDATE of the changed ones."""
     now = timezone.now()
     changes = Changes()
     for deal_closed in (False, True):
@@ -738,15 +870,43 @@ def sync_situations_many(organization_id: int, items: Sequence[GroupSync]) -> Ch
         ConflictParticipant.objects.for_org(organization_id).bulk_update(
             changed, ["left_at", "coordinated", "sales_company_id", "seller_id"]
         )
+    # The new conflicts and every new participant (of these and of the kept situations) in one
+    # statement; the decided keys were left out above (``settled``).
+    rows = _Opening()
+    for p in new_rows:
+        rows.participant(
+            conflict_id=p.conflict_id,
+            opportunity_id=p.opportunity_id,
+            sales_company_id=p.sales_company_id,
+            seller_id=p.seller_id,
+            coordinated=p.coordinated,
+        )
+    for conflict, situation in opening:
+        at = rows.conflict(
+            kind=conflict.kind,
+            account_id=conflict.account_id,
+            opportunity_id=None,
+            product_id=conflict.product_id,
+            other_account_id=None,
+            agreement_id=None,
+            sales_company_id=conflict.sales_company_id,
+            params=conflict.params,
+            check_decided=False,
+        )
+        for d, coordinated in situation.members:
+            rows.participant(
+                conflict_ord=at,
+                opportunity_id=d.id,
+                sales_company_id=d.company_id,
+                seller_id=d.owner_id,
+                coordinated=coordinated,
+            )
+    opened = _open_situations(organization_id, rows, now)
     if opening:
-        Conflict.objects.bulk_create([conflict for conflict, _s in opening])
-        for conflict, situation in opening:
-            changes.opened.append(conflict.pk)
-            new_rows += [_participant(conflict, d, c, now) for d, c in situation.members]
+        changes.opened += opened
         # By id (read again after the commit, as the payload does anyway): a callback holding
         # each conflict held its deal, and an import's chunks open thousands.
-        emit_many(organization_id, "conflict.opened", Conflict, [c.pk for c, _s in opening])
-    ConflictParticipant.objects.bulk_create(new_rows)
+        emit_many(organization_id, "conflict.opened", Conflict, opened)
     return changes
 
 
@@ -833,8 +993,9 @@ def _sync_one(
 
 def sync_deal_situations(organization_id: int, items: Sequence[DealSync]) -> Changes:
     """``_sync_one`` for many per-deal situations at once, in a fixed number of statements: one
-    UPDATE of the ended rows, one of changed parameters, one read of the decided ones, one
-    INSERT of the new rows and one of their participants."""
+    UPDATE of the ended rows, one of changed parameters, and one statement that leaves out the
+    keys a person decided before and writes the new rows with their participants
+    (``_open_situations``)."""
     changes = Changes()
     now = timezone.now()
     ending: list[Conflict] = []
@@ -861,65 +1022,34 @@ def sync_deal_situations(organization_id: int, items: Sequence[DealSync]) -> Cha
         Conflict.objects.for_org(organization_id).bulk_update(new_params, ["params"])
     if not opening:
         return changes
-    decided = set(
-        Conflict.objects.for_org(organization_id)
-        .filter(
-            opportunity_id__any_of=sorted({item.opportunity.pk for item in opening}),
-            kind__in=sorted({item.kind for item in opening}),
-            status=ConflictStatus.RESOLVED,
-            resolution__in=DECIDED,
-        )
-        .values_list("kind", "opportunity_id", "other_account_id", "agreement_id")
-    )
-    opening = [
-        item
-        for item in opening
-        if (item.kind, item.opportunity.pk, item.other_account_id, item.agreement_id) not in decided
-    ]
-    if not opening:
-        return changes
-    conflicts = Conflict.objects.bulk_create(
-        [
-            Conflict(
-                organization_id=organization_id,
-                kind=item.kind,
-                account_id=item.opportunity.account_id,
-                opportunity=item.opportunity,
-                other_account_id=item.other_account_id,
-                agreement_id=item.agreement_id,
-                sales_company_id=item.opportunity.sales_company_id,
-                params=item.params or {},
-            )
-            for item in opening
-        ]
-    )
-    rows = []
-    for item, conflict in zip(opening, conflicts, strict=True):
+    # One statement: the decided keys left out, the conflicts and their participants written.
+    rows = _Opening()
+    for item in opening:
         opportunity = item.opportunity
-        rows.append(
-            ConflictParticipant(
-                organization_id=organization_id,
-                conflict=conflict,
-                opportunity=opportunity,
-                sales_company_id=opportunity.sales_company_id,
-                seller_id=opportunity.owner_id,
-                joined_at=now,
-            )
+        at = rows.conflict(
+            kind=item.kind,
+            account_id=opportunity.account_id,
+            opportunity_id=opportunity.pk,
+            product_id=None,
+            other_account_id=item.other_account_id,
+            agreement_id=item.agreement_id,
+            sales_company_id=opportunity.sales_company_id,
+            params=item.params or {},
+            check_decided=True,
+        )
+        rows.participant(
+            conflict_ord=at,
+            opportunity_id=opportunity.pk,
+            sales_company_id=opportunity.sales_company_id,
+            seller_id=opportunity.owner_id,
         )
         if item.side is not None and item.side[1] != opportunity.sales_company_id:
-            rows.append(
-                ConflictParticipant(
-                    organization_id=organization_id,
-                    conflict=conflict,
-                    account_id=item.side[0],
-                    sales_company_id=item.side[1],
-                    joined_at=now,
-                )
+            rows.participant(
+                conflict_ord=at, account_id=item.side[0], sales_company_id=item.side[1]
             )
-    ConflictParticipant.objects.bulk_create(rows)
-    for conflict in conflicts:
-        changes.opened.append(conflict.pk)
-    emit_many(organization_id, "conflict.opened", Conflict, [c.pk for c in conflicts])
+    opened = _open_situations(organization_id, rows, now)
+    changes.opened += opened
+    emit_many(organization_id, "conflict.opened", Conflict, opened)
     return changes
 
 
@@ -1068,8 +1198,7 @@ Pair = tuple[int, int]
 
 def duplicate_pairs(account: Account) -> dict[Pair, list[str]]:
     """The account's possible duplicates as pairs (lower id first) with the reasons' codes."""
-    candidates = find_duplicate_candidates(**_candidates_of(account))
-    return _pairs(account, ((c.account.pk, c.account.group_id, c.reasons) for c in candidates))
+    return _pairs(account, duplicate_candidate_keys(**_candidates_of(account)))
 
 
 def _pairs(

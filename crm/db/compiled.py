@@ -140,6 +140,16 @@ def _prepared_form(sql: str, types: list[str]) -> tuple[str, str, str]:
     return name, f"PREPARE {name}{signature} AS {body}", f"EXECUTE {name}{arguments}"
 
 
+def prepared_statement(sql: str, types: list[str]) -> tuple[str, str, str]:
+    """(name, PREPARE, EXECUTE) of a statement written by hand with Django's ``%s``
+    placeholders and its parameters' types, for ``DatabaseWrapper.execute_prepared``: a hot
+    write the ORM cannot express as one statement (``situations._open_situations``). Its SQL is
+    registered for ``statement_sql``, so ``atomic_on_write`` sees what it runs."""
+    name, prepare_sql, execute_sql = _prepared_form(sql, types)
+    _STATEMENTS[name] = sql
+    return name, prepare_sql, execute_sql
+
+
 class CompiledQuery:
     def __init__(
         self,

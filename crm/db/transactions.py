@@ -26,6 +26,7 @@ a nested block's own SAVEPOINT, a ``SELECT … FOR UPDATE`` — opens the savepo
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,15 +36,21 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from crm.db.compiled import pipeline_safe, statement_sql
 
-_READ = re.compile(r"\s*(SELECT\b|EXECUTE cq_)", re.IGNORECASE)
+_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 _LOCK = re.compile(r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
 
 
+# By text: a save sends the same few statement texts (a compiled statement's EXECUTE is one text
+# whatever its values), and searching a prepared statement's SQL for a lock was a few percent
+# of a save's CPU. Bounded: the ORM's texts vary with the number of values.
+@functools.lru_cache(maxsize=2048)
 def is_plain_read(sql: str) -> bool:
-    """Whether ``sql`` (as a cursor is given it) only reads and takes no row lock."""
-    if not _READ.match(sql):
-        return False
-    return not _LOCK.search(statement_sql(sql.strip()))
+    """Whether ``sql`` (as a cursor is given it) only reads and takes no row lock. An
+    ``EXECUTE`` is judged by the SQL it was prepared from (``statement_sql``): a compiled
+    read's is a SELECT, a prepared write's (``situations._open_situations``) is not; one whose
+    SQL is unknown counts as a write."""
+    statement = statement_sql(sql.strip())
+    return bool(_READ.match(statement)) and not _LOCK.search(statement)
 
 
 @contextmanager

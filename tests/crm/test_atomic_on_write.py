@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Account
 from crm.db.transactions import atomic_on_write, is_plain_read
 from crm.scope import org_scope
+from opportunities.situations import _DEAL_QUERY, _OPEN_STATEMENT
 from tests.accounts.factories import AccountFactory
 from tests.conftest import World
 
@@ -41,7 +42,8 @@ def _sql(ctx: CaptureQueriesContext) -> list[str]:
     [
         ('SELECT "a"."id" FROM "a"', True),
         ("  select 1", True),
-        ("EXECUTE cq_0123456789abcdef01234567(%s)", True),
+        # A statement this process never prepared: its SQL is unknown, so it may write.
+        ("EXECUTE cq_0123456789abcdef01234567(%s)", False),
         ('SELECT "a"."id" FROM "a" FOR UPDATE', False),
         ('SELECT "a"."id" FROM "a" FOR NO KEY UPDATE OF "a"', False),
         ('SELECT "a"."id" FROM "a" FOR SHARE', False),
@@ -55,6 +57,15 @@ def _sql(ctx: CaptureQueriesContext) -> list[str]:
 )
 def test_what_counts_as_a_plain_read(sql: str, read: bool) -> None:
     assert is_plain_read(sql) is read
+
+
+def test_an_execute_is_judged_by_the_sql_it_was_prepared_from(world: World) -> None:
+    """A compiled read's EXECUTE is a read; the prepared write of the situations is not."""
+    with org_scope(world.org):
+        read = _DEAL_QUERY.compiled().execute_sql
+    assert read.startswith("EXECUTE cq_") and is_plain_read(read)
+    write = _OPEN_STATEMENT[2]
+    assert write.startswith("EXECUTE cq_") and not is_plain_read(write)
 
 
 def test_a_block_that_only_reads_sends_no_savepoint(world: World) -> None:

@@ -18,7 +18,12 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.matching import duplicate_candidates_many, find_duplicate_candidates, match_values
+from accounts.matching import (
+    duplicate_candidate_keys,
+    duplicate_candidates_many,
+    find_duplicate_candidates,
+    match_values,
+)
 from accounts.models import Account, AccountTeamMember, TeamRole
 from crm.models import Notification
 from crm.scope import OrganizationScopeError, org_scope
@@ -222,6 +227,21 @@ def test_a_second_run_finds_nothing_new_and_writes_nothing(
         for account in Account.objects.for_org(world.org).filter(pk__in=ids):
             assert sync_duplicates(account).news() == []
         assert sorted(dup.values_list("pk", "status", "resolution", "params")) == rows
+
+
+def test_the_candidate_keys_are_the_candidates_fields(world: World) -> None:
+    """What a save's duplicate check reads (``duplicate_candidate_keys``, no Account built)
+    is each candidate's id, group and reasons of ``find_duplicate_candidates``, in its order."""
+    _dataset(world)
+    with org_scope(world.org):
+        fresh = list(Account.objects.for_org(world.org).order_by("pk"))
+        seen = 0
+        for account in fresh:
+            alone = find_duplicate_candidates(**_candidates_of(account))
+            keys = duplicate_candidate_keys(**_candidates_of(account))
+            assert keys == [(c.account.pk, c.account.group_id, c.reasons) for c in alone]
+            seen += len(keys)
+        assert seen > len(fresh)
 
 
 def test_the_batch_candidates_are_each_accounts_own(world: World) -> None:
