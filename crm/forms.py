@@ -47,49 +47,12 @@ def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
-# The rendered options of the QuickSelects' recent option lists, by the exact list (values and
-# labels): the same list renders to the same text, so nothing is invalidated; a changed name,
-# a new user or another language is another list. A director's filter re-escaped its ~600
-# options on every list page, a quarter of the page's CPU. Bounded: emptied when full (a dict
-# read or write is atomic across threads; two threads may render the same list once each).
-_OPTIONS_LIMIT = 128
-_rendered_options: dict[tuple[Any, ...], tuple[tuple[str, ...], str]] = {}
-
-
-def _option_text(value: Any) -> Any:
-    """How a value or label is told apart in the memo's key: exact ``str`` as it is (escaped
-    when rendered), anything else (safe markup, a lazy translation, a number) as its escaped
-    text in a 1-tuple, which never equals a ``str``: ``"<b>"`` and ``mark_safe("<b>")`` render
-    differently and are different keys."""
-    return value if type(value) is str else (escape_value(value),)
-
-
-def _escaped(text: Any) -> str:
-    return escape_value(text) if type(text) is str else text[0]
-
-
-def _render_options(items: tuple[tuple[Any, Any], ...]) -> tuple[tuple[str, ...], str]:
-    found = _rendered_options.get(items)
-    if found is None:
-        parts = tuple(
-            f'<option value="{_escaped(value)}">{_escaped(label)}</option>'
-            for value, label in items
-        )
-        found = (parts, "".join(parts))
-        if len(_rendered_options) >= _OPTIONS_LIMIT:
-            _rendered_options.clear()
-        _rendered_options[items] = found
-    return found
-
-
 class QuickSelect(forms.Select):
     """A single ``<select>`` rendered in Python, same markup as Django's.
 
     The stock widget renders every ``<option>`` through two template includes (~0.4 ms each):
     the director's filter of 500 owners and 120 products cost 250 ms of a 400 ms list page.
-    The options of a list seen before come from a per-process memo (``_rendered_options``)
-    with only the selected option written anew. Grouped choices fall back to the stock
-    rendering."""
+    Grouped choices fall back to the stock rendering."""
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
@@ -98,25 +61,24 @@ class QuickSelect(forms.Select):
         if any(isinstance(label, (list, tuple)) for _value, label in choices):
             return super().render(name, value, attrs, renderer)
         wanted = set(self.format_value(value))
-        keys = ["" if option_value is None else str(option_value) for option_value, _ in choices]
-        items = tuple(
-            (_option_text(key), _option_text(label))
-            for key, (_value, label) in zip(keys, choices, strict=True)
-        )
-        parts, options = _render_options(items)
-        # Like the stock widget: only the first matching option is selected.
-        selected = next((i for i, key in enumerate(keys) if key in wanted), None)
-        if selected is not None:
-            value_text, label_text = items[selected]
-            chosen = (
-                f'<option value="{_escaped(value_text)}" selected>{_escaped(label_text)}</option>'
+        chosen = False
+        options = []
+        # One string per option, escaped as format_html would (crm.markup): a director's
+        # filter has ~600 options, and format_html's per-value checks were most of its cost.
+        for option_value, label in choices:
+            key = "" if option_value is None else str(option_value)
+            # Like the stock widget: only the first matching option is selected.
+            selected = not chosen and key in wanted
+            chosen |= selected
+            options.append(
+                f'<option value="{escape_value(key)}"{" selected" if selected else ""}>'
+                f"{escape_value(label)}</option>"
             )
-            options = "".join(parts[:selected]) + chosen + "".join(parts[selected + 1 :])
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
             flatatt(self.build_attrs(self.attrs, attrs)),
-            mark_safe(options),  # noqa: S308 - each value escaped (_render_options)
+            mark_safe("".join(options)),  # noqa: S308 - each value escaped above
         )
 
 
