@@ -198,3 +198,19 @@ def test_a_token_signed_call_finds_and_sets_its_organization_in_one_statement(wo
     sqls = [q["sql"] for q in queries.captured_queries]
     assert "meridian_set_token_org" in sqls[0]
     assert not any("meridian_token_org" in sql and "set_config" not in sql for sql in sqls)
+
+
+def test_the_look_up_works_inside_a_history_context(world: World) -> None:
+    """django-pghistory's labeller prefixes a statement that is not a SELECT (an ``EXECUTE``)
+    with its own ``set_config``s on a write request: the look-up still reads its own answer."""
+    import pghistory
+
+    from crm.identity import token_for_key_hash
+
+    key_hash = hash_token(_issue(world.rep_se))
+    with pghistory.context(source="test"):
+        for _ in range(2):
+            token = token_for_key_hash(key_hash)
+            assert token.user.pk == world.rep_se.pk
+            assert token.organization_id == world.org.pk
+        assert token_for_key_hash("0" * 64) is None
