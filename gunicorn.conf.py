@@ -31,6 +31,15 @@ graceful_timeout = 30
 # from restarting at the same moment.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 5000)
 max_requests_jitter = 500
+# Each worker's heartbeat is a file it touches (fchmod) on every loop of its main thread; on a
+# disk-backed /tmp that was a visible share of a served worker's samples (WorkerTmp.notify).
+# In memory where the system has it (Linux; Docker mounts /dev/shm), gunicorn's default else.
+# gunicorn makes the file with mkstemp (unique name, O_EXCL) and unlinks it at once: a shared
+# directory is safe for it.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or (
+    _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK) else None
+)
 # Health checks and access lines go to stdout, where the container runtime collects them.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

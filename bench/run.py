@@ -13,8 +13,11 @@ bounded load from this process, time the raw SQL floors in the same run, and rep
 * Worker RSS: ``/proc`` of the gunicorn workers (psutil), sampled during each scenario.
 * CPU per request, served: user + system CPU seconds of the gunicorn workers (psutil, all
   threads) sampled right before a scenario's first request and after its last answer, divided
-  by the requests answered. In-process: ``time.process_time()`` around 20 sequential requests
-  through Django's test client after a warm-up, the median (``bench.inproc``). CPU ms are the
+  by the requests answered. Before the sample, ``--warmup-rounds`` (default 1) rounds of one
+  request per user, all at once, not counted (``warm_up``): the figure is a warm worker's
+  (until 2026-12-07 it included the fresh workers' imports and first PREPAREs). In-process:
+  ``time.process_time()`` around 20 sequential requests through Django's test client after a
+  warm-up, the median (``bench.inproc``). CPU ms are the
   robust figure on a shared machine; wall-clock latencies also measure the neighbours.
 * ``--profile <scenario>``: that scenario in-process under cProfile, the top 30 cumulative
   functions in ``<out>/profile-<scenario>.txt`` (no load run).
@@ -231,9 +234,47 @@ def session_cookie(base: str, email: str, password: str) -> str:
 # --- The load -----------------------------------------------------------------------------------
 
 
+def warm_up(url: str, headers: dict[str, str], users: int, rounds: int) -> int:
+    """``rounds`` rounds of one request per user, all users at once (no think time), before a
+    scenario's CPU sample: a fresh worker's first requests of a scenario import code, compile
+    the ORM's statements once per process and prepare them once per connection (each of a
+    worker's threads has its own), which a production worker does once in thousands of
+    requests but a 15 s scenario of ~150 requests per worker would count in its mean. Sent at
+    once so that the requests spread over the workers' threads. Returns the requests answered
+    (any status: an error shows in the scenario's own figures)."""
+    answered = 0
+    lock = threading.Lock()
+
+    def one() -> None:
+        nonlocal answered
+        try:
+            requests.get(url, headers=headers, timeout=120).content  # noqa: B018
+        except requests.RequestException:
+            return
+        with lock:
+            answered += 1
+
+    for _round in range(rounds):
+        threads = [threading.Thread(target=one, daemon=True) for _ in range(users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return answered
+
+
 def drive(
-    server: Server, url: str, headers: dict[str, str], users: int, seconds: float, think: float
+    server: Server,
+    url: str,
+    headers: dict[str, str],
+    users: int,
+    seconds: float,
+    think: float,
+    warmup_rounds: int = 0,
 ) -> dict[str, Any]:
+    """Load ``url`` for ``seconds`` with ``users`` users; the workers' CPU is sampled after
+    ``warmup_rounds`` rounds of ``warm_up`` (not counted in any figure)."""
+    warmed = warm_up(url, headers, users, warmup_rounds) if warmup_rounds else 0
     latencies: list[float] = []
     errors: dict[str, int] = {}
     lock = threading.Lock()
@@ -285,6 +326,7 @@ def drive(
     cpu_seconds = sum(cpu_after[pid] - cpu_before[pid] for pid in same)
     return {
         "cpu_ms_per_request": round(cpu_seconds * 1000 / answered, 2) if answered else None,
+        "warmup_requests": warmed,
         "worker_cpu_s": round(cpu_seconds, 2),
         # False if a worker was replaced during the scenario (its CPU is then missing).
         "cpu_workers_stable": set(cpu_before) == set(cpu_after),
@@ -541,6 +583,13 @@ def main() -> None:
     )
     parser.add_argument("--floor-runs", type=int, default=15)
     parser.add_argument(
+        "--warmup-rounds",
+        type=int,
+        default=1,
+        help="rounds of one request per user (at once) before each scenario's load and CPU "
+        "sample, not counted (0: the fresh workers' first requests count)",
+    )
+    parser.add_argument(
         "--cpu-runs", type=int, default=20, help="sequential requests per scenario in-process"
     )
     parser.add_argument(
@@ -592,6 +641,7 @@ def main() -> None:
         "load": {"users": args.users, "seconds_per_scenario": args.seconds,
                  "redis": bool(redis_url),
                  "think_seconds": args.think,
+                 "warmup_rounds": args.warmup_rounds,
                  "gunicorn": f"{args.workers} workers x {args.threads} threads "
                              f"({args.worker_class})"},
         "scenarios": {},
@@ -638,7 +688,8 @@ def main() -> None:
             for s in present:
                 log(f"{s.name}: {args.users} users x {args.seconds:g} s on {s.path}")
                 load = drive(server, f"{server.base}{s.path}", auth[(s.role, s.kind)],
-                             args.users, args.seconds, args.think)  # fmt: skip
+                             args.users, args.seconds, args.think,
+                             args.warmup_rounds)  # fmt: skip
                 floor = floors.time_floor(floor_conn, s.floor, s.floor_params, args.floor_runs)
                 if s.name.startswith("dashboard"):
                     # What a refresh of these figures costs, for context (3 runs: seconds each).

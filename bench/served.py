@@ -133,6 +133,12 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup-rounds",
+        type=int,
+        default=0,
+        help="make bench's warm-up (bench.run.warm_up) before round 1; 0: round 1 is cold",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
@@ -170,7 +176,8 @@ def main() -> None:
                         raw = out / f"{s.name}-{child.pid}.txt"
                         spies.append((raw, _spy(child.pid, args.seconds, raw, args.rate)))
                 load = drive(server, f"{server.base}{s.path}", headers, args.users,
-                             args.seconds, args.think)  # fmt: skip
+                             args.seconds, args.think,
+                             args.warmup_rounds if number == 1 else 0)  # fmt: skip
                 for _raw, proc in spies:
                     proc.wait(timeout=60)
                 kept = ("cpu_ms_per_request", "requests", "rps", "p50", "p95", "errors",

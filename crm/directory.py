@@ -51,8 +51,30 @@ def org_of_user_id(user_id: object) -> int | None:
     return None if pk is None else _org_of("meridian_user_org_by_id", pk)
 
 
-def org_of_token_hash(key_hash: str) -> int | None:
-    return _org_of("meridian_token_org", key_hash)
+# The token's organization found and put into ``app.org_id`` in one statement (the empty
+# setting when no token has the hash: row-level security then shows no row). Prepared once per
+# connection.
+_SET_TOKEN_ORG = "meridian_set_token_org"
+_SET_TOKEN_ORG_PREPARE = (
+    f"PREPARE {_SET_TOKEN_ORG}(text) AS SELECT set_config('app.org_id', "
+    "COALESCE(meridian_token_org($1)::text, ''), false)"
+)
+_SET_TOKEN_ORG_EXECUTE = f"EXECUTE {_SET_TOKEN_ORG}(%s)"
+
+
+def set_org_of_token_hash(key_hash: str) -> int | None:
+    """The organization of the API token with ``key_hash`` (None if there is none), set as the
+    connection's ``app.org_id`` in the same round trip. Asking the look-up function as
+    ``org_of_email`` does and then the backend's own ``set_config`` were three round trips:
+    the empty setting put first for the look-up (no organization in scope), the look-up, the
+    setting of the organization found. The look-up function is ``SECURITY DEFINER`` and reads as the
+    table's owner, whatever organization the connection had set from its previous request, so
+    that first one is not needed; the caller puts the organization in scope before reading
+    anything under it (``crm.identity.token_for_key_hash``)."""
+    value = connection.execute_setting_org(  # type: ignore[attr-defined]
+        _SET_TOKEN_ORG, _SET_TOKEN_ORG_PREPARE, _SET_TOKEN_ORG_EXECUTE, [key_hash]
+    )
+    return int(value) if value else None
 
 
 def email_in_use(email: str) -> bool:

@@ -361,11 +361,20 @@ class ListedRowChoiceField(ListedModelChoiceField):
         self.row_fields = fields
         self.row_label = option_label
 
+    # Set by a form to read the rows another way than from ``queryset`` (a compiled statement
+    # of the same queryset: the same rows, named as ``values_list(..., named=True)`` names them).
+    rows_from: Callable[[], list[Any]] | None = None
+
     def listed(self) -> list[Any]:
         queryset = self.queryset
         assert queryset is not None  # a ModelChoiceField is made with one
         if getattr(self, "_listed_for", None) is not queryset:
-            self._listed = list(queryset.values_list(*self.row_fields, named=True))
+            rows_from = self.rows_from
+            self._listed = (
+                rows_from()
+                if rows_from is not None
+                else list(queryset.values_list(*self.row_fields, named=True))
+            )
             self._listed_for = queryset
         return self._listed
 

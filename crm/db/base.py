@@ -41,6 +41,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._app_org: object = _UNKNOWN
         # The names of the statements prepared on the current connection.
         self._prepared: set[str] = set()
+        # True while a statement that sets the organization itself runs (``execute_setting_org``).
+        self._org_set_by_statement = False
         self.execute_wrappers.append(self._sync_org)
 
     # It sets the organization on the raw cursor and passes the statement on unchanged.
@@ -53,6 +55,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         many: bool,
         context: dict[str, Any],
     ) -> Any:
+        if self._org_set_by_statement:
+            return execute(sql, params, many, context)
         org_id = current_org_id()
         wanted = "" if org_id is None else str(org_id)
         if wanted != self._app_org:
@@ -73,6 +77,31 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self._side_statement(prepare_sql)
             self._prepared.add(name)
         cursor.execute(execute_sql, params)
+
+    def execute_setting_org(
+        self, name: str, prepare_sql: str, execute_sql: str, params: Sequence[Any]
+    ) -> str:
+        """Run a prepared statement that sets ``app.org_id`` itself and answers the value it
+        set (its one row's one column), e.g. the organization a look-up function found; return
+        that value. The organization in scope is not synchronised first: the statement must
+        read no tenant table, only ``SECURITY DEFINER`` functions, which do not depend on the
+        setting. The setting is remembered as set, so the next statement inside that
+        organization's scope needs no ``set_config`` of its own. Counted as an application
+        query (it goes through the wrappers). If it fails, the setting is forgotten (the next
+        statement sets it again)."""
+        try:
+            with self.cursor() as cursor:
+                self._org_set_by_statement = True
+                try:
+                    self.execute_prepared(cursor, name, prepare_sql, execute_sql, params)
+                finally:
+                    self._org_set_by_statement = False
+                (value,) = cursor.fetchone()
+        except BaseException:
+            self._app_org = _UNKNOWN
+            raise
+        self._app_org = value
+        return str(value)
 
     def _side_statement(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run ``sql`` on a raw cursor of its own, never on the cursor of the statement it

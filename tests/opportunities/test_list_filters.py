@@ -23,7 +23,7 @@ from django.utils import translation
 from crm.forms import ListedRowChoiceField
 from crm.markup import LocalFormats, escape_value, format_html_rows
 from crm.models import Region
-from opportunities.forms import OpportunityFilterForm
+from opportunities.forms import OpportunityFilterForm, _option_querysets
 from opportunities.models import Product
 from tests.accounts.factories import make_account
 from tests.conftest import World
@@ -38,14 +38,16 @@ def _stock_field(form: OpportunityFilterForm, name: str, field: forms.Field) -> 
     """The field as Django's stock classes would render it: model instances labelled by their
     ``__str__``, the stock ``Select`` widget (a template per option)."""
     if isinstance(field, ListedRowChoiceField):
+        # The option lists' one definition (the form reads them through compiled statements).
+        querysets = _option_querysets(form.user)
         if name == "region":
-            companies = form.fields["company"].queryset  # type: ignore[attr-defined]
+            companies = querysets["company"]
             queryset: Any = Region.objects.for_org(form.user.organization_id).filter(
                 id__in=companies.values("region_id")
             )
             queryset = queryset.order_by("name")
         else:
-            queryset = field.queryset
+            queryset = querysets[name]
         return forms.ModelChoiceField(
             queryset=queryset, required=False, label=field.label, empty_label=field.empty_label
         )
