@@ -78,6 +78,7 @@ from opportunities.services import (
     opportunity_set_lines,
     opportunity_update,
 )
+from opportunities.situations import new_deals_facts
 from pipeline.models import LocalStage
 
 logger = logging.getLogger(__name__)
@@ -1019,8 +1020,12 @@ class OpportunityImporter(Importer):
             update_fields=["object_id"],
         )
         ids = [o.pk for o in opportunities]
-        # The deals' own situations now; their groups' once, after the last chunk.
-        check_imported(organization_id=self.org_id, opportunity_ids=ids, groups=self.groups)
+        # The deals' own situations now; their groups' once, after the last chunk. Their facts
+        # from the drafts: reading them back rebuilt five instances per deal.
+        facts = new_deals_facts(self.user.organization, [(d.opportunity, d.lines) for d in drafts])
+        check_imported(
+            organization_id=self.org_id, opportunity_ids=ids, groups=self.groups, facts=facts
+        )
         # One callback per chunk holding the ids (the deals are read again after the commit):
         # a callback per deal held every deal of the file until the end.
         emit_many(self.org_id, "opportunity.created", Opportunity, ids, related=["global_stage"])
