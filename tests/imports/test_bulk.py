@@ -619,3 +619,76 @@ def test_new_deals_facts_from_the_drafts_equal_the_facts_read_back(
     assert job.status == ImportStatus.DONE, job.message
     # Every deal of the file (all new and open: the bulk path's), in the dry run and the commit.
     assert len(compared) == 2 * job.created_count == 14
+
+
+def test_the_builds_full_clean_gives_full_cleans_errors(world) -> None:
+    """``opportunity_build``'s clean with lookups (``clean_fields`` alone where that is all
+    ``full_clean`` checks) gives ``full_clean``'s errors, field by field and word for word,
+    for a valid deal and line and for invalid ones; a model with constraints keeps the whole
+    ``full_clean``."""
+    import datetime as dt
+
+    from opportunities.models import OpportunitySplit
+    from opportunities.services import (
+        _LINE_REFERENCES,
+        _REFERENCES,
+        _checks_only_fields,
+        _full_clean,
+    )
+
+    def errors(clean: Any) -> dict[str, list[str]] | None:
+        try:
+            clean()
+        except Exception as exc:
+            return {"type": type(exc).__name__, **exc.message_dict}  # type: ignore[attr-defined]
+        return None
+
+    def deal(**fields: Any) -> Opportunity:
+        values = {
+            "organization_id": world.org.pk,
+            "account_id": 1,
+            "sales_company_id": 1,
+            "owner_id": 1,
+            "local_stage_id": 1,
+            "global_stage_id": 1,
+            "name": "Deal",
+            "amount": Decimal("1234.50"),
+            "currency": "SEK",
+            "expected_close_date": dt.date(2027, 1, 1),
+            **fields,
+        }
+        return Opportunity(**values)
+
+    deals = [
+        deal(),
+        deal(name="", currency="XX", amount=Decimal("1.234"), next_step="x" * 201),
+        deal(amount=Decimal("1e20"), delivery_country="ZZ", version=-1),
+    ]
+    lines = [
+        OpportunityLine(
+            organization_id=world.org.pk,
+            opportunity=deals[0],
+            product_id=1,
+            quantity=quantity,
+            unit_price=price,
+            discount_percent=discount,
+        )
+        for quantity, price, discount in (
+            (Decimal(2), Decimal("10.5"), Decimal(0)),
+            (Decimal(0), Decimal(-1), Decimal(101)),
+            (Decimal("0.001"), Decimal("1.005"), Decimal("-1")),
+        )
+    ]
+    assert _checks_only_fields(Opportunity, frozenset(_REFERENCES))
+    assert _checks_only_fields(OpportunityLine, frozenset(_LINE_REFERENCES))
+    assert not _checks_only_fields(OpportunitySplit, frozenset())
+    found = []
+    for instance, exclude in [
+        *((d, _REFERENCES) for d in deals),
+        *((ln, _LINE_REFERENCES) for ln in lines),
+    ]:
+        expected = errors(lambda: instance.full_clean(exclude=exclude))
+        assert errors(lambda: _full_clean(instance, exclude)) == expected
+        found.append(expected)
+    assert found[0] is None and found[3] is None
+    assert all(found[i] for i in (1, 2, 4, 5)), found
