@@ -170,11 +170,15 @@ def dry(email: str, path: str, profile: str | None) -> dict[str, Any]:
         # What import_request_dry_run does before it queues the task; the task's body is run
         # here, in this process, to be measured.
         ImportJob.objects.for_org(org_id).filter(pk=job.pk).update(status=ImportStatus.DRY_RUN)
+    # The upload's request is over: a worker running the dry run holds neither the file nor
+    # the job that carries it (28 MB at 100,000 rows that the peak counted).
+    job_id = job.pk
+    del content, job
     measured = _measured(
-        lambda: services.import_run(job_id=job.pk, organization_id=org_id, commit=False), profile
+        lambda: services.import_run(job_id=job_id, organization_id=org_id, commit=False), profile
     )
     with org_scope(org_id):
-        job.refresh_from_db()
+        job = ImportJob.objects.for_org(org_id).defer("content").get(pk=job_id)
     return {
         "phase": "dry run",
         "job": job.pk,

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 from typing import Any
@@ -303,7 +303,8 @@ class Outcome:
 
     row_number: int
     action: str
-    errors: list[dict[str, str]] = field(default_factory=list)
+    # One shared empty tuple for a row without errors (most of them), not a list per row.
+    errors: Sequence[dict[str, str]] = ()
     message: str = ""
 
 
@@ -1418,7 +1419,7 @@ def import_run(*, job_id: int, organization_id: int, commit: bool) -> str:
                                 job=job,
                                 row_number=o.row_number,
                                 action=o.action,
-                                errors=o.errors,
+                                errors=list(o.errors),
                                 message=o.message[:500],
                             )
                             for o in outcomes[start : start + ROWS_BATCH]
