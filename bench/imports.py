@@ -222,7 +222,7 @@ def commit(email: str, job_id: int, profile: str | None) -> dict[str, Any]:
     user = _user_by_email(email)
     org_id = user.organization_id
     with org_scope(org_id):
-        job = ImportJob.objects.for_org(org_id).get(pk=job_id)
+        job = ImportJob.objects.for_org(org_id).defer("content").get(pk=job_id)
         assert job.status == ImportStatus.READY, job.status
         ImportJob.objects.for_org(org_id).filter(pk=job.pk).update(status=ImportStatus.RUNNING)
         before = Opportunity.objects.for_org(org_id).count()
