@@ -15,6 +15,7 @@ from the local stage's current mapping (read under a row lock), so they cannot d
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Model, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -149,6 +150,37 @@ _REFERENCES = ("account", "sales_company", "owner", "local_stage", "global_stage
 _LINE_REFERENCES = ("opportunity", "product", "organization")
 
 
+@functools.cache
+def _checks_only_fields(model: type[Model], exclude: frozenset[str]) -> bool:
+    """Whether ``full_clean(exclude=exclude)`` of a new instance of ``model`` (no id yet)
+    checks nothing but its fields: no ``clean`` of its own, no constraint, no uniqueness but
+    the primary key's (skipped while the id is None). The same for every instance, so found
+    once per process: the rest of ``full_clean`` walked the model's unique checks and
+    constraints per deal and per line, about half of its cost (40-50 us each)."""
+    if model.clean is not Model.clean:
+        return False
+    # What validate_unique and validate_constraints read (Model._get_unique_checks), model
+    # and parents alike; an excluded field's uniqueness is not checked.
+    for options in (model._meta, *(parent._meta for parent in model._meta.get_parent_list())):
+        if options.constraints or options.unique_together:
+            return False
+        for f in options.local_fields:
+            dated = any(getattr(f, f"unique_for_{part}") for part in ("date", "month", "year"))
+            if f.name not in exclude and ((f.unique and not f.primary_key) or dated):
+                return False
+    return True
+
+
+def _full_clean(instance: Model, exclude: Sequence[str]) -> None:
+    """``instance.full_clean(exclude=exclude)`` for a new instance: the same errors with the
+    same messages, by ``clean_fields`` alone where that is all ``full_clean`` would check."""
+    if instance.pk is None and _checks_only_fields(type(instance), frozenset(exclude)):
+        # full_clean raises clean_fields' error dict as it is (nothing else can add to it).
+        instance.clean_fields(exclude=exclude)
+    else:
+        instance.full_clean(exclude=exclude)
+
+
 @dataclass
 class OpportunityDraft:
     """A new opportunity as ``opportunity_build`` leaves it: checked, unsaved, with the rows its
@@ -236,7 +268,10 @@ def _build_lines(
         try:
             # The product was read by the caller in this transaction (``lookups``): its
             # existence check would read it again, once per line.
-            line.full_clean(exclude=_LINE_REFERENCES if lookups else ["opportunity"])
+            if lookups is not None:
+                _full_clean(line, _LINE_REFERENCES)
+            else:
+                line.full_clean(exclude=["opportunity"])
         except ValidationError as exc:
             errors.extend(
                 _("Line %(n)d: %(message)s") % {"n": i, "message": m} for m in exc.messages
@@ -382,7 +417,10 @@ def opportunity_build(
     built_lines = _build_lines(opportunity, _line_inputs(lines), lookups)
     if built_lines:
         opportunity.amount = _lines_total(built_lines)
-    opportunity.full_clean(exclude=_REFERENCES if lookups is not None else None)
+    if lookups is not None:
+        _full_clean(opportunity, _REFERENCES)
+    else:
+        opportunity.full_clean()
     split = OpportunitySplit(
         organization_id=org_id,
         opportunity=opportunity,

@@ -554,3 +554,141 @@ def test_a_chunk_over_more_groups_is_the_same_number_of_queries(
         conflict__kind="price_gap", opportunity__name__startswith="Deal ", left_at__isnull=True
     )
     assert joined.count() == 62
+
+
+def _stored_view(instance: Any) -> dict[str, tuple[str, str]]:
+    """An instance's column values as type and text (1200.5 and 1200.50 differ here)."""
+    return {
+        f.attname: (type(value).__name__, str(value))
+        for f in instance._meta.concrete_fields
+        if not getattr(f, "generated", False)
+        for value in [getattr(instance, f.attname)]
+    }
+
+
+def _facts_view(facts: Any) -> dict[str, Any]:
+    opportunity = facts.opportunity
+    return {
+        "opportunity": _stored_view(opportunity),
+        "adding": opportunity._state.adding,
+        **{
+            name: _stored_view(getattr(opportunity, name))
+            for name in ("account", "sales_company", "global_stage", "organization")
+        },
+        "lines": [(p, type(d).__name__, str(d)) for p, d in facts.lines],
+        "situations": facts.situations,
+        "team": facts.team,
+        "group_open": [
+            (c.pk, c.kind, c.status, c.account_id, c.product_id, c._state.adding)
+            for c in facts.group_open
+        ],
+    }
+
+
+@pytest.mark.parametrize("chunk", [1000, 2], ids=["one chunk", "chunks of two"])
+def test_new_deals_facts_from_the_drafts_equal_the_facts_read_back(
+    world, django_capture_on_commit_callbacks, monkeypatch, chunk
+) -> None:
+    """The importer's facts of the deals it has just written (``new_deals_facts``, from its
+    drafts) are field by field what ``load_deals_facts`` reads back for the same ids: the
+    deal, its account, company, stage and organization, lines (discounts at the column's
+    scale), situations, the group's team (Lag AB's) and open situations (Orbis's)."""
+    from opportunities import situations
+
+    monkeypatch.setattr(services, "CHUNK", chunk)
+    setup = _setup_groups(world)
+    user = world.manager_se
+    compared: list[int] = []
+
+    def checked(organization: Any, deals: Any) -> Any:
+        built = situations.new_deals_facts(organization, deals)
+        read = situations.load_deals_facts(organization.pk, [o.pk for o, _lines in deals])
+        assert [_facts_view(f) for f in built] == [_facts_view(f) for f in read]
+        compared.extend(f.opportunity.pk for f in built)
+        return built
+
+    monkeypatch.setattr(services, "new_deals_facts", checked)
+    job = dry_run(
+        django_capture_on_commit_callbacks,
+        upload(user, ImportKind.OPPORTUNITIES, setup["file"]),
+        user,
+    )
+    assert job.created_count >= 5, verdicts(job)
+    commit(django_capture_on_commit_callbacks, job, user)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE, job.message
+    # Every deal of the file (all new and open: the bulk path's), in the dry run and the commit.
+    assert len(compared) == 2 * job.created_count == 14
+
+
+def test_the_builds_full_clean_gives_full_cleans_errors(world) -> None:
+    """``opportunity_build``'s clean with lookups (``clean_fields`` alone where that is all
+    ``full_clean`` checks) gives ``full_clean``'s errors, field by field and word for word,
+    for a valid deal and line and for invalid ones; a model with constraints keeps the whole
+    ``full_clean``."""
+    import datetime as dt
+
+    from opportunities.models import OpportunitySplit
+    from opportunities.services import (
+        _LINE_REFERENCES,
+        _REFERENCES,
+        _checks_only_fields,
+        _full_clean,
+    )
+
+    def errors(clean: Any) -> dict[str, list[str]] | None:
+        try:
+            clean()
+        except Exception as exc:
+            return {"type": type(exc).__name__, **exc.message_dict}  # type: ignore[attr-defined]
+        return None
+
+    def deal(**fields: Any) -> Opportunity:
+        values = {
+            "organization_id": world.org.pk,
+            "account_id": 1,
+            "sales_company_id": 1,
+            "owner_id": 1,
+            "local_stage_id": 1,
+            "global_stage_id": 1,
+            "name": "Deal",
+            "amount": Decimal("1234.50"),
+            "currency": "SEK",
+            "expected_close_date": dt.date(2027, 1, 1),
+            **fields,
+        }
+        return Opportunity(**values)
+
+    deals = [
+        deal(),
+        deal(name="", currency="XX", amount=Decimal("1.234"), next_step="x" * 201),
+        deal(amount=Decimal("1e20"), delivery_country="ZZ", version=-1),
+    ]
+    lines = [
+        OpportunityLine(
+            organization_id=world.org.pk,
+            opportunity=deals[0],
+            product_id=1,
+            quantity=quantity,
+            unit_price=price,
+            discount_percent=discount,
+        )
+        for quantity, price, discount in (
+            (Decimal(2), Decimal("10.5"), Decimal(0)),
+            (Decimal(0), Decimal(-1), Decimal(101)),
+            (Decimal("0.001"), Decimal("1.005"), Decimal("-1")),
+        )
+    ]
+    assert _checks_only_fields(Opportunity, frozenset(_REFERENCES))
+    assert _checks_only_fields(OpportunityLine, frozenset(_LINE_REFERENCES))
+    assert not _checks_only_fields(OpportunitySplit, frozenset())
+    found = []
+    for instance, exclude in [
+        *((d, _REFERENCES) for d in deals),
+        *((ln, _LINE_REFERENCES) for ln in lines),
+    ]:
+        expected = errors(lambda: instance.full_clean(exclude=exclude))
+        assert errors(lambda: _full_clean(instance, exclude)) == expected
+        found.append(expected)
+    assert found[0] is None and found[3] is None
+    assert all(found[i] for i in (1, 2, 4, 5)), found
