@@ -187,25 +187,39 @@ def find_duplicate_candidates(
         exclude_id=exclude_id,
         limit=limit,
     )
+    fields = _account_fields()
+    return [
+        DuplicateCandidate(
+            account=Account.from_db(DEFAULT_DB_ALIAS, fields, values),
+            reasons=reasons,
+            score=score,
+        )
+        for values, reasons, score in _candidate_rows(read)
+    ]
+
+
+def _candidate_rows(
+    read: tuple[CompiledQuery, dict[str, Any]] | None,
+) -> list[tuple[Sequence[Any], list[str], Any]]:
+    """The rows of a ``duplicate_candidates_read``: each candidate's account values (as
+    ``_account_fields`` lists them), the reasons that matched and its score, best first."""
     if read is None:
         return []
     query, bound = read
-    values = {key: value for key, value in bound.items() if key != "organization_id"}
-    scores = _scores(values)
-    rows = query.rows(**bound)
-    fields = _account_fields()
-    found = []
-    for row in rows:
-        account = Account.from_db(DEFAULT_DB_ALIAS, fields, row[: len(fields)])
-        marks = row[len(fields) : len(fields) + len(scores)]
-        found.append(
-            DuplicateCandidate(
-                account=account,
-                reasons=[r for (r, _q, _p), m in zip(scores, marks, strict=True) if m],
-                score=row[-1],
-            )
+    scores = _scores({key: value for key, value in bound.items() if key != "organization_id"})
+    width = len(_account_fields())
+    return [
+        (
+            row[:width],
+            [
+                r
+                for (r, _q, _p), m in zip(scores, row[width : width + len(scores)], strict=True)
+                if m
+            ],
+            row[-1],
         )
-    return found
+        for row in query.rows(**bound)
+    ]
 
 
 def duplicate_candidate_keys(**arguments: Any) -> list[tuple[int, int | None, list[str]]]:
@@ -213,22 +227,12 @@ def duplicate_candidate_keys(**arguments: Any) -> list[tuple[int, int | None, li
     the reasons) only: what the duplicate situations compare (``situations.duplicate_pairs``,
     on a first save), without building an ``Account`` per candidate from the row (that was
     most of its CPU). The same statement, so a read ahead serves it."""
-    read = duplicate_candidates_read(**arguments)
-    if read is None:
-        return []
-    query, bound = read
-    scores = _scores({key: value for key, value in bound.items() if key != "organization_id"})
     fields = _account_fields()
     pk_at, group_at = fields.index("id"), fields.index("group_id")
     return [
-        (
-            row[pk_at],
-            row[group_at],
-            [r for (r, _q, _p), m in zip(scores, row[len(fields) : len(fields) + len(scores)],
-                                          strict=True) if m],
-        )
-        for row in query.rows(**bound)
-    ]  # fmt: skip
+        (values[pk_at], values[group_at], reasons)
+        for values, reasons, _score in _candidate_rows(duplicate_candidates_read(**arguments))
+    ]
 
 
 class Candidate(NamedTuple):
