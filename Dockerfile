@@ -1,8 +1,8 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
-RUN pip install --no-cache-dir .
+COPY pyproject.toml README.md constraints.txt ./
+RUN pip install --no-cache-dir . -c constraints.txt
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 RUN useradd --create-home meridian

@@ -12,15 +12,24 @@ export DJANGO_SETTINGS_MODULE := meridian.settings
 DBURL = $(shell $(BIN)/python scripts/devdb.py)
 APPURL = $(shell $(BIN)/python scripts/devdb.py --app)
 
-.PHONY: install run test lint format migrate seed worker beat check-deploy clean
+.PHONY: install upgrade-deps run test lint format migrate seed worker beat check-deploy clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the suite last passed with, so that a new
+# release (a stub package that starts to know a name, say) cannot turn a clean clone red. Refresh
+# it on purpose: `make upgrade-deps` installs the newest allowed by pyproject.toml and rewrites it.
+$(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+upgrade-deps:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	touch $(STAMP)
 
 migrate: install
 	DATABASE_URL="$(DBURL)" $(BIN)/python manage.py migrate --noinput

@@ -10,10 +10,7 @@ import re
 from typing import Any
 
 from rest_framework import exceptions
-from rest_framework.parsers import (  # type: ignore[attr-defined]  # get_encoding: not in stubs
-    JSONParser,
-    get_encoding,
-)
+from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json as drf_json
 
 # Deeper than any payload of ours (an opportunity with lines is 3 levels); a hostile body
