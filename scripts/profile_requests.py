@@ -154,6 +154,47 @@ def _client(email: str, *, token: bool) -> Any:
     return Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
+# Where a request's own time went, by layer: the first pattern that a function's file matches
+# names its layer. The project's apps are their own layers (the top folder of the file).
+_LAYERS: tuple[tuple[str, str], ...] = (
+    ("/psycopg", "driver (psycopg)"),
+    ("/django/db/", "Django ORM"),
+    ("/django/template/", "Django templates"),
+    ("/jinja2/", "Jinja2 templates"),
+    ("/rest_framework/", "DRF"),
+    ("/django/", "Django (request, middleware, other)"),
+    ("/site-packages/", "other packages"),
+    ("/json/", "json (stdlib)"),
+    ("python3.", "stdlib (other)"),
+)
+
+
+def layer_of(filename: str, root: str) -> str:
+    """The layer a profiled function's file belongs to (see ``_LAYERS``)."""
+    if filename.startswith(root) and "/site-packages/" not in filename:
+        rest = filename[len(root) :].lstrip("/")
+        return f"ours: {rest.split('/', 1)[0]}"
+    for pattern, layer in _LAYERS:
+        if pattern in filename:
+            return layer
+    return "builtins (C)"
+
+
+def breakdown(profiler: cProfile.Profile, runs: int) -> list[tuple[str, float, float]]:
+    """(layer, ms per request, share) of the profiled requests' own time, largest first."""
+    root = str(Path(__file__).resolve().parent.parent)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # not in the stubs
+    totals: dict[str, float] = {}
+    for (filename, _line, _func), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        layer = layer_of(filename, root)
+        totals[layer] = totals.get(layer, 0.0) + tottime
+    whole = sum(totals.values()) or 1.0
+    return sorted(
+        ((layer, t * 1000 / runs, t / whole) for layer, t in totals.items()),
+        key=lambda row: -row[1],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=10)
@@ -166,6 +207,11 @@ def main() -> None:
     )
     parser.add_argument("--profile-runs", type=int, default=1, help="requests under the profile")
     parser.add_argument("--only", default="")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="with --profile: the profiled requests' own time by layer instead of the top lists",
+    )
     parser.add_argument("--dump", default="", help="write each response body to DIR/NAME.html")
     parser.add_argument("--sql", type=int, default=0, help="print each query, cut at N chars")
     parser.add_argument(
@@ -217,6 +263,12 @@ def main() -> None:
             for _ in range(args.profile_runs):
                 client.get(path)
             profiler.disable()
+            if args.breakdown:
+                print(f"  -- own time by layer (ms per request, {args.profile_runs} profiled)")
+                for layer, ms, share in breakdown(profiler, args.profile_runs):
+                    if share >= 0.005:
+                        print(f"  {layer:38} {ms:7.2f}  {share:6.1%}")
+                continue
             for key in ("cumulative", "tottime"):
                 out = io.StringIO()
                 # Cumulative: the project's own functions (the framework's wrappers hide them).
