@@ -59,6 +59,7 @@ format: install
 
 # pytest-xdist workers: `auto` is one per CPU; PYTEST_WORKERS=0 runs serially in one process.
 # Each worker has its own test database, Redis database and app role (tests/workers.py).
+# --durations: the 25 slowest tests are printed at the end, to keep the suite fast.
 # worksteal: idle workers take queued tests from busy ones (durations range from ms to 90 s).
 # Not loadgroup/loadfile/loadscope: they queue tests by node id, and schemathesis gives all its
 # generated tests (tests/api/test_fuzz.py) one node id, so all but one would silently not run.
@@ -66,7 +67,7 @@ PYTEST_WORKERS ?= auto
 PYTEST_DIST ?= worksteal
 
 test: lint
-	DATABASE_URL="$(DBURL)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
+	DATABASE_URL="$(DBURL)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --durations=25 $(PYTEST_ARGS)
 
 worker: install
 	DATABASE_URL="$(APPURL)" $(BIN)/celery -A meridian worker --loglevel=info
