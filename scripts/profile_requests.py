@@ -155,17 +155,22 @@ def _client(email: str, *, token: bool) -> Any:
 
 
 # Where a request's own time went, by layer: the first pattern that a function's file matches
-# names its layer. The project's apps are their own layers (the top folder of the file).
+# names its layer. The project's apps are their own layers (the top folder of the file), the
+# standard library's modules too (`stdlib: re`); C functions (builtins, C extensions' methods)
+# count in the layer of the Python function that called them, so that `str.join` inside a
+# template engine counts as the template engine's.
 _LAYERS: tuple[tuple[str, str], ...] = (
     ("/psycopg", "driver (psycopg)"),
     ("/django/db/", "Django ORM"),
     ("/django/template/", "Django templates"),
     ("/jinja2/", "Jinja2 templates"),
     ("/rest_framework/", "DRF"),
-    ("/django/", "Django (request, middleware, other)"),
+    ("/django/test/", "Django test client (not served)"),
+    ("/django/forms/", "Django forms"),
+    ("/django/utils/", "Django utils (formats, translation, html)"),
+    ("/django/contrib/", "Django contrib (auth, sessions, messages)"),
+    ("/django/", "Django (handler, middleware, urls, http)"),
     ("/site-packages/", "other packages"),
-    ("/json/", "json (stdlib)"),
-    ("python3.", "stdlib (other)"),
 )
 
 
@@ -177,7 +182,10 @@ def layer_of(filename: str, root: str) -> str:
     for pattern, layer in _LAYERS:
         if pattern in filename:
             return layer
-    return "builtins (C)"
+    if "/python3." in filename:
+        module = filename.rsplit("/python3.", 1)[1].split("/", 1)[-1]
+        return f"stdlib: {module.split('/', 1)[0].removesuffix('.py')}"
+    return "C (called from C)"
 
 
 def breakdown(profiler: cProfile.Profile, runs: int) -> list[tuple[str, float, float]]:
@@ -185,9 +193,22 @@ def breakdown(profiler: cProfile.Profile, runs: int) -> list[tuple[str, float, f
     root = str(Path(__file__).resolve().parent.parent)
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # not in the stubs
     totals: dict[str, float] = {}
-    for (filename, _line, _func), (_cc, _nc, tottime, _ct, _callers) in stats.items():
-        layer = layer_of(filename, root)
-        totals[layer] = totals.get(layer, 0.0) + tottime
+
+    def add(layer: str, seconds: float) -> None:
+        totals[layer] = totals.get(layer, 0.0) + seconds
+
+    for (filename, _line, _func), (_cc, _nc, tottime, _ct, callers) in stats.items():
+        if filename != "~":
+            add(layer_of(filename, root), tottime)
+            continue
+        # A C function: its own time split over its Python callers by what each call cost.
+        python_callers = {k: v for k, v in callers.items() if k[0] != "~"}
+        by_caller = sum(v[2] for v in python_callers.values())
+        if not by_caller:
+            add("C (called from C)", tottime)
+            continue
+        for caller, (_c, _n, caller_tt, _t) in python_callers.items():
+            add(layer_of(caller[0], root), tottime * caller_tt / by_caller)
     whole = sum(totals.values()) or 1.0
     return sorted(
         ((layer, t * 1000 / runs, t / whole) for layer, t in totals.items()),
