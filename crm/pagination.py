@@ -36,3 +36,18 @@ class CappedPaginator(_Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+
+class CountedPaginator(CappedPaginator):
+    """A capped paginator over rows that count themselves (``count(cap)``: the rows up to
+    ``cap + 1``) and hand out a page's slice: compiled statements in place of a queryset (the
+    opportunity list page, the search page)."""
+
+    object_list: Any
+
+    def __init__(self, rows: Any, per_page: int) -> None:
+        super().__init__(rows, per_page)
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.object_list.count(self.cap))

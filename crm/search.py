@@ -127,12 +127,37 @@ def ranked(
     exactly); the rank is computed on those rows only."""
     if not words:
         return qs.none()
+    return ranked_by(
+        qs,
+        kind=kind,
+        organization_id=organization_id,
+        bounds=prefix_bounds(words),
+        tsquery=tsquery_text(words),
+        then=then,
+    )
+
+
+def prefix_bounds(words: list[str]) -> list[tuple[str, str]]:
+    """Each word's range of the word table: (the word, ``_after_prefix(word)``)."""
+    return [(word, _after_prefix(word)) for word in words]
+
+
+def ranked_by(
+    qs: QuerySet[M],
+    *,
+    kind: SearchKind,
+    organization_id: int,
+    bounds: list[tuple[str, str]],
+    tsquery: str,
+    then: tuple[str, ...] = (),
+) -> Any:
+    """``ranked`` with the words' ranges and query text given (``prefix_bounds``,
+    ``tsquery_text``): a compiled statement builds it with stand-ins for them, bound as
+    parameters (``meridian.search``)."""
     scoped = SearchWord.objects.for_org(organization_id).filter(kind=kind)
-    for word in words:
+    for low, high in bounds:
         qs = qs.filter(
-            pk__in=scoped.filter(
-                word__pattern_gte=word, word__pattern_lt=_after_prefix(word)
-            ).values("object_id")
+            pk__in=scoped.filter(word__pattern_gte=low, word__pattern_lt=high).values("object_id")
         )
-    query = SearchQuery(tsquery_text(words), search_type="raw", config=CONFIG)
+    query = SearchQuery(tsquery, search_type="raw", config=CONFIG)
     return qs.annotate(rank=SearchRank(F("search"), query)).order_by("-rank", *then, "pk")

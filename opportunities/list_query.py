@@ -24,7 +24,6 @@ import datetime as dt
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Hashable
-from functools import cached_property
 from typing import Any, cast
 
 from django.core.paginator import Page
@@ -32,7 +31,7 @@ from django.db.models import QuerySet
 
 from crm.db.compiled import CompiledQuery, cached_statement
 from crm.models import User
-from crm.pagination import COUNT_CAP, CappedPaginator
+from crm.pagination import COUNT_CAP, CappedPaginator, CountedPaginator
 from crm.visibility import USER_VALUES, UserShape, stand_in_user, user_shape, user_values
 from opportunities.forms import SORTS, list_queryset
 from opportunities.rows import ROW_FIELDS, row_values
@@ -162,17 +161,6 @@ class CompiledRows:
         return [Row(*row) for row in statement.rows(**self._values)[: stop - start]]
 
 
-class _CompiledPaginator(CappedPaginator):
-    object_list: Any
-
-    def __init__(self, rows: CompiledRows, per_page: int) -> None:
-        super().__init__(rows, per_page)  # type: ignore[arg-type]  # a page's slices, counted
-
-    @cached_property
-    def count(self) -> int:
-        return int(self.object_list.count(self.cap))
-
-
 def list_page(user: User, filters: dict[str, Any], number: Any, size: int) -> Page:
     """The page ``number`` of the list (``form.list_filters()``), its rows as ``row_values``
     gives them (named tuples of ``ROW_FIELDS``)."""
@@ -181,4 +169,4 @@ def list_page(user: User, filters: dict[str, Any], number: Any, size: int) -> Pa
         page = CappedPaginator(list_queryset(user, **filters), size).get_page(number)
         page.object_list = row_values(cast(QuerySet[Any], page.object_list))
         return page
-    return _CompiledPaginator(CompiledRows(user, filters, shape, size), size).get_page(number)
+    return CountedPaginator(CompiledRows(user, filters, shape, size), size).get_page(number)

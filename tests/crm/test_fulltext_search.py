@@ -15,7 +15,7 @@ from accounts.services import account_update, contact_create
 from crm.models import SearchKind, SearchWord
 from crm.search import query_words, tsquery_text
 from crm.tenancy import org_scope
-from meridian.views import search_querysets
+from meridian.search import search_querysets
 from tests.conftest import World
 from tests.crm.test_rls import as_app_role
 from tests.opportunities.factories import LeadFactory, OpportunityFactory, account_for

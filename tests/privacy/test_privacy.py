@@ -16,7 +16,7 @@ from accounts.services import contact_update
 from crm.models import SearchWord
 from leads.models import CampaignMember, Lead, LeadStatus
 from leads.services import campaign_member_add, lead_create
-from meridian.views import search_querysets
+from meridian.search import search_querysets
 from privacy import services
 from privacy.models import PersonalDataAction
 from privacy.retention import erase_stale_leads
