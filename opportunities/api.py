@@ -227,9 +227,7 @@ def opportunity_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "source_lead": r["source_lead_id"],
             "delivery_country": r["delivery_country"],
             "created_at": iso_datetime(r["created_at"], zone),
-            "closed_at": None
-            if (closed := r["closed_at"]) is None
-            else iso_datetime(closed, zone),
+            "closed_at": None if (closed := r["closed_at"]) is None else iso_datetime(closed, zone),
             "version": r["version"],
         }
         for r in rows

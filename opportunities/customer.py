@@ -763,8 +763,12 @@ class Account360:
     # Per country, how many of the group's accounts the user sees (one grouped query).
     accounts_per_country: dict[str, int] = field(default_factory=dict)
     subsidiaries: SubsidiaryPage | None = None  # one page of them, values rows
-    # ``account_360(lean=True)``: the timeline's items and the team are values rows.
+    # ``account_360(lean=True)``: the timeline's items and the team are values rows, and the
+    # agreements come without their prefetches: their tiers (threshold, discount) and covered
+    # companies' ids are here, by agreement id.
     lean: bool = False
+    agreement_tiers: dict[int, list[tuple[Decimal, Decimal]]] = field(default_factory=dict)
+    agreement_companies: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def latest_activities(self) -> list[Activity]:
@@ -1093,6 +1097,29 @@ def _agreements_query(user: User, *, group_id: int) -> QuerySet[FrameworkAgreeme
     return FrameworkAgreement.objects.visible_to(user).filter(account_id=group_id)
 
 
+def _tier_values_query(user: User, *, group_id: int) -> QuerySet[Any, Any]:
+    """The tiers of the group's agreements (``lean``: instead of the agreements' prefetch),
+    each agreement's in the model's order; the caller keeps those of the agreements ``user``
+    sees (the agreements' statement is their visibility)."""
+    return (
+        DiscountTier.objects.for_org(user.organization_id)
+        .filter(agreement__account_id=group_id)
+        .order_by("threshold", "pk")
+        .values_list("agreement_id", "threshold", "discount_percent")
+    )
+
+
+def _covered_values_query(user: User, *, group_id: int) -> QuerySet[Any, Any]:
+    """The sales companies the group's agreements cover, by agreement, in the companies'
+    order (``SalesCompany``'s: by name), as the agreements' prefetch lists them."""
+    return (
+        AgreementCompany.objects.for_org(user.organization_id)
+        .filter(agreement__account_id=group_id)
+        .order_by("sales_company__name", "sales_company_id")
+        .values_list("agreement_id", "sales_company_id")
+    )
+
+
 def _conflicts_query(user: User, *, group_id: int) -> QuerySet[Conflict]:
     return (
         Conflict.objects.visible_to(user)
@@ -1202,6 +1229,11 @@ def account_360(
         )
     if "agreements" in sections:
         reads["agreements"] = _read(_agreements_query, user, {}, {"group_id": top.pk})
+        if lean:
+            # The agreements' tiers and companies in the same round trip as the rest, not by
+            # two prefetches the ORM builds per request after the agreements are read.
+            reads["tiers"] = _read(_tier_values_query, user, {}, {"group_id": top.pk})
+            reads["covered"] = _read(_covered_values_query, user, {}, {"group_id": top.pk})
     if "conflicts" in sections:
         reads["conflicts"] = _read(_conflicts_query, user, {}, {"group_id": top.pk})
 
@@ -1260,7 +1292,19 @@ def account_360(
                     overdue_actions=plan_row.overdue_actions,
                 )
         agreements = []
-        if "agreements" in sections:
+        tiers: dict[int, list[tuple[Decimal, Decimal]]] = {}
+        covered: dict[int, list[int]] = {}
+        if "agreements" in sections and lean:
+            agreements = reads["agreements"].objects()
+            tiers = {a.pk: [] for a in agreements}
+            covered = {a.pk: [] for a in agreements}
+            for agreement_id, threshold, percent in reads["tiers"].rows():
+                if agreement_id in tiers:
+                    tiers[agreement_id].append((threshold, percent))
+            for agreement_id, company_id in reads["covered"].rows():
+                if agreement_id in covered:
+                    covered[agreement_id].append(company_id)
+        elif "agreements" in sections:
             agreements = reads["agreements"].objects()
             # Related managers are fail-closed outside a request: give them the organization.
             prefetch_related_objects(
@@ -1282,6 +1326,8 @@ def account_360(
         accounts_per_country=per_country,
         subsidiaries=subsidiaries,
         lean=lean,
+        agreement_tiers=tiers,
+        agreement_companies=covered,
     )
 
 

@@ -5,7 +5,7 @@ lives above accounts; the shell routes it beside the accounts router.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from django.http import Http404
@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import AccountSerializer, AgreementSerializer
+from accounts.api import AccountSerializer
 from accounts.models import Account
 from accounts.value import joined_value
 from crm.drf import OrgScopedAPIMixin
@@ -118,6 +118,17 @@ class Account360Serializer(serializers.Serializer):
 def _money(value: Decimal | None) -> str | None:
     # ``accounts.api.value_representation``'s money: rounded to the cent, null where missing.
     return None if value is None else str(money(value))
+
+
+# ``TierSerializer``'s decimal fields: two places, at most 16 (money) or 5 (a percentage) digits,
+# quantized as DRF's ``DecimalField`` does (its context's precision, the default rounding).
+_CENTS = Decimal("0.01")
+_MONEY_DIGITS = Context(prec=16)
+_PERCENT_DIGITS = Context(prec=5)
+
+
+def _decimal(value: Decimal, context: Context) -> str:
+    return f"{value.quantize(_CENTS, context=context):f}"
 
 
 # The stored value's columns of a subsidiary row (``value__*``), in ``VALUE_FIELDS``' order.
@@ -253,6 +264,32 @@ class _Writer:
             for a in rows
         ]
 
+    def agreements(self, view: Any) -> list[dict[str, Any]]:
+        """``AgreementSerializer``'s output for a lean 360°'s agreements (their tiers and
+        companies read beside them): dates ISO, the tiers' decimals as its fields quantize."""
+        tiers, covered = view.agreement_tiers, view.agreement_companies
+        return [
+            {
+                "id": a.pk,
+                "account": a.account_id,
+                "name": a.name,
+                "valid_from": a.valid_from.isoformat(),
+                "valid_to": a.valid_to.isoformat(),
+                "covered_companies": covered[a.pk],
+                "incoterm": a.incoterm,
+                "payment_terms": a.payment_terms,
+                "legal_notes": a.legal_notes,
+                "tiers": [
+                    {
+                        "threshold": _decimal(threshold, _MONEY_DIGITS),
+                        "discount_percent": _decimal(percent, _PERCENT_DIGITS),
+                    }
+                    for threshold, percent in tiers[a.pk]
+                ],
+            }
+            for a in view.agreements
+        ]
+
     def team(self, rows: list[Any]) -> list[dict[str, Any]]:
         """``TeamMemberSerializer``'s output for ``TEAM_FIELDS`` rows."""
         at = self.at
@@ -319,7 +356,7 @@ def _serialize_360(view: Any) -> dict[str, Any]:
             "open_actions": plan.open_actions,
             "overdue_actions": plan.overdue_actions,
         },
-        "agreements": AgreementSerializer(view.agreements, many=True).data,
+        "agreements": write.agreements(view),
         "open_conflicts": [c.pk for c in view.open_conflicts],
     }
 

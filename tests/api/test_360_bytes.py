@@ -180,6 +180,19 @@ def top(world: World, monkeypatch: pytest.MonkeyPatch) -> Account:
         domain="example.dk",
         industry="Stål & Järn",
     )
+    # A second agreement of the group: three companies (listed by name, not as given), no
+    # tiers, notes the encoder escapes; the first (build_group's) has three tiers.
+    services.agreement_create(
+        group=top,
+        name='Ramavtal 2025 — "gamla"',
+        valid_from=dt.date(2025, 1, 1),
+        valid_to=dt.date(2025, 12, 31),
+        covered_companies=[world.se, world.de, world.dk],
+        incoterm="EXW",
+        payment_terms="30 dagar",
+        legal_notes={"SE": "Svensk rätt\n§ 3", "DK": ""},
+        acting_user=world.director,
+    )
     cv.refresh_account_values(organization=world.org, as_of=TODAY)
     # An account whose stored value has no wins yet and one with none stored at all (before
     # its first nightly refresh): null timestamps and a null value.
@@ -231,7 +244,9 @@ def test_the_answers_hold_what_the_bytes_are_compared_on(world: World, top: Acco
     # The comparison above is only as good as what the answers contain: here they hold the
     # escapes, nulls, the zone's offsets and a stored value with its group's figures.
     with timezone.override("Asia/Kolkata"):
-        answers = [_get("lean", world.director, top.pk, f"?subsidiaries_page={n}") for n in (1, 2, 3)]
+        answers = [
+            _get("lean", world.director, top.pk, f"?subsidiaries_page={n}") for n in (1, 2, 3)
+        ]
     assert {status for status, _body, _queries in answers} == {200}
     text = "".join(body.decode() for _status, body, _queries in answers)
     assert "\\u2028" in text and "\\t" in text and "\\u0001" in text and "株式会社" in text
@@ -239,6 +254,8 @@ def test_the_answers_hold_what_the_bytes_are_compared_on(world: World, top: Acco
     assert '"due_at":null' in text and '"duration_minutes":45' in text
     assert '"first_win_at":null' in text and '"value":null' in text
     assert '"group":{"lifetime_value":"' in text and '"potential":"12345678.90"' in text
+    assert '"tiers":[]' in text and '"discount_percent":"3.50"' in text
+    assert '"threshold":"100000.00"' in text and "Svensk rätt\\n§ 3" in text
     with timezone.override("UTC"):
         text = _get("lean", world.director, top.pk)[1].decode()
     assert '"happened_at":"2026-03-29T00:30:00Z"' in text
@@ -269,9 +286,7 @@ def test_the_lean_rows_are_the_instances_fields(world: World, top: Account) -> N
         assert lean.lean and not full.lean
         assert [a.id for a in lean.latest_activities] == [a.pk for a in full.latest_activities]
         for row, activity in zip(lean.latest_activities, full.latest_activities, strict=True):
-            assert tuple(row) == tuple(
-                getattr(activity, name) for name in customer.TIMELINE_FIELDS
-            )
+            assert tuple(row) == tuple(getattr(activity, name) for name in customer.TIMELINE_FIELDS)
         assert [tuple(m) for m in lean.team] == [
             tuple(getattr(m, name) for name in customer.TEAM_FIELDS) for m in full.team
         ]
