@@ -136,6 +136,11 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = env_str(
 # The role the application connects as in production: owns no table, NOSUPERUSER NOBYPASSRLS.
 # Migrations run as the owner (DATABASE_OWNER_URL); `make run` sets up both.
 DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", default="meridian_app")
+# Wall one: the tenant managers' SQL filter on the organization (wall two is row-level
+# security). Off only in the test that proves RLS holds alone. Set here, not left to
+# getattr's default: every compiled statement reads it per run, and an unset setting raises
+# (and catches) an AttributeError in Django's lazy settings each time (~7 us, 24 per 360°).
+MERIDIAN_ORM_TENANT_FILTER = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"

@@ -188,8 +188,9 @@ _CENTS = Decimal("0.01")
 _MONEY_CONTEXT = Context(prec=16)
 
 
-def _iso_datetime(value: dt.datetime, zone: dt.tzinfo) -> str:
-    # DRF's DateTimeField with DATETIME_FORMAT iso-8601: in the active zone, UTC as "Z".
+def iso_datetime(value: dt.datetime, zone: dt.tzinfo) -> str:
+    """DRF's DateTimeField with DATETIME_FORMAT iso-8601: in ``zone`` (the active one), UTC
+    as "Z" (the list's and the 360°'s rows)."""
     text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -225,10 +226,8 @@ def opportunity_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "campaign": r["campaign_id"],
             "source_lead": r["source_lead_id"],
             "delivery_country": r["delivery_country"],
-            "created_at": _iso_datetime(r["created_at"], zone),
-            "closed_at": None
-            if (closed := r["closed_at"]) is None
-            else _iso_datetime(closed, zone),
+            "created_at": iso_datetime(r["created_at"], zone),
+            "closed_at": None if (closed := r["closed_at"]) is None else iso_datetime(closed, zone),
             "version": r["version"],
         }
         for r in rows

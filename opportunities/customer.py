@@ -751,7 +751,7 @@ SECTIONS = frozenset({"accounts", "figures", "team", "timeline", "plan", "agreem
 class Account360:
     group: Account
     figures_by_country: dict[str, CountryFigures]
-    team: list[AccountTeamMember]
+    team: list[Any]  # instances, or ``TEAM_FIELDS`` rows when ``lean``
     plan: PlanProgress | None
     agreements: list[FrameworkAgreement]
     open_conflicts: list[Any] = field(default_factory=list)
@@ -763,6 +763,12 @@ class Account360:
     # Per country, how many of the group's accounts the user sees (one grouped query).
     accounts_per_country: dict[str, int] = field(default_factory=dict)
     subsidiaries: SubsidiaryPage | None = None  # one page of them, values rows
+    # ``account_360(lean=True)``: the timeline's items and the team are values rows, and the
+    # agreements come without their prefetches: their tiers (threshold, discount) and covered
+    # companies' ids are here, by agreement id.
+    lean: bool = False
+    agreement_tiers: dict[int, list[tuple[Decimal, Decimal]]] = field(default_factory=dict)
+    agreement_companies: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def latest_activities(self) -> list[Activity]:
@@ -928,6 +934,11 @@ def _row_class(fields: tuple[str, ...]) -> Any:
     return found
 
 
+def _named(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[Any]:
+    row = _row_class(fields)
+    return [row._make(values) for values in rows]
+
+
 def _subsidiaries_query(
     user: User,
     *,
@@ -1038,6 +1049,42 @@ def _team_query(user: User, *, group_id: int) -> QuerySet[AccountTeamMember]:
     )
 
 
+# ``account_360(lean=True)``: the timeline's page and the team as plain values, what the API
+# writes out (``ActivitySerializer``'s and ``TeamMemberSerializer``'s fields): a model instance
+# and its five ``select_related`` instances per activity cost more CPU than the API spent
+# writing the whole answer.
+TIMELINE_FIELDS = (
+    "id",
+    "kind",
+    "subject",
+    "notes",
+    "outcome",
+    "happened_at",
+    "duration_minutes",
+    "due_at",
+    "done_at",
+    "owner_id",
+    "sales_company_id",
+    "account_id",
+    "contact_id",
+    "opportunity_id",
+    "created_at",
+)
+TEAM_FIELDS = ("id", "account_id", "user_id", "sales_company_id", "role", "added_at")
+
+
+def _timeline_values_query(
+    user: User, *, start: int, size: int, group_id: int
+) -> QuerySet[Any, Any]:
+    # The same rows in the same order as ``_timeline_query`` (values drop its select_related).
+    rows = timeline_queryset(user=user, group_id=group_id).values_list(*TIMELINE_FIELDS)
+    return rows[start : start + size]
+
+
+def _team_values_query(user: User, *, group_id: int) -> QuerySet[Any, Any]:
+    return _team_query(user, group_id=group_id).values_list(*TEAM_FIELDS)
+
+
 def _plan_query(
     user: User, *, group_id: int, year: int, today: dt.date
 ) -> QuerySet[WithAnnotations[AccountPlan, _ActionCounts]]:
@@ -1048,6 +1095,29 @@ def _plan_query(
 
 def _agreements_query(user: User, *, group_id: int) -> QuerySet[FrameworkAgreement]:
     return FrameworkAgreement.objects.visible_to(user).filter(account_id=group_id)
+
+
+def _tier_values_query(user: User, *, group_id: int) -> QuerySet[Any, Any]:
+    """The tiers of the group's agreements (``lean``: instead of the agreements' prefetch),
+    each agreement's in the model's order; the caller keeps those of the agreements ``user``
+    sees (the agreements' statement is their visibility)."""
+    return (
+        DiscountTier.objects.for_org(user.organization_id)
+        .filter(agreement__account_id=group_id)
+        .order_by("threshold", "pk")
+        .values_list("agreement_id", "threshold", "discount_percent")
+    )
+
+
+def _covered_values_query(user: User, *, group_id: int) -> QuerySet[Any, Any]:
+    """The sales companies the group's agreements cover, by agreement, in the companies'
+    order (``SalesCompany``'s: by name), as the agreements' prefetch lists them."""
+    return (
+        AgreementCompany.objects.for_org(user.organization_id)
+        .filter(agreement__account_id=group_id)
+        .order_by("sales_company__name", "sales_company_id")
+        .values_list("agreement_id", "sales_company_id")
+    )
 
 
 def _conflicts_query(user: User, *, group_id: int) -> QuerySet[Conflict]:
@@ -1072,6 +1142,7 @@ def account_360(
     subsidiaries_sort: str = "value",
     subsidiaries_country: str | None = None,
     subsidiaries_with_contacts: bool = False,
+    lean: bool = False,
 ) -> Account360:
     """One group seen whole: its accounts by country (a count per country and one page of
     them), open and won business per country, what just happened in every country, the team,
@@ -1085,6 +1156,10 @@ def account_360(
 
     Won amounts per country are the group's won deals of the current year at their closing-day
     rates; open amounts are at today's rates.
+
+    ``lean``: the timeline's items and the team are values rows (named tuples of
+    ``TIMELINE_FIELDS`` / ``TEAM_FIELDS``), not model instances: for a reader that writes their
+    own fields out (the API), not one that renders their related objects (the page).
     """
     today = today or timezone.localdate()
     known = isinstance(group, Account)
@@ -1133,13 +1208,15 @@ def account_360(
     if "timeline" in sections:
         # The group's timeline: newest first by when it happened, one page and one more row.
         reads["timeline"] = _read(
-            _timeline_query,
+            _timeline_values_query if lean else _timeline_query,
             user,
             {"start": (activity_number - 1) * activity_limit, "size": activity_limit + 1},
             {"group_id": top.pk},
         )
     if "team" in sections:
-        reads["team"] = _read(_team_query, user, {}, {"group_id": top.pk})
+        reads["team"] = _read(
+            _team_values_query if lean else _team_query, user, {}, {"group_id": top.pk}
+        )
     if "plan" in sections:
         # The year in the text: a small integer field's lookup refuses a sentinel out of its
         # range (Django answers "no rows" for it), and a statement per year is no growth.
@@ -1152,6 +1229,11 @@ def account_360(
         )
     if "agreements" in sections:
         reads["agreements"] = _read(_agreements_query, user, {}, {"group_id": top.pk})
+        if lean:
+            # The agreements' tiers and companies in the same round trip as the rest, not by
+            # two prefetches the ORM builds per request after the agreements are read.
+            reads["tiers"] = _read(_tier_values_query, user, {}, {"group_id": top.pk})
+            reads["covered"] = _read(_covered_values_query, user, {}, {"group_id": top.pk})
     if "conflicts" in sections:
         reads["conflicts"] = _read(_conflicts_query, user, {}, {"group_id": top.pk})
 
@@ -1179,8 +1261,15 @@ def account_360(
 
         timeline = None
         if "timeline" in sections:
-            timeline = timeline_page(reads["timeline"].objects(), activity_number, activity_limit)
-        team = reads["team"].objects() if "team" in sections else []
+            activities = (
+                _named(TIMELINE_FIELDS, reads["timeline"].rows())
+                if lean
+                else reads["timeline"].objects()
+            )
+            timeline = timeline_page(activities, activity_number, activity_limit)
+        team: list[Any] = []
+        if "team" in sections:
+            team = _named(TEAM_FIELDS, reads["team"].rows()) if lean else reads["team"].objects()
         plan = None
         if "plan" in sections:
             plan_row = next(iter(reads["plan"].objects()), None)
@@ -1203,7 +1292,19 @@ def account_360(
                     overdue_actions=plan_row.overdue_actions,
                 )
         agreements = []
-        if "agreements" in sections:
+        tiers: dict[int, list[tuple[Decimal, Decimal]]] = {}
+        covered: dict[int, list[int]] = {}
+        if "agreements" in sections and lean:
+            agreements = reads["agreements"].objects()
+            tiers = {a.pk: [] for a in agreements}
+            covered = {a.pk: [] for a in agreements}
+            for agreement_id, threshold, percent in reads["tiers"].rows():
+                if agreement_id in tiers:
+                    tiers[agreement_id].append((threshold, percent))
+            for agreement_id, company_id in reads["covered"].rows():
+                if agreement_id in covered:
+                    covered[agreement_id].append(company_id)
+        elif "agreements" in sections:
             agreements = reads["agreements"].objects()
             # Related managers are fail-closed outside a request: give them the organization.
             prefetch_related_objects(
@@ -1224,6 +1325,9 @@ def account_360(
         group_visible=group_visible,
         accounts_per_country=per_country,
         subsidiaries=subsidiaries,
+        lean=lean,
+        agreement_tiers=tiers,
+        agreement_companies=covered,
     )
 
 

@@ -4,25 +4,26 @@ lives above accounts; the shell routes it beside the accounts router.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+import datetime as dt
+from decimal import Context, Decimal
+from typing import Any
 
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import (
-    AccountSerializer,
-    AgreementSerializer,
-    value_representation,
-)
-from accounts.models import AccountValue
+from accounts.api import AccountSerializer
+from accounts.models import Account
+from accounts.value import joined_value
 from crm.drf import OrgScopedAPIMixin
 from crm.http import AuthenticatedRequest
 from crm.ids import parse_id
+from crm.money import money
 from opportunities import customer
+from opportunities.api import iso_datetime
 from opportunities.customer import VALUE_FIELDS
 
 
@@ -114,98 +115,209 @@ class Account360Serializer(serializers.Serializer):
     )
 
 
-def _value(row: Any) -> dict[str, Any] | None:
-    """``accounts.api.value_representation`` of a values row's ``value__*`` columns (None
-    before the account's first nightly refresh, or for a role that does not see values)."""
-    if not hasattr(row, "value__as_of") or row.value__as_of is None:
-        return None
-    stored = SimpleNamespace(**{name: getattr(row, f"value__{name}") for name in VALUE_FIELDS})
-    return value_representation(cast(AccountValue, stored))
+def _money(value: Decimal | None) -> str | None:
+    # ``accounts.api.value_representation``'s money: rounded to the cent, null where missing.
+    return None if value is None else str(money(value))
 
 
-def _account_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    """``AccountSerializer``'s representation of values rows (the same keys and formats,
-    without a model instance per account)."""
-    when = serializers.DateTimeField().to_representation
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "country": r.country,
-            "home_company": r.home_company_id,
-            "parent": r.parent_id,
-            "group": r.group_id,
-            "registration_number": r.registration_number,
-            "domain": r.domain,
-            "industry": r.industry,
-            "segment": r.segment,
-            "lifecycle": r.lifecycle,
-            "first_won_at": None if r.first_won_at is None else when(r.first_won_at),
-            "created_at": when(r.created_at),
-            "potential": None if r.potential is None else str(r.potential),
-            "potential_source": r.potential_source,
-            "segment_override": r.segment_override,
-            "segment_reason": r.segment_reason,
-            "value": _value(r),
+# ``TierSerializer``'s decimal fields: two places, at most 16 (money) or 5 (a percentage) digits,
+# quantized as DRF's ``DecimalField`` does (its context's precision, the default rounding).
+_CENTS = Decimal("0.01")
+_MONEY_DIGITS = Context(prec=16)
+_PERCENT_DIGITS = Context(prec=5)
+
+
+def _decimal(value: Decimal, context: Context) -> str:
+    return f"{value.quantize(_CENTS, context=context):f}"
+
+
+# The stored value's columns of a subsidiary row (``value__*``), in ``VALUE_FIELDS``' order.
+_ROW_VALUE_FIELDS = tuple(f"value__{name}" for name in VALUE_FIELDS)
+
+
+class _Writer:
+    """The 360° answer's rows as DRF's serializers write them (``AccountSerializer``,
+    ``ActivitySerializer``, ``TeamMemberSerializer``: the same keys, order and formats; a test
+    compares the rendered bytes), from values rows and the pair's instances, without a
+    serializer's fields. Each distinct timestamp and stored value is written once per answer:
+    the group's own figures ride along on every listed account's stored value."""
+
+    def __init__(self) -> None:
+        self.zone = timezone.get_current_timezone()
+        self._drf: dict[dt.datetime, str] = {}
+        self._local: dict[dt.datetime, str] = {}
+        self._group_values: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def at(self, value: dt.datetime | None) -> str | None:
+        """DRF's ``DateTimeField`` (iso-8601): the active zone, UTC written as "Z"."""
+        if value is None:
+            return None
+        text = self._drf.get(value)
+        if text is None:
+            text = self._drf[value] = iso_datetime(value, self.zone)
+        return text
+
+    def _local_at(self, value: dt.datetime | None) -> str | None:
+        """``accounts.api.value_representation``'s timestamps: the active zone, "+00:00"."""
+        if value is None:
+            return None
+        text = self._local.get(value)
+        if text is None:
+            text = self._local[value] = value.astimezone(self.zone).isoformat()
+        return text
+
+    def value(self, stored: tuple[Any, ...]) -> dict[str, Any] | None:
+        """``value_representation`` of the stored value's ``VALUE_FIELDS`` (None before the
+        account's first nightly refresh: no ``as_of``)."""
+        (as_of, lifetime, won, weighted, r12, first, last, missing, *group) = stored
+        if as_of is None:
+            return None
+        key = tuple(group)
+        group_part = self._group_values.get(key)
+        if group_part is None:
+            g_lifetime, g_won, g_weighted, g_r12, g_first, g_last, g_missing = group
+            group_part = self._group_values[key] = {
+                "lifetime_value": _money(g_lifetime),
+                "won_revenue": _money(g_won),
+                "weighted_pipeline": _money(g_weighted),
+                "revenue_12m": _money(g_r12),
+                "first_win_at": self._local_at(g_first),
+                "last_win_at": self._local_at(g_last),
+                "missing_rate": g_missing,
+            }
+        return {
+            "as_of": as_of.isoformat(),
+            "lifetime_value": _money(lifetime),
+            "won_revenue": _money(won),
+            "weighted_pipeline": _money(weighted),
+            "revenue_12m": _money(r12),
+            "first_win_at": self._local_at(first),
+            "last_win_at": self._local_at(last),
+            "missing_rate": missing,
+            # One dict for the whole group: the renderer writes it out for each account.
+            "group": group_part,
         }
-        for r in rows
-    ]
 
-
-def _activity_rows(activities: list[Any]) -> list[dict[str, Any]]:
-    """``ActivitySerializer``'s output for the timeline's page (the same keys and formats; a
-    test compares them), without building the serializer's fields on every request."""
-    when = serializers.DateTimeField().to_representation
-
-    def at(value: Any) -> Any:
-        return None if value is None else when(value)
-
-    return [
-        {
-            "id": a.pk,
-            "kind": a.kind,
-            "subject": a.subject,
-            "notes": a.notes,
-            "outcome": a.outcome,
-            "happened_at": at(a.happened_at),
-            "duration_minutes": a.duration_minutes,
-            "due_at": at(a.due_at),
-            "done_at": at(a.done_at),
-            "owner": a.owner_id,
-            "sales_company": a.sales_company_id,
-            "account": a.account_id,
-            "contact": a.contact_id,
-            "opportunity": a.opportunity_id,
+    def account(self, a: Any, value: dict[str, Any] | None) -> dict[str, Any]:
+        """``AccountSerializer``'s representation of an account (an instance, or a values row
+        of ``SUBSIDIARY_FIELDS``: the same attribute names)."""
+        at = self.at
+        return {
+            "id": a.id,
+            "name": a.name,
+            "country": a.country,
+            "home_company": a.home_company_id,
+            "parent": a.parent_id,
+            "group": a.group_id,
+            "registration_number": a.registration_number,
+            "domain": a.domain,
+            "industry": a.industry,
+            "segment": a.segment,
+            "lifecycle": a.lifecycle,
+            "first_won_at": at(a.first_won_at),
             "created_at": at(a.created_at),
+            "potential": None if a.potential is None else str(a.potential),
+            "potential_source": a.potential_source,
+            "segment_override": a.segment_override,
+            "segment_reason": a.segment_reason,
+            "value": value,
         }
-        for a in activities
-    ]
 
+    def group(self, account: Account) -> dict[str, Any]:
+        """The group's top (the pair's instance, its stored value joined or not at all)."""
+        stored = joined_value(account)
+        value = (
+            None
+            if stored is None
+            else self.value(tuple(getattr(stored, name) for name in VALUE_FIELDS))
+        )
+        return self.account(account, value)
 
-def _team_rows(team: list[Any]) -> list[dict[str, Any]]:
-    """``TeamMemberSerializer``'s output for the group's team (a test compares them)."""
-    when = serializers.DateTimeField().to_representation
-    return [
-        {
-            "id": m.pk,
-            "account": m.account_id,
-            "user": m.user_id,
-            "sales_company": m.sales_company_id,
-            "role": m.role,
-            "added_at": None if m.added_at is None else when(m.added_at),
-        }
-        for m in team
-    ]
+    def accounts(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """The page's values rows (``value__*`` only for the roles that see customer value)."""
+        if rows and not hasattr(rows[0], "value__as_of"):
+            return [self.account(r, None) for r in rows]
+        fields = _ROW_VALUE_FIELDS
+        return [self.account(r, self.value(tuple(getattr(r, f) for f in fields))) for r in rows]
+
+    def activities(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """``ActivitySerializer``'s output for ``TIMELINE_FIELDS`` rows."""
+        at = self.at
+        return [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "subject": a.subject,
+                "notes": a.notes,
+                "outcome": a.outcome,
+                "happened_at": at(a.happened_at),
+                "duration_minutes": a.duration_minutes,
+                "due_at": at(a.due_at),
+                "done_at": at(a.done_at),
+                "owner": a.owner_id,
+                "sales_company": a.sales_company_id,
+                "account": a.account_id,
+                "contact": a.contact_id,
+                "opportunity": a.opportunity_id,
+                "created_at": at(a.created_at),
+            }
+            for a in rows
+        ]
+
+    def agreements(self, view: Any) -> list[dict[str, Any]]:
+        """``AgreementSerializer``'s output for a lean 360°'s agreements (their tiers and
+        companies read beside them): dates ISO, the tiers' decimals as its fields quantize."""
+        tiers, covered = view.agreement_tiers, view.agreement_companies
+        return [
+            {
+                "id": a.pk,
+                "account": a.account_id,
+                "name": a.name,
+                "valid_from": a.valid_from.isoformat(),
+                "valid_to": a.valid_to.isoformat(),
+                "covered_companies": covered[a.pk],
+                "incoterm": a.incoterm,
+                "payment_terms": a.payment_terms,
+                "legal_notes": a.legal_notes,
+                "tiers": [
+                    {
+                        "threshold": _decimal(threshold, _MONEY_DIGITS),
+                        "discount_percent": _decimal(percent, _PERCENT_DIGITS),
+                    }
+                    for threshold, percent in tiers[a.pk]
+                ],
+            }
+            for a in view.agreements
+        ]
+
+    def team(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """``TeamMemberSerializer``'s output for ``TEAM_FIELDS`` rows."""
+        at = self.at
+        return [
+            {
+                "id": m.id,
+                "account": m.account_id,
+                "user": m.user_id,
+                "sales_company": m.sales_company_id,
+                "role": m.role,
+                "added_at": at(m.added_at),
+            }
+            for m in rows
+        ]
 
 
 def _serialize_360(view: Any) -> dict[str, Any]:
+    """The answer of a ``lean`` 360° (its timeline and team values rows)."""
+    if not view.lean:
+        raise ValueError("The API writes a lean 360° (account_360(lean=True)).")
+    write = _Writer()
     plan = view.plan
     page = view.subsidiaries
     by_country: dict[str, list[dict[str, Any]]] = {}
-    for row, data in zip(page.rows, _account_rows(page.rows), strict=True):
+    for row, data in zip(page.rows, write.accounts(page.rows), strict=True):
         by_country.setdefault(row.country, []).append(data)
     return {
-        "group": AccountSerializer().to_representation(view.group)
+        "group": write.group(view.group)
         if view.group_visible
         else {
             "id": view.group.pk,
@@ -232,8 +344,8 @@ def _serialize_360(view: Any) -> dict[str, Any]:
             for country, f in view.figures_by_country.items()
         },
         "corporate_currency": view.group.organization.corporate_currency,
-        "latest_activities": _activity_rows(view.latest_activities),
-        "team": _team_rows(view.team),
+        "latest_activities": write.activities(view.latest_activities),
+        "team": write.team(view.team),
         "plan": None
         if plan is None
         else {
@@ -244,7 +356,7 @@ def _serialize_360(view: Any) -> dict[str, Any]:
             "open_actions": plan.open_actions,
             "overdue_actions": plan.overdue_actions,
         },
-        "agreements": AgreementSerializer(view.agreements, many=True).data,
+        "agreements": write.agreements(view),
         "open_conflicts": [c.pk for c in view.open_conflicts],
     }
 
@@ -275,6 +387,8 @@ class Account360View(OrgScopedAPIMixin, APIView):
             subsidiaries_page=request.query_params.get("subsidiaries_page"),
             subsidiaries_per_page=customer.API_SUBSIDIARY_PAGE_SIZE,
             subsidiaries_with_contacts=True,
+            # The timeline and the team as values: the answer writes their fields, no more.
+            lean=True,
         )
         data = _serialize_360(view)
         data["contacts_by_account"] = _contacts_by_account(view)

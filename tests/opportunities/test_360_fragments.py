@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from accounts.api import AccountSerializer, ActivitySerializer, TeamMemberSerializer
 from accounts.models import Account, Contact
 from opportunities import customer
-from opportunities.customer_api import _account_rows, _activity_rows, _team_rows
+from opportunities.customer_api import _Writer
 from reporting import customer_value as cv
 from tests.conftest import World
 from tests.factories import UserFactory
@@ -188,6 +188,7 @@ def test_the_api_rows_equal_the_serializers_output(world: World) -> None:
     top = build_group(world, 6)
     cv.refresh_account_values(organization=world.org, as_of=TODAY)
     view = customer.account_360(user=world.director, group=top.pk)
+    lean = customer.account_360(user=world.director, group=top.pk, lean=True)
     assert view.subsidiaries is not None and view.latest_activities and view.team
     accounts = (
         Account.objects.for_org(world.org)
@@ -197,12 +198,13 @@ def test_the_api_rows_equal_the_serializers_output(world: World) -> None:
     expected = [
         AccountSerializer().to_representation(accounts[r.id]) for r in view.subsidiaries.rows
     ]
-    assert _account_rows(view.subsidiaries.rows) == expected
+    assert _Writer().accounts(view.subsidiaries.rows) == expected
     assert any(row["value"] is not None for row in expected)
-    assert _activity_rows(view.latest_activities) == list(
+    assert _Writer().group(view.group) == AccountSerializer().to_representation(view.group)
+    assert _Writer().activities(lean.latest_activities) == list(
         ActivitySerializer(view.latest_activities, many=True).data
     )
-    assert _team_rows(view.team) == list(TeamMemberSerializer(view.team, many=True).data)
+    assert _Writer().team(lean.team) == list(TeamMemberSerializer(view.team, many=True).data)
 
 
 def test_customer_values_stay_out_of_the_api_for_roles_that_do_not_see_them(
