@@ -507,27 +507,62 @@ def _participants(
     return found
 
 
-def _settled_many(
-    organization_id: int, candidates: Sequence[tuple[int, Situation]]
-) -> set[tuple[int, tuple[str, int | None]]]:
-    """The (group, key) of the ``candidates`` a person decided already for these deals: the
-    last decided row of the key holds every deal outside the team that makes it one now. Two
-    queries for any number of candidates: the last decided row per key (``DISTINCT ON``), then
-    their deals."""
-    if not candidates:
-        return set()
-    last: dict[tuple[int, str, int | None], int] = {
-        (account_id, kind, product_id): pk
-        for pk, account_id, kind, product_id in Conflict.objects.for_org(organization_id)
+# The kinds ``sync_situations_many`` keeps in step (the group rules' and the price gaps): its
+# "decided before" read asks for all of them, one SQL text whatever the batch holds.
+_GROUP_SYNC_KINDS = (*SITUATION_KINDS, ConflictKind.PRICE_GAP)
+
+# The last decided row per (group, kind, product) of some groups, and the deals of some
+# conflicts: built once per process (the ORM built both on every price gap or group situation
+# opened, more Python than PostgreSQL's work).
+_LAST_DECIDED = CompiledQuery(
+    lambda organization_id, group_ids: (
+        Conflict.objects.for_org(organization_id)
         .filter(
-            account_id__any_of=sorted({group_id for group_id, _s in candidates}),
-            kind__in=sorted({s.kind for _g, s in candidates}),
+            account_id__any_of=group_ids,
+            kind__in=_GROUP_SYNC_KINDS,
             status=ConflictStatus.RESOLVED,
             resolution__in=DECIDED,
         )
         .order_by("account_id", "kind", "product_id", "-resolved_at", "-pk")
         .distinct("account_id", "kind", "product_id")
         .values_list("pk", "account_id", "kind", "product_id")
+    ),
+    "organization_id",
+    "group_ids",
+    scope="organization_id",
+    arrays=("group_ids",),
+)
+_DECIDED_DEALS = CompiledQuery(
+    lambda organization_id, conflict_ids: (
+        ConflictParticipant.objects.for_org(organization_id)
+        .filter(conflict_id__any_of=conflict_ids, opportunity_id__isnull=False)
+        .values_list("conflict_id", "opportunity_id")
+    ),
+    "organization_id",
+    "conflict_ids",
+    scope="organization_id",
+    arrays=("conflict_ids",),
+)
+
+
+def _settled_many(
+    organization_id: int, candidates: Sequence[tuple[int, Situation]]
+) -> set[tuple[int, tuple[str, int | None]]]:
+    """The (group, key) of the ``candidates`` a person decided already for these deals: the
+    last decided row of the key holds every deal outside the team that makes it one now. Two
+    compiled queries for any number of candidates: the last decided row per key (``DISTINCT
+    ON``), then their deals."""
+    if not candidates:
+        return set()
+    outside = {s.kind for _g, s in candidates} - set(_GROUP_SYNC_KINDS)
+    if outside:
+        raise ValueError(f"Not a kind of group situations: {sorted(outside)}.")
+    last: dict[tuple[int, str, int | None], int] = {
+        (account_id, kind, product_id): pk
+        for pk, account_id, kind, product_id in _LAST_DECIDED.rows(
+            organization_id=organization_id,
+            group_ids=sorted({group_id for group_id, _s in candidates}),
+        )
     }
     wanted = {
         (group_id, s): last[(group_id, s.kind, s.product_id)]
@@ -537,10 +572,8 @@ def _settled_many(
     if not wanted:
         return set()
     decided_on: dict[int, set[int]] = defaultdict(set)
-    for conflict_id, opportunity_id in (
-        ConflictParticipant.objects.for_org(organization_id)
-        .filter(conflict_id__any_of=sorted(set(wanted.values())), opportunity_id__isnull=False)
-        .values_list("conflict_id", "opportunity_id")
+    for conflict_id, opportunity_id in _DECIDED_DEALS.rows(
+        organization_id=organization_id, conflict_ids=sorted(set(wanted.values()))
     ):
         decided_on[conflict_id].add(opportunity_id)
     return {

@@ -35,6 +35,11 @@ _UNKNOWN = object()
 SET_ORG_SQL = "SELECT set_config('app.org_id', %s, false)"
 
 
+def _savepoint_number(sid: str) -> int | None:
+    _prefix, sep, number = sid.rpartition("_x")
+    return int(number) if sep and number.isdigit() else None
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +48,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._prepared: set[str] = set()
         # True while a statement that sets the organization itself runs (``execute_setting_org``).
         self._org_set_by_statement = False
+        # The savepoints ``crm.db.transactions.atomic_on_write`` left open in the current
+        # transaction (it releases past a few): forgotten when the transaction ends, or when a
+        # savepoint opened before them is released or rolled back to (which ends them too).
+        self.kept_savepoints: list[str] = []
         self.execute_wrappers.append(self._sync_org)
 
     # It sets the organization on the raw cursor and passes the statement on unchanged.
@@ -123,19 +132,41 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # After, not before: the rollback itself may undo a set_config made inside the transaction.
     # (_rollback, _savepoint_rollback and _close are BaseDatabaseWrapper's private hooks, which
     # the stubs leave out.)
+    def _commit(self) -> None:
+        try:
+            super()._commit()  # type: ignore[misc]
+        finally:
+            self.kept_savepoints = []
+
     def _rollback(self) -> None:
         try:
             super()._rollback()  # type: ignore[misc]
         finally:
             self._app_org = _UNKNOWN
+            self.kept_savepoints = []
 
     def _savepoint_rollback(self, sid: str) -> None:
         try:
             super()._savepoint_rollback(sid)  # type: ignore[misc]
         finally:
             self._app_org = _UNKNOWN
+            self._forget_kept_after(sid)
+
+    def _savepoint_commit(self, sid: str) -> None:
+        super()._savepoint_commit(sid)  # type: ignore[misc]
+        self._forget_kept_after(sid)
+
+    def _forget_kept_after(self, sid: str) -> None:
+        # Django numbers its savepoints in order (``s<thread>_x<n>``): the kept ones opened
+        # after ``sid`` are inside it.
+        n = _savepoint_number(sid)
+        if self.kept_savepoints and n is not None:
+            self.kept_savepoints = [
+                k for k in self.kept_savepoints if (_savepoint_number(k) or 0) < n
+            ]
 
     def _close(self) -> None:
         self._app_org = _UNKNOWN
+        self.kept_savepoints = []
         self._prepared = set()
         super()._close()  # type: ignore[misc]

@@ -94,6 +94,9 @@ class _Compiled:
     name: str
     prepare_sql: str
     execute_sql: str
+    # The EXECUTE's arguments in order: each a slot's name and the position (in ``params``)
+    # whose wrapper it is bound with.
+    arguments: tuple[tuple[str, int], ...] = ()
     # How ``objects`` builds a model queryset's instances from a row (the compiler's select,
     # ``klass_info`` and annotation columns, as Django's ``ModelIterable`` reads them); ``None``
     # for a values queryset.
@@ -118,19 +121,25 @@ def _param_type(value: Any, transformer: psycopg_abc.Transformer) -> str:
     return f"{info.regtype}[]" if oid == info.array_oid else info.regtype
 
 
-def _prepared_form(sql: str, types: list[str]) -> tuple[str, str, str]:
-    """(name, PREPARE, EXECUTE) of ``sql`` with Django's ``%s`` placeholders as ``$n``."""
-    numbers = iter(range(1, len(types) + 1))
+def _prepared_form(
+    sql: str, types: list[str], parts: list[str] | None = None
+) -> tuple[str, str, str]:
+    """(name, PREPARE, EXECUTE) of ``sql`` with Django's ``%s`` placeholders as ``$n``
+    (``types``: the arguments' types). ``parts``: what each placeholder becomes instead, in
+    order (an argument's ``$n`` or a constant's literal); by default the n-th is ``$n``."""
+    if parts is None:
+        parts = [f"${n}" for n in range(1, len(types) + 1)]
+    found = iter(parts)
 
     def number(match: re.Match[str]) -> str:
         if match.group(1) == "%":
             return "%"
         if match.group(1) != "s":
             raise ValueError(f"Unexpected placeholder %{match.group(1)} in {sql[:200]!r}.")
-        return f"${next(numbers)}"
+        return next(found)
 
     body = _PLACEHOLDER.sub(number, sql)
-    if next(numbers, None) is not None:
+    if next(found, None) is not None:
         raise ValueError("Fewer placeholders than parameters.")
     signature = f"({', '.join(types)})" if types else ""
     # The name from the text: the same statement in two processes (or built twice) is one.
@@ -258,7 +267,32 @@ class CompiledQuery:
                     types[index] = "timestamptz"
                 elif type(params[index]) is not str:
                     types[index] = "bigint"
-        statement, prepare_sql, execute_sql = _prepared_form(sql, types)
+        # Only the values a run binds are arguments of the prepared statement: a constant of
+        # the query (a status, a flag, a list of kinds) is written into the PREPARE as the
+        # literal client-side binding sent on every run, cast to the type it was declared as;
+        # a slot's value is one argument however many times the SQL uses it (unless its type
+        # is inferred from each use: text). psycopg formats every argument of every EXECUTE
+        # in Python (a tenth of a first save's CPU), and past 50 of them it parses the
+        # statement text again each time.
+        slot_of = {index: name for name, positions in slots.items() for index in positions}
+        parts: list[str] = []
+        arg_types: list[str] = []
+        arguments: list[tuple[str, int]] = []
+        numbered: dict[object, int] = {}
+        for index, param in enumerate(params):
+            declared = types[index]
+            slot = slot_of.get(index)
+            if slot is None:
+                literal = transformer.as_literal(param).decode()
+                parts.append(literal if declared == "unknown" else f"({literal})::{declared}")
+                continue
+            key: object = slot if declared != "unknown" else (slot, index)
+            if key not in numbered:
+                arguments.append((slot, index))
+                arg_types.append(declared)
+                numbered[key] = len(arguments)
+            parts.append(f"${numbered[key]}")
+        statement, prepare_sql, execute_sql = _prepared_form(sql, arg_types, parts)
         _STATEMENTS[statement] = sql
         return _Compiled(
             sql=sql,
@@ -270,6 +304,7 @@ class CompiledQuery:
             name=statement,
             prepare_sql=prepare_sql,
             execute_sql=execute_sql,
+            arguments=tuple(arguments),
             select=tuple(compiler.select),
             klass_info=None if self._count else compiler.klass_info,
             annotation_col_map=None if self._count else compiler.annotation_col_map,
@@ -296,8 +331,8 @@ class CompiledQuery:
                 raise OrganizationScopeError(
                     f"Organization {values[self._scope]} asked for while {scoped} is in scope."
                 )
-        params = list(compiled.params)
-        for name, positions in compiled.slots.items():
+        checked: dict[str, Any] = {}
+        for name in compiled.slots:
             value = values[name]
             if name in self._arrays:
                 value = list(value)
@@ -307,9 +342,12 @@ class CompiledQuery:
                 type(value) is not dt.datetime or value.utcoffset() is None
             ):
                 raise TypeError(f"{name!r} must be an aware datetime, got {value!r}.")
-            for index in positions:
-                wrap = compiled.wrappers.get(index)
-                params[index] = value if wrap is None or value is None else wrap(value)
+            checked[name] = value
+        params = []
+        for name, index in compiled.arguments:
+            value = checked[name]
+            wrap = compiled.wrappers.get(index)
+            params.append(value if wrap is None or value is None else wrap(value))
         return compiled, params
 
     def _key(self, compiled: _Compiled, values: dict[str, Any]) -> tuple[Any, ...]:

@@ -19,6 +19,12 @@ applies:
   transaction aborted and there is no savepoint to return to;
 * not nested (autocommit): an ordinary transaction (``BEGIN`` … ``COMMIT``), as before.
 
+The savepoint costs no round trip of its own: ``SAVEPOINT s;`` goes in front of the write that
+needs it (one simple-protocol message; not in pipeline mode, an ``executemany`` or on a named
+cursor, where it is sent alone as before). On success it is not released (``RELEASE`` was a round
+trip): the slot is emptied before Django's exit, and the subtransaction stays open until the
+transaction ends, up to ``KEPT_SAVEPOINTS`` per transaction.
+
 A plain read: a ``SELECT`` (or the ``EXECUTE`` of a compiled statement, ``crm.db.compiled``,
 whose SQL is a ``SELECT``) without a row lock. Anything else — INSERT, UPDATE, DELETE, WITH,
 a nested block's own SAVEPOINT, a ``SELECT … FOR UPDATE`` — opens the savepoint first.
@@ -26,12 +32,14 @@ a nested block's own SAVEPOINT, a ``SELECT … FOR UPDATE`` — opens the savepo
 
 from __future__ import annotations
 
+import _thread
 import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from crm.db.compiled import pipeline_safe, statement_sql
@@ -51,6 +59,37 @@ def is_plain_read(sql: str) -> bool:
     SQL is unknown counts as a write."""
     statement = statement_sql(sql.strip())
     return bool(_READ.match(statement)) and not _LOCK.search(statement)
+
+
+# How many savepoints a transaction may leave open without a RELEASE (``atomic_on_write``):
+# each one it keeps is one more level of PostgreSQL's subtransaction stack, which some checks
+# walk level by level (whether a row was written by this transaction). A loop of saves in one
+# transaction releases them again past this many.
+KEPT_SAVEPOINTS = 8
+
+
+def _next_savepoint_id(connection: Any) -> str | None:
+    """The id ``BaseDatabaseWrapper.savepoint`` would create (the same bookkeeping: the
+    connection's counter, its thread check), without sending the SAVEPOINT: the caller sends it
+    in front of the statement that needs it."""
+    if not connection._savepoint_allowed():
+        return None
+    connection.savepoint_state += 1
+    connection.validate_thread_sharing()
+    tid = str(_thread.get_ident()).replace("-", "")
+    return f"s{tid}_x{connection.savepoint_state}"
+
+
+def _can_prefix(connection: Any, context: Any, many: bool) -> bool:
+    """Whether a ``SAVEPOINT …;`` can go in front of this statement (one round trip): not in an
+    ``executemany``, not in pipeline mode (whose protocol refuses two commands in one), not on a
+    named cursor (psycopg wraps its statement in a DECLARE)."""
+    if many:
+        return False
+    raw = connection.connection
+    if raw is None or raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
+        return False
+    return not getattr(getattr(context.get("cursor"), "cursor", None), "name", None)
 
 
 @contextmanager
@@ -73,13 +112,54 @@ def atomic_on_write(using: str | None = None) -> Iterator[None]:
             execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
         ) -> Any:
             nonlocal opened
-            if not opened and (many or not is_plain_read(sql)):
-                # Set first: the SAVEPOINT itself runs through this wrapper.
-                opened = True
-                sid = None if connection.needs_rollback else connection.savepoint()
+            if opened or not (many or not is_plain_read(sql)):
+                return execute(sql, params, many, context)
+            # Set first: a SAVEPOINT sent on its own runs through this wrapper.
+            opened = True
+            if connection.needs_rollback:
+                return execute(sql, params, many, context)
+            if not _can_prefix(connection, context, many):
+                sid = connection.savepoint()
                 if sid is not None:
                     connection.savepoint_ids[slot] = sid
-            return execute(sql, params, many, context)
+                return execute(sql, params, many, context)
+            sid = _next_savepoint_id(connection)
+            if sid is None:
+                return execute(sql, params, many, context)
+            # In the slot before it runs: if the write fails after the SAVEPOINT, Django's exit
+            # rolls back to it; if the SAVEPOINT itself failed, that rollback fails and Django
+            # marks the outer transaction for rollback instead.
+            connection.savepoint_ids[slot] = sid
+            result = execute(
+                f"{connection.ops.savepoint_create_sql(sid)}; {sql}", params, many, context
+            )
+            # The caller reads the write's result, the last one (as django-pghistory does for
+            # the set_config it puts in front).
+            while result is not None and result.nextset():
+                pass
+            return result
 
-        with connection.execute_wrapper(open_on_write):
+        # Outermost, so it judges the statement as the application wrote it: django-pghistory's
+        # wrapper (open on every POST) puts ``SELECT set_config(…);`` in front of each write,
+        # which an inner wrapper would take for a read (and then open no savepoint at all).
+        connection.execute_wrappers.insert(0, open_on_write)
+        try:
             yield
+        finally:
+            connection.execute_wrappers.remove(open_on_write)
+        sid = connection.savepoint_ids[slot]
+        kept: list[str] | None = getattr(connection, "kept_savepoints", None)
+        if (
+            sid is not None
+            and kept is not None
+            and len(kept) < KEPT_SAVEPOINTS
+            and not connection.needs_rollback
+            and not connection.closed_in_transaction
+        ):
+            # Success: no RELEASE (a round trip). An unreleased savepoint's work is part of the
+            # transaction's: committed with it, undone by its rollback or by a rollback to any
+            # savepoint opened before it. Django forgets it (the slot is the block's, popped on
+            # exit); the backend forgets the count at the transaction's end.
+            kept.append(sid)
+            # None, as Django's own Atomic puts there for no savepoint (the stubs say str).
+            connection.savepoint_ids[slot] = None  # type: ignore[call-overload]

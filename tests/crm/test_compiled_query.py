@@ -220,3 +220,20 @@ def test_count_counts_the_querysets_rows_as_the_orm_does(world: World) -> None:
         assert query.rows(organization_id=world.org.pk, prefix="N0") == [(3,)]  # capped at 3
         assert query.rows(organization_id=world.org.pk, prefix="N1") == [(2,)]
     assert query.compiled().sql.startswith("SELECT COUNT(*) FROM (")
+
+
+def test_only_the_values_a_run_binds_are_arguments_of_the_execute(world) -> None:
+    """A query's constants are written into the PREPARE (as the literal client-side binding
+    sent), a typed slot is one argument however often the SQL uses it: the EXECUTE carries
+    only the run's values (psycopg formats each argument of each run in Python)."""
+    from opportunities.situations import _DEAL_QUERY
+
+    with org_scope(world.org):
+        compiled = _DEAL_QUERY.compiled()
+    placeholders = compiled.execute_sql.count("%s")
+    assert placeholders == len(compiled.arguments)
+    assert {name for name, _index in compiled.arguments} == {
+        name for name, positions in compiled.slots.items() if positions
+    }
+    assert placeholders < sum(map(len, compiled.slots.values())) < len(compiled.params)
+    assert "$" + str(placeholders + 1) not in compiled.prepare_sql
