@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, Contact, Lifecycle
 from accounts.services import has_grant
+from crm.db.bulk_insert import compiled_insert
 from crm.events import emit, stage_event
 from crm.limits import MAX_LINES_PER_OPPORTUNITY, MAX_SPLITS_PER_OPPORTUNITY, check_count
 from crm.models import Organization, SalesCompany, User
@@ -450,7 +451,9 @@ def opportunity_persist(*, drafts: Sequence[OpportunityDraft]) -> list[Opportuni
     (``import_check.check_imported``)."""
     if not drafts:
         return []
-    opportunities = Opportunity.objects.bulk_create([d.opportunity for d in drafts])
+    # compiled_insert: bulk_create's statement with each column's preparation found once per
+    # model, not per value (the same rows; tests/imports/test_bulk.py compares them).
+    opportunities = compiled_insert(Opportunity).insert([d.opportunity for d in drafts])
     lines, splits, changes = [], [], []
     for draft in drafts:
         # The instances are the same objects: bulk_create gave them their ids; the children
@@ -462,9 +465,9 @@ def opportunity_persist(*, drafts: Sequence[OpportunityDraft]) -> list[Opportuni
         lines += draft.lines
         splits.append(draft.split)
         changes.append(draft.stage_change)
-    OpportunityLine.objects.bulk_create(lines)
-    OpportunitySplit.objects.bulk_create(splits)
-    StageChange.objects.bulk_create(changes)
+    compiled_insert(OpportunityLine).insert(lines)
+    compiled_insert(OpportunitySplit).insert(splits)
+    compiled_insert(StageChange).insert(changes)
     return opportunities
 
 

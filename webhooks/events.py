@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -87,7 +88,7 @@ def record_event(
 def record_events(
     organization_id: int,
     event_type: str,
-    objs: list[Any],
+    objs: Sequence[Any],
     extra: dict[str, Any] | None = None,
     *,
     robust: bool = False,
@@ -130,7 +131,7 @@ def on_domain_events(
     *,
     organization_id: int,
     event_type: str,
-    objs: list[Any],
+    objs: Sequence[Any],
     extra: dict[str, Any],
     **kwargs: Any,
 ) -> None:
